@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause) */
+/*
+ * Records shared by the XDP program (bpf/ferry_steer.bpf.c) and user space
+ * (daemon/steer.c, daemon/ferryctl.c).  Both sides include this one header so
+ * the layout of a flow rule or a counter record cannot drift apart, and the
+ * BTF that clang emits for these structs is what makes
+ * `bpftool map dump pinned /sys/fs/bpf/ferry/...` print named fields.
+ *
+ * Only fixed-width __u types: the header is compiled for -target bpf and for
+ * the host.
+ */
+#ifndef FERRY_SHARED_H
+#define FERRY_SHARED_H
+
+#include <linux/types.h>
+
+#define FERRY_MAX_RULES 128  /* flow-table slots the XDP program scans */
+#define FERRY_MAX_FLOWS 64   /* configured flows (counters are per flow) */
+#define FERRY_MAX_QUEUES 64  /* XSKMAP slots: one AF_XDP socket per RX queue */
+#define FERRY_FLOW_NAME_LEN 32
+
+/* Direction of a rule: packets from clients, or an upstream's replies. */
+enum ferry_dir {
+	FERRY_DIR_CLIENT = 0,
+	FERRY_DIR_REPLY = 1,
+};
+
+/*
+ * One flow-table entry.  A packet matches when every set field matches;
+ * rules are tried in slot order and the first match wins.  A zero-length
+ * prefix matches any address, a zero port range (lo = hi = 0) any port.
+ * Slots are filled from 0 upwards; the first slot with `enabled == 0` ends
+ * the table.  Addresses are in network byte order (IPv4 in addr[0]),
+ * ports in host byte order.
+ */
+struct ferry_rule {
+	__u32 flow_id;   /* index into the per-flow counter maps */
+	__u8 enabled;
+	__u8 family;     /* 4 or 6 */
+	__u8 l4_proto;   /* IPPROTO_UDP, IPPROTO_TCP, ... */
+	__u8 dir;        /* enum ferry_dir */
+	__u8 dst_plen;   /* prefix length of dst, 0 = any */
+	__u8 src_plen;   /* prefix length of src, 0 = any */
+	__u16 pad;
+	__u16 dport_lo, dport_hi;
+	__u16 sport_lo, sport_hi;
+	__u32 ifindex;   /* only on this interface, 0 = any */
+	__u32 dst[4];
+	__u32 src[4];
+};
+
+/*
+ * Per-flow steering counters, one per CPU (BPF_MAP_TYPE_PERCPU_ARRAY indexed
+ * by flow_id), written only by the XDP program.
+ */
+struct ferry_flow_stats {
+	__u64 packets;         /* matched this flow (both directions) */
+	__u64 bytes;
+	__u64 redirected;      /* handed to the queue's AF_XDP socket */
+	__u64 passed_no_socket; /* no socket on that queue: XDP_PASS fallback */
+	__u64 passed_fragment; /* IP fragments go to the kernel, never steered */
+	__u64 reply_packets;   /* of `packets`, matched a reply rule */
+};
+
+/*
+ * Interface-wide counters of the XDP program (PERCPU_ARRAY, one entry),
+ * so an operator can see what ferry did *not* take.
+ */
+struct ferry_xdp_stats {
+	__u64 packets;         /* seen by the program */
+	__u64 steered;         /* matched a rule */
+	__u64 passed;          /* no rule matched: XDP_PASS */
+	__u64 passed_malformed; /* could not be parsed: XDP_PASS */
+};
+
+/*
+ * Why the user-space data path dropped a packet.  Names are what ferryctl
+ * prints; the order is the layout of struct ferry_fwd_stats below.
+ */
+#define FERRY_DROP_REASONS(X)                                                                      \
+	X(malformed)                                                                               \
+	X(no_session)                                                                              \
+	X(ttl_exceeded)                                                                            \
+	X(no_route)                                                                                \
+	X(no_neighbour)                                                                            \
+	X(nat_ports_exhausted)                                                                     \
+	X(session_table_full)                                                                      \
+	X(tx_ring_full)                                                                            \
+	X(too_big)                                                                                 \
+	X(service)
+
+enum ferry_drop_reason {
+#define FERRY_DROP_ENUM(name) FERRY_DROP_##name,
+	FERRY_DROP_REASONS(FERRY_DROP_ENUM)
+#undef FERRY_DROP_ENUM
+	FERRY_DROP__MAX
+};
+
+/*
+ * Per-flow data-path counters of the user-space workers.  Also a
+ * PERCPU_ARRAY indexed by flow_id: ferryd publishes each worker's counters
+ * in the slot of the CPU it runs on, about once a second, so readers sum the
+ * CPUs exactly as for the XDP counters.  The drop fields are spelled out
+ * (not an array) so bpftool shows each reason by name.
+ */
+struct ferry_fwd_stats {
+	__u64 rx_packets;      /* received from the AF_XDP sockets */
+	__u64 rx_bytes;
+	__u64 tx_packets;      /* transmitted towards an upstream */
+	__u64 tx_bytes;
+	__u64 reply_packets;   /* transmitted back towards a client */
+	__u64 reply_bytes;
+	__u64 sessions_created;
+	__u64 sessions_expired;
+	__u64 drop_malformed;
+	__u64 drop_no_session;
+	__u64 drop_ttl_exceeded;
+	__u64 drop_no_route;
+	__u64 drop_no_neighbour;
+	__u64 drop_nat_ports_exhausted;
+	__u64 drop_session_table_full;
+	__u64 drop_tx_ring_full;
+	__u64 drop_too_big;
+	__u64 drop_service;
+};
+
+/* Name of each flow, so that ferryctl needs no config file to label counters. */
+struct ferry_flow_info {
+	char name[FERRY_FLOW_NAME_LEN];
+	__u32 configured;      /* 1 when this flow_id is in use */
+	__u32 pad;
+};
+
+/* Pin names under the configured pin path (default /sys/fs/bpf/ferry). */
+#define FERRY_PIN_RULES "ferry_rules"
+#define FERRY_PIN_FLOW_STATS "ferry_flow_stats"
+#define FERRY_PIN_FWD_STATS "ferry_fwd_stats"
+#define FERRY_PIN_FLOW_INFO "ferry_flow_info"
+#define FERRY_PIN_XDP_STATS "ferry_xdp_stats"
+#define FERRY_PIN_XSKS "ferry_xsks"
+
+#endif /* FERRY_SHARED_H */

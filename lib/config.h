@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The YAML configuration, parsed with libyaml's document API so that every
+ * node keeps its start mark: each error is reported as FILE:LINE:COL.
+ * Parsing is table-driven (key, handler) per mapping; unknown keys and bad
+ * values are errors, and parsing goes on after an error so one run of
+ * `ferryd --check` reports all of them.
+ *
+ * A service's arguments are not interpreted here: the parsed document is
+ * kept alive and each service gets its own mapping node (struct cfg_node) to
+ * read with the cfg_node helpers, so services report errors the same way.
+ */
+#ifndef FERRY_CONFIG_H
+#define FERRY_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <yaml.h>
+
+#define CFG_MAX_IFACES 8
+#define CFG_MAX_FLOWS 64 /* == FERRY_MAX_FLOWS */
+#define CFG_MAX_SERVICES 8
+#define CFG_NAME_LEN 32
+
+enum cfg_xdp_mode {
+	CFG_XDP_NATIVE = 0, /* driver mode; falls back to skb mode with a warning */
+	CFG_XDP_NATIVE_ONLY, /* "native-only": no fallback, fail instead */
+	CFG_XDP_SKB,        /* generic mode */
+};
+
+/* An address with a prefix length; family is AF_INET or AF_INET6 (0 = unset). */
+struct cfg_prefix {
+	int family;
+	uint8_t plen;
+	union {
+		struct in_addr v4;
+		struct in6_addr v6;
+		uint8_t bytes[16];
+	} addr;
+};
+
+struct cfg_port_range {
+	uint16_t lo, hi; /* 0/0: any */
+};
+
+/* Where something was written, for messages after parsing. */
+struct cfg_mark {
+	unsigned int line, col; /* 1-based */
+};
+
+/* A node of the kept document, handed to services to parse their arguments. */
+struct cfg_node {
+	yaml_document_t *doc;
+	yaml_node_t *node;
+	const char *file;
+};
+
+struct cfg_iface {
+	char name[IF_NAMESIZE];
+	enum cfg_xdp_mode xdp_mode;
+	struct cfg_mark mark;
+};
+
+struct cfg_match {
+	uint8_t l4_proto;              /* IPPROTO_UDP or IPPROTO_TCP */
+	struct cfg_prefix dst;         /* required */
+	struct cfg_port_range dport;   /* required for udp/tcp */
+	struct cfg_prefix src;         /* optional: family 0 = any */
+};
+
+struct cfg_service {
+	char name[CFG_NAME_LEN];       /* service type, e.g. "forward" */
+	struct cfg_node args;          /* its mapping node (may be a null node) */
+	struct cfg_mark mark;
+};
+
+struct cfg_flow {
+	char name[CFG_NAME_LEN];
+	struct cfg_match match;
+	int nr_services;
+	struct cfg_service services[CFG_MAX_SERVICES];
+	struct cfg_mark mark;
+};
+
+struct cfg_nat {
+	struct cfg_port_range ports;   /* default 32768-60999 */
+	uint32_t max_sessions;         /* default 65536 */
+	uint32_t udp_timeout_s;        /* default 60 */
+};
+
+struct cfg_umem {
+	uint32_t frames;               /* per worker, default 8192 */
+	uint32_t frame_size;           /* 2048 or 4096, default 4096 */
+	uint32_t ring_size;            /* rx/tx/fill/comp, default 2048 */
+	uint32_t batch;                /* default 64 */
+};
+
+struct ferry_config {
+	char file[256];
+	char pin_path[256];            /* default /sys/fs/bpf/ferry */
+	char log_level[16];            /* "" = keep the command line's */
+	uint32_t queues;               /* workers = queues, default 1 */
+	int nr_ifaces;
+	struct cfg_iface ifaces[CFG_MAX_IFACES];
+	int nr_flows;
+	struct cfg_flow flows[CFG_MAX_FLOWS];
+	struct cfg_nat nat;
+	struct cfg_umem umem;
+	/* private: the kept libyaml document */
+	yaml_document_t doc;
+	bool doc_loaded;
+};
+
+/*
+ * Error sink: every error is printed at once as "FILE:LINE:COL: message"
+ * through the log, and counted.
+ */
+struct cfg_errors {
+	const char *file;
+	int count;
+	/* when set, messages go here too (one per line) instead of only the log; for tests */
+	char *capture;
+	size_t capture_len;
+};
+
+void cfg_error(struct cfg_errors *errs, const yaml_node_t *node, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Parse FILE into *cfg (zeroed, then defaults, then the file).  Returns 0, or
+ * -EINVAL when the file has errors (each already reported through errs),
+ * or another -errno when it cannot be read.
+ */
+int config__load(struct ferry_config *cfg, const char *file, struct cfg_errors *errs);
+/* Same from a string, for tests; `name` stands in for the file name. */
+int config__load_string(struct ferry_config *cfg, const char *name, const char *yaml,
+			struct cfg_errors *errs);
+void config__free(struct ferry_config *cfg);
+
+const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const char *name);
+
+/* Helpers for services reading their own argument mapping. */
+/* Iterates a mapping's pairs: returns key name and value node, NULL key at the end. */
+typedef struct {
+	const struct cfg_node *map;
+	yaml_node_pair_t *pair;
+} cfg_iter;
+bool cfg_node_is_map(const struct cfg_node *n);
+void cfg_iter_init(cfg_iter *it, const struct cfg_node *map);
+/* Returns false at the end; *key is the key's scalar text, *val the value node. */
+bool cfg_iter_next(cfg_iter *it, const char **key, struct cfg_node *val);
+/* Scalar readers: return 0 or -EINVAL after reporting the error at the node. */
+int cfg_get_string(const struct cfg_node *n, char *buf, size_t len, struct cfg_errors *errs);
+int cfg_get_u32(const struct cfg_node *n, uint32_t min, uint32_t max, uint32_t *out,
+		struct cfg_errors *errs);
+int cfg_get_bool(const struct cfg_node *n, bool *out, struct cfg_errors *errs);
+/* "ADDR/PLEN" or "ADDR" (full length). */
+int cfg_get_prefix(const struct cfg_node *n, struct cfg_prefix *out, struct cfg_errors *errs);
+/* "N" or "LO-HI". */
+int cfg_get_port_range(const struct cfg_node *n, struct cfg_port_range *out,
+		       struct cfg_errors *errs);
+/* "198.18.2.2:5000" or "[fd00::2]:5000"; family set, port in host order. */
+int cfg_get_endpoint(const struct cfg_node *n, struct cfg_prefix *addr, uint16_t *port,
+		     struct cfg_errors *errs);
+struct cfg_mark cfg_node_mark(const struct cfg_node *n);
+void cfg_node_error(struct cfg_errors *errs, const struct cfg_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif /* FERRY_CONFIG_H */

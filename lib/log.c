@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+
+#include "log.h"
+
+static enum ferry_log_level log_level = FERRY_LOG_INFO;
+static const char *log_prog = "ferry";
+static bool log_timestamps = true;
+
+static const char *const level_names[] = {
+	[FERRY_LOG_ERR] = "error",
+	[FERRY_LOG_WARN] = "warn",
+	[FERRY_LOG_INFO] = "info",
+	[FERRY_LOG_DEBUG] = "debug",
+};
+
+/* JOURNAL_STREAM is "dev:ino" of the journal socket when stderr goes there. */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%lu:%lu", &dev, &ino) != 2)
+		return false;
+	if (fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return st.st_dev == dev && st.st_ino == ino;
+}
+
+void log__init(const char *prog)
+{
+	log_prog = prog;
+	log_timestamps = !stderr_is_journal();
+}
+
+void log__set_level(enum ferry_log_level level)
+{
+	log_level = level;
+}
+
+enum ferry_log_level log__level(void)
+{
+	return log_level;
+}
+
+int log__parse_level(const char *name, enum ferry_log_level *level)
+{
+	for (unsigned int i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
+		if (!strcmp(name, level_names[i])) {
+			*level = i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void log__vmsg(enum ferry_log_level level, const char *fmt, va_list ap)
+{
+	char stamp[32] = "";
+	char line[1024];
+	size_t n;
+
+	if (level > log_level)
+		return;
+	if (log_timestamps) {
+		struct timespec ts;
+		struct tm tm;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		n = strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+		snprintf(stamp + n, sizeof(stamp) - n, ".%03ld ", ts.tv_nsec / 1000000);
+	}
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	while (n && line[n - 1] == '\n')
+		line[--n] = '\0';
+	/* One write per line so lines of concurrent workers never interleave. */
+	fprintf(stderr, "%s%s[%s]: %s\n", stamp, log_prog, level_names[level], line);
+}
+
+void log__msg(enum ferry_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log__vmsg(level, fmt, ap);
+	va_end(ap);
+}
+
+static enum ferry_log_level demote(int lib_level, int warn, int info)
+{
+	if (lib_level == warn)
+		return FERRY_LOG_INFO;
+	if (lib_level == info)
+		return FERRY_LOG_DEBUG;
+	return FERRY_LOG_DEBUG + 1; /* library debug output: never shown */
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	log__vmsg(demote(level, LIBBPF_WARN, LIBBPF_INFO), fmt, ap);
+	return 0;
+}
+
+static int libxdp_print(enum libxdp_print_level level, const char *fmt, va_list ap)
+{
+	log__vmsg(demote(level, LIBXDP_WARN, LIBXDP_INFO), fmt, ap);
+	return 0;
+}
+
+void log__hook_libraries(void)
+{
+	libbpf_set_print(libbpf_print);
+	libxdp_set_print(libxdp_print);
+}

@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Full-NAT sessions and rewrites.
+ *
+ * A session ties a client's tuple (client -> flow address) to the tuple ferry
+ * sends upstream (proxy egress address : NAT port -> upstream).  The table is
+ * owned by one worker: no locks.  It is a fixed array of sessions allocated
+ * at start (max_sessions), indexed by two open-addressing hash indexes, one
+ * keyed by the client tuple, one by the reply tuple (upstream -> egress:nat
+ * port); deletion uses backward shift, so there are no tombstones and a full
+ * table never degrades lookups.  A full table refuses new sessions
+ * (-ENOSPC); it never grows.
+ *
+ * NAT ports come from the worker's own slice of the configured range, so
+ * workers never collide; a port is unique per (protocol, egress address,
+ * upstream address, upstream port), the reply key.
+ */
+#ifndef FERRY_NAT_H
+#define FERRY_NAT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "packet.h"
+
+/* Link-layer next hop for one direction of a session. */
+struct nat_l2 {
+	uint8_t dst_mac[6];
+	uint8_t src_mac[6];
+	uint16_t port;        /* ferry port index (egress interface) */
+	uint16_t mtu;         /* egress MTU */
+};
+
+struct nat_tuple {
+	union ferry_addr saddr, daddr;
+	uint16_t sport, dport; /* host byte order */
+	uint8_t family;        /* 4 or 6 */
+	uint8_t proto;
+	uint16_t pad;
+};
+
+struct nat_session {
+	struct nat_tuple client;   /* as received: client -> flow address */
+	struct nat_tuple upstream; /* as sent: egress:nat_port -> upstream */
+	struct nat_l2 to_upstream;
+	struct nat_l2 to_client;
+	uint64_t last_seen_ns;
+	uint32_t flow_id;
+	uint32_t id;               /* slot in the table */
+	bool client_l2_learned;    /* to_client taken from the client's frame, not the kernel */
+};
+
+struct nat_table;
+
+struct nat_table *nat_table__create(uint32_t max_sessions, uint16_t port_lo, uint16_t port_hi);
+void nat_table__destroy(struct nat_table *t);
+uint32_t nat_table__count(const struct nat_table *t);
+uint32_t nat_table__capacity(const struct nat_table *t);
+
+struct nat_session *nat_table__lookup_client(struct nat_table *t, const struct nat_tuple *client);
+/* `reply` as received from the upstream: upstream -> egress:nat_port. */
+struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct nat_tuple *reply);
+
+/*
+ * New session for `client`, sent from `egress` to `upstream`/`upstream_port`
+ * with a free NAT port.  -ENOSPC: table full; -EADDRNOTAVAIL: no free port
+ * for that upstream; -EEXIST: the client tuple already has a session.
+ */
+int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
+		      const union ferry_addr *egress, const union ferry_addr *upstream,
+		      uint16_t upstream_port, uint32_t flow_id, uint64_t now_ns,
+		      struct nat_session **out);
+void nat_table__remove(struct nat_table *t, struct nat_session *s);
+/*
+ * Remove sessions idle for longer than timeout_ns, visiting at most `budget`
+ * slots from where the previous call stopped (bounded work per tick).
+ * Calls `expired(s, ctx)` before each removal.  Returns how many were removed.
+ */
+uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeout_ns,
+			   uint32_t budget, void (*expired)(struct nat_session *, void *),
+			   void *ctx);
+
+/* The tuple of a parsed packet. */
+void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi);
+
+/*
+ * Rewrite a parsed client packet in place into the upstream packet of `s`
+ * (MACs, addresses, ports, TTL - 1, incremental IP and L4 checksums), or an
+ * upstream's reply into the packet back to the client.  Return 0, or
+ * -ETIMEDOUT when the TTL/hop limit would reach 0 (drop: ttl_exceeded), or
+ * -EMSGSIZE when the packet exceeds the egress MTU (drop: too_big).
+ */
+int nat_rewrite_to_upstream(uint8_t *frame, const struct pkt_info *pi,
+			    const struct nat_session *s);
+int nat_rewrite_to_client(uint8_t *frame, const struct pkt_info *pi, const struct nat_session *s);
+
+#endif /* FERRY_NAT_H */
