@@ -56,7 +56,7 @@ UNIT_TESTS := $(BUILD)/tests/unit-tests
 # Debian 12 packages the build, the tests and the demo need.
 DEB_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
 	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libcunit1-dev libsystemd-dev \
-	iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps
+	iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq
 
 .DELETE_ON_ERROR:
 .PHONY: all deps check test-unit test-integration demo install clean format

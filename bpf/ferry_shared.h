@@ -71,6 +71,7 @@ struct ferry_xdp_stats {
 	__u64 steered;         /* matched a rule */
 	__u64 passed;          /* no rule matched: XDP_PASS */
 	__u64 passed_malformed; /* could not be parsed: XDP_PASS */
+	__u64 passed_fragment; /* IPv4 fragment of a flow: XDP_PASS */
 };
 
 /*

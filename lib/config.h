@@ -108,7 +108,10 @@ struct ferry_config {
 	struct cfg_flow flows[CFG_MAX_FLOWS];
 	struct cfg_nat nat;
 	struct cfg_umem umem;
-	/* private: the kept libyaml document */
+	/*
+	 * private: the kept libyaml document.  Services' cfg_node args point
+	 * into it and at `file`, so a loaded config must not be copied.
+	 */
 	yaml_document_t doc;
 	bool doc_loaded;
 };
@@ -120,7 +123,11 @@ struct ferry_config {
 struct cfg_errors {
 	const char *file;
 	int count;
-	/* when set, messages go here too (one per line) instead of only the log; for tests */
+	/*
+	 * When set, messages go here too (one per line) instead of only the
+	 * log; for tests.  Start it as a malloc'd "" (capture_len 0): it is
+	 * grown with realloc and freed by the caller.
+	 */
 	char *capture;
 	size_t capture_len;
 };

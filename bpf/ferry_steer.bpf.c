@@ -1,0 +1,276 @@
+// SPDX-License-Identifier: (GPL-2.0 OR BSD-2-Clause)
+/*
+ * ferry_steer: the XDP half of ferry.  Packets of configured flows go to the
+ * AF_XDP socket bound to the queue they arrived on; everything else goes on
+ * to the kernel stack, and so do the flows' own packets when no socket is
+ * there yet.  The program never drops: a bug in a rule or a parser must not
+ * cut the host off the network.
+ *
+ * It runs as one program of libxdp's dispatcher (see the run config at the
+ * end), so other XDP programs on the same interface keep working.
+ */
+#include <stdbool.h>
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+#include <xdp/xdp_helpers.h>
+
+#include "ferry_match.h"
+#include "ferry_shared.h"
+
+/* From the kernel's net/ip.h, which is not a uapi header. */
+#define FERRY_IP_MF 0x2000
+#define FERRY_IP_OFFSET 0x1fff
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FERRY_MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct ferry_rule);
+} ferry_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FERRY_MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct ferry_flow_stats);
+} ferry_flow_stats SEC(".maps");
+
+/*
+ * Written only by ferryd's workers.  It lives in this object so that it is
+ * created, pinned and typed (bpftool prints its fields) with the others.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FERRY_MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct ferry_fwd_stats);
+} ferry_fwd_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FERRY_MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct ferry_flow_info);
+} ferry_flow_info SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ferry_xdp_stats);
+} ferry_xdp_stats SEC(".maps");
+
+/* One per interface: queue ids of different interfaces collide. */
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, FERRY_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, __u32);
+} ferry_xsks SEC(".maps");
+
+enum ferry_parse {
+	FERRY_PARSE_OK,
+	FERRY_PARSE_OTHER, /* well formed but not something ferry steers */
+	FERRY_PARSE_MALFORMED,
+};
+
+static __always_inline int parse_ports(struct ferry_match_key *k, void *l4, void *data_end,
+				       __u32 l4_len)
+{
+	if (k->l4_proto == IPPROTO_UDP) {
+		struct udphdr *udp = l4;
+
+		if ((void *)(udp + 1) > data_end || l4_len < sizeof(*udp))
+			return FERRY_PARSE_MALFORMED;
+		k->sport = bpf_ntohs(udp->source);
+		k->dport = bpf_ntohs(udp->dest);
+	} else {
+		struct tcphdr *tcp = l4;
+
+		if ((void *)(tcp + 1) > data_end || l4_len < sizeof(*tcp) || tcp->doff < 5)
+			return FERRY_PARSE_MALFORMED;
+		k->sport = bpf_ntohs(tcp->source);
+		k->dport = bpf_ntohs(tcp->dest);
+	}
+	k->ports_valid = 1;
+	return FERRY_PARSE_OK;
+}
+
+static __always_inline int parse_ipv4(struct ferry_match_key *k, struct iphdr *iph, void *data_end)
+{
+	__u32 hlen, tot_len;
+
+	if ((void *)(iph + 1) > data_end)
+		return FERRY_PARSE_MALFORMED;
+	if (iph->version != 4 || iph->ihl < 5)
+		return FERRY_PARSE_MALFORMED;
+	hlen = iph->ihl * 4;
+	tot_len = bpf_ntohs(iph->tot_len);
+	/* Trailing bytes are fine (Ethernet padding); missing ones are not. */
+	if (tot_len < hlen || (void *)iph + tot_len > data_end)
+		return FERRY_PARSE_MALFORMED;
+	if (iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_TCP)
+		return FERRY_PARSE_OTHER;
+
+	k->family = 4;
+	k->l4_proto = iph->protocol;
+	k->saddr[0] = iph->saddr;
+	k->daddr[0] = iph->daddr;
+	/*
+	 * Only the first fragment has ports, and the user-space data path does
+	 * not reassemble: every fragment of a flow goes to the kernel alike.
+	 */
+	if (bpf_ntohs(iph->frag_off) & (FERRY_IP_MF | FERRY_IP_OFFSET))
+		return FERRY_PARSE_OK; /* ports_valid stays 0 */
+	return parse_ports(k, (void *)iph + hlen, data_end, tot_len - hlen);
+}
+
+static __always_inline int parse_ipv6(struct ferry_match_key *k, struct ipv6hdr *ip6,
+				      void *data_end)
+{
+	__u32 payload_len;
+
+	if ((void *)(ip6 + 1) > data_end)
+		return FERRY_PARSE_MALFORMED;
+	if (ip6->version != 6)
+		return FERRY_PARSE_MALFORMED;
+	payload_len = bpf_ntohs(ip6->payload_len);
+	if ((void *)(ip6 + 1) + payload_len > data_end)
+		return FERRY_PARSE_MALFORMED;
+	/* Extension headers (fragments included) are left to the kernel. */
+	if (ip6->nexthdr != IPPROTO_UDP && ip6->nexthdr != IPPROTO_TCP)
+		return FERRY_PARSE_OTHER;
+
+	k->family = 6;
+	k->l4_proto = ip6->nexthdr;
+	__builtin_memcpy(k->saddr, &ip6->saddr, sizeof(k->saddr));
+	__builtin_memcpy(k->daddr, &ip6->daddr, sizeof(k->daddr));
+	return parse_ports(k, ip6 + 1, data_end, payload_len);
+}
+
+static __always_inline int parse(struct xdp_md *ctx, struct ferry_match_key *k)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
+	struct ethhdr *eth = data;
+
+	if ((void *)(eth + 1) > data_end)
+		return FERRY_PARSE_MALFORMED;
+	if (eth->h_proto == bpf_htons(ETH_P_IP))
+		return parse_ipv4(k, (void *)(eth + 1), data_end);
+	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
+		return parse_ipv6(k, (void *)(eth + 1), data_end);
+	return FERRY_PARSE_OTHER;
+}
+
+struct ferry_lookup {
+	struct ferry_match_key key;
+	bool found;
+	__u8 dir;
+	__u32 flow_id;
+};
+
+/*
+ * bpf_loop() callback, one rule slot per call: the verifier checks it once
+ * instead of once per slot, so the table size does not bound the program.
+ */
+static long match_slot(__u64 slot, void *data)
+{
+	struct ferry_lookup *l = data;
+	const struct ferry_rule *r;
+	__u32 key = slot;
+
+	r = bpf_map_lookup_elem(&ferry_rules, &key);
+	if (!r || !r->enabled)
+		return 1;
+	/* The workers classify with the same function: both sides agree. */
+	if (!ferry_rule_match(r, &l->key))
+		return 0;
+	l->found = true;
+	l->dir = r->dir;
+	l->flow_id = r->flow_id;
+	return 1;
+}
+
+/*
+ * Counters keep two sums exact: xdp packets = steered + passed +
+ * passed_malformed + passed_fragment, and per flow packets = redirected +
+ * passed_no_socket.  A fragment of a flow is counted in the flow's
+ * passed_fragment only, since it is never offered to a socket.
+ */
+SEC("xdp")
+int ferry_steer(struct xdp_md *ctx)
+{
+	void *data_end = (void *)(long)ctx->data_end;
+	void *data = (void *)(long)ctx->data;
+	struct ferry_lookup l = {};
+	struct ferry_flow_stats *fs;
+	struct ferry_xdp_stats *xs;
+	__u32 zero = 0;
+	int ret;
+
+	xs = bpf_map_lookup_elem(&ferry_xdp_stats, &zero);
+	if (!xs)
+		return XDP_PASS;
+	xs->packets++;
+
+	ret = parse(ctx, &l.key);
+	if (ret == FERRY_PARSE_MALFORMED) {
+		xs->passed_malformed++;
+		return XDP_PASS;
+	}
+	if (ret != FERRY_PARSE_OK) {
+		xs->passed++;
+		return XDP_PASS;
+	}
+	l.key.ifindex = ctx->ingress_ifindex;
+	bpf_loop(FERRY_MAX_RULES, match_slot, &l, 0);
+	if (!l.found) {
+		xs->passed++;
+		return XDP_PASS;
+	}
+	fs = bpf_map_lookup_elem(&ferry_flow_stats, &l.flow_id);
+
+	if (!l.key.ports_valid) {
+		xs->passed_fragment++;
+		if (fs)
+			fs->passed_fragment++;
+		return XDP_PASS;
+	}
+
+	xs->steered++;
+	if (fs) {
+		fs->packets++;
+		fs->bytes += data_end - data;
+		if (l.dir == FERRY_DIR_REPLY)
+			fs->reply_packets++;
+	}
+	/* An empty queue slot yields XDP_PASS rather than a drop. */
+	ret = bpf_redirect_map(&ferry_xsks, ctx->rx_queue_index, XDP_PASS);
+	if (fs) {
+		if (ret == XDP_PASS)
+			fs->passed_no_socket++;
+		else
+			fs->redirected++;
+	}
+	return ret;
+}
+
+/*
+ * libxdp's dispatcher reads this: default priority, so programs an operator
+ * gives a lower number (a filter, say) still run first, and on XDP_PASS the
+ * next program gets the packet too.
+ */
+struct {
+	__uint(priority, XDP_DEFAULT_RUN_PRIO);
+	__uint(XDP_PASS, 1);
+} XDP_RUN_CONFIG(ferry_steer);
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

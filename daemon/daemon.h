@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * ferryd's state: the loaded config, the XDP side (steer), the flows with
+ * their service chains, and the workers.  The main thread owns all of it;
+ * workers read the parts that do not change while they run (ports, rules,
+ * chains) and write only their own counters and sessions.
+ */
+#ifndef FERRY_DAEMON_H
+#define FERRY_DAEMON_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "ferry_shared.h"
+#include "service.h"
+
+struct steer;
+struct ferry_worker;
+
+struct flow_chain {
+	struct ferry_flow_ctx fc;
+	int nr;
+	const struct ferry_service_ops *ops[CFG_MAX_SERVICES];
+	void *conf[CFG_MAX_SERVICES];
+};
+
+struct ferry_port_info {
+	char ifname[IF_NAMESIZE];
+	int ifindex;
+};
+
+struct ferry_daemon {
+	struct ferry_config cfg;
+	struct steer *steer;
+	int nr_ports;
+	struct ferry_port_info ports[CFG_MAX_IFACES];
+	int nr_flows;
+	struct flow_chain flows[CFG_MAX_FLOWS];
+	uint32_t nr_rules;
+	struct ferry_rule rules[FERRY_MAX_RULES];
+	uint32_t nr_workers;
+	struct ferry_worker **workers;
+	volatile sig_atomic_t stop;
+};
+
+/* daemon/worker.c */
+int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t id);
+int worker__start(struct ferry_worker *w);
+void worker__stop(struct ferry_worker *w);
+void worker__destroy(struct ferry_worker *w);
+/* Adds this worker's per-flow counters into `sum` (main thread, any time). */
+void worker__add_flow_stats(const struct ferry_worker *w, uint32_t flow_id,
+			    struct ferry_fwd_stats *sum);
+int worker__cpu_slot(const struct ferry_worker *w);
+uint64_t worker__unclassified(const struct ferry_worker *w);
+
+#endif /* FERRY_DAEMON_H */

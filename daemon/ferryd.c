@@ -1,0 +1,427 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * ferryd: loads the config, configures each flow's service chain, attaches
+ * the XDP program to every interface, fills the flow table, starts one
+ * worker per RX queue, then sleeps on a signalfd and publishes the workers'
+ * counters once a second.  Start-up is all or nothing: on any failure
+ * everything done so far is undone in reverse order (workers, sockets, XDP
+ * programs, pins) and ferryd exits non-zero.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <net/if.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <systemd/sd-daemon.h>
+
+#include "config.h"
+#include "daemon.h"
+#include "log.h"
+#include "service.h"
+#include "steer.h"
+
+#define PUBLISH_INTERVAL_MS 1000
+
+static void usage(FILE *out)
+{
+	fprintf(out, "usage: ferryd -c FILE [--check] [-v]...\n"
+		     "  -c, --config FILE  the YAML configuration (default /etc/ferry/ferry.yaml)\n"
+		     "      --check        validate the configuration and exit (1 when invalid)\n"
+		     "  -v, --verbose      more log output (repeat for debug)\n"
+		     "  -h, --help         this text\n");
+}
+
+/* Finds and configures every service of every flow; reports all errors. */
+static int configure_flows(struct ferry_daemon *d, struct cfg_errors *errs)
+{
+	for (int f = 0; f < d->cfg.nr_flows; f++) {
+		const struct cfg_flow *flow = &d->cfg.flows[f];
+		struct flow_chain *ch = &d->flows[f];
+
+		ch->fc.flow = flow;
+		ch->fc.flow_id = (uint32_t)f;
+		ch->fc.daemon = d;
+		for (int s = 0; s < flow->nr_services; s++) {
+			const struct cfg_service *svc = &flow->services[s];
+			const struct ferry_service_ops *ops = service__find(svc->name);
+			void *conf = NULL;
+
+			if (!ops) {
+				pr_err("%s:%u:%u: unknown service '%s'", errs->file, svc->mark.line,
+				       svc->mark.col, svc->name);
+				errs->count++;
+				continue;
+			}
+			if (ops->configure && ops->configure(&ch->fc, &svc->args, errs, &conf))
+				continue;
+			ch->ops[ch->nr] = ops;
+			ch->conf[ch->nr] = conf;
+			ch->nr++;
+		}
+	}
+	d->nr_flows = d->cfg.nr_flows;
+	return errs->count ? -EINVAL : 0;
+}
+
+static void destroy_flows(struct ferry_daemon *d)
+{
+	for (int f = 0; f < d->nr_flows; f++) {
+		struct flow_chain *ch = &d->flows[f];
+
+		for (int s = 0; s < ch->nr; s++)
+			if (ch->ops[s]->destroy)
+				ch->ops[s]->destroy(ch->conf[s]);
+		ch->nr = 0;
+	}
+}
+
+static void prefix_words(__u32 dst[4], const struct cfg_prefix *p)
+{
+	memset(dst, 0, 16);
+	memcpy(dst, p->addr.bytes, p->family == AF_INET ? 4 : 16);
+}
+
+static int client_rules(struct ferry_daemon *d)
+{
+	for (int f = 0; f < d->nr_flows; f++) {
+		const struct cfg_match *m = &d->cfg.flows[f].match;
+		struct ferry_rule r = {
+			.flow_id = (__u32)f,
+			.enabled = 1,
+			.family = m->dst.family == AF_INET ? 4 : 6,
+			.l4_proto = m->l4_proto,
+			.dir = FERRY_DIR_CLIENT,
+			.dst_plen = m->dst.plen,
+			.src_plen = m->src.family ? m->src.plen : 0,
+			.dport_lo = m->dport.lo,
+			.dport_hi = m->dport.hi,
+		};
+		int err;
+
+		prefix_words(r.dst, &m->dst);
+		if (m->src.family)
+			prefix_words(r.src, &m->src);
+		err = ferry_daemon__add_rule(d, &r);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int start_services(struct ferry_daemon *d)
+{
+	for (int f = 0; f < d->nr_flows; f++) {
+		struct flow_chain *ch = &d->flows[f];
+
+		for (int s = 0; s < ch->nr; s++) {
+			int err;
+
+			if (!ch->ops[s]->start)
+				continue;
+			err = ch->ops[s]->start(&ch->fc, ch->conf[s]);
+			if (err) {
+				pr_err("flow '%s': service '%s' failed to start: %s",
+				       ch->fc.flow->name, ch->ops[s]->name, strerror(-err));
+				return err;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Reply rules are the more specific ones: they go first.  The workers
+ * classify with d->rules, so it is reordered to be exactly the table the
+ * XDP program scans.
+ */
+static int install_rules(struct ferry_daemon *d)
+{
+	struct ferry_rule sorted[FERRY_MAX_RULES];
+	uint32_t n = 0;
+	int err;
+
+	for (int pass = 0; pass < 2; pass++)
+		for (uint32_t i = 0; i < d->nr_rules; i++)
+			if ((d->rules[i].dir == FERRY_DIR_REPLY) == (pass == 0))
+				sorted[n++] = d->rules[i];
+	memcpy(d->rules, sorted, n * sizeof(sorted[0]));
+	for (uint32_t i = 0; i < n; i++) {
+		err = steer__set_rule(d->steer, i, &d->rules[i]);
+		if (err)
+			return err;
+	}
+	return steer__clear_rules(d->steer, n);
+}
+
+static int publish_stats(struct ferry_daemon *d)
+{
+	int ncpus = libbpf_num_possible_cpus();
+	int fd = steer__fwd_stats_fd(d->steer);
+	struct ferry_fwd_stats *vals;
+	int err = 0;
+
+	if (ncpus <= 0 || fd < 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (int f = 0; f < d->nr_flows; f++) {
+		__u32 key = (__u32)f;
+
+		memset(vals, 0, (size_t)ncpus * sizeof(*vals));
+		for (uint32_t i = 0; i < d->nr_workers; i++)
+			if (d->workers[i])
+				worker__add_flow_stats(d->workers[i], key,
+						       &vals[worker__cpu_slot(d->workers[i]) % ncpus]);
+		if (bpf_map_update_elem(fd, &key, vals, BPF_ANY))
+			err = -errno;
+	}
+	free(vals);
+	return err;
+}
+
+static int open_ports(struct ferry_daemon *d)
+{
+	for (int i = 0; i < d->cfg.nr_ifaces; i++) {
+		const struct cfg_iface *ifc = &d->cfg.ifaces[i];
+		struct ferry_port_info *p = &d->ports[i];
+
+		snprintf(p->ifname, sizeof(p->ifname), "%s", ifc->name);
+		p->ifindex = (int)if_nametoindex(ifc->name);
+		if (!p->ifindex) {
+			pr_err("%s:%u:%u: iface %s: no such interface", d->cfg.file, ifc->mark.line,
+			       ifc->mark.col, ifc->name);
+			return -ENODEV;
+		}
+		d->nr_ports++;
+	}
+	return 0;
+}
+
+static int attach_all(struct ferry_daemon *d)
+{
+	struct steer_opts opts = { .pin_path = d->cfg.pin_path };
+	int err;
+
+	err = steer__create(&d->steer, &opts);
+	if (err)
+		return err;
+	for (int i = 0; i < d->nr_ports; i++) {
+		err = steer__attach(d->steer, d->ports[i].ifname, d->cfg.ifaces[i].xdp_mode);
+		if (err)
+			return err;
+		pr_info("iface %s: XDP program attached in %s mode", d->ports[i].ifname,
+			steer__mode_name(d->steer, d->ports[i].ifname));
+	}
+	for (int f = 0; f < d->nr_flows; f++) {
+		err = steer__set_flow_info(d->steer, (uint32_t)f, d->cfg.flows[f].name);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int start_workers(struct ferry_daemon *d)
+{
+	int err;
+
+	d->nr_workers = d->cfg.queues;
+	d->workers = calloc(d->nr_workers, sizeof(*d->workers));
+	if (!d->workers)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->nr_workers; i++) {
+		err = worker__create(&d->workers[i], d, i);
+		if (err)
+			return err;
+	}
+	for (uint32_t i = 0; i < d->nr_workers; i++) {
+		err = worker__start(d->workers[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static void stop_workers(struct ferry_daemon *d)
+{
+	if (!d->workers)
+		return;
+	for (uint32_t i = 0; i < d->nr_workers; i++)
+		worker__stop(d->workers[i]);
+}
+
+static void destroy_workers(struct ferry_daemon *d)
+{
+	if (!d->workers)
+		return;
+	for (uint32_t i = 0; i < d->nr_workers; i++)
+		worker__destroy(d->workers[i]);
+	free(d->workers);
+	d->workers = NULL;
+}
+
+/*
+ * UMEM registration pins memory, charged to RLIMIT_MEMLOCK unless the process
+ * has CAP_IPC_LOCK.  Without CAP_SYS_RESOURCE only the soft limit can rise.
+ */
+static void raise_memlock(void)
+{
+	struct rlimit rl = { RLIM_INFINITY, RLIM_INFINITY };
+
+	if (!setrlimit(RLIMIT_MEMLOCK, &rl) || getrlimit(RLIMIT_MEMLOCK, &rl))
+		return;
+	rl.rlim_cur = rl.rlim_max;
+	setrlimit(RLIMIT_MEMLOCK, &rl);
+	pr_debug("RLIMIT_MEMLOCK stays at %llu bytes (no CAP_SYS_RESOURCE)",
+		 (unsigned long long)rl.rlim_max);
+}
+
+static int setup_signals(void)
+{
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	/* Blocked before any worker starts, so every thread inherits the mask. */
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+static void run(struct ferry_daemon *d, int sfd)
+{
+	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+
+	while (!d->stop) {
+		struct signalfd_siginfo si;
+
+		if (poll(&pfd, 1, PUBLISH_INTERVAL_MS) > 0 &&
+		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGHUP) {
+				pr_warn("SIGHUP: reloading is not supported yet; the running "
+					"config stays in force");
+				continue;
+			}
+			pr_info("%s: stopping", strsignal((int)si.ssi_signo));
+			d->stop = 1;
+			break;
+		}
+		publish_stats(d);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	const char *file = "/etc/ferry/ferry.yaml";
+	struct cfg_errors errs = {};
+	enum ferry_log_level level;
+	struct ferry_daemon *d;
+	bool check = false;
+	int verbose = 0, opt, err, sfd, ret = 1;
+
+	log__init("ferryd");
+	while ((opt = getopt_long(argc, argv, "c:vh", long_opts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			file = optarg;
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	log__hook_libraries();
+
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return 1;
+	errs.file = file;
+	err = config__load(&d->cfg, file, &errs);
+	if (!err && d->cfg.log_level[0] && !log__parse_level(d->cfg.log_level, &level))
+		log__set_level(level);
+	if (verbose)
+		log__set_level(verbose > 1 ? FERRY_LOG_DEBUG : FERRY_LOG_INFO + (verbose > 0));
+	if (!err)
+		err = configure_flows(d, &errs);
+	if (err) {
+		if (errs.count)
+			pr_err("%s: %d error%s", file, errs.count, errs.count == 1 ? "" : "s");
+		goto out_free_flows;
+	}
+	if (check) {
+		printf("%s: configuration is valid (%d interface%s, %d flow%s)\n", file,
+		       d->cfg.nr_ifaces, d->cfg.nr_ifaces == 1 ? "" : "s", d->cfg.nr_flows,
+		       d->cfg.nr_flows == 1 ? "" : "s");
+		ret = 0;
+		goto out_free_flows;
+	}
+
+	raise_memlock();
+	sfd = setup_signals();
+	if (sfd < 0) {
+		pr_err("cannot set up signal handling: %s", strerror(-sfd));
+		goto out_free_flows;
+	}
+	if (open_ports(d) || client_rules(d) || start_services(d))
+		goto out_close_signals;
+	if (attach_all(d))
+		goto out_detach;
+	if (install_rules(d))
+		goto out_detach;
+	if (start_workers(d))
+		goto out_stop_workers;
+
+	pr_info("running: %d interface%s, %d flow%s, %u worker%s", d->nr_ports,
+		d->nr_ports == 1 ? "" : "s", d->nr_flows, d->nr_flows == 1 ? "" : "s",
+		d->nr_workers, d->nr_workers == 1 ? "" : "s");
+	sd_notify(0, "READY=1");
+	run(d, sfd);
+	sd_notify(0, "STOPPING=1");
+	ret = 0;
+
+out_stop_workers:
+	stop_workers(d);
+	publish_stats(d);
+	destroy_workers(d);
+out_detach:
+	steer__destroy(d->steer);
+out_close_signals:
+	close(sfd);
+out_free_flows:
+	destroy_flows(d);
+	config__free(&d->cfg);
+	free(errs.capture);
+	free(d);
+	return ret;
+}

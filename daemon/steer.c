@@ -1,0 +1,760 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The XDP side of ferry, seen from user space.
+ *
+ * One skeleton instance per interface, because each interface needs its own
+ * XSKMAP.  A first instance whose program is never loaded creates the maps
+ * every interface shares, so that rules and flow names can be set before (or
+ * without) any interface; per-interface instances reuse those map fds before
+ * libxdp loads them.  libxdp does the loading itself on attach, since it
+ * must load the program as an extension of its dispatcher.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <net/if.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <xdp/libxdp.h>
+
+#include "ferry_steer.skel.h"
+#include "log.h"
+#include "steer.h"
+
+#define BPFFS_ROOT "/sys/fs/bpf"
+#define STEER_PROG_NAME "ferry_steer"
+#define STEER_MAX_IFACES CFG_MAX_IFACES
+/* A crashed run leaves one program per run; more than this is not ours to fix. */
+#define STEER_MAX_STALE_PROGS 10
+
+enum steer_shared_map {
+	SHARED_RULES,
+	SHARED_FLOW_STATS,
+	SHARED_FWD_STATS,
+	SHARED_FLOW_INFO,
+	SHARED__MAX,
+};
+
+static const char *const shared_pin_names[SHARED__MAX] = {
+	[SHARED_RULES] = FERRY_PIN_RULES,
+	[SHARED_FLOW_STATS] = FERRY_PIN_FLOW_STATS,
+	[SHARED_FWD_STATS] = FERRY_PIN_FWD_STATS,
+	[SHARED_FLOW_INFO] = FERRY_PIN_FLOW_INFO,
+};
+
+struct steer_iface {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	struct ferry_steer_bpf *skel;
+	struct xdp_program *prog;
+	enum xdp_attach_mode mode;
+	bool attached;
+	bool stats_pinned;
+};
+
+struct steer {
+	char pin_path[PATH_MAX];
+	int dir_fd; /* holds the pin directory's lock */
+	bool locked;
+	struct ferry_steer_bpf *shared; /* owns the shared maps; its program stays unloaded */
+	bool pinned[SHARED__MAX];
+	int nr_ifaces;
+	struct steer_iface ifaces[STEER_MAX_IFACES];
+};
+
+static struct bpf_map *shared_map(struct ferry_steer_bpf *skel, enum steer_shared_map which)
+{
+	switch (which) {
+	case SHARED_RULES:
+		return skel->maps.ferry_rules;
+	case SHARED_FLOW_STATS:
+		return skel->maps.ferry_flow_stats;
+	case SHARED_FWD_STATS:
+		return skel->maps.ferry_fwd_stats;
+	case SHARED_FLOW_INFO:
+		return skel->maps.ferry_flow_info;
+	default:
+		return NULL;
+	}
+}
+
+static int shared_fd(struct steer *s, enum steer_shared_map which)
+{
+	return bpf_map__fd(shared_map(s->shared, which));
+}
+
+static const char *xdp_mode_name(enum xdp_attach_mode mode)
+{
+	switch (mode) {
+	case XDP_MODE_NATIVE:
+		return "native";
+	case XDP_MODE_SKB:
+		return "skb";
+	case XDP_MODE_HW:
+		return "hw";
+	default:
+		return "unspec";
+	}
+}
+
+static const char *xdp_strerror(int err, char *buf, size_t len)
+{
+	if (libxdp_strerror(err, buf, len))
+		snprintf(buf, len, "%s", strerror(-err));
+	return buf;
+}
+
+static int pin_file(struct steer *s, char *buf, size_t len, const char *name)
+{
+	if (snprintf(buf, len, "%s/%s", s->pin_path, name) >= (int)len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Pins only ever readable by root: the maps steer traffic. */
+static int pin_map(struct steer *s, const char *what, int fd, const char *name)
+{
+	char path[PATH_MAX];
+	int err;
+
+	err = pin_file(s, path, sizeof(path), name);
+	if (err) {
+		pr_err("%s: pin path %s/%s is too long", what, s->pin_path, name);
+		return err;
+	}
+	err = bpf_obj_pin(fd, path);
+	if (err) {
+		pr_err("%s: cannot pin at %s: %s", what, path, strerror(-err));
+		return err;
+	}
+	if (chmod(path, 0600)) {
+		err = -errno;
+		pr_err("%s: cannot chmod pin %s: %s", what, path, strerror(-err));
+		unlink(path);
+		return err;
+	}
+	return 0;
+}
+
+static void unpin(struct steer *s, const char *what, const char *name)
+{
+	char path[PATH_MAX];
+
+	if (pin_file(s, path, sizeof(path), name))
+		return;
+	if (unlink(path) && errno != ENOENT)
+		pr_warn("%s: cannot remove pin %s: %s", what, path, strerror(errno));
+}
+
+static bool on_bpffs(const char *path)
+{
+	struct statfs st;
+
+	return !statfs(path, &st) && st.f_type == BPF_FS_MAGIC;
+}
+
+/*
+ * libxdp keeps its dispatcher state under /sys/fs/bpf, so that one must be
+ * bpffs even when the pins go elsewhere; the pin path must then be on a
+ * bpffs as well, which is checked on its deepest existing ancestor.
+ */
+static int ensure_bpffs(const char *pin_path)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	char *slash;
+
+	if (!on_bpffs(BPFFS_ROOT)) {
+		if (mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700")) {
+			int err = -errno;
+
+			pr_err("pin path %s: no bpffs on %s and mounting one failed: %s", pin_path,
+			       BPFFS_ROOT, strerror(-err));
+			return err;
+		}
+		pr_info("pin path %s: mounted bpffs on %s", pin_path, BPFFS_ROOT);
+	}
+
+	snprintf(dir, sizeof(dir), "%s", pin_path);
+	while (stat(dir, &st)) {
+		if (errno != ENOENT) {
+			int err = -errno;
+
+			pr_err("pin path %s: cannot stat %s: %s", pin_path, dir, strerror(-err));
+			return err;
+		}
+		slash = strrchr(dir, '/');
+		if (!slash || slash == dir)
+			return -EINVAL; /* "/" always exists: not reached */
+		*slash = '\0';
+	}
+	if (!on_bpffs(dir)) {
+		pr_err("pin path %s: %s is not on a bpf filesystem", pin_path, dir);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* mkdir -p with mode 0700 for every directory created. */
+static int make_pin_dir(const char *pin_path)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	int err;
+
+	snprintf(dir, sizeof(dir), "%s", pin_path);
+	for (char *p = dir + 1;; p++) {
+		bool last = *p == '\0';
+
+		if (*p != '/' && !last)
+			continue;
+		*p = '\0';
+		if (!mkdir(dir, 0700)) {
+			/* Exactly 0700, whatever the umask. */
+			if (chmod(dir, 0700)) {
+				err = -errno;
+				pr_err("pin path %s: cannot chmod %s: %s", pin_path, dir,
+				       strerror(-err));
+				return err;
+			}
+		} else if (errno != EEXIST) {
+			err = -errno;
+			pr_err("pin path %s: cannot create %s: %s", pin_path, dir, strerror(-err));
+			return err;
+		}
+		if (last)
+			break;
+		*p = '/';
+	}
+	if (stat(pin_path, &st)) {
+		err = -errno;
+		pr_err("pin path %s: %s", pin_path, strerror(-err));
+		return err;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		pr_err("pin path %s: not a directory", pin_path);
+		return -ENOTDIR;
+	}
+	return 0;
+}
+
+/*
+ * An flock on the directory tells a crashed run's leftovers (no lock) from a
+ * live ferryd using the same pin path (locked): only the former may be
+ * cleaned up.
+ */
+static int lock_pin_dir(struct steer *s)
+{
+	int err;
+
+	s->dir_fd = open(s->pin_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dir_fd < 0) {
+		err = -errno;
+		pr_err("pin path %s: cannot open: %s", s->pin_path, strerror(-err));
+		return err;
+	}
+	if (flock(s->dir_fd, LOCK_EX | LOCK_NB)) {
+		err = -errno;
+		if (err == -EWOULDBLOCK) {
+			pr_err("pin path %s: in use by another running ferryd", s->pin_path);
+			return -EBUSY;
+		}
+		pr_err("pin path %s: cannot lock: %s", s->pin_path, strerror(-err));
+		return err;
+	}
+	s->locked = true;
+	return 0;
+}
+
+static bool is_ferry_pin(const char *name)
+{
+	static const char *const names[] = {
+		FERRY_PIN_RULES,     FERRY_PIN_FLOW_STATS, FERRY_PIN_FWD_STATS,
+		FERRY_PIN_FLOW_INFO, FERRY_PIN_XDP_STATS,  FERRY_PIN_XSKS,
+	};
+	const size_t plen = strlen(FERRY_PIN_XDP_STATS "_");
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	return !strncmp(name, FERRY_PIN_XDP_STATS "_", plen) && name[plen];
+}
+
+static int remove_stale_pins(struct steer *s)
+{
+	struct dirent *de;
+	int err = 0;
+	DIR *dir;
+	int fd;
+
+	fd = dup(s->dir_fd);
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		err = -errno;
+		if (fd >= 0)
+			close(fd);
+		pr_err("pin path %s: cannot list: %s", s->pin_path, strerror(-err));
+		return err;
+	}
+	while ((de = readdir(dir))) {
+		if (!is_ferry_pin(de->d_name))
+			continue;
+		pr_warn("pin path %s: removing stale pin %s left by an earlier run", s->pin_path,
+			de->d_name);
+		if (unlinkat(s->dir_fd, de->d_name, 0) && errno != ENOENT) {
+			err = -errno;
+			pr_err("pin path %s: cannot remove stale pin %s: %s", s->pin_path,
+			       de->d_name, strerror(-err));
+			break;
+		}
+	}
+	closedir(dir);
+	return err;
+}
+
+static int create_shared_maps(struct steer *s)
+{
+	int err;
+
+	s->shared = ferry_steer_bpf__open();
+	if (!s->shared) {
+		err = -errno;
+		pr_err("pin path %s: cannot open the BPF object: %s", s->pin_path, strerror(-err));
+		return err;
+	}
+	/* Only the shared maps: the per-interface ones come with each interface. */
+	bpf_program__set_autoload(s->shared->progs.ferry_steer, false);
+	bpf_map__set_autocreate(s->shared->maps.ferry_xsks, false);
+	bpf_map__set_autocreate(s->shared->maps.ferry_xdp_stats, false);
+	err = ferry_steer_bpf__load(s->shared);
+	if (err) {
+		pr_err("pin path %s: cannot create the shared maps: %s", s->pin_path,
+		       strerror(-err));
+		return err;
+	}
+	for (int i = 0; i < SHARED__MAX; i++) {
+		char what[64];
+
+		snprintf(what, sizeof(what), "map %s", shared_pin_names[i]);
+		err = pin_map(s, what, shared_fd(s, i), shared_pin_names[i]);
+		if (err)
+			return err;
+		s->pinned[i] = true;
+	}
+	return 0;
+}
+
+static int set_pin_path(struct steer *s, const char *pin_path)
+{
+	size_t len = strlen(pin_path);
+
+	while (len > 1 && pin_path[len - 1] == '/')
+		len--;
+	if (pin_path[0] != '/' || len <= 1) {
+		pr_err("pin path '%s': must be an absolute path below /", pin_path);
+		return -EINVAL;
+	}
+	/* Room for the longest pin name, ferry_xdp_stats_<ifname>. */
+	if (len + 1 + strlen(FERRY_PIN_XDP_STATS "_") + IF_NAMESIZE > sizeof(s->pin_path)) {
+		pr_err("pin path '%s': too long", pin_path);
+		return -ENAMETOOLONG;
+	}
+	memcpy(s->pin_path, pin_path, len);
+	s->pin_path[len] = '\0';
+	return 0;
+}
+
+int steer__create(struct steer **out, const struct steer_opts *opts)
+{
+	const char *pin_path = opts && opts->pin_path ? opts->pin_path : STEER_DEFAULT_PIN_PATH;
+	struct steer *s;
+	int err;
+
+	*out = NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s)
+		return -ENOMEM;
+	s->dir_fd = -1;
+
+	err = set_pin_path(s, pin_path);
+	if (err)
+		goto err_destroy;
+	err = ensure_bpffs(s->pin_path);
+	if (err)
+		goto err_destroy;
+	err = make_pin_dir(s->pin_path);
+	if (err)
+		goto err_destroy;
+	err = lock_pin_dir(s);
+	if (err)
+		goto err_destroy;
+	err = remove_stale_pins(s);
+	if (err)
+		goto err_destroy;
+	err = create_shared_maps(s);
+	if (err)
+		goto err_destroy;
+
+	pr_debug("pin path %s: shared maps created and pinned", s->pin_path);
+	*out = s;
+	return 0;
+
+err_destroy:
+	steer__destroy(s);
+	return err;
+}
+
+static struct steer_iface *find_iface(struct steer *s, const char *ifname)
+{
+	if (!s || !ifname)
+		return NULL;
+	for (int i = 0; i < s->nr_ifaces; i++)
+		if (!strcmp(s->ifaces[i].name, ifname))
+			return &s->ifaces[i];
+	return NULL;
+}
+
+static void iface_close(struct steer_iface *ifc)
+{
+	/* The program refers to the skeleton's object: close it first. */
+	if (ifc->prog)
+		xdp_program__close(ifc->prog);
+	ifc->prog = NULL;
+	ferry_steer_bpf__destroy(ifc->skel);
+	ifc->skel = NULL;
+}
+
+static int iface_open(struct steer *s, struct steer_iface *ifc)
+{
+	char buf[128];
+	int err;
+
+	ifc->skel = ferry_steer_bpf__open();
+	if (!ifc->skel) {
+		err = -errno;
+		pr_err("iface %s: cannot open the BPF object: %s", ifc->name, strerror(-err));
+		return err;
+	}
+	for (int i = 0; i < SHARED__MAX; i++) {
+		err = bpf_map__reuse_fd(shared_map(ifc->skel, i), shared_fd(s, i));
+		if (err) {
+			pr_err("iface %s: cannot share map %s: %s", ifc->name, shared_pin_names[i],
+			       strerror(-err));
+			goto err_close;
+		}
+	}
+	ifc->prog = xdp_program__from_bpf_obj(ifc->skel->obj, "xdp");
+	err = libxdp_get_error(ifc->prog);
+	if (err) {
+		ifc->prog = NULL;
+		pr_err("iface %s: cannot find the XDP program in the BPF object: %s", ifc->name,
+		       xdp_strerror(err, buf, sizeof(buf)));
+		goto err_close;
+	}
+	return 0;
+
+err_close:
+	iface_close(ifc);
+	return err;
+}
+
+static void iface_detach(struct steer_iface *ifc)
+{
+	char buf[128];
+	int err;
+
+	err = xdp_program__detach(ifc->prog, ifc->ifindex, ifc->mode, 0);
+	if (err)
+		pr_warn("iface %s: cannot detach %s: %s", ifc->name, STEER_PROG_NAME,
+			xdp_strerror(err, buf, sizeof(buf)));
+	ifc->attached = false;
+}
+
+static void iface_teardown(struct steer *s, struct steer_iface *ifc)
+{
+	char pin[sizeof(FERRY_PIN_XDP_STATS "_") + IF_NAMESIZE];
+	char what[IF_NAMESIZE + 8];
+
+	snprintf(what, sizeof(what), "iface %s", ifc->name);
+	if (ifc->stats_pinned) {
+		snprintf(pin, sizeof(pin), "%s_%s", FERRY_PIN_XDP_STATS, ifc->name);
+		unpin(s, what, pin);
+		ifc->stats_pinned = false;
+	}
+	if (ifc->attached)
+		iface_detach(ifc);
+	iface_close(ifc);
+}
+
+static struct xdp_program *find_steer_prog(const struct xdp_multiprog *mp)
+{
+	struct xdp_program *p;
+
+	if (xdp_multiprog__is_legacy(mp)) {
+		p = xdp_multiprog__main_prog(mp);
+		return p && !strcmp(xdp_program__name(p), STEER_PROG_NAME) ? p : NULL;
+	}
+	for (p = xdp_multiprog__next_prog(NULL, mp); p; p = xdp_multiprog__next_prog(p, mp))
+		if (!strcmp(xdp_program__name(p), STEER_PROG_NAME))
+			return p;
+	return NULL;
+}
+
+/*
+ * A ferry_steer already on the interface was left by a run that could not
+ * detach it (a crash: the program stays attached, and libxdp's dispatcher
+ * keeps its pins).  Left there it would run beside ours with stale rules.
+ */
+static void detach_stale_progs(struct steer_iface *ifc)
+{
+	enum xdp_attach_mode mode;
+	char buf[128];
+
+	for (int n = 0; n < STEER_MAX_STALE_PROGS; n++) {
+		struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifc->ifindex);
+		struct xdp_program *p;
+		int err;
+
+		if (!mp || libxdp_get_error(mp))
+			return;
+		p = find_steer_prog(mp);
+		if (!p) {
+			xdp_multiprog__close(mp);
+			return;
+		}
+		pr_warn("iface %s: detaching %s (prog id %u) left by an earlier run", ifc->name,
+			STEER_PROG_NAME, xdp_program__id(p));
+		/* Without a dispatcher, ferry_steer is the interface's only program. */
+		mode = xdp_multiprog__attach_mode(mp);
+		if (xdp_multiprog__is_legacy(mp))
+			err = xdp_multiprog__detach(mp);
+		else
+			err = xdp_program__detach(p, ifc->ifindex, mode, 0);
+		xdp_multiprog__close(mp);
+		if (err) {
+			pr_warn("iface %s: cannot detach stale %s: %s", ifc->name, STEER_PROG_NAME,
+				xdp_strerror(err, buf, sizeof(buf)));
+			return;
+		}
+	}
+}
+
+int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode)
+{
+	char pin[sizeof(FERRY_PIN_XDP_STATS "_") + IF_NAMESIZE];
+	char what[IF_NAMESIZE + 8];
+	enum xdp_attach_mode xmode;
+	struct steer_iface *ifc;
+	char buf[128];
+	int err;
+
+	if (!s || !ifname || !*ifname || strlen(ifname) >= IF_NAMESIZE) {
+		pr_err("iface '%s': invalid interface name", ifname ? ifname : "(null)");
+		return -EINVAL;
+	}
+	if (find_iface(s, ifname)) {
+		pr_err("iface %s: already attached", ifname);
+		return -EEXIST;
+	}
+	if (s->nr_ifaces >= STEER_MAX_IFACES) {
+		pr_err("iface %s: too many interfaces (at most %d)", ifname, STEER_MAX_IFACES);
+		return -ENOSPC;
+	}
+	ifc = &s->ifaces[s->nr_ifaces];
+	memset(ifc, 0, sizeof(*ifc));
+	snprintf(ifc->name, sizeof(ifc->name), "%s", ifname);
+	ifc->ifindex = if_nametoindex(ifname);
+	if (!ifc->ifindex) {
+		err = -errno;
+		pr_err("iface %s: not found: %s", ifname, strerror(-err));
+		return err;
+	}
+
+	detach_stale_progs(ifc);
+
+	xmode = mode == CFG_XDP_SKB ? XDP_MODE_SKB : XDP_MODE_NATIVE;
+	err = iface_open(s, ifc);
+	if (err)
+		return err;
+	err = xdp_program__attach(ifc->prog, ifc->ifindex, xmode, 0);
+	if (err && mode == CFG_XDP_NATIVE) {
+		pr_warn("iface %s: attach in native mode failed (%s): falling back to skb mode",
+			ifname, xdp_strerror(err, buf, sizeof(buf)));
+		/* The attempt may have loaded the object against a dispatcher now gone. */
+		iface_close(ifc);
+		err = iface_open(s, ifc);
+		if (err)
+			return err;
+		xmode = XDP_MODE_SKB;
+		err = xdp_program__attach(ifc->prog, ifc->ifindex, xmode, 0);
+	}
+	if (err) {
+		pr_err("iface %s: attach in %s mode failed: %s", ifname, xdp_mode_name(xmode),
+		       xdp_strerror(err, buf, sizeof(buf)));
+		goto err_close;
+	}
+	ifc->mode = xmode;
+	ifc->attached = true;
+
+	snprintf(what, sizeof(what), "iface %s", ifname);
+	snprintf(pin, sizeof(pin), "%s_%s", FERRY_PIN_XDP_STATS, ifname);
+	err = pin_map(s, what, bpf_map__fd(ifc->skel->maps.ferry_xdp_stats), pin);
+	if (err)
+		goto err_teardown;
+	ifc->stats_pinned = true;
+
+	s->nr_ifaces++;
+	pr_debug("iface %s: %s attached in %s mode (prog id %u)", ifname, STEER_PROG_NAME,
+		 xdp_mode_name(xmode), xdp_program__id(ifc->prog));
+	return 0;
+
+err_teardown:
+	iface_teardown(s, ifc);
+	return err;
+err_close:
+	iface_close(ifc);
+	return err;
+}
+
+static int check_rule(uint32_t slot, const struct ferry_rule *r)
+{
+	unsigned int max_plen = r->family == 4 ? 32 : 128;
+
+	if (!r->enabled)
+		return 0;
+	if (r->family != 4 && r->family != 6) {
+		pr_err("rule slot %u: family %u is neither 4 nor 6", slot, r->family);
+		return -EINVAL;
+	}
+	if (r->flow_id >= FERRY_MAX_FLOWS) {
+		pr_err("rule slot %u: flow id %u out of range (max %d)", slot, r->flow_id,
+		       FERRY_MAX_FLOWS - 1);
+		return -EINVAL;
+	}
+	if (r->dst_plen > max_plen || r->src_plen > max_plen) {
+		pr_err("rule slot %u: prefix length above %u", slot, max_plen);
+		return -EINVAL;
+	}
+	if (r->dport_lo > r->dport_hi || r->sport_lo > r->sport_hi) {
+		pr_err("rule slot %u: port range with low above high", slot);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The XDP program may read a slot while it is rewritten: rules are meant to
+ * be set before traffic is steered, or a packet may see a torn rule.
+ */
+int steer__set_rule(struct steer *s, uint32_t slot, const struct ferry_rule *rule)
+{
+	int err;
+
+	if (slot >= FERRY_MAX_RULES) {
+		pr_err("rule slot %u: out of range (max %d)", slot, FERRY_MAX_RULES - 1);
+		return -ERANGE;
+	}
+	err = check_rule(slot, rule);
+	if (err)
+		return err;
+	err = bpf_map_update_elem(shared_fd(s, SHARED_RULES), &slot, rule, BPF_ANY);
+	if (err)
+		pr_err("rule slot %u: cannot write: %s", slot, strerror(-err));
+	return err;
+}
+
+int steer__clear_rules(struct steer *s, uint32_t from_slot)
+{
+	const struct ferry_rule off = {};
+	int err;
+
+	if (from_slot > FERRY_MAX_RULES) {
+		pr_err("rule slot %u: out of range (max %d)", from_slot, FERRY_MAX_RULES - 1);
+		return -ERANGE;
+	}
+	for (uint32_t slot = from_slot; slot < FERRY_MAX_RULES; slot++) {
+		err = bpf_map_update_elem(shared_fd(s, SHARED_RULES), &slot, &off, BPF_ANY);
+		if (err) {
+			pr_err("rule slot %u: cannot clear: %s", slot, strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int steer__set_flow_info(struct steer *s, uint32_t flow_id, const char *name)
+{
+	struct ferry_flow_info info = {};
+	int err;
+
+	if (flow_id >= FERRY_MAX_FLOWS) {
+		pr_err("flow id %u: out of range (max %d)", flow_id, FERRY_MAX_FLOWS - 1);
+		return -ERANGE;
+	}
+	if (name) {
+		if (strlen(name) >= sizeof(info.name)) {
+			pr_err("flow '%s': name longer than %zu characters", name,
+			       sizeof(info.name) - 1);
+			return -ENAMETOOLONG;
+		}
+		strcpy(info.name, name);
+		info.configured = 1;
+	}
+	err = bpf_map_update_elem(shared_fd(s, SHARED_FLOW_INFO), &flow_id, &info, BPF_ANY);
+	if (err)
+		pr_err("flow id %u: cannot write its name: %s", flow_id, strerror(-err));
+	return err;
+}
+
+int steer__xsks_fd(struct steer *s, const char *ifname)
+{
+	struct steer_iface *ifc = find_iface(s, ifname);
+
+	return ifc ? bpf_map__fd(ifc->skel->maps.ferry_xsks) : -ENOENT;
+}
+
+int steer__fwd_stats_fd(struct steer *s)
+{
+	return shared_fd(s, SHARED_FWD_STATS);
+}
+
+const char *steer__mode_name(struct steer *s, const char *ifname)
+{
+	struct steer_iface *ifc = find_iface(s, ifname);
+
+	return ifc ? xdp_mode_name(ifc->mode) : NULL;
+}
+
+void steer__destroy(struct steer *s)
+{
+	if (!s)
+		return;
+	for (int i = s->nr_ifaces - 1; i >= 0; i--)
+		iface_teardown(s, &s->ifaces[i]);
+	for (int i = 0; i < SHARED__MAX; i++) {
+		char what[64];
+
+		if (!s->pinned[i])
+			continue;
+		snprintf(what, sizeof(what), "map %s", shared_pin_names[i]);
+		unpin(s, what, shared_pin_names[i]);
+	}
+	ferry_steer_bpf__destroy(s->shared);
+	/* Only while holding the lock: otherwise the directory is someone else's. */
+	if (s->locked && rmdir(s->pin_path) && errno != ENOTEMPTY && errno != ENOENT)
+		pr_warn("pin path %s: cannot remove: %s", s->pin_path, strerror(errno));
+	if (s->dir_fd >= 0)
+		close(s->dir_fd);
+	free(s);
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The user-space owner of the XDP side: loads ferry_steer once per
+ * interface, attaches it through libxdp's dispatcher, keeps the rule table
+ * and the counters, and pins what ferryctl reads.
+ *
+ * The rule, flow-counter, data-path-counter and flow-name maps are shared by
+ * every interface and exist from steer__create() on.  Each interface gets its
+ * own XSKMAP (queue ids collide between interfaces) and its own XDP counters.
+ *
+ * Not thread safe: one thread sets up and tears down.  Map fds handed out
+ * stay valid until steer__destroy().
+ */
+#ifndef FERRY_STEER_H
+#define FERRY_STEER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "ferry_shared.h"
+
+#define STEER_DEFAULT_PIN_PATH "/sys/fs/bpf/ferry"
+
+struct steer;
+
+struct steer_opts {
+	const char *pin_path; /* NULL: STEER_DEFAULT_PIN_PATH */
+};
+
+/*
+ * Mounts bpffs on /sys/fs/bpf when it is missing, creates the pin directory
+ * (mode 0700), takes it over (-EBUSY when another live steer holds it),
+ * removes ferry pins a crashed run left there, creates and pins the shared
+ * maps.
+ */
+int steer__create(struct steer **out, const struct steer_opts *opts);
+
+/*
+ * Attaches ferry_steer to IFNAME.  CFG_XDP_NATIVE falls back to skb mode
+ * with a warning, CFG_XDP_NATIVE_ONLY fails instead.  A ferry_steer program
+ * already on the interface is taken as left by a crashed run and detached.
+ * On failure nothing of this interface stays attached or pinned.
+ */
+int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode);
+
+/* Slot < FERRY_MAX_RULES; the table ends at the first disabled slot. */
+int steer__set_rule(struct steer *s, uint32_t slot, const struct ferry_rule *rule);
+/* Disables every slot >= from_slot. */
+int steer__clear_rules(struct steer *s, uint32_t from_slot);
+/* Names flow_id for ferryctl and marks it configured; NULL name unmarks it. */
+int steer__set_flow_info(struct steer *s, uint32_t flow_id, const char *name);
+
+/* XSKMAP of IFNAME's program (key = queue id, value = AF_XDP socket fd), or -ENOENT. */
+int steer__xsks_fd(struct steer *s, const char *ifname);
+/* The per-CPU struct ferry_fwd_stats map the workers publish into. */
+int steer__fwd_stats_fd(struct steer *s);
+/* "native" or "skb", the mode in effect on IFNAME; NULL if not attached. */
+const char *steer__mode_name(struct steer *s, const char *ifname);
+
+/* Detaches what it attached, removes its pins, closes; NULL and half-built are fine. */
+void steer__destroy(struct steer *s);
+
+#endif /* FERRY_STEER_H */

@@ -1,0 +1,1226 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The YAML configuration.  libyaml's document API (not its event API) is used
+ * because the whole tree has to outlive parsing: services read their own
+ * argument mappings later, and every node carries the start mark that error
+ * messages need.
+ *
+ * Each mapping is described by a table of (key, handler); a handler reports
+ * its own errors and returns nothing, so one bad value never stops the walk
+ * and `ferryd --check` shows every problem of a file in one run.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "config.h"
+#include "log.h"
+
+#ifndef ARRAY_SIZE
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#endif
+
+#define DEFAULT_PIN_PATH "/sys/fs/bpf/ferry"
+#define MAX_QUEUES 64
+#define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+
+/* ---- error sink ---- */
+
+static void capture_line(struct cfg_errors *errs, const char *line, size_t n)
+{
+	char *buf = realloc(errs->capture, errs->capture_len + n + 2);
+
+	/* Losing a captured line is better than losing the log line or aborting. */
+	if (!buf)
+		return;
+	memcpy(buf + errs->capture_len, line, n);
+	buf[errs->capture_len + n] = '\n';
+	buf[errs->capture_len + n + 1] = '\0';
+	errs->capture = buf;
+	errs->capture_len += n + 1;
+}
+
+__attribute__((format(printf, 4, 0))) static void
+vreport(struct cfg_errors *errs, const char *file, const yaml_mark_t *mark, const char *fmt,
+	va_list ap)
+{
+	char msg[512], line[1024];
+	int n;
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (!file)
+		file = "(config)";
+	if (mark)
+		n = snprintf(line, sizeof(line), "%s:%zu:%zu: %s", file, mark->line + 1,
+			     mark->column + 1, msg);
+	else
+		n = snprintf(line, sizeof(line), "%s: %s", file, msg);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	pr_err("%s", line);
+	if (!errs)
+		return;
+	errs->count++;
+	if (errs->capture)
+		capture_line(errs, line, n);
+}
+
+__attribute__((format(printf, 4, 5))) static void
+report(struct cfg_errors *errs, const char *file, const yaml_mark_t *mark, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(errs, file, mark, fmt, ap);
+	va_end(ap);
+}
+
+void cfg_error(struct cfg_errors *errs, const yaml_node_t *node, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(errs, errs ? errs->file : NULL, node ? &node->start_mark : NULL, fmt, ap);
+	va_end(ap);
+}
+
+void cfg_node_error(struct cfg_errors *errs, const struct cfg_node *n, const char *fmt, ...)
+{
+	const char *file = n && n->file ? n->file : errs ? errs->file : NULL;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(errs, file, n && n->node ? &n->node->start_mark : NULL, fmt, ap);
+	va_end(ap);
+}
+
+struct cfg_mark cfg_node_mark(const struct cfg_node *n)
+{
+	struct cfg_mark m = { 0, 0 };
+
+	if (n && n->node) {
+		m.line = n->node->start_mark.line + 1;
+		m.col = n->node->start_mark.column + 1;
+	}
+	return m;
+}
+
+/* ---- scalar readers, shared by the parser and by services ---- */
+
+/* Prefix for messages: "what: " when the caller knows the key, else nothing. */
+#define WHAT(w) (w) ? (w) : "", (w) ? ": " : ""
+
+static const char *get_text(const struct cfg_node *n, const char *what, struct cfg_errors *errs)
+{
+	const yaml_node_t *node = n ? n->node : NULL;
+	const char *s;
+
+	if (!node || node->type != YAML_SCALAR_NODE) {
+		cfg_node_error(errs, n, "%s%sexpected a scalar", WHAT(what));
+		return NULL;
+	}
+	s = (const char *)node->data.scalar.value;
+	/* A "\0" escape would silently cut every name and number short. */
+	if (strlen(s) != node->data.scalar.length) {
+		cfg_node_error(errs, n, "%s%sNUL character in value", WHAT(what));
+		return NULL;
+	}
+	return s;
+}
+
+static int copy_text(const struct cfg_node *n, const char *what, char *buf, size_t len,
+		     struct cfg_errors *errs)
+{
+	const char *s = get_text(n, what, errs);
+
+	if (!s)
+		return -EINVAL;
+	if (strlen(s) >= len) {
+		cfg_node_error(errs, n, "%s%s'%s' is too long (max %zu characters)", WHAT(what), s,
+			       len - 1);
+		return -EINVAL;
+	}
+	strcpy(buf, s);
+	return 0;
+}
+
+int cfg_get_string(const struct cfg_node *n, char *buf, size_t len, struct cfg_errors *errs)
+{
+	return copy_text(n, NULL, buf, len, errs);
+}
+
+/* Strict decimal: no sign, no spaces, no 0x or 1_000; 0 or -EINVAL/-ERANGE. */
+static int parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *out)
+{
+	unsigned long long v = 0;
+	bool neg = false;
+
+	if (*s == '-') {
+		neg = true;
+		s++;
+	}
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		/* Saturate instead of wrapping so huge values stay out of range. */
+		if (v <= UINT32_MAX)
+			v = v * 10 + (unsigned int)(*s - '0');
+	}
+	if (*s)
+		return -EINVAL;
+	if (neg || v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+static int get_u32(const struct cfg_node *n, const char *what, uint32_t min, uint32_t max,
+		   uint32_t *out, struct cfg_errors *errs)
+{
+	const char *s = get_text(n, what, errs);
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	err = parse_u32(s, min, max, out);
+	if (err == -EINVAL)
+		cfg_node_error(errs, n, "%s%sexpected a number, got '%s'", WHAT(what), s);
+	else if (err)
+		cfg_node_error(errs, n, "%s%svalue %s is out of range %u..%u", WHAT(what), s, min,
+			       max);
+	return err ? -EINVAL : 0;
+}
+
+int cfg_get_u32(const struct cfg_node *n, uint32_t min, uint32_t max, uint32_t *out,
+		struct cfg_errors *errs)
+{
+	return get_u32(n, NULL, min, max, out, errs);
+}
+
+int cfg_get_bool(const struct cfg_node *n, bool *out, struct cfg_errors *errs)
+{
+	static const char *const yes[] = { "true", "yes", "on" };
+	static const char *const no[] = { "false", "no", "off" };
+	const char *s = get_text(n, NULL, errs);
+
+	if (!s)
+		return -EINVAL;
+	for (unsigned int i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+			*out = !strcasecmp(s, yes[i]);
+			return 0;
+		}
+	}
+	cfg_node_error(errs, n, "expected true or false, got '%s'", s);
+	return -EINVAL;
+}
+
+/* Parses an address without prefix length into *out (plen = full length). */
+static int parse_addr(const char *s, size_t len, struct cfg_prefix *out)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	memset(out, 0, sizeof(*out));
+	if (inet_pton(AF_INET, buf, &out->addr.v4) == 1) {
+		out->family = AF_INET;
+		out->plen = 32;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, buf, &out->addr.v6) == 1) {
+		out->family = AF_INET6;
+		out->plen = 128;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int get_prefix(const struct cfg_node *n, const char *what, struct cfg_prefix *out,
+		      struct cfg_errors *errs)
+{
+	const char *s = get_text(n, what, errs);
+	const char *slash;
+	struct cfg_prefix p;
+	uint32_t plen;
+
+	if (!s)
+		return -EINVAL;
+	slash = strchr(s, '/');
+	if (parse_addr(s, slash ? (size_t)(slash - s) : strlen(s), &p)) {
+		cfg_node_error(errs, n, "%s%sbad address '%s'", WHAT(what), s);
+		return -EINVAL;
+	}
+	if (slash) {
+		int err = parse_u32(slash + 1, 0, p.plen, &plen);
+
+		if (err == -EINVAL) {
+			cfg_node_error(errs, n, "%s%sbad prefix length in '%s'", WHAT(what), s);
+			return -EINVAL;
+		}
+		if (err) {
+			cfg_node_error(errs, n, "%s%sprefix length in '%s' is out of range 0..%u",
+				       WHAT(what), s, p.plen);
+			return -EINVAL;
+		}
+		p.plen = plen;
+	}
+	*out = p;
+	return 0;
+}
+
+int cfg_get_prefix(const struct cfg_node *n, struct cfg_prefix *out, struct cfg_errors *errs)
+{
+	return get_prefix(n, NULL, out, errs);
+}
+
+/* One port, 1..65535, from s[0..len): 0, -EINVAL (not digits) or -ERANGE. */
+static int parse_port(const char *s, size_t len, uint16_t *out)
+{
+	char buf[8];
+	uint32_t v;
+	int err;
+
+	if (!len || strspn(s, "0123456789") < len)
+		return -EINVAL;
+	if (len >= sizeof(buf))
+		return -ERANGE;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	err = parse_u32(buf, 1, 65535, &v);
+	if (!err)
+		*out = v;
+	return err;
+}
+
+static int get_port_range(const struct cfg_node *n, const char *what, struct cfg_port_range *out,
+			  struct cfg_errors *errs)
+{
+	const char *s = get_text(n, what, errs);
+	const char *dash;
+	uint16_t lo, hi;
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	/* Past the first character, so "-5" is a bad port rather than a range. */
+	dash = *s ? strchr(s + 1, '-') : NULL;
+	if (dash) {
+		int err_lo = parse_port(s, dash - s, &lo);
+		int err_hi = parse_port(dash + 1, strlen(dash + 1), &hi);
+
+		/* A malformed half makes the whole text malformed. */
+		if (err_lo == -EINVAL || err_hi == -EINVAL)
+			err = -EINVAL;
+		else
+			err = err_lo ?: err_hi;
+	} else {
+		err = parse_port(s, strlen(s), &lo);
+	}
+	if (err == -EINVAL) {
+		cfg_node_error(errs, n, "%s%sexpected a port or a range LO-HI, got '%s'",
+			       WHAT(what), s);
+		return -EINVAL;
+	}
+	if (err) {
+		cfg_node_error(errs, n, "%s%sport '%s' is out of range 1..65535", WHAT(what), s);
+		return -EINVAL;
+	}
+	if (dash && lo > hi) {
+		cfg_node_error(errs, n, "%s%sport range '%s' is reversed (%u > %u)", WHAT(what), s,
+			       lo, hi);
+		return -EINVAL;
+	}
+	if (!dash)
+		hi = lo;
+	out->lo = lo;
+	out->hi = hi;
+	return 0;
+}
+
+int cfg_get_port_range(const struct cfg_node *n, struct cfg_port_range *out,
+		       struct cfg_errors *errs)
+{
+	return get_port_range(n, NULL, out, errs);
+}
+
+int cfg_get_endpoint(const struct cfg_node *n, struct cfg_prefix *addr, uint16_t *port,
+		     struct cfg_errors *errs)
+{
+	const char *s = get_text(n, NULL, errs);
+	const char *a, *colon;
+	size_t alen;
+	struct cfg_prefix p;
+	uint16_t v;
+	int err;
+
+	if (!s)
+		return -EINVAL;
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			goto syntax;
+		a = s + 1;
+		alen = close - a;
+		colon = close + 1;
+		if (parse_addr(a, alen, &p) || p.family != AF_INET6)
+			goto bad_addr;
+	} else {
+		colon = strchr(s, ':');
+		if (!colon)
+			goto syntax;
+		if (strchr(colon + 1, ':')) {
+			cfg_node_error(errs, n, "IPv6 endpoint '%s' needs brackets: [ADDR]:PORT",
+				       s);
+			return -EINVAL;
+		}
+		a = s;
+		alen = colon - s;
+		if (parse_addr(a, alen, &p) || p.family != AF_INET)
+			goto bad_addr;
+	}
+	err = parse_port(colon + 1, strlen(colon + 1), &v);
+	if (err == -EINVAL)
+		goto syntax;
+	if (err) {
+		cfg_node_error(errs, n, "port in '%s' is out of range 1..65535", s);
+		return -EINVAL;
+	}
+	*addr = p;
+	*port = v;
+	return 0;
+syntax:
+	cfg_node_error(errs, n, "expected ADDR:PORT or [ADDR6]:PORT, got '%s'", s);
+	return -EINVAL;
+bad_addr:
+	cfg_node_error(errs, n, "bad address in '%s'", s);
+	return -EINVAL;
+}
+
+/* ---- mapping iteration for services ---- */
+
+bool cfg_node_is_map(const struct cfg_node *n)
+{
+	return n && n->doc && n->node && n->node->type == YAML_MAPPING_NODE;
+}
+
+void cfg_iter_init(cfg_iter *it, const struct cfg_node *map)
+{
+	it->map = map;
+	it->pair = cfg_node_is_map(map) ? map->node->data.mapping.pairs.start : NULL;
+}
+
+bool cfg_iter_next(cfg_iter *it, const char **key, struct cfg_node *val)
+{
+	yaml_node_t *k;
+
+	if (!it->pair || it->pair >= it->map->node->data.mapping.pairs.top) {
+		*key = NULL;
+		return false;
+	}
+	k = yaml_document_get_node(it->map->doc, it->pair->key);
+	/* A complex key matches no name, so the service reports it as unknown. */
+	*key = k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+	val->doc = it->map->doc;
+	val->node = yaml_document_get_node(it->map->doc, it->pair->value);
+	val->file = it->map->file;
+	it->pair++;
+	return true;
+}
+
+/* ---- the parser ---- */
+
+struct parser {
+	struct ferry_config *cfg;
+	struct cfg_errors *errs;
+	yaml_document_t *doc;
+	yaml_node_t *nat_ports; /* set when nat.ports was given and valid */
+};
+
+struct key_handler;
+typedef void key_fn(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj);
+
+struct key_handler {
+	const char *key;
+	key_fn *fn;
+	bool required;
+	/* for the generic number handler */
+	size_t off;
+	uint32_t min, max;
+	bool pow2;
+};
+
+static struct cfg_node node_of(struct parser *p, yaml_node_t *node)
+{
+	struct cfg_node n = { .doc = p->doc, .node = node, .file = p->cfg->file };
+
+	return n;
+}
+
+static struct cfg_mark mark_of(const yaml_node_t *node)
+{
+	struct cfg_mark m = { node->start_mark.line + 1, node->start_mark.column + 1 };
+
+	return m;
+}
+
+static const char *scalar_of(const yaml_node_t *node)
+{
+	if (!node || node->type != YAML_SCALAR_NODE)
+		return NULL;
+	return (const char *)node->data.scalar.value;
+}
+
+/* "key:" with nothing after it, or an explicit null. */
+static bool is_null(const yaml_node_t *node)
+{
+	const char *s = scalar_of(node);
+
+	return s && node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+	       (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
+		!strcmp(s, "NULL"));
+}
+
+static yaml_node_t *map_get(struct parser *p, yaml_node_t *map, const char *key)
+{
+	yaml_node_pair_t *pair;
+
+	if (!map || map->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		const char *k = scalar_of(yaml_document_get_node(p->doc, pair->key));
+
+		if (k && !strcmp(k, key))
+			return yaml_document_get_node(p->doc, pair->value);
+	}
+	return NULL;
+}
+
+/*
+ * Walks MAP with TBL.  CTX names the mapping in messages ("nat",
+ * "flow 'x'"); NULL is the top level.
+ */
+static void parse_map(struct parser *p, yaml_node_t *map, const struct key_handler *tbl,
+		      unsigned int n, const char *ctx, void *obj)
+{
+	const char *sep = ctx ? ": " : "";
+	yaml_node_pair_t *pair;
+	unsigned int seen = 0; /* one bit per table entry: tables are short */
+
+	if (!ctx)
+		ctx = "";
+	if (!map || map->type != YAML_MAPPING_NODE) {
+		cfg_error(p->errs, map, "%s%sexpected a mapping", ctx, sep);
+		return;
+	}
+	for (pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top; pair++) {
+		yaml_node_t *knode = yaml_document_get_node(p->doc, pair->key);
+		yaml_node_t *val = yaml_document_get_node(p->doc, pair->value);
+		const char *key = scalar_of(knode);
+		unsigned int i;
+
+		if (!key) {
+			cfg_error(p->errs, knode, "%s%sexpected a scalar key", ctx, sep);
+			continue;
+		}
+		for (i = 0; i < n; i++)
+			if (!strcmp(key, tbl[i].key))
+				break;
+		if (i == n) {
+			cfg_error(p->errs, knode, "unknown key '%s' in %s", key,
+				  *ctx ? ctx : "top level");
+			continue;
+		}
+		if (seen & (1u << i)) {
+			cfg_error(p->errs, knode, "%s%sduplicate key '%s'", ctx, sep, key);
+			continue;
+		}
+		seen |= 1u << i;
+		tbl[i].fn(p, &tbl[i], val, obj);
+	}
+	for (unsigned int i = 0; i < n; i++)
+		if (tbl[i].required && !(seen & (1u << i)))
+			cfg_error(p->errs, map, "%s%smissing key '%s'", ctx, sep, tbl[i].key);
+}
+
+typedef void item_fn(struct parser *p, yaml_node_t *item, void *obj);
+
+/* Calls FN on each entry of SEQ, which must hold 1..MAX entries. */
+static void walk_seq(struct parser *p, yaml_node_t *seq, const char *what, int max, item_fn *fn,
+		     void *obj)
+{
+	yaml_node_item_t *it;
+	int i = 0;
+
+	if (!seq || seq->type != YAML_SEQUENCE_NODE) {
+		cfg_error(p->errs, seq, "%s: expected a sequence", what);
+		return;
+	}
+	if (seq->data.sequence.items.start == seq->data.sequence.items.top) {
+		cfg_error(p->errs, seq, "%s: at least one entry is required", what);
+		return;
+	}
+	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++, i++) {
+		yaml_node_t *item = yaml_document_get_node(p->doc, *it);
+
+		if (i == max) {
+			cfg_error(p->errs, item, "%s: too many entries (max %d)", what, max);
+			return;
+		}
+		fn(p, item, obj);
+	}
+}
+
+static bool is_pow2(uint32_t v)
+{
+	return v && !(v & (v - 1));
+}
+
+static void h_u32(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct cfg_node n = node_of(p, val);
+	uint32_t v;
+
+	if (get_u32(&n, h->key, h->min, h->max, &v, p->errs))
+		return;
+	if (h->pow2 && !is_pow2(v)) {
+		cfg_error(p->errs, val, "%s: %u is not a power of two", h->key, v);
+		return;
+	}
+	*(uint32_t *)((char *)obj + h->off) = v;
+}
+
+static void h_pin_path(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct ferry_config *cfg = obj;
+	struct cfg_node n = node_of(p, val);
+	char path[sizeof(cfg->pin_path)];
+
+	if (copy_text(&n, h->key, path, sizeof(path), p->errs))
+		return;
+	if (path[0] != '/') {
+		cfg_error(p->errs, val, "%s: '%s' is not an absolute path", h->key, path);
+		return;
+	}
+	strcpy(cfg->pin_path, path);
+}
+
+static void h_log_level(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct ferry_config *cfg = obj;
+	struct cfg_node n = node_of(p, val);
+	enum ferry_log_level level;
+	const char *s = get_text(&n, h->key, p->errs);
+
+	if (!s)
+		return;
+	/* log__parse_level's names all fit cfg->log_level. */
+	if (log__parse_level(s, &level)) {
+		cfg_error(p->errs, val, "%s: '%s' is not one of error, warn, info, debug", h->key,
+			  s);
+		return;
+	}
+	snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", s);
+}
+
+/* interfaces */
+
+static void h_iface_name(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			 void *obj)
+{
+	struct cfg_iface *ifc = obj;
+	struct cfg_node n = node_of(p, val);
+	const char *s = get_text(&n, "interface name", p->errs);
+
+	if (!s)
+		return;
+	if (strlen(s) >= sizeof(ifc->name)) {
+		cfg_error(p->errs, val, "interface name '%s' is too long (max %d characters)", s,
+			  IF_NAMESIZE - 1);
+		return;
+	}
+	/* The kernel's dev_valid_name() rules. */
+	if (!*s || !strcmp(s, ".") || !strcmp(s, "..") || strpbrk(s, "/: \t\n")) {
+		cfg_error(p->errs, val, "bad interface name '%s'", s);
+		return;
+	}
+	strcpy(ifc->name, s);
+}
+
+static void h_xdp_mode(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	static const struct {
+		const char *name;
+		enum cfg_xdp_mode mode;
+	} modes[] = {
+		{ "native", CFG_XDP_NATIVE },
+		{ "native-only", CFG_XDP_NATIVE_ONLY },
+		{ "skb", CFG_XDP_SKB },
+	};
+	struct cfg_iface *ifc = obj;
+	struct cfg_node n = node_of(p, val);
+	const char *s = get_text(&n, h->key, p->errs);
+
+	if (!s)
+		return;
+	for (unsigned int i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (!strcmp(s, modes[i].name)) {
+			ifc->xdp_mode = modes[i].mode;
+			return;
+		}
+	}
+	cfg_error(p->errs, val, "%s: '%s' is not one of native, native-only, skb", h->key, s);
+}
+
+static const struct key_handler iface_keys[] = {
+	{ .key = "name", .fn = h_iface_name, .required = true },
+	{ .key = "xdp_mode", .fn = h_xdp_mode },
+};
+
+static void iface_item(struct parser *p, yaml_node_t *item, void *obj)
+{
+	struct ferry_config *cfg = obj;
+	struct cfg_iface *ifc = &cfg->ifaces[cfg->nr_ifaces];
+	yaml_node_t *name = map_get(p, item, "name");
+	char ctx[64];
+
+	memset(ifc, 0, sizeof(*ifc));
+	ifc->mark = mark_of(item);
+	if (scalar_of(name))
+		snprintf(ctx, sizeof(ctx), "interface '%s'", scalar_of(name));
+	else
+		snprintf(ctx, sizeof(ctx), "interface");
+	parse_map(p, item, iface_keys, ARRAY_SIZE(iface_keys), ctx, ifc);
+	if (!ifc->name[0])
+		return;
+	for (int i = 0; i < cfg->nr_ifaces; i++) {
+		if (!strcmp(cfg->ifaces[i].name, ifc->name)) {
+			cfg_error(p->errs, name, "duplicate interface '%s' (first at line %u)",
+				  ifc->name, cfg->ifaces[i].mark.line);
+			return;
+		}
+	}
+	cfg->nr_ifaces++;
+}
+
+static void h_interfaces(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			 void *obj)
+{
+	walk_seq(p, val, h->key, CFG_MAX_IFACES, iface_item, obj);
+}
+
+/* nat */
+
+static void h_nat_ports(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct cfg_nat *nat = obj;
+	struct cfg_node n = node_of(p, val);
+
+	if (!get_port_range(&n, h->key, &nat->ports, p->errs))
+		p->nat_ports = val;
+}
+
+static const struct key_handler nat_keys[] = {
+	{ .key = "ports", .fn = h_nat_ports },
+	{ .key = "max_sessions",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_nat, max_sessions),
+	  .min = 1,
+	  .max = 16777216 },
+	{ .key = "udp_timeout",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_nat, udp_timeout_s),
+	  .min = 1,
+	  .max = 86400 },
+};
+
+static void h_nat(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct ferry_config *cfg = obj;
+
+	parse_map(p, val, nat_keys, ARRAY_SIZE(nat_keys), h->key, &cfg->nat);
+}
+
+/* umem */
+
+static void h_frame_size(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			 void *obj)
+{
+	struct cfg_umem *umem = obj;
+	struct cfg_node n = node_of(p, val);
+	uint32_t v;
+
+	if (get_u32(&n, h->key, 0, UINT32_MAX, &v, p->errs))
+		return;
+	/* XDP needs a frame to hold a page's worth of packet plus headroom. */
+	if (v != 2048 && v != 4096) {
+		cfg_error(p->errs, val, "%s: must be 2048 or 4096, got %u", h->key, v);
+		return;
+	}
+	umem->frame_size = v;
+}
+
+static const struct key_handler umem_keys[] = {
+	{ .key = "frames",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_umem, frames),
+	  .min = 512,
+	  .max = 1048576,
+	  .pow2 = true },
+	{ .key = "frame_size", .fn = h_frame_size },
+	{ .key = "ring_size",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_umem, ring_size),
+	  .min = 64,
+	  .max = 16384,
+	  .pow2 = true },
+	{ .key = "batch",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_umem, batch),
+	  .min = 1,
+	  .max = 256 },
+};
+
+static void h_umem(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct ferry_config *cfg = obj;
+	struct cfg_umem *u = &cfg->umem;
+	int before = p->errs->count;
+	yaml_node_t *at;
+
+	parse_map(p, val, umem_keys, ARRAY_SIZE(umem_keys), h->key, u);
+	/* A rejected value kept its default; comparing with it would only add noise. */
+	if (p->errs->count != before)
+		return;
+	/*
+	 * The fill ring and the RX ring each hold up to ring_size frames at
+	 * once; with fewer frames than both, the worker starves its own RX.
+	 */
+	if (u->ring_size * 2 > u->frames) {
+		at = map_get(p, val, "ring_size") ?: map_get(p, val, "frames");
+		cfg_error(p->errs, at, "umem: ring_size %u needs at least %u frames, have %u",
+			  u->ring_size, u->ring_size * 2, u->frames);
+	}
+	if (u->batch > u->ring_size) {
+		at = map_get(p, val, "batch") ?: map_get(p, val, "ring_size");
+		cfg_error(p->errs, at, "umem: batch %u is larger than ring_size %u", u->batch,
+			  u->ring_size);
+	}
+}
+
+/* flows */
+
+struct flow_ctx {
+	struct cfg_flow *flow;
+	char ctx[64]; /* "flow 'name'" for messages */
+};
+
+struct match_ctx {
+	struct cfg_match *m;
+	yaml_node_t *dst, *src; /* set when valid */
+};
+
+static void h_flow_name(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			void *obj)
+{
+	struct flow_ctx *fc = obj;
+	struct cfg_node n = node_of(p, val);
+	char name[CFG_NAME_LEN];
+
+	if (copy_text(&n, "flow name", name, sizeof(name), p->errs))
+		return;
+	/* Names end up in ferryctl output and pin names: keep them plain. */
+	if (!name[0] || strspn(name, NAME_CHARS) != strlen(name)) {
+		cfg_error(p->errs, val, "bad flow name '%s' (use A-Z a-z 0-9 _ . -)", name);
+		return;
+	}
+	strcpy(fc->flow->name, name);
+}
+
+static void h_protocol(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct match_ctx *mc = obj;
+	struct cfg_node n = node_of(p, val);
+	const char *s = get_text(&n, h->key, p->errs);
+
+	if (!s)
+		return;
+	if (!strcmp(s, "udp"))
+		mc->m->l4_proto = IPPROTO_UDP;
+	else if (!strcmp(s, "tcp"))
+		mc->m->l4_proto = IPPROTO_TCP;
+	else
+		cfg_error(p->errs, val, "%s: '%s' is not one of udp, tcp", h->key, s);
+}
+
+/* Host bits are accepted but cleared, so equal prefixes compare equal. */
+static void mask_prefix(struct cfg_prefix *pfx)
+{
+	unsigned int len = pfx->family == AF_INET ? 4 : 16;
+
+	for (unsigned int i = 0; i < len; i++) {
+		unsigned int bits = i * 8;
+
+		if (bits >= pfx->plen)
+			pfx->addr.bytes[i] = 0;
+		else if (pfx->plen - bits < 8)
+			pfx->addr.bytes[i] &= (uint8_t)(0xff << (8 - (pfx->plen - bits)));
+	}
+}
+
+static void h_match_prefix(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			   void *obj)
+{
+	struct match_ctx *mc = obj;
+	struct cfg_node n = node_of(p, val);
+	bool dst = !strcmp(h->key, "destination");
+	struct cfg_prefix *pfx = dst ? &mc->m->dst : &mc->m->src;
+
+	if (get_prefix(&n, h->key, pfx, p->errs))
+		return;
+	mask_prefix(pfx);
+	if (dst)
+		mc->dst = val;
+	else
+		mc->src = val;
+}
+
+static void h_match_port(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			 void *obj)
+{
+	struct match_ctx *mc = obj;
+	struct cfg_node n = node_of(p, val);
+
+	get_port_range(&n, h->key, &mc->m->dport, p->errs);
+}
+
+static const struct key_handler match_keys[] = {
+	{ .key = "protocol", .fn = h_protocol, .required = true },
+	{ .key = "destination", .fn = h_match_prefix, .required = true },
+	{ .key = "port", .fn = h_match_port, .required = true },
+	{ .key = "source", .fn = h_match_prefix },
+};
+
+static void h_match(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct flow_ctx *fc = obj;
+	struct match_ctx mc = { .m = &fc->flow->match };
+	char ctx[80];
+
+	snprintf(ctx, sizeof(ctx), "%s match", fc->ctx);
+	parse_map(p, val, match_keys, ARRAY_SIZE(match_keys), ctx, &mc);
+	if (mc.dst && mc.src && mc.m->src.family != mc.m->dst.family)
+		cfg_error(p->errs, mc.src, "%s: source and destination are of different families",
+			  ctx);
+}
+
+/* Service arguments are the service's business, except that YAML keys are unique. */
+static void check_dup_keys(struct parser *p, yaml_node_t *map)
+{
+	yaml_node_pair_t *a, *b;
+
+	for (b = map->data.mapping.pairs.start; b < map->data.mapping.pairs.top; b++) {
+		yaml_node_t *kb = yaml_document_get_node(p->doc, b->key);
+
+		if (!scalar_of(kb))
+			continue;
+		for (a = map->data.mapping.pairs.start; a < b; a++) {
+			const char *ka = scalar_of(yaml_document_get_node(p->doc, a->key));
+
+			if (ka && !strcmp(ka, scalar_of(kb))) {
+				cfg_error(p->errs, kb, "duplicate key '%s'", ka);
+				break;
+			}
+		}
+	}
+}
+
+static void service_item(struct parser *p, yaml_node_t *item, void *obj)
+{
+	struct flow_ctx *fc = obj;
+	struct cfg_flow *f = fc->flow;
+	struct cfg_service *svc = &f->services[f->nr_services];
+	yaml_node_t *name = NULL, *args = NULL;
+	const char *s;
+
+	if (item->type == YAML_SCALAR_NODE) {
+		name = item;
+	} else if (item->type == YAML_MAPPING_NODE &&
+		   item->data.mapping.pairs.top - item->data.mapping.pairs.start == 1) {
+		name = yaml_document_get_node(p->doc, item->data.mapping.pairs.start->key);
+		args = yaml_document_get_node(p->doc, item->data.mapping.pairs.start->value);
+	} else {
+		cfg_error(p->errs, item,
+			  "%s: a service is a name or a one-key mapping 'name: {arguments}'",
+			  fc->ctx);
+		return;
+	}
+	s = scalar_of(name);
+	if (!s) {
+		cfg_error(p->errs, name, "%s: expected a scalar service name", fc->ctx);
+		return;
+	}
+	if (!*s || strlen(s) >= sizeof(svc->name) || strspn(s, NAME_CHARS) != strlen(s)) {
+		cfg_error(p->errs, name, "%s: bad service name '%s'", fc->ctx, s);
+		return;
+	}
+	memset(svc, 0, sizeof(*svc));
+	strcpy(svc->name, s);
+	svc->mark = mark_of(name);
+	svc->args = node_of(p, NULL);
+	if (args && !is_null(args)) {
+		if (args->type != YAML_MAPPING_NODE) {
+			cfg_error(p->errs, args, "%s: service '%s': expected a mapping", fc->ctx,
+				  s);
+			return;
+		}
+		check_dup_keys(p, args);
+		svc->args.node = args;
+	}
+	f->nr_services++;
+}
+
+static void h_services(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct flow_ctx *fc = obj;
+	char what[80];
+
+	snprintf(what, sizeof(what), "%s services", fc->ctx);
+	walk_seq(p, val, what, CFG_MAX_SERVICES, service_item, fc);
+}
+
+static const struct key_handler flow_keys[] = {
+	{ .key = "name", .fn = h_flow_name, .required = true },
+	{ .key = "match", .fn = h_match, .required = true },
+	{ .key = "services", .fn = h_services, .required = true },
+};
+
+static void flow_item(struct parser *p, yaml_node_t *item, void *obj)
+{
+	struct ferry_config *cfg = obj;
+	struct flow_ctx fc = { .flow = &cfg->flows[cfg->nr_flows] };
+	yaml_node_t *name = map_get(p, item, "name");
+	struct cfg_flow *f = fc.flow;
+
+	memset(f, 0, sizeof(*f));
+	f->mark = mark_of(item);
+	if (scalar_of(name))
+		snprintf(fc.ctx, sizeof(fc.ctx), "flow '%s'", scalar_of(name));
+	else
+		snprintf(fc.ctx, sizeof(fc.ctx), "flow");
+	parse_map(p, item, flow_keys, ARRAY_SIZE(flow_keys), fc.ctx, &fc);
+	if (!f->name[0])
+		return;
+	for (int i = 0; i < cfg->nr_flows; i++) {
+		if (!strcmp(cfg->flows[i].name, f->name)) {
+			cfg_error(p->errs, name, "duplicate flow name '%s' (first at line %u)",
+				  f->name, cfg->flows[i].mark.line);
+			return;
+		}
+	}
+	cfg->nr_flows++;
+}
+
+static void h_flows(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	walk_seq(p, val, h->key, CFG_MAX_FLOWS, flow_item, obj);
+}
+
+static const struct key_handler root_keys[] = {
+	{ .key = "pin_path", .fn = h_pin_path },
+	{ .key = "log_level", .fn = h_log_level },
+	{ .key = "queues",
+	  .fn = h_u32,
+	  .off = offsetof(struct ferry_config, queues),
+	  .min = 1,
+	  .max = MAX_QUEUES },
+	{ .key = "interfaces", .fn = h_interfaces, .required = true },
+	{ .key = "nat", .fn = h_nat },
+	{ .key = "umem", .fn = h_umem },
+	{ .key = "flows", .fn = h_flows, .required = true },
+};
+
+static void parse_root(struct parser *p, yaml_node_t *root)
+{
+	struct ferry_config *cfg = p->cfg;
+	const struct cfg_port_range *r = &cfg->nat.ports;
+
+	parse_map(p, root, root_keys, ARRAY_SIZE(root_keys), NULL, cfg);
+	/* Each worker allocates NAT ports from its own slice of the range. */
+	if (p->nat_ports && (uint32_t)(r->hi - r->lo) + 1 < cfg->queues)
+		cfg_error(p->errs, p->nat_ports,
+			  "ports: range %u-%u has fewer ports than queues (%u)", r->lo, r->hi,
+			  cfg->queues);
+}
+
+/* ---- loading ---- */
+
+static void defaults(struct ferry_config *cfg, const char *name)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->file, sizeof(cfg->file), "%s", name);
+	snprintf(cfg->pin_path, sizeof(cfg->pin_path), "%s", DEFAULT_PIN_PATH);
+	cfg->queues = 1;
+	cfg->nat.ports.lo = 32768;
+	cfg->nat.ports.hi = 60999;
+	cfg->nat.max_sessions = 65536;
+	cfg->nat.udp_timeout_s = 60;
+	cfg->umem.frames = 8192;
+	cfg->umem.frame_size = 4096;
+	cfg->umem.ring_size = 2048;
+	cfg->umem.batch = 64;
+}
+
+static void syntax_error(struct cfg_errors *errs, const char *file, const yaml_parser_t *parser)
+{
+	const yaml_mark_t *mark = &parser->problem_mark;
+
+	if (parser->error == YAML_MEMORY_ERROR) {
+		report(errs, file, NULL, "out of memory");
+		return;
+	}
+	/* The reader reports a byte offset, not a mark: use where it stopped. */
+	if (parser->error == YAML_READER_ERROR)
+		mark = &parser->mark;
+	if (parser->context)
+		report(errs, file, mark, "syntax error: %s (%s)",
+		       parser->problem ?: "unknown problem", parser->context);
+	else
+		report(errs, file, mark, "syntax error: %s", parser->problem ?: "unknown problem");
+}
+
+static int load_buf(struct ferry_config *cfg, const unsigned char *buf, size_t len,
+		    struct cfg_errors *errs)
+{
+	struct parser p = { .cfg = cfg, .errs = errs, .doc = &cfg->doc };
+	int before = errs->count;
+	yaml_document_t extra;
+	yaml_parser_t parser;
+	yaml_node_t *root;
+
+	if (!yaml_parser_initialize(&parser)) {
+		report(errs, cfg->file, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, buf, len);
+	if (!yaml_parser_load(&parser, &cfg->doc)) {
+		syntax_error(errs, cfg->file, &parser);
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	cfg->doc_loaded = true;
+	/* A second document would otherwise be ignored without a word. */
+	if (!yaml_parser_load(&parser, &extra)) {
+		syntax_error(errs, cfg->file, &parser);
+	} else {
+		root = yaml_document_get_root_node(&extra);
+		if (root)
+			report(errs, cfg->file, &root->start_mark,
+			       "only one YAML document is allowed");
+		yaml_document_delete(&extra);
+	}
+	yaml_parser_delete(&parser);
+
+	root = yaml_document_get_root_node(&cfg->doc);
+	if (!root) {
+		yaml_mark_t start = { 0, 0, 0 };
+
+		report(errs, cfg->file, &start, "empty configuration");
+	} else {
+		parse_root(&p, root);
+	}
+	if (errs->count != before) {
+		config__free(cfg);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int config__load_string(struct ferry_config *cfg, const char *name, const char *yaml,
+			struct cfg_errors *errs)
+{
+	struct cfg_errors local = { 0 };
+
+	if (!errs)
+		errs = &local;
+	defaults(cfg, name);
+	errs->file = cfg->file;
+	return load_buf(cfg, (const unsigned char *)yaml, strlen(yaml), errs);
+}
+
+int config__load(struct ferry_config *cfg, const char *file, struct cfg_errors *errs)
+{
+	struct cfg_errors local = { 0 };
+	char *buf = NULL, *nbuf;
+	size_t len = 0, size = 0, n;
+	FILE *f;
+	int err;
+
+	if (!errs)
+		errs = &local;
+	defaults(cfg, file);
+	errs->file = cfg->file;
+	f = fopen(file, "re");
+	if (!f) {
+		err = -errno;
+		report(errs, cfg->file, NULL, "cannot open: %s", strerror(-err));
+		return err;
+	}
+	for (;;) {
+		if (len == size) {
+			size = size ? size * 2 : 16384;
+			nbuf = realloc(buf, size);
+			if (!nbuf) {
+				err = -ENOMEM;
+				report(errs, cfg->file, NULL, "out of memory");
+				goto out;
+			}
+			buf = nbuf;
+		}
+		n = fread(buf + len, 1, size - len, f);
+		len += n;
+		if (n == 0)
+			break;
+	}
+	if (ferror(f)) {
+		/* fread() keeps errno from the failing read(), e.g. EISDIR. */
+		err = errno ? -errno : -EIO;
+		report(errs, cfg->file, NULL, "cannot read: %s", strerror(-err));
+		goto out;
+	}
+	err = load_buf(cfg, (const unsigned char *)buf, len, errs);
+out:
+	free(buf);
+	fclose(f);
+	return err;
+}
+
+void config__free(struct ferry_config *cfg)
+{
+	if (!cfg->doc_loaded)
+		return;
+	yaml_document_delete(&cfg->doc);
+	cfg->doc_loaded = false;
+	/* The services' argument nodes pointed into the document. */
+	for (int i = 0; i < cfg->nr_flows; i++)
+		for (int j = 0; j < cfg->flows[i].nr_services; j++)
+			cfg->flows[i].services[j].args.node = NULL;
+}
+
+const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const char *name)
+{
+	for (int i = 0; i < cfg->nr_flows; i++)
+		if (!strcmp(cfg->flows[i].name, name))
+			return &cfg->flows[i];
+	return NULL;
+}

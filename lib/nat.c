@@ -1,0 +1,528 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <netinet/in.h>
+#include <sys/random.h>
+
+#include "csum.h"
+#include "nat.h"
+
+/* Keeps both index sizes (2x, rounded up to a power of two) within 32 bits. */
+#define NAT_MAX_SESSIONS (1u << 28)
+/*
+ * Port probes per new session when the range is larger (smaller ranges are
+ * tried in full).  Ports are probed linearly from a hashed start, so used
+ * ports cluster as in a linear-probing table: 1024 probes typically start
+ * failing only once one (protocol, egress, upstream, upstream port) key uses
+ * about 97% of the range, and they bound the worst-case cost of an insert to
+ * 1024 reply-index lookups.
+ */
+#define NAT_PORT_PROBES 1024
+
+#define ETH_ALEN 6
+#define UDP_CSUM_OFF 6
+#define TCP_CSUM_OFF 16
+
+/* An index entry keeps the key's hash so probes and shifts rarely touch a session. */
+struct nat_idx_ent {
+	uint32_t hash;
+	uint32_t ref; /* session slot + 1, 0 = empty */
+};
+
+struct nat_table {
+	struct nat_session *sessions;
+	uint8_t *in_use;
+	uint32_t *free_slots; /* stack of free session slots */
+	uint32_t nr_free;
+	uint32_t capacity;
+	uint32_t count;
+	uint32_t cursor; /* next slot nat_table__expire() visits */
+	struct nat_idx_ent *by_client;
+	struct nat_idx_ent *by_reply;
+	uint32_t mask; /* index size - 1 */
+	uint64_t seed;
+	uint16_t port_lo, port_hi;
+};
+
+static inline uint64_t rotl64(uint64_t x, unsigned int r)
+{
+	return x << r | x >> (64 - r);
+}
+
+/*
+ * Seeded multiply-rotate over the five 64-bit words of a tuple, then a
+ * xorshift-multiply finaliser so every key bit reaches the low bits used as
+ * the bucket.  Not a keyed PRF: the random seed only keeps bucket and port
+ * choices from being predictable from the outside.
+ */
+static uint64_t tuple_hash(uint64_t seed, const struct nat_tuple *k)
+{
+	uint64_t w[5], h = seed;
+
+	memcpy(&w[0], k->saddr.b, 16);
+	memcpy(&w[2], k->daddr.b, 16);
+	w[4] = (uint64_t)k->sport | (uint64_t)k->dport << 16 | (uint64_t)k->family << 32 |
+	       (uint64_t)k->proto << 40;
+	for (int i = 0; i < 5; i++)
+		h = rotl64(h ^ w[i], 29) * 0x9e3779b97f4a7c15ull;
+	h ^= h >> 31;
+	h *= 0xbf58476d1ce4e5b9ull;
+	h ^= h >> 29;
+	h *= 0x94d049bb133111ebull;
+	h ^= h >> 32;
+	return h;
+}
+
+/* Keys compare and hash whole addresses: bytes past a v4 address must be zero. */
+static void tuple_normalize(struct nat_tuple *dst, const struct nat_tuple *src)
+{
+	*dst = *src;
+	dst->pad = 0;
+	if (dst->family == 4) {
+		memset(&dst->saddr.b[4], 0, 12);
+		memset(&dst->daddr.b[4], 0, 12);
+	}
+}
+
+static void addr_copy(union ferry_addr *dst, const union ferry_addr *src, uint8_t family)
+{
+	if (family == 4) {
+		memset(dst, 0, sizeof(*dst));
+		memcpy(dst->b, src->b, 4);
+	} else {
+		*dst = *src;
+	}
+}
+
+static void tuple_reverse(struct nat_tuple *dst, const struct nat_tuple *src)
+{
+	dst->saddr = src->daddr;
+	dst->daddr = src->saddr;
+	dst->sport = src->dport;
+	dst->dport = src->sport;
+	dst->family = src->family;
+	dst->proto = src->proto;
+	dst->pad = 0;
+}
+
+static bool tuple_eq(const struct nat_tuple *a, const struct nat_tuple *b)
+{
+	return a->sport == b->sport && a->dport == b->dport && a->family == b->family &&
+	       a->proto == b->proto && !memcmp(&a->saddr, &b->saddr, sizeof(a->saddr)) &&
+	       !memcmp(&a->daddr, &b->daddr, sizeof(a->daddr));
+}
+
+/* A reply is the reverse of what was sent upstream. */
+static bool reply_eq(const struct nat_tuple *sent, const struct nat_tuple *reply)
+{
+	return sent->sport == reply->dport && sent->dport == reply->sport &&
+	       sent->family == reply->family && sent->proto == reply->proto &&
+	       !memcmp(&sent->saddr, &reply->daddr, sizeof(sent->saddr)) &&
+	       !memcmp(&sent->daddr, &reply->saddr, sizeof(sent->daddr));
+}
+
+/* Slot + 1 of the session whose key is `k`, or 0. */
+static uint32_t idx_find(const struct nat_table *t, bool reply, const struct nat_tuple *k,
+			 uint32_t hash)
+{
+	const struct nat_idx_ent *idx = reply ? t->by_reply : t->by_client;
+
+	/* The index is at most half full, so an empty entry always ends the probe. */
+	for (uint32_t i = hash & t->mask;; i = (i + 1) & t->mask) {
+		const struct nat_session *s;
+
+		if (!idx[i].ref)
+			return 0;
+		if (idx[i].hash != hash)
+			continue;
+		s = &t->sessions[idx[i].ref - 1];
+		if (reply ? reply_eq(&s->upstream, k) : tuple_eq(&s->client, k))
+			return idx[i].ref;
+	}
+}
+
+static void idx_insert(struct nat_idx_ent *idx, uint32_t mask, uint32_t hash, uint32_t ref)
+{
+	uint32_t i = hash & mask;
+
+	while (idx[i].ref)
+		i = (i + 1) & mask;
+	idx[i].hash = hash;
+	idx[i].ref = ref;
+}
+
+/*
+ * Backward-shift deletion: pull each following entry of the run into the hole
+ * unless the hole lies before its home bucket, so every entry stays reachable
+ * from its home without tombstones.
+ */
+static void idx_delete(struct nat_idx_ent *idx, uint32_t mask, uint32_t hash, uint32_t ref)
+{
+	uint32_t hole = hash & mask, j;
+
+	while (idx[hole].ref != ref) {
+		if (!idx[hole].ref)
+			return;
+		hole = (hole + 1) & mask;
+	}
+	for (j = (hole + 1) & mask; idx[j].ref; j = (j + 1) & mask) {
+		uint32_t home = idx[j].hash & mask;
+
+		if (((j - home) & mask) >= ((j - hole) & mask)) {
+			idx[hole] = idx[j];
+			hole = j;
+		}
+	}
+	idx[hole].ref = 0;
+	idx[hole].hash = 0;
+}
+
+static uint64_t random_seed(void)
+{
+	struct timespec ts;
+	uint64_t seed;
+
+	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == sizeof(seed))
+		return seed;
+	/* Early boot without entropy: a weak seed still spreads keys evenly. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ (uintptr_t)&ts;
+}
+
+struct nat_table *nat_table__create(uint32_t max_sessions, uint16_t port_lo, uint16_t port_hi)
+{
+	struct nat_table *t;
+	uint32_t size = 2;
+
+	if (!max_sessions || max_sessions > NAT_MAX_SESSIONS || !port_lo || port_lo > port_hi) {
+		errno = EINVAL;
+		return NULL;
+	}
+	while (size < 2 * max_sessions)
+		size <<= 1;
+
+	t = calloc(1, sizeof(*t));
+	if (!t)
+		return NULL;
+	t->sessions = calloc(max_sessions, sizeof(*t->sessions));
+	t->in_use = calloc(max_sessions, sizeof(*t->in_use));
+	t->free_slots = calloc(max_sessions, sizeof(*t->free_slots));
+	t->by_client = calloc(size, sizeof(*t->by_client));
+	t->by_reply = calloc(size, sizeof(*t->by_reply));
+	if (!t->sessions || !t->in_use || !t->free_slots || !t->by_client || !t->by_reply) {
+		nat_table__destroy(t);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* Hand out low slots first: a lightly loaded table touches little memory. */
+	for (uint32_t i = 0; i < max_sessions; i++)
+		t->free_slots[i] = max_sessions - 1 - i;
+	t->nr_free = max_sessions;
+	t->capacity = max_sessions;
+	t->mask = size - 1;
+	t->seed = random_seed();
+	t->port_lo = port_lo;
+	t->port_hi = port_hi;
+	return t;
+}
+
+void nat_table__destroy(struct nat_table *t)
+{
+	if (!t)
+		return;
+	free(t->sessions);
+	free(t->in_use);
+	free(t->free_slots);
+	free(t->by_client);
+	free(t->by_reply);
+	free(t);
+}
+
+uint32_t nat_table__count(const struct nat_table *t)
+{
+	return t->count;
+}
+
+uint32_t nat_table__capacity(const struct nat_table *t)
+{
+	return t->capacity;
+}
+
+struct nat_session *nat_table__lookup_client(struct nat_table *t, const struct nat_tuple *client)
+{
+	struct nat_tuple k;
+	uint32_t ref;
+
+	tuple_normalize(&k, client);
+	ref = idx_find(t, false, &k, (uint32_t)tuple_hash(t->seed, &k));
+	return ref ? &t->sessions[ref - 1] : NULL;
+}
+
+struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct nat_tuple *reply)
+{
+	struct nat_tuple k;
+	uint32_t ref;
+
+	tuple_normalize(&k, reply);
+	ref = idx_find(t, true, &k, (uint32_t)tuple_hash(t->seed, &k));
+	return ref ? &t->sessions[ref - 1] : NULL;
+}
+
+/*
+ * Find a NAT port for `up` (everything but sport set) whose reply key is free.
+ * The start depends on the client so that concurrent clients of one upstream
+ * spread over the range instead of all probing up from port_lo.
+ */
+static int alloc_port(const struct nat_table *t, struct nat_tuple *up, uint64_t client_hash,
+		      uint32_t *reply_hash)
+{
+	uint32_t n = (uint32_t)t->port_hi - t->port_lo + 1;
+	uint32_t tries = n < NAT_PORT_PROBES ? n : NAT_PORT_PROBES;
+	uint32_t off = (uint32_t)(client_hash >> 32) % n;
+	struct nat_tuple reply;
+
+	for (uint32_t i = 0; i < tries; i++) {
+		uint32_t h;
+
+		up->sport = (uint16_t)(t->port_lo + off);
+		tuple_reverse(&reply, up);
+		h = (uint32_t)tuple_hash(t->seed, &reply);
+		if (!idx_find(t, true, &reply, h)) {
+			*reply_hash = h;
+			return 0;
+		}
+		if (++off == n)
+			off = 0;
+	}
+	return -EADDRNOTAVAIL;
+}
+
+int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
+		      const union ferry_addr *egress, const union ferry_addr *upstream,
+		      uint16_t upstream_port, uint32_t flow_id, uint64_t now_ns,
+		      struct nat_session **out)
+{
+	struct nat_tuple key, up = {0};
+	struct nat_session *s;
+	uint32_t slot, reply_hash;
+	uint64_t client_hash;
+	int err;
+
+	if (client->family != 4 && client->family != 6)
+		return -EINVAL;
+	tuple_normalize(&key, client);
+	client_hash = tuple_hash(t->seed, &key);
+	if (idx_find(t, false, &key, (uint32_t)client_hash))
+		return -EEXIST;
+	if (!t->nr_free)
+		return -ENOSPC;
+
+	addr_copy(&up.saddr, egress, key.family);
+	addr_copy(&up.daddr, upstream, key.family);
+	up.dport = upstream_port;
+	up.family = key.family;
+	up.proto = key.proto;
+	err = alloc_port(t, &up, client_hash, &reply_hash);
+	if (err)
+		return err;
+
+	slot = t->free_slots[--t->nr_free];
+	s = &t->sessions[slot];
+	memset(s, 0, sizeof(*s));
+	s->client = key;
+	s->upstream = up;
+	s->last_seen_ns = now_ns;
+	s->flow_id = flow_id;
+	s->id = slot;
+	idx_insert(t->by_client, t->mask, (uint32_t)client_hash, slot + 1);
+	idx_insert(t->by_reply, t->mask, reply_hash, slot + 1);
+	t->in_use[slot] = 1;
+	t->count++;
+	if (out)
+		*out = s;
+	return 0;
+}
+
+void nat_table__remove(struct nat_table *t, struct nat_session *s)
+{
+	struct nat_tuple reply;
+	uint32_t slot;
+
+	/* A stale pointer must not free a slot twice or unlink another session. */
+	if (!s)
+		return;
+	slot = s->id;
+	if (slot >= t->capacity || &t->sessions[slot] != s || !t->in_use[slot])
+		return;
+
+	tuple_reverse(&reply, &s->upstream);
+	idx_delete(t->by_client, t->mask, (uint32_t)tuple_hash(t->seed, &s->client), slot + 1);
+	idx_delete(t->by_reply, t->mask, (uint32_t)tuple_hash(t->seed, &reply), slot + 1);
+	t->in_use[slot] = 0;
+	t->free_slots[t->nr_free++] = slot;
+	t->count--;
+}
+
+uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeout_ns,
+			   uint32_t budget, void (*expired)(struct nat_session *, void *),
+			   void *ctx)
+{
+	uint32_t removed = 0;
+
+	/* More than one lap per call would only revisit sessions already checked. */
+	if (budget > t->capacity)
+		budget = t->capacity;
+	while (budget-- && t->count) {
+		uint32_t slot = t->cursor;
+		struct nat_session *s = &t->sessions[slot];
+
+		if (++t->cursor == t->capacity)
+			t->cursor = 0;
+		if (!t->in_use[slot])
+			continue;
+		/* A last_seen ahead of now (clock taken on another CPU) is not idle. */
+		if (now_ns <= s->last_seen_ns || now_ns - s->last_seen_ns <= timeout_ns)
+			continue;
+		if (expired)
+			expired(s, ctx);
+		nat_table__remove(t, s);
+		removed++;
+	}
+	return removed;
+}
+
+void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi)
+{
+	t->saddr = pi->saddr;
+	t->daddr = pi->daddr;
+	t->sport = pi->sport;
+	t->dport = pi->dport;
+	t->family = pi->family;
+	t->proto = pi->l4_proto;
+	t->pad = 0;
+}
+
+/*
+ * RFC 1624 eqn. 3 terms (~m + m') for a field changing from `from` to `to`,
+ * accumulated over all changed fields so each checksum is folded only once;
+ * the address terms are shared by the IPv4 header and the L4 pseudo-header.
+ */
+static inline uint64_t delta_add(uint64_t d, const uint8_t *from, const uint8_t *to, size_t len)
+{
+	for (size_t i = 0; i < len; i += 4) {
+		uint32_t a, b;
+
+		memcpy(&a, from + i, 4);
+		memcpy(&b, to + i, 4);
+		d += (uint32_t)~a;
+		d += b;
+	}
+	return d;
+}
+
+static inline uint64_t delta_add16(uint64_t d, uint16_t from, uint16_t to)
+{
+	return d + (uint16_t)~from + to;
+}
+
+static inline void csum_apply(uint8_t *field, uint64_t d)
+{
+	uint16_t c;
+	uint64_t s;
+
+	memcpy(&c, field, 2);
+	s = (uint16_t)~c + d;
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	c = csum_fold((uint32_t)s);
+	memcpy(field, &c, 2);
+}
+
+static int rewrite(uint8_t *frame, const struct pkt_info *pi, const struct nat_session *s,
+		   const struct nat_l2 *l2, const union ferry_addr *saddr, uint16_t sport,
+		   const union ferry_addr *daddr, uint16_t dport)
+{
+	uint8_t *ip = frame + pi->l3_off;
+	uint8_t *l4 = frame + pi->l4_off;
+	uint8_t *l4_csum;
+	uint8_t *addrs; /* source address, destination right after it */
+	uint8_t *ttl;
+	uint64_t d = 0;
+	uint16_t old16, new16;
+	size_t alen;
+	bool has_l4_csum;
+
+	/* Lookups key on family and protocol; a mismatch would write past the headers. */
+	if (pi->family != s->client.family || pi->l4_proto != s->client.proto)
+		return -EINVAL;
+	if (pi->family == 4) {
+		ttl = ip + 8;
+		addrs = ip + 12;
+		alen = 4;
+	} else {
+		ttl = ip + 7;
+		addrs = ip + 8;
+		alen = 16;
+	}
+	if (*ttl <= 1)
+		return -ETIMEDOUT;
+	if (l2->mtu && (uint32_t)pi->pkt_len - pi->l3_off > l2->mtu)
+		return -EMSGSIZE;
+
+	memcpy(frame, l2->dst_mac, ETH_ALEN);
+	memcpy(frame + ETH_ALEN, l2->src_mac, ETH_ALEN);
+
+	d = delta_add(d, addrs, saddr->b, alen);
+	d = delta_add(d, addrs + alen, daddr->b, alen);
+	memcpy(addrs, saddr->b, alen);
+	memcpy(addrs + alen, daddr->b, alen);
+
+	if (pi->family == 4) {
+		/* TTL and protocol form one 16-bit word of the header checksum. */
+		memcpy(&old16, ttl, 2);
+		(*ttl)--;
+		memcpy(&new16, ttl, 2);
+		csum_apply(ip + 10, delta_add16(d, old16, new16));
+	} else {
+		(*ttl)--;
+	}
+
+	memcpy(&old16, l4, 2);
+	new16 = htons(sport);
+	d = delta_add16(d, old16, new16);
+	memcpy(l4, &new16, 2);
+	memcpy(&old16, l4 + 2, 2);
+	new16 = htons(dport);
+	d = delta_add16(d, old16, new16);
+	memcpy(l4 + 2, &new16, 2);
+
+	if (pi->l4_proto == IPPROTO_UDP) {
+		l4_csum = l4 + UDP_CSUM_OFF;
+		/* UDP/IPv4 checksum 0 means none: leave it so. */
+		has_l4_csum = pi->family != 4 || l4_csum[0] || l4_csum[1];
+	} else {
+		l4_csum = l4 + TCP_CSUM_OFF;
+		has_l4_csum = true;
+	}
+	if (has_l4_csum) {
+		csum_apply(l4_csum, d);
+		/* 0 would read as "no checksum" (RFC 768): send its other form. */
+		if (pi->l4_proto == IPPROTO_UDP && !l4_csum[0] && !l4_csum[1])
+			l4_csum[0] = l4_csum[1] = 0xff;
+	}
+	return 0;
+}
+
+int nat_rewrite_to_upstream(uint8_t *frame, const struct pkt_info *pi, const struct nat_session *s)
+{
+	return rewrite(frame, pi, s, &s->to_upstream, &s->upstream.saddr, s->upstream.sport,
+		       &s->upstream.daddr, s->upstream.dport);
+}
+
+int nat_rewrite_to_client(uint8_t *frame, const struct pkt_info *pi, const struct nat_session *s)
+{
+	return rewrite(frame, pi, s, &s->to_client, &s->client.daddr, s->client.dport,
+		       &s->client.saddr, s->client.sport);
+}

@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <string.h>
+#include <netinet/in.h>
+
+#include "packet.h"
+
+#define ETH_HLEN 14
+#define ETH_P_IPV4 0x0800
+#define ETH_P_IPV6 0x86dd
+#define IPV4_MIN_HLEN 20
+#define IPV6_HLEN 40
+#define UDP_HLEN 8
+#define TCP_MIN_HLEN 20
+#define IPV4_FRAG_MF 0x2000
+#define IPV4_FRAG_OFFSET 0x1fff
+
+/* Frames come straight from a UMEM at any offset: no aligned loads. */
+static inline uint16_t get_be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/*
+ * `end` is where the IP packet ends (Ethernet padding excluded), so an L4
+ * header that lies in the padding counts as truncated.
+ */
+static enum pkt_parse_result parse_l4(const uint8_t *data, uint32_t end, struct pkt_info *pi)
+{
+	uint32_t l4 = pi->l4_off;
+	const uint8_t *h = data + l4;
+	uint32_t hlen;
+
+	if (pi->l4_proto == IPPROTO_UDP) {
+		if (end - l4 < UDP_HLEN)
+			return PKT_ERR_TRUNCATED;
+		if (get_be16(h + 4) != end - l4)
+			return PKT_ERR_BAD_LENGTH;
+		hlen = UDP_HLEN;
+	} else if (pi->l4_proto == IPPROTO_TCP) {
+		if (end - l4 < TCP_MIN_HLEN)
+			return PKT_ERR_TRUNCATED;
+		hlen = (uint32_t)(h[12] >> 4) * 4;
+		if (hlen < TCP_MIN_HLEN)
+			return PKT_ERR_BAD_HEADER;
+		if (end - l4 < hlen)
+			return PKT_ERR_TRUNCATED;
+	} else {
+		return PKT_ERR_UNSUPPORTED;
+	}
+	pi->sport = get_be16(h);
+	pi->dport = get_be16(h + 2);
+	pi->payload_off = (uint16_t)(l4 + hlen);
+	return PKT_OK;
+}
+
+static enum pkt_parse_result parse_ipv4(const uint8_t *data, uint32_t len, struct pkt_info *pi)
+{
+	const uint8_t *ip = data + ETH_HLEN;
+	uint32_t ihl, tot_len;
+	uint16_t frag;
+
+	if (len - ETH_HLEN < IPV4_MIN_HLEN)
+		return PKT_ERR_TRUNCATED;
+	if (ip[0] >> 4 != 4)
+		return PKT_ERR_BAD_HEADER;
+	ihl = (uint32_t)(ip[0] & 0x0f) * 4;
+	if (ihl < IPV4_MIN_HLEN)
+		return PKT_ERR_BAD_HEADER;
+	if (len - ETH_HLEN < ihl)
+		return PKT_ERR_TRUNCATED;
+	tot_len = get_be16(ip + 2);
+	if (tot_len < ihl || tot_len > len - ETH_HLEN)
+		return PKT_ERR_BAD_LENGTH;
+	/* A non-first fragment has no L4 header and a first one not all of its payload. */
+	frag = get_be16(ip + 6);
+	if (frag & (IPV4_FRAG_MF | IPV4_FRAG_OFFSET))
+		return PKT_ERR_FRAGMENT;
+	/* pkt_len and the offsets are 16-bit; such a frame never fits a UMEM frame anyway. */
+	if (ETH_HLEN + tot_len > UINT16_MAX)
+		return PKT_ERR_UNSUPPORTED;
+
+	pi->family = 4;
+	pi->l4_proto = ip[9];
+	pi->ttl = ip[8];
+	pi->has_ip_options = ihl > IPV4_MIN_HLEN;
+	pi->l4_off = (uint16_t)(ETH_HLEN + ihl);
+	pi->pkt_len = (uint16_t)(ETH_HLEN + tot_len);
+	memset(&pi->saddr, 0, sizeof(pi->saddr));
+	memset(&pi->daddr, 0, sizeof(pi->daddr));
+	memcpy(pi->saddr.b, ip + 12, 4);
+	memcpy(pi->daddr.b, ip + 16, 4);
+	return parse_l4(data, pi->pkt_len, pi);
+}
+
+static enum pkt_parse_result parse_ipv6(const uint8_t *data, uint32_t len, struct pkt_info *pi)
+{
+	const uint8_t *ip = data + ETH_HLEN;
+	uint32_t plen;
+	uint8_t nexthdr;
+
+	if (len - ETH_HLEN < IPV6_HLEN)
+		return PKT_ERR_TRUNCATED;
+	if (ip[0] >> 4 != 6)
+		return PKT_ERR_BAD_HEADER;
+	plen = get_be16(ip + 4);
+	if (plen > len - ETH_HLEN - IPV6_HLEN)
+		return PKT_ERR_BAD_LENGTH;
+	nexthdr = ip[6];
+	if (nexthdr == IPPROTO_FRAGMENT)
+		return PKT_ERR_FRAGMENT;
+	/* Extension headers other than a fragment header are not walked (yet). */
+	if (nexthdr != IPPROTO_UDP && nexthdr != IPPROTO_TCP)
+		return PKT_ERR_UNSUPPORTED;
+	if (ETH_HLEN + IPV6_HLEN + plen > UINT16_MAX)
+		return PKT_ERR_UNSUPPORTED;
+
+	pi->family = 6;
+	pi->l4_proto = nexthdr;
+	pi->ttl = ip[7];
+	pi->has_ip_options = 0;
+	pi->l4_off = ETH_HLEN + IPV6_HLEN;
+	pi->pkt_len = (uint16_t)(ETH_HLEN + IPV6_HLEN + plen);
+	memcpy(pi->saddr.b, ip + 8, 16);
+	memcpy(pi->daddr.b, ip + 24, 16);
+	return parse_l4(data, pi->pkt_len, pi);
+}
+
+enum pkt_parse_result pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *pi)
+{
+	uint16_t proto;
+
+	if (len < ETH_HLEN)
+		return PKT_ERR_TRUNCATED;
+	pi->l3_off = ETH_HLEN;
+	proto = get_be16(data + 12);
+	if (proto == ETH_P_IPV4)
+		return parse_ipv4(data, len, pi);
+	if (proto == ETH_P_IPV6)
+		return parse_ipv6(data, len, pi);
+	/* 802.1Q/802.1ad tagged frames too: refused until VLANs are supported. */
+	return PKT_ERR_UNSUPPORTED;
+}
+
+const char *pkt_parse_result_str(enum pkt_parse_result r)
+{
+	static const char *const names[PKT_ERR__MAX] = {
+	    [PKT_OK] = "ok",
+	    [PKT_ERR_TRUNCATED] = "truncated",
+	    [PKT_ERR_BAD_LENGTH] = "bad_length",
+	    [PKT_ERR_BAD_HEADER] = "bad_header",
+	    [PKT_ERR_FRAGMENT] = "fragment",
+	    [PKT_ERR_UNSUPPORTED] = "unsupported",
+	};
+
+	if ((unsigned int)r >= PKT_ERR__MAX)
+		return "unknown";
+	return names[r];
+}

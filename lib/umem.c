@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include <errno.h>
+#include <net/if.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <linux/if_xdp.h>
+#include <xdp/xsk.h>
+
+#include "log.h"
+#include "umem.h"
+
+#ifndef SOL_XDP
+#define SOL_XDP 283
+#endif
+
+int umem__create(struct umem **out, uint32_t nr_frames, uint32_t frame_size, uint32_t ring_size)
+{
+	struct xsk_umem_config cfg = {
+		.fill_size = ring_size,
+		.comp_size = ring_size,
+		.frame_size = frame_size,
+		.frame_headroom = 0,
+		.flags = 0,
+	};
+	struct umem *u;
+	int err;
+
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->frame_size = frame_size;
+	u->nr_frames = nr_frames;
+	u->size = (uint64_t)nr_frames * frame_size;
+	u->stack = calloc(nr_frames, sizeof(*u->stack));
+	if (!u->stack) {
+		err = -ENOMEM;
+		goto err_free_umem;
+	}
+	/* Populated up front: a page fault on the packet path costs more than the memory. */
+	u->area = mmap(NULL, u->size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (u->area == MAP_FAILED) {
+		err = -errno;
+		pr_err("umem: cannot map %llu bytes: %s", (unsigned long long)u->size,
+		       strerror(errno));
+		goto err_free_stack;
+	}
+	err = xsk_umem__create(&u->xumem, u->area, u->size, &u->fill0, &u->comp0, &cfg);
+	if (err) {
+		pr_err("umem: cannot register %u frames of %u bytes: %s%s", nr_frames, frame_size,
+		       strerror(-err),
+		       err == -ENOMEM || err == -EPERM ? " (is RLIMIT_MEMLOCK high enough?)" : "");
+		goto err_unmap;
+	}
+	for (uint32_t i = 0; i < nr_frames; i++)
+		u->stack[i] = (uint64_t)(nr_frames - 1 - i) * frame_size;
+	u->nr_free = nr_frames;
+	*out = u;
+	return 0;
+
+err_unmap:
+	munmap(u->area, u->size);
+err_free_stack:
+	free(u->stack);
+err_free_umem:
+	free(u);
+	return err;
+}
+
+int umem__destroy(struct umem *u)
+{
+	int err;
+
+	if (!u)
+		return 0;
+	err = xsk_umem__delete(u->xumem);
+	if (err)
+		return err;
+	munmap(u->area, u->size);
+	free(u->stack);
+	free(u);
+	return 0;
+}
+
+static inline uint64_t frame_base(const struct umem *u, uint64_t addr)
+{
+	return addr - addr % u->frame_size;
+}
+
+void umem__free(struct umem *u, uint64_t addr)
+{
+	u->stack[u->nr_free++] = frame_base(u, addr);
+	u->held--;
+}
+
+bool umem__alloc(struct umem *u, uint64_t *addr)
+{
+	if (!u->nr_free)
+		return false;
+	*addr = u->stack[--u->nr_free];
+	u->held++;
+	return true;
+}
+
+int umem__check(const struct umem *u, const char *who)
+{
+	uint64_t sum = (uint64_t)u->nr_free + u->kernel_rx + u->kernel_tx + u->held;
+
+	if (sum == u->nr_frames)
+		return 0;
+	pr_err("%s: frame accounting broken: free %u + kernel_rx %u + kernel_tx %u + held %u != %u",
+	       who, u->nr_free, u->kernel_rx, u->kernel_tx, u->held, u->nr_frames);
+	return -EFAULT;
+}
+
+static bool query_zerocopy(struct xsk_socket *xsk)
+{
+	struct xdp_options opts = {};
+	socklen_t len = sizeof(opts);
+
+	if (getsockopt(xsk_socket__fd(xsk), SOL_XDP, XDP_OPTIONS, &opts, &len))
+		return false;
+	return opts.flags & XDP_OPTIONS_ZEROCOPY;
+}
+
+int port__create(struct xsk_port **out, struct umem *u, const char *ifname, uint32_t queue,
+		 uint16_t index, uint32_t ring_size, int xsks_map_fd, bool force_copy)
+{
+	struct xsk_socket_config cfg = {
+		.rx_size = ring_size,
+		.tx_size = ring_size,
+		.libxdp_flags = XSK_LIBXDP_FLAGS__INHIBIT_PROG_LOAD,
+		.bind_flags = XDP_USE_NEED_WAKEUP | (force_copy ? XDP_COPY : 0),
+	};
+	struct xsk_port *p;
+	int fd, err;
+
+	p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	snprintf(p->ifname, sizeof(p->ifname), "%s", ifname);
+	p->ifindex = if_nametoindex(ifname);
+	p->queue = queue;
+	p->index = index;
+	p->umem = u;
+	p->ring_size = ring_size;
+	if (!p->ifindex) {
+		err = -ENODEV;
+		pr_err("iface %s queue %u: no such interface", ifname, queue);
+		goto err_free;
+	}
+	/* The first port inherits the UMEM's own FILL/COMPLETION rings (libxdp copies them). */
+	err = xsk_socket__create_shared(&p->xsk, ifname, queue, u->xumem, &p->rx, &p->tx,
+					&p->fill, &p->comp, &cfg);
+	if (err) {
+		pr_err("iface %s queue %u: cannot create AF_XDP socket: %s", ifname, queue,
+		       strerror(-err));
+		goto err_free;
+	}
+	fd = xsk_socket__fd(p->xsk);
+	err = bpf_map_update_elem(xsks_map_fd, &queue, &fd, BPF_ANY);
+	if (err) {
+		err = -errno;
+		pr_err("iface %s queue %u: cannot insert socket into XSKMAP: %s", ifname, queue,
+		       strerror(errno));
+		goto err_delete_socket;
+	}
+	p->zerocopy = query_zerocopy(p->xsk);
+	pr_info("iface %s queue %u: AF_XDP socket bound in %s mode, rings %u, need_wakeup on",
+		ifname, queue, p->zerocopy ? "zero-copy" : "copy", ring_size);
+	*out = p;
+	return 0;
+
+err_delete_socket:
+	xsk_socket__delete(p->xsk);
+err_free:
+	free(p);
+	return err;
+}
+
+void port__destroy(struct xsk_port *p, int xsks_map_fd)
+{
+	if (!p)
+		return;
+	if (xsks_map_fd >= 0)
+		bpf_map_delete_elem(xsks_map_fd, &p->queue);
+	xsk_socket__delete(p->xsk);
+	free(p);
+}
+
+void port__refill(struct xsk_port *p)
+{
+	struct umem *u = p->umem;
+	uint32_t free_slots, n, idx;
+
+	free_slots = xsk_prod_nb_free(&p->fill, p->ring_size);
+	/* Refill in chunks once half the ring is gone: fewer ring updates (DPDK does the same). */
+	if (free_slots < p->ring_size / 2)
+		goto wake;
+	n = free_slots < u->nr_free ? free_slots : u->nr_free;
+	if (!n)
+		goto wake;
+	if (xsk_ring_prod__reserve(&p->fill, n, &idx) != n)
+		goto wake;
+	for (uint32_t i = 0; i < n; i++)
+		*xsk_ring_prod__fill_addr(&p->fill, idx + i) = u->stack[--u->nr_free];
+	xsk_ring_prod__submit(&p->fill, n);
+	u->kernel_rx += n;
+wake:
+	/* The kernel stops polling an empty FILL ring until it is woken. */
+	if (xsk_ring_prod__needs_wakeup(&p->fill)) {
+		recvfrom(xsk_socket__fd(p->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
+		p->stats.fill_kicks++;
+	}
+}
+
+uint32_t port__rx(struct xsk_port *p, struct xsk_frame *frames, uint32_t max)
+{
+	struct umem *u = p->umem;
+	uint32_t n, idx, good = 0;
+
+	n = xsk_ring_cons__peek(&p->rx, max, &idx);
+	if (!n)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const struct xdp_desc *d = xsk_ring_cons__rx_desc(&p->rx, idx + i);
+		uint64_t addr = xsk_umem__add_offset_to_addr(d->addr);
+
+		u->kernel_rx--;
+		u->held++;
+		/* A runt has no Ethernet header to parse: give it straight back. */
+		if (d->len < 14) {
+			p->stats.rx_invalid++;
+			umem__free(u, addr);
+			continue;
+		}
+		frames[good].addr = addr;
+		frames[good].len = d->len;
+		good++;
+	}
+	xsk_ring_cons__release(&p->rx, n);
+	p->stats.rx_packets += good;
+	return good;
+}
+
+static void port__kick_tx(struct xsk_port *p)
+{
+	if (!xsk_ring_prod__needs_wakeup(&p->tx))
+		return;
+	/* EAGAIN/EBUSY/ENOBUFS mean "try again later": completions will drive the next kick. */
+	sendto(xsk_socket__fd(p->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
+	p->stats.tx_kicks++;
+}
+
+uint32_t port__tx(struct xsk_port *p, const struct xsk_frame *frames, uint32_t n)
+{
+	struct umem *u = p->umem;
+	uint32_t idx, got;
+
+	if (!n)
+		return 0;
+	got = xsk_ring_prod__reserve(&p->tx, n, &idx);
+	for (uint32_t i = 0; i < got; i++) {
+		struct xdp_desc *d = xsk_ring_prod__tx_desc(&p->tx, idx + i);
+
+		d->addr = frames[i].addr;
+		d->len = frames[i].len;
+		d->options = 0;
+	}
+	if (got) {
+		xsk_ring_prod__submit(&p->tx, got);
+		u->held -= got;
+		u->kernel_tx += got;
+		p->tx_in_flight += got;
+		p->stats.tx_packets += got;
+	}
+	if (got < n)
+		p->stats.tx_ring_full += n - got;
+	port__kick_tx(p);
+	return got;
+}
+
+void port__complete(struct xsk_port *p)
+{
+	struct umem *u = p->umem;
+	uint32_t n, idx;
+
+	n = xsk_ring_cons__peek(&p->comp, p->ring_size, &idx);
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t addr = *xsk_ring_cons__comp_addr(&p->comp, idx + i);
+
+		u->stack[u->nr_free++] = frame_base(u, addr);
+	}
+	if (n) {
+		xsk_ring_cons__release(&p->comp, n);
+		u->kernel_tx -= n;
+		p->tx_in_flight -= n;
+	}
+	/* Copy mode sends a bounded number of frames per kick: keep kicking while TX has work. */
+	if (p->tx_in_flight)
+		port__kick_tx(p);
+}
