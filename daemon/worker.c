@@ -455,8 +455,17 @@ void worker__destroy(struct ferry_worker *w)
 	}
 	if (w->nr_ports)
 		drain(w);
-	if (w->umem && (w->umem->kernel_tx || umem__check(w->umem, "worker")))
-		pr_warn("worker %u: %u frames still in flight at stop", w->id, w->umem->kernel_tx);
+	if (w->umem) {
+		const struct umem *u = w->umem;
+
+		if (!umem__check(u, "worker"))
+			pr_info("worker %u: frame accounting holds: free %u + kernel_rx %u + "
+				"kernel_tx %u + held %u == %u frames",
+				w->id, u->nr_free, u->kernel_rx, u->kernel_tx, u->held, u->nr_frames);
+		if (u->kernel_tx)
+			pr_warn("worker %u: %u frames still in flight at stop", w->id,
+				u->kernel_tx);
+	}
 	for (int i = 0; i < w->nr_ports; i++)
 		port__destroy(w->ports[i], steer__xsks_fd(d->steer, d->ports[i].ifname));
 	umem__destroy(w->umem);

@@ -155,8 +155,17 @@ int port__create(struct xsk_port **out, struct umem *u, const char *ifname, uint
 		goto err_free;
 	}
 	/* The first port inherits the UMEM's own FILL/COMPLETION rings (libxdp copies them). */
-	err = xsk_socket__create_shared(&p->xsk, ifname, queue, u->xumem, &p->rx, &p->tx,
-					&p->fill, &p->comp, &cfg);
+	/*
+	 * The kernel releases a closed socket's queue asynchronously: right after
+	 * a restart the queue can still be busy for a moment.
+	 */
+	for (int tries = 0;; tries++) {
+		err = xsk_socket__create_shared(&p->xsk, ifname, queue, u->xumem, &p->rx, &p->tx,
+						&p->fill, &p->comp, &cfg);
+		if (err != -EBUSY || tries == 20)
+			break;
+		usleep(50 * 1000);
+	}
 	if (err) {
 		pr_err("iface %s queue %u: cannot create AF_XDP socket: %s", ifname, queue,
 		       strerror(-err));

@@ -45,10 +45,10 @@ wait $nc_pid
 sleep 1.2 # ferryd publishes the workers' counters once a second
 step "ferryctl stats"
 "$FERRYCTL" -p "$PINS" stats
-step "bpftool map dump pinned .../ferry_flow_stats (per CPU, named fields)"
-in_px bpftool map dump pinned "$PINS/ferry_flow_stats" | head -n 40
-step "bpftool map dump pinned .../ferry_fwd_stats (first entry)"
-in_px bpftool -j map lookup pinned "$PINS/ferry_fwd_stats" key 0 0 0 0 | jq '.values | map(select(.value.rx_packets > 0))'
+step "bpftool map lookup pinned \$PINS/ferry_flow_stats key 0 0 0 0 (XDP side, per CPU, named fields)"
+in_px bpftool map lookup pinned "$PINS/ferry_flow_stats" key 0 0 0 0
+step "bpftool map lookup pinned \$PINS/ferry_fwd_stats key 0 0 0 0 (workers' side)"
+in_px bpftool map lookup pinned "$PINS/ferry_fwd_stats" key 0 0 0 0
 
 step "SIGTERM: ferryd detaches and unpins"
 stop_ferryd || fail "ferryd exited non-zero"

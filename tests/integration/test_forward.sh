@@ -116,6 +116,9 @@ run_mode() { # MODE PIN_MODE(own|sysfs)
 	stop_ferryd
 	st=$?
 	check "$mode: ferryd exits 0 on SIGTERM" [ $st = 0 ]
+	check "$mode: every UMEM frame accounted for at stop" \
+		grep -q "frame accounting holds" "$WORKDIR/ferryd-$mode.log"
+	check "$mode: no drop of any reason" [ "$(counter '.datapath.drops | length')" = 0 ]
 	check "$mode: no XDP program left on px-c" eval "! xdp_attached $NS_PX px-c"
 	check "$mode: no XDP program left on px-s" eval "! xdp_attached $NS_PX px-s"
 	if [ "$pins" = own ]; then

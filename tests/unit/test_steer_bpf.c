@@ -16,7 +16,6 @@
 #include <net/if.h>
 #include <poll.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -736,16 +735,10 @@ static void netns_leave(struct netns *ns)
 	close(ns->orig_fd);
 }
 
-static int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
+static int sh(const char *cmd)
 {
-	char cmd[512];
-	va_list ap;
-	int st;
+	int st = system(cmd);
 
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd), fmt, ap);
-	va_end(ap);
-	st = system(cmd);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
