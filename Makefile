@@ -116,7 +116,7 @@ test-unit: $(UNIT_TESTS)
 	$(Q)$(UNIT_TESTS)
 
 test-integration: all $(TOOLS)
-	$(Q)tests/integration/run.sh
+	$(Q)for t in tests/integration/test_*.sh; do $$t || exit 1; done
 
 # The README's test command: everything, from a fresh machine.  The summary
 # line "N passed, N failed" at the end counts the suites.

@@ -99,9 +99,9 @@ enum ferry_drop_reason {
 
 /*
  * Per-flow data-path counters of the user-space workers.  Also a
- * PERCPU_ARRAY indexed by flow_id: ferryd publishes each worker's counters
- * in the slot of the CPU it runs on, about once a second, so readers sum the
- * CPUs exactly as for the XDP counters.  The drop fields are spelled out
+ * PERCPU_ARRAY indexed by flow_id: ferryd publishes worker i's counters in
+ * CPU slot i (modulo the number of CPUs) about once a second, so readers sum
+ * the slots exactly as for the XDP counters.  The drop fields are spelled out
  * (not an array) so bpftool shows each reason by name.
  */
 struct ferry_fwd_stats {

@@ -36,7 +36,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: ferryd -c FILE [--check] [-v]...\n"
 		     "  -c, --config FILE  the YAML configuration (default /etc/ferry/ferry.yaml)\n"
 		     "      --check        validate the configuration and exit (1 when invalid)\n"
-		     "  -v, --verbose      more log output (repeat for debug)\n"
+		     "  -v, --verbose      debug output (overrides log_level)\n"
 		     "  -h, --help         this text\n");
 }
 
@@ -371,7 +371,7 @@ int main(int argc, char **argv)
 	if (!err && d->cfg.log_level[0] && !log__parse_level(d->cfg.log_level, &level))
 		log__set_level(level);
 	if (verbose)
-		log__set_level(verbose > 1 ? FERRY_LOG_DEBUG : FERRY_LOG_INFO + (verbose > 0));
+		log__set_level(FERRY_LOG_DEBUG);
 	if (!err)
 		err = configure_flows(d, &errs);
 	if (err) {

@@ -497,6 +497,24 @@ static void iface_teardown(struct steer *s, struct steer_iface *ifc)
 	iface_close(ifc);
 }
 
+/*
+ * libxdp falls back to attaching the program alone when the kernel refuses
+ * its dispatcher (freplace programs need BPF trampolines).  Say so once per
+ * interface: another XDP program attached later would replace ferry's.
+ */
+static void warn_if_alone(const char *ifname, int ifindex)
+{
+	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+
+	if (!libxdp_get_error(mp) && mp && xdp_multiprog__is_legacy(mp))
+		pr_warn("iface %s: libxdp's multiprog dispatcher is not available on this kernel; "
+			"ferry_steer is attached alone and cannot share the interface with other "
+			"XDP programs",
+			ifname);
+	if (!libxdp_get_error(mp))
+		xdp_multiprog__close(mp);
+}
+
 static struct xdp_program *find_steer_prog(const struct xdp_multiprog *mp)
 {
 	struct xdp_program *p;
@@ -606,6 +624,7 @@ int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode)
 	}
 	ifc->mode = xmode;
 	ifc->attached = true;
+	warn_if_alone(ifname, ifc->ifindex);
 
 	snprintf(what, sizeof(what), "iface %s", ifname);
 	snprintf(pin, sizeof(pin), "%s_%s", FERRY_PIN_XDP_STATS, ifname);

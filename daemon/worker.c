@@ -21,46 +21,13 @@
 #include <unistd.h>
 
 #include "daemon.h"
+#include "worker.h"
 #include "ferry_match.h"
 #include "log.h"
 #include "nat.h"
 #include "nexthop.h"
 #include "steer.h"
 #include "umem.h"
-
-#define WORKER_MAX_BATCH 256
-#define TICK_NS (100ull * 1000 * 1000)
-#define EXPIRE_BUDGET 1024
-
-struct ferry_worker {
-	uint32_t id;
-	uint32_t queue;
-	struct ferry_daemon *d;
-	struct umem *umem;
-	int nr_ports;
-	struct xsk_port *ports[CFG_MAX_IFACES];
-	struct nat_table *nat;
-	struct nh_resolver *nh;
-	uint64_t now_ns;
-	uint64_t next_tick_ns;
-	uint32_t batch;
-	void *svc_state[CFG_MAX_FLOWS][CFG_MAX_SERVICES];
-	pthread_t thread;
-	bool running;
-	volatile int stop;
-	/* packets that matched no rule or did not parse (the XDP program disagreed) */
-	uint64_t unclassified;
-	/* written by this worker only; read by the main thread to publish */
-	struct ferry_fwd_stats flow_stats[CFG_MAX_FLOWS] __attribute__((aligned(64)));
-	/* burst scratch */
-	struct xsk_frame rx_frames[WORKER_MAX_BATCH];
-	struct ferry_pkt pkts[WORKER_MAX_BATCH];
-	struct ferry_pkt *flow_pkts[WORKER_MAX_BATCH];
-	uint8_t grouped[WORKER_MAX_BATCH];
-	struct xsk_frame tx_frames[CFG_MAX_IFACES][WORKER_MAX_BATCH];
-	uint32_t tx_flow[CFG_MAX_IFACES][WORKER_MAX_BATCH];
-	uint32_t nr_tx[CFG_MAX_IFACES];
-};
 
 static uint64_t now_ns(void)
 {
@@ -115,12 +82,6 @@ void worker__add_flow_stats(const struct ferry_worker *w, uint32_t flow_id,
 		dst[i] += src[i];
 }
 
-static void count_drop(struct ferry_fwd_stats *st, enum ferry_drop_reason reason)
-{
-	/* The drop fields are laid out in FERRY_DROP_REASONS order. */
-	(&st->drop_malformed)[reason]++;
-}
-
 static void session_expired(struct nat_session *s, void *ctx)
 {
 	struct ferry_worker *w = ctx;
@@ -147,76 +108,6 @@ static const struct ferry_rule *classify(const struct ferry_daemon *d, const str
 		if (ferry_rule_match(&d->rules[i], &k))
 			return &d->rules[i];
 	return NULL;
-}
-
-static void run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
-		      uint32_t n)
-{
-	const struct flow_chain *ch = &w->d->flows[flow_id];
-	struct ferry_fwd_stats *st = &w->flow_stats[flow_id];
-	struct ferry_batch b = { .pkts = pkts, .n = n };
-
-	for (int s = 0; s < ch->nr && b.n; s++) {
-		uint32_t keep = 0;
-
-		ch->ops[s]->process(ch->conf[s], w->svc_state[flow_id][s], w, &b);
-		/* Only packets still at NEXT go on; the others keep their verdict. */
-		for (uint32_t i = 0; i < b.n; i++) {
-			struct ferry_pkt *p = b.pkts[i];
-
-			if (p->verdict == FERRY_VERDICT_NEXT)
-				b.pkts[keep++] = p;
-		}
-		b.n = keep;
-	}
-	/* Fell off the end of the chain: nobody sent it. */
-	for (uint32_t i = 0; i < b.n; i++)
-		ferry_pkt_drop(b.pkts[i], FERRY_DROP_service);
-
-	for (uint32_t i = 0; i < n; i++) {
-		struct ferry_pkt *p = pkts[i];
-
-		if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
-			uint32_t k = w->nr_tx[p->out_port]++;
-
-			w->tx_frames[p->out_port][k].addr = p->addr;
-			w->tx_frames[p->out_port][k].len = p->len;
-			w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
-			continue;
-		}
-		if (p->verdict == FERRY_VERDICT_TX)
-			p->drop_reason = FERRY_DROP_service;
-		count_drop(st, p->drop_reason < FERRY_DROP__MAX ? p->drop_reason
-								 : FERRY_DROP_service);
-		umem__free(w->umem, p->addr);
-	}
-}
-
-static void flush_tx(struct ferry_worker *w)
-{
-	for (int port = 0; port < w->nr_ports; port++) {
-		uint32_t n = w->nr_tx[port], sent;
-
-		if (!n)
-			continue;
-		sent = port__tx(w->ports[port], w->tx_frames[port], n);
-		for (uint32_t i = 0; i < n; i++) {
-			uint32_t tag = w->tx_flow[port][i];
-			struct ferry_fwd_stats *st = &w->flow_stats[tag & 0x7fffffff];
-
-			if (i >= sent) {
-				st->drop_tx_ring_full++;
-				umem__free(w->umem, w->tx_frames[port][i].addr);
-			} else if (tag >> 31) {
-				st->reply_packets++;
-				st->reply_bytes += w->tx_frames[port][i].len;
-			} else {
-				st->tx_packets++;
-				st->tx_bytes += w->tx_frames[port][i].len;
-			}
-		}
-		w->nr_tx[port] = 0;
-	}
 }
 
 static void process_burst(struct ferry_worker *w, struct xsk_port *port, uint32_t n)
@@ -260,7 +151,7 @@ static void process_burst(struct ferry_worker *w, struct xsk_port *port, uint32_
 				w->flow_pkts[m++] = &w->pkts[j];
 			}
 		}
-		run_chain(w, flow, w->flow_pkts, m);
+		chain__run(w, flow, w->flow_pkts, m);
 	}
 }
 
@@ -313,7 +204,7 @@ static void *worker__run(void *arg)
 				process_burst(w, w->ports[i], n);
 			}
 		}
-		flush_tx(w);
+		chain__flush_tx(w);
 		if (w->now_ns >= w->next_tick_ns) {
 			tick(w);
 			w->next_tick_ns = w->now_ns + TICK_NS;

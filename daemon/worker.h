@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * A worker's state, shared by the files of the daemon that run its packet
+ * path (worker.c: rings and loop; chain.c: service chains and TX).  Nothing
+ * outside daemon/ sees it: services use the accessors of services/service.h.
+ */
+#ifndef FERRY_WORKER_H
+#define FERRY_WORKER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "daemon.h"
+#include "service.h"
+#include "umem.h"
+
+#define WORKER_MAX_BATCH 256
+
+#define TICK_NS (100ull * 1000 * 1000)
+#define EXPIRE_BUDGET 1024
+
+struct ferry_worker {
+	uint32_t id;
+	uint32_t queue;
+	struct ferry_daemon *d;
+	struct umem *umem;
+	int nr_ports;
+	struct xsk_port *ports[CFG_MAX_IFACES];
+	struct nat_table *nat;
+	struct nh_resolver *nh;
+	uint64_t now_ns;
+	uint64_t next_tick_ns;
+	uint32_t batch;
+	void *svc_state[CFG_MAX_FLOWS][CFG_MAX_SERVICES];
+	pthread_t thread;
+	bool running;
+	volatile int stop;
+	/* packets that matched no rule or did not parse (the XDP program disagreed) */
+	uint64_t unclassified;
+	/* written by this worker only; read by the main thread to publish */
+	struct ferry_fwd_stats flow_stats[CFG_MAX_FLOWS] __attribute__((aligned(64)));
+	/* burst scratch */
+	struct xsk_frame rx_frames[WORKER_MAX_BATCH];
+	struct ferry_pkt pkts[WORKER_MAX_BATCH];
+	struct ferry_pkt *flow_pkts[WORKER_MAX_BATCH];
+	uint8_t grouped[WORKER_MAX_BATCH];
+	struct xsk_frame tx_frames[CFG_MAX_IFACES][WORKER_MAX_BATCH];
+	uint32_t tx_flow[CFG_MAX_IFACES][WORKER_MAX_BATCH];
+	uint32_t nr_tx[CFG_MAX_IFACES];
+};
+
+/* daemon/chain.c */
+/* Runs flow_id's chain over its packets of this burst; queues TX, frees drops. */
+void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts, uint32_t n);
+/* Sends what chain__run queued, per egress port; counts what found a full ring. */
+void chain__flush_tx(struct ferry_worker *w);
+
+#endif /* FERRY_WORKER_H */
