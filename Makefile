@@ -53,15 +53,26 @@ FERRYD := $(BUILD)/ferryd
 FERRYCTL := $(BUILD)/ferryctl
 UNIT_TESTS := $(BUILD)/tests/unit-tests
 
+# Out-of-tree services (README "Out-of-tree services") are shared objects that
+# call the service API in ferryd itself: ferryd exports its symbols for them.
+EXPORT_LDFLAGS := -rdynamic
+SO_CFLAGS := $(FERRY_CFLAGS) -fPIC -shared
+EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/example_%.so,\
+	$(sort $(wildcard services/examples/svc_example_*.c)))
+# Objects the loader's unit tests load, next to the test binary (also the ASan one's).
+LOADER_TEST_SOS = $(patsubst %,$(1)/tests/svc/%.so,bad_abi no_symbol wrong_name unresolved \
+	example_tag)
+
 # Debian 12 packages the build, the tests and the demo need.
 DEB_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
 	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libcunit1-dev libsystemd-dev \
-	iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq
+	iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
+	libclang-rt-14-dev curl python3 tcpdump
 
 .DELETE_ON_ERROR:
 .PHONY: all deps check test-unit test-integration demo install clean format
 
-all: $(FERRYD) $(FERRYCTL)
+all: $(FERRYD) $(FERRYCTL) $(EXAMPLE_SVCS)
 
 deps:
 	$(Q)missing=""; for p in $(DEB_PACKAGES); do \
@@ -75,7 +86,7 @@ deps:
 			apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	fi
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/ferry_shared.h
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/ferry_shared.h bpf/ferry_match.h
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -96,16 +107,36 @@ $(LIBFERRY): $(LIB_OBJS)
 
 $(FERRYD): $(FERRYD_OBJS) $(SVC_OBJS) $(LIBFERRY)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(FERRYCTL): $(CTL_OBJS) $(LIBFERRY)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $^ $(LDLIBS)
 
-$(UNIT_TESTS): $(UNIT_OBJS) $(SVC_OBJS) $(filter-out $(BUILD)/daemon/ferryd.o,$(FERRYD_OBJS)) $(LIBFERRY)
+$(UNIT_TESTS): $(UNIT_OBJS) $(SVC_OBJS) $(filter-out $(BUILD)/daemon/ferryd.o,$(FERRYD_OBJS)) $(LIBFERRY) \
+		| $(call LOADER_TEST_SOS,$(BUILD))
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+
+$(BUILD)/services/example_%.so: services/examples/svc_example_%.c $(SKELS)
+	$(call msg,SO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SO_CFLAGS) -MMD -MP -MF $@.d -o $@ $<
+
+# The loader's test objects: one source, a -D per way of being wrong.  Built
+# with the plain compiler for the ASan test binary too: only binaries are sanitized.
+define loader_test_so
+	$(call msg,SO,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(SO_CFLAGS) -DSVC_VARIANT_$* -MMD -MP -MF $@.d -o $@ $<
+endef
+
+$(BUILD)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SKELS)
+	$(loader_test_so)
+
+$(BUILD)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so
+	$(Q)mkdir -p $(@D) && cp $< $@
 
 $(BUILD)/tests/%: tests/tools/%.c $(LIBFERRY) $(SKELS)
 	$(call msg,CC,$@)
@@ -121,7 +152,7 @@ test-integration: all $(TOOLS)
 # The README's test command: everything, from a fresh machine.  The summary
 # line "N passed, N failed" at the end counts the suites.
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_TESTS) $(TOOLS)
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_TESTS) $(TOOLS) asan fuzz-build
 	$(Q)tests/run-all.sh
 
 demo: deps
@@ -135,6 +166,169 @@ install: all
 	sed -i 's|/usr/local/sbin|$(SBINDIR)|g' $(DESTDIR)$(UNITDIR)/ferryd.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml ] || \
 		install -m 0644 configs/ferry.yaml $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml
+
+# Benchmarks (tests/bench/, README "Benchmarks").  Their BPF programs follow
+# the same two steps as bpf/: clang -target bpf, then bpftool gen skeleton.
+BENCH_DIR := $(BUILD)/bench
+BENCH_BPF_SRCS := $(sort $(wildcard tests/bench/*.bpf.c))
+BENCH_SKELS := $(patsubst tests/bench/%.bpf.c,$(BENCH_DIR)/%.skel.h,$(BENCH_BPF_SRCS))
+BENCH_TOOL_SRCS := $(filter-out %.bpf.c,$(sort $(wildcard tests/bench/*.c)))
+BENCH_TOOLS := $(patsubst tests/bench/%.c,$(BENCH_DIR)/%,$(BENCH_TOOL_SRCS))
+BENCH_HDRS := $(wildcard tests/bench/*.h)
+BENCH_CFLAGS := $(FERRY_CFLAGS) -Itests/bench -I$(BENCH_DIR)
+# Installed by `make bench` only (not by deps/check): the baselines and the profiler.
+BENCH_PACKAGES := dpdk dpdk-dev librte-net-af-xdp23 sockperf valgrind
+
+.PHONY: bench bench-deps bench-tools bench-micro
+# Kept after a build, like bpf/'s: the skeletons are looked at, not just compiled in.
+.SECONDARY: $(BENCH_SKELS) $(BENCH_SKELS:.skel.h=.bpf.o)
+
+$(BENCH_DIR)/%.bpf.o: tests/bench/%.bpf.c $(BENCH_HDRS)
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -Itests/bench -c $< -o $@
+
+$(BENCH_DIR)/%.skel.h: $(BENCH_DIR)/%.bpf.o
+	$(call msg,SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(BENCH_DIR)/%: tests/bench/%.c $(BENCH_HDRS) $(BENCH_SKELS) $(LIBFERRY)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< $(LIBFERRY) $(LDLIBS)
+
+# $(call bench_install,WHO,PACKAGES): apt-get install whichever are missing.
+bench_install = missing=""; for p in $(2); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' \
+			|| missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "$(1): installing$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "$(1): run as root to install packages" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+			|| echo "$(1): could not install$$missing; what needs them is skipped" >&2; \
+	fi
+
+bench-deps: deps
+	$(Q)$(call bench_install,bench-deps,$(BENCH_PACKAGES))
+
+bench-tools: all $(BENCH_TOOLS)
+
+# The whole comparison (< 20 min; BENCH_QUICK=1: one run, fewer points, < 5 min).
+bench: bench-deps
+	$(Q)$(MAKE) --no-print-directory bench-tools
+	$(Q)tests/bench/run.sh
+
+# The packet path without a network: ns/packet, then instructions/packet under callgrind.
+bench-micro: deps
+	$(Q)$(call bench_install,bench-micro,valgrind)
+	$(Q)$(MAKE) --no-print-directory $(BENCH_DIR)/bench_micro
+	$(Q)tests/bench/micro.sh $(BENCH_DIR)/bench_micro
+
+# Fuzzing and sanitizer builds (tests/fuzz/, README "Fuzzing and sanitizers").
+# Each has its own object directory: sanitizer and coverage instrumentation
+# never mix with the normal build's objects.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 300
+FUZZ_SMOKE_SECONDS ?= 20
+export FUZZ_SECONDS FUZZ_SMOKE_SECONDS
+FUZZ_DIR := $(BUILD)/fuzz
+FUZZ_HARNESSES := packet config chain
+FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_HARNESSES))
+# Both builds use clang (libFuzzer needs it).  The gcc build is the warnings
+# gate: clang warns about things gcc accepts (-Wsign-compare on constants,
+# -Wformat-nonliteral on va_list wrappers), so here the project's code gets
+# the same warnings, not as errors; tests/fuzz/ itself is built with -Werror.
+SAN_WARNINGS := $(WARNINGS) -Wno-error -Wno-format-nonliteral
+FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all -std=gnu11 -D_GNU_SOURCE -pthread $(SAN_WARNINGS) \
+	-Ibpf -Ilib -Iservices -Idaemon -Itests/fuzz -I$(BUILD)
+# The harnesses' stubs (tests/fuzz/fuzz_env.c) stand in for netlink lookups and notifications.
+FUZZ_WRAP := $(foreach f,create destroy route neigh,-Wl,--wrap=nh_resolver__$(f)) \
+	$(foreach f,create destroy fd drain,-Wl,--wrap=nh_events__$(f))
+FUZZ_SUPPORT_SRCS := $(LIB_SRCS) $(SVC_SRCS) daemon/chain.c daemon/daemon.c tests/fuzz/fuzz_env.c
+FUZZ_SUPPORT_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SUPPORT_SRCS))
+
+# clang here too: gcc's warnings under -fsanitize have false positives
+# (-Wrestrict in daemon/ferryd.c).
+ASAN_DIR := $(BUILD)/asan
+ASAN_CC ?= clang
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=all -std=gnu11 -D_GNU_SOURCE -pthread $(SAN_WARNINGS) \
+	-Ibpf -Ilib -Iservices -Idaemon -I$(BUILD)
+asan_obj = $(patsubst %.c,$(ASAN_DIR)/obj/%.o,$(1))
+ASAN_LIBFERRY := $(ASAN_DIR)/libferry.a
+ASAN_BINS := $(ASAN_DIR)/ferryd $(ASAN_DIR)/ferryctl $(ASAN_DIR)/tests/unit-tests
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus asan
+
+$(FUZZ_DIR)/obj/%.o: %.c $(SKELS)
+	$(call msg,FUZZCC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_DIR)/obj/tests/fuzz/%.o: tests/fuzz/%.c $(SKELS)
+	$(call msg,FUZZCC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+# A static pattern rule: its objects are targets, not intermediates make would delete.
+$(FUZZ_BINS): $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_SUPPORT_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(FUZZ_WRAP) -o $@ $^ $(LDLIBS)
+
+# Writes the seed corpora (committed under tests/fuzz/corpus/); run it after a format change.
+$(FUZZ_DIR)/gen_corpus: tests/fuzz/gen_corpus.c $(LIBFERRY)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $< $(LIBFERRY) $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each harness for FUZZ_SECONDS (make check runs fuzz-smoke: FUZZ_SMOKE_SECONDS each).
+fuzz: $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_HARNESSES)
+
+fuzz-smoke: $(FUZZ_BINS)
+	$(Q)tests/fuzz/run.sh $(FUZZ_SMOKE_SECONDS) $(FUZZ_HARNESSES)
+
+fuzz-corpus: $(FUZZ_DIR)/gen_corpus
+	$(Q)$(FUZZ_DIR)/gen_corpus tests/fuzz/corpus
+	$(Q)cp configs/*.yaml tests/fuzz/corpus/config/
+
+$(ASAN_DIR)/obj/%.o: %.c $(SKELS)
+	$(call msg,ASANCC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) -MMD -MP -c $< -o $@
+
+$(ASAN_LIBFERRY): $(call asan_obj,$(LIB_SRCS))
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(ASAN_DIR)/ferryd: $(call asan_obj,$(FERRYD_SRCS) $(SVC_SRCS)) $(ASAN_LIBFERRY)
+	$(call msg,LINK,$@)
+	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(ASAN_DIR)/ferryctl: $(call asan_obj,$(CTL_SRCS)) $(ASAN_LIBFERRY)
+	$(call msg,LINK,$@)
+	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(ASAN_DIR)/tests/unit-tests: $(call asan_obj,$(UNIT_SRCS) $(SVC_SRCS) \
+		$(filter-out daemon/ferryd.c,$(FERRYD_SRCS))) $(ASAN_LIBFERRY) \
+		| $(call LOADER_TEST_SOS,$(ASAN_DIR))
+	$(call msg,LINK,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+
+$(ASAN_DIR)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SKELS)
+	$(loader_test_so)
+
+$(ASAN_DIR)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so
+	$(Q)mkdir -p $(@D) && cp $< $@
+
+# ferryd, ferryctl and the unit tests with ASan and UBSan (tests/run-all.sh runs them).
+asan: $(ASAN_BINS)
 
 format:
 	clang-format -i $(LIB_SRCS) $(SVC_SRCS) $(FERRYD_SRCS) $(CTL_SRCS) lib/*.h services/*.h daemon/*.h

@@ -60,6 +60,7 @@ struct ferry_flow_stats {
 	__u64 passed_no_socket; /* no socket on that queue: XDP_PASS fallback */
 	__u64 passed_fragment; /* IP fragments go to the kernel, never steered */
 	__u64 reply_packets;   /* of `packets`, matched a reply rule */
+	__u64 icmp_errors;     /* of `reply_packets`, ICMP errors quoting a reply-rule tuple */
 };
 
 /*
@@ -88,7 +89,13 @@ struct ferry_xdp_stats {
 	X(session_table_full)                                                                      \
 	X(tx_ring_full)                                                                            \
 	X(too_big)                                                                                 \
-	X(service)
+	X(service)                                                                                 \
+	X(handoff_full)                                                                            \
+	X(filtered)                                                                                \
+	X(rate_limited)                                                                            \
+	X(bad_payload)                                                                             \
+	X(queue_full)                                                                              \
+	X(no_frame)
 
 enum ferry_drop_reason {
 #define FERRY_DROP_ENUM(name) FERRY_DROP_##name,
@@ -113,6 +120,8 @@ struct ferry_fwd_stats {
 	__u64 reply_bytes;
 	__u64 sessions_created;
 	__u64 sessions_expired;
+	__u64 icmp_translated; /* ICMP errors about a session, rewritten for its client */
+	__u64 handoff_packets; /* replies passed to the worker owning their NAT port */
 	__u64 drop_malformed;
 	__u64 drop_no_session;
 	__u64 drop_ttl_exceeded;
@@ -123,6 +132,41 @@ struct ferry_fwd_stats {
 	__u64 drop_tx_ring_full;
 	__u64 drop_too_big;
 	__u64 drop_service;
+	__u64 drop_handoff_full;
+	__u64 drop_filtered;       /* denied by a filter service */
+	__u64 drop_rate_limited;   /* over a ratelimit service's bucket */
+	__u64 drop_bad_payload;    /* e.g. a compressed payload that does not inflate */
+	__u64 drop_queue_full;     /* a service's bounded queue (pace) was full */
+	__u64 drop_no_frame;       /* a service could not get a frame to emit a packet */
+};
+
+#define FERRY_MAX_SERVICES 8   /* services per flow (== CFG_MAX_SERVICES) */
+#define FERRY_SVC_NAME_LEN 32
+#define FERRY_SVC_COUNTERS 4   /* service-specific counters, named in ferry_svc_info */
+
+/*
+ * Per-flow, per-service counters (PERCPU_ARRAY keyed by
+ * flow_id * FERRY_MAX_SERVICES + position in the chain), published by ferryd
+ * like ferry_fwd_stats.  The chain runner counts the generic fields for
+ * every service; `counters` are the service's own, named in ferry_svc_info.
+ */
+struct ferry_svc_stats {
+	__u64 packets_in;      /* handed to the service */
+	__u64 bytes_in;
+	__u64 passed;          /* went on to the next service */
+	__u64 sent;            /* left the chain here for transmission */
+	__u64 dropped;
+	__u64 held;            /* kept by the service, sent or dropped later */
+	__u64 emitted;         /* new packets it created */
+	__u64 counters[FERRY_SVC_COUNTERS];
+};
+
+/* What each ferry_svc_stats slot is: its service and counter names. */
+struct ferry_svc_info {
+	char service[FERRY_SVC_NAME_LEN];
+	char counter_names[FERRY_SVC_COUNTERS][FERRY_SVC_NAME_LEN];
+	__u32 configured;
+	__u32 pad;
 };
 
 /* Name of each flow, so that ferryctl needs no config file to label counters. */
@@ -139,5 +183,7 @@ struct ferry_flow_info {
 #define FERRY_PIN_FLOW_INFO "ferry_flow_info"
 #define FERRY_PIN_XDP_STATS "ferry_xdp_stats"
 #define FERRY_PIN_XSKS "ferry_xsks"
+#define FERRY_PIN_SVC_STATS "ferry_svc_stats"
+#define FERRY_PIN_SVC_INFO "ferry_svc_info"
 
 #endif /* FERRY_SHARED_H */

@@ -60,6 +60,25 @@ struct {
 	__type(value, struct ferry_flow_info);
 } ferry_flow_info SEC(".maps");
 
+/*
+ * Per-service counters of each flow's chain (key flow_id * FERRY_MAX_SERVICES
+ * + position) and what each slot is.  Like ferry_fwd_stats, written only by
+ * ferryd and kept here to be created, pinned and typed with the others.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FERRY_MAX_FLOWS * FERRY_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct ferry_svc_stats);
+} ferry_svc_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FERRY_MAX_FLOWS * FERRY_MAX_SERVICES);
+	__type(key, __u32);
+	__type(value, struct ferry_svc_info);
+} ferry_svc_info SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
@@ -103,6 +122,107 @@ static __always_inline int parse_ports(struct ferry_match_key *k, void *l4, void
 	return FERRY_PARSE_OK;
 }
 
+/* ICMP and ICMPv6 share this layout (linux/icmp.h drags in libc headers). */
+struct ferry_icmp_hdr {
+	__u8 type;
+	__u8 code;
+	__sum16 checksum;
+	__be32 rest; /* unused, pointer, MTU: never read here */
+};
+
+/*
+ * The source and destination ports of a quoted UDP or TCP header.  RFC 792
+ * promises 8 bytes of the offending packet's payload, so a TCP header may be
+ * cut short after its sequence number: only the first 8 bytes are required.
+ */
+struct ferry_quoted_l4 {
+	__be16 source;
+	__be16 dest;
+	__be32 more; /* UDP length and checksum, or the TCP sequence number */
+};
+
+static __always_inline int parse_quoted_ports(struct ferry_match_key *q, void *l4, void *data_end,
+					      __u32 l4_len)
+{
+	struct ferry_quoted_l4 *h = l4;
+
+	if ((void *)(h + 1) > data_end || l4_len < sizeof(*h))
+		return FERRY_PARSE_MALFORMED;
+	q->sport = bpf_ntohs(h->source);
+	q->dport = bpf_ntohs(h->dest);
+	q->ports_valid = 1;
+	return FERRY_PARSE_OK;
+}
+
+/*
+ * The packet an ICMP error quotes, `len` bytes at `iph`, into `q`.  A quoted
+ * fragment or another protocol is not something ferry sent: FERRY_PARSE_OTHER.
+ */
+static __always_inline int parse_quote4(struct ferry_match_key *q, struct iphdr *iph,
+					void *data_end, __u32 len)
+{
+	__u32 hlen;
+
+	if ((void *)(iph + 1) > data_end || len < sizeof(*iph))
+		return FERRY_PARSE_MALFORMED;
+	if (iph->version != 4 || iph->ihl < 5)
+		return FERRY_PARSE_MALFORMED;
+	hlen = iph->ihl * 4;
+	if (len < hlen)
+		return FERRY_PARSE_MALFORMED;
+	if (iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_TCP)
+		return FERRY_PARSE_OTHER;
+	if (bpf_ntohs(iph->frag_off) & (FERRY_IP_MF | FERRY_IP_OFFSET))
+		return FERRY_PARSE_OTHER;
+	q->family = 4;
+	q->l4_proto = iph->protocol;
+	q->saddr[0] = iph->saddr;
+	q->daddr[0] = iph->daddr;
+	return parse_quoted_ports(q, (void *)iph + hlen, data_end, len - hlen);
+}
+
+static __always_inline int parse_quote6(struct ferry_match_key *q, struct ipv6hdr *ip6,
+					void *data_end, __u32 len)
+{
+	if ((void *)(ip6 + 1) > data_end || len < sizeof(*ip6))
+		return FERRY_PARSE_MALFORMED;
+	if (ip6->version != 6)
+		return FERRY_PARSE_MALFORMED;
+	/* Extension headers, a fragment header among them: never ferry's. */
+	if (ip6->nexthdr != IPPROTO_UDP && ip6->nexthdr != IPPROTO_TCP)
+		return FERRY_PARSE_OTHER;
+	q->family = 6;
+	q->l4_proto = ip6->nexthdr;
+	__builtin_memcpy(q->saddr, &ip6->saddr, sizeof(q->saddr));
+	__builtin_memcpy(q->daddr, &ip6->daddr, sizeof(q->daddr));
+	return parse_quoted_ports(q, ip6 + 1, data_end, len - sizeof(*ip6));
+}
+
+/*
+ * An ICMP or ICMPv6 message of `len` bytes at `icmp`; `k` already holds the
+ * outer family and addresses.  Errors are classified by the packet they quote
+ * (ferry_icmp_error_key(), shared with the workers); echo and everything else
+ * is the kernel's.  Both ICMP headers are 8 bytes with the type first.
+ */
+static __always_inline int parse_icmp(struct ferry_match_key *k, struct ferry_icmp_hdr *icmp,
+				      void *data_end, __u32 len)
+{
+	struct ferry_match_key q = {};
+	int ret;
+
+	if ((void *)(icmp + 1) > data_end || len < sizeof(*icmp))
+		return FERRY_PARSE_MALFORMED;
+	if (!ferry_icmp_is_error(k->family, icmp->type))
+		return FERRY_PARSE_OTHER;
+	if (k->family == 4)
+		ret = parse_quote4(&q, (void *)(icmp + 1), data_end, len - sizeof(*icmp));
+	else
+		ret = parse_quote6(&q, (void *)(icmp + 1), data_end, len - sizeof(*icmp));
+	if (ret != FERRY_PARSE_OK)
+		return ret;
+	return ferry_icmp_error_key(k, &q) ? FERRY_PARSE_OK : FERRY_PARSE_OTHER;
+}
+
 static __always_inline int parse_ipv4(struct ferry_match_key *k, struct iphdr *iph, void *data_end)
 {
 	__u32 hlen, tot_len;
@@ -116,6 +236,15 @@ static __always_inline int parse_ipv4(struct ferry_match_key *k, struct iphdr *i
 	/* Trailing bytes are fine (Ethernet padding); missing ones are not. */
 	if (tot_len < hlen || (void *)iph + tot_len > data_end)
 		return FERRY_PARSE_MALFORMED;
+	if (iph->protocol == IPPROTO_ICMP) {
+		/* A fragmented error is left to the kernel's reassembly. */
+		if (bpf_ntohs(iph->frag_off) & (FERRY_IP_MF | FERRY_IP_OFFSET))
+			return FERRY_PARSE_OTHER;
+		k->family = 4;
+		k->saddr[0] = iph->saddr;
+		k->daddr[0] = iph->daddr;
+		return parse_icmp(k, (void *)iph + hlen, data_end, tot_len - hlen);
+	}
 	if (iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_TCP)
 		return FERRY_PARSE_OTHER;
 
@@ -144,6 +273,12 @@ static __always_inline int parse_ipv6(struct ferry_match_key *k, struct ipv6hdr 
 	payload_len = bpf_ntohs(ip6->payload_len);
 	if ((void *)(ip6 + 1) + payload_len > data_end)
 		return FERRY_PARSE_MALFORMED;
+	if (ip6->nexthdr == IPPROTO_ICMPV6) {
+		k->family = 6;
+		__builtin_memcpy(k->saddr, &ip6->saddr, sizeof(k->saddr));
+		__builtin_memcpy(k->daddr, &ip6->daddr, sizeof(k->daddr));
+		return parse_icmp(k, (void *)(ip6 + 1), data_end, payload_len);
+	}
 	/* Extension headers (fragments included) are left to the kernel. */
 	if (ip6->nexthdr != IPPROTO_UDP && ip6->nexthdr != IPPROTO_TCP)
 		return FERRY_PARSE_OTHER;
@@ -251,6 +386,8 @@ int ferry_steer(struct xdp_md *ctx)
 		fs->bytes += data_end - data;
 		if (l.dir == FERRY_DIR_REPLY)
 			fs->reply_packets++;
+		if (l.key.reply_only)
+			fs->icmp_errors++;
 	}
 	/* An empty queue slot yields XDP_PASS rather than a drop. */
 	ret = bpf_redirect_map(&ferry_xsks, ctx->rx_queue_index, XDP_PASS);

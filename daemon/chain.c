@@ -7,8 +7,18 @@
  * frame.  Transmitted frames are queued per egress port and sent in one TX
  * burst per port (chain__flush_tx).
  */
+#include <stddef.h>
+#include <string.h>
+
 #include "log.h"
+#include "packet_edit.h"
 #include "worker.h"
+
+/* count_drop() indexes the drop fields by reason. */
+_Static_assert(offsetof(struct ferry_fwd_stats, drop_no_frame) -
+			       offsetof(struct ferry_fwd_stats, drop_malformed) ==
+		       (FERRY_DROP__MAX - 1) * sizeof(__u64),
+	       "struct ferry_fwd_stats drop fields out of FERRY_DROP_REASONS order");
 
 static void count_drop(struct ferry_fwd_stats *st, enum ferry_drop_reason reason)
 {
@@ -16,17 +26,83 @@ static void count_drop(struct ferry_fwd_stats *st, enum ferry_drop_reason reason
 	(&st->drop_malformed)[reason]++;
 }
 
-void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
-		      uint32_t n)
+/*
+ * Generic per-service counters: what the service did with the packets it
+ * saw.  For a .sees_tx service, was_tx[i] says the packet came in at TX: if
+ * it still is, the service let it go on rather than sent it.
+ */
+static void count_service(struct ferry_svc_stats *st, struct ferry_batch *b, uint32_t seen,
+			  const uint8_t *was_tx)
+{
+	for (uint32_t i = 0; i < seen; i++) {
+		switch (b->pkts[i]->verdict) {
+		case FERRY_VERDICT_NEXT:
+			st->passed++;
+			break;
+		case FERRY_VERDICT_TX:
+			if (was_tx && was_tx[i])
+				st->passed++;
+			else
+				st->sent++;
+			break;
+		case FERRY_VERDICT_DROP:
+			st->dropped++;
+			break;
+		default:
+			st->held++;
+			break;
+		}
+	}
+	st->emitted += b->n - seen;
+}
+
+/*
+ * The batch of a .sees_tx service: the packets still at NEXT and those an
+ * earlier service set to TX.  chain_all holds both in arrival order, emitted
+ * packets after the ones they came from, as the NEXT-only batches do.
+ */
+static uint32_t gather_sees_tx(const struct ferry_worker *w, struct ferry_pkt **out,
+			       uint8_t *was_tx)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < w->chain_nr_all; i++) {
+		struct ferry_pkt *p = w->chain_all[i];
+
+		if (p->verdict == FERRY_VERDICT_NEXT || p->verdict == FERRY_VERDICT_TX) {
+			was_tx[n] = p->verdict == FERRY_VERDICT_TX;
+			out[n++] = p;
+		}
+	}
+	return n;
+}
+
+void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts, uint32_t n)
 {
 	const struct flow_chain *ch = &w->d->flows[flow_id];
 	struct ferry_fwd_stats *st = &w->flow_stats[flow_id];
-	struct ferry_batch b = { .pkts = pkts, .n = n };
+	struct ferry_batch b = { .pkts = w->chain_pkts, .n = n, .cap = CHAIN_MAX_PKTS };
+	uint8_t was_tx[CHAIN_MAX_PKTS];
 
-	for (int s = 0; s < ch->nr && b.n; s++) {
-		uint32_t keep = 0;
+	/* chain_all keeps every packet (emitted ones too) for the final pass. */
+	memcpy(w->chain_all, pkts, n * sizeof(*pkts));
+	memcpy(w->chain_pkts, pkts, n * sizeof(*pkts));
+	w->chain_nr_all = n;
+	w->chain_nr_emitted = 0;
+	for (int s = 0; s < ch->nr; s++) {
+		struct ferry_svc_stats *ss = &w->svc_stats[flow_id][s];
+		uint32_t seen, keep = 0;
 
+		if (ch->ops[s]->sees_tx)
+			b.n = gather_sees_tx(w, b.pkts, was_tx);
+		if (!b.n)
+			continue;
+		seen = b.n;
+		ss->packets_in += seen;
+		for (uint32_t i = 0; i < seen; i++)
+			ss->bytes_in += b.pkts[i]->len;
 		ch->ops[s]->process(ch->conf[s], w->svc_state[flow_id][s], w, &b);
+		count_service(ss, &b, seen, ch->ops[s]->sees_tx ? was_tx : NULL);
 		/* Only packets still at NEXT go on; the others keep their verdict. */
 		for (uint32_t i = 0; i < b.n; i++) {
 			struct ferry_pkt *p = b.pkts[i];
@@ -40,12 +116,19 @@ void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkt
 	for (uint32_t i = 0; i < b.n; i++)
 		ferry_pkt_drop(b.pkts[i], FERRY_DROP_service);
 
-	for (uint32_t i = 0; i < n; i++) {
-		struct ferry_pkt *p = pkts[i];
+	for (uint32_t i = 0; i < w->chain_nr_all; i++) {
+		struct ferry_pkt *p = w->chain_all[i];
 
+		/* The service owns it now; ferry_worker__send_held() finishes it. */
+		if (p->verdict == FERRY_VERDICT_HOLD)
+			continue;
 		if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
-			uint32_t k = w->nr_tx[p->out_port]++;
+			uint32_t k;
 
+			/* Emitted packets can outnumber a burst: never overrun the queue. */
+			if (w->nr_tx[p->out_port] == CHAIN_MAX_PKTS)
+				chain__flush_tx(w);
+			k = w->nr_tx[p->out_port]++;
 			w->tx_frames[p->out_port][k].addr = p->addr;
 			w->tx_frames[p->out_port][k].len = p->len;
 			w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
@@ -59,6 +142,84 @@ void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkt
 	}
 }
 
+struct ferry_pkt *ferry_batch__emit(struct ferry_worker *w, struct ferry_batch *b,
+				    const struct ferry_pkt *from)
+{
+	struct ferry_pkt *p;
+	uint64_t addr;
+
+	if (b->n >= b->cap || w->chain_nr_all >= CHAIN_MAX_PKTS ||
+	    w->chain_nr_emitted >= WORKER_MAX_EMIT || !umem__alloc(w->umem, &addr))
+		return NULL;
+	p = &w->emit_pkts[w->chain_nr_emitted++];
+	*p = *from;
+	p->addr = addr;
+	p->data = umem__data(w->umem, addr);
+	memcpy(p->data, from->data, from->len);
+	p->verdict = FERRY_VERDICT_NEXT;
+	p->drop_reason = 0;
+	b->pkts[b->n++] = p;
+	w->chain_all[w->chain_nr_all++] = p;
+	return p;
+}
+
+uint32_t ferry_worker__frame_room(const struct ferry_worker *w, const struct ferry_pkt *p)
+{
+	return w->umem->frame_size - (uint32_t)(p->addr % w->umem->frame_size);
+}
+
+int ferry_pkt_set_payload_len(struct ferry_worker *w, struct ferry_pkt *p, uint32_t len)
+{
+	int total = pkt_set_udp_payload_len(p->data, &p->pi, ferry_worker__frame_room(w, p), len);
+
+	if (total < 0)
+		return total;
+	p->len = (uint32_t)total;
+	return 0;
+}
+
+void ferry_pkt_fix_checksums(struct ferry_pkt *p)
+{
+	pkt_fix_checksums(p->data, &p->pi);
+}
+
+void ferry_worker__send_held(struct ferry_worker *w, struct ferry_pkt **pkts, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct ferry_pkt *p = pkts[i];
+		uint32_t flow_id = p->flow_id < CFG_MAX_FLOWS ? p->flow_id : 0;
+
+		if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
+			uint32_t k;
+
+			/* Called between chain runs too: never overrun the queue. */
+			if (w->nr_tx[p->out_port] == CHAIN_MAX_PKTS)
+				chain__flush_tx(w);
+			k = w->nr_tx[p->out_port]++;
+			w->tx_frames[p->out_port][k].addr = p->addr;
+			w->tx_frames[p->out_port][k].len = p->len;
+			w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
+			continue;
+		}
+		count_drop(&w->flow_stats[flow_id],
+			   p->verdict == FERRY_VERDICT_DROP && p->drop_reason < FERRY_DROP__MAX
+				   ? p->drop_reason
+				   : FERRY_DROP_service);
+		umem__free(w->umem, p->addr);
+	}
+	/* Held frames waited already; from tick() nothing else would send them soon. */
+	chain__flush_tx(w);
+}
+
+void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns)
+{
+	/* 0 means no deadline: one asked for at time 0 is simply due at once. */
+	if (!deadline_ns)
+		deadline_ns = 1;
+	if (!w->wake_ns || deadline_ns < w->wake_ns)
+		w->wake_ns = deadline_ns;
+}
+
 void chain__flush_tx(struct ferry_worker *w)
 {
 	for (int port = 0; port < w->nr_ports; port++) {
@@ -66,7 +227,13 @@ void chain__flush_tx(struct ferry_worker *w)
 
 		if (!n)
 			continue;
-		sent = port__tx(w->ports[port], w->tx_frames[port], n);
+		/*
+		 * A worker without sockets (tests/unit/svc_harness.c) leaves the
+		 * queue to its caller, as long as it has room for more.
+		 */
+		if (!w->ports[port] && n < CHAIN_MAX_PKTS)
+			continue;
+		sent = w->ports[port] ? port__tx(w->ports[port], w->tx_frames[port], n) : 0;
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t tag = w->tx_flow[port][i];
 			struct ferry_fwd_stats *st = &w->flow_stats[tag & 0x7fffffff];

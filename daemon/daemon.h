@@ -18,6 +18,8 @@
 
 struct steer;
 struct ferry_worker;
+struct handoff;
+struct svc_loader;
 
 struct flow_chain {
 	struct ferry_flow_ctx fc;
@@ -42,6 +44,8 @@ struct ferry_daemon {
 	struct ferry_rule rules[FERRY_MAX_RULES];
 	uint32_t nr_workers;
 	struct ferry_worker **workers;
+	struct handoff *handoff;       /* rings between workers; NULL with one worker */
+	struct svc_loader *loader;     /* out-of-tree services; NULL until a flow names one */
 	volatile sig_atomic_t stop;
 };
 
@@ -53,7 +57,17 @@ void worker__destroy(struct ferry_worker *w);
 /* Adds this worker's per-flow counters into `sum` (main thread, any time). */
 void worker__add_flow_stats(const struct ferry_worker *w, uint32_t flow_id,
 			    struct ferry_fwd_stats *sum);
+/*
+ * Adds this worker's counters of service `pos` of flow_id's chain into `sum`:
+ * the chain runner's generic ones and the service's own (its stats()).
+ */
+void worker__add_svc_stats(const struct ferry_worker *w, uint32_t flow_id, int pos,
+			   struct ferry_svc_stats *sum);
 int worker__cpu_slot(const struct ferry_worker *w);
+/* The slice lo..hi of nat.ports that worker `id` allocates NAT ports from. */
+void worker__nat_slice(const struct ferry_daemon *d, uint32_t id, uint16_t *lo, uint16_t *hi);
+/* The worker whose slice holds NAT port `port`, or -ENOENT outside nat.ports. */
+int worker__nat_owner(const struct ferry_daemon *d, uint16_t port);
 uint64_t worker__unclassified(const struct ferry_worker *w);
 
 #endif /* FERRY_DAEMON_H */

@@ -48,11 +48,19 @@ static const struct counter fwd_counters[] = {
 	FWD_COUNTER(rx_packets),       FWD_COUNTER(rx_bytes),	      FWD_COUNTER(tx_packets),
 	FWD_COUNTER(tx_bytes),	       FWD_COUNTER(reply_packets),    FWD_COUNTER(reply_bytes),
 	FWD_COUNTER(sessions_created), FWD_COUNTER(sessions_expired),
+	FWD_COUNTER(handoff_packets),
 };
 
 /* Drop counters by reason name, in the order the shared header lists them. */
 #define DROP_COUNTER(r) { #r, offsetof(struct ferry_fwd_stats, drop_##r) },
 static const struct counter drop_counters[] = { FERRY_DROP_REASONS(DROP_COUNTER) };
+
+/* What the chain runner counts for every service; the services' own are named in ferry_svc_info. */
+#define SVC_COUNTER(f) { #f, offsetof(struct ferry_svc_stats, f) }
+static const struct counter svc_counters[] = {
+	SVC_COUNTER(packets_in), SVC_COUNTER(bytes_in), SVC_COUNTER(passed),  SVC_COUNTER(sent),
+	SVC_COUNTER(dropped),	 SVC_COUNTER(held),	SVC_COUNTER(emitted),
+};
 
 #define XDP_COUNTER(f) { #f, offsetof(struct ferry_xdp_stats, f) }
 static const struct counter xdp_counters[] = {
@@ -73,7 +81,7 @@ struct ctl {
 	bool json;
 	FILE *out; /* in memory until complete: a failure prints no half a report */
 	int ncpus;
-	struct pinned_map flow_info, flow_stats, fwd_stats;
+	struct pinned_map flow_info, flow_stats, fwd_stats, svc_info, svc_stats;
 };
 
 static void usage(FILE *f)
@@ -91,8 +99,9 @@ static void usage(FILE *f)
 		   "                       (default " DEFAULT_PIN_PATH ")\n"
 		   "  -h, --help           show this help\n"
 		   "\n"
-		   "stats: per configured flow, the XDP steering counters and the data-path\n"
-		   "counters (drops by reason), then the XDP counters of each interface.\n"
+		   "stats: per configured flow, the XDP steering counters, the data-path\n"
+		   "counters (drops by reason) and the counters of each service of its chain,\n"
+		   "then the XDP counters of each interface.\n"
 		   "  --json               one JSON object instead of text\n"
 		   "\n"
 		   "Exit status: 0 success, 1 maps missing or unreadable, 2 usage error.\n");
@@ -254,6 +263,75 @@ static void text_drops(FILE *out, const struct ferry_fwd_stats *fwd)
 	fprintf(out, "%s\n", any ? "" : " none");
 }
 
+/*
+ * The flow's chain, in order: the generic counters of each service, then
+ * its own under the names it gave them.
+ */
+static int print_services(struct ctl *c, __u32 flow_id)
+{
+	FILE *out = c->out;
+	bool first = true;
+	int err;
+
+	if (c->json)
+		fprintf(out, ",\"services\":[");
+	for (__u32 pos = 0; pos < FERRY_MAX_SERVICES; pos++) {
+		__u32 key = flow_id * FERRY_MAX_SERVICES + pos;
+		struct ferry_svc_info si;
+		struct ferry_svc_stats ss;
+		bool f = true;
+
+		err = bpf_map_lookup_elem(c->svc_info.fd, &key, &si);
+		if (err) {
+			fprintf(stderr, "ferryctl: %s/%s: cannot read key %u: %s\n", c->pin_path,
+				c->svc_info.name, key, strerror(-err));
+			return err;
+		}
+		if (!si.configured)
+			continue;
+		si.service[sizeof(si.service) - 1] = '\0';
+		err = read_percpu(c, &c->svc_stats, key, &ss, sizeof(ss));
+		if (err)
+			return err;
+		if (!c->json) {
+			fprintf(out, "  %-10s %u %s", "service", pos, si.service);
+			for (size_t i = 0; i < ARRAY_SIZE(svc_counters); i++)
+				fprintf(out, " %s %llu", svc_counters[i].name,
+					(unsigned long long)counter_value(&ss, &svc_counters[i]));
+			for (int i = 0; i < FERRY_SVC_COUNTERS; i++) {
+				si.counter_names[i][FERRY_SVC_NAME_LEN - 1] = '\0';
+				if (!si.counter_names[i][0])
+					continue;
+				fprintf(out, "%s %s %llu", f ? " |" : "", si.counter_names[i],
+					(unsigned long long)ss.counters[i]);
+				f = false;
+			}
+			fputc('\n', out);
+			continue;
+		}
+		fprintf(out, "%s{\"name\":", first ? "" : ",");
+		json_string(out, si.service);
+		fputc(',', out);
+		json_counters(out, &ss, svc_counters, ARRAY_SIZE(svc_counters), &f);
+		fprintf(out, ",\"counters\":{");
+		f = true;
+		for (int i = 0; i < FERRY_SVC_COUNTERS; i++) {
+			si.counter_names[i][FERRY_SVC_NAME_LEN - 1] = '\0';
+			if (!si.counter_names[i][0])
+				continue;
+			fputs(f ? "" : ",", out);
+			json_string(out, si.counter_names[i]);
+			fprintf(out, ":%llu", (unsigned long long)ss.counters[i]);
+			f = false;
+		}
+		fprintf(out, "}}");
+		first = false;
+	}
+	if (c->json)
+		fputc(']', out);
+	return 0;
+}
+
 static int print_flows(struct ctl *c)
 {
 	FILE *out = c->out;
@@ -291,6 +369,9 @@ static int print_flows(struct ctl *c)
 			text_counters(out, "datapath", &fwd, fwd_counters,
 				      ARRAY_SIZE(fwd_counters));
 			text_drops(out, &fwd);
+			err = print_services(c, id);
+			if (err)
+				return err;
 			continue;
 		}
 		fprintf(out, "%s{\"name\":", first ? "" : ",");
@@ -302,7 +383,11 @@ static int print_flows(struct ctl *c)
 		json_counters(out, &fwd, fwd_counters, ARRAY_SIZE(fwd_counters), &f);
 		fputc(',', out);
 		json_drops(out, &fwd);
-		fprintf(out, "}}");
+		fputc('}', out);
+		err = print_services(c, id);
+		if (err)
+			return err;
+		fputc('}', out);
 		first = false;
 	}
 	if (c->json)
@@ -375,6 +460,7 @@ static int cmd_stats(struct ctl *c)
 	int err;
 
 	c->flow_info.fd = c->flow_stats.fd = c->fwd_stats.fd = -1;
+	c->svc_info.fd = c->svc_stats.fd = -1;
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		fprintf(stderr, "ferryctl: cannot count the possible CPUs: %s\n",
@@ -389,6 +475,12 @@ static int cmd_stats(struct ctl *c)
 	if (!err)
 		err = open_pin(c, &c->fwd_stats, FERRY_PIN_FWD_STATS,
 			       sizeof(struct ferry_fwd_stats), false);
+	if (!err)
+		err = open_pin(c, &c->svc_info, FERRY_PIN_SVC_INFO, sizeof(struct ferry_svc_info),
+			       false);
+	if (!err)
+		err = open_pin(c, &c->svc_stats, FERRY_PIN_SVC_STATS,
+			       sizeof(struct ferry_svc_stats), false);
 	if (err)
 		goto out_close;
 
@@ -414,6 +506,8 @@ static int cmd_stats(struct ctl *c)
 	free(report);
 
 out_close:
+	close_pin(&c->svc_stats);
+	close_pin(&c->svc_info);
 	close_pin(&c->fwd_stats);
 	close_pin(&c->flow_stats);
 	close_pin(&c->flow_info);

@@ -25,9 +25,11 @@
 
 #include "config.h"
 #include "daemon.h"
+#include "handoff.h"
 #include "log.h"
 #include "service.h"
 #include "steer.h"
+#include "svc_loader.h"
 
 #define PUBLISH_INTERVAL_MS 1000
 
@@ -55,12 +57,17 @@ static int configure_flows(struct ferry_daemon *d, struct cfg_errors *errs)
 			const struct ferry_service_ops *ops = service__find(svc->name);
 			void *conf = NULL;
 
-			if (!ops) {
-				pr_err("%s:%u:%u: unknown service '%s'", errs->file, svc->mark.line,
-				       svc->mark.col, svc->name);
-				errs->count++;
+			/* Not built in: SERVICE_DIR/NAME.so, with the same ops table. */
+			if (!ops && !d->loader &&
+			    svc_loader__create(&d->loader, d->cfg.service_dir)) {
+				cfg_mark_error(errs, svc->mark, "service '%s': out of memory",
+					       svc->name);
 				continue;
 			}
+			if (!ops)
+				ops = svc_loader__get(d->loader, svc, errs);
+			if (!ops)
+				continue;
 			if (ops->configure && ops->configure(&ch->fc, &svc->args, errs, &conf))
 				continue;
 			ch->ops[ch->nr] = ops;
@@ -162,6 +169,36 @@ static int install_rules(struct ferry_daemon *d)
 	return steer__clear_rules(d->steer, n);
 }
 
+/* Each service of each chain, the same way as ferry_fwd_stats: worker i in CPU slot i. */
+static int publish_svc_stats(struct ferry_daemon *d, int ncpus)
+{
+	int fd = steer__svc_stats_fd(d->steer);
+	struct ferry_svc_stats *vals;
+	int err = 0;
+
+	if (fd < 0 || !d->workers)
+		return -EINVAL;
+	vals = calloc((size_t)ncpus, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	for (int f = 0; f < d->nr_flows; f++) {
+		for (int pos = 0; pos < d->flows[f].nr; pos++) {
+			__u32 key = (__u32)(f * FERRY_MAX_SERVICES + pos);
+
+			memset(vals, 0, (size_t)ncpus * sizeof(*vals));
+			for (uint32_t i = 0; i < d->nr_workers; i++)
+				if (d->workers[i])
+					worker__add_svc_stats(
+						d->workers[i], (uint32_t)f, pos,
+						&vals[worker__cpu_slot(d->workers[i]) % ncpus]);
+			if (bpf_map_update_elem(fd, &key, vals, BPF_ANY))
+				err = -errno;
+		}
+	}
+	free(vals);
+	return err;
+}
+
 static int publish_stats(struct ferry_daemon *d)
 {
 	int ncpus = libbpf_num_possible_cpus();
@@ -186,7 +223,7 @@ static int publish_stats(struct ferry_daemon *d)
 			err = -errno;
 	}
 	free(vals);
-	return err;
+	return publish_svc_stats(d, ncpus) ?: err;
 }
 
 static int open_ports(struct ferry_daemon *d)
@@ -226,6 +263,15 @@ static int attach_all(struct ferry_daemon *d)
 		err = steer__set_flow_info(d->steer, (uint32_t)f, d->cfg.flows[f].name);
 		if (err)
 			return err;
+		/* What each ferry_svc_stats slot is, so ferryctl needs no config. */
+		for (int pos = 0; pos < d->flows[f].nr; pos++) {
+			const struct ferry_service_ops *ops = d->flows[f].ops[pos];
+
+			err = steer__set_svc_info(d->steer, (uint32_t)f, (uint32_t)pos, ops->name,
+						  ops->counter_names);
+			if (err)
+				return err;
+		}
 	}
 	return 0;
 }
@@ -238,6 +284,13 @@ static int start_workers(struct ferry_daemon *d)
 	d->workers = calloc(d->nr_workers, sizeof(*d->workers));
 	if (!d->workers)
 		return -ENOMEM;
+	/* Replies that land on another worker's queue go to their session's owner. */
+	if (d->nr_workers > 1) {
+		err = handoff__create(&d->handoff, d->nr_workers, d->cfg.umem.frame_size,
+				      d->cfg.umem.batch);
+		if (err)
+			return err;
+	}
 	for (uint32_t i = 0; i < d->nr_workers; i++) {
 		err = worker__create(&d->workers[i], d, i);
 		if (err)
@@ -267,6 +320,9 @@ static void destroy_workers(struct ferry_daemon *d)
 		worker__destroy(d->workers[i]);
 	free(d->workers);
 	d->workers = NULL;
+	/* Only once no worker can touch a ring any more. */
+	handoff__destroy(d->handoff);
+	d->handoff = NULL;
 }
 
 /*
@@ -420,6 +476,8 @@ out_close_signals:
 	close(sfd);
 out_free_flows:
 	destroy_flows(d);
+	/* After every destroy(): the services' code lives in these objects. */
+	svc_loader__destroy(d->loader);
 	config__free(&d->cfg);
 	free(errs.capture);
 	free(d);

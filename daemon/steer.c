@@ -44,6 +44,8 @@ enum steer_shared_map {
 	SHARED_FLOW_STATS,
 	SHARED_FWD_STATS,
 	SHARED_FLOW_INFO,
+	SHARED_SVC_STATS,
+	SHARED_SVC_INFO,
 	SHARED__MAX,
 };
 
@@ -52,6 +54,8 @@ static const char *const shared_pin_names[SHARED__MAX] = {
 	[SHARED_FLOW_STATS] = FERRY_PIN_FLOW_STATS,
 	[SHARED_FWD_STATS] = FERRY_PIN_FWD_STATS,
 	[SHARED_FLOW_INFO] = FERRY_PIN_FLOW_INFO,
+	[SHARED_SVC_STATS] = FERRY_PIN_SVC_STATS,
+	[SHARED_SVC_INFO] = FERRY_PIN_SVC_INFO,
 };
 
 struct steer_iface {
@@ -85,6 +89,10 @@ static struct bpf_map *shared_map(struct ferry_steer_bpf *skel, enum steer_share
 		return skel->maps.ferry_fwd_stats;
 	case SHARED_FLOW_INFO:
 		return skel->maps.ferry_flow_info;
+	case SHARED_SVC_STATS:
+		return skel->maps.ferry_svc_stats;
+	case SHARED_SVC_INFO:
+		return skel->maps.ferry_svc_info;
 	default:
 		return NULL;
 	}
@@ -283,6 +291,7 @@ static bool is_ferry_pin(const char *name)
 	static const char *const names[] = {
 		FERRY_PIN_RULES,     FERRY_PIN_FLOW_STATS, FERRY_PIN_FWD_STATS,
 		FERRY_PIN_FLOW_INFO, FERRY_PIN_XDP_STATS,  FERRY_PIN_XSKS,
+		FERRY_PIN_SVC_STATS, FERRY_PIN_SVC_INFO,
 	};
 	const size_t plen = strlen(FERRY_PIN_XDP_STATS "_");
 
@@ -746,6 +755,38 @@ int steer__xsks_fd(struct steer *s, const char *ifname)
 int steer__fwd_stats_fd(struct steer *s)
 {
 	return shared_fd(s, SHARED_FWD_STATS);
+}
+
+int steer__svc_stats_fd(struct steer *s)
+{
+	return shared_fd(s, SHARED_SVC_STATS);
+}
+
+int steer__set_svc_info(struct steer *s, uint32_t flow_id, uint32_t pos, const char *name,
+			const char *const counter_names[FERRY_SVC_COUNTERS])
+{
+	struct ferry_svc_info info = {};
+	__u32 key = flow_id * FERRY_MAX_SERVICES + pos;
+	int err;
+
+	if (flow_id >= FERRY_MAX_FLOWS || pos >= FERRY_MAX_SERVICES) {
+		pr_err("flow id %u service %u: out of range", flow_id, pos);
+		return -ERANGE;
+	}
+	if (name) {
+		/* Names are for people: a long one is cut, not refused. */
+		snprintf(info.service, sizeof(info.service), "%s", name);
+		for (int i = 0; i < FERRY_SVC_COUNTERS; i++)
+			if (counter_names && counter_names[i])
+				snprintf(info.counter_names[i], sizeof(info.counter_names[i]), "%s",
+					 counter_names[i]);
+		info.configured = 1;
+	}
+	err = bpf_map_update_elem(shared_fd(s, SHARED_SVC_INFO), &key, &info, BPF_ANY);
+	if (err)
+		pr_err("flow id %u service %u: cannot write its name: %s", flow_id, pos,
+		       strerror(-err));
+	return err;
 }
 
 const char *steer__mode_name(struct steer *s, const char *ifname)

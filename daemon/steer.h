@@ -4,9 +4,10 @@
  * interface, attaches it through libxdp's dispatcher, keeps the rule table
  * and the counters, and pins what ferryctl reads.
  *
- * The rule, flow-counter, data-path-counter and flow-name maps are shared by
- * every interface and exist from steer__create() on.  Each interface gets its
- * own XSKMAP (queue ids collide between interfaces) and its own XDP counters.
+ * The rule, flow-counter, data-path-counter, flow-name and per-service
+ * counter and name maps are shared by every interface and exist from
+ * steer__create() on.  Each interface gets its own XSKMAP (queue ids collide
+ * between interfaces) and its own XDP counters.
  *
  * Not thread safe: one thread sets up and tears down.  Map fds handed out
  * stay valid until steer__destroy().
@@ -54,6 +55,14 @@ int steer__set_flow_info(struct steer *s, uint32_t flow_id, const char *name);
 int steer__xsks_fd(struct steer *s, const char *ifname);
 /* The per-CPU struct ferry_fwd_stats map the workers publish into. */
 int steer__fwd_stats_fd(struct steer *s);
+/* The per-CPU struct ferry_svc_stats map (key flow_id * FERRY_MAX_SERVICES + position). */
+int steer__svc_stats_fd(struct steer *s);
+/*
+ * Names service `pos` of flow_id's chain and its counters for ferryctl and
+ * marks the slot configured; a NULL name unmarks it.
+ */
+int steer__set_svc_info(struct steer *s, uint32_t flow_id, uint32_t pos, const char *name,
+			const char *const counter_names[FERRY_SVC_COUNTERS]);
 /* "native" or "skb", the mode in effect on IFNAME; NULL if not attached. */
 const char *steer__mode_name(struct steer *s, const char *ifname);
 

@@ -5,16 +5,24 @@
  * Nothing on its packet path is shared with another worker, so it takes no
  * lock.  Its loop:
  *
- *   completions -> FILL refill -> RX burst per port -> classify each packet
- *   with the same rule match as the XDP program -> run each flow's chain over
- *   that flow's packets as one batch -> TX bursts per egress port
+ *   completions -> FILL refill -> packets other workers handed over -> RX
+ *   burst per port -> classify each packet with the same rule match as the
+ *   XDP program (a reply whose NAT port is another worker's goes to that
+ *   worker, daemon/handoff.c) -> run each flow's chain over that flow's
+ *   packets as one batch -> TX bursts per egress port -> busy polls ->
+ *   the services' tick() every 100 ms, or sooner at a deadline a service
+ *   asked for (ferry_worker__wake_at(), e.g. pace), which an idle worker
+ *   does not sleep past
  *
  * Syscalls happen only when a ring asks for a wake-up (need_wakeup), when
- * the worker is idle (poll), and when a new session needs a next hop.
+ * the worker is idle (ppoll() in interrupt mode, the busy polls of busy-poll
+ * ports), when it wakes a sleeping worker it handed packets to, and when a
+ * new session needs a next hop.  In spin mode it never sleeps.
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,6 +31,8 @@
 #include "daemon.h"
 #include "worker.h"
 #include "ferry_match.h"
+#include "handoff.h"
+#include "icmp.h"
 #include "log.h"
 #include "nat.h"
 #include "nexthop.h"
@@ -72,6 +82,29 @@ int worker__cpu_slot(const struct ferry_worker *w)
 	return (int)w->id;
 }
 
+void worker__nat_slice(const struct ferry_daemon *d, uint32_t id, uint16_t *lo, uint16_t *hi)
+{
+	const struct cfg_port_range *r = &d->cfg.nat.ports;
+	/* The config guarantees at least one port per worker. */
+	uint32_t span = (uint32_t)(r->hi - r->lo + 1) / d->nr_workers;
+
+	*lo = (uint16_t)(r->lo + id * span);
+	/* The last worker also takes the remainder. */
+	*hi = id == d->nr_workers - 1 ? r->hi : (uint16_t)(*lo + span - 1);
+}
+
+int worker__nat_owner(const struct ferry_daemon *d, uint16_t port)
+{
+	const struct cfg_port_range *r = &d->cfg.nat.ports;
+	uint32_t span, id;
+
+	if (port < r->lo || port > r->hi)
+		return -ENOENT;
+	span = (uint32_t)(r->hi - r->lo + 1) / d->nr_workers;
+	id = (uint32_t)(port - r->lo) / span;
+	return (int)(id < d->nr_workers ? id : d->nr_workers - 1);
+}
+
 void worker__add_flow_stats(const struct ferry_worker *w, uint32_t flow_id,
 			    struct ferry_fwd_stats *sum)
 {
@@ -80,6 +113,30 @@ void worker__add_flow_stats(const struct ferry_worker *w, uint32_t flow_id,
 
 	for (size_t i = 0; i < sizeof(*sum) / sizeof(__u64); i++)
 		dst[i] += src[i];
+}
+
+_Static_assert(FERRY_SERVICE_COUNTERS == FERRY_SVC_COUNTERS,
+	       "a service's counters must fit struct ferry_svc_stats");
+
+void worker__add_svc_stats(const struct ferry_worker *w, uint32_t flow_id, int pos,
+			   struct ferry_svc_stats *sum)
+{
+	const struct flow_chain *ch = &w->d->flows[flow_id];
+	const struct ferry_svc_stats *st = &w->svc_stats[flow_id][pos];
+	uint64_t own[FERRY_SERVICE_COUNTERS] = { 0 };
+
+	sum->packets_in += st->packets_in;
+	sum->bytes_in += st->bytes_in;
+	sum->passed += st->passed;
+	sum->sent += st->sent;
+	sum->dropped += st->dropped;
+	sum->held += st->held;
+	sum->emitted += st->emitted;
+	/* The service reads its worker state's counters while the worker writes them, like ours. */
+	if (ch->ops[pos]->stats)
+		ch->ops[pos]->stats(ch->conf[pos], w->svc_state[flow_id][pos], own);
+	for (int i = 0; i < FERRY_SERVICE_COUNTERS; i++)
+		sum->counters[i] += own[i];
 }
 
 static void session_expired(struct nat_session *s, void *ctx)
@@ -104,40 +161,92 @@ static const struct ferry_rule *classify(const struct ferry_daemon *d, const str
 
 	memcpy(k.saddr, pi->saddr.w, sizeof(k.saddr));
 	memcpy(k.daddr, pi->daddr.w, sizeof(k.daddr));
+	/* An ICMP error belongs to the flow of the packet it quotes, reply rules only. */
+	if (icmp_is_error(pi) && icmp_error_match_key(&k, pi))
+		return NULL;
 	for (uint32_t i = 0; i < d->nr_rules; i++)
 		if (ferry_rule_match(&d->rules[i], &k))
 			return &d->rules[i];
 	return NULL;
 }
 
-static void process_burst(struct ferry_worker *w, struct xsk_port *port, uint32_t n)
+/* The NAT port a reply is addressed to; an ICMP error quotes it as its source port. */
+static uint16_t reply_nat_port(const struct pkt_info *pi)
 {
-	struct ferry_daemon *d = w->d;
-	uint32_t nr = 0;
+	return icmp_is_error(pi) ? pi->quote.sport : pi->dport;
+}
 
-	for (uint32_t i = 0; i < n; i++) {
-		struct ferry_pkt *p = &w->pkts[nr];
-		const struct ferry_rule *rule;
+/*
+ * Copies a reply into the ring towards the worker that owns its NAT port and
+ * frees our frame at once: each UMEM's frames stay with their own worker.
+ */
+static void hand_off(struct ferry_worker *w, struct ferry_pkt *p, uint32_t owner)
+{
+	struct ferry_fwd_stats *st = &w->flow_stats[p->flow_id];
+	struct handoff_ring *r = handoff__ring(w->handoff, w->id, owner);
+	/* What the owner cannot read from the bytes: the port, and the flow to count a drop on. */
+	uint64_t tag = (uint64_t)p->flow_id << 16 | p->in_port;
 
-		p->addr = w->rx_frames[i].addr;
-		p->len = w->rx_frames[i].len;
-		p->data = umem__data(w->umem, p->addr);
-		p->in_port = port->index;
-		p->verdict = FERRY_VERDICT_NEXT;
-		p->drop_reason = 0;
-		if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK ||
-		    !(rule = classify(d, &p->pi, port->ifindex))) {
-			w->unclassified++;
-			umem__free(w->umem, p->addr);
-			continue;
-		}
-		p->flow_id = rule->flow_id;
-		p->dir = rule->dir;
+	if (handoff_ring__push(r, p->data, p->len, tag)) {
+		st->drop_handoff_full++;
+	} else {
+		st->handoff_packets++;
+		w->handoff_notify |= 1ull << owner;
+	}
+	umem__free(w->umem, p->addr);
+}
+
+/*
+ * Parses and classifies one held frame into w->pkts[*nr], or frees it when
+ * it does not classify.  A reply received here whose NAT port is in another
+ * worker's slice goes to that worker instead; one handed to us is ours.
+ */
+static void admit(struct ferry_worker *w, uint64_t addr, uint32_t len,
+		  const struct xsk_port *port, bool handed_in, uint32_t *nr)
+{
+	struct ferry_pkt *p = &w->pkts[*nr];
+	const struct ferry_rule *rule;
+	int owner;
+
+	p->addr = addr;
+	p->len = len;
+	p->data = umem__data(w->umem, addr);
+	p->in_port = port->index;
+	p->verdict = FERRY_VERDICT_NEXT;
+	p->drop_reason = 0;
+	if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK ||
+	    !(rule = classify(w->d, &p->pi, port->ifindex))) {
+		w->unclassified++;
+		umem__free(w->umem, addr);
+		return;
+	}
+	p->flow_id = rule->flow_id;
+	p->dir = rule->dir;
+	if (!handed_in) {
+		/* Counted once, by the worker whose socket received it. */
 		w->flow_stats[p->flow_id].rx_packets++;
 		w->flow_stats[p->flow_id].rx_bytes += p->len;
-		nr++;
+		if (p->dir == FERRY_DIR_REPLY && w->handoff) {
+			owner = worker__nat_owner(w->d, reply_nat_port(&p->pi));
+			if (owner >= 0 && (uint32_t)owner != w->id) {
+				hand_off(w, p, (uint32_t)owner);
+				return;
+			}
+		}
 	}
+	(*nr)++;
+}
 
+/* Runs the chains over w->pkts[0..nr): one batch per flow. */
+static void run_chains(struct ferry_worker *w, uint32_t nr)
+{
+	/* Each chain run may queue up to nr more frames on one egress port. */
+	for (int i = 0; i < w->nr_ports; i++) {
+		if (w->nr_tx[i] + nr > WORKER_MAX_BATCH) {
+			chain__flush_tx(w);
+			break;
+		}
+	}
 	/* One batch per flow, in order of first appearance; bursts are mostly one flow. */
 	memset(w->grouped, 0, nr);
 	for (uint32_t i = 0; i < nr; i++) {
@@ -155,10 +264,69 @@ static void process_burst(struct ferry_worker *w, struct xsk_port *port, uint32_
 	}
 }
 
-static void tick(struct ferry_worker *w)
+static void process_burst(struct ferry_worker *w, struct xsk_port *port, uint32_t n)
+{
+	uint32_t nr = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		admit(w, w->rx_frames[i].addr, w->rx_frames[i].len, port, false, &nr);
+	run_chains(w, nr);
+}
+
+/*
+ * Takes up to one batch of what other workers handed us, starting with a
+ * different ring each time so no sender is starved, into frames of our own
+ * pool, and processes it as if our socket on its port had received it.
+ * Returns whether there was anything.
+ */
+static bool take_handoffs(struct ferry_worker *w)
+{
+	uint32_t n = w->d->nr_workers, nr = 0, taken = 0;
+
+	for (uint32_t k = 0; k < n && taken < w->batch; k++) {
+		uint32_t from = (w->handoff_next + k) % n;
+		struct handoff_ring *r = handoff__ring(w->handoff, from, w->id);
+		const void *data;
+		uint64_t tag, addr;
+		uint32_t len;
+
+		if (!r)
+			continue;
+		while (taken < w->batch && (data = handoff_ring__peek(r, &len, &tag))) {
+			uint16_t in_port = (uint16_t)tag;
+
+			taken++;
+			if (in_port >= w->nr_ports || !umem__alloc(w->umem, &addr)) {
+				w->flow_stats[tag >> 16].drop_handoff_full++;
+				handoff_ring__pop(r);
+				continue;
+			}
+			memcpy(umem__data(w->umem, addr), data, len);
+			handoff_ring__pop(r);
+			admit(w, addr, len, w->ports[in_port], true, &nr);
+		}
+	}
+	w->handoff_next = (w->handoff_next + 1) % n;
+	w->handoff_in += taken;
+	if (nr)
+		run_chains(w, nr);
+	return taken != 0;
+}
+
+/* Wakes the workers we handed packets to this loop, if they sleep: once each. */
+static void notify_owners(struct ferry_worker *w)
+{
+	for (uint64_t m = w->handoff_notify; m; m &= m - 1)
+		handoff__notify(w->handoff, (uint32_t)__builtin_ctzll(m));
+	w->handoff_notify = 0;
+}
+
+/* Also run early for a ferry_worker__wake_at() deadline; services re-arm theirs. */
+static void tick_services(struct ferry_worker *w)
 {
 	struct ferry_daemon *d = w->d;
 
+	w->wake_ns = 0;
 	for (int f = 0; f < d->nr_flows; f++) {
 		const struct flow_chain *ch = &d->flows[f];
 
@@ -166,27 +334,71 @@ static void tick(struct ferry_worker *w)
 			if (ch->ops[s]->tick)
 				ch->ops[s]->tick(ch->conf[s], w->svc_state[f][s], w);
 	}
+}
+
+static void tick(struct ferry_worker *w)
+{
+	struct ferry_daemon *d = w->d;
+
+	tick_services(w);
 	nat_table__expire(w->nat, w->now_ns, (uint64_t)d->cfg.nat.udp_timeout_s * 1000000000ull,
 			  EXPIRE_BUDGET, session_expired, w);
 }
 
 static void idle_wait(struct ferry_worker *w)
 {
-	struct pollfd fds[CFG_MAX_IFACES];
+	struct pollfd fds[CFG_MAX_IFACES + 1];
+	int nfds = w->nr_ports;
 	bool tx_busy = false;
+	uint64_t timeout_ns;
+	struct timespec ts;
 
 	for (int i = 0; i < w->nr_ports; i++) {
 		fds[i].fd = xsk_socket__fd(w->ports[i]->xsk);
 		fds[i].events = POLLIN;
+		fds[i].revents = 0;
 		tx_busy |= w->ports[i]->tx_in_flight != 0;
 	}
+	if (w->handoff) {
+		/* The sockets say nothing about our rings: their doorbell does. */
+		if (!handoff__prepare_sleep(w->handoff, w->id))
+			return;
+		fds[nfds].fd = handoff__doorbell_fd(w->handoff, w->id);
+		fds[nfds].events = POLLIN;
+		fds[nfds].revents = 0;
+		nfds++;
+	}
 	/* While frames are in flight, completions must be read back soon. */
-	poll(fds, w->nr_ports, tx_busy ? 1 : 100);
+	timeout_ns = (tx_busy ? 1 : 100) * 1000000ull;
+	/* Nor past a service's deadline: ppoll() for pacing finer than 1 ms. */
+	if (w->wake_ns) {
+		uint64_t now = now_ns();
+
+		if (w->wake_ns <= now)
+			timeout_ns = 0;
+		else if (w->wake_ns - now < timeout_ns)
+			timeout_ns = w->wake_ns - now;
+	}
+	ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
+	ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
+	ppoll(fds, (nfds_t)nfds, &ts, NULL);
+	if (w->handoff)
+		handoff__awake(w->handoff, w->id, fds[nfds - 1].revents & POLLIN);
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
 }
 
 static void *worker__run(void *arg)
 {
 	struct ferry_worker *w = arg;
+	bool rx_drained[CFG_MAX_IFACES];
 
 	while (!w->stop) {
 		bool busy = false;
@@ -196,30 +408,66 @@ static void *worker__run(void *arg)
 			port__complete(w->ports[i]);
 			port__refill(w->ports[i]);
 		}
+		if (w->handoff && take_handoffs(w))
+			busy = true;
 		for (int i = 0; i < w->nr_ports; i++) {
 			uint32_t n = port__rx(w->ports[i], w->rx_frames, w->batch);
 
+			rx_drained[i] = n < w->batch;
 			if (n) {
 				busy = true;
 				process_burst(w, w->ports[i], n);
 			}
 		}
 		chain__flush_tx(w);
+		if (w->handoff_notify)
+			notify_owners(w);
+		/* Busy-polled queues are run from here, busy or not: nothing else runs them. */
+		for (int i = 0; i < w->nr_ports; i++)
+			if (w->ports[i]->poll_mode == PORT_POLL_BUSY)
+				port__busy_poll(w->ports[i], rx_drained[i]);
 		if (w->now_ns >= w->next_tick_ns) {
 			tick(w);
 			w->next_tick_ns = w->now_ns + TICK_NS;
+		} else if (w->wake_ns && w->now_ns >= w->wake_ns) {
+			tick_services(w);
 		}
-		if (!busy)
+		if (busy)
+			continue;
+		/* The most active of the ports' modes decides whether to sleep. */
+		if (w->poll_mode == PORT_POLL_INTERRUPT)
 			idle_wait(w);
+		else if (w->poll_mode == PORT_POLL_SPIN)
+			cpu_relax();
 	}
 	return NULL;
+}
+
+/* The CPU must exist and be one ferryd may run on (cgroups, taskset). */
+static int check_cpu(const struct ferry_worker *w)
+{
+	cpu_set_t allowed;
+
+	if (sched_getaffinity(0, sizeof(allowed), &allowed)) {
+		int err = -errno;
+
+		pr_err("worker %u: cannot read ferryd's CPU affinity: %s", w->id, strerror(-err));
+		return err;
+	}
+	if (!CPU_ISSET(w->cpu, &allowed)) {
+		pr_err("worker %u: cannot pin to CPU %d: it is offline, absent, or not allowed for "
+		       "ferryd (config key cpus)",
+		       w->id, w->cpu);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t id)
 {
 	const struct ferry_config *cfg = &d->cfg;
-	uint32_t span, lo, hi;
 	struct ferry_worker *w;
+	uint16_t lo, hi;
 	int err;
 
 	w = aligned_alloc(64, (sizeof(*w) + 63) & ~63ul);
@@ -230,11 +478,20 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 	w->queue = id;
 	w->d = d;
 	w->batch = cfg->umem.batch < WORKER_MAX_BATCH ? cfg->umem.batch : WORKER_MAX_BATCH;
+	w->handoff = d->handoff;
+	w->cpu = cfg->nr_cpus ? cfg->cpus[id % (uint32_t)cfg->nr_cpus] : -1;
+	/* Before any worker starts: a bad CPU fails the start-up cleanly. */
+	if (w->cpu >= 0) {
+		err = check_cpu(w);
+		if (err)
+			goto err_free;
+	}
 
-	/* Each worker allocates NAT ports from its own slice: no collisions, no locks. */
-	span = (uint32_t)(cfg->nat.ports.hi - cfg->nat.ports.lo + 1) / d->nr_workers;
-	lo = cfg->nat.ports.lo + id * span;
-	hi = id == d->nr_workers - 1 ? cfg->nat.ports.hi : lo + span - 1;
+	/*
+	 * Each worker allocates NAT ports from its own slice: no collisions, no
+	 * locks, and a reply's NAT port names the worker that owns its session.
+	 */
+	worker__nat_slice(d, id, &lo, &hi);
 	w->nat = nat_table__create(cfg->nat.max_sessions / d->nr_workers ?: 1, lo, hi);
 	if (!w->nat) {
 		err = -ENOMEM;
@@ -249,6 +506,9 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 	err = umem__create(&w->umem, cfg->umem.frames, cfg->umem.frame_size, cfg->umem.ring_size);
 	if (err)
 		goto err_destroy_nh;
+	/* Room for a batch of handed-over replies even when the FILL rings want it all. */
+	if (w->handoff)
+		w->umem->fill_reserve = w->batch;
 	for (int i = 0; i < d->nr_ports; i++) {
 		const struct ferry_port_info *pi = &d->ports[i];
 
@@ -258,6 +518,14 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 		if (err)
 			goto err_destroy_ports;
 		w->nr_ports++;
+		/* The config's poll modes are in port_poll_mode's order. */
+		err = port__set_poll_mode(w->ports[i],
+					  (enum port_poll_mode)cfg->ifaces[i].poll_mode,
+					  cfg->ifaces[i].busy_poll_usecs, w->batch);
+		if (err)
+			goto err_destroy_ports;
+		if (w->ports[i]->poll_mode > w->poll_mode)
+			w->poll_mode = w->ports[i]->poll_mode;
 	}
 	for (int f = 0; f < d->nr_flows; f++) {
 		const struct flow_chain *ch = &d->flows[f];
@@ -295,18 +563,42 @@ err_free:
 
 int worker__start(struct ferry_worker *w)
 {
+	pthread_attr_t attr;
+	cpu_set_t set;
 	char name[16];
 	int err;
 
-	err = pthread_create(&w->thread, NULL, worker__run, w);
-	if (err) {
-		pr_err("worker %u: cannot start thread: %s", w->id, strerror(err));
-		return -err;
+	err = pthread_attr_init(&attr);
+	if (err)
+		goto err_log;
+	/* Set before the thread exists, so it never runs on another CPU first. */
+	if (w->cpu >= 0) {
+		CPU_ZERO(&set);
+		CPU_SET(w->cpu, &set);
+		err = pthread_attr_setaffinity_np(&attr, sizeof(set), &set);
+		if (err)
+			goto err_destroy_attr;
 	}
+	err = pthread_create(&w->thread, &attr, worker__run, w);
+	if (err)
+		goto err_destroy_attr;
+	pthread_attr_destroy(&attr);
 	snprintf(name, sizeof(name), "ferry-q%u", w->queue);
 	pthread_setname_np(w->thread, name);
 	w->running = true;
+	if (w->cpu >= 0)
+		pr_info("worker %u: queue %u, pinned to CPU %d, idle mode %s", w->id, w->queue,
+			w->cpu, port__poll_mode_name(w->poll_mode));
+	else
+		pr_info("worker %u: queue %u, not pinned, idle mode %s", w->id, w->queue,
+			port__poll_mode_name(w->poll_mode));
 	return 0;
+
+err_destroy_attr:
+	pthread_attr_destroy(&attr);
+err_log:
+	pr_err("worker %u: cannot start thread: %s", w->id, strerror(err));
+	return -err;
 }
 
 void worker__stop(struct ferry_worker *w)
@@ -322,11 +614,30 @@ void worker__stop(struct ferry_worker *w)
 static void drain(struct ferry_worker *w)
 {
 	for (int round = 0; round < 100 && w->umem->kernel_tx; round++) {
-		for (int i = 0; i < w->nr_ports; i++)
+		for (int i = 0; i < w->nr_ports; i++) {
 			port__complete(w->ports[i]);
+			/* Nothing else sends or completes a busy-polled queue's frames. */
+			if (w->ports[i]->poll_mode == PORT_POLL_BUSY)
+				port__busy_poll(w->ports[i], false);
+		}
 		if (w->umem->kernel_tx)
 			usleep(1000);
 	}
+}
+
+static void log_handoffs(const struct ferry_worker *w)
+{
+	uint64_t rx = 0, out = 0, drops = 0;
+
+	for (int f = 0; f < w->d->nr_flows; f++) {
+		rx += w->flow_stats[f].rx_packets;
+		out += w->flow_stats[f].handoff_packets;
+		drops += w->flow_stats[f].drop_handoff_full;
+	}
+	pr_info("worker %u: received %llu packets, handed %llu replies to their owners, took "
+		"over %llu, %llu hand-off drops",
+		w->id, (unsigned long long)rx, (unsigned long long)out,
+		(unsigned long long)w->handoff_in, (unsigned long long)drops);
 }
 
 void worker__destroy(struct ferry_worker *w)
@@ -357,6 +668,13 @@ void worker__destroy(struct ferry_worker *w)
 			pr_warn("worker %u: %u frames still in flight at stop", w->id,
 				u->kernel_tx);
 	}
+	if (w->handoff)
+		log_handoffs(w);
+	for (int i = 0; i < w->nr_ports; i++)
+		if (w->ports[i]->poll_mode == PORT_POLL_BUSY)
+			pr_info("iface %s queue %u: %llu busy polls", w->ports[i]->ifname,
+				w->ports[i]->queue,
+				(unsigned long long)w->ports[i]->stats.busy_polls);
 	for (int i = 0; i < w->nr_ports; i++)
 		port__destroy(w->ports[i], steer__xsks_fd(d->steer, d->ports[i].ifname));
 	umem__destroy(w->umem);

@@ -16,6 +16,9 @@
 #include "umem.h"
 
 #define WORKER_MAX_BATCH 256
+/* Packets services may emit per chain run, and so a chain run's total. */
+#define WORKER_MAX_EMIT 256
+#define CHAIN_MAX_PKTS (WORKER_MAX_BATCH + WORKER_MAX_EMIT)
 
 #define TICK_NS (100ull * 1000 * 1000)
 #define EXPIRE_BUDGET 1024
@@ -31,6 +34,7 @@ struct ferry_worker {
 	struct nh_resolver *nh;
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
+	uint64_t wake_ns;            /* earliest ferry_worker__wake_at() deadline, 0 = none */
 	uint32_t batch;
 	void *svc_state[CFG_MAX_FLOWS][CFG_MAX_SERVICES];
 	pthread_t thread;
@@ -38,6 +42,13 @@ struct ferry_worker {
 	volatile int stop;
 	/* packets that matched no rule or did not parse (the XDP program disagreed) */
 	uint64_t unclassified;
+	/* multi-queue (daemon/handoff.c); handoff is NULL with one worker */
+	struct handoff *handoff;
+	uint64_t handoff_notify;     /* workers handed packets this loop iteration (bits) */
+	uint32_t handoff_next;       /* the incoming ring drained first next time */
+	uint64_t handoff_in;         /* packets taken over from other workers */
+	int cpu;                     /* pinned to this CPU, or -1 */
+	enum port_poll_mode poll_mode; /* the most active of its ports' modes */
 	/* written by this worker only; read by the main thread to publish */
 	struct ferry_fwd_stats flow_stats[CFG_MAX_FLOWS] __attribute__((aligned(64)));
 	/* burst scratch */
@@ -45,8 +56,15 @@ struct ferry_worker {
 	struct ferry_pkt pkts[WORKER_MAX_BATCH];
 	struct ferry_pkt *flow_pkts[WORKER_MAX_BATCH];
 	uint8_t grouped[WORKER_MAX_BATCH];
-	struct xsk_frame tx_frames[CFG_MAX_IFACES][WORKER_MAX_BATCH];
-	uint32_t tx_flow[CFG_MAX_IFACES][WORKER_MAX_BATCH];
+	/* chain run scratch (daemon/chain.c) */
+	struct ferry_pkt *chain_pkts[CHAIN_MAX_PKTS];
+	struct ferry_pkt *chain_all[CHAIN_MAX_PKTS];
+	uint32_t chain_nr_all;
+	uint32_t chain_nr_emitted;
+	struct ferry_pkt emit_pkts[WORKER_MAX_EMIT];
+	struct ferry_svc_stats svc_stats[CFG_MAX_FLOWS][CFG_MAX_SERVICES];
+	struct xsk_frame tx_frames[CFG_MAX_IFACES][CHAIN_MAX_PKTS];
+	uint32_t tx_flow[CFG_MAX_IFACES][CHAIN_MAX_PKTS];
 	uint32_t nr_tx[CFG_MAX_IFACES];
 };
 

@@ -11,6 +11,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +27,7 @@
 #endif
 
 #define DEFAULT_PIN_PATH "/sys/fs/bpf/ferry"
+#define DEFAULT_SERVICE_DIR "/usr/lib/ferry/services"
 #define MAX_QUEUES 64
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
@@ -98,6 +100,18 @@ void cfg_node_error(struct cfg_errors *errs, const struct cfg_node *n, const cha
 
 	va_start(ap, fmt);
 	vreport(errs, file, n && n->node ? &n->node->start_mark : NULL, fmt, ap);
+	va_end(ap);
+}
+
+void cfg_mark_error(struct cfg_errors *errs, struct cfg_mark mark, const char *fmt, ...)
+{
+	/* yaml marks are 0-based, cfg_marks 1-based. */
+	yaml_mark_t m = { .line = mark.line ? mark.line - 1 : 0,
+			  .column = mark.col ? mark.col - 1 : 0 };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport(errs, errs ? errs->file : NULL, mark.line ? &m : NULL, fmt, ap);
 	va_end(ap);
 }
 
@@ -615,6 +629,23 @@ static void h_pin_path(struct parser *p, const struct key_handler *h, yaml_node_
 	strcpy(cfg->pin_path, path);
 }
 
+/* Where out-of-tree services are loaded from; the loader checks ownership at start. */
+static void h_service_dir(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			  void *obj)
+{
+	struct ferry_config *cfg = obj;
+	struct cfg_node n = node_of(p, val);
+	char path[sizeof(cfg->service_dir)];
+
+	if (copy_text(&n, h->key, path, sizeof(path), p->errs))
+		return;
+	if (path[0] != '/') {
+		cfg_error(p->errs, val, "%s: '%s' is not an absolute path", h->key, path);
+		return;
+	}
+	strcpy(cfg->service_dir, path);
+}
+
 static void h_log_level(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
 {
 	struct ferry_config *cfg = obj;
@@ -682,9 +713,41 @@ static void h_xdp_mode(struct parser *p, const struct key_handler *h, yaml_node_
 	cfg_error(p->errs, val, "%s: '%s' is not one of native, native-only, skb", h->key, s);
 }
 
+static void h_poll_mode(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			void *obj)
+{
+	static const struct {
+		const char *name;
+		enum cfg_poll_mode mode;
+	} modes[] = {
+		{ "interrupt", CFG_POLL_INTERRUPT },
+		{ "busy-poll", CFG_POLL_BUSY },
+		{ "spin", CFG_POLL_SPIN },
+	};
+	struct cfg_iface *ifc = obj;
+	struct cfg_node n = node_of(p, val);
+	const char *s = get_text(&n, h->key, p->errs);
+
+	if (!s)
+		return;
+	for (unsigned int i = 0; i < ARRAY_SIZE(modes); i++) {
+		if (!strcmp(s, modes[i].name)) {
+			ifc->poll_mode = modes[i].mode;
+			return;
+		}
+	}
+	cfg_error(p->errs, val, "%s: '%s' is not one of interrupt, busy-poll, spin", h->key, s);
+}
+
 static const struct key_handler iface_keys[] = {
 	{ .key = "name", .fn = h_iface_name, .required = true },
 	{ .key = "xdp_mode", .fn = h_xdp_mode },
+	{ .key = "poll_mode", .fn = h_poll_mode },
+	{ .key = "busy_poll_usecs",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_iface, busy_poll_usecs),
+	  .min = 1,
+	  .max = 10000 },
 };
 
 static void iface_item(struct parser *p, yaml_node_t *item, void *obj)
@@ -696,11 +759,16 @@ static void iface_item(struct parser *p, yaml_node_t *item, void *obj)
 
 	memset(ifc, 0, sizeof(*ifc));
 	ifc->mark = mark_of(item);
+	ifc->busy_poll_usecs = 20;
 	if (scalar_of(name))
 		snprintf(ctx, sizeof(ctx), "interface '%s'", scalar_of(name));
 	else
 		snprintf(ctx, sizeof(ctx), "interface");
 	parse_map(p, item, iface_keys, ARRAY_SIZE(iface_keys), ctx, ifc);
+	/* A value that would silently do nothing is more likely a mistake. */
+	if (ifc->poll_mode != CFG_POLL_BUSY && map_get(p, item, "busy_poll_usecs"))
+		cfg_error(p->errs, map_get(p, item, "busy_poll_usecs"),
+			  "%s: busy_poll_usecs applies only to poll_mode busy-poll", ctx);
 	if (!ifc->name[0])
 		return;
 	for (int i = 0; i < cfg->nr_ifaces; i++) {
@@ -740,6 +808,21 @@ static const struct key_handler nat_keys[] = {
 	{ .key = "udp_timeout",
 	  .fn = h_u32,
 	  .off = offsetof(struct cfg_nat, udp_timeout_s),
+	  .min = 1,
+	  .max = 86400 },
+	{ .key = "tcp_syn_timeout",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_nat, tcp_syn_timeout_s),
+	  .min = 1,
+	  .max = 86400 },
+	{ .key = "tcp_established_timeout",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_nat, tcp_established_timeout_s),
+	  .min = 1,
+	  .max = 86400 },
+	{ .key = "tcp_closing_timeout",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_nat, tcp_closing_timeout_s),
 	  .min = 1,
 	  .max = 86400 },
 };
@@ -1036,14 +1119,35 @@ static void h_flows(struct parser *p, const struct key_handler *h, yaml_node_t *
 	walk_seq(p, val, h->key, CFG_MAX_FLOWS, flow_item, obj);
 }
 
+/* cpus */
+
+static void cpu_item(struct parser *p, yaml_node_t *item, void *obj)
+{
+	struct ferry_config *cfg = obj;
+	struct cfg_node n = node_of(p, item);
+	uint32_t cpu;
+
+	/* The CPU's existence is checked when the worker is pinned, at start-up. */
+	if (get_u32(&n, "cpus", 0, CPU_SETSIZE - 1, &cpu, p->errs))
+		return;
+	cfg->cpus[cfg->nr_cpus++] = (uint16_t)cpu;
+}
+
+static void h_cpus(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	walk_seq(p, val, h->key, CFG_MAX_CPUS, cpu_item, obj);
+}
+
 static const struct key_handler root_keys[] = {
 	{ .key = "pin_path", .fn = h_pin_path },
 	{ .key = "log_level", .fn = h_log_level },
+	{ .key = "service_dir", .fn = h_service_dir },
 	{ .key = "queues",
 	  .fn = h_u32,
 	  .off = offsetof(struct ferry_config, queues),
 	  .min = 1,
 	  .max = MAX_QUEUES },
+	{ .key = "cpus", .fn = h_cpus },
 	{ .key = "interfaces", .fn = h_interfaces, .required = true },
 	{ .key = "nat", .fn = h_nat },
 	{ .key = "umem", .fn = h_umem },
@@ -1070,11 +1174,15 @@ static void defaults(struct ferry_config *cfg, const char *name)
 	memset(cfg, 0, sizeof(*cfg));
 	snprintf(cfg->file, sizeof(cfg->file), "%s", name);
 	snprintf(cfg->pin_path, sizeof(cfg->pin_path), "%s", DEFAULT_PIN_PATH);
+	snprintf(cfg->service_dir, sizeof(cfg->service_dir), "%s", DEFAULT_SERVICE_DIR);
 	cfg->queues = 1;
 	cfg->nat.ports.lo = 32768;
 	cfg->nat.ports.hi = 60999;
 	cfg->nat.max_sessions = 65536;
 	cfg->nat.udp_timeout_s = 60;
+	cfg->nat.tcp_syn_timeout_s = 30;
+	cfg->nat.tcp_established_timeout_s = 7440;
+	cfg->nat.tcp_closing_timeout_s = 30;
 	cfg->umem.frames = 8192;
 	cfg->umem.frame_size = 4096;
 	cfg->umem.ring_size = 2048;

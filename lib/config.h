@@ -23,11 +23,19 @@
 #define CFG_MAX_FLOWS 64 /* == FERRY_MAX_FLOWS */
 #define CFG_MAX_SERVICES 8
 #define CFG_NAME_LEN 32
+#define CFG_MAX_CPUS 64 /* entries of `cpus` */
 
 enum cfg_xdp_mode {
 	CFG_XDP_NATIVE = 0, /* driver mode; falls back to skb mode with a warning */
 	CFG_XDP_NATIVE_ONLY, /* "native-only": no fallback, fail instead */
 	CFG_XDP_SKB,        /* generic mode */
+};
+
+/* How a worker waits for an interface's packets (see lib/umem.h, port_poll_mode). */
+enum cfg_poll_mode {
+	CFG_POLL_INTERRUPT = 0, /* sleep in poll() when idle (default) */
+	CFG_POLL_BUSY,          /* "busy-poll": SO_PREFER_BUSY_POLL, run NAPI from the worker */
+	CFG_POLL_SPIN,          /* never sleep; syscalls only on need_wakeup */
 };
 
 /* An address with a prefix length; family is AF_INET or AF_INET6 (0 = unset). */
@@ -60,6 +68,8 @@ struct cfg_node {
 struct cfg_iface {
 	char name[IF_NAMESIZE];
 	enum cfg_xdp_mode xdp_mode;
+	enum cfg_poll_mode poll_mode;
+	uint32_t busy_poll_usecs;      /* SO_BUSY_POLL with busy-poll, default 20 */
 	struct cfg_mark mark;
 };
 
@@ -88,6 +98,9 @@ struct cfg_nat {
 	struct cfg_port_range ports;   /* default 32768-60999 */
 	uint32_t max_sessions;         /* default 65536 */
 	uint32_t udp_timeout_s;        /* default 60 */
+	uint32_t tcp_syn_timeout_s;    /* default 30: SYN_SENT, SYN_RECV */
+	uint32_t tcp_established_timeout_s; /* default 7440 */
+	uint32_t tcp_closing_timeout_s; /* default 30: FIN_WAIT, TIME_WAIT, CLOSED */
 };
 
 struct cfg_umem {
@@ -100,8 +113,11 @@ struct cfg_umem {
 struct ferry_config {
 	char file[256];
 	char pin_path[256];            /* default /sys/fs/bpf/ferry */
+	char service_dir[256];         /* out-of-tree services, default /usr/lib/ferry/services */
 	char log_level[16];            /* "" = keep the command line's */
 	uint32_t queues;               /* workers = queues, default 1 */
+	int nr_cpus;                   /* 0: workers are not pinned */
+	uint16_t cpus[CFG_MAX_CPUS];   /* worker i runs on cpus[i % nr_cpus] */
 	int nr_ifaces;
 	struct cfg_iface ifaces[CFG_MAX_IFACES];
 	int nr_flows;
@@ -173,6 +189,9 @@ int cfg_get_endpoint(const struct cfg_node *n, struct cfg_prefix *addr, uint16_t
 		     struct cfg_errors *errs);
 struct cfg_mark cfg_node_mark(const struct cfg_node *n);
 void cfg_node_error(struct cfg_errors *errs, const struct cfg_node *n, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* An error at a mark kept from parsing (e.g. a service's name), in errs->file. */
+void cfg_mark_error(struct cfg_errors *errs, struct cfg_mark mark, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 #endif /* FERRY_CONFIG_H */

@@ -383,7 +383,8 @@ uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeou
 		if (!t->in_use[slot])
 			continue;
 		/* A last_seen ahead of now (clock taken on another CPU) is not idle. */
-		if (now_ns <= s->last_seen_ns || now_ns - s->last_seen_ns <= timeout_ns)
+		if (now_ns <= s->last_seen_ns ||
+		    now_ns - s->last_seen_ns <= (s->timeout_ns ? s->timeout_ns : timeout_ns))
 			continue;
 		if (expired)
 			expired(s, ctx);

@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "packet.h"
+#include "tcp_state.h"
 
 /* Link-layer next hop for one direction of a session. */
 struct nat_l2 {
@@ -44,10 +45,21 @@ struct nat_session {
 	struct nat_tuple upstream; /* as sent: egress:nat_port -> upstream */
 	struct nat_l2 to_upstream;
 	struct nat_l2 to_client;
+	/*
+	 * The next-hop cache entries (lib/nh_cache.h) each direction's L2 comes
+	 * from, and the entry generation the copies above were taken at: a
+	 * changed route, neighbour or link reaches existing sessions too.
+	 * Generation 0 means "not copied yet".
+	 */
+	uint32_t nh_upstream, nh_client;
+	uint32_t nh_upstream_gen, nh_client_gen;
 	uint64_t last_seen_ns;
+	/* Idle timeout of this session; 0 = the one nat_table__expire() is given. */
+	uint64_t timeout_ns;
 	uint32_t flow_id;
 	uint32_t id;               /* slot in the table */
-	bool client_l2_learned;    /* to_client taken from the client's frame, not the kernel */
+	bool client_l2_learned;    /* unused: the client's L2 comes from the kernel (nh_cache) */
+	struct tcp_track tcp;      /* TCP sessions: connection state (tcp_state.h) */
 };
 
 struct nat_table;
@@ -72,8 +84,9 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 		      struct nat_session **out);
 void nat_table__remove(struct nat_table *t, struct nat_session *s);
 /*
- * Remove sessions idle for longer than timeout_ns, visiting at most `budget`
- * slots from where the previous call stopped (bounded work per tick).
+ * Remove sessions idle for longer than their own timeout_ns, or timeout_ns
+ * for those without one, visiting at most `budget` slots from where the
+ * previous call stopped (bounded work per tick).
  * Calls `expired(s, ctx)` before each removal.  Returns how many were removed.
  */
 uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeout_ns,

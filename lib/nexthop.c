@@ -568,3 +568,204 @@ int nh_resolver__neigh(struct nh_resolver *r, int family, const union ferry_addr
 		return err;
 	return c.state == NUD_FAILED ? -EHOSTUNREACH : -EAGAIN;
 }
+
+/*
+ * Notifications.  The socket is non-blocking and only ever read by its
+ * worker between bursts.  Its receive buffer is enlarged so that a burst of
+ * route changes rarely overflows it; when it does, the kernel reports
+ * ENOBUFS once and the owner must assume that anything may have changed.
+ */
+#define NH_EV_RCVBUF (1 << 20)
+
+struct nh_events {
+	struct mnl_socket *nl;
+	union {
+		struct nlmsghdr hdr; /* alignment */
+		uint8_t bytes[NH_BUF_SIZE];
+	} buf;
+};
+
+int nh_events__create(struct nh_events **out)
+{
+	static const unsigned int groups[] = { RTNLGRP_IPV4_ROUTE, RTNLGRP_IPV6_ROUTE,
+					       RTNLGRP_NEIGH, RTNLGRP_LINK };
+	int size = NH_EV_RCVBUF, err, fd;
+	struct nh_events *ev;
+
+	ev = calloc(1, sizeof(*ev));
+	if (!ev)
+		return -ENOMEM;
+	ev->nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (!ev->nl) {
+		err = -errno;
+		pr_err("nexthop: cannot open the rtnetlink notification socket: %s",
+		       strerror(errno));
+		goto err_free;
+	}
+	if (mnl_socket_bind(ev->nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		err = -errno;
+		pr_err("nexthop: cannot bind the rtnetlink notification socket: %s",
+		       strerror(errno));
+		goto err_close;
+	}
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		if (mnl_socket_setsockopt(ev->nl, NETLINK_ADD_MEMBERSHIP, (void *)&groups[i],
+					  sizeof(groups[i])) < 0) {
+			err = -errno;
+			pr_err("nexthop: cannot subscribe to rtnetlink group %u: %s", groups[i],
+			       strerror(errno));
+			goto err_close;
+		}
+	}
+	fd = mnl_socket_get_fd(ev->nl);
+	/* Best effort: the default buffer only makes overflows more likely. */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
+	*out = ev;
+	return 0;
+
+err_close:
+	mnl_socket_close(ev->nl);
+err_free:
+	free(ev);
+	return err;
+}
+
+void nh_events__destroy(struct nh_events *ev)
+{
+	if (!ev)
+		return;
+	mnl_socket_close(ev->nl);
+	free(ev);
+}
+
+int nh_events__fd(const struct nh_events *ev)
+{
+	return mnl_socket_get_fd(ev->nl);
+}
+
+static int nh_event_route(const struct nlmsghdr *nlh, struct nh_event *ev)
+{
+	const struct rtmsg *rtm = mnl_nlmsg_get_payload(nlh);
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*rtm))
+		return -EPROTO;
+	if (!nh_addr_len(rtm->rtm_family))
+		return -ENOENT;
+	/* Cached clones (PMTU exceptions, redirects) change no route lookup we make. */
+	if (rtm->rtm_flags & RTM_F_CLONED)
+		return -ENOENT;
+	ev->type = NH_EV_ROUTE;
+	ev->family = rtm->rtm_family;
+	return 0;
+}
+
+static int nh_event_neigh(const struct nlmsghdr *nlh, struct nh_event *ev)
+{
+	const struct ndmsg *ndm = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[NDA_MAX + 1] = {};
+	struct nh_attrs a = { tb, NDA_MAX };
+	unsigned int alen;
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ndm))
+		return -EPROTO;
+	alen = nh_addr_len(ndm->ndm_family);
+	/* Bridge FDB entries share the group; proxy entries are not neighbours. */
+	if (!alen || (ndm->ndm_flags & NTF_PROXY))
+		return -ENOENT;
+	if (mnl_attr_parse(nlh, sizeof(*ndm), nh_attr_collect, &a) < 0)
+		return -EPROTO;
+	if (!tb[NDA_DST] || mnl_attr_get_payload_len(tb[NDA_DST]) != alen)
+		return -EPROTO;
+	ev->type = nlh->nlmsg_type == RTM_DELNEIGH ? NH_EV_NEIGH_DEL : NH_EV_NEIGH;
+	ev->family = ndm->ndm_family;
+	ev->ifindex = ndm->ndm_ifindex;
+	memcpy(ev->addr.b, mnl_attr_get_payload(tb[NDA_DST]), alen);
+	ev->state = ndm->ndm_state;
+	if (tb[NDA_LLADDR] && mnl_attr_get_payload_len(tb[NDA_LLADDR]) == 6) {
+		memcpy(ev->mac, mnl_attr_get_payload(tb[NDA_LLADDR]), 6);
+		ev->has_mac = true;
+	}
+	ev->usable = ev->type == NH_EV_NEIGH && (ev->state & NUD_USABLE) && ev->has_mac;
+	return 0;
+}
+
+static int nh_event_link(const struct nlmsghdr *nlh, struct nh_event *ev)
+{
+	const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(nlh);
+	const struct nlattr *tb[IFLA_MAX + 1] = {};
+	struct nh_attrs a = { tb, IFLA_MAX };
+
+	if (mnl_nlmsg_get_payload_len(nlh) < sizeof(*ifi))
+		return -EPROTO;
+	/* Bridge port notifications (AF_BRIDGE) repeat what AF_UNSPEC ones say. */
+	if (ifi->ifi_family != AF_UNSPEC)
+		return -ENOENT;
+	if (mnl_attr_parse(nlh, sizeof(*ifi), nh_attr_collect, &a) < 0)
+		return -EPROTO;
+	ev->type = nlh->nlmsg_type == RTM_DELLINK ? NH_EV_LINK_DEL : NH_EV_LINK;
+	ev->ifindex = ifi->ifi_index;
+	if (tb[IFLA_MTU] && mnl_attr_get_payload_len(tb[IFLA_MTU]) == 4)
+		ev->mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+	if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == 6) {
+		memcpy(ev->mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), 6);
+		ev->has_mac = true;
+	}
+	return 0;
+}
+
+int nh_event__parse(const struct nlmsghdr *nlh, struct nh_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	switch (nlh->nlmsg_type) {
+	case RTM_NEWROUTE:
+	case RTM_DELROUTE:
+		return nh_event_route(nlh, ev);
+	case RTM_NEWNEIGH:
+	case RTM_DELNEIGH:
+		return nh_event_neigh(nlh, ev);
+	case RTM_NEWLINK:
+	case RTM_DELLINK:
+		return nh_event_link(nlh, ev);
+	default:
+		return -ENOENT;
+	}
+}
+
+int nh_events__drain(struct nh_events *ev, unsigned int max, nh_event_fn fn, void *ctx)
+{
+	unsigned int msgs = 0;
+
+	while (msgs < max) {
+		const struct nlmsghdr *nlh;
+		struct nh_event e;
+		ssize_t n;
+		int len;
+
+		n = mnl_socket_recvfrom(ev->nl, ev->buf.bytes, sizeof(ev->buf.bytes));
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				break;
+			if (errno == EINTR)
+				continue;
+			/* Lost (ENOBUFS) or unreadable (truncated: ENOSPC): both mean "missed". */
+			if (errno == ENOBUFS || errno == ENOSPC) {
+				pr_debug("nexthop: notifications lost (%s); re-reading everything",
+					 strerror(errno));
+				memset(&e, 0, sizeof(e));
+				e.type = NH_EV_OVERFLOW;
+				fn(&e, ctx);
+				msgs++;
+				continue;
+			}
+			return -errno;
+		}
+		len = (int)n;
+		for (nlh = &ev->buf.hdr; mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+			msgs++;
+			if (nh_event__parse(nlh, &e) == 0)
+				fn(&e, ctx);
+		}
+	}
+	return (int)msgs;
+}

@@ -2,6 +2,7 @@
 #include <string.h>
 #include <netinet/in.h>
 
+#include "ferry_match.h"
 #include "packet.h"
 
 #define ETH_HLEN 14
@@ -13,11 +14,82 @@
 #define TCP_MIN_HLEN 20
 #define IPV4_FRAG_MF 0x2000
 #define IPV4_FRAG_OFFSET 0x1fff
+#define ICMP_HLEN 8    /* ICMP and ICMPv6 alike */
+#define QUOTE_L4_MIN 8 /* of a quoted UDP/TCP header, all RFC 792 promises */
 
 /* Frames come straight from a UMEM at any offset: no aligned loads. */
 static inline uint16_t get_be16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/*
+ * The packet an ICMP error quotes, from payload_off to `end`.  Its length
+ * fields describe the packet as it was sent, not the quote, so they are not
+ * checked; what is read must lie inside the quote.
+ */
+static enum pkt_parse_result parse_quote(const uint8_t *data, uint32_t end, struct pkt_info *pi)
+{
+	struct pkt_quote *qt = &pi->quote;
+	uint32_t q = pi->payload_off, hlen;
+	const uint8_t *ip = data + q;
+	uint8_t proto;
+
+	if (pi->family == 4) {
+		if (end - q < IPV4_MIN_HLEN)
+			return PKT_ERR_TRUNCATED;
+		if (ip[0] >> 4 != 4)
+			return PKT_ERR_BAD_HEADER;
+		hlen = (uint32_t)(ip[0] & 0x0f) * 4;
+		if (hlen < IPV4_MIN_HLEN)
+			return PKT_ERR_BAD_HEADER;
+		if (end - q < hlen)
+			return PKT_ERR_TRUNCATED;
+		/* ferry never sends fragments, so an error about one is not about ferry. */
+		if (get_be16(ip + 6) & (IPV4_FRAG_MF | IPV4_FRAG_OFFSET))
+			return PKT_ERR_FRAGMENT;
+		proto = ip[9];
+		memcpy(qt->saddr.b, ip + 12, 4);
+		memcpy(qt->daddr.b, ip + 16, 4);
+	} else {
+		if (end - q < IPV6_HLEN)
+			return PKT_ERR_TRUNCATED;
+		if (ip[0] >> 4 != 6)
+			return PKT_ERR_BAD_HEADER;
+		hlen = IPV6_HLEN;
+		proto = ip[6];
+		if (proto == IPPROTO_FRAGMENT)
+			return PKT_ERR_FRAGMENT;
+		memcpy(qt->saddr.b, ip + 8, 16);
+		memcpy(qt->daddr.b, ip + 24, 16);
+	}
+	if (proto != IPPROTO_UDP && proto != IPPROTO_TCP)
+		return PKT_ERR_UNSUPPORTED;
+	if (end - q - hlen < QUOTE_L4_MIN)
+		return PKT_ERR_TRUNCATED;
+	qt->l3_off = (uint16_t)q;
+	qt->l4_off = (uint16_t)(q + hlen);
+	qt->l4_proto = proto;
+	qt->sport = get_be16(data + qt->l4_off);
+	qt->dport = get_be16(data + qt->l4_off + 2);
+	return PKT_OK;
+}
+
+/* Only errors: the rest of ICMP (echo to the proxy, say) is the kernel's. */
+static enum pkt_parse_result parse_icmp(const uint8_t *data, uint32_t end, struct pkt_info *pi)
+{
+	const uint8_t *h = data + pi->l4_off;
+
+	if (end - pi->l4_off < ICMP_HLEN)
+		return PKT_ERR_TRUNCATED;
+	if (!ferry_icmp_is_error(pi->family, h[0]))
+		return PKT_ERR_UNSUPPORTED;
+	pi->icmp_type = h[0];
+	pi->icmp_code = h[1];
+	pi->sport = 0;
+	pi->dport = 0;
+	pi->payload_off = (uint16_t)(pi->l4_off + ICMP_HLEN);
+	return parse_quote(data, end, pi);
 }
 
 /*
@@ -30,6 +102,12 @@ static enum pkt_parse_result parse_l4(const uint8_t *data, uint32_t end, struct 
 	const uint8_t *h = data + l4;
 	uint32_t hlen;
 
+	pi->icmp_type = 0;
+	pi->icmp_code = 0;
+	memset(&pi->quote, 0, sizeof(pi->quote));
+	if ((pi->family == 4 && pi->l4_proto == IPPROTO_ICMP) ||
+	    (pi->family == 6 && pi->l4_proto == IPPROTO_ICMPV6))
+		return parse_icmp(data, end, pi);
 	if (pi->l4_proto == IPPROTO_UDP) {
 		if (end - l4 < UDP_HLEN)
 			return PKT_ERR_TRUNCATED;
@@ -109,7 +187,7 @@ static enum pkt_parse_result parse_ipv6(const uint8_t *data, uint32_t len, struc
 	if (nexthdr == IPPROTO_FRAGMENT)
 		return PKT_ERR_FRAGMENT;
 	/* Extension headers other than a fragment header are not walked (yet). */
-	if (nexthdr != IPPROTO_UDP && nexthdr != IPPROTO_TCP)
+	if (nexthdr != IPPROTO_UDP && nexthdr != IPPROTO_TCP && nexthdr != IPPROTO_ICMPV6)
 		return PKT_ERR_UNSUPPORTED;
 	if (ETH_HLEN + IPV6_HLEN + plen > UINT16_MAX)
 		return PKT_ERR_UNSUPPORTED;

@@ -17,6 +17,12 @@
 #ifndef SOL_XDP
 #define SOL_XDP 283
 #endif
+#ifndef SO_PREFER_BUSY_POLL
+#define SO_PREFER_BUSY_POLL 69
+#endif
+#ifndef SO_BUSY_POLL_BUDGET
+#define SO_BUSY_POLL_BUDGET 70
+#endif
 
 int umem__create(struct umem **out, uint32_t nr_frames, uint32_t frame_size, uint32_t ring_size)
 {
@@ -202,16 +208,88 @@ void port__destroy(struct xsk_port *p, int xsks_map_fd)
 	free(p);
 }
 
+const char *port__poll_mode_name(enum port_poll_mode mode)
+{
+	switch (mode) {
+	case PORT_POLL_INTERRUPT:
+		return "interrupt";
+	case PORT_POLL_BUSY:
+		return "busy-poll";
+	case PORT_POLL_SPIN:
+		return "spin";
+	}
+	return "?";
+}
+
+static int set_sockopt_int(struct xsk_port *p, int opt, const char *name, int val)
+{
+	int err;
+
+	if (!setsockopt(xsk_socket__fd(p->xsk), SOL_SOCKET, opt, &val, sizeof(val)))
+		return 0;
+	err = -errno;
+	pr_err("iface %s queue %u: cannot set %s to %d: %s%s", p->ifname, p->queue, name, val,
+	       strerror(errno),
+	       err == -EPERM ? " (raising it needs CAP_NET_ADMIN)"
+	       : err == -ENOPROTOOPT ? " (kernel without CONFIG_NET_RX_BUSY_POLL?)"
+				     : "");
+	return err;
+}
+
+int port__set_poll_mode(struct xsk_port *p, enum port_poll_mode mode, uint32_t usecs,
+			uint32_t budget)
+{
+	int err;
+
+	if (mode == PORT_POLL_BUSY) {
+		err = set_sockopt_int(p, SO_PREFER_BUSY_POLL, "SO_PREFER_BUSY_POLL", 1);
+		if (!err)
+			err = set_sockopt_int(p, SO_BUSY_POLL, "SO_BUSY_POLL", (int)usecs);
+		if (!err)
+			err = set_sockopt_int(p, SO_BUSY_POLL_BUDGET, "SO_BUSY_POLL_BUDGET",
+					      (int)budget);
+		if (err)
+			return err;
+		pr_info("iface %s queue %u: poll mode busy-poll (SO_BUSY_POLL %u us, budget %u)",
+			p->ifname, p->queue, usecs, budget);
+	} else {
+		pr_info("iface %s queue %u: poll mode %s", p->ifname, p->queue,
+			port__poll_mode_name(mode));
+	}
+	p->poll_mode = mode;
+	return 0;
+}
+
+void port__busy_poll(struct xsk_port *p, bool rx_drained)
+{
+	int fd = xsk_socket__fd(p->xsk);
+
+	/*
+	 * Either call runs sk_busy_loop() on the queue's NAPI (RX, TX and
+	 * completions in zero-copy mode); sendto() also transmits in copy mode,
+	 * so it is the one to use while TX has work.
+	 */
+	if (p->tx_in_flight) {
+		sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+	} else if (rx_drained || xsk_ring_prod__needs_wakeup(&p->fill)) {
+		recvfrom(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
+	} else {
+		return;
+	}
+	p->stats.busy_polls++;
+}
+
 void port__refill(struct xsk_port *p)
 {
 	struct umem *u = p->umem;
-	uint32_t free_slots, n, idx;
+	uint32_t free_slots, n, idx, avail;
 
 	free_slots = xsk_prod_nb_free(&p->fill, p->ring_size);
 	/* Refill in chunks once half the ring is gone: fewer ring updates (DPDK does the same). */
 	if (free_slots < p->ring_size / 2)
 		goto wake;
-	n = free_slots < u->nr_free ? free_slots : u->nr_free;
+	avail = u->nr_free > u->fill_reserve ? u->nr_free - u->fill_reserve : 0;
+	n = free_slots < avail ? free_slots : avail;
 	if (!n)
 		goto wake;
 	if (xsk_ring_prod__reserve(&p->fill, n, &idx) != n)
@@ -221,8 +299,11 @@ void port__refill(struct xsk_port *p)
 	xsk_ring_prod__submit(&p->fill, n);
 	u->kernel_rx += n;
 wake:
-	/* The kernel stops polling an empty FILL ring until it is woken. */
-	if (xsk_ring_prod__needs_wakeup(&p->fill)) {
+	/*
+	 * The kernel stops polling an empty FILL ring until it is woken.  A
+	 * busy-polled port is woken by port__busy_poll() every loop instead.
+	 */
+	if (p->poll_mode != PORT_POLL_BUSY && xsk_ring_prod__needs_wakeup(&p->fill)) {
 		recvfrom(xsk_socket__fd(p->xsk), NULL, 0, MSG_DONTWAIT, NULL, NULL);
 		p->stats.fill_kicks++;
 	}
@@ -259,7 +340,8 @@ uint32_t port__rx(struct xsk_port *p, struct xsk_frame *frames, uint32_t max)
 
 static void port__kick_tx(struct xsk_port *p)
 {
-	if (!xsk_ring_prod__needs_wakeup(&p->tx))
+	/* Busy-polled: port__busy_poll() sends once per loop, after every TX burst. */
+	if (p->poll_mode == PORT_POLL_BUSY || !xsk_ring_prod__needs_wakeup(&p->tx))
 		return;
 	/* EAGAIN/EBUSY/ENOBUFS mean "try again later": completions will drive the next kick. */
 	sendto(xsk_socket__fd(p->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);

@@ -41,10 +41,31 @@ struct umem {
 	/* buffer pool */
 	uint64_t *stack;
 	uint32_t nr_free;
+	/*
+	 * Frames port__refill() leaves in the pool for packets that do not come
+	 * from a FILL ring (replies handed over by another worker), so the FILL
+	 * rings cannot take every free frame.
+	 */
+	uint32_t fill_reserve;
 	/* accounting (see above) */
 	uint32_t kernel_rx;
 	uint32_t kernel_tx;
 	uint32_t held;
+};
+
+/*
+ * How a port's socket is driven (config poll_mode).  Interrupt: the kernel
+ * runs the queue from its interrupt and the worker sleeps in poll() when
+ * idle.  Busy-poll: the socket prefers busy polling and the worker runs the
+ * queue's NAPI itself with recvfrom()/sendto() (port__busy_poll()) instead
+ * of sleeping.  Spin: the worker never sleeps and enters the kernel only
+ * when a ring's need_wakeup flag asks for it.  Ordered from least to most
+ * active.
+ */
+enum port_poll_mode {
+	PORT_POLL_INTERRUPT = 0,
+	PORT_POLL_BUSY,
+	PORT_POLL_SPIN,
 };
 
 struct port_stats {
@@ -54,6 +75,7 @@ struct port_stats {
 	uint64_t tx_kicks;       /* sendto() wake-ups */
 	uint64_t fill_kicks;     /* recvfrom() wake-ups for an empty FILL ring */
 	uint64_t rx_invalid;     /* RX descriptors that failed sanity checks */
+	uint64_t busy_polls;     /* recvfrom()/sendto() that ran the queue's NAPI (busy-poll) */
 };
 
 struct xsk_port {
@@ -70,6 +92,7 @@ struct xsk_port {
 	struct xsk_ring_cons comp;
 	uint32_t ring_size;
 	uint32_t tx_in_flight;   /* on the TX ring or completed but not yet read back */
+	enum port_poll_mode poll_mode;
 	struct port_stats stats;
 };
 
@@ -102,6 +125,24 @@ int port__create(struct xsk_port **out, struct umem *u, const char *ifname, uint
 		 uint16_t index, uint32_t ring_size, int xsks_map_fd, bool force_copy);
 /* Removes it from the XSKMAP (so the XDP program falls back to XDP_PASS), then closes it. */
 void port__destroy(struct xsk_port *p, int xsks_map_fd);
+
+/*
+ * Sets the port's poll mode.  For PORT_POLL_BUSY it sets SO_PREFER_BUSY_POLL,
+ * SO_BUSY_POLL (`usecs`) and SO_BUSY_POLL_BUDGET (`budget`) on the socket.
+ * The kernel then leaves the queue's NAPI to ferry's busy polls while they
+ * keep coming (and keeps the interrupt off if the device defers it), so the
+ * worker must call port__busy_poll() every loop.
+ */
+int port__set_poll_mode(struct xsk_port *p, enum port_poll_mode mode, uint32_t usecs,
+			uint32_t budget);
+/*
+ * Busy-poll mode: runs the queue's NAPI from the calling thread, with at most
+ * one syscall: sendto() while TX frames are in flight (it also transmits in
+ * copy mode), else recvfrom() when `rx_drained` (the last RX burst did not
+ * fill the batch, so the RX ring needs new packets).
+ */
+void port__busy_poll(struct xsk_port *p, bool rx_drained);
+const char *port__poll_mode_name(enum port_poll_mode mode);
 
 /* Tops the FILL ring up from the pool when it is at least half empty. */
 void port__refill(struct xsk_port *p);

@@ -4,34 +4,76 @@
  *
  * Each flow's packets pass through the chain of services its config names.
  * A service is a const struct ferry_service_ops with designated
- * initialisers, registered in services/registry.c.  Services see batches:
- * process() gets every packet of one flow that a worker received in one RX
- * burst and sets a verdict on each.  Packets left at FERRY_VERDICT_NEXT go on
- * to the next service; after the last one a packet that nobody sent is
- * dropped (counted as drop_service), so a chain can never leak a frame.
+ * initialisers.  Built-in services are listed in services/registry.c;
+ * out-of-tree services are shared objects exporting the same struct under
+ * the symbol FERRY_SERVICE_SYMBOL, loaded from the configured service_dir
+ * and refused unless their abi_version equals FERRY_SERVICE_ABI_VERSION.
+ *
+ * Services see batches: process() gets every packet of one flow that a
+ * worker received in one RX burst and sets a verdict on each:
+ *   FERRY_VERDICT_NEXT  go on to the next service (the default)
+ *   FERRY_VERDICT_TX    transmit on pkt->out_port; the chain ends here
+ *   FERRY_VERDICT_DROP  free the frame, counted under pkt->drop_reason
+ *   FERRY_VERDICT_HOLD  the service keeps the frame (a queue, a pacer) and
+ *                       finishes it later with ferry_worker__send_held()
+ * A service may also emit new packets (ferry_batch__emit: a copy of a packet
+ * in a fresh frame from the worker's pool); they join the batch at NEXT and
+ * go on with the following services.  After the last service a packet that
+ * nobody sent is dropped as "service", so a chain can never leak a frame.
+ *
+ * Services may rewrite headers and payload in place.  After changing the
+ * payload's length or bytes they call ferry_pkt_set_payload_len() and/or
+ * ferry_pkt_fix_checksums(), which fix lengths and checksums.
  *
  * Lifecycle: configure() once per flow when the config is loaded (parse the
  * service's YAML node, report errors as FILE:LINE:COL through errs);
  * start() once the interfaces are up (resolve what needs the network, add
  * steering rules); worker_init() once per worker for per-worker state, so
  * process() never takes a lock; tick() about every 100 ms on each worker;
- * worker_destroy(), then destroy().
+ * stats() when counters are published; worker_destroy(), then destroy().
+ * The chain runner counts packets in/out/dropped/held/emitted per service
+ * itself; stats() adds what only the service knows (up to four named
+ * counters, named in .counter_names).
+ *
+ * Packets after TX (.sees_tx): TX normally ends a packet's chain, so nothing
+ * placed after forward would ever see a packet.  A service with .sees_tx set
+ * is also handed the packets an earlier service of this run set to
+ * FERRY_VERDICT_TX (out_port chosen), in one batch with the NEXT ones and in
+ * arrival order.  It may leave such a packet at TX (it goes on to later
+ * .sees_tx services, then out), DROP it, or HOLD it and finish it later
+ * with ferry_worker__send_held() at TX, out_port unchanged; that is how tap
+ * copies what leaves and pace delays it.  Services without the flag never
+ * see a TX packet, so every existing chain behaves as before.  A packet an
+ * earlier service holds (forward waiting for a neighbour) and later sends
+ * itself is seen by no later service.
+ *
+ * Timers: tick() runs about every 100 ms.  A service that must act sooner
+ * (pace releasing held packets) calls ferry_worker__wake_at() with a
+ * deadline on the worker clock; the worker does not sleep past the earliest
+ * deadline and then runs its services' tick() early.  tick() therefore
+ * measures time with ferry_worker__now_ns() and never counts calls.
  */
 #ifndef FERRY_SERVICE_H
 #define FERRY_SERVICE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
 #include "ferry_shared.h"
 #include "packet.h"
 
-#define FERRY_SERVICE_ABI_VERSION 1
+#define FERRY_SERVICE_ABI_VERSION 2
+/* The symbol an out-of-tree service exports: const struct ferry_service_ops. */
+#define FERRY_SERVICE_SYMBOL "ferry_service"
+#define FERRY_SERVICE_COUNTERS 4
 
 enum ferry_verdict {
 	FERRY_VERDICT_NEXT = 0, /* on to the next service */
 	FERRY_VERDICT_TX,       /* transmit on pkt->out_port, the chain ends here */
 	FERRY_VERDICT_DROP,     /* free the frame, count pkt->drop_reason */
+	FERRY_VERDICT_HOLD,     /* the service keeps the frame and finishes it later with
+				 * ferry_worker__send_held(); it stays "held" in the UMEM */
 };
 
 struct ferry_pkt {
@@ -50,6 +92,7 @@ struct ferry_pkt {
 struct ferry_batch {
 	struct ferry_pkt **pkts;
 	uint32_t n;
+	uint32_t cap;          /* room in pkts[] for emitted packets */
 };
 
 struct ferry_worker;  /* opaque: daemon/worker.c */
@@ -71,8 +114,13 @@ struct ferry_service_ops {
 	int (*worker_init)(void *conf, struct ferry_worker *w, void **wstate);
 	void (*process)(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b);
 	void (*tick)(void *conf, void *wstate, struct ferry_worker *w);
+	/* Adds this worker's service-specific counts into counters[i] (named below). */
+	void (*stats)(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS]);
 	void (*worker_destroy)(void *conf, void *wstate);
 	void (*destroy)(void *conf);
+	const char *counter_names[FERRY_SERVICE_COUNTERS];
+	/* Also gets the packets earlier services set to TX (see above). */
+	bool sees_tx;
 };
 
 const struct ferry_service_ops *service__find(const char *name);
@@ -95,11 +143,50 @@ struct nh_resolver *ferry_worker__resolver(struct ferry_worker *w);
 int ferry_worker__port_of_ifindex(const struct ferry_worker *w, int ifindex);
 /* Counters of this worker for a flow, published as ferry_fwd_stats. */
 struct ferry_fwd_stats *ferry_worker__flow_stats(struct ferry_worker *w, uint32_t flow_id);
+/*
+ * Finishes packets a service held (FERRY_VERDICT_HOLD) after their chain run:
+ * each must now be FERRY_VERDICT_TX (queued on out_port) or FERRY_VERDICT_DROP
+ * (freed and counted for its flow_id).  The TX queues are flushed before it
+ * returns, so it may be called from process() or tick() alike.
+ */
+void ferry_worker__send_held(struct ferry_worker *w, struct ferry_pkt **pkts, uint32_t n);
+/*
+ * Asks the worker to run its services' tick() at `deadline_ns` (worker
+ * clock) instead of waiting for the next 100 ms tick; the earliest deadline
+ * asked for wins, and each early run forgets it, so a service asks again
+ * for every deadline it still has.
+ */
+void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns);
+
+/*
+ * A copy of `from` (frame bytes and parsed headers) in a new frame from the
+ * worker's pool, appended to the batch at FERRY_VERDICT_NEXT: the emitting
+ * service does not see it again, the following services do.  NULL when the
+ * pool or the batch is full: the caller counts that as a drop of its own.
+ */
+struct ferry_pkt *ferry_batch__emit(struct ferry_worker *w, struct ferry_batch *b,
+				    const struct ferry_pkt *from);
+/* Bytes a packet's frame can hold from its data start (for payload growth). */
+uint32_t ferry_worker__frame_room(const struct ferry_worker *w, const struct ferry_pkt *p);
+
+/*
+ * After a service changed a UDP packet's payload length: sets the IP and UDP
+ * length fields, p->len and p->pi, and recomputes the checksums.  -EMSGSIZE
+ * when the frame has no room, -EINVAL for anything but UDP.
+ */
+int ferry_pkt_set_payload_len(struct ferry_worker *w, struct ferry_pkt *p, uint32_t len);
+/* Recomputes the IPv4 header checksum and the L4 checksum from scratch. */
+void ferry_pkt_fix_checksums(struct ferry_pkt *p);
 
 static inline void ferry_pkt_drop(struct ferry_pkt *p, enum ferry_drop_reason reason)
 {
 	p->verdict = FERRY_VERDICT_DROP;
 	p->drop_reason = reason;
+}
+
+static inline void ferry_pkt_hold(struct ferry_pkt *p)
+{
+	p->verdict = FERRY_VERDICT_HOLD;
 }
 
 static inline void ferry_pkt_tx(struct ferry_pkt *p, uint16_t out_port)

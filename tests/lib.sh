@@ -11,8 +11,9 @@
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BUILD=${BUILD:-$TOP/build}
-FERRYD=$BUILD/ferryd
-FERRYCTL=$BUILD/ferryctl
+# Overridable, e.g. with the sanitizer build (build/asan/, see run-all.sh).
+FERRYD=${FERRYD:-$BUILD/ferryd}
+FERRYCTL=${FERRYCTL:-$BUILD/ferryctl}
 UDPPROBE=$BUILD/tests/udpprobe
 
 RUN_ID=${RUN_ID:-$$-$RANDOM}
@@ -65,11 +66,25 @@ add_ns() {
 	ip -n "$1" link set lo up
 }
 
-# topo_up: the three namespaces and two veth pairs above.
+# topo_up [QUEUES [HOST_TXQ]]: the three namespaces and two veth pairs above.
+# With QUEUES > 1 (default 1) the veths get QUEUES queues, except that the end
+# hosts' cli0 and srv0 get HOST_TXQ TX queues (default QUEUES), and px-c and
+# px-s as many RX queues (at least QUEUES): native XDP on a veth needs an RX
+# queue for each of the peer's TX queues.  A veth hands a frame sent on its
+# TX queue q to the peer's RX queue q, where native XDP sees it; generic
+# (skb) XDP sees it on RX queue q - 1 (0 for q 0), so reaching RX queue q in
+# skb mode takes a sender with q + 2 TX queues.
 topo_up() {
+	local nq=${1:-1} htxq=${2:-${1:-1}} qopt=() hopt=()
+	if [ "$nq" -gt 1 ]; then
+		qopt=(numtxqueues "$nq" numrxqueues $((htxq > nq ? htxq : nq)))
+		hopt=(numtxqueues "$htxq" numrxqueues "$nq")
+	fi
 	add_ns "$NS_CLI" && add_ns "$NS_PX" && add_ns "$NS_SRV" || return 1
-	ip link add cli0 netns "$NS_CLI" type veth peer name px-c netns "$NS_PX" || return 1
-	ip link add srv0 netns "$NS_SRV" type veth peer name px-s netns "$NS_PX" || return 1
+	ip link add cli0 netns "$NS_CLI" "${hopt[@]}" type veth \
+		peer name px-c netns "$NS_PX" "${qopt[@]}" || return 1
+	ip link add srv0 netns "$NS_SRV" "${hopt[@]}" type veth \
+		peer name px-s netns "$NS_PX" "${qopt[@]}" || return 1
 	ip -n "$NS_CLI" addr add 198.18.1.2/24 dev cli0
 	ip -n "$NS_CLI" addr add fd00:1::2/64 dev cli0 nodad
 	ip -n "$NS_PX" addr add 198.18.1.1/24 dev px-c

@@ -43,6 +43,43 @@ for t in tests/integration/test_*.sh; do
 	fi
 done
 
+# Fuzzing (make fuzz-build): each libFuzzer harness for FUZZ_SMOKE_SECONDS,
+# one test per harness; tests/fuzz/run.sh prints "fuzz: N passed, N failed".
+echo "== fuzz"
+tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-20}" 2>&1 | tee "$logs/fuzz.log"
+st=${PIPESTATUS[0]}
+tally "$logs/fuzz.log"
+[ "$st" = 0 ] || grep -qE ' [1-9][0-9]* failed' "$logs/fuzz.log" || failed=$((failed + 1))
+
+# The ASan + UBSan build (make asan): the unit tests, then test_forward with
+# the sanitized ferryd and ferryctl.  Any error or leak is fatal (UBSan is
+# built without recovery); reports also go to files, since ferryd's own log
+# is removed with the test's directory, and a suite with a report fails.
+san_suite() { # NAME LOG CMD...: runs CMD with the sanitizers' reports in $logs/NAME.san
+	local name=$1 log=$2 st reports
+	shift 2
+	mkdir -p "$logs/$name.san"
+	ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:fast_unwind_on_malloc=0:log_path=$logs/$name.san/asan" \
+		UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/$name.san/ubsan" \
+		"$@" 2>&1 | sed -u -E "s/^[a-z_-]+: ([0-9]+ passed, [0-9]+ failed)/$name: \1/" | tee "$log"
+	st=${PIPESTATUS[0]}
+	tally "$log"
+	reports=$(find "$logs/$name.san" -type f -size +0 2>/dev/null)
+	if [ -n "$reports" ] || grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+		echo "FAIL: $name: sanitizer report:"
+		[ -z "$reports" ] || cat $reports | sed 's/^/  | /' | head -n 200
+		failed=$((failed + 1))
+	elif [ "$st" != 0 ] && ! grep -qE ' [1-9][0-9]* failed' "$log"; then
+		echo "run-all: $name exited $st"
+		failed=$((failed + 1))
+	fi
+}
+echo "== asan-unit"
+san_suite asan-unit "$logs/asan-unit.log" build/asan/tests/unit-tests
+echo "== asan-forward"
+san_suite asan-forward "$logs/asan-forward.log" env FERRYD="$TOP/build/asan/ferryd" \
+	FERRYCTL="$TOP/build/asan/ferryctl" timeout 600 tests/integration/test_forward.sh
+
 # Nothing of a run may outlive it.
 left=$(ip netns list 2>/dev/null | awk '/^ferry-/ {print $1}')
 if [ -n "$left" ]; then

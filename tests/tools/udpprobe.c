@@ -3,21 +3,35 @@
  * udpprobe: a UDP echo client and server for the namespace tests.
  *
  *   udpprobe server --listen ADDR:PORT [--expect-src PREFIX] [--expect-sport LO-HI]
- *                   --count N --timeout SEC
+ *                   --count N --timeout SEC [--no-echo] [--any-count] [--per-sender]
  *   udpprobe client --to ADDR:PORT --count N [--min-size 16] [--max-size 1400]
  *                   [--rate PPS] [--timeout SEC] [--bind ADDR[:PORT]] [--window W]
+ *                   [--min-fraction F] [--no-wait] [--text]
  *
  * Datagram `seq` is the 8-byte big-endian sequence number followed by bytes
  * of a PRNG seeded with `seq`, so the server verifies every datagram without
  * knowing the client's settings, and the client checks every echo byte for
  * byte.  Every loop is bounded in both count and time; exit status 0 means
- * everything arrived intact, 1 that something did not, 2 a usage or setup
- * error.  The summary line goes to stdout, diagnostics to stderr.
+ * everything arrived intact (or, with --min-fraction F, at least that share
+ * of the echoes, and nothing corrupt), 1 that something did not, 2 a usage
+ * or setup error.  The summary line goes to stdout, diagnostics to stderr.
+ *
+ * One-way use (fanout, lb): server --no-echo never answers; --any-count
+ * succeeds with any number of intact datagrams up to N (at least one), and
+ * SIGTERM or SIGINT ends its wait early with the summary; --per-sender adds
+ * a line "udpprobe server: sender ADDR:PORT N" per sender.  client --no-wait
+ * sends without waiting for echoes and succeeds once all N are sent.
+ *
+ * client --text (for compress): the bytes after the header are words drawn
+ * by the same PRNG, which deflate shrinks to about half, instead of PRNG
+ * bytes, which it cannot shrink at all.  The header's top bit says so, so
+ * the server still needs no option to check them.
  */
 #include <errno.h>
 #include <getopt.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -30,6 +44,7 @@
 #include <sys/socket.h>
 
 #define PROBE_HDR 8
+#define PROBE_TEXT (1ULL << 63) /* header flag: compressible words follow */
 #define PROBE_MAX_SIZE 65507 /* largest IPv4 UDP payload */
 #define PROBE_MAX_COUNT (1u << 24)
 #define PROBE_MAX_TIMEOUT 3600
@@ -91,11 +106,21 @@ static uint32_t probe_size(uint64_t seq, uint32_t min, uint32_t max)
 
 static void probe_fill(uint8_t *buf, uint64_t seq, uint32_t len)
 {
+	static const char *const words[16] = {
+	    "ferry ", "carries ", "udp ",    "datagrams ", "across ", "a ",    "slow ", "link, ",
+	    "every ", "byte ",	  "intact ", "and ",	   "in ",     "order", ".\n",	"the ",
+	};
 	uint64_t state = seq;
 	uint32_t i;
 
 	for (i = 0; i < PROBE_HDR; i++)
 		buf[i] = (uint8_t)(seq >> (56 - 8 * i));
+	while (i < len && (seq & PROBE_TEXT)) {
+		const char *w = words[splitmix64(&state) % 16];
+
+		for (size_t k = 0; w[k] && i < len; k++)
+			buf[i++] = (uint8_t)w[k];
+	}
 	while (i < len) {
 		uint64_t r = splitmix64(&state);
 
@@ -298,9 +323,11 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: udpprobe server --listen ADDR:PORT [--expect-src PREFIX]\n"
 		"           [--expect-sport LO-HI] --count N --timeout SEC\n"
+		"           [--no-echo] [--any-count] [--per-sender]\n"
 		"       udpprobe client --to ADDR:PORT --count N [--min-size 16]\n"
 		"           [--max-size 1400] [--rate PPS] [--timeout SEC]\n"
-		"           [--bind ADDR[:PORT]] [--window W]\n"
+		"           [--bind ADDR[:PORT]] [--window W] [--min-fraction F] [--no-wait]\n"
+		"           [--text]\n"
 		"IPv6 addresses with a port are written [ADDR]:PORT.  --rate 0: no pacing.\n"
 		"Defaults: server --timeout 10; client --rate 2000 --timeout 5 --window 256.\n");
 }
@@ -315,19 +342,33 @@ struct server {
 	unsigned long count, timeout;
 	unsigned long valid, invalid, reports;
 	struct sockaddr_storage senders[MAX_SENDERS];
+	unsigned long sender_valid[MAX_SENDERS]; /* intact datagrams per sender */
 	unsigned int nr_senders;
 	bool senders_overflow;
+	bool no_echo, any_count, per_sender;
 };
 
-static void server_note_sender(struct server *s, const struct sockaddr_storage *from)
+/* SIGTERM/SIGINT: a --any-count server stops waiting and reports. */
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+/* The sender's slot, or -1 once MAX_SENDERS are known. */
+static int server_note_sender(struct server *s, const struct sockaddr_storage *from)
 {
 	for (unsigned int i = 0; i < s->nr_senders; i++)
 		if (addr_equal(&s->senders[i], from))
-			return;
-	if (s->nr_senders < MAX_SENDERS)
-		s->senders[s->nr_senders++] = *from;
-	else
-		s->senders_overflow = true;
+			return (int)i;
+	if (s->nr_senders < MAX_SENDERS) {
+		s->senders[s->nr_senders] = *from;
+		return (int)s->nr_senders++;
+	}
+	s->senders_overflow = true;
+	return -1;
 }
 
 static void server_reject(struct server *s, const struct sockaddr_storage *from, ssize_t len,
@@ -345,8 +386,8 @@ static void server_handle(struct server *s, int fd, uint8_t *buf, ssize_t n,
 			  const struct sockaddr_storage *from, socklen_t fromlen, uint8_t *scratch)
 {
 	uint16_t sport = addr_port(from);
+	int slot = server_note_sender(s, from);
 
-	server_note_sender(s, from);
 	if (s->check_src && !prefix_contains(&s->src, from)) {
 		server_reject(s, from, n, "source address outside --expect-src");
 		return;
@@ -361,6 +402,10 @@ static void server_handle(struct server *s, int fd, uint8_t *buf, ssize_t n,
 		return;
 	}
 	s->valid++;
+	if (slot >= 0)
+		s->sender_valid[slot]++;
+	if (s->no_echo)
+		return;
 	if (sendto(fd, buf, (size_t)n, 0, (const struct sockaddr *)from, fromlen) < 0) {
 		char abuf[INET6_ADDRSTRLEN + 16];
 
@@ -383,6 +428,9 @@ static void server_summary(const struct server *s)
 	if (s->nr_senders > SHOWN_SENDERS || s->senders_overflow)
 		printf(",... (%s%u distinct)", s->senders_overflow ? "over " : "", s->nr_senders);
 	printf("\n");
+	for (unsigned int i = 0; s->per_sender && i < s->nr_senders; i++)
+		printf("udpprobe server: sender %s %lu\n", addr_str(&s->senders[i], buf, sizeof(buf)),
+		       s->sender_valid[i]);
 	fflush(stdout);
 }
 
@@ -394,6 +442,9 @@ static int server_main(int argc, char **argv)
 		{ "expect-sport", required_argument, NULL, 'p' },
 		{ "count", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "no-echo", no_argument, NULL, 'n' },
+		{ "any-count", no_argument, NULL, 'a' },
+		{ "per-sender", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct server s;
@@ -437,6 +488,15 @@ static int server_main(int argc, char **argv)
 			if (parse_uint(optarg, 1, PROBE_MAX_TIMEOUT, &s.timeout))
 				goto bad;
 			break;
+		case 'n':
+			s.no_echo = true;
+			break;
+		case 'a':
+			s.any_count = true;
+			break;
+		case 'S':
+			s.per_sender = true;
+			break;
 		default:
 			usage();
 			return 2;
@@ -464,8 +524,15 @@ static int server_main(int argc, char **argv)
 	fprintf(stderr, "udpprobe server: listening on %s for %lu datagrams, %lu s\n",
 		addr_str(&s.listen.ss, lbuf, sizeof(lbuf)), s.count, s.timeout);
 
+	if (s.any_count) {
+		struct sigaction sa = { .sa_handler = on_stop };
+
+		/* No SA_RESTART: poll() returns EINTR and the loop sees the flag. */
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+	}
 	deadline = now_us() + (int64_t)s.timeout * 1000000;
-	while (s.valid < s.count) {
+	while (s.valid < s.count && !stop_requested) {
 		int64_t left = deadline - now_us();
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
 		int rc;
@@ -496,6 +563,8 @@ static int server_main(int argc, char **argv)
 	}
 	close(fd);
 	server_summary(&s);
+	if (s.any_count)
+		return s.valid >= 1 && s.invalid == 0 ? 0 : 1;
 	return s.valid == s.count && s.invalid == 0 ? 0 : 1;
 
 bad:
@@ -516,6 +585,9 @@ enum probe_state {
 struct client {
 	struct addr to;
 	unsigned long count, min_size, max_size, rate, timeout, window;
+	double min_fraction; /* of count that must be echoed; 1 = all */
+	bool no_wait;        /* one-way: send, expect no echo */
+	bool text;           /* compressible payloads (PROBE_TEXT) */
 	uint8_t *state;
 	int64_t *sent_at;
 	unsigned long sent, echoed, corrupt, dups, outstanding, reports;
@@ -553,7 +625,8 @@ static void client_echo(struct client *c, const uint8_t *buf, ssize_t n,
 		client_complain(c, "echo of only %zd bytes", n);
 		return;
 	}
-	seq = probe_seq(buf);
+	/* An echo without our PROBE_TEXT setting becomes a number never sent. */
+	seq = probe_seq(buf) ^ (c->text ? PROBE_TEXT : 0);
 	if (seq >= c->count || c->state[seq] == PROBE_UNSENT) {
 		c->corrupt++;
 		client_complain(c, "echo carries sequence number %llu, never sent",
@@ -611,7 +684,7 @@ static int client_send(struct client *c, int fd, uint64_t seq, uint8_t *buf)
 {
 	uint32_t len = probe_size(seq, (uint32_t)c->min_size, (uint32_t)c->max_size);
 
-	probe_fill(buf, seq, len);
+	probe_fill(buf, seq | (c->text ? PROBE_TEXT : 0), len);
 	if (sendto(fd, buf, len, 0, (const struct sockaddr *)&c->to.ss, c->to.len) < 0)
 		return -errno;
 	return 0;
@@ -658,11 +731,14 @@ static int client_run(struct client *c, int fd)
 					(unsigned long long)next, strerror(-err));
 				break;
 			}
-			c->state[next] = PROBE_OUT;
-			c->sent_at[next] = now;
-			c->outstanding++;
 			c->sent++;
 			next++;
+			/* One-way: nothing will free a window slot. */
+			if (c->no_wait)
+				continue;
+			c->state[next - 1] = PROBE_OUT;
+			c->sent_at[next - 1] = now;
+			c->outstanding++;
 			continue;
 		}
 		wait = c->outstanding < c->window ? due - now : c->sent_at[oldest] + STALL_US - now;
@@ -673,6 +749,8 @@ static int client_run(struct client *c, int fd)
 			return err;
 	}
 
+	if (c->no_wait)
+		return 0;
 	wait_deadline = now_us() + (int64_t)c->timeout * 1000000;
 	while (c->echoed < c->sent) {
 		int64_t left = wait_deadline - now_us();
@@ -697,9 +775,14 @@ static int client_main(int argc, char **argv)
 		{ "timeout", required_argument, NULL, 't' },
 		{ "bind", required_argument, NULL, 'b' },
 		{ "window", required_argument, NULL, 'w' },
+		{ "min-fraction", required_argument, NULL, 'f' },
+		{ "no-wait", no_argument, NULL, 'N' },
+		{ "text", no_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static struct client c;
+	unsigned long need;
+	char *end;
 	struct addr bind_addr;
 	bool have_to = false, have_bind = false;
 	char abuf[INET6_ADDRSTRLEN + 16];
@@ -710,6 +793,7 @@ static int client_main(int argc, char **argv)
 	c.rate = 2000;
 	c.timeout = 5;
 	c.window = 256;
+	c.min_fraction = 1.0;
 	while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
@@ -745,6 +829,19 @@ static int client_main(int argc, char **argv)
 		case 'w':
 			if (parse_uint(optarg, 1, 1 << 20, &c.window))
 				goto bad;
+			break;
+		case 'f':
+			errno = 0;
+			c.min_fraction = strtod(optarg, &end);
+			if (errno || end == optarg || *end || !(c.min_fraction > 0) ||
+			    c.min_fraction > 1)
+				goto bad;
+			break;
+		case 'T':
+			c.text = true;
+			break;
+		case 'N':
+			c.no_wait = true;
 			break;
 		default:
 			usage();
@@ -789,7 +886,16 @@ static int client_main(int argc, char **argv)
 	fflush(stdout);
 	free(c.state);
 	free(c.sent_at);
-	return !err && c.echoed == c.count && c.corrupt == 0 ? 0 : 1;
+	/* Rounded up, so that 1.0 still means every single one. */
+	need = (unsigned long)(c.min_fraction * (double)c.count);
+	if ((double)need < c.min_fraction * (double)c.count)
+		need++;
+	if (need < c.count)
+		printf("udpprobe client: %lu of %lu needed (--min-fraction %g)\n", need, c.count,
+		       c.min_fraction);
+	if (c.no_wait)
+		return !err && c.sent == c.count && c.corrupt == 0 ? 0 : 1;
+	return !err && c.echoed >= need && c.corrupt == 0 ? 0 : 1;
 
 bad:
 	fprintf(stderr, "udpprobe client: bad value '%s'\n", optarg);

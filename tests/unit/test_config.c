@@ -26,6 +26,8 @@ static void reset_errs(void)
 
 static int load(const char *yaml)
 {
+	/* A test may load twice in a row: the first config must not leak. */
+	config__free(&cfg);
 	reset_errs();
 	return config__load_string(&cfg, "t.yaml", yaml, &errs);
 }
@@ -206,6 +208,7 @@ static void test_defaults(void)
 {
 	expect_ok(MINIMAL);
 	CU_ASSERT_STRING_EQUAL(cfg.pin_path, "/sys/fs/bpf/ferry");
+	CU_ASSERT_STRING_EQUAL(cfg.service_dir, "/usr/lib/ferry/services");
 	CU_ASSERT_STRING_EQUAL(cfg.log_level, "");
 	CU_ASSERT_EQUAL(cfg.queues, 1);
 	CU_ASSERT_EQUAL(cfg.nr_ifaces, 1);
@@ -214,6 +217,9 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(cfg.nat.ports.hi, 60999);
 	CU_ASSERT_EQUAL(cfg.nat.max_sessions, 65536);
 	CU_ASSERT_EQUAL(cfg.nat.udp_timeout_s, 60);
+	CU_ASSERT_EQUAL(cfg.nat.tcp_syn_timeout_s, 30);
+	CU_ASSERT_EQUAL(cfg.nat.tcp_established_timeout_s, 7440);
+	CU_ASSERT_EQUAL(cfg.nat.tcp_closing_timeout_s, 30);
 	CU_ASSERT_EQUAL(cfg.umem.frames, 8192);
 	CU_ASSERT_EQUAL(cfg.umem.frame_size, 4096);
 	CU_ASSERT_EQUAL(cfg.umem.ring_size, 2048);
@@ -337,12 +343,24 @@ static void test_numbers(void)
 		   "t.yaml:2:17: max_sessions: value 16777217 is out of range 1..16777216");
 	expect_one("nat:\n  udp_timeout: 86401\n" MINIMAL,
 		   "t.yaml:2:16: udp_timeout: value 86401 is out of range 1..86400");
+	expect_one("nat:\n  tcp_syn_timeout: 0\n" MINIMAL,
+		   "t.yaml:2:20: tcp_syn_timeout: value 0 is out of range 1..86400");
+	expect_one("nat:\n  tcp_established_timeout: 86401\n" MINIMAL,
+		   "t.yaml:2:28: tcp_established_timeout: value 86401 is out of range 1..86400");
+	expect_one("nat:\n  tcp_closing_timeout: -5\n" MINIMAL,
+		   "t.yaml:2:24: tcp_closing_timeout: value -5 is out of range 1..86400");
 
 	/* Quoted numbers are still numbers; the upper bounds are inclusive. */
 	expect_ok("queues: \"64\"\nnat: {max_sessions: 16777216, udp_timeout: 86400}\n" MINIMAL);
 	CU_ASSERT_EQUAL(cfg.queues, 64);
 	CU_ASSERT_EQUAL(cfg.nat.max_sessions, 16777216);
 	CU_ASSERT_EQUAL(cfg.nat.udp_timeout_s, 86400);
+	expect_ok("nat:\n  tcp_syn_timeout: 86400\n  tcp_established_timeout: 1\n"
+		  "  tcp_closing_timeout: 2\n" MINIMAL);
+	CU_ASSERT_EQUAL(cfg.nat.tcp_syn_timeout_s, 86400);
+	CU_ASSERT_EQUAL(cfg.nat.tcp_established_timeout_s, 1);
+	CU_ASSERT_EQUAL(cfg.nat.tcp_closing_timeout_s, 2);
+	CU_ASSERT_EQUAL(cfg.nat.udp_timeout_s, 60);
 	done();
 }
 
@@ -620,6 +638,12 @@ static void test_top_scalars(void)
 	expect_one("pin_path: bpf/ferry\n" MINIMAL,
 		   "t.yaml:1:11: pin_path: 'bpf/ferry' is not an absolute path");
 	expect_one("log_level: [info]\n" MINIMAL, "t.yaml:1:12: log_level: expected a scalar");
+	expect_one("service_dir: lib/ferry\n" MINIMAL,
+		   "t.yaml:1:14: service_dir: 'lib/ferry' is not an absolute path");
+	expect_one("service_dir: {a: b}\n" MINIMAL, "t.yaml:1:14: service_dir: expected a scalar");
+	expect_ok("service_dir: /opt/ferry/services\n" MINIMAL);
+	CU_ASSERT_STRING_EQUAL(cfg.service_dir, "/opt/ferry/services");
+	done();
 	for (int i = 0; i < 4; i++) {
 		static const char *const levels[] = { "error", "warn", "info", "debug" };
 		char yaml[512];
@@ -738,6 +762,54 @@ static void test_xdp_modes(void)
 	expect_one("interfaces:\n  - {name: a, xdp_mode: Native}\nflows:\n"
 		   "  - name: f\n    match:\n" MATCH_OK SVC,
 		   "t.yaml:2:25: xdp_mode: 'Native' is not one of native, native-only, skb");
+}
+
+static void test_poll_modes_and_cpus(void)
+{
+	expect_ok("interfaces:\n"
+		  "  - {name: a, poll_mode: interrupt}\n"
+		  "  - {name: b, poll_mode: busy-poll}\n"
+		  "  - {name: c, poll_mode: busy-poll, busy_poll_usecs: 10000}\n"
+		  "  - {name: d, poll_mode: spin}\n"
+		  "  - {name: e}\n"
+		  "flows:\n  - name: f\n    match:\n" MATCH_OK SVC);
+	CU_ASSERT_EQUAL(cfg.ifaces[0].poll_mode, CFG_POLL_INTERRUPT);
+	CU_ASSERT_EQUAL(cfg.ifaces[1].poll_mode, CFG_POLL_BUSY);
+	CU_ASSERT_EQUAL(cfg.ifaces[1].busy_poll_usecs, 20);
+	CU_ASSERT_EQUAL(cfg.ifaces[2].poll_mode, CFG_POLL_BUSY);
+	CU_ASSERT_EQUAL(cfg.ifaces[2].busy_poll_usecs, 10000);
+	CU_ASSERT_EQUAL(cfg.ifaces[3].poll_mode, CFG_POLL_SPIN);
+	CU_ASSERT_EQUAL(cfg.ifaces[4].poll_mode, CFG_POLL_INTERRUPT);
+	CU_ASSERT_EQUAL(cfg.ifaces[4].busy_poll_usecs, 20);
+	/* Not pinned unless asked. */
+	CU_ASSERT_EQUAL(cfg.nr_cpus, 0);
+	done();
+	expect_one("interfaces:\n  - {name: a, poll_mode: busy}\nflows:\n"
+		   "  - name: f\n    match:\n" MATCH_OK SVC,
+		   "t.yaml:2:26: poll_mode: 'busy' is not one of interrupt, busy-poll, spin");
+	expect_one("interfaces:\n  - {name: a, poll_mode: busy-poll, busy_poll_usecs: 0}\n"
+		   "flows:\n  - name: f\n    match:\n" MATCH_OK SVC,
+		   "t.yaml:2:54: busy_poll_usecs: value 0 is out of range 1..10000");
+	expect_one("interfaces:\n  - {name: a, busy_poll_usecs: 50}\nflows:\n"
+		   "  - name: f\n    match:\n" MATCH_OK SVC,
+		   "t.yaml:2:32: interface 'a': busy_poll_usecs applies only to poll_mode "
+		   "busy-poll");
+	expect_one("interfaces:\n  - {name: a, poll_mode: spin, busy_poll_usecs: 50}\n"
+		   "flows:\n  - name: f\n    match:\n" MATCH_OK SVC,
+		   "t.yaml:2:49: interface 'a': busy_poll_usecs applies only to poll_mode "
+		   "busy-poll");
+
+	expect_ok("queues: 4\ncpus: [1, 0, 1023]\n" MINIMAL);
+	CU_ASSERT_EQUAL(cfg.nr_cpus, 3);
+	CU_ASSERT_EQUAL(cfg.cpus[0], 1);
+	CU_ASSERT_EQUAL(cfg.cpus[1], 0);
+	CU_ASSERT_EQUAL(cfg.cpus[2], 1023);
+	done();
+	expect_one("cpus: [0, 1024]\n" MINIMAL,
+		   "t.yaml:1:11: cpus: value 1024 is out of range 0..1023");
+	expect_one("cpus: [0, x]\n" MINIMAL, "t.yaml:1:11: cpus: expected a number, got 'x'");
+	expect_one("cpus: []\n" MINIMAL, "t.yaml:1:7: cpus: at least one entry is required");
+	expect_one("cpus: 1\n" MINIMAL, "t.yaml:1:7: cpus: expected a sequence");
 }
 
 static char tmp_path[64];
@@ -1079,10 +1151,11 @@ static CU_TestInfo config_tests[] = {
 	{ "YAML syntax errors", test_syntax_error },
 	{ "empty and extra documents", test_documents },
 	{ "names", test_names },
-	{ "pin_path and log_level", test_top_scalars },
+	{ "pin_path, service_dir and log_level", test_top_scalars },
 	{ "service entry forms", test_services_forms },
 	{ "entry count limits", test_limits },
 	{ "xdp modes", test_xdp_modes },
+	{ "poll modes and cpus", test_poll_modes_and_cpus },
 	{ "config__load on a file", test_load_file },
 	{ "config__load on a missing file", test_missing_file },
 	{ "shipped example configs", test_shipped_configs },

@@ -437,6 +437,111 @@ static void test_unsupported(void)
 	}
 }
 
+/*
+ * An ICMP error about a UDP/TCP packet: the built frame, shifted 8 bytes down
+ * behind a new IP and ICMP header, becomes its own quote.  Every way the
+ * quote can be wrong is in the "icmp" suite.
+ */
+static uint32_t build_icmp_error(uint8_t *buf, const struct spec *quoted, uint8_t type)
+{
+	uint8_t inner[BUF_MAX];
+	uint32_t qlen = build(inner, quoted) - ETH_HLEN;
+	uint32_t hlen = quoted->family == 4 ? 20 : 40;
+	uint8_t *ip = buf + ETH_HLEN;
+
+	memcpy(buf + ETH_HLEN + hlen + 8, inner + ETH_HLEN, qlen);
+	memcpy(buf, inner, ETH_HLEN);
+	memset(ip, 0, hlen + 8);
+	if (quoted->family == 4) {
+		ip[0] = 0x45;
+		put16(ip + 2, (uint16_t)(hlen + 8 + qlen));
+		ip[8] = 64;
+		ip[9] = IPPROTO_ICMP;
+		memcpy(ip + 12, v4_dst, 4);
+		memcpy(ip + 16, v4_src, 4);
+	} else {
+		ip[0] = 0x60;
+		put16(ip + 4, (uint16_t)(8 + qlen));
+		ip[6] = IPPROTO_ICMPV6;
+		ip[7] = 64;
+		memcpy(ip + 8, v6_dst, 16);
+		memcpy(ip + 24, v6_src, 16);
+	}
+	ip[hlen] = type;
+	ip[hlen + 1] = 3;
+	return ETH_HLEN + hlen + 8 + qlen;
+}
+
+static void test_icmp_errors(void)
+{
+	struct spec sp = {.family = 4,
+			  .proto = IPPROTO_UDP,
+			  .ip_opt_words = 2,
+			  .payload_len = 10,
+			  .sport = 40000,
+			  .dport = 6000,
+			  .ttl = 63};
+	uint8_t buf[BUF_MAX];
+	struct pkt_info pi;
+	uint32_t len = build_icmp_error(buf, &sp, 3);
+
+	memset(&pi, 0xaa, sizeof(pi));
+	CU_ASSERT_EQUAL_FATAL(parse_exact(buf, len, &pi), PKT_OK);
+	CU_ASSERT_EQUAL(pi.family, 4);
+	CU_ASSERT_EQUAL(pi.l4_proto, IPPROTO_ICMP);
+	CU_ASSERT_EQUAL(pi.ttl, 64);
+	CU_ASSERT_EQUAL(pi.l4_off, 34);
+	CU_ASSERT_EQUAL(pi.payload_off, 42);
+	CU_ASSERT_EQUAL(pi.pkt_len, len);
+	CU_ASSERT_EQUAL(pi.sport, 0);
+	CU_ASSERT_EQUAL(pi.dport, 0);
+	CU_ASSERT_EQUAL(pi.icmp_type, 3);
+	CU_ASSERT_EQUAL(pi.icmp_code, 3);
+	CU_ASSERT_EQUAL(pi.quote.l3_off, 42);
+	CU_ASSERT_EQUAL(pi.quote.l4_off, 42 + 28); /* IPv4 options in the quote */
+	CU_ASSERT_EQUAL(pi.quote.l4_proto, IPPROTO_UDP);
+	CU_ASSERT_EQUAL(pi.quote.sport, 40000);
+	CU_ASSERT_EQUAL(pi.quote.dport, 6000);
+	CU_ASSERT(memcmp(pi.quote.saddr.b, v4_src, 4) == 0);
+	CU_ASSERT(memcmp(pi.quote.daddr.b, v4_dst, 4) == 0);
+	CU_ASSERT(memcmp(pi.saddr.b, v4_dst, 4) == 0);
+	CU_ASSERT(pi.quote.saddr.w[1] == 0 && pi.quote.saddr.w[3] == 0);
+
+	/* A TCP quote needs only its first 8 bytes (RFC 792). */
+	sp.proto = IPPROTO_TCP;
+	sp.ip_opt_words = 0;
+	build_icmp_error(buf, &sp, 11);
+	len = ETH_HLEN + 20 + 8 + 20 + 8;
+	put16(buf + ETH_HLEN + 2, (uint16_t)(len - ETH_HLEN));
+	CU_ASSERT_EQUAL_FATAL(parse_exact(buf, len, &pi), PKT_OK);
+	CU_ASSERT_EQUAL(pi.quote.l4_proto, IPPROTO_TCP);
+	CU_ASSERT_EQUAL(pi.icmp_type, 11);
+	CU_ASSERT_EQUAL(parse_exact(buf, len - 1, &pi), PKT_ERR_BAD_LENGTH);
+
+	sp.family = 6;
+	sp.proto = IPPROTO_UDP;
+	len = build_icmp_error(buf, &sp, 1);
+	CU_ASSERT_EQUAL_FATAL(parse_exact(buf, len, &pi), PKT_OK);
+	CU_ASSERT_EQUAL(pi.l4_proto, IPPROTO_ICMPV6);
+	CU_ASSERT_EQUAL(pi.l4_off, 54);
+	CU_ASSERT_EQUAL(pi.quote.l3_off, 62);
+	CU_ASSERT_EQUAL(pi.quote.l4_off, 102);
+	CU_ASSERT(memcmp(pi.quote.saddr.b, v6_src, 16) == 0);
+	CU_ASSERT(memcmp(pi.quote.daddr.b, v6_dst, 16) == 0);
+
+	/* Echo request: the kernel's, so not parsed; so is a packet after one. */
+	len = build_icmp_error(buf, &sp, 128);
+	CU_ASSERT_EQUAL(parse_exact(buf, len, &pi), PKT_ERR_UNSUPPORTED);
+	sp.family = 4;
+	len = build_icmp_error(buf, &sp, 8);
+	CU_ASSERT_EQUAL(parse_exact(buf, len, &pi), PKT_ERR_UNSUPPORTED);
+	sp.payload_len = 0;
+	len = build(buf, &sp);
+	CU_ASSERT_EQUAL_FATAL(parse_exact(buf, len, &pi), PKT_OK);
+	CU_ASSERT_EQUAL(pi.icmp_type, 0);
+	CU_ASSERT_EQUAL(pi.quote.l4_off, 0);
+}
+
 static void test_padding_trimmed(void)
 {
 	struct spec sp = {
@@ -493,11 +598,20 @@ static void check_ok_invariants(const struct pkt_info *pi, uint32_t len)
 {
 	CU_ASSERT_EQUAL(pi->l3_off, ETH_HLEN);
 	CU_ASSERT(pi->family == 4 || pi->family == 6);
-	CU_ASSERT(pi->l4_proto == IPPROTO_UDP || pi->l4_proto == IPPROTO_TCP);
 	CU_ASSERT(pi->l3_off < pi->l4_off);
-	CU_ASSERT(pi->l4_off + (pi->l4_proto == IPPROTO_UDP ? 8 : 20) <= pi->payload_off);
 	CU_ASSERT(pi->payload_off <= pi->pkt_len);
 	CU_ASSERT(pi->pkt_len <= len);
+	if (pi->l4_proto == IPPROTO_ICMP || pi->l4_proto == IPPROTO_ICMPV6) {
+		/* An ICMP error: its quote's headers lie inside the packet. */
+		CU_ASSERT(pi->l4_proto == (pi->family == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6));
+		CU_ASSERT(pi->payload_off == pi->l4_off + 8);
+		CU_ASSERT(pi->quote.l3_off == pi->payload_off);
+		CU_ASSERT(pi->quote.l4_off >= pi->quote.l3_off + (pi->family == 4 ? 20 : 40));
+		CU_ASSERT(pi->quote.l4_off + 8 <= pi->pkt_len);
+		return;
+	}
+	CU_ASSERT(pi->l4_proto == IPPROTO_UDP || pi->l4_proto == IPPROTO_TCP);
+	CU_ASSERT(pi->l4_off + (pi->l4_proto == IPPROTO_UDP ? 8 : 20) <= pi->payload_off);
 }
 
 /* Random bytes, and valid frames with random bytes changed: no crash, sane results. */
@@ -559,6 +673,7 @@ static CU_TestInfo packet_tests[] = {
     {"bad_length", test_bad_length},
     {"fragments", test_fragments},
     {"unsupported", test_unsupported},
+    {"icmp_errors", test_icmp_errors},
     {"padding_trimmed", test_padding_trimmed},
     {"result_str", test_result_str},
     {"fuzz", test_fuzz},

@@ -707,6 +707,282 @@ static void test_fragment(void)
 	fx_close(&f);
 }
 
+/* ---- ICMP errors ---- */
+
+/* What ferry sent upstream for a client: egress:NAT port -> upstream:6000. */
+static const struct pkt sent4 = {
+	.family = 4,
+	.proto = IPPROTO_UDP,
+	.src = "198.18.2.1",
+	.dst = "198.18.2.2",
+	.sport = 40007,
+	.dport = 6000,
+	.payload = 32,
+};
+
+static const struct pkt sent6 = {
+	.family = 6,
+	.proto = IPPROTO_UDP,
+	.src = "fd00:2::1",
+	.dst = "fd00:2::2",
+	.sport = 40007,
+	.dport = 6000,
+	.payload = 32,
+};
+
+/*
+ * An ICMP (family 4) or ICMPv6 message of `type` from `src` to `dst`, whose
+ * body is the first `quote_max` bytes of the IP packet `quoted`.  The XDP
+ * program reads no checksum, so none is filled in.
+ */
+static size_t build_icmp(uint8_t *buf, uint8_t type, const char *src, const char *dst,
+			 const struct pkt *quoted, size_t quote_max)
+{
+	size_t ip_len = quoted->family == 4 ? IP4_HDR : IP6_HDR, qlen;
+	uint8_t inner[PKT_MAX], *l3 = buf + ETH_HDR, *icmp = l3 + ip_len;
+
+	qlen = build(inner, quoted) - ETH_HDR;
+	if (qlen > quote_max)
+		qlen = quote_max;
+	memset(buf, 0, ETH_HDR + ip_len + 8);
+	memcpy(buf, mac_b, 6);
+	memcpy(buf + 6, mac_a, 6);
+	if (quoted->family == 4) {
+		put16(buf + 12, 0x0800);
+		l3[0] = 0x45;
+		put16(l3 + 2, IP4_HDR + 8 + qlen);
+		l3[8] = 64;
+		l3[9] = IPPROTO_ICMP;
+		inet_pton(AF_INET, src, l3 + 12);
+		inet_pton(AF_INET, dst, l3 + 16);
+		put16(l3 + 10, ip4_csum(l3));
+	} else {
+		put16(buf + 12, 0x86dd);
+		l3[0] = 0x60;
+		put16(l3 + 4, 8 + qlen);
+		l3[6] = IPPROTO_ICMPV6;
+		l3[7] = 64;
+		inet_pton(AF_INET6, src, l3 + 8);
+		inet_pton(AF_INET6, dst, l3 + 24);
+	}
+	icmp[0] = type;
+	icmp[1] = quoted->family == 4 ? 3 : 4; /* port unreachable, for the unreachables */
+	memcpy(icmp + 8, inner + ETH_HDR, qlen);
+	return ETH_HDR + ip_len + 8 + qlen;
+}
+
+static int fx_run_icmp(struct fx *f, uint8_t type, const char *src, const char *dst,
+		       const struct pkt *quoted, size_t quote_max)
+{
+	uint8_t buf[PKT_MAX];
+
+	return fx_run(f, buf, build_icmp(buf, type, src, dst, quoted, quote_max));
+}
+
+/* forward's reply rule for sent4/sent6: upstream:6000 -> egress, NAT ports 40000-40999. */
+static struct ferry_rule reply_rule(uint32_t flow_id, int family, uint8_t proto)
+{
+	uint8_t plen = family == 4 ? 32 : 128;
+	struct ferry_rule r = rule(flow_id, family, proto, family == 4 ? "198.18.2.1" : "fd00:2::1",
+				   plen);
+
+	r.dir = FERRY_DIR_REPLY;
+	set_src(&r, family == 4 ? "198.18.2.2" : "fd00:2::2", plen);
+	r.sport_lo = r.sport_hi = 6000;
+	r.dport_lo = 40000;
+	r.dport_hi = 40999;
+	return r;
+}
+
+/* Flow A: UDP 198.18.1.1:5000 and its replies; flow B: v4 TCP and v6 UDP replies. */
+static void fx_icmp_rules(struct fx *f)
+{
+	struct ferry_rule r;
+
+	r = reply_rule(FLOW_A, 4, IPPROTO_UDP);
+	fx_rule(f, 0, &r);
+	r = reply_rule(FLOW_B, 4, IPPROTO_TCP);
+	fx_rule(f, 1, &r);
+	r = reply_rule(FLOW_B, 6, IPPROTO_UDP);
+	fx_rule(f, 2, &r);
+	r = rule(FLOW_A, 4, IPPROTO_UDP, "198.18.1.1", 32);
+	r.dport_lo = r.dport_hi = 5000;
+	fx_rule(f, 3, &r);
+}
+
+static void test_icmp_error_session(void)
+{
+	struct ferry_flow_stats fs;
+	struct ferry_xdp_stats xs;
+	uint8_t buf[PKT_MAX];
+	struct pkt tcp = sent4;
+	size_t len;
+	struct fx f;
+
+	FX_SETUP(&f);
+	fx_icmp_rules(&f);
+
+	/* The upstream's port unreachable about what ferry sent: flow A's redirect path. */
+	len = build_icmp(buf, 3, "198.18.2.2", "198.18.2.1", &sent4, PKT_MAX);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, len), XDP_PASS); /* no socket: the fallback */
+	fs = fx_flow(&f, FLOW_A);
+	CU_ASSERT_EQUAL(fs.packets, 1);
+	CU_ASSERT_EQUAL(fs.bytes, len);
+	CU_ASSERT_EQUAL(fs.reply_packets, 1);
+	CU_ASSERT_EQUAL(fs.icmp_errors, 1);
+	CU_ASSERT_EQUAL(fs.passed_no_socket, 1);
+	CU_ASSERT_EQUAL(fs.redirected, 0);
+	/* Time exceeded and parameter problem from a router in between. */
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 11, "198.18.3.254", "198.18.2.1", &sent4, PKT_MAX),
+			XDP_PASS);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 12, "198.18.3.254", "198.18.2.1", &sent4, PKT_MAX),
+			XDP_PASS);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).icmp_errors, 3);
+
+	/* TCP, quoting only the 8 bytes RFC 792 promises: flow B. */
+	tcp.proto = IPPROTO_TCP;
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 11, "198.18.3.254", "198.18.2.1", &tcp, IP4_HDR + 8),
+			XDP_PASS);
+	/* ICMPv6 packet too big and port unreachable: flow B. */
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 2, "fd00:3::fe", "fd00:2::1", &sent6, PKT_MAX), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 1, "fd00:2::2", "fd00:2::1", &sent6, IP6_HDR + 8),
+			XDP_PASS);
+	fs = fx_flow(&f, FLOW_B);
+	CU_ASSERT_EQUAL(fs.packets, 3);
+	CU_ASSERT_EQUAL(fs.reply_packets, 3);
+	CU_ASSERT_EQUAL(fs.icmp_errors, 3);
+	CU_ASSERT_EQUAL(fs.passed_no_socket, 3);
+
+	xs = fx_xdp(&f);
+	CU_ASSERT_EQUAL(xs.packets, 6);
+	CU_ASSERT_EQUAL(xs.steered, 6);
+	CU_ASSERT_EQUAL(xs.passed, 0);
+	CU_ASSERT_EQUAL(xs.passed_malformed, 0);
+
+	/* A plain reply still counts no ICMP error. */
+	CU_ASSERT_EQUAL(fx_run_pkt(&f, &(struct pkt){ .family = 4, .proto = IPPROTO_UDP,
+						    .src = "198.18.2.2", .dst = "198.18.2.1",
+						    .sport = 6000, .dport = 40007 }),
+			XDP_PASS);
+	fs = fx_flow(&f, FLOW_A);
+	CU_ASSERT_EQUAL(fs.reply_packets, 4);
+	CU_ASSERT_EQUAL(fs.icmp_errors, 3);
+	fx_close(&f);
+}
+
+static void test_icmp_not_steered(void)
+{
+	struct pkt p, reply_to_client = {
+		.family = 4,
+		.proto = IPPROTO_UDP,
+		.src = "198.18.1.1",
+		.dst = "198.18.1.2",
+		.sport = 5000,
+		.dport = 34567,
+		.payload = 8,
+	};
+	struct ferry_xdp_stats xs;
+	unsigned int runs = 0;
+	struct fx f;
+
+	FX_SETUP(&f);
+	fx_icmp_rules(&f);
+
+	/* Ping to the proxy, even with a body that reads like a quote. */
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 8, "198.18.1.2", "198.18.1.1", &udp4, 16), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 8, "198.18.2.2", "198.18.2.1", &sent4, PKT_MAX), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 0, "198.18.2.2", "198.18.2.1", &sent4, PKT_MAX), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 128, "fd00:2::2", "fd00:2::1", &sent6, PKT_MAX), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 135, "fd00:2::2", "fd00:2::1", &sent6, PKT_MAX), XDP_PASS);
+	/* Redirect: not an error ferry relays. */
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 5, "198.18.2.2", "198.18.2.1", &sent4, PKT_MAX), XDP_PASS);
+	runs += 6;
+
+	/* Errors about other tuples: another upstream port, a port outside the NAT range. */
+	p = sent4;
+	p.dport = 6001;
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.1", &p, PKT_MAX), XDP_PASS);
+	p = sent4;
+	p.sport = 39999;
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.1", &p, PKT_MAX), XDP_PASS);
+	/* The host's own traffic, from the egress address too. */
+	p = sent4;
+	p.sport = 22;
+	p.dport = 50000;
+	p.proto = IPPROTO_TCP;
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.1", &p, PKT_MAX), XDP_PASS);
+	/* A v6 error about a v6 tuple that no rule has. */
+	p = sent6;
+	p.proto = IPPROTO_TCP;
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 1, "fd00:2::2", "fd00:2::1", &p, PKT_MAX), XDP_PASS);
+	/* Not addressed to the quoted packet's sender. */
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.9", &sent4, PKT_MAX), XDP_PASS);
+	/* The client refusing one of ferry's replies: client rules never take an error. */
+	CU_ASSERT_EQUAL(
+	    fx_run_icmp(&f, 3, "198.18.1.2", "198.18.1.1", &reply_to_client, PKT_MAX), XDP_PASS);
+	/* A quoted fragment, and a quote of neither UDP nor TCP. */
+	p = sent4;
+	p.frag_off = 0x2000;
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.1", &p, PKT_MAX), XDP_PASS);
+	p = sent4;
+	p.proto = IPPROTO_ICMP;
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.1", &p, PKT_MAX), XDP_PASS);
+	runs += 8;
+
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).packets, 0);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_B).packets, 0);
+	xs = fx_xdp(&f);
+	CU_ASSERT_EQUAL(xs.packets, runs);
+	CU_ASSERT_EQUAL(xs.passed, runs);
+	CU_ASSERT_EQUAL(xs.steered, 0);
+	CU_ASSERT_EQUAL(xs.passed_malformed, 0);
+	fx_close(&f);
+}
+
+/* Every cut of a whole error, and quotes too short with consistent lengths: malformed. */
+static void check_icmp_truncations(struct fx *f, const struct pkt *quoted, uint8_t type,
+				   const char *src, const char *dst)
+{
+	struct ferry_xdp_stats before = fx_xdp(f), after;
+	size_t ip_len = quoted->family == 4 ? IP4_HDR : IP6_HDR;
+	uint8_t buf[PKT_MAX];
+	size_t len = build_icmp(buf, type, src, dst, quoted, PKT_MAX);
+	unsigned int runs = 0;
+
+	for (size_t cut = ETH_HDR; cut < len; cut++, runs++)
+		CU_ASSERT_EQUAL(fx_run(f, buf, cut), XDP_PASS);
+	/* The ICMP header or the quote's first 8 L4 bytes cut short. */
+	for (size_t q = 0; q < ip_len + 8; q++, runs++) {
+		size_t n = build_icmp(buf, type, src, dst, quoted, q);
+
+		CU_ASSERT_EQUAL(fx_run(f, buf, n), XDP_PASS);
+	}
+	after = fx_xdp(f);
+	CU_ASSERT_EQUAL(after.packets - before.packets, runs);
+	CU_ASSERT_EQUAL(after.passed_malformed - before.passed_malformed, runs);
+	CU_ASSERT_EQUAL(after.steered, before.steered);
+	/* Whole, it is steered. */
+	len = build_icmp(buf, type, src, dst, quoted, PKT_MAX);
+	CU_ASSERT_EQUAL(fx_run(f, buf, len), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_xdp(f).steered, before.steered + 1);
+}
+
+static void test_icmp_truncated(void)
+{
+	struct pkt tcp = sent4;
+	struct fx f;
+
+	FX_SETUP(&f);
+	fx_icmp_rules(&f);
+	tcp.proto = IPPROTO_TCP;
+	check_icmp_truncations(&f, &sent4, 3, "198.18.2.2", "198.18.2.1");
+	check_icmp_truncations(&f, &tcp, 11, "198.18.3.254", "198.18.2.1");
+	check_icmp_truncations(&f, &sent6, 2, "fd00:3::fe", "fd00:2::1");
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).packets, 1);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_B).packets, 2);
+	fx_close(&f);
+}
+
 /* ---- steer.c on real interfaces ---- */
 
 struct netns {
@@ -1207,6 +1483,9 @@ static CU_TestInfo steer_bpf_tests[] = {
 	{ "garbage", test_garbage },
 	{ "not ip", test_not_ip },
 	{ "ipv4 fragments", test_fragment },
+	{ "icmp error about a session", test_icmp_error_session },
+	{ "icmp not steered: echo, other tuples", test_icmp_not_steered },
+	{ "icmp error truncated", test_icmp_truncated },
 	{ "steer attach/detach on veth", test_steer_attach_detach },
 	{ "steer live traffic to AF_XDP", test_steer_traffic },
 	{ "steer after a crash", test_steer_stale },

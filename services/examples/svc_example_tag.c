@@ -1,0 +1,168 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * example_tag: an out-of-tree service, built as a shared object apart from
+ * ferryd and loaded from service_dir (see README "Out-of-tree services").
+ *
+ *   services:
+ *     - example_tag: {offset: 0, value: 0x42}
+ *     - forward: {upstream: 198.18.2.2:6000}
+ *
+ * It writes the byte `value` at payload offset `offset` of every client
+ * packet whose payload reaches that far, then recomputes the checksums; a
+ * shorter packet passes unchanged.  Replies pass untouched.  It is small on
+ * purpose: it shows the parts every service has (config parsing with
+ * FILE:LINE:COL errors, per-worker state so process() needs no lock, its own
+ * counters) and that calls into ferryd (ferry_pkt_fix_checksums(), the cfg_*
+ * helpers) resolve against the daemon, which exports them.
+ *
+ * Build: cc -O2 -fPIC -shared -Ibpf -Ilib -Iservices -o example_tag.so svc_example_tag.c
+ * (make builds it as build/services/example_tag.so).  The file name, the
+ * service name and the config name must all be example_tag.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "service.h"
+
+enum tag_counter {
+	TAG_TAGGED,    /* client packets changed */
+	TAG_TOO_SHORT, /* client packets whose payload ends before `offset` */
+};
+
+struct tag_conf {
+	uint32_t offset;
+	uint8_t value;
+};
+
+struct tag_worker {
+	uint64_t counters[FERRY_SERVICE_COUNTERS];
+};
+
+/* 0..255, in decimal or as 0xNN. */
+static int get_byte(const struct cfg_node *n, uint8_t *out, struct cfg_errors *errs)
+{
+	char s[16], *end;
+	unsigned long v;
+
+	if (cfg_get_string(n, s, sizeof(s), errs))
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 0);
+	if (!s[0] || *end || errno || v > 255 || s[0] == '-' || s[0] == '+') {
+		cfg_node_error(errs, n,
+			       "example_tag: value: '%s' is not a byte (0..255 or 0x00..0xff)", s);
+		return -EINVAL;
+	}
+	*out = (uint8_t)v;
+	return 0;
+}
+
+static int tag_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
+			 struct cfg_errors *errs, void **confp)
+{
+	bool have_value = false;
+	struct tag_conf *c;
+	struct cfg_node val;
+	const char *key;
+	cfg_iter it;
+	int err = 0;
+
+	if (!cfg_node_is_map(args)) {
+		cfg_node_error(errs, args, "example_tag: expected a mapping with offset and value");
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	cfg_iter_init(&it, args);
+	while (cfg_iter_next(&it, &key, &val)) {
+		if (!strcmp(key, "offset")) {
+			if (cfg_get_u32(&val, 0, 65535, &c->offset, errs))
+				err = -EINVAL;
+		} else if (!strcmp(key, "value")) {
+			if (get_byte(&val, &c->value, errs))
+				err = -EINVAL;
+			have_value = true;
+		} else {
+			cfg_node_error(errs, &val, "example_tag: unknown key '%s'", key);
+			err = -EINVAL;
+		}
+	}
+	if (!err && !have_value) {
+		cfg_node_error(errs, args, "example_tag: missing key 'value'");
+		err = -EINVAL;
+	}
+	if (err) {
+		free(c);
+		return err;
+	}
+	*confp = c;
+	return 0;
+}
+
+static int tag_worker_init(void *conf, struct ferry_worker *w, void **wstate)
+{
+	struct tag_worker *tw = calloc(1, sizeof(*tw));
+
+	if (!tw)
+		return -ENOMEM;
+	*wstate = tw;
+	return 0;
+}
+
+static void tag_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
+{
+	const struct tag_conf *c = conf;
+	struct tag_worker *tw = wstate;
+
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct ferry_pkt *p = b->pkts[i];
+		uint32_t off = (uint32_t)p->pi.payload_off + c->offset;
+
+		if (p->dir != FERRY_DIR_CLIENT)
+			continue;
+		/* pkt_len ends the IP packet: never write into Ethernet padding. */
+		if (off >= p->pi.pkt_len) {
+			tw->counters[TAG_TOO_SHORT]++;
+			continue;
+		}
+		p->data[off] = c->value;
+		ferry_pkt_fix_checksums(p);
+		tw->counters[TAG_TAGGED]++;
+	}
+}
+
+static void tag_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])
+{
+	const struct tag_worker *tw = wstate;
+
+	for (int i = 0; i < FERRY_SERVICE_COUNTERS; i++)
+		counters[i] += tw->counters[i];
+}
+
+static void tag_worker_destroy(void *conf, void *wstate)
+{
+	free(wstate);
+}
+
+static void tag_destroy(void *conf)
+{
+	free(conf);
+}
+
+/* What ferryd looks up (FERRY_SERVICE_SYMBOL); visible even under -fvisibility=hidden. */
+__attribute__((visibility("default"))) const struct ferry_service_ops ferry_service = {
+	.name = "example_tag",
+	.abi_version = FERRY_SERVICE_ABI_VERSION,
+	.configure = tag_configure,
+	.worker_init = tag_worker_init,
+	.process = tag_process,
+	.stats = tag_stats,
+	.worker_destroy = tag_worker_destroy,
+	.destroy = tag_destroy,
+	.counter_names = {
+		[TAG_TAGGED] = "tagged",
+		[TAG_TOO_SHORT] = "too_short",
+	},
+};

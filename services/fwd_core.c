@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The NAT path shared by forward and lb, and the next hops and rewrites of
+ * mirror's and fanout's copies (see fwd_core.h for the split).
+ *
+ * Next hops come from the kernel only, through each worker's next-hop cache
+ * (lib/nh_cache.h), which follows the kernel's route, neighbour and link
+ * notifications.  A session names its two cache entries, so a changed route
+ * or neighbour applies to existing sessions at their next packet.  Packets
+ * towards a neighbour the kernel is still resolving are held and sent once
+ * it answers.
+ *
+ * The client's MAC is not learnt from its frames: the kernel resolves the
+ * client like any other neighbour while the first request travels upstream,
+ * and a reply that still finds it unresolved waits in the hold queue.  A
+ * learnt MAC would be the last hop's, which need not be where the kernel
+ * routes the client (asymmetric paths), and would never follow a change.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/socket.h>
+
+#include "fwd_core.h"
+#include "icmp.h"
+#include "log.h"
+#include "nexthop.h"
+
+#define FWD_MAX_WORKERS 64		     /* config: queues 1..64 */
+#define FWD_HOLD_NS (1000ull * 1000 * 1000)  /* longest wait for a neighbour */
+#define FWD_RETRY_NS (1000ull * 1000 * 1000) /* between retries of failed next hops */
+/* Notifications are read this often while neighbours resolve, else every 10 ms. */
+#define FWD_DRAIN_BUSY_NS (1000ull * 1000)
+#define FWD_DRAIN_IDLE_NS (10ull * 1000 * 1000)
+#define FWD_DRAIN_MAX 256 /* notifications read per drain */
+#define FWD_NH_BUDGET 32  /* kernel lookups per drain after a route change */
+
+/* A worker's next hops: one cache and notification socket for all its NAT flows. */
+struct fwd_nh {
+	struct nh_cache *cache;
+	struct nh_events *events;
+	struct ferry_worker *w;
+	unsigned int users;
+	uint64_t next_drain_ns;
+	int last_err;
+};
+
+/* Written only by worker_init/worker_destroy, which run on the main thread. */
+static struct fwd_nh *fwd_nh_of[FWD_MAX_WORKERS];
+
+/* ---- configuration ---- */
+
+void fwd_core__init(struct fwd_core *c, const struct ferry_flow_ctx *fc, const char *svc)
+{
+	snprintf(c->flow_name, sizeof(c->flow_name), "%s", fc->flow->name);
+	c->svc = svc;
+	c->family = fc->flow->match.dst.family;
+}
+
+static void addr_from_prefix(union ferry_addr *a, const struct cfg_prefix *p)
+{
+	memset(a, 0, sizeof(*a));
+	memcpy(a->b, p->addr.bytes, p->family == AF_INET ? 4 : 16);
+}
+
+int fwd_core__parse_target(const struct fwd_core *c, const struct cfg_node *n, struct fwd_target *t,
+			   struct cfg_errors *errs)
+{
+	struct cfg_prefix p;
+	uint16_t port;
+
+	if (cfg_get_endpoint(n, &p, &port, errs))
+		return -EINVAL;
+	if (p.family != c->family) {
+		cfg_node_error(errs, n,
+			       "%s: endpoint and the flow's destination are of different address "
+			       "families",
+			       c->svc);
+		return -EINVAL;
+	}
+	memset(t, 0, sizeof(*t));
+	addr_from_prefix(&t->addr, &p);
+	t->port = port;
+	return 0;
+}
+
+int fwd_core__for_each_item(const struct cfg_node *seq, const char *what, int max,
+			    int (*fn)(const struct cfg_node *item, int i, void *ctx), void *ctx,
+			    struct cfg_errors *errs)
+{
+	yaml_node_item_t *it;
+	int i = 0, err = 0;
+
+	if (!seq->node || seq->node->type != YAML_SEQUENCE_NODE) {
+		cfg_node_error(errs, seq, "%s: expected a sequence", what);
+		return -EINVAL;
+	}
+	if (seq->node->data.sequence.items.start == seq->node->data.sequence.items.top) {
+		cfg_node_error(errs, seq, "%s: at least one entry is required", what);
+		return -EINVAL;
+	}
+	for (it = seq->node->data.sequence.items.start; it < seq->node->data.sequence.items.top;
+	     it++, i++) {
+		struct cfg_node item = {
+			.doc = seq->doc,
+			.node = yaml_document_get_node(seq->doc, *it),
+			.file = seq->file,
+		};
+
+		if (i == max) {
+			cfg_node_error(errs, &item, "%s: too many entries (max %d)", what, max);
+			return -EINVAL;
+		}
+		if (fn(&item, i, ctx))
+			err = -EINVAL;
+	}
+	return err;
+}
+
+/* ---- start-up ---- */
+
+static uint32_t clamp_u32(uint64_t v, uint32_t lo, uint32_t hi)
+{
+	return v < lo ? lo : v > hi ? hi : (uint32_t)v;
+}
+
+/*
+ * Sizes of the worker's next-hop cache: an entry per client address and
+ * upstream, so about one per session, within bounds; held frames at most an
+ * eighth of the UMEM, so that waiting packets can never starve RX.
+ */
+void fwd_core__setup(struct fwd_core *c, const struct ferry_config *cfg)
+{
+	uint32_t sessions = cfg->nat.max_sessions / (cfg->queues ?: 1);
+
+	c->tcp_to.syn_ns = (uint64_t)cfg->nat.tcp_syn_timeout_s * 1000000000ull;
+	c->tcp_to.established_ns = (uint64_t)cfg->nat.tcp_established_timeout_s * 1000000000ull;
+	c->tcp_to.closing_ns = (uint64_t)cfg->nat.tcp_closing_timeout_s * 1000000000ull;
+
+	c->nh_params.capacity = clamp_u32((uint64_t)sessions + 16, 64, 16384);
+	c->nh_params.hold_frames = clamp_u32(cfg->umem.frames / 8, NH_HOLD_MAX, 1024);
+	c->nh_params.hold_per_entry = NH_HOLD_MAX;
+	c->nh_params.hold_ns = FWD_HOLD_NS;
+	c->nh_params.retry_ns = FWD_RETRY_NS;
+	c->nh_params.idle_ns = (uint64_t)cfg->nat.udp_timeout_s * 1000000000ull;
+}
+
+int fwd_core__resolve(const struct fwd_core *c, struct nh_resolver *nh, struct ferry_daemon *d,
+		      struct fwd_target *t, const char *what)
+{
+	struct nh_route rt;
+	uint8_t mac[6];
+	char addr[64];
+	int err;
+
+	inet_ntop(c->family, t->addr.b, addr, sizeof(addr));
+	err = nh_resolver__route(nh, c->family, &t->addr, &rt);
+	if (err) {
+		pr_err("flow '%s': %s: no route to %s %s: %s", c->flow_name, c->svc, what, addr,
+		       strerror(-err));
+		return err;
+	}
+	if (ferry_daemon__port_of_ifindex(d, rt.ifindex) < 0) {
+		char ifname[IF_NAMESIZE] = "?";
+
+		if_indextoname(rt.ifindex, ifname);
+		pr_err("flow '%s': %s: %s %s routes via %s, which is not a ferry interface",
+		       c->flow_name, c->svc, what, addr, ifname);
+		return -ENETUNREACH;
+	}
+	t->ifindex = rt.ifindex;
+	if (c->source.family)
+		addr_from_prefix(&t->egress, &c->source);
+	else
+		t->egress = rt.prefsrc;
+	/* Start resolving now so the first packets find the neighbour known. */
+	nh_resolver__neigh(nh, c->family, &rt.gateway, rt.ifindex, mac);
+	return 0;
+}
+
+static void fill_words(__u32 dst[4], const union ferry_addr *a)
+{
+	memcpy(dst, a->w, 16);
+}
+
+int fwd_core__add_reply_rule(const struct fwd_core *c, const struct ferry_flow_ctx *fc,
+			     const struct fwd_target *t)
+{
+	const struct ferry_config *cfg = ferry_daemon__config(fc->daemon);
+	struct ferry_rule rule = {};
+	char addr[64];
+	int err;
+
+	rule.flow_id = fc->flow_id;
+	rule.enabled = 1;
+	rule.family = c->family == AF_INET ? 4 : 6;
+	rule.l4_proto = fc->flow->match.l4_proto;
+	rule.dir = FERRY_DIR_REPLY;
+	rule.src_plen = c->family == AF_INET ? 32 : 128;
+	rule.dst_plen = rule.src_plen;
+	fill_words(rule.src, &t->addr);
+	fill_words(rule.dst, &t->egress);
+	rule.sport_lo = rule.sport_hi = t->port;
+	rule.dport_lo = cfg->nat.ports.lo;
+	rule.dport_hi = cfg->nat.ports.hi;
+	/*
+	 * Any ferry interface: the route to the upstream, and with it the
+	 * interface its replies come back on, may change while ferryd runs
+	 * (the next-hop cache follows it).  Addresses and ports identify them.
+	 */
+	rule.ifindex = 0;
+	err = ferry_daemon__add_rule(fc->daemon, &rule);
+	if (err) {
+		inet_ntop(c->family, t->addr.b, addr, sizeof(addr));
+		pr_err("flow '%s': %s: cannot add the reply rule of %s port %u: %s", c->flow_name,
+		       c->svc, addr, t->port, strerror(-err));
+	}
+	return err;
+}
+
+/* ---- the workers' next hops ---- */
+
+static int nh_verdict_drop(enum nh_verdict v)
+{
+	return v == NH_NO_ROUTE_DROP ? FERRY_DROP_no_route : FERRY_DROP_no_neighbour;
+}
+
+static int fwd_nh_route(void *ctx, int family, const union ferry_addr *dst, struct nh_route *out)
+{
+	struct fwd_nh *nh = ctx;
+
+	return nh_resolver__route(ferry_worker__resolver(nh->w), family, dst, out);
+}
+
+static int fwd_nh_neigh(void *ctx, int family, const union ferry_addr *addr, int ifindex,
+			uint8_t mac[6])
+{
+	struct fwd_nh *nh = ctx;
+
+	return nh_resolver__neigh(ferry_worker__resolver(nh->w), family, addr, ifindex, mac);
+}
+
+static int fwd_nh_port(void *ctx, int ifindex)
+{
+	struct fwd_nh *nh = ctx;
+
+	return ferry_worker__port_of_ifindex(nh->w, ifindex);
+}
+
+/* Held frames leave: with the MACs the neighbour now has, or dropped and counted. */
+static void fwd_nh_release(void *ctx, const struct nh_entry *e, const struct nh_held *h,
+			   uint32_t n, enum nh_verdict v)
+{
+	struct ferry_pkt pkts[NH_HOLD_MAX], *pp[NH_HOLD_MAX];
+	struct fwd_nh *nh = ctx;
+
+	for (uint32_t i = 0; i < n && i < NH_HOLD_MAX; i++) {
+		struct ferry_pkt *p = &pkts[i];
+
+		memset(p, 0, sizeof(*p));
+		p->data = h[i].data;
+		p->addr = h[i].addr;
+		p->len = h[i].len;
+		p->flow_id = h[i].flow_id;
+		p->dir = h[i].dir;
+		pp[i] = p;
+		if (v != NH_SEND) {
+			ferry_pkt_drop(p, nh_verdict_drop(v));
+		} else if (e->l2.mtu && p->len > 14u + e->l2.mtu) {
+			/* The MTU shrank while it waited. */
+			ferry_pkt_drop(p, FERRY_DROP_too_big);
+		} else {
+			memcpy(p->data, e->l2.dst_mac, 6);
+			memcpy(p->data + 6, e->l2.src_mac, 6);
+			ferry_pkt_tx(p, e->l2.port);
+		}
+	}
+	ferry_worker__send_held(nh->w, pp, n < NH_HOLD_MAX ? n : NH_HOLD_MAX);
+}
+
+static const struct nh_cache_ops fwd_nh_ops = {
+	.route = fwd_nh_route,
+	.neigh = fwd_nh_neigh,
+	.port_of_ifindex = fwd_nh_port,
+	.release = fwd_nh_release,
+};
+
+static void fwd_nh_event(const struct nh_event *ev, void *ctx)
+{
+	struct fwd_nh *nh = ctx;
+
+	nh_cache__event(nh->cache, ev, ferry_worker__now_ns(nh->w));
+}
+
+/*
+ * Reads the kernel's notifications (never waiting) and lets the cache act on
+ * them, rate-limited: often while neighbours resolve, rarely otherwise.
+ */
+void fwd_core__nh_poll(struct fwd_nh *nh, uint64_t now)
+{
+	int n;
+
+	if (now < nh->next_drain_ns)
+		return;
+	n = nh_events__drain(nh->events, FWD_DRAIN_MAX, fwd_nh_event, nh);
+	if (n < 0 && n != nh->last_err)
+		pr_warn("worker %u: cannot read route and neighbour notifications: %s",
+			ferry_worker__id(nh->w), strerror(-n));
+	nh->last_err = n < 0 ? n : 0;
+	nh_cache__maintain(nh->cache, now, FWD_NH_BUDGET);
+	if (n == FWD_DRAIN_MAX)
+		nh->next_drain_ns = now;
+	else
+		nh->next_drain_ns =
+			now + (nh_cache__busy(nh->cache) ? FWD_DRAIN_BUSY_NS : FWD_DRAIN_IDLE_NS);
+}
+
+static int fwd_nh_create(const struct fwd_core *c, struct ferry_worker *w, struct fwd_nh **out)
+{
+	struct nh_cache_params params = c->nh_params;
+	uint32_t id = ferry_worker__id(w);
+	struct fwd_nh *nh;
+	int err;
+
+	nh = calloc(1, sizeof(*nh));
+	if (!nh)
+		return -ENOMEM;
+	nh->w = w;
+	err = nh_events__create(&nh->events);
+	if (err) {
+		pr_err("worker %u: cannot follow route and neighbour changes: %s", id,
+		       strerror(-err));
+		goto err_free;
+	}
+	snprintf(params.name, sizeof(params.name), "worker %u", id);
+	err = nh_cache__create(&nh->cache, &params, &fwd_nh_ops, nh);
+	if (err) {
+		pr_err("worker %u: cannot create the next-hop cache of %u entries: %s", id,
+		       params.capacity, strerror(-err));
+		goto err_events;
+	}
+	*out = nh;
+	return 0;
+
+err_events:
+	nh_events__destroy(nh->events);
+err_free:
+	free(nh);
+	return err;
+}
+
+int fwd_core__nh_get(const struct fwd_core *c, struct ferry_worker *w, struct fwd_nh **out)
+{
+	uint32_t id = ferry_worker__id(w);
+	int err;
+
+	if (id >= FWD_MAX_WORKERS)
+		return -ERANGE;
+	if (fwd_nh_of[id] && fwd_nh_of[id]->w != w)
+		return -EBUSY;
+	if (!fwd_nh_of[id]) {
+		err = fwd_nh_create(c, w, &fwd_nh_of[id]);
+		if (err)
+			return err;
+	}
+	fwd_nh_of[id]->users++;
+	*out = fwd_nh_of[id];
+	return 0;
+}
+
+void fwd_core__nh_put(struct fwd_nh *nh)
+{
+	if (--nh->users)
+		return;
+	fwd_nh_of[ferry_worker__id(nh->w)] = NULL;
+	/* Frames still held go back to the worker's UMEM as no_neighbour drops. */
+	nh_cache__destroy(nh->cache);
+	nh_events__destroy(nh->events);
+	free(nh);
+}
+
+/* ---- the packet path ---- */
+
+/*
+ * A TCP segment of session `s` about to leave towards `dir`'s peer: advance
+ * the connection state, which sets the session's idle timeout, and clamp a
+ * SYN's MSS to what the egress MTU `mtu` carries.  Malformed options are
+ * forwarded unchanged; the receiver will judge them.
+ */
+static void fwd_tcp(const struct fwd_core *c, struct nat_session *s, struct ferry_pkt *p,
+		    enum tcp_dir dir, uint16_t mtu)
+{
+	uint8_t flags = tcp_flags(p->data, &p->pi);
+
+	s->timeout_ns = tcp_state_timeout(tcp_track_update(&s->tcp, dir, flags), &c->tcp_to);
+	if (flags & TCP_FLAG_SYN)
+		tcp_mss_clamp(p->data, &p->pi, mtu);
+}
+
+/* The next hop of a session towards its upstream: refreshes s->to_upstream. */
+static enum nh_verdict fwd_hop_upstream(const struct fwd_core *c, struct fwd_nh *nh,
+					struct nat_session *s, uint64_t now)
+{
+	return nh_cache__prepare(nh->cache, c->family, &s->upstream.daddr, &s->nh_upstream,
+				 &s->nh_upstream_gen, &s->to_upstream, now);
+}
+
+/* The next hop of a session back to its client: refreshes s->to_client. */
+static enum nh_verdict fwd_hop_client(const struct fwd_core *c, struct fwd_nh *nh,
+				      struct nat_session *s, uint64_t now)
+{
+	return nh_cache__prepare(nh->cache, c->family, &s->client.saddr, &s->nh_client,
+				 &s->nh_client_gen, &s->to_client, now);
+}
+
+/*
+ * Both next hops of a new session; returns 0 or the drop reason.  Looking
+ * the client up now lets the kernel resolve it while the request travels.
+ */
+static int fwd_hops_new_session(const struct fwd_core *c, struct fwd_nh *nh, struct nat_session *s,
+				uint64_t now)
+{
+	enum nh_verdict v = fwd_hop_upstream(c, nh, s, now);
+
+	if (v > NH_HOLD)
+		return nh_verdict_drop(v);
+	v = fwd_hop_client(c, nh, s, now);
+	return v == NH_NO_ROUTE_DROP ? FERRY_DROP_no_route : 0;
+}
+
+/* Sends a rewritten packet through its next hop, or holds it while the neighbour resolves. */
+static int fwd_out(struct fwd_nh *nh, struct ferry_pkt *p, enum nh_verdict v, uint32_t idx,
+		   uint16_t port, uint64_t now)
+{
+	struct nh_held h = {
+		.data = p->data,
+		.addr = p->addr,
+		.len = p->len,
+		.flow_id = p->flow_id,
+		.dir = p->dir,
+	};
+
+	if (v == NH_SEND) {
+		ferry_pkt_tx(p, port);
+		return 0;
+	}
+	if (nh_cache__hold(nh->cache, idx, &h, now))
+		return FERRY_DROP_no_neighbour;
+	ferry_pkt_hold(p);
+	return 0;
+}
+
+static int drop_for_rewrite_error(int err)
+{
+	return err == -ETIMEDOUT ? FERRY_DROP_ttl_exceeded : FERRY_DROP_too_big;
+}
+
+int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
+			  struct ferry_pkt *p, fwd_pick_fn pick, const void *pick_ctx,
+			  const struct fwd_target **created)
+{
+	struct nat_table *nat = ferry_worker__nat(w);
+	uint64_t now = ferry_worker__now_ns(w);
+	struct nat_session *s;
+	struct nat_tuple t;
+	enum nh_verdict v;
+	int err, reason;
+
+	*created = NULL;
+	nat_tuple_from_pkt(&t, &p->pi);
+	s = nat_table__lookup_client(nat, &t);
+	if (!s) {
+		const struct fwd_target *up;
+
+		/* Only a client's SYN opens a TCP session (lib/tcp_state.c). */
+		if (p->pi.l4_proto == IPPROTO_TCP && !tcp_flags_open(tcp_flags(p->data, &p->pi)))
+			return FERRY_DROP_no_session;
+		up = pick(pick_ctx, &t);
+		err = nat_table__insert(nat, &t, &up->egress, &up->addr, up->port, p->flow_id, now,
+					&s);
+		if (err)
+			return err == -ENOSPC ? FERRY_DROP_session_table_full
+					      : FERRY_DROP_nat_ports_exhausted;
+		reason = fwd_hops_new_session(c, nh, s, now);
+		if (reason) {
+			nat_table__remove(nat, s);
+			return reason;
+		}
+		ferry_worker__flow_stats(w, p->flow_id)->sessions_created++;
+		*created = up;
+	}
+	s->last_seen_ns = now;
+	v = fwd_hop_upstream(c, nh, s, now);
+	if (v > NH_HOLD)
+		return nh_verdict_drop(v);
+	if (p->pi.l4_proto == IPPROTO_TCP)
+		fwd_tcp(c, s, p, TCP_DIR_CLIENT, s->to_upstream.mtu);
+	err = nat_rewrite_to_upstream(p->data, &p->pi, s);
+	if (err)
+		return drop_for_rewrite_error(err);
+	return fwd_out(nh, p, v, s->nh_upstream, s->to_upstream.port, now);
+}
+
+static int fwd_reply(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
+		     struct ferry_pkt *p)
+{
+	uint64_t now = ferry_worker__now_ns(w);
+	struct nat_session *s;
+	struct nat_tuple t;
+	enum nh_verdict v;
+	int err;
+
+	nat_tuple_from_pkt(&t, &p->pi);
+	s = nat_table__lookup_reply(ferry_worker__nat(w), &t);
+	if (!s || s->flow_id != p->flow_id)
+		return FERRY_DROP_no_session;
+	s->last_seen_ns = now;
+	v = fwd_hop_client(c, nh, s, now);
+	if (v > NH_HOLD)
+		return nh_verdict_drop(v);
+	if (p->pi.l4_proto == IPPROTO_TCP)
+		fwd_tcp(c, s, p, TCP_DIR_UPSTREAM, s->to_client.mtu);
+	err = nat_rewrite_to_client(p->data, &p->pi, s);
+	if (err)
+		return drop_for_rewrite_error(err);
+	return fwd_out(nh, p, v, s->nh_client, s->to_client.port, now);
+}
+
+/*
+ * An ICMP error about a packet this flow sent upstream: to the client of the
+ * session its quote names, rewritten as if about the client's own packet
+ * (lib/icmp.c).  It does not refresh the session: an error is no sign of
+ * life from the upstream.
+ */
+static int fwd_icmp_error(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
+			  struct ferry_pkt *p)
+{
+	uint64_t now = ferry_worker__now_ns(w);
+	struct nat_session *s;
+	struct nat_tuple t;
+	enum nh_verdict v;
+	int err;
+
+	icmp_quote_reply_tuple(&t, &p->pi);
+	s = nat_table__lookup_reply(ferry_worker__nat(w), &t);
+	if (!s || s->flow_id != p->flow_id)
+		return FERRY_DROP_no_session;
+	v = fwd_hop_client(c, nh, s, now);
+	if (v > NH_HOLD)
+		return nh_verdict_drop(v);
+	err = icmp_rewrite_to_client(p->data, &p->pi, s);
+	if (err == -EINVAL)
+		return FERRY_DROP_malformed;
+	if (err)
+		return drop_for_rewrite_error(err);
+	ferry_worker__flow_stats(w, p->flow_id)->icmp_translated++;
+	return fwd_out(nh, p, v, s->nh_client, s->to_client.port, now);
+}
+
+int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
+			    struct ferry_pkt *p)
+{
+	if (icmp_is_error(&p->pi))
+		return fwd_icmp_error(c, nh, w, p);
+	return fwd_reply(c, nh, w, p);
+}
+
+/* ---- one-way copies ---- */
+
+void fwd_core__oneway_init(struct fwd_oneway *o, const struct fwd_core *c,
+			   const struct fwd_target *t)
+{
+	memset(o, 0, sizeof(*o));
+	o->family = c->family == AF_INET ? 4 : 6;
+	o->s.upstream.family = o->family;
+	o->s.upstream.saddr = t->egress;
+	o->s.upstream.daddr = t->addr;
+	o->s.upstream.dport = t->port;
+}
+
+int fwd_core__oneway_send(struct fwd_nh *nh, struct ferry_worker *w, struct fwd_oneway *o,
+			  struct ferry_pkt *p)
+{
+	uint64_t now = ferry_worker__now_ns(w);
+	struct nat_session *s = &o->s;
+	enum nh_verdict v;
+	int err;
+
+	/* The flow's rule admits only its own family; anything else is not ours to copy. */
+	if (p->pi.family != o->family)
+		return FERRY_DROP_malformed;
+	v = nh_cache__prepare(nh->cache, o->family == 4 ? AF_INET : AF_INET6, &s->upstream.daddr,
+			      &s->nh_upstream, &s->nh_upstream_gen, &s->to_upstream, now);
+	if (v > NH_HOLD)
+		return nh_verdict_drop(v);
+	/* The template stands in for a session of exactly this packet's tuple. */
+	s->client.family = p->pi.family;
+	s->client.proto = p->pi.l4_proto;
+	s->upstream.proto = p->pi.l4_proto;
+	s->upstream.sport = p->pi.sport;
+	err = nat_rewrite_to_upstream(p->data, &p->pi, s);
+	if (err)
+		return drop_for_rewrite_error(err);
+	return fwd_out(nh, p, v, s->nh_upstream, s->to_upstream.port, now);
+}

@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * fanout: one producer, many consumers.  Every datagram of the flow goes to
+ * every subscriber: N - 1 copies (ferry_batch__emit) and the original, each
+ * rewritten for its subscriber like a NAT packet that ferry originates: from
+ * the egress address the kernel's route to the subscriber gives, the
+ * producer's source port kept, to the subscriber's address and port, with
+ * the next hop's MACs, TTL - 1 and incrementally fixed checksums
+ * (fwd_core.c).  The original goes to the first subscriber, so a fanout of
+ * one subscriber costs no copy.
+ *
+ * One-way: there is no session and no reply rule, so what subscribers send
+ * back is not steered to the producer; it reaches the proxy's kernel (which
+ * answers a datagram to a closed port with an ICMP error).  For the same
+ * reason only UDP flows are accepted: a TCP connection cannot be fanned out.
+ *
+ * Losing one subscriber's copy (no frame, no route, no neighbour) is counted
+ * with its reason and does not hold up the others.  The counters are the
+ * datagrams sent (or held for the neighbour) per subscriber.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include "fwd_core.h"
+#include "log.h"
+#include "nexthop.h"
+#include "service.h"
+
+/* One counter per subscriber: the ABI has four. */
+#define FANOUT_MAX_SUBSCRIBERS FERRY_SERVICE_COUNTERS
+
+struct fanout_conf {
+	struct fwd_core core;
+	uint32_t nr;
+	struct fwd_target sub[FANOUT_MAX_SUBSCRIBERS];
+};
+
+struct fanout_worker {
+	struct fwd_nh *nh;
+	struct fwd_oneway sub[FANOUT_MAX_SUBSCRIBERS];
+	uint64_t sent[FANOUT_MAX_SUBSCRIBERS];
+};
+
+struct fanout_parse {
+	struct fanout_conf *c;
+	struct cfg_errors *errs;
+};
+
+static int fanout_parse_sub(const struct cfg_node *item, int i, void *ctx)
+{
+	struct fanout_parse *fp = ctx;
+	struct fanout_conf *c = fp->c;
+
+	if (fwd_core__parse_target(&c->core, item, &c->sub[i], fp->errs))
+		return -EINVAL;
+	for (int j = 0; j < i; j++) {
+		if (c->sub[j].port == c->sub[i].port &&
+		    !memcmp(c->sub[j].addr.b, c->sub[i].addr.b, 16)) {
+			cfg_node_error(fp->errs, item, "fanout: subscriber listed twice");
+			return -EINVAL;
+		}
+	}
+	c->nr = (uint32_t)i + 1;
+	return 0;
+}
+
+static int fanout_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
+			    struct cfg_errors *errs, void **confp)
+{
+	struct fanout_parse fp = { .errs = errs };
+	bool have_subs = false;
+	struct fanout_conf *c;
+	struct cfg_node val;
+	const char *key;
+	cfg_iter it;
+	int err = 0;
+
+	if (!args->node || !cfg_node_is_map(args)) {
+		cfg_node_error(errs, args, "fanout: expected a mapping with 'subscribers'");
+		return -EINVAL;
+	}
+	if (fc->flow->match.l4_proto != IPPROTO_UDP) {
+		cfg_node_error(errs, args, "fanout: only UDP flows can be fanned out");
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	fp.c = c;
+	fwd_core__init(&c->core, fc, "fanout");
+	cfg_iter_init(&it, args);
+	while (cfg_iter_next(&it, &key, &val)) {
+		if (!strcmp(key, "subscribers")) {
+			have_subs = true;
+			if (fwd_core__for_each_item(&val, "fanout: subscribers",
+						    FANOUT_MAX_SUBSCRIBERS, fanout_parse_sub, &fp,
+						    errs))
+				err = -EINVAL;
+		} else {
+			cfg_node_error(errs, &val, "fanout: unknown key '%s'", key);
+			err = -EINVAL;
+		}
+	}
+	if (!err && !have_subs) {
+		cfg_node_error(errs, args, "fanout: missing key 'subscribers'");
+		err = -EINVAL;
+	}
+	if (err) {
+		free(c);
+		return err;
+	}
+	*confp = c;
+	return 0;
+}
+
+static int fanout_start(const struct ferry_flow_ctx *fc, void *conf)
+{
+	struct fanout_conf *c = conf;
+	struct nh_resolver *nh;
+	char addr[64];
+	int err;
+
+	fwd_core__setup(&c->core, ferry_daemon__config(fc->daemon));
+	err = nh_resolver__create(&nh);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < c->nr && !err; i++)
+		err = fwd_core__resolve(&c->core, nh, fc->daemon, &c->sub[i], "subscriber");
+	nh_resolver__destroy(nh);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < c->nr; i++) {
+		inet_ntop(c->core.family, c->sub[i].addr.b, addr, sizeof(addr));
+		pr_info("flow '%s': fanout subscriber %u: %s port %u via ifindex %d",
+			c->core.flow_name, i, addr, c->sub[i].port, c->sub[i].ifindex);
+	}
+	return 0;
+}
+
+static int fanout_worker_init(void *conf, struct ferry_worker *w, void **wstate)
+{
+	struct fanout_conf *c = conf;
+	struct fanout_worker *fw;
+	int err;
+
+	fw = calloc(1, sizeof(*fw));
+	if (!fw)
+		return -ENOMEM;
+	err = fwd_core__nh_get(&c->core, w, &fw->nh);
+	if (err) {
+		free(fw);
+		return err;
+	}
+	for (uint32_t i = 0; i < c->nr; i++)
+		fwd_core__oneway_init(&fw->sub[i], &c->core, &c->sub[i]);
+	*wstate = fw;
+	return 0;
+}
+
+static void fanout_worker_destroy(void *conf, void *wstate)
+{
+	struct fanout_worker *fw = wstate;
+
+	fwd_core__nh_put(fw->nh);
+	free(fw);
+}
+
+static void fanout_destroy(void *conf)
+{
+	free(conf);
+}
+
+static void fanout_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
+{
+	struct fanout_worker *fw = wstate;
+	struct fanout_conf *c = conf;
+	/* The copies join the batch behind the originals: only the originals are ours. */
+	uint32_t n = b->n;
+
+	fwd_core__nh_poll(fw->nh, ferry_worker__now_ns(w));
+	for (uint32_t i = 0; i < n; i++) {
+		struct ferry_pkt *p = b->pkts[i];
+		int reason;
+
+		/* No reply rule of ours: a reply belongs to someone else's rule. */
+		if (p->dir != FERRY_DIR_CLIENT)
+			continue;
+		/* Copies first, while the original's bytes are still the producer's. */
+		for (uint32_t s = 1; s < c->nr; s++) {
+			struct ferry_pkt *q = ferry_batch__emit(w, b, p);
+
+			if (!q) {
+				ferry_worker__flow_stats(w, p->flow_id)->drop_no_frame++;
+				continue;
+			}
+			reason = fwd_core__oneway_send(fw->nh, w, &fw->sub[s], q);
+			if (reason)
+				ferry_pkt_drop(q, reason);
+			else
+				fw->sent[s]++;
+		}
+		reason = fwd_core__oneway_send(fw->nh, w, &fw->sub[0], p);
+		if (reason)
+			ferry_pkt_drop(p, reason);
+		else
+			fw->sent[0]++;
+	}
+}
+
+static void fanout_tick(void *conf, void *wstate, struct ferry_worker *w)
+{
+	struct fanout_worker *fw = wstate;
+
+	/* Datagrams held for a neighbour leave or time out even while no packet comes. */
+	fwd_core__nh_poll(fw->nh, ferry_worker__now_ns(w));
+}
+
+static void fanout_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])
+{
+	struct fanout_worker *fw = wstate;
+
+	for (int i = 0; i < FANOUT_MAX_SUBSCRIBERS; i++)
+		counters[i] += fw->sent[i];
+}
+
+const struct ferry_service_ops svc_fanout_ops = {
+	.name = "fanout",
+	.abi_version = FERRY_SERVICE_ABI_VERSION,
+	.configure = fanout_configure,
+	.start = fanout_start,
+	.worker_init = fanout_worker_init,
+	.process = fanout_process,
+	.tick = fanout_tick,
+	.stats = fanout_stats,
+	.worker_destroy = fanout_worker_destroy,
+	.destroy = fanout_destroy,
+	.counter_names = { "subscriber0", "subscriber1", "subscriber2", "subscriber3" },
+};

@@ -1,0 +1,224 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * mirror: a copy of each client packet to every configured destination,
+ * while the original goes on unchanged to the next service.
+ *
+ * Each copy is a new frame (ferry_batch__emit) rewritten like a NAT packet
+ * that ferry originates: from the egress address the kernel's route to the
+ * destination gives, with the client's source port kept so that a collector
+ * can tell the client flows apart, to the destination's address and port,
+ * with the next hop's MACs from the worker's next-hop cache, TTL - 1 and
+ * incrementally fixed checksums (fwd_core.c).  It is sent straight away
+ * (or held while the destination's neighbour resolves) and never seen by
+ * the services after mirror.
+ *
+ * Copies are best effort and never hold up the original: a copy that gets
+ * no frame (the pool or the chain run's emit budget is exhausted) is counted
+ * as a no_frame drop, one that cannot be sent as a drop of its reason, and
+ * the original goes on either way.  Only packets of the client direction
+ * are copied; replies and ICMP errors that a later service's reply rule
+ * brings pass through untouched.  Nothing steers a destination's answers
+ * back: they reach the proxy's kernel.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+
+#include "fwd_core.h"
+#include "log.h"
+#include "nexthop.h"
+#include "service.h"
+
+/* One counter per destination: the ABI has four. */
+#define MIRROR_MAX_DESTS FERRY_SERVICE_COUNTERS
+
+struct mirror_conf {
+	struct fwd_core core;
+	uint32_t nr;
+	struct fwd_target to[MIRROR_MAX_DESTS];
+};
+
+struct mirror_worker {
+	struct fwd_nh *nh;
+	struct fwd_oneway dst[MIRROR_MAX_DESTS];
+	uint64_t copies[MIRROR_MAX_DESTS]; /* sent or held for their neighbour */
+};
+
+struct mirror_parse {
+	struct mirror_conf *c;
+	struct cfg_errors *errs;
+};
+
+static int mirror_parse_dest(const struct cfg_node *item, int i, void *ctx)
+{
+	struct mirror_parse *mp = ctx;
+	struct mirror_conf *c = mp->c;
+
+	if (fwd_core__parse_target(&c->core, item, &c->to[i], mp->errs))
+		return -EINVAL;
+	c->nr = (uint32_t)i + 1;
+	return 0;
+}
+
+static int mirror_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
+			    struct cfg_errors *errs, void **confp)
+{
+	struct mirror_parse mp = { .errs = errs };
+	struct mirror_conf *c;
+	bool have_to = false;
+	struct cfg_node val;
+	const char *key;
+	cfg_iter it;
+	int err = 0;
+
+	if (!args->node || !cfg_node_is_map(args)) {
+		cfg_node_error(errs, args, "mirror: expected a mapping with 'to'");
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	mp.c = c;
+	fwd_core__init(&c->core, fc, "mirror");
+	cfg_iter_init(&it, args);
+	while (cfg_iter_next(&it, &key, &val)) {
+		if (!strcmp(key, "to")) {
+			have_to = true;
+			if (fwd_core__for_each_item(&val, "mirror: to", MIRROR_MAX_DESTS,
+						    mirror_parse_dest, &mp, errs))
+				err = -EINVAL;
+		} else {
+			cfg_node_error(errs, &val, "mirror: unknown key '%s'", key);
+			err = -EINVAL;
+		}
+	}
+	if (!err && !have_to) {
+		cfg_node_error(errs, args, "mirror: missing key 'to'");
+		err = -EINVAL;
+	}
+	if (err) {
+		free(c);
+		return err;
+	}
+	*confp = c;
+	return 0;
+}
+
+static int mirror_start(const struct ferry_flow_ctx *fc, void *conf)
+{
+	struct mirror_conf *c = conf;
+	struct nh_resolver *nh;
+	char addr[64];
+	int err;
+
+	fwd_core__setup(&c->core, ferry_daemon__config(fc->daemon));
+	err = nh_resolver__create(&nh);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < c->nr && !err; i++)
+		err = fwd_core__resolve(&c->core, nh, fc->daemon, &c->to[i], "destination");
+	nh_resolver__destroy(nh);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < c->nr; i++) {
+		inet_ntop(c->core.family, c->to[i].addr.b, addr, sizeof(addr));
+		pr_info("flow '%s': mirror %u to %s port %u via ifindex %d", c->core.flow_name, i,
+			addr, c->to[i].port, c->to[i].ifindex);
+	}
+	return 0;
+}
+
+static int mirror_worker_init(void *conf, struct ferry_worker *w, void **wstate)
+{
+	struct mirror_conf *c = conf;
+	struct mirror_worker *mw;
+	int err;
+
+	mw = calloc(1, sizeof(*mw));
+	if (!mw)
+		return -ENOMEM;
+	err = fwd_core__nh_get(&c->core, w, &mw->nh);
+	if (err) {
+		free(mw);
+		return err;
+	}
+	for (uint32_t i = 0; i < c->nr; i++)
+		fwd_core__oneway_init(&mw->dst[i], &c->core, &c->to[i]);
+	*wstate = mw;
+	return 0;
+}
+
+static void mirror_worker_destroy(void *conf, void *wstate)
+{
+	struct mirror_worker *mw = wstate;
+
+	fwd_core__nh_put(mw->nh);
+	free(mw);
+}
+
+static void mirror_destroy(void *conf)
+{
+	free(conf);
+}
+
+static void mirror_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
+{
+	struct mirror_worker *mw = wstate;
+	struct mirror_conf *c = conf;
+	/* The copies join the batch behind the originals: only the originals are ours. */
+	uint32_t n = b->n;
+
+	fwd_core__nh_poll(mw->nh, ferry_worker__now_ns(w));
+	for (uint32_t i = 0; i < n; i++) {
+		const struct ferry_pkt *p = b->pkts[i];
+
+		if (p->dir != FERRY_DIR_CLIENT)
+			continue;
+		for (uint32_t d = 0; d < c->nr; d++) {
+			struct ferry_pkt *q = ferry_batch__emit(w, b, p);
+			int reason;
+
+			if (!q) {
+				ferry_worker__flow_stats(w, p->flow_id)->drop_no_frame++;
+				continue;
+			}
+			reason = fwd_core__oneway_send(mw->nh, w, &mw->dst[d], q);
+			if (reason)
+				ferry_pkt_drop(q, reason);
+			else
+				mw->copies[d]++;
+		}
+	}
+}
+
+static void mirror_tick(void *conf, void *wstate, struct ferry_worker *w)
+{
+	struct mirror_worker *mw = wstate;
+
+	/* Copies held for a neighbour leave or time out even while no packet comes. */
+	fwd_core__nh_poll(mw->nh, ferry_worker__now_ns(w));
+}
+
+static void mirror_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])
+{
+	struct mirror_worker *mw = wstate;
+
+	for (int i = 0; i < MIRROR_MAX_DESTS; i++)
+		counters[i] += mw->copies[i];
+}
+
+const struct ferry_service_ops svc_mirror_ops = {
+	.name = "mirror",
+	.abi_version = FERRY_SERVICE_ABI_VERSION,
+	.configure = mirror_configure,
+	.start = mirror_start,
+	.worker_init = mirror_worker_init,
+	.process = mirror_process,
+	.tick = mirror_tick,
+	.stats = mirror_stats,
+	.worker_destroy = mirror_worker_destroy,
+	.destroy = mirror_destroy,
+	.counter_names = { "copies_to0", "copies_to1", "copies_to2", "copies_to3" },
+};

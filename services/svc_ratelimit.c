@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * ratelimit: token buckets on a flow's packets.
+ *
+ *   ratelimit:
+ *     packets_per_second: 1000   # and/or
+ *     bytes_per_second: 1250000
+ *     burst_packets: 100         # default: a tenth of a second's worth, at least 1
+ *     burst_bytes: 125000        # default: likewise
+ *     per: flow                  # or source
+ *     max_sources: 4096          # per: source only, buckets per worker
+ *     direction: client          # or reply, or both
+ *
+ * A packet passes when every configured bucket holds enough tokens for it
+ * (one packet, its frame's bytes); it then takes them.  Otherwise it is
+ * dropped as "rate_limited" and takes nothing.  Buckets refill continuously
+ * at the rate, up to the burst.
+ *
+ * Workers share nothing, so a bucket is never shared either:
+ *   per: flow    each worker has one bucket with 1/queues of the rate and of
+ *                the burst.  The flow's packets spread over the queues by
+ *                the NIC's hash, so the sum stays at the configured rate; a
+ *                flow whose packets all land on one queue gets only that
+ *                queue's share.
+ *   per: source  each worker has a fixed table of max_sources buckets keyed
+ *                by source address, each with the full rate and burst.  A
+ *                source's packets normally reach one queue (one 5-tuple, one
+ *                hash); one that spreads over k queues gets up to k times
+ *                the rate.  A new source takes a free slot among the 8 its
+ *                address hashes to, or evicts the least recently seen of
+ *                them.  An evicted source comes back with a full bucket, so
+ *                a table too small for the sources loosens the limit
+ *                (counted in `evictions`).  Every tick frees buckets idle
+ *                long enough to be full again: they are equal to new ones.
+ *
+ * A flow's chain runs for both directions; by default only the clients'
+ * packets are limited and the upstream's replies pass.  `direction: reply`
+ * or `both` limits those instead or too (per source, a reply's source is
+ * the upstream).
+ *
+ * Tokens are integers scaled so that the arithmetic is exact and cannot
+ * overflow: a bucket holds up to burst * 1e9 units, refills `rate` units per
+ * nanosecond, and a packet (or byte) costs 1e9 * divisor units, where the
+ * divisor is the number of workers sharing the rate (1 per source).
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "service.h"
+#include "svc_args.h"
+
+#define RL_UNIT 1000000000ull /* token units per packet or byte, per sharing worker */
+#define RL_PROBE 8	      /* slots a source may live in */
+#define RL_SWEEP 1024	      /* slots checked for idle buckets per tick */
+#define RL_DEFAULT_SOURCES 4096
+#define RL_MIN_SOURCES RL_PROBE
+#define RL_MAX_SOURCES (1u << 20)
+
+/* One token bucket's parameters, for one worker. */
+struct rl_params {
+	bool on;
+	uint64_t rate;	  /* units per ns */
+	uint64_t cap;	  /* units */
+	uint64_t cost;	  /* units per packet, or per byte */
+	uint64_t fill_ns; /* from empty to full: a bucket idle this long is full */
+};
+
+struct rl_conf {
+	enum svc_dir dirs;
+	uint32_t pps, bps, burst_packets, burst_bytes;
+	bool per_source;
+	uint32_t max_sources; /* a power of two */
+	struct rl_params pkt, byte;
+	uint64_t idle_ns; /* the longer fill time: a bucket idle this long is new */
+};
+
+struct rl_bucket {
+	uint64_t pkt_tokens;
+	uint64_t byte_tokens;
+	uint64_t last_ns;
+	union ferry_addr addr;
+	uint8_t family; /* 0: free slot */
+};
+
+enum rl_counter {
+	RL_BUCKETS,	 /* buckets in use */
+	RL_EVICTIONS,	 /* sources evicted to make room for new ones */
+	RL_OVER_PACKETS, /* drops: the packet bucket was short */
+	RL_OVER_BYTES,	 /* drops: the packet bucket had room, the byte bucket not */
+};
+
+struct rl_worker {
+	uint64_t counters[FERRY_SERVICE_COUNTERS];
+	uint64_t seed;
+	uint32_t mask;		 /* table size - 1 */
+	uint32_t sweep;		 /* next slot the tick looks at */
+	struct rl_bucket flow;	 /* per: flow */
+	struct rl_bucket *table; /* per: source */
+};
+
+/* Reads a number and notes that the key was given; 0 or -EINVAL. */
+static int get_key_u32(const struct cfg_node *n, uint32_t min, uint32_t max, uint32_t *out,
+		       bool *seen, struct cfg_errors *errs)
+{
+	*seen = true;
+	return cfg_get_u32(n, min, max, out, errs) ? -EINVAL : 0;
+}
+
+/*
+ * rate_per_s and burst in packets or bytes; `divisor` workers share them.
+ * `min_burst` is what one worker's bucket must at least hold.
+ */
+static void rl_params_init(struct rl_params *p, uint32_t rate_per_s, uint32_t burst,
+			   uint32_t divisor, uint64_t min_burst)
+{
+	p->on = true;
+	p->rate = rate_per_s;
+	p->cost = RL_UNIT * divisor;
+	p->cap = (uint64_t)burst * RL_UNIT;
+	if (p->cap < min_burst * p->cost)
+		p->cap = min_burst * p->cost;
+	p->fill_ns = (p->cap + p->rate - 1) / p->rate;
+}
+
+static int rl_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
+			struct cfg_errors *errs, void **confp)
+{
+	const struct ferry_config *cfg = ferry_daemon__config(fc->daemon);
+	bool have_pps = false, have_bps = false, have_bp = false, have_bb = false;
+	bool have_sources = false;
+	struct cfg_node val, sources_node = { 0 };
+	struct rl_conf *c;
+	uint32_t divisor;
+	const char *key;
+	char word[8];
+	cfg_iter it;
+	int err = 0;
+
+	if (!cfg_node_is_map(args)) {
+		/* With no arguments there is no node: point at the entry itself. */
+		cfg_mark_error(errs, svc_entry_mark(fc, args),
+			       "ratelimit: expected a mapping with packets_per_second and/or "
+			       "bytes_per_second");
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->max_sources = RL_DEFAULT_SOURCES;
+	c->dirs = SVC_DIR_CLIENT;
+	cfg_iter_init(&it, args);
+	while (cfg_iter_next(&it, &key, &val)) {
+		if (!strcmp(key, "packets_per_second")) {
+			err = get_key_u32(&val, 1, UINT32_MAX, &c->pps, &have_pps, errs) ?: err;
+		} else if (!strcmp(key, "bytes_per_second")) {
+			err = get_key_u32(&val, 1, UINT32_MAX, &c->bps, &have_bps, errs) ?: err;
+		} else if (!strcmp(key, "burst_packets")) {
+			err = get_key_u32(&val, 1, UINT32_MAX, &c->burst_packets, &have_bp, errs)
+				  ?: err;
+		} else if (!strcmp(key, "burst_bytes")) {
+			err = get_key_u32(&val, 1, UINT32_MAX, &c->burst_bytes, &have_bb, errs)
+				  ?: err;
+		} else if (!strcmp(key, "max_sources")) {
+			sources_node = val;
+			err = get_key_u32(&val, RL_MIN_SOURCES, RL_MAX_SOURCES, &c->max_sources,
+					  &have_sources, errs)
+				  ?: err;
+		} else if (!strcmp(key, "direction")) {
+			if (svc_dir_parse(&val, "ratelimit", &c->dirs, errs))
+				err = -EINVAL;
+		} else if (!strcmp(key, "per")) {
+			if (cfg_get_string(&val, word, sizeof(word), errs)) {
+				err = -EINVAL;
+			} else if (!strcmp(word, "flow") || !strcmp(word, "source")) {
+				c->per_source = word[0] == 's';
+			} else {
+				cfg_node_error(errs, &val,
+					       "ratelimit: per: '%s' is not one of flow, source",
+					       word);
+				err = -EINVAL;
+			}
+		} else {
+			cfg_node_error(errs, &val, "ratelimit: unknown key '%s'", key);
+			err = -EINVAL;
+		}
+	}
+	if (err)
+		goto err_free;
+	err = -EINVAL;
+	if (!have_pps && !have_bps) {
+		cfg_node_error(errs, args,
+			       "ratelimit: give packets_per_second, bytes_per_second, or both");
+		goto err_free;
+	}
+	if (have_bp && !have_pps) {
+		cfg_node_error(errs, args, "ratelimit: burst_packets needs packets_per_second");
+		goto err_free;
+	}
+	if (have_bb && !have_bps) {
+		cfg_node_error(errs, args, "ratelimit: burst_bytes needs bytes_per_second");
+		goto err_free;
+	}
+	if (have_sources && !c->per_source) {
+		cfg_node_error(errs, &sources_node, "ratelimit: max_sources needs per: source");
+		goto err_free;
+	}
+	/* A tenth of a second's worth absorbs scheduling jitter without being a second flood. */
+	if (!have_bp)
+		c->burst_packets = c->pps / 10 ?: 1;
+	if (!have_bb)
+		c->burst_bytes = c->bps / 10 ?: 1;
+	while (c->max_sources & (c->max_sources - 1))
+		c->max_sources += c->max_sources & -c->max_sources;
+
+	divisor = c->per_source ? 1 : cfg->queues ?: 1;
+	/* Every worker's bucket holds at least one packet, and one whole frame of bytes. */
+	if (have_pps)
+		rl_params_init(&c->pkt, c->pps, c->burst_packets, divisor, 1);
+	if (have_bps)
+		rl_params_init(&c->byte, c->bps, c->burst_bytes, divisor, cfg->umem.frame_size);
+	c->idle_ns = c->pkt.fill_ns > c->byte.fill_ns ? c->pkt.fill_ns : c->byte.fill_ns;
+	*confp = c;
+	return 0;
+
+err_free:
+	free(c);
+	return -EINVAL;
+}
+
+static void bucket_fill(const struct rl_conf *c, struct rl_bucket *b, uint64_t now)
+{
+	b->pkt_tokens = c->pkt.cap;
+	b->byte_tokens = c->byte.cap;
+	b->last_ns = now;
+}
+
+static int rl_worker_init(void *conf, struct ferry_worker *w, void **wstate)
+{
+	const struct rl_conf *c = conf;
+	struct rl_worker *rw;
+
+	rw = calloc(1, sizeof(*rw));
+	if (!rw)
+		return -ENOMEM;
+	if (c->per_source) {
+		rw->table = calloc(c->max_sources, sizeof(*rw->table));
+		if (!rw->table)
+			goto err_free;
+		rw->mask = c->max_sources - 1;
+		/* Unpredictable slots: nobody can aim many sources at one window. */
+		if (getrandom(&rw->seed, sizeof(rw->seed), GRND_NONBLOCK) != sizeof(rw->seed))
+			rw->seed = ferry_worker__now_ns(w) ^ (uintptr_t)rw;
+	} else {
+		bucket_fill(c, &rw->flow, ferry_worker__now_ns(w));
+		rw->counters[RL_BUCKETS] = 1;
+	}
+	*wstate = rw;
+	return 0;
+
+err_free:
+	free(rw);
+	return -ENOMEM;
+}
+
+static void refill(const struct rl_params *p, uint64_t *tokens, uint64_t dt)
+{
+	if (!p->on)
+		return;
+	/* dt < fill_ns keeps rate * dt below cap + rate: no overflow. */
+	if (dt >= p->fill_ns)
+		*tokens = p->cap;
+	else if ((*tokens += p->rate * dt) > p->cap)
+		*tokens = p->cap;
+}
+
+static uint64_t hash_addr(uint64_t seed, const struct pkt_info *pi)
+{
+	uint64_t h = seed ^ pi->family;
+
+	for (int i = 0; i < 4; i++) {
+		h = (h ^ pi->saddr.w[i]) * 0x9e3779b97f4a7c15ull;
+		h ^= h >> 29;
+	}
+	return h;
+}
+
+/* The source's bucket: found, a free slot of its window, or the window's stalest. */
+static struct rl_bucket *source_bucket(const struct rl_conf *c, struct rl_worker *rw,
+				       const struct pkt_info *pi, uint64_t now)
+{
+	uint32_t base = (uint32_t)hash_addr(rw->seed, pi), slot;
+	struct rl_bucket *free_b = NULL, *oldest = NULL, *b;
+
+	for (uint32_t i = 0; i < RL_PROBE; i++) {
+		slot = (base + i) & rw->mask;
+		b = &rw->table[slot];
+		if (!b->family) {
+			if (!free_b)
+				free_b = b;
+			continue;
+		}
+		if (b->family == pi->family && !memcmp(&b->addr, &pi->saddr, sizeof(b->addr)))
+			return b;
+		if (!oldest || b->last_ns < oldest->last_ns)
+			oldest = b;
+	}
+	if (free_b) {
+		b = free_b;
+		rw->counters[RL_BUCKETS]++;
+	} else {
+		b = oldest;
+		rw->counters[RL_EVICTIONS]++;
+	}
+	b->family = pi->family;
+	b->addr = pi->saddr;
+	bucket_fill(c, b, now);
+	return b;
+}
+
+static void rl_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
+{
+	const struct rl_conf *c = conf;
+	struct rl_worker *rw = wstate;
+	uint64_t now = ferry_worker__now_ns(w);
+
+	for (uint32_t i = 0; i < b->n; i++) {
+		struct ferry_pkt *p = b->pkts[i];
+		struct rl_bucket *bk;
+		uint64_t dt, bytes_cost;
+
+		if (!svc_dir_match(c->dirs, p))
+			continue;
+		bk = c->per_source ? source_bucket(c, rw, &p->pi, now) : &rw->flow;
+		dt = now > bk->last_ns ? now - bk->last_ns : 0;
+		refill(&c->pkt, &bk->pkt_tokens, dt);
+		refill(&c->byte, &bk->byte_tokens, dt);
+		bk->last_ns = now;
+		bytes_cost = c->byte.cost * p->len;
+		if (c->pkt.on && bk->pkt_tokens < c->pkt.cost) {
+			rw->counters[RL_OVER_PACKETS]++;
+			ferry_pkt_drop(p, FERRY_DROP_rate_limited);
+			continue;
+		}
+		if (c->byte.on && bk->byte_tokens < bytes_cost) {
+			rw->counters[RL_OVER_BYTES]++;
+			ferry_pkt_drop(p, FERRY_DROP_rate_limited);
+			continue;
+		}
+		if (c->pkt.on)
+			bk->pkt_tokens -= c->pkt.cost;
+		if (c->byte.on)
+			bk->byte_tokens -= bytes_cost;
+	}
+}
+
+/* Frees buckets that have refilled: a new source gets exactly the same. */
+static void rl_tick(void *conf, void *wstate, struct ferry_worker *w)
+{
+	const struct rl_conf *c = conf;
+	struct rl_worker *rw = wstate;
+	uint64_t now = ferry_worker__now_ns(w);
+
+	if (!c->per_source)
+		return;
+	for (uint32_t i = 0; i < RL_SWEEP && i <= rw->mask; i++) {
+		struct rl_bucket *b = &rw->table[rw->sweep];
+
+		rw->sweep = (rw->sweep + 1) & rw->mask;
+		if (b->family && now >= b->last_ns && now - b->last_ns >= c->idle_ns) {
+			b->family = 0;
+			rw->counters[RL_BUCKETS]--;
+		}
+	}
+}
+
+static void rl_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])
+{
+	const struct rl_worker *rw = wstate;
+
+	for (int i = 0; i < FERRY_SERVICE_COUNTERS; i++)
+		counters[i] += rw->counters[i];
+}
+
+static void rl_worker_destroy(void *conf, void *wstate)
+{
+	struct rl_worker *rw = wstate;
+
+	free(rw->table);
+	free(rw);
+}
+
+static void rl_destroy(void *conf)
+{
+	free(conf);
+}
+
+const struct ferry_service_ops svc_ratelimit_ops = {
+	.name = "ratelimit",
+	.abi_version = FERRY_SERVICE_ABI_VERSION,
+	.configure = rl_configure,
+	.worker_init = rl_worker_init,
+	.process = rl_process,
+	.tick = rl_tick,
+	.stats = rl_stats,
+	.worker_destroy = rl_worker_destroy,
+	.destroy = rl_destroy,
+	.counter_names = {
+		[RL_BUCKETS] = "buckets_in_use",
+		[RL_EVICTIONS] = "evictions",
+		[RL_OVER_PACKETS] = "over_packets",
+		[RL_OVER_BYTES] = "over_bytes",
+	},
+};

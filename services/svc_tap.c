@@ -1,0 +1,607 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * tap: a copy of each packet of a flow, as it is at this point of the chain,
+ * into a pcap file or out of a named interface.  The packet itself goes on
+ * untouched.
+ *
+ * Why: steered packets are invisible to tcpdump.  The XDP program redirects
+ * them into AF_XDP sockets before the kernel builds an skb, so packet
+ * sockets on the interface never see them arrive, and what ferry sends
+ * leaves from its AF_XDP sockets past the kernel's packet taps too.  tap is
+ * how to look at them; with .sees_tx set (services/service.h) it can sit
+ * after forward and record the packets as they leave, after NAT:
+ *
+ *   services: [tap: {pcap: /var/lib/ferry/in.pcap}, forward: {...},
+ *              tap: {pcap: /var/lib/ferry/out.pcap}]
+ *
+ * pcap: the classic libpcap format (magic 0xa1b2c3d4 in host byte order,
+ * version 2.4, microsecond timestamps, link type Ethernet), which tcpdump,
+ * tshark and wireshark read.  A record's time is the worker's clock when it
+ * ran the chain, moved to the wall clock.  With max_bytes, a file that would
+ * grow past it is closed and renamed PATH.1 (PATH.1 becomes PATH.2, and so
+ * on), keeping `files` files in all; an existing PATH is overwritten at
+ * start-up.  Packets are cut to snaplen bytes.
+ *
+ * The workers never touch the file: a write may block on the disk, and a
+ * worker that blocks stalls every flow of its queue.  Each worker copies
+ * the packets into a single-producer, single-consumer ring of fixed slots
+ * (C11 atomics, no locks, no syscalls), and one writer thread per tap
+ * service drains all rings into a stdio-buffered file, sleeping 2 ms
+ * whenever they are empty; it also does the rotation.  If the writer falls
+ * behind, a full ring loses the copy, never the packet: counted as
+ * `missed`.  Records of different workers may be out of time order in the
+ * file.
+ *
+ * interface: an AF_PACKET socket per worker, bound to the interface, sends
+ * the copies as they are, one sendmmsg() per process() call for the whole
+ * batch, never blocking (MSG_DONTWAIT): what the socket does not take is
+ * counted as `missed`.  A dummy interface works well:
+ *   ip link add ferry-tap type dummy && ip link set ferry-tap up
+ *   tcpdump -ni ferry-tap
+ */
+#include <errno.h>
+#include <net/if.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <linux/if_ether.h>
+#include <linux/if_packet.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "log.h"
+#include "service.h"
+#include "svc_args.h"
+
+#define TAP_MAX_WORKERS 64 /* config: queues 1..64 */
+#define TAP_MAX_FRAME 4096 /* a UMEM frame holds no more */
+#define TAP_RING_SLOTS 512 /* per worker */
+#define TAP_SEND_BATCH 256 /* sendmmsg() messages per call */
+#define TAP_IDLE_NS (2ull * 1000 * 1000)
+#define TAP_MIN_MAX_BYTES 4096
+#define TAP_MAX_FILES 1000
+
+#define PCAP_MAGIC_USEC 0xa1b2c3d4u
+#define PCAP_LINKTYPE_ETHERNET 1
+#define PCAP_HDR_LEN 24
+#define PCAP_REC_HDR_LEN 16
+
+struct pcap_file_hdr {
+	uint32_t magic;
+	uint16_t version_major, version_minor;
+	int32_t thiszone;
+	uint32_t sigfigs;
+	uint32_t snaplen;
+	uint32_t linktype;
+};
+
+struct pcap_rec_hdr {
+	uint32_t ts_sec, ts_usec;
+	uint32_t incl_len, orig_len;
+};
+
+_Static_assert(sizeof(struct pcap_file_hdr) == PCAP_HDR_LEN, "pcap file header layout");
+_Static_assert(sizeof(struct pcap_rec_hdr) == PCAP_REC_HDR_LEN, "pcap record header layout");
+
+struct tap_slot {
+	uint64_t ts_ns; /* worker clock */
+	uint32_t caplen, len;
+	uint8_t data[];
+};
+
+/*
+ * One worker's copies on their way to the writer.  The worker alone writes
+ * `head` and the slots before it publishes them; the writer alone writes
+ * `tail`.  Each on its own cache line.
+ */
+struct tap_ring {
+	_Atomic uint32_t head __attribute__((aligned(64)));
+	_Atomic uint32_t tail __attribute__((aligned(64)));
+	uint32_t slot_size __attribute__((aligned(64)));
+	uint8_t *slots;
+};
+
+struct tap_conf {
+	char flow_name[CFG_NAME_LEN];
+	enum svc_dir dirs;
+	char path[256];		  /* pcap mode */
+	char ifname[IF_NAMESIZE]; /* interface mode */
+	uint64_t max_bytes;	  /* 0: no rotation */
+	uint32_t files;
+	uint32_t snaplen;
+	/* pcap mode, set up by the first worker_init(), on the main thread */
+	bool writer_started;
+	pthread_t writer;
+	atomic_int stop;
+	_Atomic(struct tap_ring *) rings[TAP_MAX_WORKERS];
+	FILE *f;
+	uint64_t file_bytes;
+	int64_t wall_offset_ns; /* realtime - monotonic */
+	bool write_failed;	/* logged once per file */
+};
+
+enum { TAP_C_CAPTURED, TAP_C_MISSED, TAP_C_BYTES };
+
+struct tap_worker {
+	struct tap_conf *c;
+	struct tap_ring *ring; /* pcap mode */
+	int fd;		       /* interface mode */
+	struct mmsghdr *msgs;
+	struct iovec *iov;
+	struct sockaddr_ll sll;
+	uint64_t counters[FERRY_SERVICE_COUNTERS];
+};
+
+static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
+			 struct cfg_errors *errs, void **confp)
+{
+	bool have_rotation = false;
+	struct tap_conf *c;
+	struct cfg_node val;
+	const char *key;
+	cfg_iter it;
+	int err = 0;
+
+	if (!cfg_node_is_map(args)) {
+		cfg_mark_error(errs, svc_entry_mark(fc, args),
+			       "tap: expected a mapping with 'pcap' or 'interface'");
+		return -EINVAL;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	snprintf(c->flow_name, sizeof(c->flow_name), "%s", fc->flow->name);
+	c->dirs = SVC_DIR_BOTH;
+	c->files = 2;
+	c->snaplen = 65535;
+	cfg_iter_init(&it, args);
+	while (cfg_iter_next(&it, &key, &val)) {
+		uint32_t v = 0;
+
+		if (!strcmp(key, "pcap")) {
+			if (cfg_get_string(&val, c->path, sizeof(c->path), errs)) {
+				err = -EINVAL;
+			} else if (c->path[0] != '/') {
+				cfg_node_error(errs, &val,
+					       "tap: pcap: '%s' is not an absolute path", c->path);
+				err = -EINVAL;
+			}
+		} else if (!strcmp(key, "interface")) {
+			if (cfg_get_string(&val, c->ifname, sizeof(c->ifname), errs)) {
+				err = -EINVAL;
+			} else if (!c->ifname[0] || strpbrk(c->ifname, "/: \t")) {
+				cfg_node_error(errs, &val, "tap: bad interface name '%s'",
+					       c->ifname);
+				err = -EINVAL;
+			}
+		} else if (!strcmp(key, "max_bytes")) {
+			if (cfg_get_u32(&val, TAP_MIN_MAX_BYTES, UINT32_MAX, &v, errs))
+				err = -EINVAL;
+			c->max_bytes = v;
+			have_rotation = true;
+		} else if (!strcmp(key, "files")) {
+			if (cfg_get_u32(&val, 1, TAP_MAX_FILES, &c->files, errs))
+				err = -EINVAL;
+			have_rotation = true;
+		} else if (!strcmp(key, "snaplen")) {
+			if (cfg_get_u32(&val, 64, 65535, &c->snaplen, errs))
+				err = -EINVAL;
+		} else if (!strcmp(key, "direction")) {
+			if (svc_dir_parse(&val, "tap", &c->dirs, errs))
+				err = -EINVAL;
+		} else {
+			cfg_node_error(errs, &val, "tap: unknown key '%s'", key);
+			err = -EINVAL;
+		}
+	}
+	if (!err && !c->path[0] == !c->ifname[0]) {
+		cfg_node_error(errs, args, "tap: needs exactly one of 'pcap' and 'interface'");
+		err = -EINVAL;
+	}
+	if (!err && c->ifname[0] && have_rotation) {
+		cfg_node_error(errs, args, "tap: max_bytes and files go with 'pcap' only");
+		err = -EINVAL;
+	}
+	if (err) {
+		free(c);
+		return err;
+	}
+	*confp = c;
+	return 0;
+}
+
+/* ---- pcap writer (its own thread) ---- */
+
+static int tap_open_file(struct tap_conf *c)
+{
+	struct pcap_file_hdr h = {
+		.magic = PCAP_MAGIC_USEC,
+		.version_major = 2,
+		.version_minor = 4,
+		.snaplen = c->snaplen,
+		.linktype = PCAP_LINKTYPE_ETHERNET,
+	};
+	int err;
+
+	c->f = fopen(c->path, "we");
+	if (!c->f) {
+		err = -errno;
+		pr_err("flow '%s': tap: cannot open %s: %s", c->flow_name, c->path, strerror(-err));
+		return err;
+	}
+	/* Whole records per write(): the file is read while it grows. */
+	setvbuf(c->f, NULL, _IOFBF, 256 * 1024);
+	c->file_bytes = PCAP_HDR_LEN;
+	c->write_failed = false;
+	if (fwrite(&h, sizeof(h), 1, c->f) != 1 || fflush(c->f)) {
+		err = -errno ?: -EIO;
+		pr_err("flow '%s': tap: cannot write %s: %s", c->flow_name, c->path,
+		       strerror(-err));
+		fclose(c->f);
+		c->f = NULL;
+		return err;
+	}
+	return 0;
+}
+
+/* PATH -> PATH.1 -> ... -> PATH.(files-1), the oldest dropped; then a new PATH. */
+static void tap_rotate(struct tap_conf *c)
+{
+	char from[sizeof(c->path) + 16], to[sizeof(c->path) + 16];
+
+	if (fclose(c->f))
+		pr_warn("flow '%s': tap: closing %s: %s", c->flow_name, c->path, strerror(errno));
+	c->f = NULL;
+	for (uint32_t i = c->files - 1; i >= 1; i--) {
+		if (i == 1)
+			snprintf(from, sizeof(from), "%s", c->path);
+		else
+			snprintf(from, sizeof(from), "%s.%u", c->path, i - 1);
+		snprintf(to, sizeof(to), "%s.%u", c->path, i);
+		if (rename(from, to) && errno != ENOENT)
+			pr_warn("flow '%s': tap: cannot rename %s to %s: %s", c->flow_name, from,
+				to, strerror(errno));
+	}
+	/* files == 1: the file starts over. */
+	tap_open_file(c);
+}
+
+static void tap_write_record(struct tap_conf *c, const struct tap_slot *s)
+{
+	int64_t wall = (int64_t)s->ts_ns + c->wall_offset_ns;
+	struct pcap_rec_hdr r = {
+		.ts_sec = (uint32_t)(wall / 1000000000),
+		.ts_usec = (uint32_t)(wall % 1000000000 / 1000),
+		.incl_len = s->caplen,
+		.orig_len = s->len,
+	};
+	uint64_t size = PCAP_REC_HDR_LEN + s->caplen;
+
+	if (c->max_bytes && c->f && c->file_bytes > PCAP_HDR_LEN &&
+	    c->file_bytes + size > c->max_bytes)
+		tap_rotate(c);
+	if (!c->f)
+		return;
+	if (fwrite(&r, sizeof(r), 1, c->f) != 1 || fwrite(s->data, s->caplen, 1, c->f) != 1) {
+		if (!c->write_failed)
+			pr_warn("flow '%s': tap: cannot write %s: %s; records are lost",
+				c->flow_name, c->path, strerror(errno));
+		c->write_failed = true;
+		return;
+	}
+	c->file_bytes += size;
+}
+
+/* Writes what the rings hold; returns how many records. */
+static uint32_t tap_drain(struct tap_conf *c)
+{
+	uint32_t n = 0;
+
+	for (int i = 0; i < TAP_MAX_WORKERS; i++) {
+		struct tap_ring *r = atomic_load_explicit(&c->rings[i], memory_order_acquire);
+		uint32_t tail, head;
+
+		if (!r)
+			continue;
+		tail = atomic_load_explicit(&r->tail, memory_order_relaxed);
+		head = atomic_load_explicit(&r->head, memory_order_acquire);
+		for (; tail != head; tail++, n++)
+			tap_write_record(
+			    c,
+			    (const struct tap_slot *)(r->slots + (size_t)(tail % TAP_RING_SLOTS) *
+								     r->slot_size));
+		/* The slots are free again once written. */
+		atomic_store_explicit(&r->tail, tail, memory_order_release);
+	}
+	return n;
+}
+
+static void *tap_writer(void *arg)
+{
+	struct tap_conf *c = arg;
+	const struct timespec idle = { .tv_nsec = TAP_IDLE_NS };
+
+	while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
+		if (tap_drain(c))
+			continue;
+		/* Idle: what is written becomes visible to readers of the file. */
+		if (c->f && fflush(c->f) && !c->write_failed) {
+			pr_warn("flow '%s': tap: cannot write %s: %s; records are lost",
+				c->flow_name, c->path, strerror(errno));
+			c->write_failed = true;
+		}
+		nanosleep(&idle, NULL);
+	}
+	/* The workers have stopped: write their last records. */
+	tap_drain(c);
+	return NULL;
+}
+
+static int tap_start_writer(struct tap_conf *c)
+{
+	struct timespec rt, mono;
+	int err;
+
+	clock_gettime(CLOCK_REALTIME, &rt);
+	clock_gettime(CLOCK_MONOTONIC, &mono);
+	c->wall_offset_ns =
+	    ((int64_t)rt.tv_sec - mono.tv_sec) * 1000000000 + (rt.tv_nsec - mono.tv_nsec);
+	err = tap_open_file(c);
+	if (err)
+		return err;
+	atomic_store(&c->stop, 0);
+	err = pthread_create(&c->writer, NULL, tap_writer, c);
+	if (err) {
+		pr_err("flow '%s': tap: cannot start the writer thread: %s", c->flow_name,
+		       strerror(err));
+		fclose(c->f);
+		c->f = NULL;
+		return -err;
+	}
+	pthread_setname_np(c->writer, "ferry-tap");
+	c->writer_started = true;
+	return 0;
+}
+
+static void tap_destroy(void *conf)
+{
+	struct tap_conf *c = conf;
+
+	if (c->writer_started) {
+		atomic_store_explicit(&c->stop, 1, memory_order_release);
+		pthread_join(c->writer, NULL);
+	}
+	if (c->f && fclose(c->f))
+		pr_warn("flow '%s': tap: closing %s: %s", c->flow_name, c->path, strerror(errno));
+	for (int i = 0; i < TAP_MAX_WORKERS; i++) {
+		struct tap_ring *r = atomic_load(&c->rings[i]);
+
+		if (r) {
+			free(r->slots);
+			free(r);
+		}
+	}
+	free(c);
+}
+
+/* ---- per worker ---- */
+
+static int tap_init_ring(struct tap_conf *c, struct tap_worker *tw, uint32_t id)
+{
+	struct tap_ring *r;
+	int err;
+
+	if (id >= TAP_MAX_WORKERS || atomic_load(&c->rings[id]))
+		return -EBUSY;
+	r = aligned_alloc(64, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	memset(r, 0, sizeof(*r));
+	/* No packet is longer than a frame: slots need no more room. */
+	r->slot_size = (uint32_t)((sizeof(struct tap_slot) +
+				   (c->snaplen < TAP_MAX_FRAME ? c->snaplen : TAP_MAX_FRAME) + 7) &
+				  ~7ul);
+	r->slots = malloc((size_t)r->slot_size * TAP_RING_SLOTS);
+	if (!r->slots) {
+		err = -ENOMEM;
+		goto err_free_ring;
+	}
+	if (!c->writer_started) {
+		err = tap_start_writer(c);
+		if (err)
+			goto err_free_slots;
+	}
+	/* Published for the writer only once complete; freed by tap_destroy(). */
+	atomic_store_explicit(&c->rings[id], r, memory_order_release);
+	tw->ring = r;
+	return 0;
+
+err_free_slots:
+	free(r->slots);
+err_free_ring:
+	free(r);
+	return err;
+}
+
+static int tap_init_socket(struct tap_conf *c, struct tap_worker *tw, uint32_t id)
+{
+	int ifindex = (int)if_nametoindex(c->ifname), err;
+
+	if (!ifindex) {
+		err = -errno;
+		pr_err("flow '%s': tap: worker %u: interface %s: %s", c->flow_name, id, c->ifname,
+		       strerror(-err));
+		return err;
+	}
+	tw->msgs = calloc(TAP_SEND_BATCH, sizeof(*tw->msgs));
+	tw->iov = calloc(TAP_SEND_BATCH, sizeof(*tw->iov));
+	if (!tw->msgs || !tw->iov)
+		return -ENOMEM; /* the caller frees both */
+	/* Protocol 0: a socket that only sends, so it queues nothing received. */
+	tw->fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	if (tw->fd < 0) {
+		err = -errno;
+		pr_err("flow '%s': tap: worker %u: AF_PACKET socket: %s", c->flow_name, id,
+		       strerror(-err));
+		return err;
+	}
+	tw->sll.sll_family = AF_PACKET;
+	tw->sll.sll_ifindex = ifindex;
+	tw->sll.sll_protocol = 0;
+	if (bind(tw->fd, (struct sockaddr *)&tw->sll, sizeof(tw->sll))) {
+		err = -errno;
+		pr_err("flow '%s': tap: worker %u: cannot bind to %s: %s", c->flow_name, id,
+		       c->ifname, strerror(-err));
+		close(tw->fd);
+		tw->fd = -1;
+		return err;
+	}
+	for (int i = 0; i < TAP_SEND_BATCH; i++) {
+		tw->msgs[i].msg_hdr.msg_iov = &tw->iov[i];
+		tw->msgs[i].msg_hdr.msg_iovlen = 1;
+		tw->msgs[i].msg_hdr.msg_name = &tw->sll;
+		tw->msgs[i].msg_hdr.msg_namelen = sizeof(tw->sll);
+	}
+	return 0;
+}
+
+static int tap_worker_init(void *conf, struct ferry_worker *w, void **wstate)
+{
+	struct tap_conf *c = conf;
+	struct tap_worker *tw;
+	int err;
+
+	tw = calloc(1, sizeof(*tw));
+	if (!tw)
+		return -ENOMEM;
+	tw->c = c;
+	tw->fd = -1;
+	if (c->path[0])
+		err = tap_init_ring(c, tw, ferry_worker__id(w));
+	else
+		err = tap_init_socket(c, tw, ferry_worker__id(w));
+	if (err) {
+		free(tw->msgs);
+		free(tw->iov);
+		free(tw);
+		return err;
+	}
+	*wstate = tw;
+	return 0;
+}
+
+static void tap_worker_destroy(void *conf, void *wstate)
+{
+	struct tap_worker *tw = wstate;
+
+	/* A ring stays with the writer, which drains it, until tap_destroy(). */
+	if (tw->fd >= 0)
+		close(tw->fd);
+	free(tw->msgs);
+	free(tw->iov);
+	free(tw);
+}
+
+static void tap_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])
+{
+	const struct tap_worker *tw = wstate;
+
+	for (int i = 0; i < FERRY_SERVICE_COUNTERS; i++)
+		counters[i] += tw->counters[i];
+}
+
+/* Is the packet still in this chain run, and of a direction we copy? */
+static bool tap_wants(const struct tap_conf *c, const struct ferry_pkt *p)
+{
+	return (p->verdict == FERRY_VERDICT_NEXT || p->verdict == FERRY_VERDICT_TX) &&
+	       svc_dir_match(c->dirs, p);
+}
+
+static void tap_to_ring(struct tap_worker *tw, struct ferry_worker *w, struct ferry_batch *b)
+{
+	struct tap_ring *r = tw->ring;
+	uint32_t head = atomic_load_explicit(&r->head, memory_order_relaxed);
+	uint32_t tail = atomic_load_explicit(&r->tail, memory_order_acquire);
+	uint32_t max = tw->c->snaplen < TAP_MAX_FRAME ? tw->c->snaplen : TAP_MAX_FRAME;
+	uint64_t now = ferry_worker__now_ns(w);
+
+	for (uint32_t i = 0; i < b->n; i++) {
+		const struct ferry_pkt *p = b->pkts[i];
+		struct tap_slot *s;
+
+		if (!tap_wants(tw->c, p))
+			continue;
+		if (head - tail == TAP_RING_SLOTS) {
+			tw->counters[TAP_C_MISSED]++;
+			continue;
+		}
+		s = (struct tap_slot *)(r->slots + (size_t)(head % TAP_RING_SLOTS) * r->slot_size);
+		s->ts_ns = now;
+		s->len = p->len;
+		s->caplen = p->len < max ? p->len : max;
+		memcpy(s->data, p->data, s->caplen);
+		head++;
+		tw->counters[TAP_C_CAPTURED]++;
+		tw->counters[TAP_C_BYTES] += p->len;
+	}
+	/* One publication per batch: the writer sees whole slots only. */
+	atomic_store_explicit(&r->head, head, memory_order_release);
+}
+
+static void tap_to_socket(struct tap_worker *tw, struct ferry_batch *b)
+{
+	uint32_t i = 0;
+
+	while (i < b->n) {
+		uint32_t n = 0;
+		int sent;
+
+		for (; i < b->n && n < TAP_SEND_BATCH; i++) {
+			const struct ferry_pkt *p = b->pkts[i];
+
+			if (!tap_wants(tw->c, p))
+				continue;
+			/* The frame stays where it is until process() returns: no copy. */
+			tw->iov[n].iov_base = p->data;
+			tw->iov[n].iov_len = p->len;
+			n++;
+		}
+		if (!n)
+			break;
+		sent = sendmmsg(tw->fd, tw->msgs, n, MSG_DONTWAIT);
+		if (sent < 0)
+			sent = 0;
+		for (int k = 0; k < sent; k++)
+			tw->counters[TAP_C_BYTES] += tw->iov[k].iov_len;
+		tw->counters[TAP_C_CAPTURED] += (uint32_t)sent;
+		tw->counters[TAP_C_MISSED] += n - (uint32_t)sent;
+	}
+}
+
+static void tap_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
+{
+	struct tap_worker *tw = wstate;
+
+	if (tw->ring)
+		tap_to_ring(tw, w, b);
+	else
+		tap_to_socket(tw, b);
+}
+
+const struct ferry_service_ops svc_tap_ops = {
+	.name = "tap",
+	.abi_version = FERRY_SERVICE_ABI_VERSION,
+	.configure = tap_configure,
+	.worker_init = tap_worker_init,
+	.process = tap_process,
+	.stats = tap_stats,
+	.worker_destroy = tap_worker_destroy,
+	.destroy = tap_destroy,
+	.counter_names = { "captured", "missed", "bytes" },
+	.sees_tx = true,
+};

@@ -1,0 +1,706 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * libFuzzer harness: a worker's packet path from RX to TX completion.
+ *
+ * The input is a script for one fresh worker of a fixed daemon (fuzz_env.c:
+ * real config, real forward service, real daemon/chain.c and lib/umem.c,
+ * stub resolver and notifications, rings in plain memory):
+ *
+ *   byte 0     resolver and ring knobs (set_knobs)
+ *   then ops   op & 3 == 0/1: a frame arriving on port 0/1; its length is
+ *                (op >> 2) << 8 | next byte, its bytes follow
+ *              op & 3 == 2: end of burst, then op bits 2-5: time advance in
+ *                100 ms steps, bit 6: the worker's tick, bit 7: the next byte
+ *                sets new knobs
+ *              op & 3 == 3, by op bits 6-7:
+ *                0: up to op bits 2-5 (0: all) of the frames sent upstream
+ *                   come back as the upstream's replies, on port 1
+ *                1: the first frame sent upstream comes back as an ICMP
+ *                   error about it; the next byte picks its kind (make_icmp)
+ *                2: a route/neighbour/link notification; two bytes (event)
+ *                3: as 2, then 10 ms pass and the tick runs
+ *
+ * A burst is classified and grouped per flow as daemon/worker.c's admit()
+ * and run_chains() do (they are static), each flow's chain runs through
+ * chain__run(), TX through chain__flush_tx(), and the stub kernel completes
+ * it.  Asserted: every packet leaves the chain sent, dropped or held; what
+ * is sent parses, has the length it came in with, carries its egress port's
+ * MAC and, if it came in with valid checksums, still has them; nothing
+ * reads past the end of a received frame (the rest of its UMEM frame is
+ * poisoned for ASan); frames are conserved (every one received is
+ * unclassified, counted once as sent or dropped, or still held by a
+ * service) after every burst; and once the services stop, every frame is
+ * back in the UMEM's pool.
+ */
+#include <errno.h>
+#include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sanitizer/asan_interface.h>
+
+#include "csum.h"
+#include "ferry_match.h"
+#include "fuzz.h"
+#include "fuzz_env.h"
+#include "icmp.h"
+#include "log.h"
+#include "nat.h"
+#include "packet.h"
+
+#define NR_FRAMES 128
+#define MAX_CAPTURED 16
+#define CAPTURE_LEN 2048
+#define NR_RECENT 4
+
+static const char daemon_yaml[] =
+	"interfaces:\n"
+	"  - name: fz-c\n"
+	"  - name: fz-s\n"
+	"nat:\n"
+	"  ports: 40000-40007\n"
+	"  max_sessions: 8\n"
+	"  udp_timeout: 1\n"
+	"  tcp_syn_timeout: 1\n"
+	"  tcp_established_timeout: 2\n"
+	"  tcp_closing_timeout: 1\n"
+	"umem:\n"
+	"  frames: 512\n"
+	"  frame_size: 2048\n"
+	"  ring_size: 64\n"
+	"  batch: 16\n"
+	"flows:\n"
+	"  - name: udp4\n"
+	"    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+	"    services:\n"
+	"      - forward: {upstream: '198.18.2.2:6000'}\n"
+	"  - name: tcp6\n"
+	"    match: {protocol: tcp, destination: 'fd00:1::1', port: 443-444}\n"
+	"    services:\n"
+	"      - forward: {upstream: '[fd00:2::2]:8443', source: 'fd00:2::1'}\n"
+	"  - name: udp4-net\n"
+	"    match: {protocol: udp, destination: 198.18.1.0/24, port: 1-65535,\n"
+	"            source: 198.18.0.0/15}\n"
+	"    services:\n"
+	"      - forward: {upstream: '198.18.2.3:53'}\n"
+	"  - name: tcp4-any\n"
+	"    match: {protocol: tcp, destination: 0.0.0.0/0, port: 1-65535}\n"
+	"    services:\n"
+	"      - forward: {upstream: '198.18.2.4:80'}\n"
+	"  - name: udp6-any\n"
+	"    match: {protocol: udp, destination: '::/0', port: 1-65535}\n"
+	"    services:\n"
+	"      - forward: {upstream: '[fd00:2::5]:5353'}\n";
+
+/* The upstreams above, for notifications about them. */
+static const union ferry_addr upstreams[] = {
+	{ .b = { 198, 18, 2, 2 } },
+	{ .b = { 0xfd, 0, 0, 2, [15] = 2 } },
+	{ .b = { 198, 18, 2, 3 } },
+	{ .b = { 198, 18, 2, 4 } },
+	{ .b = { 0xfd, 0, 0, 2, [15] = 5 } },
+};
+
+static struct ferry_daemon *daemon_;
+/* FUZZ_CHAIN_VERBOSE=1: one line per input, to see where seeds go; 2: every frame. */
+static int verbose;
+
+/* What the harness remembers per UMEM frame between RX and TX. */
+struct frame_note {
+	uint32_t rx_len;
+	bool csum_valid;
+	bool in_use; /* received, and not yet seen sent or dropped */
+	uint8_t dir;
+};
+
+struct pending {
+	uint64_t addr;
+	uint32_t len;
+};
+
+struct recent {
+	union ferry_addr addr;
+	int family;
+};
+
+struct run {
+	struct ferry_worker *w;
+	struct frame_note notes[NR_FRAMES];
+	struct pending pending[CFG_MAX_IFACES][WORKER_MAX_BATCH];
+	uint32_t nr_pending[CFG_MAX_IFACES];
+	uint8_t captured[MAX_CAPTURED][CAPTURE_LEN];
+	uint32_t captured_len[MAX_CAPTURED];
+	uint32_t nr_captured;
+	struct recent recent[NR_RECENT]; /* sources of received packets */
+	uint32_t nr_recent;
+	uint64_t received, unclassified, sent, held;
+};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	log__init("fuzz_chain");
+	log__set_level(FERRY_LOG_ERR);
+	verbose = getenv("FUZZ_CHAIN_VERBOSE") ? atoi(getenv("FUZZ_CHAIN_VERBOSE")) : 0;
+	if (fuzz_env__daemon_create(&daemon_, daemon_yaml)) {
+		fprintf(stderr, "fuzz_chain: the daemon does not start\n");
+		abort();
+	}
+	return 0;
+}
+
+static uint32_t tx_ring_for(uint8_t knobs)
+{
+	return knobs & 0x80 ? 4 : 64;
+}
+
+static void set_knobs(uint8_t k)
+{
+	fuzz_nh.client_route = (enum fuzz_client_route)((k & 3) == 3 ? 0 : k & 3);
+	fuzz_nh.client_unresolved = k & 0x04;
+	fuzz_nh.upstream_unresolved = k & 0x08;
+	fuzz_nh.upstream_failed = k & 0x10;
+	fuzz_nh.route_fails = k & 0x20;
+	fuzz_nh.mtu = k & 0x40 ? 576 : 1500;
+}
+
+static struct frame_note *note_of(struct run *r, uint64_t addr)
+{
+	uint64_t i = addr / r->w->umem->frame_size;
+
+	FUZZ_CHECK(i < NR_FRAMES, "frame address %llu outside the UMEM", (unsigned long long)addr);
+	return &r->notes[i];
+}
+
+/* Every frame that left the worker's hands: sent, or dropped for a reason. */
+static uint64_t accounted(const struct ferry_worker *w)
+{
+	uint64_t n = 0;
+
+	for (int f = 0; f < w->d->nr_flows; f++) {
+		const struct ferry_fwd_stats *st = &w->flow_stats[f];
+		const __u64 *drop = &st->drop_malformed;
+
+		n += st->tx_packets + st->reply_packets;
+		for (int i = 0; i < FERRY_DROP__MAX; i++)
+			n += drop[i];
+	}
+	return n;
+}
+
+/* daemon/worker.c's classify(). */
+static const struct ferry_rule *classify(const struct ferry_daemon *d, const struct pkt_info *pi,
+					 int ifindex)
+{
+	struct ferry_match_key k = {
+		.sport = pi->sport,
+		.dport = pi->dport,
+		.family = pi->family,
+		.l4_proto = pi->l4_proto,
+		.ports_valid = 1,
+		.ifindex = (__u32)ifindex,
+	};
+
+	memcpy(k.saddr, pi->saddr.w, sizeof(k.saddr));
+	memcpy(k.daddr, pi->daddr.w, sizeof(k.daddr));
+	if (icmp_is_error(pi) && icmp_error_match_key(&k, pi))
+		return NULL;
+	for (uint32_t i = 0; i < d->nr_rules; i++)
+		if (ferry_rule_match(&d->rules[i], &k))
+			return &d->rules[i];
+	return NULL;
+}
+
+static void trace(const char *what, int port, const uint8_t *f, uint32_t len)
+{
+	char src[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?";
+	struct pkt_info pi;
+	enum pkt_parse_result res;
+
+	if (verbose < 2)
+		return;
+	memset(&pi, 0, sizeof(pi));
+	res = pkt_parse(f, len, &pi);
+	if (res == PKT_OK) {
+		inet_ntop(pi.family == 4 ? AF_INET : AF_INET6, pi.saddr.b, src, sizeof(src));
+		inet_ntop(pi.family == 4 ? AF_INET : AF_INET6, pi.daddr.b, dst, sizeof(dst));
+	}
+	fprintf(stderr,
+		"  %s port %d len %u: %s proto %u %s:%u -> %s:%u ttl %u"
+		" mac %02x:%02x:%02x:%02x:%02x:%02x -> %02x:%02x:%02x:%02x:%02x:%02x\n",
+		what, port, len, pkt_parse_result_str(res), pi.l4_proto, src, pi.sport, dst,
+		pi.dport, pi.ttl, f[6], f[7], f[8], f[9], f[10], f[11], f[0], f[1], f[2], f[3],
+		f[4], f[5]);
+}
+
+static void run_chain(struct run *r, uint32_t flow, struct ferry_pkt **pkts, uint32_t n)
+{
+	struct ferry_worker *w = r->w;
+
+	chain__run(w, flow, pkts, n);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct ferry_pkt *p = pkts[i];
+		struct frame_note *note = note_of(r, p->addr);
+
+		FUZZ_CHECK(p->verdict == FERRY_VERDICT_TX || p->verdict == FERRY_VERDICT_DROP ||
+				   p->verdict == FERRY_VERDICT_HOLD,
+			   "flow %u: packet %u left the chain with verdict %u", flow, i,
+			   p->verdict);
+		if (p->verdict == FERRY_VERDICT_HOLD) {
+			r->held++;
+		} else if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
+			/* Towards the upstream means out of the upstream's port. */
+			if (p->dir == FERRY_DIR_CLIENT)
+				FUZZ_CHECK(p->out_port == FUZZ_PORT_S,
+					   "client packet sent on port %u", p->out_port);
+		} else {
+			note->in_use = false;
+		}
+		note->dir = p->dir;
+	}
+}
+
+static void remember_source(struct run *r, const struct pkt_info *pi)
+{
+	struct recent *rc = &r->recent[r->nr_recent++ % NR_RECENT];
+
+	rc->addr = pi->saddr;
+	rc->family = pi->family == 4 ? AF_INET : AF_INET6;
+}
+
+/* daemon/worker.c's admit() and run_chains() for one port's burst (one worker: no handoff). */
+static void process_burst(struct run *r, int port)
+{
+	struct ferry_worker *w = r->w;
+	struct xsk_port *xp = w->ports[port];
+	uint32_t nr = 0;
+
+	for (uint32_t i = 0; i < r->nr_pending[port]; i++) {
+		struct ferry_pkt *p = &w->pkts[nr];
+		const struct ferry_rule *rule;
+		struct frame_note *note;
+
+		p->addr = r->pending[port][i].addr;
+		p->len = r->pending[port][i].len;
+		p->data = umem__data(w->umem, p->addr);
+		p->in_port = xp->index;
+		p->verdict = FERRY_VERDICT_NEXT;
+		p->drop_reason = 0;
+		note = note_of(r, p->addr);
+		if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK ||
+		    !(rule = classify(w->d, &p->pi, xp->ifindex))) {
+			r->unclassified++;
+			note->in_use = false;
+			umem__free(w->umem, p->addr);
+			continue;
+		}
+		FUZZ_CHECK(rule->flow_id < (uint32_t)w->d->nr_flows, "rule of flow %u",
+			   rule->flow_id);
+		remember_source(r, &p->pi);
+		note->rx_len = p->len;
+		note->csum_valid = !icmp_is_error(&p->pi) && csum_verify(p->data, &p->pi) == 1;
+		p->flow_id = rule->flow_id;
+		p->dir = rule->dir;
+		w->flow_stats[p->flow_id].rx_packets++;
+		w->flow_stats[p->flow_id].rx_bytes += p->len;
+		nr++;
+	}
+	r->nr_pending[port] = 0;
+
+	for (int i = 0; i < w->nr_ports; i++) {
+		if (w->nr_tx[i] + nr > WORKER_MAX_BATCH) {
+			chain__flush_tx(w);
+			break;
+		}
+	}
+	memset(w->grouped, 0, nr);
+	for (uint32_t i = 0; i < nr; i++) {
+		uint32_t flow = w->pkts[i].flow_id, m = 0;
+
+		if (w->grouped[i])
+			continue;
+		for (uint32_t j = i; j < nr; j++) {
+			if (!w->grouped[j] && w->pkts[j].flow_id == flow) {
+				w->grouped[j] = 1;
+				w->flow_pkts[m++] = &w->pkts[j];
+			}
+		}
+		run_chain(r, flow, w->flow_pkts, m);
+	}
+}
+
+static void on_sent(const uint8_t *frame, uint32_t len, int port, void *ctx)
+{
+	struct run *r = ctx;
+	struct ferry_worker *w = r->w;
+	uint64_t addr = (uint64_t)(frame - (const uint8_t *)w->umem->area);
+	struct frame_note *note = note_of(r, addr);
+	struct pkt_info pi;
+
+	trace("tx", port, frame, len);
+	FUZZ_CHECK(note->in_use, "port %d: sent a frame that was not received", port);
+	FUZZ_CHECK(len == note->rx_len, "port %d: sent %u bytes of a %u-byte frame", port, len,
+		   note->rx_len);
+	FUZZ_CHECK(pkt_parse(frame, len, &pi) == PKT_OK, "port %d: sent frame does not parse",
+		   port);
+	FUZZ_CHECK(fuzz_env__is_port_mac(w->ports[port]->ifindex, frame + 6),
+		   "port %d: sent with another port's MAC", port);
+	if (note->csum_valid)
+		FUZZ_CHECK(csum_verify(frame, &pi) == 1, "port %d: valid checksums broken", port);
+	if (note->dir == FERRY_DIR_CLIENT && !icmp_is_error(&pi) && r->nr_captured < MAX_CAPTURED &&
+	    len <= CAPTURE_LEN) {
+		memcpy(r->captured[r->nr_captured], frame, len);
+		r->captured_len[r->nr_captured++] = len;
+	}
+	note->in_use = false;
+	r->sent++;
+}
+
+/* What the stub kernel sent and completed since last time; then the books. */
+static void complete_tx(struct run *r)
+{
+	struct ferry_worker *w = r->w;
+	struct umem *u = w->umem;
+
+	for (int port = 0; port < w->nr_ports; port++) {
+		fuzz_env__kernel_tx(w, port, on_sent, r);
+		port__complete(w->ports[port]);
+	}
+	FUZZ_CHECK(umem__check(u, "fuzz_chain") == 0, "frame accounting");
+	/* Free frames are whole again, for services that build packets in them. */
+	for (uint32_t i = 0; i < u->nr_free; i++)
+		ASAN_UNPOISON_MEMORY_REGION(umem__data(u, u->stack[i]), u->frame_size);
+	FUZZ_CHECK(u->kernel_tx == 0 && u->kernel_rx == 0, "frames left with the kernel");
+	FUZZ_CHECK(u->nr_free + u->held == u->nr_frames, "free %u + held %u != %u frames",
+		   u->nr_free, u->held, u->nr_frames);
+	/* Conservation: whatever was not refused or accounted for is still held by a service. */
+	FUZZ_CHECK(r->received - r->unclassified == accounted(w) + u->held,
+		   "%llu received, %llu unclassified, %llu sent or dropped, %u held",
+		   (unsigned long long)r->received, (unsigned long long)r->unclassified,
+		   (unsigned long long)accounted(w), u->held);
+	FUZZ_CHECK(u->held <= r->held, "%u frames held, but services held only %llu", u->held,
+		   (unsigned long long)r->held);
+}
+
+/* One loop of the worker: RX per port, chains, TX, completions. */
+static void end_burst(struct run *r)
+{
+	struct ferry_worker *w = r->w;
+
+	for (int port = 0; port < w->nr_ports; port++)
+		if (r->nr_pending[port])
+			process_burst(r, port);
+	chain__flush_tx(w);
+	for (int i = 0; i < w->nr_ports; i++)
+		FUZZ_CHECK(w->nr_tx[i] == 0, "port %d: TX queue not flushed", i);
+	complete_tx(r);
+}
+
+static void add_frame(struct run *r, int port, const uint8_t *bytes, uint32_t len)
+{
+	struct ferry_worker *w = r->w;
+	uint64_t addr;
+
+	if (r->nr_pending[port] == w->batch)
+		end_burst(r);
+	/* Like a real FILL ring, RX stops while services hold the pool empty. */
+	if (!umem__alloc(w->umem, &addr))
+		return;
+	/*
+	 * The rest of a real frame holds whatever was there before: reading it
+	 * is a bug ASan could not see in one big area, so it is poisoned.
+	 */
+	ASAN_POISON_MEMORY_REGION((uint8_t *)umem__data(w->umem, addr) + len,
+				  w->umem->frame_size - len);
+	memcpy(umem__data(w->umem, addr), bytes, len);
+	trace("rx", port, bytes, len);
+	note_of(r, addr)->in_use = true;
+	r->pending[port][r->nr_pending[port]].addr = addr;
+	r->pending[port][r->nr_pending[port]++].len = len;
+	r->received++;
+}
+
+static void swap(uint8_t *a, uint8_t *b, unsigned int n)
+{
+	uint8_t tmp[16];
+
+	memcpy(tmp, a, n);
+	memcpy(a, b, n);
+	memcpy(b, tmp, n);
+}
+
+static void drop_captured(struct run *r, uint32_t n)
+{
+	memmove(r->captured, r->captured + n, (r->nr_captured - n) * sizeof(r->captured[0]));
+	memmove(r->captured_len, r->captured_len + n,
+		(r->nr_captured - n) * sizeof(r->captured_len[0]));
+	r->nr_captured -= n;
+}
+
+/* The upstream answers what ferry sent it: addresses, ports and MACs swapped. */
+static void reflect(struct run *r, uint32_t count)
+{
+	uint32_t n = count && count < r->nr_captured ? count : r->nr_captured;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t *f = r->captured[i];
+		struct pkt_info pi;
+		unsigned int a, alen;
+
+		FUZZ_CHECK(pkt_parse(f, r->captured_len[i], &pi) == PKT_OK, "captured frame");
+		a = pi.l3_off + (pi.family == 4 ? 12 : 8);
+		alen = pi.family == 4 ? 4 : 16;
+		swap(f, f + 6, 6);
+		swap(f + a, f + a + alen, alen);
+		swap(f + pi.l4_off, f + pi.l4_off + 2, 2);
+		add_frame(r, FUZZ_PORT_S, f, r->captured_len[i]);
+	}
+	drop_captured(r, n);
+}
+
+/*
+ * An ICMP error about the first frame sent upstream, as the upstream or a
+ * router on the way would send it.  `how`: bits 0-1 the kind (unreachable,
+ * time exceeded, too big, parameter problem), bit 2 from a router instead of
+ * the upstream, bits 3-7 the quote's length past the L4 header's first
+ * 8 bytes, in 8-byte steps.
+ */
+static void make_icmp(struct run *r, uint8_t how)
+{
+	static const uint8_t types4[4][2] = { { 3, 3 }, { 11, 0 }, { 3, 4 }, { 12, 0 } };
+	static const uint8_t types6[4][2] = { { 1, 4 }, { 3, 0 }, { 2, 0 }, { 4, 0 } };
+	static const uint8_t router4[4] = { 198, 18, 2, 254 };
+	static const uint8_t router6[16] = { 0xfd, 0, 0, 2, [15] = 0xfe };
+	uint8_t f[CAPTURE_LEN], *q = r->captured[0];
+	struct pkt_info pi;
+	uint32_t hl, ql, len, extra = (uint32_t)(how >> 3) * 8;
+	uint16_t c;
+	int kind = how & 3;
+
+	if (!r->nr_captured)
+		return;
+	FUZZ_CHECK(pkt_parse(q, r->captured_len[0], &pi) == PKT_OK, "captured frame");
+	/* The quote: the sent IP packet, cut after its first L4 bytes. */
+	ql = pi.l4_off - pi.l3_off + 8 + extra;
+	if (ql > pi.pkt_len - pi.l3_off)
+		ql = pi.pkt_len - pi.l3_off;
+	hl = pi.family == 4 ? 20 : 40;
+	len = 14 + hl + 8 + ql;
+	memset(f, 0, 14 + hl + 8);
+	memcpy(f, q + 6, 6);
+	memcpy(f + 6, q, 6);
+	memcpy(f + 12, q + 12, 2);
+	memcpy(f + 14 + hl + 8, q + pi.l3_off, ql);
+	if (pi.family == 4) {
+		uint8_t *ip = f + 14;
+
+		ip[0] = 0x45;
+		ip[2] = (uint8_t)((hl + 8 + ql) >> 8);
+		ip[3] = (uint8_t)(hl + 8 + ql);
+		ip[8] = 64;
+		ip[9] = IPPROTO_ICMP;
+		memcpy(ip + 12, how & 4 ? router4 : pi.daddr.b, 4);
+		memcpy(ip + 16, pi.saddr.b, 4);
+		c = csum_ipv4_header(ip, 20);
+		memcpy(ip + 10, &c, 2);
+		ip[20] = types4[kind][0];
+		ip[21] = types4[kind][1];
+		if (kind == 2)
+			ip[27] = 0x80; /* next-hop MTU 1152 (0x0480) */
+		if (kind == 2)
+			ip[26] = 0x04;
+		c = csum_fold(csum_partial(ip + 20, 8 + ql, 0));
+		memcpy(ip + 22, &c, 2);
+	} else {
+		uint8_t *ip = f + 14;
+		uint32_t plen = 8 + ql, sum;
+
+		ip[0] = 0x60;
+		ip[4] = (uint8_t)(plen >> 8);
+		ip[5] = (uint8_t)plen;
+		ip[6] = IPPROTO_ICMPV6;
+		ip[7] = 64;
+		memcpy(ip + 8, how & 4 ? router6 : pi.daddr.b, 16);
+		memcpy(ip + 24, pi.saddr.b, 16);
+		ip[40] = types6[kind][0];
+		ip[41] = types6[kind][1];
+		if (kind == 2)
+			ip[46] = 0x05; /* MTU 1280 (0x0500) */
+		sum = csum_partial(ip + 8, 32, 0) + htons((uint16_t)plen) + htons(IPPROTO_ICMPV6);
+		sum = csum_partial(ip + 40, plen, sum);
+		c = csum_fold(sum);
+		memcpy(ip + 42, &c, 2);
+	}
+	drop_captured(r, 1);
+	add_frame(r, FUZZ_PORT_S, f, len);
+}
+
+/*
+ * A kernel notification: byte a bits 0-2 the type, bit 3 usable, bit 4 with
+ * a MAC, bit 5 on fz-s (else fz-c); byte b bit 7 about an upstream (bits
+ * 0-2 pick it) else about a recent source (bits 0-1), bits 3-4 the
+ * neighbour state (incomplete, reachable, stale, failed), bit 6 a link's
+ * MTU of 576 instead of 1500.
+ */
+static void event(struct run *r, uint8_t a, uint8_t b)
+{
+	static const uint16_t states[4] = { 0x01, 0x02, 0x04, 0x20 };
+	struct nh_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.type = (enum nh_event_type)((a & 7) % (NH_EV_OVERFLOW + 1));
+	ev.usable = a & 0x08;
+	ev.has_mac = a & 0x10;
+	ev.ifindex = a & 0x20 ? FUZZ_IFINDEX_S : FUZZ_IFINDEX_C;
+	if (b & 0x80) {
+		const union ferry_addr *up = &upstreams[(b & 7) % 5];
+
+		ev.addr = *up;
+		ev.family = up->w[1] || up->w[2] || up->w[3] ? AF_INET6 : AF_INET;
+	} else if (r->nr_recent) {
+		const struct recent *rc = &r->recent[(b & 3) % (r->nr_recent < NR_RECENT
+									? r->nr_recent
+									: NR_RECENT)];
+
+		ev.addr = rc->addr;
+		ev.family = rc->family;
+	} else {
+		ev.family = AF_INET;
+	}
+	ev.state = states[b >> 3 & 3];
+	if (ev.type == NH_EV_LINK) {
+		/* The interface really changes: the stub's lookups say so once it is heard of. */
+		if (ev.has_mac)
+			fuzz_env__other_port_mac(ev.ifindex, ev.mac);
+		ev.mtu = b & 0x40 ? 576 : 1500;
+	} else if (ev.has_mac) {
+		fuzz_env__neigh_mac(ev.family, &ev.addr, ev.mac);
+		ev.mac[5] ^= b & 0x40; /* the neighbour's MAC may change too */
+	}
+	fuzz_env__queue_event(&ev);
+}
+
+/* daemon/worker.c's tick(). */
+static void session_expired(struct nat_session *s, void *ctx)
+{
+	struct ferry_worker *w = ctx;
+
+	w->flow_stats[s->flow_id].sessions_expired++;
+}
+
+static void tick(struct run *r)
+{
+	struct ferry_worker *w = r->w;
+	struct ferry_daemon *d = w->d;
+
+	for (int f = 0; f < d->nr_flows; f++) {
+		const struct flow_chain *ch = &d->flows[f];
+
+		for (int s = 0; s < ch->nr; s++)
+			if (ch->ops[s]->tick)
+				ch->ops[s]->tick(ch->conf[s], w->svc_state[f][s], w);
+	}
+	nat_table__expire(w->nat, w->now_ns, (uint64_t)d->cfg.nat.udp_timeout_s * 1000000000ull,
+			  EXPIRE_BUDGET, session_expired, w);
+	/* A tick may send what services held: complete it like a loop would. */
+	complete_tx(r);
+}
+
+static void report(const struct run *r)
+{
+	const struct ferry_worker *w = r->w;
+
+	fprintf(stderr,
+		"fuzz_chain: %llu received, %llu unclassified, %llu sent, %llu held; drops:",
+		(unsigned long long)r->received, (unsigned long long)r->unclassified,
+		(unsigned long long)r->sent, (unsigned long long)r->held);
+	for (int i = 0; i < FERRY_DROP__MAX; i++) {
+		uint64_t n = 0;
+
+		for (int f = 0; f < w->d->nr_flows; f++)
+			n += (&w->flow_stats[f].drop_malformed)[i];
+		if (n)
+			fprintf(stderr, " %d:%llu", i, (unsigned long long)n);
+	}
+	fputc('\n', stderr);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static struct run run;
+	struct run *r = &run;
+	uint64_t created = 0, expired = 0;
+	size_t pos = 1;
+
+	if (size < 1)
+		return 0;
+	memset(r, 0, sizeof(*r));
+	set_knobs(data[0]);
+	FUZZ_CHECK(fuzz_env__worker_create(&r->w, daemon_, NR_FRAMES, tx_ring_for(data[0])) == 0,
+		   "worker");
+	r->w->now_ns = 1000000000ull;
+
+	while (pos < size) {
+		uint8_t op = data[pos++];
+		uint32_t len;
+
+		switch (op & 3) {
+		case 0:
+		case 1:
+			if (pos >= size)
+				break;
+			len = (uint32_t)(op >> 2) << 8 | data[pos++];
+			if (len > size - pos)
+				len = (uint32_t)(size - pos);
+			if (len > r->w->umem->frame_size)
+				len = r->w->umem->frame_size;
+			add_frame(r, op & 1, data + pos, len);
+			pos += len;
+			break;
+		case 2:
+			end_burst(r);
+			r->w->now_ns += (uint64_t)(op >> 2 & 0xf) * TICK_NS;
+			if (op & 0x40)
+				tick(r);
+			if (op & 0x80 && pos < size)
+				set_knobs(data[pos++]);
+			break;
+		case 3:
+			if (op >> 6 == 0) {
+				reflect(r, op >> 2 & 0xf);
+			} else if (op >> 6 == 1) {
+				if (pos < size)
+					make_icmp(r, data[pos++]);
+			} else if (pos + 1 < size) {
+				event(r, data[pos], data[pos + 1]);
+				pos += 2;
+				if (op >> 6 == 3) {
+					end_burst(r);
+					r->w->now_ns += 10000000;
+					tick(r);
+				}
+			}
+			break;
+		}
+	}
+	end_burst(r);
+
+	for (int f = 0; f < r->w->d->nr_flows; f++) {
+		created += r->w->flow_stats[f].sessions_created;
+		expired += r->w->flow_stats[f].sessions_expired;
+	}
+	FUZZ_CHECK(nat_table__count(r->w->nat) <= created - expired,
+		   "%u sessions in the table, %llu created, %llu expired",
+		   nat_table__count(r->w->nat), (unsigned long long)created,
+		   (unsigned long long)expired);
+	if (verbose)
+		report(r);
+
+	/* Stopping the services hands back every frame they held. */
+	fuzz_env__worker_stop_services(r->w);
+	chain__flush_tx(r->w);
+	complete_tx(r);
+	FUZZ_CHECK(r->w->umem->held == 0, "%u frames still held after the services stopped",
+		   r->w->umem->held);
+	fuzz_env__worker_destroy(r->w);
+	r->w = NULL;
+	return 0;
+}

@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * libFuzzer harness: the packet path without the daemon around it.
+ *
+ * Any byte string goes to pkt_parse().  When it parses, the offsets must lie
+ * inside the frame, the checksum helpers must agree with each other, and a
+ * full NAT round trip must behave: the client packet is rewritten towards
+ * the upstream, turned around as the upstream's reply would be (swapping
+ * addresses and ports keeps every checksum valid, the one's-complement sum
+ * being commutative), and rewritten back to the client.  Along the way the
+ * length never changes, each re-parse yields exactly the tuple the session
+ * says, nothing outside MACs, addresses, ports, TTL and checksums changes,
+ * and checksums that were valid stay valid.
+ *
+ * An ICMP or ICMPv6 error that parses gets the same treatment through
+ * lib/icmp.c: a session whose upstream packet is exactly the quoted one,
+ * found by the reversed quote, and the error rewritten for the client must
+ * quote the client's packet, keep its layout and keep valid checksums valid.
+ *
+ * The frame is copied into a heap buffer of exactly its size, so ASan
+ * catches any read or write past its end.
+ */
+#include <errno.h>
+#include <string.h>
+#include <netinet/in.h>
+
+#include "csum.h"
+#include "fuzz.h"
+#include "icmp.h"
+#include "log.h"
+#include "nat.h"
+#include "packet.h"
+
+#define ETH_HLEN 14
+#define NAT_PORT_LO 40000
+#define NAT_PORT_HI 40015
+#define UPSTREAM_PORT 6000
+#define UPSTREAM_MTU 1500
+
+static struct nat_table *nat;
+
+static const uint8_t up_dst_mac[6] = { 0x02, 0, 0, 0, 0x02, 0x02 };
+static const uint8_t up_src_mac[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
+static const uint8_t cli_dst_mac[6] = { 0x02, 0, 0, 0, 0x01, 0x02 };
+static const uint8_t cli_src_mac[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	log__init("fuzz_packet");
+	log__set_level(FERRY_LOG_ERR);
+	nat = nat_table__create(4, NAT_PORT_LO, NAT_PORT_HI);
+	if (!nat)
+		abort();
+	return 0;
+}
+
+static unsigned int addr_len(const struct pkt_info *pi)
+{
+	return pi->family == 4 ? 4 : 16;
+}
+
+/* Where the source address sits; the destination follows it in both families. */
+static unsigned int saddr_off(const struct pkt_info *pi)
+{
+	return pi->l3_off + (pi->family == 4 ? 12 : 8);
+}
+
+static unsigned int ttl_off(const struct pkt_info *pi)
+{
+	return pi->l3_off + (pi->family == 4 ? 8 : 7);
+}
+
+static unsigned int l4_csum_off(const struct pkt_info *pi)
+{
+	return pi->l4_off + (pi->l4_proto == IPPROTO_UDP ? 6 : 16);
+}
+
+static void check_offsets(const struct pkt_info *pi, size_t size)
+{
+	FUZZ_CHECK(pi->family == 4 || pi->family == 6, "family %u", pi->family);
+	FUZZ_CHECK(pi->l4_proto == IPPROTO_UDP || pi->l4_proto == IPPROTO_TCP, "proto %u",
+		   pi->l4_proto);
+	FUZZ_CHECK(pi->l3_off == ETH_HLEN, "l3_off %u", pi->l3_off);
+	if (pi->family == 4) {
+		FUZZ_CHECK(pi->l4_off >= pi->l3_off + 20 && pi->l4_off <= pi->l3_off + 60,
+			   "l4_off %u", pi->l4_off);
+		FUZZ_CHECK(pi->has_ip_options == (pi->l4_off > pi->l3_off + 20),
+			   "has_ip_options %u with l4_off %u", pi->has_ip_options, pi->l4_off);
+	} else {
+		FUZZ_CHECK(pi->l4_off == pi->l3_off + 40, "l4_off %u", pi->l4_off);
+	}
+	FUZZ_CHECK(pi->payload_off >= pi->l4_off + (pi->l4_proto == IPPROTO_UDP ? 8 : 20),
+		   "payload_off %u l4_off %u", pi->payload_off, pi->l4_off);
+	FUZZ_CHECK(pi->payload_off <= pi->pkt_len, "payload_off %u pkt_len %u", pi->payload_off,
+		   pi->pkt_len);
+	FUZZ_CHECK(pi->pkt_len <= size, "pkt_len %u size %zu", pi->pkt_len, size);
+}
+
+/* Same layout, and the tuple given. */
+static void check_reparse(const uint8_t *frame, size_t size, const struct pkt_info *orig,
+			  const struct nat_tuple *want, uint8_t ttl, const char *what)
+{
+	struct pkt_info pi;
+	enum pkt_parse_result r;
+
+	r = pkt_parse(frame, (uint32_t)size, &pi);
+	FUZZ_CHECK(r == PKT_OK, "%s: re-parse: %s", what, pkt_parse_result_str(r));
+	check_offsets(&pi, size);
+	FUZZ_CHECK(pi.l4_off == orig->l4_off && pi.payload_off == orig->payload_off &&
+			   pi.pkt_len == orig->pkt_len && pi.family == orig->family &&
+			   pi.l4_proto == orig->l4_proto,
+		   "%s: layout changed", what);
+	FUZZ_CHECK(!memcmp(pi.saddr.b, want->saddr.b, addr_len(&pi)), "%s: source address",
+		   what);
+	FUZZ_CHECK(!memcmp(pi.daddr.b, want->daddr.b, addr_len(&pi)), "%s: destination address",
+		   what);
+	FUZZ_CHECK(pi.sport == want->sport && pi.dport == want->dport,
+		   "%s: ports %u -> %u, want %u -> %u", what, pi.sport, pi.dport, want->sport,
+		   want->dport);
+	FUZZ_CHECK(pi.ttl == ttl, "%s: ttl %u, want %u", what, pi.ttl, ttl);
+}
+
+/*
+ * Bytes a NAT rewrite may change: MACs, TTL, addresses, ports, checksums.
+ * Everything else (IP header fields, options, TCP flags, payload, padding)
+ * must come through untouched.
+ */
+static void check_unchanged(const uint8_t *a, const uint8_t *b, size_t size,
+			    const struct pkt_info *pi, const char *what)
+{
+	for (size_t i = ETH_HLEN; i < size; i++) {
+		if (i == ttl_off(pi))
+			continue;
+		if (i >= saddr_off(pi) && i < saddr_off(pi) + 2 * addr_len(pi))
+			continue;
+		if (pi->family == 4 && (i == pi->l3_off + 10u || i == pi->l3_off + 11u))
+			continue;
+		if (i >= pi->l4_off && i < pi->l4_off + 4u)
+			continue;
+		if (i == l4_csum_off(pi) || i == l4_csum_off(pi) + 1)
+			continue;
+		FUZZ_CHECK(a[i] == b[i], "%s: byte %zu changed from %02x to %02x", what, i, a[i],
+			   b[i]);
+	}
+}
+
+/* The upstream's answer to a packet: addresses, ports and MACs swapped. */
+static void turn_around(uint8_t *frame, const struct pkt_info *pi)
+{
+	uint8_t tmp[16];
+	unsigned int a = saddr_off(pi), n = addr_len(pi);
+
+	memcpy(tmp, frame, 6);
+	memcpy(frame, frame + 6, 6);
+	memcpy(frame + 6, tmp, 6);
+	memcpy(tmp, frame + a, n);
+	memcpy(frame + a, frame + a + n, n);
+	memcpy(frame + a + n, tmp, n);
+	memcpy(tmp, frame + pi->l4_off, 2);
+	memcpy(frame + pi->l4_off, frame + pi->l4_off + 2, 2);
+	memcpy(frame + pi->l4_off + 2, tmp, 2);
+}
+
+static void reverse(struct nat_tuple *dst, const struct nat_tuple *src)
+{
+	*dst = *src;
+	dst->saddr = src->daddr;
+	dst->daddr = src->saddr;
+	dst->sport = src->dport;
+	dst->dport = src->sport;
+}
+
+/* Fixing both checksums from scratch must make csum_verify() agree. */
+static void check_csum_helpers(const uint8_t *frame, size_t size, const struct pkt_info *pi)
+{
+	uint8_t *fixed = malloc(size);
+	uint16_t c;
+
+	FUZZ_CHECK(fixed, "out of memory");
+	memcpy(fixed, frame, size);
+	if (pi->family == 4) {
+		c = csum_ipv4_header(fixed + pi->l3_off, pi->l4_off - pi->l3_off);
+		memcpy(fixed + pi->l3_off + 10, &c, 2);
+	}
+	c = csum_l4_compute(fixed, pi);
+	FUZZ_CHECK(!(c == 0 && pi->l4_proto == IPPROTO_UDP), "UDP checksum computed as 0");
+	memcpy(fixed + l4_csum_off(pi), &c, 2);
+	FUZZ_CHECK(csum_verify(fixed, pi) == 1, "checksums computed from scratch do not verify");
+	free(fixed);
+}
+
+static void nat_round_trip(const uint8_t *orig, size_t size, const struct pkt_info *pi,
+			   bool valid)
+{
+	static const union ferry_addr egress4 = { .b = { 198, 18, 2, 1 } };
+	static const union ferry_addr upstream4 = { .b = { 198, 18, 2, 2 } };
+	static const union ferry_addr egress6 = { .b = { 0xfd, 0, 0, 2, [15] = 1 } };
+	static const union ferry_addr upstream6 = { .b = { 0xfd, 0, 0, 2, [15] = 2 } };
+	const union ferry_addr *egress = pi->family == 4 ? &egress4 : &egress6;
+	const union ferry_addr *upstream = pi->family == 4 ? &upstream4 : &upstream6;
+	struct nat_tuple client, want, got;
+	struct pkt_info rpi;
+	struct nat_session *s = NULL;
+	uint16_t stored;
+	uint8_t *frame;
+	int err;
+
+	nat_tuple_from_pkt(&client, pi);
+	err = nat_table__insert(nat, &client, egress, upstream, UPSTREAM_PORT, 0, 1, &s);
+	FUZZ_CHECK(err == 0 && s, "insert into an empty table: %d", err);
+	FUZZ_CHECK(nat_table__lookup_client(nat, &client) == s, "client lookup");
+	FUZZ_CHECK(s->upstream.sport >= NAT_PORT_LO && s->upstream.sport <= NAT_PORT_HI,
+		   "NAT port %u", s->upstream.sport);
+	memcpy(s->to_upstream.dst_mac, up_dst_mac, 6);
+	memcpy(s->to_upstream.src_mac, up_src_mac, 6);
+	s->to_upstream.port = 1;
+	s->to_upstream.mtu = UPSTREAM_MTU;
+	memcpy(s->to_client.dst_mac, cli_dst_mac, 6);
+	memcpy(s->to_client.src_mac, cli_src_mac, 6);
+	s->to_client.port = 0;
+	s->to_client.mtu = 0xffff;
+
+	frame = malloc(size);
+	FUZZ_CHECK(frame, "out of memory");
+	memcpy(frame, orig, size);
+
+	err = nat_rewrite_to_upstream(frame, pi, s);
+	if (pi->ttl <= 1) {
+		FUZZ_CHECK(err == -ETIMEDOUT, "ttl %u: rewrite returned %d", pi->ttl, err);
+		goto out;
+	}
+	if ((uint32_t)pi->pkt_len - pi->l3_off > UPSTREAM_MTU) {
+		FUZZ_CHECK(err == -EMSGSIZE, "IP length %u over MTU: rewrite returned %d",
+			   pi->pkt_len - pi->l3_off, err);
+		goto out;
+	}
+	FUZZ_CHECK(err == 0, "rewrite to upstream: %d", err);
+	FUZZ_CHECK(!memcmp(frame, up_dst_mac, 6) && !memcmp(frame + 6, up_src_mac, 6),
+		   "upstream MACs");
+	check_reparse(frame, size, pi, &s->upstream, pi->ttl - 1, "to upstream");
+	check_unchanged(orig, frame, size, pi, "to upstream");
+	if (valid)
+		FUZZ_CHECK(csum_verify(frame, pi), "valid checksums broken towards the upstream");
+	memcpy(&stored, orig + l4_csum_off(pi), 2);
+	if (pi->family == 4 && pi->l4_proto == IPPROTO_UDP && !stored) {
+		memcpy(&stored, frame + l4_csum_off(pi), 2);
+		FUZZ_CHECK(!stored, "UDP/IPv4 without checksum got one");
+	}
+
+	/* The upstream answers. */
+	turn_around(frame, pi);
+	FUZZ_CHECK(pkt_parse(frame, (uint32_t)size, &rpi) == PKT_OK, "reply does not parse");
+	if (valid)
+		FUZZ_CHECK(csum_verify(frame, &rpi), "turning around broke the checksums");
+	reverse(&want, &s->upstream);
+	check_reparse(frame, size, pi, &want, pi->ttl - 1, "reply");
+	nat_tuple_from_pkt(&got, &rpi);
+	FUZZ_CHECK(nat_table__lookup_reply(nat, &got) == s, "reply lookup");
+
+	err = nat_rewrite_to_client(frame, &rpi, s);
+	if (rpi.ttl <= 1) {
+		FUZZ_CHECK(err == -ETIMEDOUT, "reply ttl %u: rewrite returned %d", rpi.ttl, err);
+		goto out;
+	}
+	FUZZ_CHECK(err == 0, "rewrite to client: %d", err);
+	FUZZ_CHECK(!memcmp(frame, cli_dst_mac, 6) && !memcmp(frame + 6, cli_src_mac, 6),
+		   "client MACs");
+	reverse(&want, &client);
+	check_reparse(frame, size, pi, &want, pi->ttl - 2, "to client");
+	if (valid)
+		FUZZ_CHECK(csum_verify(frame, &rpi), "valid checksums broken towards the client");
+
+	/* Back where it started, but for the swap: the rest is the original. */
+	turn_around(frame, pi);
+	check_unchanged(orig, frame, size, pi, "round trip");
+	FUZZ_CHECK(!memcmp(frame + saddr_off(pi), orig + saddr_off(pi), 2 * addr_len(pi)) &&
+			   !memcmp(frame + pi->l4_off, orig + pi->l4_off, 4),
+		   "round trip: addresses or ports differ");
+out:
+	free(frame);
+	nat_table__remove(nat, s);
+	FUZZ_CHECK(nat_table__count(nat) == 0, "session left after remove");
+}
+
+/* ---- ICMP errors ---- */
+
+static void check_icmp_offsets(const struct pkt_info *pi, size_t size)
+{
+	const struct pkt_quote *qt = &pi->quote;
+
+	FUZZ_CHECK(pi->l3_off == ETH_HLEN && pi->pkt_len <= size, "l3_off %u pkt_len %u",
+		   pi->l3_off, pi->pkt_len);
+	if (pi->family == 4)
+		FUZZ_CHECK(pi->l4_off >= pi->l3_off + 20 && pi->l4_off <= pi->l3_off + 60,
+			   "l4_off %u", pi->l4_off);
+	else
+		FUZZ_CHECK(pi->family == 6 && pi->l4_off == pi->l3_off + 40, "family %u l4_off %u",
+			   pi->family, pi->l4_off);
+	FUZZ_CHECK(pi->payload_off == pi->l4_off + 8 && qt->l3_off == pi->payload_off,
+		   "ICMP payload_off %u, quote at %u", pi->payload_off, qt->l3_off);
+	if (pi->family == 4)
+		FUZZ_CHECK(qt->l4_off >= qt->l3_off + 20 && qt->l4_off <= qt->l3_off + 60,
+			   "quote l4_off %u", qt->l4_off);
+	else
+		FUZZ_CHECK(qt->l4_off == qt->l3_off + 40, "quote l4_off %u", qt->l4_off);
+	FUZZ_CHECK(qt->l4_off + 8u <= pi->pkt_len, "quote l4_off %u pkt_len %u", qt->l4_off,
+		   pi->pkt_len);
+	FUZZ_CHECK(qt->l4_proto == IPPROTO_UDP || qt->l4_proto == IPPROTO_TCP, "quote proto %u",
+		   qt->l4_proto);
+}
+
+/* The ICMP (v4) or ICMPv6 checksum, summed over the message as it is: 0 when valid. */
+static uint16_t icmp_sum(const uint8_t *frame, const struct pkt_info *pi)
+{
+	uint32_t len = (uint32_t)pi->pkt_len - pi->l4_off;
+	uint64_t sum = csum_partial(frame + pi->l4_off, len, 0);
+
+	/* ICMPv6 also sums a pseudo-header (RFC 4443 2.3); ICMP does not. */
+	if (pi->family == 6)
+		sum += csum_partial(frame + saddr_off(pi), 32, 0) + htons((uint16_t)len) +
+		       htons(IPPROTO_ICMPV6);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static bool ipv4_header_ok(const uint8_t *ip)
+{
+	return csum_fold(csum_partial(ip, (ip[0] & 0xf) * 4u, 0)) == 0;
+}
+
+static void icmp_round_trip(const uint8_t *orig, size_t size, const struct pkt_info *pi)
+{
+	static const union ferry_addr client4 = { .b = { 198, 18, 1, 2 } };
+	static const union ferry_addr flow4 = { .b = { 198, 18, 1, 1 } };
+	static const union ferry_addr client6 = { .b = { 0xfd, 0, 0, 1, [15] = 2 } };
+	static const union ferry_addr flow6 = { .b = { 0xfd, 0, 0, 1, [15] = 1 } };
+	const struct pkt_quote *qt = &pi->quote;
+	unsigned int alen = addr_len(pi), qa = qt->l3_off + (pi->family == 4 ? 12 : 8);
+	bool outer_ok, quote_ok, icmp_ok;
+	struct nat_tuple client, reply;
+	struct nat_session *s = NULL;
+	struct nat_table *t;
+	struct pkt_info out;
+	uint8_t *frame;
+	int err;
+
+	/* Port 0 is no NAT port: such an error cannot be about a session. */
+	if (!qt->sport)
+		return;
+	memset(&client, 0, sizeof(client));
+	client.saddr = pi->family == 4 ? client4 : client6;
+	client.daddr = pi->family == 4 ? flow4 : flow6;
+	client.sport = 1234;
+	client.dport = 5000;
+	client.family = pi->family;
+	client.proto = qt->l4_proto;
+	/* A table whose only NAT port is the quoted one: the session sent exactly that packet. */
+	t = nat_table__create(1, qt->sport, qt->sport);
+	FUZZ_CHECK(t, "nat table");
+	err = nat_table__insert(t, &client, &qt->saddr, &qt->daddr, qt->dport, 0, 1, &s);
+	FUZZ_CHECK(err == 0, "insert: %d", err);
+	icmp_quote_reply_tuple(&reply, pi);
+	FUZZ_CHECK(nat_table__lookup_reply(t, &reply) == s, "the reversed quote finds no session");
+	memcpy(s->to_client.dst_mac, cli_dst_mac, 6);
+	memcpy(s->to_client.src_mac, cli_src_mac, 6);
+	s->to_client.mtu = 0xffff;
+
+	/* IPv4 header checksums that were valid (IPv6 has none). */
+	outer_ok = pi->family == 4 && ipv4_header_ok(orig + pi->l3_off);
+	quote_ok = pi->family == 4 && ipv4_header_ok(orig + qt->l3_off);
+	icmp_ok = icmp_sum(orig, pi) == 0;
+	frame = malloc(size);
+	FUZZ_CHECK(frame, "out of memory");
+	memcpy(frame, orig, size);
+	err = icmp_rewrite_to_client(frame, pi, s);
+	if (pi->ttl <= 1) {
+		FUZZ_CHECK(err == -ETIMEDOUT, "ttl %u: ICMP rewrite returned %d", pi->ttl, err);
+		goto out;
+	}
+	FUZZ_CHECK(err == 0, "ICMP rewrite: %d", err);
+
+	FUZZ_CHECK(pkt_parse(frame, (uint32_t)size, &out) == PKT_OK && icmp_is_error(&out),
+		   "the rewritten error does not parse");
+	FUZZ_CHECK(out.l4_off == pi->l4_off && out.pkt_len == pi->pkt_len &&
+			   out.quote.l3_off == qt->l3_off && out.quote.l4_off == qt->l4_off &&
+			   out.icmp_type == pi->icmp_type && out.icmp_code == pi->icmp_code,
+		   "the rewritten error changed its layout or type");
+	FUZZ_CHECK(!memcmp(out.saddr.b, client.daddr.b, alen) &&
+			   !memcmp(out.daddr.b, client.saddr.b, alen) && out.ttl == pi->ttl - 1,
+		   "the error is not from the flow address to the client");
+	FUZZ_CHECK(!memcmp(out.quote.saddr.b, client.saddr.b, alen) &&
+			   !memcmp(out.quote.daddr.b, client.daddr.b, alen) &&
+			   out.quote.sport == client.sport && out.quote.dport == client.dport &&
+			   out.quote.l4_proto == qt->l4_proto,
+		   "the error does not quote the client's packet");
+	FUZZ_CHECK(!memcmp(frame, cli_dst_mac, 6) && !memcmp(frame + 6, cli_src_mac, 6),
+		   "client MACs");
+	if (outer_ok)
+		FUZZ_CHECK(ipv4_header_ok(frame + pi->l3_off), "outer IPv4 checksum broken");
+	if (quote_ok)
+		FUZZ_CHECK(ipv4_header_ok(frame + qt->l3_off), "quoted IPv4 checksum broken");
+	if (icmp_ok)
+		FUZZ_CHECK(icmp_sum(frame, &out) == 0, "ICMP checksum broken");
+
+	/* Nothing else moved: outer and quoted headers alike. */
+	for (size_t i = ETH_HLEN; i < size; i++) {
+		bool may = i == ttl_off(pi) ||
+			   (i >= saddr_off(pi) && i < saddr_off(pi) + 2 * alen) ||
+			   (pi->family == 4 && (i == pi->l3_off + 10u || i == pi->l3_off + 11u)) ||
+			   i == pi->l4_off + 2u || i == pi->l4_off + 3u ||
+			   (i >= qa && i < qa + 2 * alen) ||
+			   (pi->family == 4 && (i == qt->l3_off + 10u || i == qt->l3_off + 11u)) ||
+			   (i >= qt->l4_off && i < qt->l4_off + 4u) ||
+			   i == qt->l4_off + (qt->l4_proto == IPPROTO_UDP ? 6u : 16u) ||
+			   i == qt->l4_off + (qt->l4_proto == IPPROTO_UDP ? 7u : 17u);
+
+		FUZZ_CHECK(may || frame[i] == orig[i], "ICMP rewrite changed byte %zu", i);
+	}
+out:
+	free(frame);
+	nat_table__destroy(t);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct pkt_info pi;
+	enum pkt_parse_result r;
+	uint8_t *frame;
+	bool valid;
+
+	/* A UMEM frame is at most 4096 bytes; the parser's fields are 16-bit. */
+	if (size > 65535)
+		return 0;
+	/* Exactly `size` bytes, so ASan sees a read past the end. */
+	frame = malloc(size ? size : 1);
+	FUZZ_CHECK(frame, "out of memory");
+	memcpy(frame, data, size);
+
+	memset(&pi, 0xa5, sizeof(pi));
+	r = pkt_parse(frame, (uint32_t)size, &pi);
+	FUZZ_CHECK(r < PKT_ERR__MAX, "result %d", r);
+	FUZZ_CHECK(pkt_parse_result_str(r) != NULL, "no name for result %d", r);
+	if (r == PKT_OK && icmp_is_error(&pi)) {
+		check_icmp_offsets(&pi, size);
+		icmp_round_trip(frame, size, &pi);
+		FUZZ_CHECK(!memcmp(frame, data, size), "a check wrote to the input");
+	} else if (r == PKT_OK) {
+		check_offsets(&pi, size);
+		valid = csum_verify(frame, &pi) == 1;
+		check_csum_helpers(frame, size, &pi);
+		nat_round_trip(frame, size, &pi, valid);
+		FUZZ_CHECK(!memcmp(frame, data, size), "a check wrote to the input");
+	}
+	free(frame);
+	return 0;
+}
