@@ -16,6 +16,9 @@ UDP_TO=3
 
 write_config() { # MODE
 	cat >"$WORKDIR/ferry.yaml" <<-YAML
+	# Two queues on every veth: connections spread over both workers, and
+	# replies landing on the other worker's queue are handed over.
+	queues: 2
 	interfaces:
 	  - name: px-c
 	    xdp_mode: $1
@@ -327,7 +330,7 @@ FERRYD=$WORKDIR/bin/ferryd FERRYCTL=$WORKDIR/bin/ferryctl
 for tool in iperf3 curl python3 nft nc jq; do
 	command -v $tool >/dev/null || { echo "FAIL: $tool is missing (make deps)"; echo "tcp: 0 passed, 1 failed"; exit 1; }
 done
-topo_up || { echo "FAIL: topology"; echo "tcp: 0 passed, 1 failed"; exit 1; }
+topo_up 2 || { echo "FAIL: topology"; echo "tcp: 0 passed, 1 failed"; exit 1; }
 
 mkdir -p "$WORKDIR/www"
 head -c $((BLOB_MIB << 20)) /dev/urandom >"$WORKDIR/www/blob"
