@@ -26,6 +26,13 @@ enum ferry_dir {
 };
 
 /*
+ * With no AF_XDP socket on the packet's queue (ferryd dead or not up yet),
+ * drop the flow's packets instead of passing them to the kernel: the flow's
+ * on_failure: drop.
+ */
+#define FERRY_RULE_F_DROP_NO_SOCKET 0x01
+
+/*
  * One flow-table entry.  A packet matches when every set field matches;
  * rules are tried in slot order and the first match wins.  A zero-length
  * prefix matches any address, a zero port range (lo = hi = 0) any port.
@@ -41,7 +48,8 @@ struct ferry_rule {
 	__u8 dir;        /* enum ferry_dir */
 	__u8 dst_plen;   /* prefix length of dst, 0 = any */
 	__u8 src_plen;   /* prefix length of src, 0 = any */
-	__u16 pad;
+	__u8 flags;      /* FERRY_RULE_F_* */
+	__u8 pad;
 	__u16 dport_lo, dport_hi;
 	__u16 sport_lo, sport_hi;
 	__u32 ifindex;   /* only on this interface, 0 = any */
@@ -61,6 +69,7 @@ struct ferry_flow_stats {
 	__u64 passed_fragment; /* IP fragments go to the kernel, never steered */
 	__u64 reply_packets;   /* of `packets`, matched a reply rule */
 	__u64 icmp_errors;     /* of `reply_packets`, ICMP errors quoting a reply-rule tuple */
+	__u64 dropped_no_socket; /* no socket on that queue, on_failure: drop: XDP_DROP */
 };
 
 /*
@@ -176,6 +185,43 @@ struct ferry_flow_info {
 	__u32 pad;
 };
 
+#define FERRY_MAX_IFACES 8   /* configured interfaces (== CFG_MAX_IFACES) */
+
+/*
+ * One AF_XDP socket, (interface, queue): its kernel XDP_STATISTICS and
+ * ferry's own port counters.  An ARRAY keyed by port * FERRY_MAX_QUEUES +
+ * queue, where port is the interface's position in the config; the main
+ * thread refreshes it at each publish (the XDP program never touches it).
+ */
+struct ferry_queue_stats {
+	char ifname[16];
+	__u32 ifindex;
+	__u32 queue;
+	__u32 configured;      /* 1 when this slot is a live socket */
+	__u32 zerocopy;        /* 1 in zero-copy mode, 0 in copy mode */
+	/* struct xdp_statistics, from getsockopt(SOL_XDP, XDP_STATISTICS) */
+	__u64 rx_dropped;
+	__u64 rx_invalid_descs;
+	__u64 tx_invalid_descs;
+	__u64 rx_ring_full;
+	__u64 rx_fill_ring_empty_descs;
+	__u64 tx_ring_empty_descs;
+	/* ferry's struct port_stats */
+	__u64 rx_packets;
+	__u64 tx_packets;
+	__u64 tx_ring_full;
+	__u64 tx_kicks;
+	__u64 fill_kicks;
+	__u64 rx_invalid;
+	__u64 busy_polls;
+	/*
+	 * Steered packets the worker could not parse or classify (a UDP length
+	 * that disagrees with the IP length, say), dropped: they belong to no
+	 * flow, so this interface-level counter is where they are counted.
+	 */
+	__u64 drop_malformed;
+};
+
 /* Pin names under the configured pin path (default /sys/fs/bpf/ferry). */
 #define FERRY_PIN_RULES "ferry_rules"
 #define FERRY_PIN_FLOW_STATS "ferry_flow_stats"
@@ -185,5 +231,6 @@ struct ferry_flow_info {
 #define FERRY_PIN_XSKS "ferry_xsks"
 #define FERRY_PIN_SVC_STATS "ferry_svc_stats"
 #define FERRY_PIN_SVC_INFO "ferry_svc_info"
+#define FERRY_PIN_QUEUE_STATS "ferry_queue_stats"
 
 #endif /* FERRY_SHARED_H */

@@ -3,8 +3,9 @@
  * ferry_steer: the XDP half of ferry.  Packets of configured flows go to the
  * AF_XDP socket bound to the queue they arrived on; everything else goes on
  * to the kernel stack, and so do the flows' own packets when no socket is
- * there yet.  The program never drops: a bug in a rule or a parser must not
- * cut the host off the network.
+ * there yet.  The only drop is that last case for a flow configured
+ * `on_failure: drop`, whose rule asks for it: anything else a bug in a rule
+ * or a parser could do must not cut the host off the network.
  *
  * It runs as one program of libxdp's dispatcher (see the run config at the
  * end), so other XDP programs on the same interface keep working.
@@ -78,6 +79,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct ferry_svc_info);
 } ferry_svc_info SEC(".maps");
+
+/* Per AF_XDP socket counters, written by ferryd's main thread only (see ferry_shared.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FERRY_MAX_IFACES * FERRY_MAX_QUEUES);
+	__type(key, __u32);
+	__type(value, struct ferry_queue_stats);
+} ferry_queue_stats SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -309,6 +318,7 @@ struct ferry_lookup {
 	struct ferry_match_key key;
 	bool found;
 	__u8 dir;
+	__u8 flags;
 	__u32 flow_id;
 };
 
@@ -330,6 +340,7 @@ static long match_slot(__u64 slot, void *data)
 		return 0;
 	l->found = true;
 	l->dir = r->dir;
+	l->flags = r->flags;
 	l->flow_id = r->flow_id;
 	return 1;
 }
@@ -337,7 +348,7 @@ static long match_slot(__u64 slot, void *data)
 /*
  * Counters keep two sums exact: xdp packets = steered + passed +
  * passed_malformed + passed_fragment, and per flow packets = redirected +
- * passed_no_socket.  A fragment of a flow is counted in the flow's
+ * passed_no_socket + dropped_no_socket.  A fragment of a flow is counted in the flow's
  * passed_fragment only, since it is never offered to a socket.
  */
 SEC("xdp")
@@ -389,11 +400,17 @@ int ferry_steer(struct xdp_md *ctx)
 		if (l.key.reply_only)
 			fs->icmp_errors++;
 	}
-	/* An empty queue slot yields XDP_PASS rather than a drop. */
-	ret = bpf_redirect_map(&ferry_xsks, ctx->rx_queue_index, XDP_PASS);
+	/*
+	 * An empty queue slot yields the flow's on_failure action: XDP_PASS by
+	 * default, so a dead ferryd leaves the host as if ferry were not there.
+	 */
+	ret = bpf_redirect_map(&ferry_xsks, ctx->rx_queue_index,
+			       l.flags & FERRY_RULE_F_DROP_NO_SOCKET ? XDP_DROP : XDP_PASS);
 	if (fs) {
 		if (ret == XDP_PASS)
 			fs->passed_no_socket++;
+		else if (ret == XDP_DROP)
+			fs->dropped_no_socket++;
 		else
 			fs->redirected++;
 	}

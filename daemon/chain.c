@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <string.h>
 
+#include "ferry_match.h"
+#include "icmp.h"
 #include "log.h"
 #include "packet_edit.h"
 #include "worker.h"
@@ -77,6 +79,23 @@ static uint32_t gather_sees_tx(const struct ferry_worker *w, struct ferry_pkt **
 	return n;
 }
 
+/*
+ * Queues p on its egress port's TX queue.  Emitted packets can outnumber a
+ * burst, and held ones are sent between chain runs too: a full queue is
+ * flushed first, so it is never overrun.
+ */
+static void queue_tx(struct ferry_worker *w, const struct ferry_pkt *p, uint32_t flow_id)
+{
+	uint32_t k;
+
+	if (w->nr_tx[p->out_port] == CHAIN_MAX_PKTS)
+		chain__flush_tx(w);
+	k = w->nr_tx[p->out_port]++;
+	w->tx_frames[p->out_port][k].addr = p->addr;
+	w->tx_frames[p->out_port][k].len = p->len;
+	w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
+}
+
 void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts, uint32_t n)
 {
 	const struct flow_chain *ch = &w->d->flows[flow_id];
@@ -123,15 +142,7 @@ void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkt
 		if (p->verdict == FERRY_VERDICT_HOLD)
 			continue;
 		if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
-			uint32_t k;
-
-			/* Emitted packets can outnumber a burst: never overrun the queue. */
-			if (w->nr_tx[p->out_port] == CHAIN_MAX_PKTS)
-				chain__flush_tx(w);
-			k = w->nr_tx[p->out_port]++;
-			w->tx_frames[p->out_port][k].addr = p->addr;
-			w->tx_frames[p->out_port][k].len = p->len;
-			w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
+			queue_tx(w, p, flow_id);
 			continue;
 		}
 		if (p->verdict == FERRY_VERDICT_TX)
@@ -163,6 +174,32 @@ struct ferry_pkt *ferry_batch__emit(struct ferry_worker *w, struct ferry_batch *
 	return p;
 }
 
+/* Accessors of services/service.h (ferry_worker__flow_stats() is daemon/worker.c's). */
+uint64_t ferry_worker__now_ns(const struct ferry_worker *w)
+{
+	return w->now_ns;
+}
+
+uint32_t ferry_worker__id(const struct ferry_worker *w)
+{
+	return w->id;
+}
+
+struct nat_table *ferry_worker__nat(struct ferry_worker *w)
+{
+	return w->nat;
+}
+
+struct nh_resolver *ferry_worker__resolver(struct ferry_worker *w)
+{
+	return w->nh;
+}
+
+int ferry_worker__port_of_ifindex(const struct ferry_worker *w, int ifindex)
+{
+	return ferry_daemon__port_of_ifindex(w->d, ifindex);
+}
+
 uint32_t ferry_worker__frame_room(const struct ferry_worker *w, const struct ferry_pkt *p)
 {
 	return w->umem->frame_size - (uint32_t)(p->addr % w->umem->frame_size);
@@ -190,15 +227,7 @@ void ferry_worker__send_held(struct ferry_worker *w, struct ferry_pkt **pkts, ui
 		uint32_t flow_id = p->flow_id < CFG_MAX_FLOWS ? p->flow_id : 0;
 
 		if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
-			uint32_t k;
-
-			/* Called between chain runs too: never overrun the queue. */
-			if (w->nr_tx[p->out_port] == CHAIN_MAX_PKTS)
-				chain__flush_tx(w);
-			k = w->nr_tx[p->out_port]++;
-			w->tx_frames[p->out_port][k].addr = p->addr;
-			w->tx_frames[p->out_port][k].len = p->len;
-			w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
+			queue_tx(w, p, flow_id);
 			continue;
 		}
 		count_drop(&w->flow_stats[flow_id],
@@ -218,6 +247,78 @@ void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns)
 		deadline_ns = 1;
 	if (!w->wake_ns || deadline_ns < w->wake_ns)
 		w->wake_ns = deadline_ns;
+}
+
+void chain__run_burst(struct ferry_worker *w, uint32_t nr, chain_run_fn run, void *ctx)
+{
+	/* Each chain run may queue up to nr more frames on one egress port. */
+	for (int i = 0; i < w->nr_ports; i++) {
+		if (w->nr_tx[i] + nr > WORKER_MAX_BATCH) {
+			chain__flush_tx(w);
+			break;
+		}
+	}
+	/* One batch per flow, in order of first appearance; bursts are mostly one flow. */
+	memset(w->grouped, 0, nr);
+	for (uint32_t i = 0; i < nr; i++) {
+		uint32_t flow = w->pkts[i].flow_id, m = 0;
+
+		if (w->grouped[i])
+			continue;
+		for (uint32_t j = i; j < nr; j++) {
+			if (!w->grouped[j] && w->pkts[j].flow_id == flow) {
+				w->grouped[j] = 1;
+				w->flow_pkts[m++] = &w->pkts[j];
+			}
+		}
+		if (run)
+			run(w, flow, w->flow_pkts, m, ctx);
+		else
+			chain__run(w, flow, w->flow_pkts, m);
+	}
+}
+
+/* Which flow, and which direction, a parsed packet belongs to: first matching rule. */
+static const struct ferry_rule *classify(const struct ferry_daemon *d, const struct pkt_info *pi,
+					 int ifindex)
+{
+	struct ferry_match_key k = {
+		.sport = pi->sport,
+		.dport = pi->dport,
+		.family = pi->family,
+		.l4_proto = pi->l4_proto,
+		.ports_valid = 1,
+		.ifindex = (__u32)ifindex,
+	};
+
+	memcpy(k.saddr, pi->saddr.w, sizeof(k.saddr));
+	memcpy(k.daddr, pi->daddr.w, sizeof(k.daddr));
+	/* An ICMP error belongs to the flow of the packet it quotes, reply rules only. */
+	if (icmp_is_error(pi) && icmp_error_match_key(&k, pi))
+		return NULL;
+	for (uint32_t i = 0; i < d->nr_rules; i++)
+		if (ferry_rule_match(&d->rules[i], &k))
+			return &d->rules[i];
+	return NULL;
+}
+
+const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pkt *p,
+					 uint64_t addr, uint32_t len, const struct xsk_port *port)
+{
+	const struct ferry_rule *rule;
+
+	p->addr = addr;
+	p->len = len;
+	p->data = umem__data(w->umem, addr);
+	p->in_port = port->index;
+	p->verdict = FERRY_VERDICT_NEXT;
+	p->drop_reason = 0;
+	if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK ||
+	    !(rule = classify(w->d, &p->pi, port->ifindex)))
+		return NULL;
+	p->flow_id = rule->flow_id;
+	p->dir = rule->dir;
+	return rule;
 }
 
 void chain__flush_tx(struct ferry_worker *w)

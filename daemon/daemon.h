@@ -9,6 +9,7 @@
 #define FERRY_DAEMON_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -47,7 +48,38 @@ struct ferry_daemon {
 	struct handoff *handoff;       /* rings between workers; NULL with one worker */
 	struct svc_loader *loader;     /* out-of-tree services; NULL until a flow names one */
 	volatile sig_atomic_t stop;
+	/*
+	 * Reload (daemon/reload.c): set by the main thread to park every
+	 * worker at the top of its loop; park_fd (an eventfd, -1 when unused)
+	 * wakes the idle ones at once.
+	 */
+	atomic_int park;
+	int park_fd;
 };
+
+/*
+ * daemon/daemon.c: the flows' chains, as start-up, reload and the fuzz
+ * harnesses build them.
+ *
+ * Finds and configures every service of `flow` into cd's chain of flow_id;
+ * an out-of-tree service comes from ld's loader (created when first needed;
+ * ld is cd except in a reload).  Reports every error in errs and goes on.
+ */
+void ferry_daemon__configure_chain(struct ferry_daemon *ld, struct ferry_daemon *cd,
+				   const struct cfg_flow *flow, uint32_t flow_id,
+				   struct cfg_errors *errs);
+/* Every flow of d->cfg, in config order (d->nr_flows); -EINVAL after any error. */
+int ferry_daemon__configure_flows(struct ferry_daemon *d, struct cfg_errors *errs);
+/* destroy() of every configured service of a chain, of every flow. */
+void ferry_daemon__destroy_chain(struct flow_chain *ch);
+void ferry_daemon__destroy_flows(struct ferry_daemon *d);
+/* The client rule of flow_id with match m; ferry_daemon__add_rule()'s result. */
+int ferry_daemon__add_client_rule(struct ferry_daemon *d, const struct cfg_match *m,
+				  uint32_t flow_id);
+/* The client rule of every flow, in config order. */
+int ferry_daemon__client_rules(struct ferry_daemon *d);
+/* start() of every service of every flow; logs and returns the first failure. */
+int ferry_daemon__start_services(struct ferry_daemon *d);
 
 /* daemon/worker.c */
 int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t id);
@@ -69,5 +101,12 @@ void worker__nat_slice(const struct ferry_daemon *d, uint32_t id, uint16_t *lo, 
 /* The worker whose slice holds NAT port `port`, or -ENOENT outside nat.ports. */
 int worker__nat_owner(const struct ferry_daemon *d, uint16_t port);
 uint64_t worker__unclassified(const struct ferry_worker *w);
+/* Loop iterations so far; idle workers still loop at least every 100 ms (TICK_NS). */
+uint64_t worker__loops(const struct ferry_worker *w);
+/*
+ * The counters of the worker's socket on config port `port`: the kernel's
+ * XDP_STATISTICS (getsockopt) and its struct port_stats.  Main thread.
+ */
+int worker__queue_stats(const struct ferry_worker *w, int port, struct ferry_queue_stats *qs);
 
 #endif /* FERRY_DAEMON_H */

@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -30,6 +33,19 @@ enum {
 	EXIT_OK = 0,
 	EXIT_NO_MAPS = 1, /* missing or unreadable pins */
 	EXIT_USAGE = 2,
+	EXIT_PERM = 3,    /* the pins exist but may not be opened (not root) */
+};
+
+enum out_format {
+	FMT_TEXT,
+	FMT_JSON,
+	FMT_PROMETHEUS,
+};
+
+/* A counter's value at the previous --watch refresh, to show its rate. */
+struct rate {
+	char key[96];
+	__u64 value;
 };
 
 struct counter {
@@ -41,6 +57,7 @@ struct counter {
 static const struct counter flow_counters[] = {
 	FLOW_COUNTER(packets),		FLOW_COUNTER(bytes),	       FLOW_COUNTER(redirected),
 	FLOW_COUNTER(passed_no_socket), FLOW_COUNTER(passed_fragment), FLOW_COUNTER(reply_packets),
+	FLOW_COUNTER(dropped_no_socket),
 };
 
 #define FWD_COUNTER(f) { #f, offsetof(struct ferry_fwd_stats, f) }
@@ -70,6 +87,19 @@ static const struct counter xdp_counters[] = {
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+/* The AF_XDP socket's struct xdp_statistics, then ferry's struct port_stats. */
+#define QUEUE_COUNTER(f) { #f, offsetof(struct ferry_queue_stats, f) }
+static const struct counter xsk_counters[] = {
+	QUEUE_COUNTER(rx_dropped),	 QUEUE_COUNTER(rx_invalid_descs),
+	QUEUE_COUNTER(tx_invalid_descs), QUEUE_COUNTER(rx_ring_full),
+	QUEUE_COUNTER(rx_fill_ring_empty_descs), QUEUE_COUNTER(tx_ring_empty_descs),
+};
+static const struct counter port_counters[] = {
+	QUEUE_COUNTER(rx_packets), QUEUE_COUNTER(tx_packets), QUEUE_COUNTER(tx_ring_full),
+	QUEUE_COUNTER(tx_kicks),   QUEUE_COUNTER(fill_kicks), QUEUE_COUNTER(rx_invalid),
+	QUEUE_COUNTER(busy_polls), QUEUE_COUNTER(drop_malformed),
+};
+
 struct pinned_map {
 	const char *name;
 	int fd;
@@ -79,32 +109,78 @@ struct pinned_map {
 struct ctl {
 	const char *pin_path;
 	bool json;
+	enum out_format format;
+	bool watch;
+	double interval;   /* --watch seconds */
+	double elapsed;    /* seconds since the previous refresh, 0 on the first */
+	char ctx[48];      /* what the counters being printed belong to, for their rates */
+	struct rate *prev, *cur;
+	size_t nr_prev, nr_cur, cap_prev, cap_cur;
 	FILE *out; /* in memory until complete: a failure prints no half a report */
 	int ncpus;
 	struct pinned_map flow_info, flow_stats, fwd_stats, svc_info, svc_stats;
+	struct pinned_map queue_stats, rules;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: ferryctl [-p PIN_PATH] stats [--json]\n"
+	fprintf(f, "Usage: ferryctl [-p PIN_PATH] stats|flows|sessions [--json | --format FMT]\n"
+		   "                [--watch [SECONDS]]\n"
 		   "       ferryctl --help\n");
 	if (f == stderr) {
 		fprintf(f, "Try 'ferryctl --help' for more information.\n");
 		return;
 	}
 	fprintf(f, "\n"
-		   "Print the counters a running ferryd keeps in its pinned BPF maps.\n"
+		   "Print what a running ferryd keeps in its pinned BPF maps.\n"
 		   "\n"
 		   "  -p, --pin-path PATH  where ferryd pins its maps\n"
 		   "                       (default " DEFAULT_PIN_PATH ")\n"
 		   "  -h, --help           show this help\n"
 		   "\n"
 		   "stats: per configured flow, the XDP steering counters, the data-path\n"
-		   "counters (drops by reason) and the counters of each service of its chain,\n"
-		   "then the XDP counters of each interface.\n"
-		   "  --json               one JSON object instead of text\n"
+		   "counters (drops by reason) and the counters of each service of its chain;\n"
+		   "the XDP counters of each interface; per interface and queue, the AF_XDP\n"
+		   "socket's XDP_STATISTICS and ferry's port counters.\n"
+		   "flows: each configured flow's match rules, on_failure and service chain.\n"
+		   "sessions: the NAT sessions of each flow, per worker.\n"
 		   "\n"
-		   "Exit status: 0 success, 1 maps missing or unreadable, 2 usage error.\n");
+		   "  --json               one JSON object instead of text\n"
+		   "  --format FMT         text, json or prometheus (stats only: the\n"
+		   "                       node_exporter textfile format)\n"
+		   "  -w, --watch [SECONDS] refresh every SECONDS (default 2), showing rates\n"
+		   "\n"
+		   "Exit status: 0 success, 1 ferryd not running or maps missing or\n"
+		   "unreadable, 2 usage error, 3 permission denied (run as root).\n");
+}
+
+/* A text counter; under --watch followed by its rate since the last refresh. */
+static void put_counter(struct ctl *c, const char *label, const char *name, __u64 v)
+{
+	char key[sizeof(c->prev->key)];
+
+	fprintf(c->out, " %s %llu", name, (unsigned long long)v);
+	if (!c->watch)
+		return;
+	snprintf(key, sizeof(key), "%s/%s/%s", c->ctx, label, name);
+	for (size_t i = 0; c->elapsed > 0 && i < c->nr_prev; i++) {
+		if (strcmp(c->prev[i].key, key))
+			continue;
+		if (v > c->prev[i].value)
+			fprintf(c->out, " (%.0f/s)", (double)(v - c->prev[i].value) / c->elapsed);
+		break;
+	}
+	if (c->nr_cur == c->cap_cur) {
+		size_t cap = c->cap_cur ? c->cap_cur * 2 : 256;
+		struct rate *r = realloc(c->cur, cap * sizeof(*r));
+
+		if (!r)
+			return; /* no rate for it next time: nothing worse */
+		c->cur = r;
+		c->cap_cur = cap;
+	}
+	memcpy(c->cur[c->nr_cur].key, key, sizeof(key));
+	c->cur[c->nr_cur++].value = v;
 }
 
 static int open_pin(struct ctl *c, struct pinned_map *m, const char *name, size_t value_size,
@@ -126,7 +202,7 @@ static int open_pin(struct ctl *c, struct pinned_map *m, const char *name, size_
 		if (err == -ENOENT && may_vanish)
 			return err;
 		if (err == -ENOENT || err == -ENOTDIR)
-			fprintf(stderr, "ferryctl: no ferry maps under %s: is ferryd running?\n",
+			fprintf(stderr, "ferryctl: no %s under %s: is ferryd running?\n", name,
 				c->pin_path);
 		else
 			fprintf(stderr, "ferryctl: cannot open %s: %s%s\n", path, strerror(-err),
@@ -237,30 +313,29 @@ static void json_drops(FILE *out, const struct ferry_fwd_stats *fwd)
 	fputc('}', out);
 }
 
-static void text_counters(FILE *out, const char *label, const void *rec, const struct counter *ctrs,
-			  size_t n)
+static void text_counters(struct ctl *c, const char *label, const void *rec,
+			  const struct counter *ctrs, size_t n)
 {
-	fprintf(out, "  %-10s", label);
+	fprintf(c->out, "  %-10s", label);
 	for (size_t i = 0; i < n; i++)
-		fprintf(out, " %s %llu", ctrs[i].name,
-			(unsigned long long)counter_value(rec, &ctrs[i]));
-	fputc('\n', out);
+		put_counter(c, label, ctrs[i].name, counter_value(rec, &ctrs[i]));
+	fputc('\n', c->out);
 }
 
-static void text_drops(FILE *out, const struct ferry_fwd_stats *fwd)
+static void text_drops(struct ctl *c, const struct ferry_fwd_stats *fwd)
 {
 	bool any = false;
 
-	fprintf(out, "  %-10s", "drops");
+	fprintf(c->out, "  %-10s", "drops");
 	for (size_t i = 0; i < ARRAY_SIZE(drop_counters); i++) {
 		__u64 v = counter_value(fwd, &drop_counters[i]);
 
 		if (!v)
 			continue;
-		fprintf(out, " %s %llu", drop_counters[i].name, (unsigned long long)v);
+		put_counter(c, "drops", drop_counters[i].name, v);
 		any = true;
 	}
-	fprintf(out, "%s\n", any ? "" : " none");
+	fprintf(c->out, "%s\n", any ? "" : " none");
 }
 
 /*
@@ -294,16 +369,19 @@ static int print_services(struct ctl *c, __u32 flow_id)
 		if (err)
 			return err;
 		if (!c->json) {
+			char label[16];
+
+			snprintf(label, sizeof(label), "service%u", pos);
 			fprintf(out, "  %-10s %u %s", "service", pos, si.service);
 			for (size_t i = 0; i < ARRAY_SIZE(svc_counters); i++)
-				fprintf(out, " %s %llu", svc_counters[i].name,
-					(unsigned long long)counter_value(&ss, &svc_counters[i]));
+				put_counter(c, label, svc_counters[i].name,
+					    counter_value(&ss, &svc_counters[i]));
 			for (int i = 0; i < FERRY_SVC_COUNTERS; i++) {
 				si.counter_names[i][FERRY_SVC_NAME_LEN - 1] = '\0';
 				if (!si.counter_names[i][0])
 					continue;
-				fprintf(out, "%s %s %llu", f ? " |" : "", si.counter_names[i],
-					(unsigned long long)ss.counters[i]);
+				fputs(f ? " |" : "", out);
+				put_counter(c, label, si.counter_names[i], ss.counters[i]);
 				f = false;
 			}
 			fputc('\n', out);
@@ -364,11 +442,12 @@ static int print_flows(struct ctl *c)
 
 		if (!c->json) {
 			fprintf(out, "flow %s (id %u)\n", fi.name, id);
-			text_counters(out, "steering", &fs, flow_counters,
+			snprintf(c->ctx, sizeof(c->ctx), "flow%u", id);
+			text_counters(c, "steering", &fs, flow_counters,
 				      ARRAY_SIZE(flow_counters));
-			text_counters(out, "datapath", &fwd, fwd_counters,
+			text_counters(c, "datapath", &fwd, fwd_counters,
 				      ARRAY_SIZE(fwd_counters));
-			text_drops(out, &fwd);
+			text_drops(c, &fwd);
 			err = print_services(c, id);
 			if (err)
 				return err;
@@ -435,7 +514,8 @@ static int print_ifaces(struct ctl *c)
 			goto next;
 		if (!c->json) {
 			fprintf(out, "interface %s\n", ifname);
-			text_counters(out, "xdp", &xs, xdp_counters, ARRAY_SIZE(xdp_counters));
+			snprintf(c->ctx, sizeof(c->ctx), "if-%s", ifname);
+			text_counters(c, "xdp", &xs, xdp_counters, ARRAY_SIZE(xdp_counters));
 		} else {
 			fprintf(out, "%s{\"name\":", first ? "" : ",");
 			json_string(out, ifname);
@@ -453,65 +533,553 @@ next:
 	return err;
 }
 
-static int cmd_stats(struct ctl *c)
+/* Each live AF_XDP socket, in key order: interface (config order), then queue. */
+static int print_queues(struct ctl *c)
+{
+	FILE *out = c->out;
+	bool first = true;
+
+	if (c->json)
+		fprintf(out, ",\"queues\":[");
+	for (__u32 key = 0; key < c->queue_stats.info.max_entries; key++) {
+		struct ferry_queue_stats qs;
+		bool f = true;
+
+		if (bpf_map_lookup_elem(c->queue_stats.fd, &key, &qs)) {
+			fprintf(stderr, "ferryctl: %s/%s: cannot read key %u: %s\n", c->pin_path,
+				c->queue_stats.name, key, strerror(errno));
+			return -errno;
+		}
+		if (!qs.configured)
+			continue;
+		qs.ifname[sizeof(qs.ifname) - 1] = '\0';
+		if (!c->json) {
+			fprintf(out, "interface %s queue %u (%s)\n", qs.ifname, qs.queue,
+				qs.zerocopy ? "zero-copy" : "copy");
+			snprintf(c->ctx, sizeof(c->ctx), "q-%s-%u", qs.ifname, qs.queue);
+			text_counters(c, "xsk", &qs, xsk_counters, ARRAY_SIZE(xsk_counters));
+			text_counters(c, "port", &qs, port_counters, ARRAY_SIZE(port_counters));
+			continue;
+		}
+		fprintf(out, "%s{\"interface\":", first ? "" : ",");
+		json_string(out, qs.ifname);
+		fprintf(out, ",\"queue\":%u,\"zerocopy\":%s,\"xdp_statistics\":{", qs.queue,
+			qs.zerocopy ? "true" : "false");
+		json_counters(out, &qs, xsk_counters, ARRAY_SIZE(xsk_counters), &f);
+		fprintf(out, "},\"port\":{");
+		f = true;
+		json_counters(out, &qs, port_counters, ARRAY_SIZE(port_counters), &f);
+		fprintf(out, "}}");
+		first = false;
+	}
+	if (c->json)
+		fputc(']', out);
+	return 0;
+}
+
+/* Workers: one per queue, so the highest queue with a socket + 1. */
+static int count_workers(struct ctl *c)
+{
+	int n = 0;
+
+	for (__u32 key = 0; key < c->queue_stats.info.max_entries; key++) {
+		struct ferry_queue_stats qs;
+
+		if (!bpf_map_lookup_elem(c->queue_stats.fd, &key, &qs) && qs.configured &&
+		    (int)qs.queue >= n)
+			n = (int)qs.queue + 1;
+	}
+	return n;
+}
+
+/*
+ * Live sessions are created minus expired.  ferryd publishes worker i's
+ * counters in CPU slot i, so with no more workers than CPUs each slot is
+ * one worker's; beyond that, slots are shared and only the total is exact.
+ */
+static int print_sessions(struct ctl *c)
+{
+	size_t stride = (sizeof(struct ferry_fwd_stats) + 7) & ~(size_t)7;
+	int nr_workers = count_workers(c);
+	bool per_worker = nr_workers > 0 && nr_workers <= c->ncpus;
+	FILE *out = c->out;
+	unsigned char *vals;
+	bool first = true;
+	__u64 total = 0;
+	int err = 0;
+
+	vals = calloc(c->ncpus, stride);
+	if (!vals)
+		return -ENOMEM;
+	if (c->json)
+		fprintf(out, "{\"workers\":%d,\"flows\":[", nr_workers);
+	for (__u32 id = 0; id < c->flow_info.info.max_entries; id++) {
+		struct ferry_flow_info fi;
+		__u64 sum = 0;
+
+		if (bpf_map_lookup_elem(c->flow_info.fd, &id, &fi) ||
+		    bpf_map_lookup_elem(c->fwd_stats.fd, &id, vals)) {
+			err = -errno;
+			fprintf(stderr, "ferryctl: %s: cannot read flow %u: %s\n", c->pin_path, id,
+				strerror(-err));
+			break;
+		}
+		if (!fi.configured)
+			continue;
+		fi.name[sizeof(fi.name) - 1] = '\0';
+		for (int cpu = 0; cpu < c->ncpus; cpu++) {
+			const struct ferry_fwd_stats *v = (const void *)(vals + cpu * stride);
+
+			sum += v->sessions_created - v->sessions_expired;
+		}
+		total += sum;
+		if (c->json) {
+			fprintf(out, "%s{\"name\":", first ? "" : ",");
+			json_string(out, fi.name);
+			fprintf(out, ",\"id\":%u,\"sessions\":%llu", id, (unsigned long long)sum);
+		} else {
+			fprintf(out, "flow %s (id %u): %llu session%s", fi.name, id,
+				(unsigned long long)sum, sum == 1 ? "" : "s");
+		}
+		if (per_worker) {
+			fprintf(out, c->json ? ",\"per_worker\":[" : ":");
+			for (int w = 0; w < nr_workers; w++) {
+				const struct ferry_fwd_stats *v = (const void *)(vals + w * stride);
+				__u64 n = v->sessions_created - v->sessions_expired;
+
+				if (c->json)
+					fprintf(out, "%s%llu", w ? "," : "", (unsigned long long)n);
+				else
+					fprintf(out, " worker%d %llu", w, (unsigned long long)n);
+			}
+			fputs(c->json ? "]" : "", out);
+		}
+		fputs(c->json ? "}" : "\n", out);
+		first = false;
+	}
+	if (c->json)
+		fprintf(out, "],\"total\":%llu}\n", (unsigned long long)total);
+	else if (!err)
+		fprintf(out, "total: %llu session%s over %d worker%s\n", (unsigned long long)total,
+			total == 1 ? "" : "s", nr_workers, nr_workers == 1 ? "" : "s");
+	free(vals);
+	return err;
+}
+
+static void put_prefix(FILE *out, bool json, int family, const __u32 words[4], int plen)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	if (!plen) {
+		fputs(json ? "null" : "any", out);
+		return;
+	}
+	inet_ntop(family == 4 ? AF_INET : AF_INET6, words, buf, sizeof(buf));
+	fprintf(out, json ? "\"%s/%d\"" : "%s/%d", buf, plen);
+}
+
+static void put_ports(FILE *out, bool json, __u16 lo, __u16 hi)
+{
+	if (!lo && !hi)
+		fputs(json ? "null" : "any", out);
+	else if (lo == hi)
+		fprintf(out, json ? "\"%u\"" : "%u", lo);
+	else
+		fprintf(out, json ? "\"%u-%u\"" : "%u-%u", lo, hi);
+}
+
+static void put_rule(struct ctl *c, const struct ferry_rule *r)
+{
+	const char *proto = r->l4_proto == IPPROTO_UDP ? "udp" :
+			    r->l4_proto == IPPROTO_TCP ? "tcp" : "?";
+	FILE *out = c->out;
+
+	if (!c->json) {
+		fprintf(out, "  %-10s %s to ", r->dir == FERRY_DIR_REPLY ? "reply" : "match", proto);
+		put_prefix(out, false, r->family, r->dst, r->dst_plen);
+		fputs(" port ", out);
+		put_ports(out, false, r->dport_lo, r->dport_hi);
+		fputs(" from ", out);
+		put_prefix(out, false, r->family, r->src, r->src_plen);
+		fputs(" port ", out);
+		put_ports(out, false, r->sport_lo, r->sport_hi);
+		fputc('\n', out);
+		return;
+	}
+	fprintf(out, "{\"direction\":\"%s\",\"protocol\":\"%s\",\"destination\":",
+		r->dir == FERRY_DIR_REPLY ? "reply" : "client", proto);
+	put_prefix(out, true, r->family, r->dst, r->dst_plen);
+	fputs(",\"port\":", out);
+	put_ports(out, true, r->dport_lo, r->dport_hi);
+	fputs(",\"source\":", out);
+	put_prefix(out, true, r->family, r->src, r->src_plen);
+	fputs(",\"source_port\":", out);
+	put_ports(out, true, r->sport_lo, r->sport_hi);
+	fputc('}', out);
+}
+
+/* Each flow: its rules as the XDP program scans them, on_failure, and its chain. */
+static int print_flow_config(struct ctl *c)
+{
+	FILE *out = c->out;
+	bool first = true;
+
+	if (c->json)
+		fprintf(out, "{\"flows\":[");
+	for (__u32 id = 0; id < c->flow_info.info.max_entries; id++) {
+		struct ferry_flow_info fi;
+		bool drop = false, fr = true;
+
+		if (bpf_map_lookup_elem(c->flow_info.fd, &id, &fi))
+			return -errno;
+		if (!fi.configured)
+			continue;
+		fi.name[sizeof(fi.name) - 1] = '\0';
+		if (c->json) {
+			fprintf(out, "%s{\"name\":", first ? "" : ",");
+			json_string(out, fi.name);
+			fprintf(out, ",\"id\":%u,\"rules\":[", id);
+		} else {
+			fprintf(out, "flow %s (id %u)\n", fi.name, id);
+		}
+		for (__u32 slot = 0; slot < c->rules.info.max_entries; slot++) {
+			struct ferry_rule r;
+
+			if (bpf_map_lookup_elem(c->rules.fd, &slot, &r))
+				return -errno;
+			if (!r.enabled)
+				break; /* the table ends at the first empty slot */
+			if (r.flow_id != id)
+				continue;
+			if (r.dir == FERRY_DIR_CLIENT && (r.flags & FERRY_RULE_F_DROP_NO_SOCKET))
+				drop = true;
+			fputs(c->json && !fr ? "," : "", out);
+			put_rule(c, &r);
+			fr = false;
+		}
+		if (c->json)
+			fprintf(out, "],\"on_failure\":\"%s\",\"services\":[", drop ? "drop" : "pass");
+		else
+			fprintf(out, "  %-10s %s\n  %-10s", "on_failure", drop ? "drop" : "pass",
+				"services");
+		for (__u32 pos = 0, n = 0; pos < FERRY_MAX_SERVICES; pos++) {
+			__u32 key = id * FERRY_MAX_SERVICES + pos;
+			struct ferry_svc_info si;
+
+			if (bpf_map_lookup_elem(c->svc_info.fd, &key, &si))
+				return -errno;
+			if (!si.configured)
+				continue;
+			si.service[sizeof(si.service) - 1] = '\0';
+			if (c->json) {
+				fputs(n ? "," : "", out);
+				json_string(out, si.service);
+			} else {
+				fprintf(out, "%s%s", n ? " -> " : " ", si.service);
+			}
+			n++;
+		}
+		fputs(c->json ? "]}" : "\n", out);
+		first = false;
+	}
+	if (c->json)
+		fprintf(out, "]}\n");
+	return 0;
+}
+
+/* node_exporter textfile format: every family's HELP and TYPE, then its samples. */
+static void prom_family(FILE *out, const char *name, const char *help, const char *type)
+{
+	fprintf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+/* A label value: backslash, quote and newline escaped. */
+static void prom_label(FILE *out, const char *s)
+{
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '\\' || *s == '"')
+			fprintf(out, "\\%c", *s);
+		else if (*s == '\n')
+			fputs("\\n", out);
+		else
+			fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+struct prom_flow {
+	__u32 id;
+	char name[FERRY_FLOW_NAME_LEN];
+	struct ferry_flow_stats fs;
+	struct ferry_fwd_stats fwd;
+};
+
+static int print_prometheus(struct ctl *c)
+{
+	struct prom_flow *flows;
+	struct ferry_queue_stats *qs;
+	FILE *out = c->out;
+	int nf = 0, nq = 0, err = 0;
+	char name[128];
+
+	flows = calloc(FERRY_MAX_FLOWS, sizeof(*flows));
+	qs = calloc(c->queue_stats.info.max_entries, sizeof(*qs));
+	if (!flows || !qs) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (__u32 id = 0; id < c->flow_info.info.max_entries && nf < FERRY_MAX_FLOWS; id++) {
+		struct ferry_flow_info fi;
+
+		if (bpf_map_lookup_elem(c->flow_info.fd, &id, &fi)) {
+			err = -errno;
+			goto out_free;
+		}
+		if (!fi.configured)
+			continue;
+		flows[nf].id = id;
+		memcpy(flows[nf].name, fi.name, sizeof(fi.name));
+		flows[nf].name[FERRY_FLOW_NAME_LEN - 1] = '\0';
+		err = read_percpu(c, &c->flow_stats, id, &flows[nf].fs, sizeof(flows[nf].fs)) ?:
+		      read_percpu(c, &c->fwd_stats, id, &flows[nf].fwd, sizeof(flows[nf].fwd));
+		if (err)
+			goto out_free;
+		nf++;
+	}
+	for (__u32 key = 0; key < c->queue_stats.info.max_entries; key++) {
+		if (bpf_map_lookup_elem(c->queue_stats.fd, &key, &qs[nq])) {
+			err = -errno;
+			goto out_free;
+		}
+		qs[nq].ifname[sizeof(qs[nq].ifname) - 1] = '\0';
+		if (qs[nq].configured)
+			nq++;
+	}
+
+	for (size_t k = 0; k < ARRAY_SIZE(flow_counters); k++) {
+		snprintf(name, sizeof(name), "ferry_flow_%s_total", flow_counters[k].name);
+		prom_family(out, name, "XDP steering counter of the flow (ferry_flow_stats).",
+			    "counter");
+		for (int f = 0; f < nf; f++) {
+			fprintf(out, "%s{flow=", name);
+			prom_label(out, flows[f].name);
+			fprintf(out, "} %llu\n",
+				(unsigned long long)counter_value(&flows[f].fs, &flow_counters[k]));
+		}
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(fwd_counters); k++) {
+		snprintf(name, sizeof(name), "ferry_datapath_%s_total", fwd_counters[k].name);
+		prom_family(out, name, "Worker data-path counter of the flow (ferry_fwd_stats).",
+			    "counter");
+		for (int f = 0; f < nf; f++) {
+			fprintf(out, "%s{flow=", name);
+			prom_label(out, flows[f].name);
+			fprintf(out, "} %llu\n",
+				(unsigned long long)counter_value(&flows[f].fwd, &fwd_counters[k]));
+		}
+	}
+	prom_family(out, "ferry_datapath_drops_total",
+		    "Packets the workers dropped, by flow and reason.", "counter");
+	for (int f = 0; f < nf; f++)
+		for (size_t k = 0; k < ARRAY_SIZE(drop_counters); k++) {
+			fputs("ferry_datapath_drops_total{flow=", out);
+			prom_label(out, flows[f].name);
+			fprintf(out, ",reason=\"%s\"} %llu\n", drop_counters[k].name,
+				(unsigned long long)counter_value(&flows[f].fwd, &drop_counters[k]));
+		}
+	prom_family(out, "ferry_sessions", "NAT sessions of the flow (created - expired).",
+		    "gauge");
+	for (int f = 0; f < nf; f++) {
+		fputs("ferry_sessions{flow=", out);
+		prom_label(out, flows[f].name);
+		fprintf(out, "} %llu\n", (unsigned long long)(flows[f].fwd.sessions_created -
+							       flows[f].fwd.sessions_expired));
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(xsk_counters) + ARRAY_SIZE(port_counters); k++) {
+		bool xsk = k < ARRAY_SIZE(xsk_counters);
+		const struct counter *ctr = xsk ? &xsk_counters[k] :
+						  &port_counters[k - ARRAY_SIZE(xsk_counters)];
+
+		snprintf(name, sizeof(name), "ferry_queue_%s_total", ctr->name);
+		prom_family(out, name,
+			    xsk ? "AF_XDP socket XDP_STATISTICS counter of the interface queue." :
+				  "ferry port counter of the interface queue's AF_XDP socket.",
+			    "counter");
+		for (int q = 0; q < nq; q++) {
+			fprintf(out, "%s{interface=", name);
+			prom_label(out, qs[q].ifname);
+			fprintf(out, ",queue=\"%u\"} %llu\n", qs[q].queue,
+				(unsigned long long)counter_value(&qs[q], ctr));
+		}
+	}
+out_free:
+	if (err)
+		fprintf(stderr, "ferryctl: %s: cannot read the maps: %s\n", c->pin_path,
+			strerror(-err));
+	free(qs);
+	free(flows);
+	return err;
+}
+
+enum command {
+	CMD_STATS,
+	CMD_FLOWS,
+	CMD_SESSIONS,
+};
+
+static const char *const command_names[] = {
+	[CMD_STATS] = "stats",
+	[CMD_FLOWS] = "flows",
+	[CMD_SESSIONS] = "sessions",
+};
+
+static int exit_code(int err)
+{
+	if (!err)
+		return EXIT_OK;
+	return err == -EPERM || err == -EACCES ? EXIT_PERM : EXIT_NO_MAPS;
+}
+
+static void close_maps(struct ctl *c)
+{
+	close_pin(&c->rules);
+	close_pin(&c->queue_stats);
+	close_pin(&c->svc_stats);
+	close_pin(&c->svc_info);
+	close_pin(&c->fwd_stats);
+	close_pin(&c->flow_stats);
+	close_pin(&c->flow_info);
+}
+
+/* Every command reads ferry_flow_info; the others only as it needs them. */
+static int open_maps(struct ctl *c, enum command cmd)
+{
+	bool counters = cmd == CMD_STATS || cmd == CMD_SESSIONS;
+	int err;
+
+	err = open_pin(c, &c->flow_info, FERRY_PIN_FLOW_INFO, sizeof(struct ferry_flow_info),
+		       false);
+	if (!err && cmd == CMD_STATS)
+		err = open_pin(c, &c->flow_stats, FERRY_PIN_FLOW_STATS,
+			       sizeof(struct ferry_flow_stats), false);
+	if (!err && counters)
+		err = open_pin(c, &c->fwd_stats, FERRY_PIN_FWD_STATS,
+			       sizeof(struct ferry_fwd_stats), false);
+	if (!err && cmd != CMD_SESSIONS)
+		err = open_pin(c, &c->svc_info, FERRY_PIN_SVC_INFO, sizeof(struct ferry_svc_info),
+			       false);
+	if (!err && cmd == CMD_STATS)
+		err = open_pin(c, &c->svc_stats, FERRY_PIN_SVC_STATS,
+			       sizeof(struct ferry_svc_stats), false);
+	if (!err && counters)
+		err = open_pin(c, &c->queue_stats, FERRY_PIN_QUEUE_STATS,
+			       sizeof(struct ferry_queue_stats), false);
+	if (!err && cmd == CMD_FLOWS)
+		err = open_pin(c, &c->rules, FERRY_PIN_RULES, sizeof(struct ferry_rule), false);
+	return err;
+}
+
+static int render(struct ctl *c, enum command cmd)
+{
+	int err;
+
+	if (cmd == CMD_FLOWS)
+		return print_flow_config(c);
+	if (cmd == CMD_SESSIONS)
+		return print_sessions(c);
+	if (c->format == FMT_PROMETHEUS)
+		return print_prometheus(c);
+	if (c->json)
+		fputc('{', c->out);
+	err = print_flows(c);
+	if (!err)
+		err = print_ifaces(c);
+	if (!err)
+		err = print_queues(c);
+	if (c->json)
+		fprintf(c->out, "}\n");
+	return err;
+}
+
+/* One report, built in memory so that a failure prints no half of one. */
+static int report_once(struct ctl *c, enum command cmd)
 {
 	size_t report_len = 0;
 	char *report = NULL;
 	int err;
 
-	c->flow_info.fd = c->flow_stats.fd = c->fwd_stats.fd = -1;
-	c->svc_info.fd = c->svc_stats.fd = -1;
+	c->out = open_memstream(&report, &report_len);
+	if (!c->out) {
+		err = -errno;
+		fprintf(stderr, "ferryctl: %s\n", strerror(-err));
+		return err;
+	}
+	err = render(c, cmd);
+	if (fclose(c->out) && !err)
+		err = -ENOMEM;
+	c->out = NULL;
+	if (!err && c->watch && !c->json)
+		fputs("\033[H\033[2J", stdout); /* a screen per refresh, as watch(1) */
+	if (!err && (fwrite(report, 1, report_len, stdout) != report_len || fflush(stdout))) {
+		err = -errno;
+		fprintf(stderr, "ferryctl: cannot write: %s\n", strerror(-err));
+	}
+	free(report);
+	return err;
+}
+
+static double mono_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int run_command(struct ctl *c, enum command cmd)
+{
+	double last = 0;
+	int err;
+
 	c->ncpus = libbpf_num_possible_cpus();
 	if (c->ncpus <= 0) {
 		fprintf(stderr, "ferryctl: cannot count the possible CPUs: %s\n",
 			strerror(c->ncpus ? -c->ncpus : EINVAL));
 		return EXIT_NO_MAPS;
 	}
-	err = open_pin(c, &c->flow_info, FERRY_PIN_FLOW_INFO, sizeof(struct ferry_flow_info),
-		       false);
-	if (!err)
-		err = open_pin(c, &c->flow_stats, FERRY_PIN_FLOW_STATS,
-			       sizeof(struct ferry_flow_stats), false);
-	if (!err)
-		err = open_pin(c, &c->fwd_stats, FERRY_PIN_FWD_STATS,
-			       sizeof(struct ferry_fwd_stats), false);
-	if (!err)
-		err = open_pin(c, &c->svc_info, FERRY_PIN_SVC_INFO, sizeof(struct ferry_svc_info),
-			       false);
-	if (!err)
-		err = open_pin(c, &c->svc_stats, FERRY_PIN_SVC_STATS,
-			       sizeof(struct ferry_svc_stats), false);
+	err = open_maps(c, cmd);
 	if (err)
 		goto out_close;
+	for (;;) {
+		double now = mono_seconds();
+		struct timespec ts;
+		struct rate *tmp;
+		size_t cap;
 
-	c->out = open_memstream(&report, &report_len);
-	if (!c->out) {
-		err = -errno;
-		fprintf(stderr, "ferryctl: %s\n", strerror(-err));
-		goto out_close;
+		c->elapsed = last ? now - last : 0;
+		last = now;
+		c->nr_cur = 0;
+		err = report_once(c, cmd);
+		if (err || !c->watch)
+			break;
+		/* This refresh's values are the next one's baseline. */
+		tmp = c->prev;
+		cap = c->cap_prev;
+		c->prev = c->cur;
+		c->cap_prev = c->cap_cur;
+		c->nr_prev = c->nr_cur;
+		c->cur = tmp;
+		c->cap_cur = cap;
+		ts.tv_sec = (time_t)c->interval;
+		ts.tv_nsec = (long)((c->interval - (double)ts.tv_sec) * 1e9);
+		nanosleep(&ts, NULL);
 	}
-	if (c->json)
-		fputc('{', c->out);
-	err = print_flows(c);
-	if (!err)
-		err = print_ifaces(c);
-	if (c->json)
-		fprintf(c->out, "}\n");
-	if (fclose(c->out) && !err)
-		err = -ENOMEM;
-	if (!err && (fwrite(report, 1, report_len, stdout) != report_len || fflush(stdout))) {
-		err = -errno;
-		fprintf(stderr, "ferryctl: cannot write: %s\n", strerror(-err));
-	}
-	free(report);
-
 out_close:
-	close_pin(&c->svc_stats);
-	close_pin(&c->svc_info);
-	close_pin(&c->fwd_stats);
-	close_pin(&c->flow_stats);
-	close_pin(&c->flow_info);
-	return err ? EXIT_NO_MAPS : EXIT_OK;
+	free(c->prev);
+	free(c->cur);
+	close_maps(c);
+	return exit_code(err);
 }
 
 int main(int argc, char **argv)
@@ -521,14 +1089,19 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	static const struct option stats_opts[] = {
+	static const struct option cmd_opts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "watch", optional_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
-	struct ctl c = { .pin_path = DEFAULT_PIN_PATH };
-	int opt;
+	struct ctl c = { .pin_path = DEFAULT_PIN_PATH, .interval = 2 };
+	char prog[32];
+	int opt, cmd = -1;
 
+	c.flow_info.fd = c.flow_stats.fd = c.fwd_stats.fd = -1;
+	c.svc_info.fd = c.svc_stats.fd = c.queue_stats.fd = c.rules.fd = -1;
 	/* "+": options end at the command, whose own options come after it. */
 	while ((opt = getopt_long(argc, argv, "+p:h", global_opts, NULL)) != -1) {
 		switch (opt) {
@@ -548,7 +1121,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (strcmp(argv[optind], "stats")) {
+	for (size_t i = 0; i < ARRAY_SIZE(command_names); i++)
+		if (!strcmp(argv[optind], command_names[i]))
+			cmd = (int)i;
+	if (cmd < 0) {
 		fprintf(stderr, "ferryctl: unknown command '%s'\n", argv[optind]);
 		usage(stderr);
 		return EXIT_USAGE;
@@ -556,12 +1132,42 @@ int main(int argc, char **argv)
 
 	argc -= optind;
 	argv += optind;
-	argv[0] = "ferryctl stats"; /* getopt's messages name it */
+	snprintf(prog, sizeof(prog), "ferryctl %s", command_names[cmd]);
+	argv[0] = prog; /* getopt's messages name it */
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "+h", stats_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "+w::h", cmd_opts, NULL)) != -1) {
+		char *end;
+
 		switch (opt) {
 		case 'j':
-			c.json = true;
+			c.format = FMT_JSON;
+			break;
+		case 'f':
+			if (!strcmp(optarg, "text")) {
+				c.format = FMT_TEXT;
+			} else if (!strcmp(optarg, "json")) {
+				c.format = FMT_JSON;
+			} else if (!strcmp(optarg, "prometheus")) {
+				c.format = FMT_PROMETHEUS;
+			} else {
+				fprintf(stderr, "%s: unknown format '%s'\n", prog, optarg);
+				return EXIT_USAGE;
+			}
+			break;
+		case 'w':
+			c.watch = true;
+			/* "--watch 5" as well as "--watch=5": a number after it is its argument. */
+			if (!optarg && optind < argc && argv[optind][0] >= '0' &&
+			    argv[optind][0] <= '9')
+				optarg = argv[optind++];
+			if (optarg) {
+				c.interval = strtod(optarg, &end);
+				if (*end || !(c.interval >= 0.1 && c.interval <= 86400)) {
+					fprintf(stderr, "%s: --watch: '%s' is not 0.1..86400 seconds\n",
+						prog, optarg);
+					return EXIT_USAGE;
+				}
+			}
 			break;
 		case 'h':
 			usage(stdout);
@@ -572,9 +1178,14 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "ferryctl: stats: unexpected argument '%s'\n", argv[optind]);
+		fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	return cmd_stats(&c);
+	if (c.format == FMT_PROMETHEUS && (cmd != CMD_STATS || c.watch)) {
+		fprintf(stderr, "%s: --format prometheus is for a single `stats`\n", prog);
+		return EXIT_USAGE;
+	}
+	c.json = c.format == FMT_JSON;
+	return run_command(&c, (enum command)cmd);
 }

@@ -17,19 +17,22 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
-#include <systemd/sd-daemon.h>
 
 #include "config.h"
 #include "daemon.h"
 #include "handoff.h"
+#include "health.h"
 #include "log.h"
+#include "notify.h"
 #include "service.h"
 #include "steer.h"
 #include "svc_loader.h"
+#include "reload.h"
 
 #define PUBLISH_INTERVAL_MS 1000
 
@@ -40,109 +43,6 @@ static void usage(FILE *out)
 		     "      --check        validate the configuration and exit (1 when invalid)\n"
 		     "  -v, --verbose      debug output (overrides log_level)\n"
 		     "  -h, --help         this text\n");
-}
-
-/* Finds and configures every service of every flow; reports all errors. */
-static int configure_flows(struct ferry_daemon *d, struct cfg_errors *errs)
-{
-	for (int f = 0; f < d->cfg.nr_flows; f++) {
-		const struct cfg_flow *flow = &d->cfg.flows[f];
-		struct flow_chain *ch = &d->flows[f];
-
-		ch->fc.flow = flow;
-		ch->fc.flow_id = (uint32_t)f;
-		ch->fc.daemon = d;
-		for (int s = 0; s < flow->nr_services; s++) {
-			const struct cfg_service *svc = &flow->services[s];
-			const struct ferry_service_ops *ops = service__find(svc->name);
-			void *conf = NULL;
-
-			/* Not built in: SERVICE_DIR/NAME.so, with the same ops table. */
-			if (!ops && !d->loader &&
-			    svc_loader__create(&d->loader, d->cfg.service_dir)) {
-				cfg_mark_error(errs, svc->mark, "service '%s': out of memory",
-					       svc->name);
-				continue;
-			}
-			if (!ops)
-				ops = svc_loader__get(d->loader, svc, errs);
-			if (!ops)
-				continue;
-			if (ops->configure && ops->configure(&ch->fc, &svc->args, errs, &conf))
-				continue;
-			ch->ops[ch->nr] = ops;
-			ch->conf[ch->nr] = conf;
-			ch->nr++;
-		}
-	}
-	d->nr_flows = d->cfg.nr_flows;
-	return errs->count ? -EINVAL : 0;
-}
-
-static void destroy_flows(struct ferry_daemon *d)
-{
-	for (int f = 0; f < d->nr_flows; f++) {
-		struct flow_chain *ch = &d->flows[f];
-
-		for (int s = 0; s < ch->nr; s++)
-			if (ch->ops[s]->destroy)
-				ch->ops[s]->destroy(ch->conf[s]);
-		ch->nr = 0;
-	}
-}
-
-static void prefix_words(__u32 dst[4], const struct cfg_prefix *p)
-{
-	memset(dst, 0, 16);
-	memcpy(dst, p->addr.bytes, p->family == AF_INET ? 4 : 16);
-}
-
-static int client_rules(struct ferry_daemon *d)
-{
-	for (int f = 0; f < d->nr_flows; f++) {
-		const struct cfg_match *m = &d->cfg.flows[f].match;
-		struct ferry_rule r = {
-			.flow_id = (__u32)f,
-			.enabled = 1,
-			.family = m->dst.family == AF_INET ? 4 : 6,
-			.l4_proto = m->l4_proto,
-			.dir = FERRY_DIR_CLIENT,
-			.dst_plen = m->dst.plen,
-			.src_plen = m->src.family ? m->src.plen : 0,
-			.dport_lo = m->dport.lo,
-			.dport_hi = m->dport.hi,
-		};
-		int err;
-
-		prefix_words(r.dst, &m->dst);
-		if (m->src.family)
-			prefix_words(r.src, &m->src);
-		err = ferry_daemon__add_rule(d, &r);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int start_services(struct ferry_daemon *d)
-{
-	for (int f = 0; f < d->nr_flows; f++) {
-		struct flow_chain *ch = &d->flows[f];
-
-		for (int s = 0; s < ch->nr; s++) {
-			int err;
-
-			if (!ch->ops[s]->start)
-				continue;
-			err = ch->ops[s]->start(&ch->fc, ch->conf[s]);
-			if (err) {
-				pr_err("flow '%s': service '%s' failed to start: %s",
-				       ch->fc.flow->name, ch->ops[s]->name, strerror(-err));
-				return err;
-			}
-		}
-	}
-	return 0;
 }
 
 /*
@@ -199,6 +99,33 @@ static int publish_svc_stats(struct ferry_daemon *d, int ncpus)
 	return err;
 }
 
+_Static_assert(CFG_MAX_IFACES == FERRY_MAX_IFACES, "ferry_queue_stats has a slot per interface");
+
+/* Each AF_XDP socket's counters: worker i's sockets are queue i of every port. */
+static int publish_queue_stats(struct ferry_daemon *d)
+{
+	int fd = steer__queue_stats_fd(d->steer);
+	int err = 0;
+
+	if (fd < 0 || !d->workers)
+		return -EINVAL;
+	for (uint32_t i = 0; i < d->nr_workers; i++) {
+		if (!d->workers[i])
+			continue;
+		for (int port = 0; port < d->nr_ports; port++) {
+			struct ferry_queue_stats qs;
+			__u32 key;
+
+			if (worker__queue_stats(d->workers[i], port, &qs))
+				continue;
+			key = (__u32)port * FERRY_MAX_QUEUES + qs.queue;
+			if (bpf_map_update_elem(fd, &key, &qs, BPF_ANY))
+				err = -errno;
+		}
+	}
+	return err;
+}
+
 static int publish_stats(struct ferry_daemon *d)
 {
 	int ncpus = libbpf_num_possible_cpus();
@@ -223,6 +150,7 @@ static int publish_stats(struct ferry_daemon *d)
 			err = -errno;
 	}
 	free(vals);
+	err = publish_queue_stats(d) ?: err;
 	return publish_svc_stats(d, ncpus) ?: err;
 }
 
@@ -355,25 +283,51 @@ static int setup_signals(void)
 	return signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 }
 
-static void run(struct ferry_daemon *d, int sfd)
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
+}
+
+static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log_level)
 {
 	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+	uint64_t next_publish = mono_ms() + PUBLISH_INTERVAL_MS;
+	struct health h;
 
+	health__init(&h, d);
 	while (!d->stop) {
 		struct signalfd_siginfo si;
+		uint64_t now = mono_ms();
+		int timeout = now < next_publish ? (int)(next_publish - now) : 0;
 
-		if (poll(&pfd, 1, PUBLISH_INTERVAL_MS) > 0 &&
+		/* The watchdog may want pings more often than the counters are published. */
+		timeout = health__timeout_ms(&h, timeout);
+		if (poll(&pfd, 1, timeout) > 0 &&
 		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
-				pr_warn("SIGHUP: reloading is not supported yet; the running "
-					"config stays in force");
+				/*
+				 * Every outcome is logged; a refused reload keeps the old
+				 * config.  systemd hears READY=1 again either way, or
+				 * `systemctl reload` would wait forever.
+				 */
+				notify__reloading();
+				reload__run(d, file, keep_log_level);
+				notify__ready(NULL);
 				continue;
 			}
 			pr_info("%s: stopping", strsignal((int)si.ssi_signo));
 			d->stop = 1;
 			break;
 		}
+		health__watchdog(&h, d);
+		if (mono_ms() < next_publish)
+			continue;
+		next_publish = mono_ms() + PUBLISH_INTERVAL_MS;
 		publish_stats(d);
+		health__status(&h, d);
 	}
 }
 
@@ -422,6 +376,7 @@ int main(int argc, char **argv)
 	d = calloc(1, sizeof(*d));
 	if (!d)
 		return 1;
+	d->park_fd = -1;
 	errs.file = file;
 	err = config__load(&d->cfg, file, &errs);
 	if (!err && d->cfg.log_level[0] && !log__parse_level(d->cfg.log_level, &level))
@@ -429,7 +384,7 @@ int main(int argc, char **argv)
 	if (verbose)
 		log__set_level(FERRY_LOG_DEBUG);
 	if (!err)
-		err = configure_flows(d, &errs);
+		err = ferry_daemon__configure_flows(d, &errs);
 	if (err) {
 		if (errs.count)
 			pr_err("%s: %d error%s", file, errs.count, errs.count == 1 ? "" : "s");
@@ -449,33 +404,37 @@ int main(int argc, char **argv)
 		pr_err("cannot set up signal handling: %s", strerror(-sfd));
 		goto out_free_flows;
 	}
-	if (open_ports(d) || client_rules(d) || start_services(d))
+	if (open_ports(d) || ferry_daemon__client_rules(d) ||
+	    ferry_daemon__start_services(d))
 		goto out_close_signals;
 	if (attach_all(d))
 		goto out_detach;
 	if (install_rules(d))
 		goto out_detach;
+	/* Without its eventfd a reload still works, parking idle workers more slowly. */
+	reload__init(d);
 	if (start_workers(d))
 		goto out_stop_workers;
 
 	pr_info("running: %d interface%s, %d flow%s, %u worker%s", d->nr_ports,
 		d->nr_ports == 1 ? "" : "s", d->nr_flows, d->nr_flows == 1 ? "" : "s",
 		d->nr_workers, d->nr_workers == 1 ? "" : "s");
-	sd_notify(0, "READY=1");
-	run(d, sfd);
-	sd_notify(0, "STOPPING=1");
+	notify__ready(NULL);
+	run(d, sfd, file, verbose);
+	notify__stopping();
 	ret = 0;
 
 out_stop_workers:
 	stop_workers(d);
 	publish_stats(d);
 	destroy_workers(d);
+	reload__fini(d);
 out_detach:
 	steer__destroy(d->steer);
 out_close_signals:
 	close(sfd);
 out_free_flows:
-	destroy_flows(d);
+	ferry_daemon__destroy_flows(d);
 	/* After every destroy(): the services' code lives in these objects. */
 	svc_loader__destroy(d->loader);
 	config__free(&d->cfg);

@@ -327,7 +327,8 @@ void handoff__awake(struct handoff *h, uint32_t w, bool rung)
 	atomic_store_explicit(&b->sleeping, 0, memory_order_relaxed);
 	/* Nonblocking: the count is only a wake-up, its value does not matter. */
 	if (rung && read(b->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		pr_debug("worker %u: reading the hand-off doorbell: %s", w, strerror(errno));
+		pr_debug_ratelimited("worker %u: reading the hand-off doorbell: %s", w,
+				     strerror(errno));
 }
 
 void handoff__notify(struct handoff *h, uint32_t to)
@@ -343,5 +344,6 @@ void handoff__notify(struct handoff *h, uint32_t to)
 	if (!atomic_exchange_explicit(&b->sleeping, 0, memory_order_relaxed))
 		return;
 	if (write(b->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		pr_debug("worker %u: ringing the hand-off doorbell: %s", to, strerror(errno));
+		pr_debug_ratelimited("worker %u: ringing the hand-off doorbell: %s", to,
+				     strerror(errno));
 }

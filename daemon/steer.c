@@ -46,6 +46,7 @@ enum steer_shared_map {
 	SHARED_FLOW_INFO,
 	SHARED_SVC_STATS,
 	SHARED_SVC_INFO,
+	SHARED_QUEUE_STATS,
 	SHARED__MAX,
 };
 
@@ -56,6 +57,7 @@ static const char *const shared_pin_names[SHARED__MAX] = {
 	[SHARED_FLOW_INFO] = FERRY_PIN_FLOW_INFO,
 	[SHARED_SVC_STATS] = FERRY_PIN_SVC_STATS,
 	[SHARED_SVC_INFO] = FERRY_PIN_SVC_INFO,
+	[SHARED_QUEUE_STATS] = FERRY_PIN_QUEUE_STATS,
 };
 
 struct steer_iface {
@@ -93,6 +95,8 @@ static struct bpf_map *shared_map(struct ferry_steer_bpf *skel, enum steer_share
 		return skel->maps.ferry_svc_stats;
 	case SHARED_SVC_INFO:
 		return skel->maps.ferry_svc_info;
+	case SHARED_QUEUE_STATS:
+		return skel->maps.ferry_queue_stats;
 	default:
 		return NULL;
 	}
@@ -291,7 +295,7 @@ static bool is_ferry_pin(const char *name)
 	static const char *const names[] = {
 		FERRY_PIN_RULES,     FERRY_PIN_FLOW_STATS, FERRY_PIN_FWD_STATS,
 		FERRY_PIN_FLOW_INFO, FERRY_PIN_XDP_STATS,  FERRY_PIN_XSKS,
-		FERRY_PIN_SVC_STATS, FERRY_PIN_SVC_INFO,
+		FERRY_PIN_SVC_STATS, FERRY_PIN_SVC_INFO,  FERRY_PIN_QUEUE_STATS,
 	};
 	const size_t plen = strlen(FERRY_PIN_XDP_STATS "_");
 
@@ -760,6 +764,11 @@ int steer__fwd_stats_fd(struct steer *s)
 int steer__svc_stats_fd(struct steer *s)
 {
 	return shared_fd(s, SHARED_SVC_STATS);
+}
+
+int steer__queue_stats_fd(struct steer *s)
+{
+	return shared_fd(s, SHARED_QUEUE_STATS);
 }
 
 int steer__set_svc_info(struct steer *s, uint32_t flow_id, uint32_t pos, const char *name,

@@ -57,6 +57,8 @@ int steer__xsks_fd(struct steer *s, const char *ifname);
 int steer__fwd_stats_fd(struct steer *s);
 /* The per-CPU struct ferry_svc_stats map (key flow_id * FERRY_MAX_SERVICES + position). */
 int steer__svc_stats_fd(struct steer *s);
+/* The struct ferry_queue_stats map (key port * FERRY_MAX_QUEUES + queue). */
+int steer__queue_stats_fd(struct steer *s);
 /*
  * Names service `pos` of flow_id's chain and its counters for ferryctl and
  * marks the slot configured; a NULL name unmarks it.

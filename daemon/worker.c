@@ -23,10 +23,12 @@
 #include <poll.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
 
 #include "daemon.h"
 #include "worker.h"
@@ -45,31 +47,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-uint64_t ferry_worker__now_ns(const struct ferry_worker *w)
-{
-	return w->now_ns;
-}
-
-uint32_t ferry_worker__id(const struct ferry_worker *w)
-{
-	return w->id;
-}
-
-struct nat_table *ferry_worker__nat(struct ferry_worker *w)
-{
-	return w->nat;
-}
-
-struct nh_resolver *ferry_worker__resolver(struct ferry_worker *w)
-{
-	return w->nh;
-}
-
-int ferry_worker__port_of_ifindex(const struct ferry_worker *w, int ifindex)
-{
-	return ferry_daemon__port_of_ifindex(w->d, ifindex);
 }
 
 struct ferry_fwd_stats *ferry_worker__flow_stats(struct ferry_worker *w, uint32_t flow_id)
@@ -146,30 +123,6 @@ static void session_expired(struct nat_session *s, void *ctx)
 	w->flow_stats[s->flow_id].sessions_expired++;
 }
 
-/* Which flow, and which direction, a parsed packet belongs to: first matching rule. */
-static const struct ferry_rule *classify(const struct ferry_daemon *d, const struct pkt_info *pi,
-					 int ifindex)
-{
-	struct ferry_match_key k = {
-		.sport = pi->sport,
-		.dport = pi->dport,
-		.family = pi->family,
-		.l4_proto = pi->l4_proto,
-		.ports_valid = 1,
-		.ifindex = (__u32)ifindex,
-	};
-
-	memcpy(k.saddr, pi->saddr.w, sizeof(k.saddr));
-	memcpy(k.daddr, pi->daddr.w, sizeof(k.daddr));
-	/* An ICMP error belongs to the flow of the packet it quotes, reply rules only. */
-	if (icmp_is_error(pi) && icmp_error_match_key(&k, pi))
-		return NULL;
-	for (uint32_t i = 0; i < d->nr_rules; i++)
-		if (ferry_rule_match(&d->rules[i], &k))
-			return &d->rules[i];
-	return NULL;
-}
-
 /* The NAT port a reply is addressed to; an ICMP error quotes it as its source port. */
 static uint16_t reply_nat_port(const struct pkt_info *pi)
 {
@@ -205,23 +158,15 @@ static void admit(struct ferry_worker *w, uint64_t addr, uint32_t len,
 		  const struct xsk_port *port, bool handed_in, uint32_t *nr)
 {
 	struct ferry_pkt *p = &w->pkts[*nr];
-	const struct ferry_rule *rule;
 	int owner;
 
-	p->addr = addr;
-	p->len = len;
-	p->data = umem__data(w->umem, addr);
-	p->in_port = port->index;
-	p->verdict = FERRY_VERDICT_NEXT;
-	p->drop_reason = 0;
-	if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK ||
-	    !(rule = classify(w->d, &p->pi, port->ifindex))) {
+	if (!chain__classify(w, p, addr, len, port)) {
+		/* No flow to count it on: the interface's queue counters have it. */
 		w->unclassified++;
+		w->ports[port->index]->stats.drop_malformed++;
 		umem__free(w->umem, addr);
 		return;
 	}
-	p->flow_id = rule->flow_id;
-	p->dir = rule->dir;
 	if (!handed_in) {
 		/* Counted once, by the worker whose socket received it. */
 		w->flow_stats[p->flow_id].rx_packets++;
@@ -237,40 +182,13 @@ static void admit(struct ferry_worker *w, uint64_t addr, uint32_t len,
 	(*nr)++;
 }
 
-/* Runs the chains over w->pkts[0..nr): one batch per flow. */
-static void run_chains(struct ferry_worker *w, uint32_t nr)
-{
-	/* Each chain run may queue up to nr more frames on one egress port. */
-	for (int i = 0; i < w->nr_ports; i++) {
-		if (w->nr_tx[i] + nr > WORKER_MAX_BATCH) {
-			chain__flush_tx(w);
-			break;
-		}
-	}
-	/* One batch per flow, in order of first appearance; bursts are mostly one flow. */
-	memset(w->grouped, 0, nr);
-	for (uint32_t i = 0; i < nr; i++) {
-		uint32_t flow = w->pkts[i].flow_id, m = 0;
-
-		if (w->grouped[i])
-			continue;
-		for (uint32_t j = i; j < nr; j++) {
-			if (!w->grouped[j] && w->pkts[j].flow_id == flow) {
-				w->grouped[j] = 1;
-				w->flow_pkts[m++] = &w->pkts[j];
-			}
-		}
-		chain__run(w, flow, w->flow_pkts, m);
-	}
-}
-
 static void process_burst(struct ferry_worker *w, struct xsk_port *port, uint32_t n)
 {
 	uint32_t nr = 0;
 
 	for (uint32_t i = 0; i < n; i++)
 		admit(w, w->rx_frames[i].addr, w->rx_frames[i].len, port, false, &nr);
-	run_chains(w, nr);
+	chain__run_burst(w, nr, NULL, NULL);
 }
 
 /*
@@ -309,7 +227,7 @@ static bool take_handoffs(struct ferry_worker *w)
 	w->handoff_next = (w->handoff_next + 1) % n;
 	w->handoff_in += taken;
 	if (nr)
-		run_chains(w, nr);
+		chain__run_burst(w, nr, NULL, NULL);
 	return taken != 0;
 }
 
@@ -347,7 +265,7 @@ static void tick(struct ferry_worker *w)
 
 static void idle_wait(struct ferry_worker *w)
 {
-	struct pollfd fds[CFG_MAX_IFACES + 1];
+	struct pollfd fds[CFG_MAX_IFACES + 2];
 	int nfds = w->nr_ports;
 	bool tx_busy = false;
 	uint64_t timeout_ns;
@@ -358,6 +276,13 @@ static void idle_wait(struct ferry_worker *w)
 		fds[i].events = POLLIN;
 		fds[i].revents = 0;
 		tx_busy |= w->ports[i]->tx_in_flight != 0;
+	}
+	/* A reload must not wait out a 100 ms sleep to park this worker. */
+	if (w->d->park_fd >= 0) {
+		fds[nfds].fd = w->d->park_fd;
+		fds[nfds].events = POLLIN;
+		fds[nfds].revents = 0;
+		nfds++;
 	}
 	if (w->handoff) {
 		/* The sockets say nothing about our rings: their doorbell does. */
@@ -395,6 +320,20 @@ static inline void cpu_relax(void)
 #endif
 }
 
+/*
+ * The reload quiescent point: between loop iterations no packet is in a
+ * chain run and no TX queue is pending, so the main thread may swap the
+ * flows and rules and run service hooks for this worker while it waits
+ * here (see daemon/reload.c).  Never taken on the packet path itself.
+ */
+static void park(struct ferry_worker *w)
+{
+	atomic_store_explicit(&w->parked, 1, memory_order_release);
+	while (atomic_load_explicit(&w->d->park, memory_order_acquire) && !w->stop)
+		usleep(50);
+	atomic_store_explicit(&w->parked, 0, memory_order_release);
+}
+
 static void *worker__run(void *arg)
 {
 	struct ferry_worker *w = arg;
@@ -403,6 +342,10 @@ static void *worker__run(void *arg)
 	while (!w->stop) {
 		bool busy = false;
 
+		if (atomic_load_explicit(&w->d->park, memory_order_acquire))
+			park(w);
+
+		__atomic_store_n(&w->loops, w->loops + 1, __ATOMIC_RELAXED);
 		w->now_ns = now_ns();
 		for (int i = 0; i < w->nr_ports; i++) {
 			port__complete(w->ports[i]);
@@ -686,4 +629,44 @@ void worker__destroy(struct ferry_worker *w)
 uint64_t worker__unclassified(const struct ferry_worker *w)
 {
 	return w->unclassified;
+}
+
+uint64_t worker__loops(const struct ferry_worker *w)
+{
+	return __atomic_load_n(&w->loops, __ATOMIC_RELAXED);
+}
+
+int worker__queue_stats(const struct ferry_worker *w, int port, struct ferry_queue_stats *qs)
+{
+	const struct xsk_port *p;
+	struct xdp_statistics xs = {};
+	socklen_t len = sizeof(xs);
+
+	if (port < 0 || port >= w->nr_ports)
+		return -ENOENT;
+	p = w->ports[port];
+	memset(qs, 0, sizeof(*qs));
+	snprintf(qs->ifname, sizeof(qs->ifname), "%s", p->ifname);
+	qs->ifindex = (__u32)p->ifindex;
+	qs->queue = p->queue;
+	qs->configured = 1;
+	qs->zerocopy = p->zerocopy;
+	/* A syscall, but on the main thread: the socket is only read, never driven. */
+	if (getsockopt(xsk_socket__fd(p->xsk), SOL_XDP, XDP_STATISTICS, &xs, &len))
+		return -errno;
+	qs->rx_dropped = xs.rx_dropped;
+	qs->rx_invalid_descs = xs.rx_invalid_descs;
+	qs->tx_invalid_descs = xs.tx_invalid_descs;
+	qs->rx_ring_full = xs.rx_ring_full;
+	qs->rx_fill_ring_empty_descs = xs.rx_fill_ring_empty_descs;
+	qs->tx_ring_empty_descs = xs.tx_ring_empty_descs;
+	qs->rx_packets = p->stats.rx_packets;
+	qs->tx_packets = p->stats.tx_packets;
+	qs->tx_ring_full = p->stats.tx_ring_full;
+	qs->tx_kicks = p->stats.tx_kicks;
+	qs->fill_kicks = p->stats.fill_kicks;
+	qs->rx_invalid = p->stats.rx_invalid;
+	qs->busy_polls = p->stats.busy_polls;
+	qs->drop_malformed = p->stats.drop_malformed;
+	return 0;
 }

@@ -40,6 +40,9 @@ struct ferry_worker {
 	pthread_t thread;
 	bool running;
 	volatile int stop;
+	atomic_int parked;           /* at the reload quiescent point (daemon/reload.c) */
+	/* loop iterations; the main thread's watchdog reads it to see the worker is not stuck */
+	uint64_t loops;
 	/* packets that matched no rule or did not parse (the XDP program disagreed) */
 	uint64_t unclassified;
 	/* multi-queue (daemon/handoff.c); handoff is NULL with one worker */
@@ -73,5 +76,21 @@ struct ferry_worker {
 void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts, uint32_t n);
 /* Sends what chain__run queued, per egress port; counts what found a full ring. */
 void chain__flush_tx(struct ferry_worker *w);
+/* chain__run() itself, or a wrapper around it (the fuzz harness's). */
+typedef void (*chain_run_fn)(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
+			     uint32_t n, void *ctx);
+/*
+ * Runs the chains over w->pkts[0..nr): one batch per flow, in order of
+ * first appearance, through run (NULL: chain__run()).
+ */
+void chain__run_burst(struct ferry_worker *w, uint32_t nr, chain_run_fn run, void *ctx);
+/*
+ * Describes the frame at addr (len bytes) received on port in p, parses it
+ * and classifies it with the daemon's rule table (first match, as the XDP
+ * program does).  Returns the rule, with p->flow_id and p->dir set, or NULL
+ * when the frame does not parse or matches no rule.
+ */
+const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pkt *p,
+					 uint64_t addr, uint32_t len, const struct xsk_port *port);
 
 #endif /* FERRY_WORKER_H */

@@ -1082,10 +1082,28 @@ static void h_services(struct parser *p, const struct key_handler *h, yaml_node_
 	walk_seq(p, val, what, CFG_MAX_SERVICES, service_item, fc);
 }
 
+static void h_on_failure(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			 void *obj)
+{
+	struct flow_ctx *fc = obj;
+	struct cfg_node n = node_of(p, val);
+	const char *s = get_text(&n, h->key, p->errs);
+
+	if (!s)
+		return;
+	if (!strcmp(s, "pass"))
+		fc->flow->on_failure = CFG_ON_FAILURE_PASS;
+	else if (!strcmp(s, "drop"))
+		fc->flow->on_failure = CFG_ON_FAILURE_DROP;
+	else
+		cfg_error(p->errs, val, "%s: '%s' is not one of pass, drop", h->key, s);
+}
+
 static const struct key_handler flow_keys[] = {
 	{ .key = "name", .fn = h_flow_name, .required = true },
 	{ .key = "match", .fn = h_match, .required = true },
 	{ .key = "services", .fn = h_services, .required = true },
+	{ .key = "on_failure", .fn = h_on_failure },
 };
 
 static void flow_item(struct parser *p, yaml_node_t *item, void *obj)
@@ -1311,6 +1329,29 @@ out:
 	free(buf);
 	fclose(f);
 	return err;
+}
+
+/*
+ * A loaded config is moved, never copied: the services' argument nodes point
+ * at the config's own document and file name, so those pointers follow it.
+ * The libyaml document is a plain struct of heap pointers, so moving it by
+ * value is safe as long as only `dst` frees it afterwards.
+ */
+void config__move(struct ferry_config *dst, struct ferry_config *src)
+{
+	memcpy(dst, src, sizeof(*dst));
+	for (int i = 0; i < dst->nr_flows; i++) {
+		for (int j = 0; j < dst->flows[i].nr_services; j++) {
+			struct cfg_node *a = &dst->flows[i].services[j].args;
+
+			if (a->doc == &src->doc)
+				a->doc = &dst->doc;
+			if (a->file == src->file)
+				a->file = dst->file;
+		}
+	}
+	src->doc_loaded = false;
+	src->nr_flows = 0;
 }
 
 void config__free(struct ferry_config *cfg)

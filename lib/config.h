@@ -86,9 +86,16 @@ struct cfg_service {
 	struct cfg_mark mark;
 };
 
+/* What XDP does with a flow's packets when no ferryd socket takes them. */
+enum cfg_on_failure {
+	CFG_ON_FAILURE_PASS = 0,       /* to the kernel stack (default) */
+	CFG_ON_FAILURE_DROP,           /* dropped and counted: fail closed */
+};
+
 struct cfg_flow {
 	char name[CFG_NAME_LEN];
 	struct cfg_match match;
+	enum cfg_on_failure on_failure; /* default pass */
 	int nr_services;
 	struct cfg_service services[CFG_MAX_SERVICES];
 	struct cfg_mark mark;
@@ -161,6 +168,8 @@ int config__load(struct ferry_config *cfg, const char *file, struct cfg_errors *
 int config__load_string(struct ferry_config *cfg, const char *name, const char *yaml,
 			struct cfg_errors *errs);
 void config__free(struct ferry_config *cfg);
+/* Moves a loaded config to `dst` (uninitialised); `src` is left empty. */
+void config__move(struct ferry_config *dst, struct ferry_config *src);
 
 const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const char *name);
 

@@ -65,7 +65,8 @@ int log__parse_level(const char *name, enum ferry_log_level *level)
 	return -EINVAL;
 }
 
-static void log__vmsg(enum ferry_log_level level, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 2, 0)))
+log__vmsg(enum ferry_log_level level, const char *fmt, va_list ap)
 {
 	char stamp[32] = "";
 	char line[1024];
@@ -97,6 +98,60 @@ void log__msg(enum ferry_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	log__vmsg(level, fmt, ap);
 	va_end(ap);
+}
+
+bool log__ratelimit(struct log_ratelimit *rl, uint32_t *missed)
+{
+	const uint64_t per_token = LOG_RATELIMIT_INTERVAL_S * 1000000000ull / LOG_RATELIMIT_BURST;
+	struct timespec ts;
+	bool pass = false;
+	uint64_t now;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	/* Another thread is in here: it logs for both of us, so this one is suppressed. */
+	if (pthread_mutex_trylock(&rl->lock)) {
+		__atomic_fetch_add(&rl->missed, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	if (!rl->refill_ns) {
+		rl->refill_ns = now;
+		rl->tokens = LOG_RATELIMIT_BURST;
+	} else if (now - rl->refill_ns >= per_token) {
+		uint64_t add = (now - rl->refill_ns) / per_token;
+
+		rl->tokens = add >= LOG_RATELIMIT_BURST - rl->tokens ? LOG_RATELIMIT_BURST :
+								       rl->tokens + (uint32_t)add;
+		rl->refill_ns += add * per_token;
+	}
+	if (rl->tokens) {
+		rl->tokens--;
+		*missed = __atomic_exchange_n(&rl->missed, 0, __ATOMIC_RELAXED);
+		pass = true;
+	} else {
+		__atomic_fetch_add(&rl->missed, 1, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&rl->lock);
+	return pass;
+}
+
+void log__msg_ratelimited(struct log_ratelimit *rl, enum ferry_log_level level, const char *fmt,
+			  ...)
+{
+	uint32_t missed;
+	char line[900];
+	va_list ap;
+
+	if (level > log_level || !log__ratelimit(rl, &missed))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (missed)
+		log__msg(level, "%s (%u similar message%s suppressed)", line, missed,
+			 missed == 1 ? "" : "s");
+	else
+		log__msg(level, "%s", line);
 }
 
 static enum ferry_log_level demote(int lib_level, int warn, int info)

@@ -10,7 +10,9 @@
 #ifndef FERRY_LOG_H
 #define FERRY_LOG_H
 
+#include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum ferry_log_level {
 	FERRY_LOG_ERR = 0,
@@ -33,5 +35,42 @@ void log__hook_libraries(void);
 #define pr_warn(...) log__msg(FERRY_LOG_WARN, __VA_ARGS__)
 #define pr_info(...) log__msg(FERRY_LOG_INFO, __VA_ARGS__)
 #define pr_debug(...) log__msg(FERRY_LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Rate-limited logging for the data path, where one message per packet
+ * would flood the journal and slow the workers: each call site has its own
+ * token bucket of LOG_RATELIMIT_BURST messages per LOG_RATELIMIT_INTERVAL_S,
+ * shared by the threads that reach it.  The first message let through after
+ * a suppression says how many were suppressed.
+ */
+#define LOG_RATELIMIT_BURST 10
+#define LOG_RATELIMIT_INTERVAL_S 5
+
+struct log_ratelimit {
+	pthread_mutex_t lock;
+	uint64_t refill_ns;        /* when tokens were last added, 0 = never used */
+	uint32_t tokens;
+	uint32_t missed;           /* suppressed since the last message let through */
+};
+
+#define LOG_RATELIMIT_INIT { .lock = PTHREAD_MUTEX_INITIALIZER }
+
+/* True when the call site may log now; *missed is then the count suppressed before. */
+bool log__ratelimit(struct log_ratelimit *rl, uint32_t *missed);
+void log__msg_ratelimited(struct log_ratelimit *rl, enum ferry_log_level level, const char *fmt,
+			  ...) __attribute__((format(printf, 3, 4)));
+
+/* The level is checked first: a disabled level costs no lock. */
+#define pr_ratelimited(level, ...)                                                                 \
+	do {                                                                                       \
+		static struct log_ratelimit log_rl_ = LOG_RATELIMIT_INIT;                          \
+		if ((level) <= log__level())                                                       \
+			log__msg_ratelimited(&log_rl_, (level), __VA_ARGS__);                      \
+	} while (0)
+
+#define pr_err_ratelimited(...) pr_ratelimited(FERRY_LOG_ERR, __VA_ARGS__)
+#define pr_warn_ratelimited(...) pr_ratelimited(FERRY_LOG_WARN, __VA_ARGS__)
+#define pr_info_ratelimited(...) pr_ratelimited(FERRY_LOG_INFO, __VA_ARGS__)
+#define pr_debug_ratelimited(...) pr_ratelimited(FERRY_LOG_DEBUG, __VA_ARGS__)
 
 #endif /* FERRY_LOG_H */

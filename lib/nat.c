@@ -394,6 +394,21 @@ uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeou
 	return removed;
 }
 
+uint32_t nat_table__remove_flows(struct nat_table *t, uint64_t flow_mask)
+{
+	uint32_t removed = 0;
+
+	for (uint32_t slot = 0; slot < t->capacity && t->count; slot++) {
+		struct nat_session *s = &t->sessions[slot];
+
+		if (!t->in_use[slot] || s->flow_id >= 64 || !(flow_mask >> s->flow_id & 1))
+			continue;
+		nat_table__remove(t, s);
+		removed++;
+	}
+	return removed;
+}
+
 void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi)
 {
 	t->saddr = pi->saddr;

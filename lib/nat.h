@@ -93,6 +93,13 @@ uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeou
 			   uint32_t budget, void (*expired)(struct nat_session *, void *),
 			   void *ctx);
 
+/*
+ * Removes every session of the flows in `flow_mask` (bit n: flow_id n), for
+ * a reload that removed or changed them.  Visits the whole table: not for
+ * the packet path.  Returns how many were removed.
+ */
+uint32_t nat_table__remove_flows(struct nat_table *t, uint64_t flow_mask);
+
 /* The tuple of a parsed packet. */
 void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi);
 

@@ -121,10 +121,10 @@ static void log_entry(const struct nh_cache *c, const struct nh_entry *e, const 
 		return;
 	if (!inet_ntop(e->nb_family ?: e->family, e->nb.b, nbuf, sizeof(nbuf)))
 		snprintf(nbuf, sizeof(nbuf), "?");
-	pr_debug("%s: next hop %s: %s: %s, ifindex %d via %s, port %u, mtu %u, "
-		 "mac %02x:%02x:%02x:%02x:%02x:%02x, gen %u",
-		 c->p.name, dst_str(e, dbuf), what, nh_state_name(e->state), e->ifindex, nbuf,
-		 e->l2.port, e->l2.mtu, m[0], m[1], m[2], m[3], m[4], m[5], e->gen);
+	pr_debug_ratelimited("%s: next hop %s: %s: %s, ifindex %d via %s, port %u, mtu %u, "
+			     "mac %02x:%02x:%02x:%02x:%02x:%02x, gen %u",
+			     c->p.name, dst_str(e, dbuf), what, nh_state_name(e->state), e->ifindex,
+			     nbuf, e->l2.port, e->l2.mtu, m[0], m[1], m[2], m[3], m[4], m[5], e->gen);
 }
 
 static void bump(struct nh_cache *c, struct nh_entry *e)
@@ -181,7 +181,7 @@ static void hold_release(struct nh_cache *c, struct nh_entry *e, uint32_t n, enu
 	if (debugging()) {
 		char buf[INET6_ADDRSTRLEN];
 
-		pr_debug("%s: next hop %s: %u held frames %s", c->p.name, dst_str(e, buf), k,
+		pr_debug_ratelimited("%s: next hop %s: %u held frames %s", c->p.name, dst_str(e, buf), k,
 			 v == NH_SEND ? "sent" : "dropped");
 	}
 	c->ops->release(c->ctx, e, out, k, v);
@@ -401,7 +401,7 @@ static bool evict(struct nh_cache *c)
 	if (debugging()) {
 		char buf[INET6_ADDRSTRLEN];
 
-		pr_debug("%s: next hop %s: evicted, the cache is full", c->p.name,
+		pr_debug_ratelimited("%s: next hop %s: evicted, the cache is full", c->p.name,
 			 dst_str(victim, buf));
 	}
 	free_entry(c, victim);

@@ -76,6 +76,7 @@ struct port_stats {
 	uint64_t fill_kicks;     /* recvfrom() wake-ups for an empty FILL ring */
 	uint64_t rx_invalid;     /* RX descriptors that failed sanity checks */
 	uint64_t busy_polls;     /* recvfrom()/sendto() that ran the queue's NAPI (busy-poll) */
+	uint64_t drop_malformed; /* received, but the worker could not parse or classify it */
 };
 
 struct xsk_port {

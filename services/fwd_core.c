@@ -306,8 +306,8 @@ void fwd_core__nh_poll(struct fwd_nh *nh, uint64_t now)
 		return;
 	n = nh_events__drain(nh->events, FWD_DRAIN_MAX, fwd_nh_event, nh);
 	if (n < 0 && n != nh->last_err)
-		pr_warn("worker %u: cannot read route and neighbour notifications: %s",
-			ferry_worker__id(nh->w), strerror(-n));
+		pr_warn_ratelimited("worker %u: cannot read route and neighbour notifications: %s",
+				    ferry_worker__id(nh->w), strerror(-n));
 	nh->last_err = n < 0 ? n : 0;
 	nh_cache__maintain(nh->cache, now, FWD_NH_BUDGET);
 	if (n == FWD_DRAIN_MAX)

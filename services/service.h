@@ -31,6 +31,13 @@
  * steering rules); worker_init() once per worker for per-worker state, so
  * process() never takes a lock; tick() about every 100 ms on each worker;
  * stats() when counters are published; worker_destroy(), then destroy().
+ * A reload (daemon/reload.c) calls configure() for every flow again, start()
+ * and worker_init() for added and changed flows, worker_destroy() and
+ * destroy() for removed and changed ones; worker_init() and
+ * worker_destroy() always run on the main thread while the worker is parked
+ * or stopped.  An unchanged flow keeps its conf while the document and the
+ * cfg_flow it was configured from are freed: configure() copies what it
+ * needs and keeps no pointer into args or fc->flow.
  * The chain runner counts packets in/out/dropped/held/emitted per service
  * itself; stats() adds what only the service knows (up to four named
  * counters, named in .counter_names).

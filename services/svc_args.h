@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * Argument helpers shared by compress, decompress, pace and tap.
+ * Argument helpers shared by compress, decompress, pace, tap, filter and
+ * ratelimit.
  *
  * `direction`: a flow's chain runs for both directions of its traffic: the clients'
  * packets (matched by the flow's own rule) and the upstream's replies
@@ -49,6 +50,26 @@ static inline int svc_dir_parse(const struct cfg_node *n, const char *svc, enum 
 static inline bool svc_dir_match(enum svc_dir dirs, const struct ferry_pkt *p)
 {
 	return p->dir <= FERRY_DIR_REPLY && (dirs & (1u << p->dir));
+}
+
+/*
+ * One of two words a and b, each shorter than 8 characters: *is_b says
+ * which.  Returns 0, or -EINVAL after reporting the error at the node
+ * ("<what>: '<word>' is not one of <a>, <b>"), *is_b unchanged.
+ */
+static inline int svc_word_parse(const struct cfg_node *n, const char *what, const char *a,
+				 const char *b, bool *is_b, struct cfg_errors *errs)
+{
+	char word[8];
+
+	if (cfg_get_string(n, word, sizeof(word), errs))
+		return -EINVAL;
+	if (strcmp(word, a) && strcmp(word, b)) {
+		cfg_node_error(errs, n, "%s: '%s' is not one of %s, %s", what, word, a, b);
+		return -EINVAL;
+	}
+	*is_b = !strcmp(word, b);
+	return 0;
 }
 
 /*

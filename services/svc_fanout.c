@@ -25,24 +25,18 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include "copy_out.h"
 #include "fwd_core.h"
 #include "log.h"
-#include "nexthop.h"
 #include "service.h"
 
 /* One counter per subscriber: the ABI has four. */
-#define FANOUT_MAX_SUBSCRIBERS FERRY_SERVICE_COUNTERS
+#define FANOUT_MAX_SUBSCRIBERS COPY_OUT_MAX_DESTS
 
 struct fanout_conf {
 	struct fwd_core core;
 	uint32_t nr;
 	struct fwd_target sub[FANOUT_MAX_SUBSCRIBERS];
-};
-
-struct fanout_worker {
-	struct fwd_nh *nh;
-	struct fwd_oneway sub[FANOUT_MAX_SUBSCRIBERS];
-	uint64_t sent[FANOUT_MAX_SUBSCRIBERS];
 };
 
 struct fanout_parse {
@@ -120,17 +114,10 @@ static int fanout_configure(const struct ferry_flow_ctx *fc, const struct cfg_no
 static int fanout_start(const struct ferry_flow_ctx *fc, void *conf)
 {
 	struct fanout_conf *c = conf;
-	struct nh_resolver *nh;
 	char addr[64];
 	int err;
 
-	fwd_core__setup(&c->core, ferry_daemon__config(fc->daemon));
-	err = nh_resolver__create(&nh);
-	if (err)
-		return err;
-	for (uint32_t i = 0; i < c->nr && !err; i++)
-		err = fwd_core__resolve(&c->core, nh, fc->daemon, &c->sub[i], "subscriber");
-	nh_resolver__destroy(nh);
+	err = copy_out__start(&c->core, fc, c->sub, c->nr, "subscriber");
 	if (err)
 		return err;
 	for (uint32_t i = 0; i < c->nr; i++) {
@@ -144,29 +131,13 @@ static int fanout_start(const struct ferry_flow_ctx *fc, void *conf)
 static int fanout_worker_init(void *conf, struct ferry_worker *w, void **wstate)
 {
 	struct fanout_conf *c = conf;
-	struct fanout_worker *fw;
-	int err;
 
-	fw = calloc(1, sizeof(*fw));
-	if (!fw)
-		return -ENOMEM;
-	err = fwd_core__nh_get(&c->core, w, &fw->nh);
-	if (err) {
-		free(fw);
-		return err;
-	}
-	for (uint32_t i = 0; i < c->nr; i++)
-		fwd_core__oneway_init(&fw->sub[i], &c->core, &c->sub[i]);
-	*wstate = fw;
-	return 0;
+	return copy_out__worker_init(&c->core, c->sub, c->nr, w, wstate);
 }
 
 static void fanout_worker_destroy(void *conf, void *wstate)
 {
-	struct fanout_worker *fw = wstate;
-
-	fwd_core__nh_put(fw->nh);
-	free(fw);
+	copy_out__worker_destroy(wstate);
 }
 
 static void fanout_destroy(void *conf)
@@ -176,55 +147,33 @@ static void fanout_destroy(void *conf)
 
 static void fanout_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
 {
-	struct fanout_worker *fw = wstate;
+	struct copy_out_worker *fw = wstate;
 	struct fanout_conf *c = conf;
 	/* The copies join the batch behind the originals: only the originals are ours. */
 	uint32_t n = b->n;
 
-	fwd_core__nh_poll(fw->nh, ferry_worker__now_ns(w));
+	copy_out__poll(fw, w);
 	for (uint32_t i = 0; i < n; i++) {
 		struct ferry_pkt *p = b->pkts[i];
-		int reason;
 
 		/* No reply rule of ours: a reply belongs to someone else's rule. */
 		if (p->dir != FERRY_DIR_CLIENT)
 			continue;
 		/* Copies first, while the original's bytes are still the producer's. */
-		for (uint32_t s = 1; s < c->nr; s++) {
-			struct ferry_pkt *q = ferry_batch__emit(w, b, p);
-
-			if (!q) {
-				ferry_worker__flow_stats(w, p->flow_id)->drop_no_frame++;
-				continue;
-			}
-			reason = fwd_core__oneway_send(fw->nh, w, &fw->sub[s], q);
-			if (reason)
-				ferry_pkt_drop(q, reason);
-			else
-				fw->sent[s]++;
-		}
-		reason = fwd_core__oneway_send(fw->nh, w, &fw->sub[0], p);
-		if (reason)
-			ferry_pkt_drop(p, reason);
-		else
-			fw->sent[0]++;
+		copy_out__copies(fw, w, b, p, 1, c->nr);
+		copy_out__send(fw, w, 0, p);
 	}
 }
 
 static void fanout_tick(void *conf, void *wstate, struct ferry_worker *w)
 {
-	struct fanout_worker *fw = wstate;
-
 	/* Datagrams held for a neighbour leave or time out even while no packet comes. */
-	fwd_core__nh_poll(fw->nh, ferry_worker__now_ns(w));
+	copy_out__poll(wstate, w);
 }
 
 static void fanout_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])
 {
-	struct fanout_worker *fw = wstate;
-
-	for (int i = 0; i < FANOUT_MAX_SUBSCRIBERS; i++)
-		counters[i] += fw->sent[i];
+	copy_out__stats(wstate, counters);
 }
 
 const struct ferry_service_ops svc_fanout_ops = {

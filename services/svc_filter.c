@@ -328,7 +328,6 @@ static int filter_configure(const struct ferry_flow_ctx *fc, const struct cfg_no
 	struct filter_conf *c;
 	struct cfg_node val;
 	const char *key;
-	char word[8];
 	cfg_iter it;
 	int err = 0;
 
@@ -359,16 +358,12 @@ static int filter_configure(const struct ferry_flow_ctx *fc, const struct cfg_no
 			if (svc_dir_parse(&val, "filter", &c->dirs, errs))
 				err = -EINVAL;
 		} else if (!strcmp(key, "default")) {
-			if (cfg_get_string(&val, word, sizeof(word), errs)) {
+			bool deny;
+
+			if (svc_word_parse(&val, "filter: default", "allow", "deny", &deny, errs))
 				err = -EINVAL;
-			} else if (!strcmp(word, "allow") || !strcmp(word, "deny")) {
-				c->default_allow = word[0] == 'a';
-			} else {
-				cfg_node_error(errs, &val,
-					       "filter: default: '%s' is not one of allow, deny",
-					       word);
-				err = -EINVAL;
-			}
+			else
+				c->default_allow = !deny;
 		} else {
 			cfg_node_error(errs, &val, "filter: unknown key '%s'", key);
 			err = -EINVAL;

@@ -26,24 +26,18 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include "copy_out.h"
 #include "fwd_core.h"
 #include "log.h"
-#include "nexthop.h"
 #include "service.h"
 
 /* One counter per destination: the ABI has four. */
-#define MIRROR_MAX_DESTS FERRY_SERVICE_COUNTERS
+#define MIRROR_MAX_DESTS COPY_OUT_MAX_DESTS
 
 struct mirror_conf {
 	struct fwd_core core;
 	uint32_t nr;
 	struct fwd_target to[MIRROR_MAX_DESTS];
-};
-
-struct mirror_worker {
-	struct fwd_nh *nh;
-	struct fwd_oneway dst[MIRROR_MAX_DESTS];
-	uint64_t copies[MIRROR_MAX_DESTS]; /* sent or held for their neighbour */
 };
 
 struct mirror_parse {
@@ -109,17 +103,10 @@ static int mirror_configure(const struct ferry_flow_ctx *fc, const struct cfg_no
 static int mirror_start(const struct ferry_flow_ctx *fc, void *conf)
 {
 	struct mirror_conf *c = conf;
-	struct nh_resolver *nh;
 	char addr[64];
 	int err;
 
-	fwd_core__setup(&c->core, ferry_daemon__config(fc->daemon));
-	err = nh_resolver__create(&nh);
-	if (err)
-		return err;
-	for (uint32_t i = 0; i < c->nr && !err; i++)
-		err = fwd_core__resolve(&c->core, nh, fc->daemon, &c->to[i], "destination");
-	nh_resolver__destroy(nh);
+	err = copy_out__start(&c->core, fc, c->to, c->nr, "destination");
 	if (err)
 		return err;
 	for (uint32_t i = 0; i < c->nr; i++) {
@@ -133,29 +120,13 @@ static int mirror_start(const struct ferry_flow_ctx *fc, void *conf)
 static int mirror_worker_init(void *conf, struct ferry_worker *w, void **wstate)
 {
 	struct mirror_conf *c = conf;
-	struct mirror_worker *mw;
-	int err;
 
-	mw = calloc(1, sizeof(*mw));
-	if (!mw)
-		return -ENOMEM;
-	err = fwd_core__nh_get(&c->core, w, &mw->nh);
-	if (err) {
-		free(mw);
-		return err;
-	}
-	for (uint32_t i = 0; i < c->nr; i++)
-		fwd_core__oneway_init(&mw->dst[i], &c->core, &c->to[i]);
-	*wstate = mw;
-	return 0;
+	return copy_out__worker_init(&c->core, c->to, c->nr, w, wstate);
 }
 
 static void mirror_worker_destroy(void *conf, void *wstate)
 {
-	struct mirror_worker *mw = wstate;
-
-	fwd_core__nh_put(mw->nh);
-	free(mw);
+	copy_out__worker_destroy(wstate);
 }
 
 static void mirror_destroy(void *conf)
@@ -165,48 +136,31 @@ static void mirror_destroy(void *conf)
 
 static void mirror_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
 {
-	struct mirror_worker *mw = wstate;
+	struct copy_out_worker *mw = wstate;
 	struct mirror_conf *c = conf;
 	/* The copies join the batch behind the originals: only the originals are ours. */
 	uint32_t n = b->n;
 
-	fwd_core__nh_poll(mw->nh, ferry_worker__now_ns(w));
+	copy_out__poll(mw, w);
 	for (uint32_t i = 0; i < n; i++) {
 		const struct ferry_pkt *p = b->pkts[i];
 
 		if (p->dir != FERRY_DIR_CLIENT)
 			continue;
-		for (uint32_t d = 0; d < c->nr; d++) {
-			struct ferry_pkt *q = ferry_batch__emit(w, b, p);
-			int reason;
-
-			if (!q) {
-				ferry_worker__flow_stats(w, p->flow_id)->drop_no_frame++;
-				continue;
-			}
-			reason = fwd_core__oneway_send(mw->nh, w, &mw->dst[d], q);
-			if (reason)
-				ferry_pkt_drop(q, reason);
-			else
-				mw->copies[d]++;
-		}
+		/* Counted per destination: sent or held for their neighbour. */
+		copy_out__copies(mw, w, b, p, 0, c->nr);
 	}
 }
 
 static void mirror_tick(void *conf, void *wstate, struct ferry_worker *w)
 {
-	struct mirror_worker *mw = wstate;
-
 	/* Copies held for a neighbour leave or time out even while no packet comes. */
-	fwd_core__nh_poll(mw->nh, ferry_worker__now_ns(w));
+	copy_out__poll(wstate, w);
 }
 
 static void mirror_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])
 {
-	struct mirror_worker *mw = wstate;
-
-	for (int i = 0; i < MIRROR_MAX_DESTS; i++)
-		counters[i] += mw->copies[i];
+	copy_out__stats(wstate, counters);
 }
 
 const struct ferry_service_ops svc_mirror_ops = {

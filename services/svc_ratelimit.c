@@ -135,7 +135,6 @@ static int rl_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *
 	struct rl_conf *c;
 	uint32_t divisor;
 	const char *key;
-	char word[8];
 	cfg_iter it;
 	int err = 0;
 
@@ -172,16 +171,9 @@ static int rl_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *
 			if (svc_dir_parse(&val, "ratelimit", &c->dirs, errs))
 				err = -EINVAL;
 		} else if (!strcmp(key, "per")) {
-			if (cfg_get_string(&val, word, sizeof(word), errs)) {
+			if (svc_word_parse(&val, "ratelimit: per", "flow", "source", &c->per_source,
+					   errs))
 				err = -EINVAL;
-			} else if (!strcmp(word, "flow") || !strcmp(word, "source")) {
-				c->per_source = word[0] == 's';
-			} else {
-				cfg_node_error(errs, &val,
-					       "ratelimit: per: '%s' is not one of flow, source",
-					       word);
-				err = -EINVAL;
-			}
 		} else {
 			cfg_node_error(errs, &val, "ratelimit: unknown key '%s'", key);
 			err = -EINVAL;

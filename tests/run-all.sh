@@ -80,6 +80,14 @@ echo "== asan-forward"
 san_suite asan-forward "$logs/asan-forward.log" env FERRYD="$TOP/build/asan/ferryd" \
 	FERRYCTL="$TOP/build/asan/ferryctl" timeout 600 tests/integration/test_forward.sh
 
+# A short soak (make soak runs the full one): steady forwarding, flat RSS,
+# frame accounting at stop.
+echo "== soak"
+SOAK_SECONDS=${CHECK_SOAK_SECONDS:-10} timeout 120 tests/soak.sh 2>&1 | tee "$logs/soak.log"
+st=${PIPESTATUS[0]}
+tally "$logs/soak.log"
+[ "$st" = 0 ] || grep -qE ' [1-9][0-9]* failed' "$logs/soak.log" || failed=$((failed + 1))
+
 # Nothing of a run may outlive it.
 left=$(ip netns list 2>/dev/null | awk '/^ferry-/ {print $1}')
 if [ -n "$left" ]; then

@@ -20,8 +20,8 @@
  *                2: a route/neighbour/link notification; two bytes (event)
  *                3: as 2, then 10 ms pass and the tick runs
  *
- * A burst is classified and grouped per flow as daemon/worker.c's admit()
- * and run_chains() do (they are static), each flow's chain runs through
+ * A burst is classified by chain__classify() and grouped per flow by
+ * chain__run_burst(), as daemon/worker.c does; each flow's chain runs through
  * chain__run(), TX through chain__flush_tx(), and the stub kernel completes
  * it.  Asserted: every packet leaves the chain sent, dropped or held; what
  * is sent parses, has the length it came in with, carries its egress port's
@@ -186,29 +186,6 @@ static uint64_t accounted(const struct ferry_worker *w)
 	return n;
 }
 
-/* daemon/worker.c's classify(). */
-static const struct ferry_rule *classify(const struct ferry_daemon *d, const struct pkt_info *pi,
-					 int ifindex)
-{
-	struct ferry_match_key k = {
-		.sport = pi->sport,
-		.dport = pi->dport,
-		.family = pi->family,
-		.l4_proto = pi->l4_proto,
-		.ports_valid = 1,
-		.ifindex = (__u32)ifindex,
-	};
-
-	memcpy(k.saddr, pi->saddr.w, sizeof(k.saddr));
-	memcpy(k.daddr, pi->daddr.w, sizeof(k.daddr));
-	if (icmp_is_error(pi) && icmp_error_match_key(&k, pi))
-		return NULL;
-	for (uint32_t i = 0; i < d->nr_rules; i++)
-		if (ferry_rule_match(&d->rules[i], &k))
-			return &d->rules[i];
-	return NULL;
-}
-
 static void trace(const char *what, int port, const uint8_t *f, uint32_t len)
 {
 	char src[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?";
@@ -231,9 +208,10 @@ static void trace(const char *what, int port, const uint8_t *f, uint32_t len)
 		f[4], f[5]);
 }
 
-static void run_chain(struct run *r, uint32_t flow, struct ferry_pkt **pkts, uint32_t n)
+static void run_chain(struct ferry_worker *w, uint32_t flow, struct ferry_pkt **pkts, uint32_t n,
+		      void *ctx)
 {
-	struct ferry_worker *w = r->w;
+	struct run *r = ctx;
 
 	chain__run(w, flow, pkts, n);
 	for (uint32_t i = 0; i < n; i++) {
@@ -266,7 +244,10 @@ static void remember_source(struct run *r, const struct pkt_info *pi)
 	rc->family = pi->family == 4 ? AF_INET : AF_INET6;
 }
 
-/* daemon/worker.c's admit() and run_chains() for one port's burst (one worker: no handoff). */
+/*
+ * daemon/worker.c's admit() (its chain__classify()) and chain__run_burst() for
+ * one port's burst (one worker: no handoff).
+ */
 static void process_burst(struct run *r, int port)
 {
 	struct ferry_worker *w = r->w;
@@ -278,15 +259,9 @@ static void process_burst(struct run *r, int port)
 		const struct ferry_rule *rule;
 		struct frame_note *note;
 
-		p->addr = r->pending[port][i].addr;
-		p->len = r->pending[port][i].len;
-		p->data = umem__data(w->umem, p->addr);
-		p->in_port = xp->index;
-		p->verdict = FERRY_VERDICT_NEXT;
-		p->drop_reason = 0;
+		rule = chain__classify(w, p, r->pending[port][i].addr, r->pending[port][i].len, xp);
 		note = note_of(r, p->addr);
-		if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK ||
-		    !(rule = classify(w->d, &p->pi, xp->ifindex))) {
+		if (!rule) {
 			r->unclassified++;
 			note->in_use = false;
 			umem__free(w->umem, p->addr);
@@ -297,34 +272,12 @@ static void process_burst(struct run *r, int port)
 		remember_source(r, &p->pi);
 		note->rx_len = p->len;
 		note->csum_valid = !icmp_is_error(&p->pi) && csum_verify(p->data, &p->pi) == 1;
-		p->flow_id = rule->flow_id;
-		p->dir = rule->dir;
 		w->flow_stats[p->flow_id].rx_packets++;
 		w->flow_stats[p->flow_id].rx_bytes += p->len;
 		nr++;
 	}
 	r->nr_pending[port] = 0;
-
-	for (int i = 0; i < w->nr_ports; i++) {
-		if (w->nr_tx[i] + nr > WORKER_MAX_BATCH) {
-			chain__flush_tx(w);
-			break;
-		}
-	}
-	memset(w->grouped, 0, nr);
-	for (uint32_t i = 0; i < nr; i++) {
-		uint32_t flow = w->pkts[i].flow_id, m = 0;
-
-		if (w->grouped[i])
-			continue;
-		for (uint32_t j = i; j < nr; j++) {
-			if (!w->grouped[j] && w->pkts[j].flow_id == flow) {
-				w->grouped[j] = 1;
-				w->flow_pkts[m++] = &w->pkts[j];
-			}
-		}
-		run_chain(r, flow, w->flow_pkts, m);
-	}
+	chain__run_burst(w, nr, run_chain, r);
 }
 
 static void on_sent(const uint8_t *frame, uint32_t len, int port, void *ctx)

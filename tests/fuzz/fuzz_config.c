@@ -114,7 +114,12 @@ static void check_valid(const struct ferry_config *c)
 	}
 }
 
-/* ferryd's configure_flows() and destroy_flows(), without starting anything. */
+/*
+ * Like ferry_daemon__configure_flows() and __destroy_flows() (daemon/daemon.c),
+ * but for built-in services only (no shared object is ever loaded for a
+ * fuzzed name), destroying each conf at once and checking that configure()'s
+ * result agrees with the errors it reported; nothing is started.
+ */
 static void configure_services(struct ferry_daemon *d, struct cfg_errors *errs)
 {
 	const struct ferry_config *c = &d->cfg;

@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * Test double of a running ferryd for the fuzz harnesses (see fuzz_env.h).
- * It replaces daemon/worker.c (the ferry_worker__* accessors), the netlink
+ * It replaces daemon/worker.c (ferry_worker__flow_stats()), the netlink
  * lookups of lib/nexthop.c and the kernel's half of the AF_XDP rings; everything else
- * on the packet path is the real code.  The start-up steps copy what
- * daemon/ferryd.c does (its functions are static and come with main()).
+ * on the packet path is the real code.  The start-up steps are daemon/daemon.c's,
+ * which daemon/ferryd.c calls too.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -18,35 +18,15 @@
 #include "fuzz_env.h"
 #include "nat.h"
 #include "nexthop.h"
+#include "svc_loader.h"
 
 struct fuzz_nh fuzz_nh = { .mtu = 1500 };
 
-/* ---- ferry_worker__* (daemon/worker.c) ---- */
-
-uint64_t ferry_worker__now_ns(const struct ferry_worker *w)
-{
-	return w->now_ns;
-}
-
-uint32_t ferry_worker__id(const struct ferry_worker *w)
-{
-	return w->id;
-}
-
-struct nat_table *ferry_worker__nat(struct ferry_worker *w)
-{
-	return w->nat;
-}
-
-struct nh_resolver *ferry_worker__resolver(struct ferry_worker *w)
-{
-	return w->nh;
-}
-
-int ferry_worker__port_of_ifindex(const struct ferry_worker *w, int ifindex)
-{
-	return ferry_daemon__port_of_ifindex(w->d, ifindex);
-}
+/*
+ * ---- ferry_worker__flow_stats() (daemon/worker.c), with a bounds check ----
+ *
+ * The other accessors are daemon/chain.c's, as ferryd has them.
+ */
 
 struct ferry_fwd_stats *ferry_worker__flow_stats(struct ferry_worker *w, uint32_t flow_id)
 {
@@ -237,85 +217,12 @@ int __wrap_nh_events__drain(struct nh_events *nev, unsigned int max, nh_event_fn
 	return (int)n;
 }
 
-/* ---- the daemon (daemon/ferryd.c's start-up, without XDP) ---- */
-
-static int configure_flows(struct ferry_daemon *d)
-{
-	struct cfg_errors errs = { .file = d->cfg.file };
-
-	for (int f = 0; f < d->cfg.nr_flows; f++) {
-		const struct cfg_flow *flow = &d->cfg.flows[f];
-		struct flow_chain *ch = &d->flows[f];
-
-		ch->fc.flow = flow;
-		ch->fc.flow_id = (uint32_t)f;
-		ch->fc.daemon = d;
-		/* Counted first, so a failure below still destroys what was configured. */
-		d->nr_flows = f + 1;
-		for (int s = 0; s < flow->nr_services; s++) {
-			const struct cfg_service *svc = &flow->services[s];
-			const struct ferry_service_ops *ops = service__find(svc->name);
-			void *conf = NULL;
-
-			if (!ops)
-				return -ENOENT;
-			if (ops->configure && ops->configure(&ch->fc, &svc->args, &errs, &conf))
-				return -EINVAL;
-			ch->ops[ch->nr] = ops;
-			ch->conf[ch->nr] = conf;
-			ch->nr++;
-		}
-	}
-	return 0;
-}
-
-static void prefix_words(__u32 dst[4], const struct cfg_prefix *p)
-{
-	memset(dst, 0, 16);
-	memcpy(dst, p->addr.bytes, p->family == AF_INET ? 4 : 16);
-}
-
-static int client_rules(struct ferry_daemon *d)
-{
-	for (int f = 0; f < d->nr_flows; f++) {
-		const struct cfg_match *m = &d->cfg.flows[f].match;
-		struct ferry_rule r = {
-			.flow_id = (__u32)f,
-			.enabled = 1,
-			.family = m->dst.family == AF_INET ? 4 : 6,
-			.l4_proto = m->l4_proto,
-			.dir = FERRY_DIR_CLIENT,
-			.dst_plen = m->dst.plen,
-			.src_plen = m->src.family ? m->src.plen : 0,
-			.dport_lo = m->dport.lo,
-			.dport_hi = m->dport.hi,
-		};
-		int err;
-
-		prefix_words(r.dst, &m->dst);
-		if (m->src.family)
-			prefix_words(r.src, &m->src);
-		err = ferry_daemon__add_rule(d, &r);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
-static int start_services(struct ferry_daemon *d)
-{
-	for (int f = 0; f < d->nr_flows; f++) {
-		struct flow_chain *ch = &d->flows[f];
-
-		for (int s = 0; s < ch->nr; s++) {
-			int err = ch->ops[s]->start ? ch->ops[s]->start(&ch->fc, ch->conf[s]) : 0;
-
-			if (err)
-				return err;
-		}
-	}
-	return 0;
-}
+/*
+ * ---- the daemon (daemon/ferryd.c's start-up, without XDP) ----
+ *
+ * The flows' chains, their client rules and start() are daemon/daemon.c's,
+ * as ferryd calls them; only the sorting stands in for install_rules().
+ */
 
 /* Reply rules first, as the XDP program's table has them. */
 static void sort_rules(struct ferry_daemon *d)
@@ -337,6 +244,7 @@ int fuzz_env__daemon_create(struct ferry_daemon **out, const char *yaml)
 		{ .ifname = "fz-s", .ifindex = FUZZ_IFINDEX_S },
 	};
 	struct ferry_daemon *d = calloc(1, sizeof(*d));
+	struct cfg_errors errs = { 0 };
 	int err;
 
 	if (!d)
@@ -349,11 +257,12 @@ int fuzz_env__daemon_create(struct ferry_daemon **out, const char *yaml)
 	d->nr_ports = 2;
 	memcpy(d->ports, ports, sizeof(ports));
 	d->nr_workers = 1;
-	err = configure_flows(d);
+	errs.file = d->cfg.file;
+	err = ferry_daemon__configure_flows(d, &errs);
 	if (!err)
-		err = client_rules(d);
+		err = ferry_daemon__client_rules(d);
 	if (!err)
-		err = start_services(d);
+		err = ferry_daemon__start_services(d);
 	if (err) {
 		fuzz_env__daemon_destroy(d);
 		return err;
@@ -367,13 +276,9 @@ void fuzz_env__daemon_destroy(struct ferry_daemon *d)
 {
 	if (!d)
 		return;
-	for (int f = 0; f < d->nr_flows; f++) {
-		struct flow_chain *ch = &d->flows[f];
-
-		for (int s = 0; s < ch->nr; s++)
-			if (ch->ops[s]->destroy)
-				ch->ops[s]->destroy(ch->conf[s]);
-	}
+	ferry_daemon__destroy_flows(d);
+	/* After every destroy(), as in ferryd. */
+	svc_loader__destroy(d->loader);
 	config__free(&d->cfg);
 	free(d);
 }

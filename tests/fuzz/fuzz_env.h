@@ -4,8 +4,8 @@
  * and daemon/chain.c need from a running ferryd, without AF_XDP, XDP or
  * netlink.
  *
- * - The accessors of services/service.h (ferry_worker__*) over the real
- *   struct ferry_worker of daemon/worker.h, so chain.c runs unchanged.
+ * - ferry_worker__flow_stats() over the real struct ferry_worker of
+ *   daemon/worker.h, so chain.c (with the other accessors) runs unchanged.
  *   daemon/daemon.c is linked as it is for ferry_daemon__*.
  * - A stub nh_resolver that answers from a fixed two-port topology, with
  *   knobs to make routes or neighbours fail, and stub notifications that the

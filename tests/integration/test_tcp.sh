@@ -290,6 +290,10 @@ run_mode() { # MODE
 
 	check "$mode: an idle established connection keeps its session" idle_connection
 
+	# Sessions of the downloads below must be seen expiring after them.
+	stats
+	expired_before=$(total .datapath.sessions_expired)
+
 	# The server link's MTU shrinks on ferry's side only: the server's
 	# full-sized segments fit only because ferry lowers the client's MSS.
 	ip -n "$NS_PX" link set px-s mtu 1400
@@ -301,8 +305,6 @@ run_mode() { # MODE
 	ip -n "$NS_PX" link set px-s mtu 1500
 
 	# The last download's session is in TIME_WAIT for tcp_closing_timeout.
-	stats
-	expired_before=$(total .datapath.sessions_expired)
 	check "$mode: every session expires after the close" all_expired
 	check "$mode: sessions_expired grows after the transfers" \
 		[ "$(total .datapath.sessions_expired)" -gt "$expired_before" ]

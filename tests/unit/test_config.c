@@ -226,6 +226,7 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(cfg.umem.batch, 64);
 	CU_ASSERT_EQUAL(cfg.nr_flows, 1);
 	CU_ASSERT_EQUAL(cfg.flows[0].match.src.family, 0);
+	CU_ASSERT_EQUAL(cfg.flows[0].on_failure, CFG_ON_FAILURE_PASS);
 	CU_ASSERT_EQUAL(errs.count, 0);
 	CU_ASSERT_STRING_EQUAL(errs.capture, "");
 	done();
@@ -525,6 +526,20 @@ static void test_unknown_keys(void)
 	expect_ok(HEAD MATCH_OK "    services:\n"
 				"      - forward: {upstream: 1.2.3.4:5, colour: blue}\n");
 	done();
+}
+
+static void test_on_failure(void)
+{
+	expect_ok(MINIMAL "    on_failure: drop\n");
+	CU_ASSERT_EQUAL(cfg.flows[0].on_failure, CFG_ON_FAILURE_DROP);
+	done();
+	expect_ok(MINIMAL "    on_failure: pass\n");
+	CU_ASSERT_EQUAL(cfg.flows[0].on_failure, CFG_ON_FAILURE_PASS);
+	done();
+	expect_one(MINIMAL "    on_failure: reject\n",
+		   "t.yaml:12:17: on_failure: 'reject' is not one of pass, drop");
+	expect_one(MINIMAL "    on_failure: [drop]\n",
+		   "t.yaml:12:17: on_failure: expected a scalar");
 }
 
 static void test_many_errors(void)
@@ -1147,6 +1162,7 @@ static CU_TestInfo config_tests[] = {
 	{ "address families", test_families },
 	{ "match ports and protocol", test_match_ports },
 	{ "unknown keys at every level", test_unknown_keys },
+	{ "on_failure: pass or drop", test_on_failure },
 	{ "many errors in one file", test_many_errors },
 	{ "YAML syntax errors", test_syntax_error },
 	{ "empty and extra documents", test_documents },

@@ -287,6 +287,37 @@ static void test_v4_udp_match(void)
 	fx_close(&f);
 }
 
+/* on_failure: drop: the same packets are dropped, and counted so. */
+static void test_drop_no_socket(void)
+{
+	struct ferry_rule r = rule(FLOW_A, 4, IPPROTO_UDP, "198.18.0.10", 32);
+	struct ferry_flow_stats fs;
+	uint8_t buf[PKT_MAX];
+	size_t len;
+	struct fx f;
+
+	FX_SETUP(&f);
+	r.dport_lo = r.dport_hi = 5000;
+	r.flags = FERRY_RULE_F_DROP_NO_SOCKET;
+	fx_rule(&f, 0, &r);
+
+	len = build(buf, &udp4);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, len), XDP_DROP);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, len), XDP_DROP);
+	/* Only the flow's packets: another port still goes to the kernel. */
+	r.dport_lo = r.dport_hi = 5001;
+	fx_rule(&f, 0, &r);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, len), XDP_PASS);
+
+	fs = fx_flow(&f, FLOW_A);
+	CU_ASSERT_EQUAL(fs.packets, 2);
+	CU_ASSERT_EQUAL(fs.dropped_no_socket, 2);
+	CU_ASSERT_EQUAL(fs.passed_no_socket, 0);
+	CU_ASSERT_EQUAL(fs.redirected, 0);
+	CU_ASSERT_EQUAL(fx_xdp(&f).passed, 1);
+	fx_close(&f);
+}
+
 static void test_no_match(void)
 {
 	struct ferry_rule r = rule(FLOW_A, 4, IPPROTO_UDP, "198.18.0.10", 32);
@@ -1471,6 +1502,7 @@ static int suite_init(void)
 
 static CU_TestInfo steer_bpf_tests[] = {
 	{ "v4 udp match, no socket", test_v4_udp_match },
+	{ "on_failure drop, no socket", test_drop_no_socket },
 	{ "no match: port, address, protocol", test_no_match },
 	{ "prefix and port range edges", test_prefix_and_port_edges },
 	{ "first match wins, table ends", test_rule_order_and_end },

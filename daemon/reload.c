@@ -1,0 +1,725 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Reload: SIGHUP applies a changed config without a restart, all or nothing.
+ *
+ * 1. Validate, on the main thread, with the workers running untouched: load
+ *    the file, refuse any change outside `flows` and `log_level` ("changing X
+ *    needs a restart"), configure every service of every flow (so their
+ *    argument errors are reported as at start-up), build the client rules,
+ *    start() the services of added and changed flows.  All of that goes into
+ *    a staging daemon (`nd`), never into the running one: any error logs
+ *    every message and frees the staging copy, and nothing has changed.
+ *
+ * 2. Diff (reload__plan): flows are identified by name.  A flow is unchanged
+ *    when its whole YAML subtree is identical (scalars by value, mappings in
+ *    any key order): it keeps its flow id, its chain (ops and conf), every
+ *    worker's service state, its sessions and its counters.  The freshly
+ *    configured copy of an unchanged flow served only validation and is
+ *    destroyed.  A changed flow is a removal plus an addition: its sessions
+ *    are removed (not left to expire: a session names its upstream and the
+ *    NAT port of the old service, and the client tuple would find it again
+ *    and keep sending to the old upstream), and it gets a new flow id.  New
+ *    ids are ones neither config uses, so a flow's counters never carry over
+ *    to another; only when none is left is a freed id reused.
+ *
+ * 3. XDP rule table, without a moment at which a packet of an unchanged flow
+ *    finds no rule (ferry_rules is scanned until the first disabled slot, and
+ *    a slot rewritten under the program may be read torn, see
+ *    steer__set_rule()):
+ *      a. the new table is written after the old one, last slot first, so it
+ *         becomes visible in one step when its first slot (the old
+ *         terminator) is enabled; every packet still meets the intact old
+ *         table first;
+ *      b. once the workers use the new table (step 4), it is copied over
+ *         slots 0.. in ascending order.  At every step each unchanged rule is
+ *         in an untouched slot: either its new copy below the write position
+ *         or its old one above it, and the appended copy further down.  A slot
+ *         being rewritten holds enabled rules before and after, so it never
+ *         ends the scan early;
+ *      c. the first slot past the new table is disabled, which cuts off the
+ *         rest at once, then the rest is cleared.
+ *    A packet the XDP program steers by a rule of another flow during the
+ *    change is still classified right: the worker classifies again with its
+ *    own copy of the table.  The price is that old and new table must fit
+ *    FERRY_MAX_RULES together; a reload that does not fit is refused.
+ *    Packets of removed flows may still be steered until (c) and are then
+ *    freed as unclassified by the workers; added flows are steered from (a).
+ *
+ * 4. Swap: every worker parks at the top of its loop (the quiescent point: no
+ *    packet in a chain, no TX pending; an idle worker is woken through
+ *    park_fd at once, so parking takes microseconds).  With all of them
+ *    parked the main thread runs worker_init() of the new services for each
+ *    worker, exactly as at start-up (services may assume these hooks run on
+ *    the main thread with the worker not running, fwd_core's per-worker
+ *    next-hop cache does), then worker_destroy() of the removed services
+ *    (held frames go back through the worker's own rings, as at stop),
+ *    removes the sessions of removed and changed flows, zeroes their
+ *    counters, and swaps the chains, the rules and the config.  Then the
+ *    workers resume with the new state; none can see a half-updated one.
+ *    Packets arriving meanwhile wait in the RX rings.  A worker_init()
+ *    failure undoes the new states and refuses the reload with nothing
+ *    changed.  destroy() of removed services runs after the workers resumed,
+ *    since no worker can reach them any more.
+ *
+ * Services' conf of an unchanged flow outlives the YAML document it was
+ * configured from: configure() must copy what it needs (service.h).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "nat.h"
+#include "reload.h"
+#include "steer.h"
+#include "svc_loader.h"
+#include "worker.h"
+
+#define PARK_TIMEOUT_US (2 * 1000 * 1000)
+
+/* ---- the diff ---- */
+
+static bool node_equal(yaml_document_t *da, yaml_node_t *a, yaml_document_t *db, yaml_node_t *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case YAML_SCALAR_NODE:
+		return a->data.scalar.length == b->data.scalar.length &&
+		       !memcmp(a->data.scalar.value, b->data.scalar.value, a->data.scalar.length);
+	case YAML_SEQUENCE_NODE: {
+		yaml_node_item_t *ia = a->data.sequence.items.start;
+		yaml_node_item_t *ib = b->data.sequence.items.start;
+
+		if (a->data.sequence.items.top - ia != b->data.sequence.items.top - ib)
+			return false;
+		for (; ia < a->data.sequence.items.top; ia++, ib++)
+			if (!node_equal(da, yaml_document_get_node(da, *ia), db,
+					yaml_document_get_node(db, *ib)))
+				return false;
+		return true;
+	}
+	case YAML_MAPPING_NODE: {
+		yaml_node_pair_t *pa = a->data.mapping.pairs.start;
+		yaml_node_pair_t *pb;
+
+		if (a->data.mapping.pairs.top - pa !=
+		    b->data.mapping.pairs.top - b->data.mapping.pairs.start)
+			return false;
+		/* Key order carries no meaning; the config refuses duplicate keys. */
+		for (; pa < a->data.mapping.pairs.top; pa++) {
+			yaml_node_t *ka = yaml_document_get_node(da, pa->key);
+
+			for (pb = b->data.mapping.pairs.start; pb < b->data.mapping.pairs.top; pb++)
+				if (node_equal(da, ka, db, yaml_document_get_node(db, pb->key)))
+					break;
+			if (pb == b->data.mapping.pairs.top ||
+			    !node_equal(da, yaml_document_get_node(da, pa->value), db,
+					yaml_document_get_node(db, pb->value)))
+				return false;
+		}
+		return true;
+	}
+	default:
+		return false;
+	}
+}
+
+/* Flow i's node in the kept document: root mapping, key "flows", item i. */
+static yaml_node_t *flow_node(const struct ferry_config *cfg, int i)
+{
+	yaml_document_t *doc = (yaml_document_t *)&cfg->doc;
+	yaml_node_t *root, *seq = NULL;
+
+	if (!cfg->doc_loaded)
+		return NULL;
+	root = yaml_document_get_root_node(doc);
+	if (!root || root->type != YAML_MAPPING_NODE)
+		return NULL;
+	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+	     p++) {
+		yaml_node_t *k = yaml_document_get_node(doc, p->key);
+
+		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == 5 &&
+		    !memcmp(k->data.scalar.value, "flows", 5)) {
+			seq = yaml_document_get_node(doc, p->value);
+			break;
+		}
+	}
+	if (!seq || seq->type != YAML_SEQUENCE_NODE ||
+	    i >= seq->data.sequence.items.top - seq->data.sequence.items.start)
+		return NULL;
+	return yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
+}
+
+static bool ifaces_equal(const struct ferry_config *a, const struct ferry_config *b)
+{
+	if (a->nr_ifaces != b->nr_ifaces)
+		return false;
+	for (int i = 0; i < a->nr_ifaces; i++) {
+		const struct cfg_iface *x = &a->ifaces[i], *y = &b->ifaces[i];
+
+		if (strcmp(x->name, y->name) || x->xdp_mode != y->xdp_mode ||
+		    x->poll_mode != y->poll_mode || x->busy_poll_usecs != y->busy_poll_usecs)
+			return false;
+	}
+	return true;
+}
+
+static bool nat_equal(const struct cfg_nat *a, const struct cfg_nat *b)
+{
+	return a->ports.lo == b->ports.lo && a->ports.hi == b->ports.hi &&
+	       a->max_sessions == b->max_sessions && a->udp_timeout_s == b->udp_timeout_s &&
+	       a->tcp_syn_timeout_s == b->tcp_syn_timeout_s &&
+	       a->tcp_established_timeout_s == b->tcp_established_timeout_s &&
+	       a->tcp_closing_timeout_s == b->tcp_closing_timeout_s;
+}
+
+static bool umem_equal(const struct cfg_umem *a, const struct cfg_umem *b)
+{
+	return a->frames == b->frames && a->frame_size == b->frame_size &&
+	       a->ring_size == b->ring_size && a->batch == b->batch;
+}
+
+/* What the workers, sockets, maps and loaded objects were built from. */
+static int check_static(const struct ferry_config *old, const struct ferry_config *new,
+			struct cfg_errors *errs)
+{
+	const struct cfg_mark none = {};
+	int before = errs->count;
+
+	if (!ifaces_equal(old, new))
+		cfg_mark_error(errs, none, "changing interfaces needs a restart");
+	if (old->queues != new->queues)
+		cfg_mark_error(errs, none, "changing queues needs a restart");
+	if (old->nr_cpus != new->nr_cpus ||
+	    memcmp(old->cpus, new->cpus, (size_t)old->nr_cpus * sizeof(old->cpus[0])))
+		cfg_mark_error(errs, none, "changing cpus needs a restart");
+	if (!umem_equal(&old->umem, &new->umem))
+		cfg_mark_error(errs, none, "changing umem needs a restart");
+	if (!nat_equal(&old->nat, &new->nat))
+		cfg_mark_error(errs, none, "changing nat needs a restart");
+	if (strcmp(old->pin_path, new->pin_path))
+		cfg_mark_error(errs, none, "changing pin_path needs a restart");
+	if (strcmp(old->service_dir, new->service_dir))
+		cfg_mark_error(errs, none, "changing service_dir needs a restart");
+	return errs->count != before ? -EINVAL : 0;
+}
+
+static int free_id(uint64_t taken)
+{
+	for (int id = 0; id < CFG_MAX_FLOWS; id++)
+		if (!(taken >> id & 1))
+			return id;
+	return -ENOSPC;
+}
+
+int reload__plan(const struct ferry_config *old, const uint32_t old_id[CFG_MAX_FLOWS],
+		 const struct ferry_config *new, struct reload_plan *plan, struct cfg_errors *errs)
+{
+	uint64_t old_mask = 0, taken;
+	int err;
+
+	memset(plan, 0, sizeof(*plan));
+	err = check_static(old, new, errs);
+	if (err)
+		return err;
+	for (int i = 0; i < old->nr_flows; i++)
+		old_mask |= 1ull << old_id[i];
+	plan->nr_flows = new->nr_flows;
+	for (int i = 0; i < new->nr_flows; i++) {
+		for (int j = 0; j < old->nr_flows; j++) {
+			if (strcmp(new->flows[i].name, old->flows[j].name))
+				continue;
+			if (node_equal((yaml_document_t *)&old->doc, flow_node(old, j),
+				       (yaml_document_t *)&new->doc, flow_node(new, i)) &&
+			    flow_node(old, j)) {
+				plan->unchanged[i] = true;
+				plan->new_id[i] = old_id[j];
+				plan->keep_mask |= 1ull << old_id[j];
+			} else {
+				plan->changed++;
+			}
+			break;
+		}
+	}
+	plan->drop_mask = old_mask & ~plan->keep_mask;
+	/* Prefer ids neither generation uses: counters never pass to another flow. */
+	taken = old_mask | plan->keep_mask;
+	for (int i = 0; i < new->nr_flows; i++) {
+		int id;
+
+		if (plan->unchanged[i])
+			continue;
+		id = free_id(taken);
+		if (id < 0)
+			id = free_id(plan->keep_mask | plan->add_mask);
+		if (id < 0)
+			return -ENOSPC; /* more than CFG_MAX_FLOWS flows: the config refuses that */
+		plan->new_id[i] = (uint32_t)id;
+		plan->add_mask |= 1ull << id;
+		taken |= 1ull << id;
+	}
+	for (int i = 0; i < new->nr_flows; i++) {
+		if (plan->new_id[i] + 1 > plan->nr_ids)
+			plan->nr_ids = plan->new_id[i] + 1;
+		plan->unchanged_count += plan->unchanged[i];
+	}
+	plan->added = new->nr_flows - plan->unchanged_count - plan->changed;
+	plan->removed = old->nr_flows - plan->unchanged_count - plan->changed;
+	return 0;
+}
+
+/* ---- staging ---- */
+
+/* Every service of every new flow, as at start-up, reporting all errors. */
+static int configure_all(struct ferry_daemon *d, struct ferry_daemon *nd,
+			 const struct reload_plan *plan, struct cfg_errors *errs)
+{
+	/* The running daemon's loader: an object stays loaded until stop. */
+	for (int f = 0; f < nd->cfg.nr_flows; f++)
+		ferry_daemon__configure_chain(d, nd, &nd->cfg.flows[f], plan->new_id[f], errs);
+	return errs->count ? -EINVAL : 0;
+}
+
+/*
+ * The staged rule table: the unchanged flows' rules as they run (their
+ * services are not started again), the client rules and start()ed reply
+ * rules of the others; reply rules first, each group in config order, as at
+ * start-up.
+ */
+static int build_rules(struct ferry_daemon *d, struct ferry_daemon *nd,
+		       const struct reload_plan *plan)
+{
+	struct ferry_rule sorted[FERRY_MAX_RULES];
+	uint32_t n = 0;
+	int err;
+
+	for (int f = 0; f < nd->cfg.nr_flows; f++) {
+		struct flow_chain *ch = &nd->flows[plan->new_id[f]];
+
+		if (plan->unchanged[f]) {
+			for (uint32_t i = 0; i < d->nr_rules; i++) {
+				if (d->rules[i].flow_id != plan->new_id[f])
+					continue;
+				if (nd->nr_rules >= FERRY_MAX_RULES)
+					return -ENOSPC;
+				nd->rules[nd->nr_rules++] = d->rules[i];
+			}
+			continue;
+		}
+		err = ferry_daemon__add_client_rule(nd, &nd->cfg.flows[f].match, plan->new_id[f]);
+		if (err) {
+			pr_err("reload: flow '%s': cannot add its rule: %s", ch->fc.flow->name,
+			       strerror(-err));
+			return err;
+		}
+		for (int s = 0; s < ch->nr; s++) {
+			if (!ch->ops[s]->start)
+				continue;
+			err = ch->ops[s]->start(&ch->fc, ch->conf[s]);
+			if (err) {
+				pr_err("reload: flow '%s': service '%s' failed to start: %s",
+				       ch->fc.flow->name, ch->ops[s]->name, strerror(-err));
+				return err;
+			}
+		}
+	}
+	for (int pass = 0; pass < 2; pass++)
+		for (int f = 0; f < nd->cfg.nr_flows; f++)
+			for (uint32_t i = 0; i < nd->nr_rules; i++)
+				if (nd->rules[i].flow_id == plan->new_id[f] &&
+				    (nd->rules[i].dir == FERRY_DIR_REPLY) == (pass == 0))
+					sorted[n++] = nd->rules[i];
+	memcpy(nd->rules, sorted, n * sizeof(sorted[0]));
+	nd->nr_rules = n;
+	return 0;
+}
+
+/* ---- parking the workers ---- */
+
+static void unpark(struct ferry_daemon *d)
+{
+	uint64_t v;
+
+	/* Reset the doorbell first, so no worker wakes for nothing afterwards. */
+	if (d->park_fd >= 0 && read(d->park_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		pr_warn("reload: cannot reset the workers' doorbell: %s", strerror(errno));
+	atomic_store_explicit(&d->park, 0, memory_order_release);
+	for (uint32_t i = 0; i < d->nr_workers; i++)
+		while (atomic_load_explicit(&d->workers[i]->parked, memory_order_acquire))
+			usleep(10);
+}
+
+static int park_all(struct ferry_daemon *d)
+{
+	uint64_t one = 1;
+
+	atomic_store_explicit(&d->park, 1, memory_order_release);
+	if (d->park_fd >= 0 && write(d->park_fd, &one, sizeof(one)) < 0)
+		pr_warn("reload: cannot wake the workers: %s", strerror(errno));
+	for (uint32_t i = 0; i < d->nr_workers; i++) {
+		struct ferry_worker *w = d->workers[i];
+
+		for (int waited = 0;
+		     w->running && !atomic_load_explicit(&w->parked, memory_order_acquire);
+		     waited += 20) {
+			if (waited >= PARK_TIMEOUT_US) {
+				pr_err("reload: worker %u did not reach its quiescent point in "
+				       "%d ms",
+				       w->id, PARK_TIMEOUT_US / 1000);
+				unpark(d);
+				return -ETIMEDOUT;
+			}
+			usleep(20);
+		}
+	}
+	return 0;
+}
+
+/* ---- the rule table (step 3) ---- */
+
+static int write_appended(struct ferry_daemon *d, const struct ferry_daemon *nd)
+{
+	int err;
+
+	/* Last slot first: the table shows up whole when its first slot is enabled. */
+	for (uint32_t i = nd->nr_rules; i-- > 0;) {
+		err = steer__set_rule(d->steer, d->nr_rules + i, &nd->rules[i]);
+		if (err) {
+			steer__clear_rules(d->steer, d->nr_rules);
+			return err;
+		}
+	}
+	return 0;
+}
+
+static int write_final(struct ferry_daemon *d)
+{
+	int err;
+
+	for (uint32_t i = 0; i < d->nr_rules; i++) {
+		err = steer__set_rule(d->steer, i, &d->rules[i]);
+		if (err)
+			return err;
+	}
+	return steer__clear_rules(d->steer, d->nr_rules);
+}
+
+/* ---- swap (step 4) ---- */
+
+static void free_states(struct ferry_daemon *nd, uint32_t nr_workers, void ***st)
+{
+	for (uint32_t i = 0; i < nr_workers; i++) {
+		for (int id = 0; id < CFG_MAX_FLOWS; id++) {
+			const struct flow_chain *ch = &nd->flows[id];
+
+			for (int s = 0; s < ch->nr; s++) {
+				void **p = &st[i][id * CFG_MAX_SERVICES + s];
+
+				if (*p && ch->ops[s]->worker_destroy)
+					ch->ops[s]->worker_destroy(ch->conf[s], *p);
+				*p = NULL;
+			}
+		}
+	}
+}
+
+/* worker_init() of the added flows' services, into st; workers parked. */
+static int init_states(struct ferry_daemon *d, struct ferry_daemon *nd,
+		       const struct reload_plan *plan, void ***st)
+{
+	for (uint32_t i = 0; i < d->nr_workers; i++) {
+		struct ferry_worker *w = d->workers[i];
+
+		for (int id = 0; id < CFG_MAX_FLOWS; id++) {
+			const struct flow_chain *ch = &nd->flows[id];
+
+			if (!(plan->add_mask >> id & 1))
+				continue;
+			for (int s = 0; s < ch->nr; s++) {
+				int err;
+
+				if (!ch->ops[s]->worker_init)
+					continue;
+				err = ch->ops[s]->worker_init(ch->conf[s], w,
+							      &st[i][id * CFG_MAX_SERVICES + s]);
+				if (err) {
+					pr_err("reload: worker %u: flow '%s': service '%s' failed "
+					       "to start: %s",
+					       w->id, ch->fc.flow->name, ch->ops[s]->name,
+					       strerror(-err));
+					free_states(nd, d->nr_workers, st);
+					return err;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+/* Everything here cannot fail: the workers are parked. */
+static uint32_t swap(struct ferry_daemon *d, struct ferry_daemon *nd,
+		     const struct reload_plan *plan, void ***st, struct flow_chain *dead)
+{
+	uint64_t reset = plan->drop_mask | plan->add_mask;
+	uint32_t sessions = 0;
+
+	for (uint32_t i = 0; i < d->nr_workers; i++) {
+		struct ferry_worker *w = d->workers[i];
+
+		for (int id = 0; id < CFG_MAX_FLOWS; id++) {
+			const struct flow_chain *ch = &d->flows[id];
+
+			if (plan->drop_mask >> id & 1) {
+				for (int s = 0; s < ch->nr; s++)
+					if (ch->ops[s]->worker_destroy && w->svc_state[id][s])
+						ch->ops[s]->worker_destroy(ch->conf[s],
+									   w->svc_state[id][s]);
+			}
+			if (reset >> id & 1) {
+				memset(w->svc_state[id], 0, sizeof(w->svc_state[id]));
+				memset(&w->flow_stats[id], 0, sizeof(w->flow_stats[id]));
+				memset(w->svc_stats[id], 0, sizeof(w->svc_stats[id]));
+			}
+			if (plan->add_mask >> id & 1)
+				memcpy(w->svc_state[id], &st[i][id * CFG_MAX_SERVICES],
+				       sizeof(w->svc_state[id]));
+		}
+		if (plan->drop_mask)
+			sessions += nat_table__remove_flows(w->nat, plan->drop_mask);
+	}
+	for (int id = 0; id < CFG_MAX_FLOWS; id++) {
+		if (plan->drop_mask >> id & 1)
+			dead[id] = d->flows[id];
+		if (plan->keep_mask >> id & 1)
+			nd->flows[id] = d->flows[id];
+	}
+	memcpy(d->flows, nd->flows, sizeof(d->flows));
+	d->nr_flows = (int)plan->nr_ids;
+	memcpy(d->rules, nd->rules, nd->nr_rules * sizeof(nd->rules[0]));
+	d->nr_rules = nd->nr_rules;
+	config__free(&d->cfg);
+	config__move(&d->cfg, &nd->cfg);
+	for (int id = 0; id < CFG_MAX_FLOWS; id++)
+		d->flows[id].fc.flow = NULL;
+	for (int f = 0; f < d->cfg.nr_flows; f++) {
+		struct flow_chain *ch = &d->flows[plan->new_id[f]];
+
+		ch->fc.flow = &d->cfg.flows[f];
+		ch->fc.flow_id = plan->new_id[f];
+		ch->fc.daemon = d;
+	}
+	return sessions;
+}
+
+/* ferryctl reads names from the maps: removed flows unmarked, added ones named. */
+static void update_info(struct ferry_daemon *d, const struct reload_plan *plan,
+			const struct flow_chain *dead)
+{
+	for (int id = 0; id < CFG_MAX_FLOWS; id++) {
+		const struct flow_chain *ch = &d->flows[id];
+		int old_nr = dead[id].nr;
+
+		if (!((plan->drop_mask | plan->add_mask) >> id & 1))
+			continue;
+		if (plan->add_mask >> id & 1) {
+			steer__set_flow_info(d->steer, (uint32_t)id, ch->fc.flow->name);
+			for (int pos = 0; pos < ch->nr; pos++)
+				steer__set_svc_info(d->steer, (uint32_t)id, (uint32_t)pos,
+						    ch->ops[pos]->name,
+						    ch->ops[pos]->counter_names);
+		} else {
+			steer__set_flow_info(d->steer, (uint32_t)id, NULL);
+		}
+		for (int pos = (plan->add_mask >> id & 1) ? ch->nr : 0; pos < old_nr; pos++)
+			steer__set_svc_info(d->steer, (uint32_t)id, (uint32_t)pos, NULL, NULL);
+	}
+}
+
+static void ***alloc_states(uint32_t nr_workers)
+{
+	void ***st = calloc(nr_workers, sizeof(*st));
+
+	if (!st)
+		return NULL;
+	for (uint32_t i = 0; i < nr_workers; i++) {
+		st[i] = calloc(CFG_MAX_FLOWS * CFG_MAX_SERVICES, sizeof(void *));
+		if (!st[i]) {
+			while (i--)
+				free(st[i]);
+			free(st);
+			return NULL;
+		}
+	}
+	return st;
+}
+
+static void free_state_arrays(void ***st, uint32_t nr_workers)
+{
+	for (uint32_t i = 0; st && i < nr_workers; i++)
+		free(st[i]);
+	free(st);
+}
+
+static void old_ids(const struct ferry_daemon *d, uint32_t ids[CFG_MAX_FLOWS])
+{
+	for (int id = 0; id < d->nr_flows; id++) {
+		const struct cfg_flow *fl = d->flows[id].fc.flow;
+
+		if (fl)
+			ids[fl - d->cfg.flows] = (uint32_t)id;
+	}
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static const char *plural(int n)
+{
+	return n == 1 ? "" : "s";
+}
+
+int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
+{
+	struct flow_chain *dead = NULL;
+	struct cfg_errors errs = { .file = file };
+	uint32_t ids[CFG_MAX_FLOWS] = {};
+	struct reload_plan plan;
+	struct ferry_daemon *nd;
+	enum ferry_log_level level;
+	void ***st = NULL;
+	uint64_t parked_at;
+	uint32_t sessions;
+	int err;
+
+	pr_info("reload: loading %s", file);
+	nd = calloc(1, sizeof(*nd));
+	dead = calloc(CFG_MAX_FLOWS, sizeof(*dead));
+	if (!nd || !dead) {
+		err = -ENOMEM;
+		pr_err("reload: out of memory; the running config stays in force");
+		goto out_free;
+	}
+	nd->steer = d->steer;
+	nd->nr_ports = d->nr_ports;
+	memcpy(nd->ports, d->ports, sizeof(nd->ports));
+	nd->park_fd = -1;
+	old_ids(d, ids);
+	err = config__load(&nd->cfg, file, &errs);
+	if (!err)
+		err = reload__plan(&d->cfg, ids, &nd->cfg, &plan, &errs);
+	if (!err)
+		err = configure_all(d, nd, &plan, &errs);
+	if (err) {
+		if (errs.count)
+			pr_err("reload: %s: %d error%s; the running config stays in force", file,
+			       errs.count, plural(errs.count));
+		else
+			pr_err("reload: %s: %s; the running config stays in force", file,
+			       strerror(-err));
+		goto out_destroy_staged;
+	}
+	/* Unchanged flows keep their running chain: this copy only validated. */
+	for (int f = 0; f < nd->cfg.nr_flows; f++)
+		if (plan.unchanged[f])
+			ferry_daemon__destroy_chain(&nd->flows[plan.new_id[f]]);
+	err = build_rules(d, nd, &plan);
+	if (err) {
+		pr_err("reload: the running config stays in force");
+		goto out_destroy_staged;
+	}
+	if (d->nr_rules + nd->nr_rules > FERRY_MAX_RULES) {
+		err = -ENOSPC;
+		pr_err("reload: the old and new rule tables need %u slots together, more than %d; "
+		       "restart ferryd to apply this config",
+		       d->nr_rules + nd->nr_rules, FERRY_MAX_RULES);
+		goto out_destroy_staged;
+	}
+	st = alloc_states(d->nr_workers);
+	if (!st) {
+		err = -ENOMEM;
+		pr_err("reload: out of memory; the running config stays in force");
+		goto out_destroy_staged;
+	}
+	err = write_appended(d, nd);
+	if (err) {
+		pr_err("reload: cannot write the rule table; the running config stays in force");
+		goto out_destroy_staged;
+	}
+	parked_at = mono_us();
+	err = park_all(d);
+	if (err)
+		goto out_clear_appended;
+	err = init_states(d, nd, &plan, st);
+	if (err) {
+		unpark(d);
+		pr_err("reload: the running config stays in force");
+		goto out_clear_appended;
+	}
+	sessions = swap(d, nd, &plan, st, dead);
+	unpark(d);
+	pr_debug("reload: the workers paused for %llu us",
+		 (unsigned long long)(mono_us() - parked_at));
+
+	err = write_final(d);
+	if (err)
+		pr_err("reload: cannot rewrite the rule table; new flows may not be steered");
+	update_info(d, &plan, dead);
+	for (int id = 0; id < CFG_MAX_FLOWS; id++)
+		ferry_daemon__destroy_chain(&dead[id]);
+	if (!keep_log_level && d->cfg.log_level[0] &&
+	    !log__parse_level(d->cfg.log_level, &level))
+		log__set_level(level);
+	pr_info("reload: %d flow%s added, %d changed, %d removed, %d unchanged; %u session%s of "
+		"changed and removed flows closed",
+		plan.added, plural(plan.added), plan.changed, plan.removed, plan.unchanged_count,
+		sessions, plural((int)sessions));
+	err = 0;
+	goto out_free;
+
+out_clear_appended:
+	steer__clear_rules(d->steer, d->nr_rules);
+out_destroy_staged:
+	for (int id = 0; id < CFG_MAX_FLOWS; id++)
+		ferry_daemon__destroy_chain(&nd->flows[id]);
+	config__free(&nd->cfg);
+out_free:
+	free_state_arrays(st, d->nr_workers);
+	free(errs.capture);
+	free(dead);
+	free(nd);
+	return err;
+}
+
+int reload__init(struct ferry_daemon *d)
+{
+	d->park_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (d->park_fd < 0) {
+		int err = -errno;
+
+		pr_warn("reload: no eventfd (%s): parking an idle worker waits for its poll "
+			"timeout",
+			strerror(-err));
+		return err;
+	}
+	return 0;
+}
+
+void reload__fini(struct ferry_daemon *d)
+{
+	if (d->park_fd >= 0)
+		close(d->park_fd);
+	d->park_fd = -1;
+}

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Applying a changed config to a running ferryd (SIGHUP).  See reload.c for
+ * the design; reload__plan() is the pure part (what changed, which flow ids),
+ * separate so the unit tests can check it without a running daemon.
+ */
+#ifndef FERRY_RELOAD_H
+#define FERRY_RELOAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct ferry_daemon;
+
+struct reload_plan {
+	int nr_flows;                      /* flows of the new config */
+	uint32_t new_id[CFG_MAX_FLOWS];    /* flow id of new flow i */
+	bool unchanged[CFG_MAX_FLOWS];     /* new flow i keeps its running chain */
+	uint64_t keep_mask;                /* ids of unchanged flows (bit = flow id) */
+	uint64_t drop_mask;                /* ids of flows removed or changed */
+	uint64_t add_mask;                 /* ids of flows added or changed */
+	uint32_t nr_ids;                   /* highest id in use + 1 */
+	int added, changed, removed, unchanged_count;
+};
+
+/*
+ * Compares the running config `old`, whose flow i has flow id old_id[i],
+ * with `new`.  A change to anything but the flows (and log_level) is
+ * reported through errs as "changing X needs a restart" and returns
+ * -EINVAL.  Otherwise fills `plan`: a flow is unchanged when a flow of the
+ * same name has an identical YAML subtree (match, services and their
+ * arguments, every other key); it keeps its id.  Added and changed flows get
+ * ids no flow of either config uses, when there are any left.
+ */
+int reload__plan(const struct ferry_config *old, const uint32_t old_id[CFG_MAX_FLOWS],
+		 const struct ferry_config *new, struct reload_plan *plan, struct cfg_errors *errs);
+
+/* Sets up what reloads need (the workers' park eventfd) before workers start. */
+int reload__init(struct ferry_daemon *d);
+void reload__fini(struct ferry_daemon *d);
+
+/*
+ * Loads `file` and applies it, or keeps the running config in force and
+ * logs why.  `keep_log_level`: -v was given, log_level is not applied.
+ * Main thread only.
+ */
+int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level);
+
+#endif /* FERRY_RELOAD_H */

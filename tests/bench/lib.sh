@@ -1,0 +1,378 @@
+#!/bin/bash
+# Helpers of the benchmark (sourced by tests/bench/run.sh): the topology,
+# CPU placement, the sink and the generator, and one up/down pair per system.
+#
+# Everything this run creates carries its own id: namespaces
+# fbench-<id>-{cli,px,srv}, veths c<id>/pc<id>/ps<id>/s<id> and the direct pair
+# dc<id>/ds<id> (unique names system-wide, so each veth's NAPI kthread,
+# "napi/<dev>-<n>", can be found and pinned).  bench_cleanup, the EXIT trap,
+# kills only the PIDs this run started and deletes only what it created.
+#
+#   client ns             proxy ns                          server ns
+#   c<id> 198.18.1.2 ---- pc<id> 198.18.1.1 | ps<id> 198.18.2.1 ---- s<id> 198.18.2.2
+#   dc<id> ------------------------------------------------------ ds<id>  (no proxy)
+#
+# CPU 0: generator, sink, latency probe and the end hosts' NAPI threads (at
+# real-time priority).  CPU 1: the proxy's NAPI threads and the system under
+# test.  Neighbours are permanent entries, so no ARP runs during a load.
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+BUILD=${BUILD:-$TOP/build}
+BENCH=$BUILD/bench
+FERRYD=$BUILD/ferryd
+FERRYCTL=$BUILD/ferryctl
+
+ID=$(printf '%06x' $(((RANDOM << 15 | RANDOM) & 0xffffff)))
+NS_CLI=fbench-$ID-cli
+NS_PX=fbench-$ID-px
+NS_SRV=fbench-$ID-srv
+DEV_C=c$ID DEV_PC=pc$ID DEV_PS=ps$ID DEV_S=s$ID DEV_DC=dc$ID DEV_DS=ds$ID
+WORK=$(mktemp -d /tmp/fbench.XXXXXX)
+CREATED_NS=()
+STARTED_PIDS=()
+CLEANUP_HOOKS=()
+
+CLIENT=198.18.1.2 FLOW_ADDR=198.18.1.1 FLOW_PORT=5000
+EGRESS=198.18.2.1 UPSTREAM=198.18.2.2 UPSTREAM_PORT=6000
+NAT_PORTS=40000-40999
+UMEM_FRAMES=8192 UMEM_FRAME_SIZE=4096
+GEN_CPU=0 PROXY_CPU=1
+
+in_cli() { ip netns exec "$NS_CLI" "$@"; }
+in_px() { ip netns exec "$NS_PX" "$@"; }
+in_srv() { ip netns exec "$NS_SRV" "$@"; }
+say() { printf '%s\n' "$*" >&2; }
+track_pid() { STARTED_PIDS+=("$1"); }
+on_cleanup() { CLEANUP_HOOKS+=("$1"); }
+
+# stop_pid PID: TERM, up to 5 s, then KILL; only ever a PID this run started.
+stop_pid() {
+	kill -TERM "$1" 2>/dev/null || return 0
+	for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+	return 0
+}
+
+bench_cleanup() {
+	local pid hook ns
+	for pid in "${STARTED_PIDS[@]}"; do stop_pid "$pid"; done
+	for hook in "${CLEANUP_HOOKS[@]}"; do eval "$hook" 2>/dev/null; done
+	for ns in "${CREATED_NS[@]}"; do ip netns del "$ns" 2>/dev/null; done
+	rm -rf "$WORK"
+}
+
+wait_for() { # TRIES(0.1 s each) CMD...
+	local n=$1
+	shift
+	for _ in $(seq "$n"); do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+mac_of() { ip netns exec "$1" cat "/sys/class/net/$2/address"; }
+
+add_ns() {
+	ip netns add "$1" || return 1
+	CREATED_NS+=("$1")
+	ip -n "$1" link set lo up
+}
+
+# ns DEV: threaded NAPI (GRO on so the veth has a NAPI at all, which an XDP
+# transmit into its peer needs even without an XDP program on it).
+napi_on() {
+	ip netns exec "$1" ethtool -K "$2" gro on >/dev/null || return 1
+	ip netns exec "$1" sh -c "echo 1 > /sys/class/net/$2/threaded"
+}
+
+# The kthread of DEV's NAPI; its comm is "napi/DEV-<id>", cut to 15 characters.
+napi_pids() { ps -e -o pid=,comm= | awk -v p="napi/$1-" 'index($2, p) == 1 { print $1 }'; }
+
+# pin DEV CPU [rt]: where a veth's NAPI thread runs, and at what priority.
+pin_napi() {
+	local pid
+	for pid in $(napi_pids "$1"); do
+		taskset -p -c "$2" "$pid" >/dev/null || return 1
+		if [ "${3:-}" = rt ]; then chrt -f -p 50 "$pid" || return 1; fi
+	done
+}
+
+# The end hosts' receive paths (the sink, and the client's for the latency
+# probe's replies) run at real-time priority: they must never wait behind the
+# spinning generator on CPU 0.
+pin_all_napi() {
+	pin_napi "$DEV_PC" $PROXY_CPU && pin_napi "$DEV_PS" $PROXY_CPU &&
+		pin_napi "$DEV_C" $GEN_CPU rt && pin_napi "$DEV_DC" $GEN_CPU &&
+		pin_napi "$DEV_S" $GEN_CPU rt && pin_napi "$DEV_DS" $GEN_CPU rt
+}
+
+topo_up() {
+	add_ns "$NS_CLI" && add_ns "$NS_PX" && add_ns "$NS_SRV" || return 1
+	ip link add "$DEV_C" netns "$NS_CLI" type veth peer name "$DEV_PC" netns "$NS_PX" || return 1
+	ip link add "$DEV_S" netns "$NS_SRV" type veth peer name "$DEV_PS" netns "$NS_PX" || return 1
+	ip link add "$DEV_DC" netns "$NS_CLI" type veth peer name "$DEV_DS" netns "$NS_SRV" || return 1
+	ip -n "$NS_CLI" addr add $CLIENT/24 dev "$DEV_C"
+	ip -n "$NS_PX" addr add $FLOW_ADDR/24 dev "$DEV_PC"
+	ip -n "$NS_PX" addr add $EGRESS/24 dev "$DEV_PS"
+	ip -n "$NS_SRV" addr add $UPSTREAM/24 dev "$DEV_S"
+	local nd ns dev
+	for nd in "$NS_CLI:$DEV_C" "$NS_CLI:$DEV_DC" "$NS_PX:$DEV_PC" "$NS_PX:$DEV_PS" \
+		"$NS_SRV:$DEV_S" "$NS_SRV:$DEV_DS"; do
+		ns=${nd%%:*} dev=${nd#*:}
+		ip -n "$ns" link set "$dev" up || return 1
+		napi_on "$ns" "$dev" || return 1
+	done
+	# Every frame must carry a whole checksum: XDP forwarders and the sink see
+	# raw frames, and with TX offload on, a veth leaves a locally sent datagram's
+	# checksum partial (a NIC would finish it in hardware; a veth never does).
+	# Off on the proxy's veths too, for the socket relay's own datagrams.
+	for nd in "$NS_CLI:$DEV_C" "$NS_CLI:$DEV_DC" "$NS_SRV:$DEV_S" "$NS_SRV:$DEV_DS" \
+		"$NS_PX:$DEV_PC" "$NS_PX:$DEV_PS"; do
+		ip netns exec "${nd%%:*}" ethtool -K "${nd#*:}" tx off >/dev/null || return 1
+	done
+	MAC_C=$(mac_of "$NS_CLI" "$DEV_C") MAC_PC=$(mac_of "$NS_PX" "$DEV_PC")
+	MAC_PS=$(mac_of "$NS_PX" "$DEV_PS") MAC_S=$(mac_of "$NS_SRV" "$DEV_S")
+	MAC_DS=$(mac_of "$NS_SRV" "$DEV_DS")
+	ip -n "$NS_CLI" neigh replace $FLOW_ADDR lladdr "$MAC_PC" dev "$DEV_C" nud permanent
+	ip -n "$NS_PX" neigh replace $CLIENT lladdr "$MAC_C" dev "$DEV_PC" nud permanent
+	ip -n "$NS_PX" neigh replace $UPSTREAM lladdr "$MAC_S" dev "$DEV_PS" nud permanent
+	ip -n "$NS_SRV" neigh replace $EGRESS lladdr "$MAC_PS" dev "$DEV_S" nud permanent
+	# Routed end to end only for testpmd, which forwards without NAT.
+	ip -n "$NS_CLI" route add 198.18.2.0/24 via $FLOW_ADDR
+	ip -n "$NS_SRV" route add 198.18.1.0/24 via $EGRESS
+	in_px sysctl -qw net.ipv4.ip_forward=0
+	pin_all_napi
+}
+
+# --- the sink ---------------------------------------------------------------
+
+sink_up() {
+	SINK_OUT=$WORK/sink.out
+	ip netns exec "$NS_SRV" "$BENCH/bench_sink" --dev "$DEV_S" --dev "$DEV_DS" \
+		--expect $UPSTREAM:$UPSTREAM_PORT --max-time 3600 >"$SINK_OUT" 2>"$WORK/sink.err" &
+	SINK_PID=$!
+	track_pid $SINK_PID
+	wait_for 100 grep -q ready "$SINK_OUT" || { cat "$WORK/sink.err" >&2; return 1; }
+	# Attaching XDP may have re-created the NAPI threads.
+	pin_all_napi
+}
+
+# sink_read: the sink's cumulative counters, one JSON object.
+sink_read() {
+	local n
+	n=$(wc -l <"$SINK_OUT")
+	kill -USR1 "$SINK_PID" || return 1
+	# Polled finely: this runs twice per sample, hundreds of times per run.
+	for _ in $(seq 500); do
+		if [ "$(wc -l <"$SINK_OUT")" -gt "$n" ]; then
+			tail -n 1 "$SINK_OUT"
+			return 0
+		fi
+		sleep 0.01
+	done
+	return 1
+}
+
+# --- the generator -----------------------------------------------------------
+
+# gen SIZE RATE DURATION [bench_gen options...]: one JSON object.  Sends to the
+# current system's GEN_DEV / GEN_MAC / GEN_DST.  The generator runs at nice -10
+# so it keeps its pacing against other tasks on its CPU, while the sink's
+# real-time NAPI thread still preempts it.  BENCH_GEN_RT=1 makes it SCHED_FIFO
+# (below the sink): steadier offered rates on a busy machine, but it then takes
+# CPU 0 from everyone else for the whole run.
+if [ "${BENCH_GEN_RT:-0}" = 1 ]; then GEN_SCHED=(chrt -f 10); else GEN_SCHED=(nice -n -10); fi
+gen_cmd() {
+	local size=$1 rate=$2 dur=$3
+	shift 3
+	# timeout is only a backstop: bench_gen stops itself after DURATION.
+	GEN_CMD=(ip netns exec "$NS_CLI" timeout -s INT "$(awk -v d="$dur" 'BEGIN { print int(d) + 10 }')"
+		"${GEN_SCHED[@]}" taskset -c $GEN_CPU "$BENCH/bench_gen" --dev "$GEN_DEV" --dst-mac "$GEN_MAC"
+		--src $CLIENT --dst "$GEN_DST" --size "$size" --rate "$rate" --duration "$dur"
+		--count "${GEN_COUNT:-4e9}" --cpu $PROXY_CPU "$@")
+}
+gen() {
+	gen_cmd "$@"
+	"${GEN_CMD[@]}"
+}
+# gen_bg OUTFILE SIZE RATE DURATION [options...]: the same in the background; sets GEN_PID.
+gen_bg() {
+	local out=$1
+	shift
+	gen_cmd "$@"
+	"${GEN_CMD[@]}" >"$out" &
+	GEN_PID=$!
+	track_pid $GEN_PID
+}
+
+# What the generator aims at: through the proxy to the flow, or straight at the
+# upstream (no proxy, and testpmd, which does no NAT).
+target_flow() { GEN_DEV=$DEV_C GEN_MAC=$MAC_PC GEN_DST=$FLOW_ADDR:$FLOW_PORT; }
+target_upstream() { GEN_DEV=$DEV_C GEN_MAC=$MAC_PC GEN_DST=$UPSTREAM:$UPSTREAM_PORT; }
+target_direct() { GEN_DEV=$DEV_DC GEN_MAC=$MAC_DS GEN_DST=$UPSTREAM:$UPSTREAM_PORT; }
+
+# --- systems ----------------------------------------------------------------
+# sys_NAME_up sets GEN_* (and LAT_DST for latency) or sets NA and fails;
+# sys_NAME_down undoes it.  Each leaves IP forwarding off in the proxy.
+
+ferry_config() { # FILE FLOWS PORTS MAX_SESSIONS [SERVICES-YAML]
+	local i
+	{
+		echo "pin_path: $WORK/bpffs/ferry"
+		echo "interfaces:"
+		echo "  - {name: $DEV_PC, xdp_mode: native-only}"
+		echo "  - {name: $DEV_PS, xdp_mode: native-only}"
+		echo "nat: {ports: $3, max_sessions: $4}"
+		# Spelled out so the memory report's configured sizes stay true if defaults change.
+		echo "umem: {frames: $UMEM_FRAMES, frame_size: $UMEM_FRAME_SIZE}"
+		echo "flows:"
+		for ((i = 0; i < $2; i++)); do
+			echo "  - name: bench$i"
+			echo "    match: {protocol: udp, destination: $FLOW_ADDR/32, port: $((FLOW_PORT + i))}"
+			echo "    services:"
+			if [ -n "${5:-}" ]; then printf '%s\n' "$5"; fi
+			echo "      - forward: {upstream: '$UPSTREAM:$((UPSTREAM_PORT + i))'}"
+		done
+	} >"$1"
+}
+
+bpffs_up() {
+	[ -d "$WORK/bpffs" ] && return 0
+	mkdir -p "$WORK/bpffs" && mount -t bpf bpf "$WORK/bpffs" || return 1
+	on_cleanup "umount '$WORK/bpffs'"
+}
+
+# ferryd_start CONFIG: on the proxy CPU (ferryd has no cpus setting yet).
+ferryd_start() {
+	bpffs_up || return 1
+	FERRYD_LOG=$WORK/ferryd.$(date +%s%N).log
+	ip netns exec "$NS_PX" taskset -c $PROXY_CPU "$FERRYD" -c "$1" >"$FERRYD_LOG" 2>&1 &
+	FERRYD_PID=$!
+	track_pid $FERRYD_PID
+	if ! wait_for 150 grep -q 'running:' "$FERRYD_LOG"; then
+		NA="ferryd did not start: $(grep -m1 -E 'error|fail' "$FERRYD_LOG")"
+		stop_pid $FERRYD_PID
+		return 1
+	fi
+	pin_all_napi
+}
+
+ferryd_stop() {
+	# Where the packets that did not reach the sink went, by ferry's own counters.
+	ferry_stats 2>/dev/null | jq -r '.flows[] | "  ferry \(.name): rx \(.datapath.rx_packets) tx \(.datapath.tx_packets) sessions \(.datapath.sessions_created) drops \(.datapath.drops | tostring)"' >&2 2>/dev/null
+	stop_pid "$FERRYD_PID"
+	grep -q 'frame accounting holds' "$FERRYD_LOG" || say "  note: ferryd did not report its frame accounting at stop"
+}
+
+ferry_stats() { "$FERRYCTL" -p "$WORK/bpffs/ferry" stats --json; }
+
+sys_ferry_up() {
+	ferry_config "$WORK/ferry.yaml" 1 $NAT_PORTS 65536 && ferryd_start "$WORK/ferry.yaml" || return 1
+	target_flow
+	LAT_DST=$FLOW_ADDR:$FLOW_PORT
+}
+sys_ferry_down() { ferryd_stop; }
+
+# Until its services are built, --check rejects the chain's config and the row is n/a.
+# The chain: an access list that allows the client's prefix (every packet is
+# judged) and a rate limit far above anything offered here (every packet takes
+# a token), then the same forward.
+CHAIN_SERVICES="      - filter: {allow: [{source: 198.18.1.0/24}], default: deny}
+      - ratelimit: {packets_per_second: 100000000, burst_packets: 1000000}"
+sys_chain_up() {
+	ferry_config "$WORK/chain.yaml" 1 $NAT_PORTS 65536 "$CHAIN_SERVICES"
+	if ! "$FERRYD" -c "$WORK/chain.yaml" --check >"$WORK/chain.check" 2>&1; then
+		NA="services not built yet"
+		say "  ferryd --check: $(grep -m1 -o "unknown service.*" "$WORK/chain.check" || head -n1 "$WORK/chain.check")"
+		return 1
+	fi
+	ferryd_start "$WORK/chain.yaml" || return 1
+	target_flow
+	LAT_DST=$FLOW_ADDR:$FLOW_PORT
+}
+sys_chain_down() { ferryd_stop; }
+
+# Kernel forwarding with the same full NAT: DNAT F:f -> U:u, SNAT to E:ports.
+sys_nft_up() {
+	in_px sysctl -qw net.ipv4.ip_forward=1
+	in_px nft -f - <<-EOF || { NA="nft rules refused"; return 1; }
+	table ip fbench {
+		chain pre {
+			type nat hook prerouting priority dstnat; policy accept;
+			ip daddr $FLOW_ADDR udp dport $FLOW_PORT dnat to $UPSTREAM:$UPSTREAM_PORT
+		}
+		chain post {
+			type nat hook postrouting priority srcnat; policy accept;
+			oifname "$DEV_PS" ip daddr $UPSTREAM udp dport $UPSTREAM_PORT snat to $EGRESS:$NAT_PORTS
+		}
+	}
+	EOF
+	target_flow
+	LAT_DST=$FLOW_ADDR:$FLOW_PORT
+}
+sys_nft_down() {
+	in_px nft delete table ip fbench
+	in_px sysctl -qw net.ipv4.ip_forward=0
+}
+
+sys_relay_up() {
+	ip netns exec "$NS_PX" taskset -c $PROXY_CPU "$BENCH/udp_relay" \
+		--listen $FLOW_ADDR:$FLOW_PORT --upstream $UPSTREAM:$UPSTREAM_PORT --source $EGRESS \
+		--batch 64 --max-time 3600 2>"$WORK/relay.log" &
+	RELAY_PID=$!
+	track_pid $RELAY_PID
+	wait_for 50 grep -q ready "$WORK/relay.log" || { NA="udp_relay did not start"; return 1; }
+	target_flow
+	LAT_DST=$FLOW_ADDR:$FLOW_PORT
+}
+sys_relay_down() {
+	stop_pid "$RELAY_PID"
+	say "  $(tail -n 1 "$WORK/relay.log")"
+}
+
+sys_xdpnat_up() {
+	ip netns exec "$NS_PX" "$BENCH/xdp_nat_fwd" --client-dev "$DEV_PC" --upstream-dev "$DEV_PS" \
+		--flow $FLOW_ADDR:$FLOW_PORT --upstream $UPSTREAM:$UPSTREAM_PORT \
+		--upstream-mac "$MAC_S" --egress $EGRESS --ports $NAT_PORTS --max-time 3600 \
+		>"$WORK/xdpnat.out" 2>"$WORK/xdpnat.err" &
+	XDPNAT_PID=$!
+	track_pid $XDPNAT_PID
+	wait_for 50 grep -q ready "$WORK/xdpnat.out" || { NA="xdp_nat_fwd: $(head -n1 "$WORK/xdpnat.err")"; return 1; }
+	pin_all_napi
+	target_flow
+	LAT_DST=$FLOW_ADDR:$FLOW_PORT
+}
+sys_xdpnat_down() { stop_pid "$XDPNAT_PID"; }
+
+# DPDK testpmd, mac forwarding between two net_af_xdp ports: MAC rewrite only,
+# no NAT, so the generator and the latency probe address the upstream itself.
+sys_testpmd_up() {
+	local pmd
+	pmd=$(command -v dpdk-testpmd) || { NA="dpdk-testpmd not installed (Debian package dpdk-dev)"; return 1; }
+	ip netns exec "$NS_PX" "$pmd" -l $GEN_CPU,$PROXY_CPU --main-lcore $GEN_CPU --no-pci --no-huge -m 512 \
+		--file-prefix "fbench$ID" --log-level=pmd.net.af_xdp:info \
+		--vdev "net_af_xdp0,iface=$DEV_PC,start_queue=0,queue_count=1" \
+		--vdev "net_af_xdp1,iface=$DEV_PS,start_queue=0,queue_count=1" -- \
+		--forward-mode=mac --eth-peer="0,$MAC_C" --eth-peer="1,$MAC_S" --nb-cores=1 \
+		--rxq=1 --txq=1 --total-num-mbufs=16384 --stats-period=3600 </dev/null >"$WORK/testpmd.log" 2>&1 &
+	TESTPMD_PID=$!
+	track_pid $TESTPMD_PID
+	# EAL's runtime directory (--in-memory would avoid it, but not with --no-huge).
+	on_cleanup "rm -rf '/var/run/dpdk/fbench$ID'; rmdir /var/run/dpdk"
+	if ! wait_for 150 grep -q 'start packet forwarding' "$WORK/testpmd.log" ||
+		! kill -0 $TESTPMD_PID 2>/dev/null; then
+		NA="testpmd could not run: $(grep -m1 -E 'Cause:|^EAL: .*(not|rror|fail|annot)' "$WORK/testpmd.log" | cut -c1-120)"
+		stop_pid $TESTPMD_PID
+		return 1
+	fi
+	sleep 0.5
+	pin_all_napi
+	target_upstream
+	LAT_DST=$UPSTREAM:$UPSTREAM_PORT
+}
+sys_testpmd_down() { stop_pid "$TESTPMD_PID"; }
+
+sys_direct_up() { target_direct; }
+sys_direct_down() { :; }

@@ -1,0 +1,46 @@
+# Reduces the raw samples of tests/bench/run.sh (jq -s: one array) to
+# bench-results.json: one object per measured point with the median of its
+# runs and the min and max beside it (FIELD, FIELD_min, FIELD_max), plus the
+# n/a rows and the memory row as they were recorded.
+#
+#   throughput: system, frame_bytes, offered_target (pps, 0 = unpaced),
+#               offered_pps, delivered_pps, gbps, proxy_cpu (busy share of
+#               the proxy's CPU, 0..1), bad_* (sums over the runs)
+#   latency:    system, frame_bytes, background_pps, p50_us, p99_us,
+#               p999_us, max_us (full round trip)
+#
+# $labels maps a system's key to its name in the table.
+
+def median:
+	sort | if length == 0 then null
+	elif length % 2 == 1 then .[(length - 1) / 2]
+	else (.[length / 2 - 1] + .[length / 2]) / 2 end;
+
+def round_to($d): if . == null then null else (. * $d | round) / $d end;
+
+# FIELD, FIELD_min and FIELD_max over the runs of one point.
+def spread($f; $d):
+	(map(.[$f]) | map(select(. != null))) as $v
+	| {($f): ($v | median | round_to($d)), ($f + "_min"): ($v | min | round_to($d)),
+	   ($f + "_max"): ($v | max | round_to($d))};
+
+def with_label: . + {label: ($labels[.system] // .system)};
+
+(map(select(.status == "n/a")) | unique_by([.kind, .system]) | map(with_label)) +
+(map(select(.kind == "throughput" and .status == null))
+	| group_by([.system, .frame_bytes, .offered_target])
+	| map({kind: "throughput", system: .[0].system, frame_bytes: .[0].frame_bytes,
+	       offered_target: .[0].offered_target, runs: length}
+	      + spread("offered_pps"; 1) + spread("delivered_pps"; 1) + spread("gbps"; 1000)
+	      + spread("proxy_cpu"; 1000)
+	      + {bad_dst: (map(.bad_dst) | add), bad_ip_csum: (map(.bad_ip_csum) | add),
+	         bad_udp_csum: (map(.bad_udp_csum) | add)}
+	      | with_label)) +
+(map(select(.kind == "latency" and .status == null))
+	| group_by([.system, .background_pps])
+	| map({kind: "latency", system: .[0].system, frame_bytes: .[0].frame_bytes,
+	       background_pps: .[0].background_pps, runs: length}
+	      + spread("p50_us"; 1000) + spread("p99_us"; 1000) + spread("p999_us"; 1000)
+	      + spread("max_us"; 1000)
+	      | with_label)) +
+(map(select(.kind == "memory" and .status == null)) | map(with_label))

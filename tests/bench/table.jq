@@ -1,0 +1,86 @@
+# Prints bench-results.json (see report.jq) as the tables of `make bench`:
+# delivered Mpps per offered rate, the proxy CPU's busy share, a summary with
+# the ratio of ferry to each system, latency, and ferryd's memory.  jq -r.
+
+def order: ["direct", "ferry", "chain", "nft", "relay", "xdpnat", "testpmd"];
+def pad($n): tostring | if length >= $n then . else . + (" " * ($n - length)) end;
+def lpad($n): tostring | if length >= $n then . else (" " * ($n - length)) + . end;
+def fmt($d): if . == null then "-" else ((. * $d | round) / $d | tostring) end;
+def mpps: if . == null then null else . / 1e6 end;
+def ratio($a; $b): if $a == null or $b == null or $b == 0 then "-"
+	else ($a / $b) as $r | (if $r < 0.1 then ($r * 1000 | round) / 1000 else ($r * 100 | round) / 100 end)
+		| tostring + "x" end;
+def rate_name: if . == 0 then "unpaced" else (. / 1e6 | tostring) + "M" end;
+
+. as $all
+| ($all | map(select(.kind == "throughput" and .status == null))) as $tp
+| ($tp | map(.offered_target) | unique | map(select(. > 0)) + (if any(.[]; . == 0) then [0] else [] end)) as $rates
+| ($tp | map(.frame_bytes) | unique) as $sizes
+| ($all | map(select(.kind == "throughput")) | map(.system) | unique) as $tsys
+| [order[] | select(. as $s | $tsys | index($s))] as $systems
+| ($all | map({key: .system, value: .label}) | from_entries) as $names
+| def point($s; $size; $rate): first($tp[] | select(.system == $s and .frame_bytes == $size and .offered_target == $rate)) // null;
+  def na($s; $kind): first($all[] | select(.system == $s and .kind == $kind and .status == "n/a")) // null;
+  def peak($s; $size): [$tp[] | select(.system == $s and .frame_bytes == $size) | .delivered_pps] | max;
+  def peak_row($s; $size): [$tp[] | select(.system == $s and .frame_bytes == $size)] | max_by(.delivered_pps);
+  def runs: ($tp | map(.runs) | max) // 0;
+
+(if ($tp | length) == 0 then empty else (
+"",
+"Throughput: delivered Mpps at the sink, median of \(runs) run(s) (frames without FCS)",
+("system" | pad(34)) + ("size" | pad(6)) + ([$rates[] | rate_name | lpad(9)] | join("")),
+($systems[] as $s
+	| if na($s; "throughput") then ($names[$s] | pad(34)) + "n/a (" + na($s; "throughput").note + ")"
+	  else ($sizes[] as $size
+		| ($names[$s] | pad(34)) + ("\($size) B" | pad(6))
+		  + ([$rates[] as $r | point($s; $size; $r).delivered_pps | mpps | fmt(1000) | lpad(9)] | join("")))
+	  end),
+"",
+"Offered Mpps (measured at the generator) and proxy CPU busy share at each point",
+($systems[] as $s | select(na($s; "throughput") == null)
+	| $sizes[] as $size
+	| ($names[$s] | pad(34)) + ("\($size) B" | pad(6))
+	  + ([$rates[] as $r | point($s; $size; $r)
+		| ((.offered_pps | mpps | fmt(100)) + "/" + (if .proxy_cpu == null then "-" else (.proxy_cpu * 100 | round | tostring) + "%" end)) | lpad(12)] | join(""))),
+"",
+"Summary: peak = best delivered rate over the sweep; ratios are ferry / system (higher favours ferry)",
+("system" | pad(34)) + ("64B peak" | lpad(10)) + ("64B unpaced" | lpad(12)) + ("1400B peak" | lpad(11))
+	+ ("Gbit/s" | lpad(8)) + ("CPU@peak" | lpad(9)) + ("64B peak" | lpad(10)) + ("64B unp." | lpad(10)) + ("1400B peak" | lpad(11)),
+($systems[] as $s
+	| if na($s; "throughput") then ($names[$s] | pad(34)) + "n/a (" + na($s; "throughput").note + ")"
+	  else ($names[$s] | pad(34))
+		+ (peak($s; 64) | mpps | fmt(1000) | lpad(10))
+		+ (point($s; 64; 0).delivered_pps | mpps | fmt(1000) | lpad(12))
+		+ (peak($s; 1400) | mpps | fmt(1000) | lpad(11))
+		+ (peak_row($s; 1400).gbps | fmt(100) | lpad(8))
+		+ (peak_row($s; 64).proxy_cpu | if . == null then "-" else (. * 100 | round | tostring) + "%" end | lpad(9))
+		+ (ratio(peak("ferry"; 64); peak($s; 64)) | lpad(10))
+		+ (ratio(point("ferry"; 64; 0).delivered_pps; point($s; 64; 0).delivered_pps) | lpad(10))
+		+ (ratio(peak("ferry"; 1400); peak($s; 1400)) | lpad(11))
+	  end)) end),
+(if ($all | map(select(.kind == "latency")) | length) == 0 then empty else (
+"",
+"Latency: UDP ping-pong at 1000 msg/s, full round trip in us, median of runs [p99 min-max]; ferry/sys below 1 favours ferry",
+("system" | pad(34)) + ("background" | lpad(11)) + ("p50" | lpad(9)) + ("p99" | lpad(9)) + ("p99.9" | lpad(9))
+	+ ("max" | lpad(9)) + ("p99 range" | lpad(18)) + ("ferry/sys p50" | lpad(14)) + ("p99" | lpad(7)),
+(($all | map(select(.kind == "latency")) | map(.system) | unique) as $lsys
+	| order[] as $s | select($lsys | index($s))
+	| if na($s; "latency") then ($names[$s] | pad(34)) + "n/a (" + na($s; "latency").note + ")"
+	  else ($all[] | select(.kind == "latency" and .system == $s and .status == null)) as $l
+		| (first($all[] | select(.kind == "latency" and .system == "ferry" and .status == null
+			and .background_pps == $l.background_pps)) // null) as $f
+		| ($names[$s] | pad(34))
+		+ ((if $l.background_pps == 0 then "idle" else "\($l.background_pps / 1000 | round) kpps" end) | lpad(11))
+		+ ($l.p50_us | fmt(1) | lpad(9)) + ($l.p99_us | fmt(1) | lpad(9))
+		+ ($l.p999_us | fmt(1) | lpad(9)) + ($l.max_us | fmt(1) | lpad(9))
+		+ ("[\($l.p99_us_min | fmt(1))-\($l.p99_us_max | fmt(1))]" | lpad(18))
+		+ (ratio($f.p50_us; $l.p50_us) | lpad(14)) + (ratio($f.p99_us; $l.p99_us) | lpad(7))
+	  end)) end),
+"",
+($all[] | select(.kind == "memory" and .status == null)
+	| "Memory (ferryd RSS): start \(.rss_start_kb / 1024 | fmt(10)) MiB, under load \(.rss_load_kb / 1024 | fmt(10)) MiB, "
+	  + "after \(.sessions) sessions \(.rss_sessions_kb / 1024 | fmt(10)) MiB: \(.bytes_per_session) bytes/session resident; "
+	  + "configured: UMEM \(.umem_bytes / 1048576) MiB per worker, max_sessions \(.max_sessions) "
+	  + (if .reserved_bytes_per_slot == null then ""
+	     else "(\(.reserved_bytes_per_slot) bytes reserved per slot, \(.reserved_bytes_per_slot * .max_sessions / 1048576 | fmt(10)) MiB)" end)),
+($all[] | select(.kind == "memory" and .status == "n/a") | "Memory: n/a (\(.note))")

@@ -1,0 +1,212 @@
+#!/bin/bash
+# Reload (SIGHUP) under traffic: flow A carries one UDP stream, exactly
+# delivered and echoed, across ten reloads that change, remove, add and move
+# flow B, one reload with an invalid config and one that needs a restart.
+# A must lose no datagram and keep its single session; after each reload B
+# behaves as the new config says (its upstream port), and a refused reload
+# leaves the old config working.
+. "$(dirname "$0")/../lib.sh"
+trap ns_cleanup EXIT
+
+N=${FERRY_TEST_DATAGRAMS:-5000}
+RATE=250 # N / RATE = 20 s: the stream spans every reload
+Q=${FERRY_TEST_QUEUES:-1} # workers; 2 exercises parking with hand-off rings
+CONF=$WORKDIR/ferry.yaml
+LOG=$WORKDIR/ferryd.log
+
+flow_a() {
+	cat <<-YAML
+	  - name: A
+	    match: {protocol: udp, destination: 198.18.1.1/32, port: 5000}
+	    services:
+	      - forward: {upstream: 198.18.2.2:6000}
+	YAML
+}
+
+flow_b() { # DPORT UPSTREAM_PORT
+	cat <<-YAML
+	  - name: B
+	    match: {protocol: udp, destination: 198.18.1.1/32, port: $1}
+	    services:
+	      - forward:
+	          upstream: 198.18.2.2:$2
+	YAML
+}
+
+# write_config [queues N] then the flows' YAML on stdin.
+write_config() {
+	{
+		cat <<-YAML
+		interfaces:
+		  - name: px-c
+		    xdp_mode: native
+		  - name: px-s
+		    xdp_mode: native
+		queues: ${1:-$Q}
+		nat:
+		  ports: 40000-40999
+		flows:
+		YAML
+		cat
+	} >"$CONF.tmp" && mv "$CONF.tmp" "$CONF"
+}
+
+reloads() { grep -c 'reload: loading' "$LOG"; }
+outcomes() { grep -cE 'reload: .*(flows? added|stays in force|needs a restart)' "$LOG"; }
+
+# reload: SIGHUP, then wait for the outcome line of this reload.
+reload() {
+	local before
+	before=$(grep -cE 'reload: ([0-9]+ flows? added|.*running config stays in force)' "$LOG")
+	kill -HUP "$FERRYD_PID"
+	wait_for eval "[ \$(grep -cE 'reload: ([0-9]+ flows? added|.*running config stays in force)' '$LOG') -gt $before ]"
+}
+
+last_summary() { grep -E 'reload: [0-9]+ flows? added' "$LOG" | tail -1; }
+
+# b_works DPORT UPSTREAM_PORT: 20 datagrams to B arrive at that upstream port, echoed.
+b_works() {
+	local srv st
+	in_srv "$UDPPROBE" server --listen "198.18.2.2:$2" --expect-src 198.18.2.1/32 \
+		--expect-sport 40000-40999 --count 20 --timeout 8 >"$WORKDIR/b.out" 2>&1 &
+	srv=$!
+	track_pid $srv
+	sleep 0.2
+	in_cli "$UDPPROBE" client --to "198.18.1.1:$1" --count 20 --rate 200 --timeout 4 \
+		>>"$WORKDIR/b-client.out" 2>&1 || { kill $srv 2>/dev/null; wait $srv; return 1; }
+	wait $srv
+	st=$?
+	return $st
+}
+
+# b_absent DPORT: nothing steers it any more (the kernel answers, not an upstream).
+b_absent() {
+	! in_cli "$UDPPROBE" client --to "198.18.1.1:$1" --count 5 --rate 100 --timeout 1 \
+		>/dev/null 2>&1
+}
+
+pin_dir() { echo "/proc/$FERRYD_PID/root/sys/fs/bpf/ferry"; }
+stat_of() { # FLOW JQ-PATH  (from the last `save_stats`)
+	jq -r ".flows[] | select(.name == \"$1\") | $2" "$WORKDIR/stats.json"
+}
+save_stats() { "$FERRYCTL" -p "$(pin_dir)" stats --json >"$WORKDIR/stats.json"; }
+flow_names() { "$FERRYCTL" -p "$(pin_dir)" stats --json | jq -r '[.flows[].name] | sort | join(",")'; }
+
+step() { # NAME EXPECTED-SUMMARY-REGEX  (after write_config)
+	reload
+	check "reload $1: applied ($2)" eval "last_summary | grep -qE '$2'"
+}
+
+require_root "test_reload" || { echo "reload: 0 passed, 1 failed"; exit 1; }
+topo_up "$Q" || { echo "FAIL: topology"; echo "reload: 0 passed, 1 failed"; exit 1; }
+
+{ flow_a; flow_b 5001 7001; } | write_config
+check "config validates" "$FERRYD" -c "$CONF" --check
+start_ferryd "$CONF" "$LOG" || { check "ferryd starts" false; summary reload; exit 1; }
+check "ferryd starts" true
+check "B forwards to port 7001" b_works 5001 7001
+
+in_srv "$UDPPROBE" server --listen 198.18.2.2:6000 --expect-src 198.18.2.1/32 \
+	--expect-sport 40000-40999 --count "$N" --timeout 60 >"$WORKDIR/a-server.out" 2>&1 &
+A_SRV=$!
+track_pid $A_SRV
+sleep 0.3
+in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count "$N" --min-size 16 --max-size 1200 \
+	--rate $RATE --timeout 10 >"$WORKDIR/a-client.out" 2>&1 &
+A_CLI=$!
+track_pid $A_CLI
+sleep 1
+
+# 1: B's upstream changes.
+{ flow_a; flow_b 5001 7002; } | write_config
+step 1 "0 flows added, 1 changed, 0 removed, 1 unchanged"
+check "reload 1: B forwards to port 7002" b_works 5001 7002
+# 2: B removed.
+flow_a | write_config
+step 2 "0 flows added, 0 changed, 1 removed, 1 unchanged"
+check "reload 2: B is no longer steered" b_absent 5001
+check "reload 2: ferryctl lists only A" [ "$(flow_names)" = A ]
+# 3: B added again.
+{ flow_a; flow_b 5001 7003; } | write_config
+step 3 "1 flow added, 0 changed, 0 removed, 1 unchanged"
+check "reload 3: B forwards to port 7003" b_works 5001 7003
+check "reload 3: ferryctl lists A and B" [ "$(flow_names)" = A,B ]
+
+# An invalid config: every error logged with FILE:LINE:COL, nothing changes.
+{
+	flow_a
+	flow_b 5001 70000
+	cat <<-YAML
+	  - name: C
+	    match: {protocol: udp, destination: 198.18.1.1/32, port: 5003}
+	    services:
+	      - forward: {upstream: 198.18.2.2:6000, bogus: 1}
+	YAML
+} | write_config
+reload
+check "invalid config: refused" \
+	grep -qE "reload: $CONF: [0-9]+ errors; the running config stays in force" "$LOG"
+check "invalid config: the port error at its line and column" \
+	grep -qE "$CONF:[0-9]+:[0-9]+: .*70000" "$LOG"
+check "invalid config: the other error at its line and column" \
+	grep -qE "$CONF:[0-9]+:[0-9]+: .*bogus" "$LOG"
+check "invalid config: B still forwards to port 7003" b_works 5001 7003
+
+# Not reloadable: refused with the reason, nothing changes.
+{ flow_a; flow_b 5001 7100; } | write_config $((Q + 1))
+reload
+check "queues change: refused as needing a restart" grep -q "changing queues needs a restart" "$LOG"
+check "queues change: B still forwards to port 7003" b_works 5001 7003
+
+# 4: B's upstream again.
+{ flow_a; flow_b 5001 7004; } | write_config
+step 4 "0 flows added, 1 changed, 0 removed, 1 unchanged"
+check "reload 4: B forwards to port 7004" b_works 5001 7004
+# 5: B's match moves to another port.
+{ flow_a; flow_b 5002 7005; } | write_config
+step 5 "0 flows added, 1 changed, 0 removed, 1 unchanged"
+check "reload 5: B forwards from port 5002 to 7005" b_works 5002 7005
+check "reload 5: port 5001 is no longer steered" b_absent 5001
+# 6: flows listed the other way round, B changed: A is still unchanged.
+{ flow_b 5002 7006; flow_a; } | write_config
+step 6 "0 flows added, 1 changed, 0 removed, 1 unchanged"
+check "reload 6: B forwards to port 7006" b_works 5002 7006
+# 7: nothing changed at all.
+{ flow_b 5002 7006; flow_a; } | write_config
+step 7 "0 flows added, 0 changed, 0 removed, 2 unchanged"
+check "reload 7: B still forwards to port 7006" b_works 5002 7006
+# 8: B removed.
+flow_a | write_config
+step 8 "0 flows added, 0 changed, 1 removed, 1 unchanged"
+check "reload 8: B is no longer steered" b_absent 5002
+# 9: B added.
+{ flow_a; flow_b 5001 7009; } | write_config
+step 9 "1 flow added, 0 changed, 0 removed, 1 unchanged"
+check "reload 9: B forwards to port 7009" b_works 5001 7009
+# 10: B's upstream once more.
+{ flow_a; flow_b 5001 7010; } | write_config
+step 10 "0 flows added, 1 changed, 0 removed, 1 unchanged"
+check "reload 10: B forwards to port 7010" b_works 5001 7010
+
+check "ten reloads applied, two refused" [ "$(grep -cE 'reload: [0-9]+ flows? added' "$LOG")" = 10 ]
+check "the stream on A was still running after the last reload" kill -0 $A_CLI
+wait $A_CLI
+st=$?
+cat "$WORKDIR/a-client.out"
+check "A: the client got every echo back intact" [ $st = 0 ]
+wait $A_SRV
+st=$?
+cat "$WORKDIR/a-server.out"
+check "A: the server got all $N datagrams intact" [ $st = 0 ]
+sleep 1.5 # counters are published once a second
+check "ferryctl reads the counters" save_stats
+check "A: one session across all reloads" [ "$(stat_of A .datapath.sessions_created)" = 1 ]
+check "A: no drop" [ "$(stat_of A '.datapath.drops | length')" = 0 ]
+"$FERRYCTL" -p "$(pin_dir)" stats || cat "$WORKDIR/stats.json"
+
+stop_ferryd
+st=$?
+check "ferryd exits 0 on SIGTERM" [ $st = 0 ]
+check "every UMEM frame accounted for at stop" grep -q "frame accounting holds" "$LOG"
+grep 'reload' "$LOG" | sed 's/^/  | /'
+summary reload

@@ -1,0 +1,220 @@
+#!/bin/bash
+# ferryd under systemd, without systemd: the unit file passes
+# `systemd-analyze verify`, and ferryd run against a notification socket this
+# test listens on (tests/tools/notify_listen) with WATCHDOG_USEC set sends
+# READY=1, STATUS= lines with live counters and WATCHDOG=1 pings, then
+# STOPPING=1 on SIGTERM, in that order.  While it runs, its pins must be
+# mode 0600 and owned by root, in a directory of mode 0700.  Finally the
+# manual pages (docs/man/) must render without a groff warning.
+. "$(dirname "$0")/../lib.sh"
+trap ns_cleanup EXIT
+
+NOTIFY_LISTEN=$BUILD/tests/notify_listen
+MAN_DIR=$TOP/docs/man
+
+fail_early() { log "FAIL: $1"; echo "systemd: 0 passed, 1 failed"; exit 1; }
+
+# The unit as `make install` writes it, with the build's binaries in place of
+# SBINDIR: verify wants every Exec path to exist, and the manual pages of
+# Documentation= to be found (MANPATH: the staged install's).
+verify_unit() {
+	local stage=$WORKDIR/stage unit
+	make -s -C "$TOP" install-docs DESTDIR="$stage" PREFIX=/usr >"$WORKDIR/install.log" 2>&1 ||
+		{ sed 's/^/  | /' "$WORKDIR/install.log" >&2; return 1; }
+	unit=$WORKDIR/ferryd.service
+	sed "s|/usr/local/sbin/|$BUILD/|g" "$TOP/configs/ferryd.service" >"$unit"
+	MANPATH=$stage/usr/share/man SYSTEMD_LOG_LEVEL=warning \
+		systemd-analyze verify --man=yes "$unit" >"$WORKDIR/verify.log" 2>&1
+	local st=$?
+	# Messages about units other than ours (the host's) are not our concern.
+	if [ $st != 0 ] || grep -q "ferryd.service" "$WORKDIR/verify.log"; then
+		sed 's/^/  | /' "$WORKDIR/verify.log" >&2
+		return 1
+	fi
+}
+
+write_config() {
+	cat >"$WORKDIR/ferry.yaml" <<-YAML
+	log_level: info
+	interfaces:
+	  - name: px-c
+	  - name: px-s
+	nat:
+	  ports: 40000-40999
+	flows:
+	  - name: sd-udp
+	    match:
+	      protocol: udp
+	      destination: 198.18.1.1/32
+	      port: 5000
+	    services:
+	      - forward:
+	          upstream: 198.18.2.2:6000
+	YAML
+}
+
+# line_of PATTERN: the line number of the first notification matching it.
+line_of() { grep -n -m1 -E "$1" "$WORKDIR/notify.out" | cut -d: -f1; }
+
+# in_order PATTERN...: each first appears after the one before it.
+in_order() {
+	local prev=0 n
+	for p in "$@"; do
+		n=$(line_of "$p")
+		[ -n "$n" ] && [ "$n" -gt "$prev" ] || return 1
+		prev=$n
+	done
+}
+
+pins_private() { # DIR
+	local dir=$1 f bad=0
+	[ "$(stat -c '%a %U' "$dir")" = "700 root" ] || { log "  $dir: $(stat -c '%a %U' "$dir")"; bad=1; }
+	for f in "$dir"/*; do
+		[ -e "$f" ] || return 1
+		[ "$(stat -c '%a %U' "$f")" = "600 root" ] ||
+			{ log "  $f: $(stat -c '%a %U' "$f")"; bad=1; }
+	done
+	[ $bad = 0 ]
+}
+
+run_notify() {
+	local sock=$WORKDIR/notify.sock st
+	"$NOTIFY_LISTEN" "$sock" 60 >"$WORKDIR/notify.out" 2>&1 &
+	track_pid $!
+	wait_for test -S "$sock" || { check "notify socket is listening" false; return; }
+	write_config
+	# Pings every 0.5 s; STATUS follows each publish (1 s).
+	NOTIFY_SOCKET=$sock WATCHDOG_USEC=1000000 \
+		ip netns exec "$NS_PX" "$FERRYD" -c "$WORKDIR/ferry.yaml" >"$WORKDIR/ferryd.log" 2>&1 &
+	FERRYD_PID=$!
+	track_pid "$FERRYD_PID"
+	if ! wait_for grep -q 'running:' "$WORKDIR/ferryd.log"; then
+		sed 's/^/  | /' "$WORKDIR/ferryd.log" >&2
+		check "ferryd starts" false
+		return
+	fi
+	check "READY=1 sent" wait_for grep -qx 'READY=1' "$WORKDIR/notify.out"
+	check "STATUS= with live counters sent" \
+		wait_for grep -qE '^STATUS=1 flow, [0-9]+ sessions?, [0-9]+ pkt/s forwarded, [0-9]+ drops$' \
+		"$WORKDIR/notify.out"
+	check "WATCHDOG=1 pings sent" wait_for grep -qx 'WATCHDOG=1' "$WORKDIR/notify.out"
+	sleep 1.2
+	check "pings keep coming (>= 3)" [ "$(grep -cx 'WATCHDOG=1' "$WORKDIR/notify.out")" -ge 3 ]
+	check "pin directory 0700, pins 0600, owned by root" \
+		pins_private "/proc/$FERRYD_PID/root/sys/fs/bpf/ferry"
+	run_traffic
+	run_ferryctl "/proc/$FERRYD_PID/root/sys/fs/bpf/ferry"
+
+	stop_ferryd
+	st=$?
+	check "ferryd exits 0 on SIGTERM" [ $st = 0 ]
+	check "STOPPING=1 sent" wait_for grep -qx 'STOPPING=1' "$WORKDIR/notify.out"
+	# The first ping (half a watchdog interval) may come before the first publish.
+	check "READY=1 first, then STATUS=, then STOPPING=1" \
+		in_order '^READY=1$' '^STATUS=' '^STOPPING=1$'
+	check "READY=1 first, then WATCHDOG=1, then STOPPING=1" \
+		in_order '^READY=1$' '^WATCHDOG=1$' '^STOPPING=1$'
+	check "READY=1 is the first message" [ "$(head -n1 "$WORKDIR/notify.out")" = "READY=1" ]
+	check "nothing after STOPPING=1" [ "$(tail -n1 "$WORKDIR/notify.out")" = "STOPPING=1" ]
+	sed 's/^/  notify: /' "$WORKDIR/notify.out" | sort | uniq -c | sort -rn | head -5 >&2
+}
+
+# 200 datagrams through the flow, echoed: STATUS shows a session and a rate.
+run_traffic() {
+	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6000 --count 200 \
+		--timeout 20 >"$WORKDIR/server.log" 2>&1 &
+	track_pid $!
+	sleep 0.3
+	check "200 datagrams forwarded and echoed" \
+		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 200 --rate 400 --timeout 10
+	check "STATUS= counts the session" \
+		wait_for grep -qE '^STATUS=1 flow, 1 session, ' "$WORKDIR/notify.out"
+	check "STATUS= shows a forwarding rate" \
+		grep -qE '^STATUS=1 flow, 1 session, [1-9][0-9]* pkt/s forwarded' "$WORKDIR/notify.out"
+}
+
+# The socket counters are published once a second: wait for the traffic's.
+queue_rx_ge() { # PIN_DIR N
+	"$FERRYCTL" -p "$1" stats --json >"$WORKDIR/stats.json" &&
+		[ "$(jq '.queues[] | select(.interface == "px-c" and .queue == 0) | .port.rx_packets' \
+			"$WORKDIR/stats.json")" -ge "$2" ]
+}
+
+run_ferryctl() { # PIN_DIR
+	local pins=$1 st
+	wait_for queue_rx_ge "$pins" 200
+	check "stats --json: a queue entry per interface" \
+		[ "$(jq '.queues | length' "$WORKDIR/stats.json")" = 2 ]
+	check "stats --json: px-c queue 0 received >= 200 on its socket" queue_rx_ge "$pins" 200
+	check "stats --json: XDP_STATISTICS fields present" \
+		jq -e '.queues[0].xdp_statistics | has("rx_dropped") and has("rx_ring_full") and
+			has("rx_fill_ring_empty_descs") and has("tx_ring_empty_descs") and
+			has("rx_invalid_descs") and has("tx_invalid_descs")' "$WORKDIR/stats.json" >/dev/null
+	"$FERRYCTL" -p "$pins" stats | sed -n '/^interface px-c queue/,$p' | head -3 >&2
+	"$FERRYCTL" -p "$pins" sessions --json >"$WORKDIR/sessions.json"
+	check "sessions --json: one session for sd-udp" \
+		[ "$(jq '.flows[] | select(.name == "sd-udp") | .sessions' "$WORKDIR/sessions.json")" = 1 ]
+	check "sessions --json: on worker 0" \
+		[ "$(jq -c '.flows[0].per_worker' "$WORKDIR/sessions.json")" = "[1]" ]
+	"$FERRYCTL" -p "$pins" flows >"$WORKDIR/flows.txt"
+	sed 's/^/  flows: /' "$WORKDIR/flows.txt" >&2
+	check "flows: the client match" \
+		grep -qE '^  match +udp to 198.18.1.1/32 port 5000 from any port any$' "$WORKDIR/flows.txt"
+	check "flows: forward's reply rule" grep -qE '^  reply +udp ' "$WORKDIR/flows.txt"
+	check "flows: on_failure and the chain" \
+		grep -qE '^  services +forward$' "$WORKDIR/flows.txt"
+	"$FERRYCTL" -p "$pins" flows --json >"$WORKDIR/flows.json"
+	check "flows --json: the chain and on_failure" \
+		jq -e '.flows[0].services == ["forward"] and .flows[0].on_failure == "pass"' \
+		"$WORKDIR/flows.json" >/dev/null
+	"$FERRYCTL" -p "$pins" stats --format prometheus >"$WORKDIR/ferry.prom"
+	check "prometheus: HELP/TYPE and ferry_flow_packets_total{flow=\"sd-udp\"}" eval \
+		"grep -qx '# TYPE ferry_flow_packets_total counter' '$WORKDIR/ferry.prom' &&
+		 grep -qE '^ferry_flow_packets_total\{flow=\"sd-udp\"\} [1-9][0-9]*$' '$WORKDIR/ferry.prom'"
+	check "prometheus: every sample's family has a TYPE line" eval \
+		"! awk '/^# TYPE/ {t[\$3] = 1; next} /^#/ {next} {n = \$1; sub(/\\{.*/, \"\", n); if (!(n in t)) {print n; bad = 1}} END {exit bad}' '$WORKDIR/ferry.prom' | grep -q ."
+	# Traffic while watching, so that the rates are not all zero.
+	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6000 --count 400 \
+		--timeout 10 --no-echo --any-count >/dev/null 2>&1 &
+	track_pid $!
+	ip netns exec "$NS_CLI" "$UDPPROBE" client --to 198.18.1.1:5000 --count 400 --rate 100 \
+		--no-wait >/dev/null 2>&1 &
+	track_pid $!
+	timeout 3.5 "$FERRYCTL" -p "$pins" stats --watch 1 >"$WORKDIR/watch.txt"
+	check "stats --watch 1: refreshes until interrupted" \
+		[ "$(grep -c 'flow sd-udp (id 0)' "$WORKDIR/watch.txt")" -ge 3 ]
+	check "stats --watch 1: shows rates" grep -qE ' rx_packets [0-9]+ \([0-9]+/s\)' "$WORKDIR/watch.txt"
+	"$FERRYCTL" -p "$WORKDIR/nothing" stats >/dev/null 2>&1
+	st=$?
+	check "exit 1 when ferryd is not running" [ $st = 1 ]
+	"$FERRYCTL" -p "$pins" stats --bogus >/dev/null 2>&1
+	st=$?
+	check "exit 2 on a usage error" [ $st = 2 ]
+	if command -v setpriv >/dev/null; then
+		setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all \
+			"$FERRYCTL" -p "$pins" stats >/dev/null 2>&1
+		st=$?
+		check "exit 3 when not allowed to open the pins" [ $st = 3 ]
+	fi
+}
+
+render_man() { # PAGE
+	local err
+	err=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$1" 2>&1) || return 1
+	[ -z "$err" ] || { log "$err"; return 1; }
+	# man-db's own pipeline too (preconv, tbl), as `man -l` shows it.
+	err=$(LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -l "$1" 2>&1 >/dev/null) || return 1
+	[ -z "$err" ] || { log "$err"; return 1; }
+}
+
+require_root "test_systemd" || fail_early "needs root"
+[ -x "$NOTIFY_LISTEN" ] || fail_early "$NOTIFY_LISTEN is not built (make build/tests/notify_listen)"
+command -v systemd-analyze >/dev/null || fail_early "systemd-analyze missing (make deps)"
+
+check "systemd-analyze verify configs/ferryd.service" verify_unit
+for page in ferryd.8 ferryctl.8 ferry.yaml.5; do
+	check "man page $page renders without warnings" render_man "$MAN_DIR/$page"
+done
+topo_up || fail_early "topology"
+run_notify
+summary systemd

@@ -1,0 +1,244 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * reload__plan(): which flows a reload keeps, changes, adds and removes,
+ * which flow ids they get, and which changes are refused as needing a
+ * restart.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nat.h"
+#include "reload.h"
+#include "unit.h"
+
+/* Large (64 flows each): static rather than on the test's stack. */
+static struct ferry_config old_cfg, new_cfg;
+static struct cfg_errors errs;
+
+static const char *head = "interfaces: [{name: a0}, {name: a1}]\n"
+			  "nat: {ports: 40000-40999}\n"
+			  "flows:\n";
+
+static const char *flow_a = "  - name: A\n"
+			    "    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+			    "    services: [{forward: {upstream: 198.18.2.2:6000}}]\n";
+
+static int load(struct ferry_config *cfg, const char *top, const char *flows)
+{
+	char yaml[4096];
+
+	snprintf(yaml, sizeof(yaml), "%s%s", top, flows);
+	free(errs.capture);
+	memset(&errs, 0, sizeof(errs));
+	errs.capture = strdup("");
+	return config__load_string(cfg, "t.yaml", yaml, &errs);
+}
+
+/* Plans old -> new with the old flows at the given ids. */
+static int plan_of(const char *old_top, const char *old_flows, const uint32_t *ids,
+		   const char *new_top, const char *new_flows, struct reload_plan *plan)
+{
+	uint32_t old_id[CFG_MAX_FLOWS] = {};
+	int err;
+
+	CU_ASSERT_EQUAL_FATAL(load(&old_cfg, old_top, old_flows), 0);
+	for (int i = 0; i < old_cfg.nr_flows; i++)
+		old_id[i] = ids ? ids[i] : (uint32_t)i;
+	CU_ASSERT_EQUAL_FATAL(load(&new_cfg, new_top, new_flows), 0);
+	err = reload__plan(&old_cfg, old_id, &new_cfg, plan, &errs);
+	return err;
+}
+
+static void done(void)
+{
+	config__free(&old_cfg);
+	config__free(&new_cfg);
+	free(errs.capture);
+	memset(&errs, 0, sizeof(errs));
+}
+
+static void test_identical(void)
+{
+	struct reload_plan p;
+
+	CU_ASSERT_EQUAL(plan_of(head, flow_a, NULL, head, flow_a, &p), 0);
+	CU_ASSERT_EQUAL(p.unchanged_count, 1);
+	CU_ASSERT_EQUAL(p.added + p.changed + p.removed, 0);
+	CU_ASSERT(p.unchanged[0]);
+	CU_ASSERT_EQUAL(p.new_id[0], 0);
+	CU_ASSERT_EQUAL(p.keep_mask, 1);
+	CU_ASSERT_EQUAL(p.drop_mask | p.add_mask, 0);
+	done();
+}
+
+/* Formatting, key order and flow order carry no meaning; ids stay. */
+static void test_same_meaning(void)
+{
+	const char *old_flows = "  - name: B\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+				"    services: [{forward: {upstream: 198.18.2.2:7000}}]\n";
+	const char *new_flows = "  - services:\n"
+				"      - forward:\n"
+				"          upstream: \"198.18.2.2:7000\"\n"
+				"    match: {port: 5001, destination: 198.18.1.1, protocol: udp}\n"
+				"    name: B\n";
+	char o[1024], n[1024];
+	const uint32_t ids[] = { 3, 7 };
+	struct reload_plan p;
+
+	snprintf(o, sizeof(o), "%s%s", flow_a, old_flows);
+	snprintf(n, sizeof(n), "%s%s", new_flows, flow_a);
+	CU_ASSERT_EQUAL(plan_of(head, o, ids, head, n, &p), 0);
+	CU_ASSERT_EQUAL(p.unchanged_count, 2);
+	CU_ASSERT_EQUAL(p.new_id[0], 7); /* B, now listed first */
+	CU_ASSERT_EQUAL(p.new_id[1], 3);
+	CU_ASSERT_EQUAL(p.nr_ids, 8);
+	done();
+}
+
+static void test_change_add_remove(void)
+{
+	const char *old_flows = "  - name: B\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+				"    services: [{forward: {upstream: 198.18.2.2:7000}}]\n"
+				"  - name: C\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5002}\n"
+				"    services: [{forward: {upstream: 198.18.2.2:7000}}]\n";
+	const char *new_flows = "  - name: B\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+				"    services: [{forward: {upstream: 198.18.2.2:7001}}]\n"
+				"  - name: D\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5003}\n"
+				"    services: [{forward: {upstream: 198.18.2.2:7000}}]\n";
+	char o[2048], n[2048];
+	struct reload_plan p;
+
+	snprintf(o, sizeof(o), "%s%s", flow_a, old_flows);
+	snprintf(n, sizeof(n), "%s%s", flow_a, new_flows);
+	CU_ASSERT_EQUAL(plan_of(head, o, NULL, head, n, &p), 0);
+	CU_ASSERT_EQUAL(p.unchanged_count, 1);
+	CU_ASSERT_EQUAL(p.changed, 1);
+	CU_ASSERT_EQUAL(p.added, 1);
+	CU_ASSERT_EQUAL(p.removed, 1);
+	CU_ASSERT(p.unchanged[0] && !p.unchanged[1] && !p.unchanged[2]);
+	CU_ASSERT_EQUAL(p.new_id[0], 0);
+	/* New ids are ones neither config used: B (was 1) and C (2) are not reused. */
+	CU_ASSERT_EQUAL(p.new_id[1], 3);
+	CU_ASSERT_EQUAL(p.new_id[2], 4);
+	CU_ASSERT_EQUAL(p.keep_mask, 1);
+	CU_ASSERT_EQUAL(p.drop_mask, 0x6);
+	CU_ASSERT_EQUAL(p.add_mask, 0x18);
+	done();
+}
+
+/* A changed flow gets a fresh id, not the one its old version had. */
+static void test_fresh_id(void)
+{
+	uint32_t ids[2] = { 0, 1 };
+	const char *b = "  - name: B\n"
+			"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+			"    services: [{forward: {upstream: 198.18.2.2:7000}}]\n";
+	const char *b2 = "  - name: B\n"
+			 "    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+			 "    services: [{forward: {upstream: 198.18.2.2:7001}}]\n";
+	uint32_t old_id[CFG_MAX_FLOWS] = {};
+	char o[1024], n[1024];
+	struct reload_plan p;
+
+	snprintf(o, sizeof(o), "%s%s", flow_a, b);
+	snprintf(n, sizeof(n), "%s%s", flow_a, b2);
+	CU_ASSERT_EQUAL_FATAL(load(&old_cfg, head, o), 0);
+	CU_ASSERT_EQUAL_FATAL(load(&new_cfg, head, n), 0);
+	old_id[0] = ids[0];
+	old_id[1] = ids[1];
+	CU_ASSERT_EQUAL(reload__plan(&old_cfg, old_id, &new_cfg, &p, &errs), 0);
+	CU_ASSERT_EQUAL(p.new_id[1], 2);
+	done();
+}
+
+static void test_needs_restart(void)
+{
+	const char *top = "interfaces: [{name: a0}, {name: a2, xdp_mode: skb}]\n"
+			  "queues: 2\n"
+			  "umem: {frames: 4096}\n"
+			  "nat: {ports: 40000-40998}\n"
+			  "pin_path: /sys/fs/bpf/other\n"
+			  "flows:\n";
+	struct reload_plan p;
+
+	CU_ASSERT_EQUAL(plan_of(head, flow_a, NULL, top, flow_a, &p), -EINVAL);
+	CU_ASSERT_EQUAL(errs.count, 5);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs.capture, "changing interfaces needs a restart"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs.capture, "changing queues needs a restart"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs.capture, "changing umem needs a restart"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs.capture, "changing nat needs a restart"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs.capture, "changing pin_path needs a restart"));
+	done();
+}
+
+/* Spelling out a default is no change; log_level may change. */
+static void test_defaults_and_log_level(void)
+{
+	const char *top = "interfaces: [{name: a0, xdp_mode: native}, {name: a1}]\n"
+			  "queues: 1\n"
+			  "log_level: debug\n"
+			  "nat: {ports: 40000-40999, udp_timeout: 60}\n"
+			  "flows:\n";
+	struct reload_plan p;
+
+	CU_ASSERT_EQUAL(plan_of(head, flow_a, NULL, top, flow_a, &p), 0);
+	CU_ASSERT_EQUAL(errs.count, 0);
+	CU_ASSERT_EQUAL(p.unchanged_count, 1);
+	done();
+}
+
+/* A reload closes exactly the sessions of removed and changed flows. */
+static void test_remove_flow_sessions(void)
+{
+	struct nat_table *t = nat_table__create(64, 40000, 40999);
+	union ferry_addr egress = { .b = { 198, 18, 2, 1 } }, up = { .b = { 198, 18, 2, 2 } };
+	struct nat_session *s[9];
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	for (int i = 0; i < 9; i++) {
+		struct nat_tuple c = {
+			.saddr = { .b = { 198, 18, 1, 2 } },
+			.daddr = { .b = { 198, 18, 1, 1 } },
+			.sport = (uint16_t)(1000 + i),
+			.dport = 5000,
+			.family = 4,
+			.proto = IPPROTO_UDP,
+		};
+
+		CU_ASSERT_EQUAL_FATAL(nat_table__insert(t, &c, &egress, &up, 6000,
+							(uint32_t)(i % 3) * 20, 0, &s[i]),
+				      0);
+	}
+	/* Flows 0 and 40 go, flow 20 stays. */
+	CU_ASSERT_EQUAL(nat_table__remove_flows(t, 1ull << 0 | 1ull << 40), 6);
+	CU_ASSERT_EQUAL(nat_table__count(t), 3);
+	for (int i = 0; i < 9; i++) {
+		struct nat_session *found = nat_table__lookup_client(t, &s[i]->client);
+
+		if (i % 3 == 1)
+			CU_ASSERT_PTR_EQUAL(found, s[i]);
+	}
+	CU_ASSERT_EQUAL(nat_table__remove_flows(t, ~(1ull << 20)), 0);
+	CU_ASSERT_EQUAL(nat_table__remove_flows(t, 1ull << 20), 3);
+	CU_ASSERT_EQUAL(nat_table__count(t), 0);
+	nat_table__destroy(t);
+}
+
+static CU_TestInfo reload_tests[] = {
+    {"identical", test_identical},
+    {"same_meaning", test_same_meaning},
+    {"change_add_remove", test_change_add_remove},
+    {"fresh_id", test_fresh_id},
+    {"needs_restart", test_needs_restart},
+    {"defaults_and_log_level", test_defaults_and_log_level},
+    {"remove_flow_sessions", test_remove_flow_sessions},
+    CU_TEST_INFO_NULL,
+};
+
+UNIT_SUITE(reload, "reload", reload_tests, NULL, NULL);
