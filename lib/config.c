@@ -646,6 +646,40 @@ static void h_service_dir(struct parser *p, const struct key_handler *h, yaml_no
 	strcpy(cfg->service_dir, path);
 }
 
+/* A scalar that must be one of a few words, each standing for a value. */
+struct cfg_word {
+	const char *name;
+	int value;
+};
+
+/*
+ * Reads the word at `val` into *out; reports "KEY: 'x' is not one of a, b, c"
+ * with the table's own words, so the message never drifts from the table.
+ */
+static bool get_word(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+		     const struct cfg_word *words, size_t nr, int *out)
+{
+	struct cfg_node n = node_of(p, val);
+	const char *s = get_text(&n, h->key, p->errs);
+	char list[128] = "";
+	size_t len = 0;
+
+	if (!s)
+		return false;
+	for (size_t i = 0; i < nr; i++) {
+		if (!strcmp(s, words[i].name)) {
+			*out = words[i].value;
+			return true;
+		}
+		len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s", i ? ", " : "",
+					words[i].name);
+		if (len >= sizeof(list))
+			len = sizeof(list) - 1;
+	}
+	cfg_error(p->errs, val, "%s: '%s' is not one of %s", h->key, s, list);
+	return false;
+}
+
 static void h_log_level(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
 {
 	struct ferry_config *cfg = obj;
@@ -690,53 +724,31 @@ static void h_iface_name(struct parser *p, const struct key_handler *h, yaml_nod
 
 static void h_xdp_mode(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
 {
-	static const struct {
-		const char *name;
-		enum cfg_xdp_mode mode;
-	} modes[] = {
+	static const struct cfg_word modes[] = {
 		{ "native", CFG_XDP_NATIVE },
 		{ "native-only", CFG_XDP_NATIVE_ONLY },
 		{ "skb", CFG_XDP_SKB },
 	};
 	struct cfg_iface *ifc = obj;
-	struct cfg_node n = node_of(p, val);
-	const char *s = get_text(&n, h->key, p->errs);
+	int v;
 
-	if (!s)
-		return;
-	for (unsigned int i = 0; i < ARRAY_SIZE(modes); i++) {
-		if (!strcmp(s, modes[i].name)) {
-			ifc->xdp_mode = modes[i].mode;
-			return;
-		}
-	}
-	cfg_error(p->errs, val, "%s: '%s' is not one of native, native-only, skb", h->key, s);
+	if (get_word(p, h, val, modes, ARRAY_SIZE(modes), &v))
+		ifc->xdp_mode = (enum cfg_xdp_mode)v;
 }
 
 static void h_poll_mode(struct parser *p, const struct key_handler *h, yaml_node_t *val,
 			void *obj)
 {
-	static const struct {
-		const char *name;
-		enum cfg_poll_mode mode;
-	} modes[] = {
+	static const struct cfg_word modes[] = {
 		{ "interrupt", CFG_POLL_INTERRUPT },
 		{ "busy-poll", CFG_POLL_BUSY },
 		{ "spin", CFG_POLL_SPIN },
 	};
 	struct cfg_iface *ifc = obj;
-	struct cfg_node n = node_of(p, val);
-	const char *s = get_text(&n, h->key, p->errs);
+	int v;
 
-	if (!s)
-		return;
-	for (unsigned int i = 0; i < ARRAY_SIZE(modes); i++) {
-		if (!strcmp(s, modes[i].name)) {
-			ifc->poll_mode = modes[i].mode;
-			return;
-		}
-	}
-	cfg_error(p->errs, val, "%s: '%s' is not one of interrupt, busy-poll, spin", h->key, s);
+	if (get_word(p, h, val, modes, ARRAY_SIZE(modes), &v))
+		ifc->poll_mode = (enum cfg_poll_mode)v;
 }
 
 static const struct key_handler iface_keys[] = {
@@ -932,18 +944,15 @@ static void h_flow_name(struct parser *p, const struct key_handler *h, yaml_node
 
 static void h_protocol(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
 {
+	static const struct cfg_word protos[] = {
+		{ "udp", IPPROTO_UDP },
+		{ "tcp", IPPROTO_TCP },
+	};
 	struct match_ctx *mc = obj;
-	struct cfg_node n = node_of(p, val);
-	const char *s = get_text(&n, h->key, p->errs);
+	int v;
 
-	if (!s)
-		return;
-	if (!strcmp(s, "udp"))
-		mc->m->l4_proto = IPPROTO_UDP;
-	else if (!strcmp(s, "tcp"))
-		mc->m->l4_proto = IPPROTO_TCP;
-	else
-		cfg_error(p->errs, val, "%s: '%s' is not one of udp, tcp", h->key, s);
+	if (get_word(p, h, val, protos, ARRAY_SIZE(protos), &v))
+		mc->m->l4_proto = (uint8_t)v;
 }
 
 /* Host bits are accepted but cleared, so equal prefixes compare equal. */
@@ -1085,18 +1094,15 @@ static void h_services(struct parser *p, const struct key_handler *h, yaml_node_
 static void h_on_failure(struct parser *p, const struct key_handler *h, yaml_node_t *val,
 			 void *obj)
 {
+	static const struct cfg_word actions[] = {
+		{ "pass", CFG_ON_FAILURE_PASS },
+		{ "drop", CFG_ON_FAILURE_DROP },
+	};
 	struct flow_ctx *fc = obj;
-	struct cfg_node n = node_of(p, val);
-	const char *s = get_text(&n, h->key, p->errs);
+	int v;
 
-	if (!s)
-		return;
-	if (!strcmp(s, "pass"))
-		fc->flow->on_failure = CFG_ON_FAILURE_PASS;
-	else if (!strcmp(s, "drop"))
-		fc->flow->on_failure = CFG_ON_FAILURE_DROP;
-	else
-		cfg_error(p->errs, val, "%s: '%s' is not one of pass, drop", h->key, s);
+	if (get_word(p, h, val, actions, ARRAY_SIZE(actions), &v))
+		fc->flow->on_failure = (enum cfg_on_failure)v;
 }
 
 static const struct key_handler flow_keys[] = {

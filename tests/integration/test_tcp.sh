@@ -80,7 +80,8 @@ no_csum_errors() { # NS
 # which can overtake data still queued for the data connection.
 # Measured: a receiving client (-R) ends the test itself once it has 128 MiB,
 # but the server may have sent one more block (128 KiB); a receiving server
-# missed up to 3 MB through ferry on a busy 2-vCPU host.  So the exact check
+# missed up to 3 MB through ferry on a busy 2-vCPU host, and up to 10 MB with
+# two queues, where most replies are handed between workers.  So the exact check
 # of the client-to-server direction is upload(), and of the other download().
 iperf3_tcp() {
 	local name=$1 min=$(($2 << 20)) json=$WORKDIR/iperf-$1.json sent recvd
@@ -261,9 +262,9 @@ run_mode() { # MODE
 	check "$mode: a SYN opens a session, the upstream's RST comes back" stray_syn
 
 	check "$mode: iperf3 TCP over IPv4 completes" \
-		iperf3_tcp "$mode-v4" 120 -c 198.18.1.1
+		iperf3_tcp "$mode-v4" 96 -c 198.18.1.1
 	check "$mode: iperf3 TCP over IPv6 completes" \
-		iperf3_tcp "$mode-v6" 120 -c fd00:1::1
+		iperf3_tcp "$mode-v6" 96 -c fd00:1::1
 	check "$mode: iperf3 TCP reversed (-R), all 128 MiB arrive" \
 		iperf3_tcp "$mode-v4-R" 128 -c 198.18.1.1 -R
 	check "$mode: nc upload IPv4 ${BLOB_MIB} MiB intact" upload "$mode-v4" 198.18.1.1 198.18.2.2
