@@ -76,9 +76,13 @@ san_suite() { # NAME LOG CMD...: runs CMD with the sanitizers' reports in $logs/
 }
 echo "== asan-unit"
 san_suite asan-unit "$logs/asan-unit.log" build/asan/tests/unit-tests
-echo "== asan-forward"
-san_suite asan-forward "$logs/asan-forward.log" env FERRYD="$TOP/build/asan/ferryd" \
-	FERRYCTL="$TOP/build/asan/ferryctl" timeout 600 tests/integration/test_forward.sh
+# The integration suites that drive the most daemon code under the sanitizers:
+# forwarding, hostile input, the service chains and reload.
+for t in forward malformed services reload; do
+	echo "== asan-$t"
+	san_suite "asan-$t" "$logs/asan-$t.log" env FERRYD="$TOP/build/asan/ferryd" \
+		FERRYCTL="$TOP/build/asan/ferryctl" timeout 600 "tests/integration/test_$t.sh"
+done
 
 # A short soak (make soak runs the full one): steady forwarding, flat RSS,
 # frame accounting at stop.
