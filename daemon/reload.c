@@ -201,6 +201,8 @@ static int check_static(const struct ferry_config *old, const struct ferry_confi
 	if (old->nr_cpus != new->nr_cpus ||
 	    memcmp(old->cpus, new->cpus, (size_t)old->nr_cpus * sizeof(old->cpus[0])))
 		cfg_mark_error(errs, none, "changing cpus needs a restart");
+	if (old->worker_priority != new->worker_priority)
+		cfg_mark_error(errs, none, "changing worker_priority needs a restart");
 	if (!umem_equal(&old->umem, &new->umem))
 		cfg_mark_error(errs, none, "changing umem needs a restart");
 	if (!nat_equal(&old->nat, &new->nat))

@@ -506,9 +506,11 @@ err_free:
 
 int worker__start(struct ferry_worker *w)
 {
+	uint32_t prio = w->d->cfg.worker_priority;
+	struct sched_param sp = { .sched_priority = (int)prio };
 	pthread_attr_t attr;
+	char name[16], sched[32];
 	cpu_set_t set;
-	char name[16];
 	int err;
 
 	err = pthread_attr_init(&attr);
@@ -522,6 +524,22 @@ int worker__start(struct ferry_worker *w)
 		if (err)
 			goto err_destroy_attr;
 	}
+	/*
+	 * worker_priority: the worker outranks the kernel's receive processing
+	 * on its CPU (a threaded NAPI, ksoftirqd), which then runs only while
+	 * the worker sleeps on empty rings.  Under overload the kernel thus
+	 * takes in no more than the worker forwards, and the excess is dropped
+	 * where it is cheapest, before it costs this CPU anything.
+	 */
+	if (prio) {
+		err = pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+		if (!err)
+			err = pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+		if (!err)
+			err = pthread_attr_setschedparam(&attr, &sp);
+		if (err)
+			goto err_destroy_attr;
+	}
 	err = pthread_create(&w->thread, &attr, worker__run, w);
 	if (err)
 		goto err_destroy_attr;
@@ -529,18 +547,27 @@ int worker__start(struct ferry_worker *w)
 	snprintf(name, sizeof(name), "ferry-q%u", w->queue);
 	pthread_setname_np(w->thread, name);
 	w->running = true;
-	if (w->cpu >= 0)
-		pr_info("worker %u: queue %u, pinned to CPU %d, idle mode %s", w->id, w->queue,
-			w->cpu, port__poll_mode_name(w->poll_mode));
+	if (prio)
+		snprintf(sched, sizeof(sched), "SCHED_FIFO %u", prio);
 	else
-		pr_info("worker %u: queue %u, not pinned, idle mode %s", w->id, w->queue,
+		snprintf(sched, sizeof(sched), "SCHED_OTHER");
+	if (w->cpu >= 0)
+		pr_info("worker %u: queue %u, pinned to CPU %d, %s, idle mode %s", w->id, w->queue,
+			w->cpu, sched, port__poll_mode_name(w->poll_mode));
+	else
+		pr_info("worker %u: queue %u, not pinned, %s, idle mode %s", w->id, w->queue, sched,
 			port__poll_mode_name(w->poll_mode));
 	return 0;
 
 err_destroy_attr:
 	pthread_attr_destroy(&attr);
 err_log:
-	pr_err("worker %u: cannot start thread: %s", w->id, strerror(err));
+	if (err == EPERM && prio)
+		pr_err("worker %u: cannot start thread at SCHED_FIFO priority %u (config key "
+		       "worker_priority): %s; it needs CAP_SYS_NICE",
+		       w->id, prio, strerror(err));
+	else
+		pr_err("worker %u: cannot start thread: %s", w->id, strerror(err));
 	return -err;
 }
 

@@ -1172,6 +1172,11 @@ static const struct key_handler root_keys[] = {
 	  .min = 1,
 	  .max = MAX_QUEUES },
 	{ .key = "cpus", .fn = h_cpus },
+	{ .key = "worker_priority",
+	  .fn = h_u32,
+	  .off = offsetof(struct ferry_config, worker_priority),
+	  .min = 0,
+	  .max = 99 },
 	{ .key = "interfaces", .fn = h_interfaces, .required = true },
 	{ .key = "nat", .fn = h_nat },
 	{ .key = "umem", .fn = h_umem },
@@ -1184,6 +1189,23 @@ static void parse_root(struct parser *p, yaml_node_t *root)
 	const struct cfg_port_range *r = &cfg->nat.ports;
 
 	parse_map(p, root, root_keys, ARRAY_SIZE(root_keys), NULL, cfg);
+	/*
+	 * A real-time worker that never sleeps starves whatever else runs on
+	 * its CPU, the kernel's receive processing (a threaded NAPI, ksoftirqd)
+	 * included, and with it the very packets it waits for.  Only a worker
+	 * that sleeps when its rings are empty may outrank them.
+	 */
+	for (int i = 0; cfg->worker_priority && i < cfg->nr_ifaces; i++) {
+		if (cfg->ifaces[i].poll_mode == CFG_POLL_INTERRUPT)
+			continue;
+		cfg_error(p->errs, map_get(p, root, "worker_priority"),
+			  "worker_priority: needs poll_mode interrupt, but interface '%s' (line %u) "
+			  "is %s: a real-time worker that never sleeps starves the kernel's "
+			  "receive processing on its CPU",
+			  cfg->ifaces[i].name, cfg->ifaces[i].mark.line,
+			  cfg->ifaces[i].poll_mode == CFG_POLL_BUSY ? "busy-poll" : "spin");
+		break;
+	}
 	/* Each worker allocates NAT ports from its own slice of the range. */
 	if (p->nat_ports && (uint32_t)(r->hi - r->lo) + 1 < cfg->queues)
 		cfg_error(p->errs, p->nat_ports,

@@ -125,6 +125,7 @@ struct ferry_config {
 	uint32_t queues;               /* workers = queues, default 1 */
 	int nr_cpus;                   /* 0: workers are not pinned */
 	uint16_t cpus[CFG_MAX_CPUS];   /* worker i runs on cpus[i % nr_cpus] */
+	uint32_t worker_priority;      /* SCHED_FIFO priority of the workers, 0 = SCHED_OTHER */
 	int nr_ifaces;
 	struct cfg_iface ifaces[CFG_MAX_IFACES];
 	int nr_flows;

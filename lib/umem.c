@@ -260,6 +260,29 @@ int port__set_poll_mode(struct xsk_port *p, enum port_poll_mode mode, uint32_t u
 	return 0;
 }
 
+/*
+ * One sendto() in copy mode transmits at most 32 frames (the kernel's
+ * TX_BATCH_SIZE) and answers EAGAIN while more wait on the ring.  Left
+ * there until the next loop, a burst of 64 would fill the ring within a
+ * few loops and the rest of the traffic would find it full, so the kick
+ * repeats while the kernel asks for more and takes some.  EAGAIN without
+ * progress (a full COMPLETION ring) and EBUSY/ENOBUFS end it: completions
+ * drive the next kick.  Zero-copy needs one wake-up; the driver sends.
+ */
+static uint32_t tx_send(struct xsk_port *p)
+{
+	int fd = xsk_socket__fd(p->xsk);
+	uint32_t before, calls = 0;
+
+	do {
+		before = __atomic_load_n(p->tx.consumer, __ATOMIC_ACQUIRE);
+		calls++;
+		if (sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0) >= 0 || errno != EAGAIN)
+			break;
+	} while (!p->zerocopy && __atomic_load_n(p->tx.consumer, __ATOMIC_ACQUIRE) != before);
+	return calls;
+}
+
 void port__busy_poll(struct xsk_port *p, bool rx_drained)
 {
 	int fd = xsk_socket__fd(p->xsk);
@@ -270,7 +293,8 @@ void port__busy_poll(struct xsk_port *p, bool rx_drained)
 	 * so it is the one to use while TX has work.
 	 */
 	if (p->tx_in_flight) {
-		sendto(fd, NULL, 0, MSG_DONTWAIT, NULL, 0);
+		p->stats.busy_polls += tx_send(p);
+		return;
 	} else if (rx_drained || xsk_ring_prod__needs_wakeup(&p->fill)) {
 		recvfrom(fd, NULL, 0, MSG_DONTWAIT, NULL, NULL);
 	} else {
@@ -343,9 +367,7 @@ static void port__kick_tx(struct xsk_port *p)
 	/* Busy-polled: port__busy_poll() sends once per loop, after every TX burst. */
 	if (p->poll_mode == PORT_POLL_BUSY || !xsk_ring_prod__needs_wakeup(&p->tx))
 		return;
-	/* EAGAIN/EBUSY/ENOBUFS mean "try again later": completions will drive the next kick. */
-	sendto(xsk_socket__fd(p->xsk), NULL, 0, MSG_DONTWAIT, NULL, 0);
-	p->stats.tx_kicks++;
+	p->stats.tx_kicks += tx_send(p);
 }
 
 uint32_t port__tx(struct xsk_port *p, const struct xsk_frame *frames, uint32_t n)

@@ -222,8 +222,10 @@ ferry_config() { # FILE FLOWS PORTS MAX_SESSIONS [SERVICES-YAML]
 	{
 		echo "pin_path: $WORK/bpffs/ferry"
 		echo "interfaces:"
-		echo "  - {name: $DEV_PC, xdp_mode: native-only}"
-		echo "  - {name: $DEV_PS, xdp_mode: native-only}"
+		echo "  - {name: $DEV_PC, xdp_mode: native-only${BENCH_FERRY_IFACE:+, $BENCH_FERRY_IFACE}}"
+		echo "  - {name: $DEV_PS, xdp_mode: native-only${BENCH_FERRY_IFACE:+, $BENCH_FERRY_IFACE}}"
+		# Real-time workers outrank the proxy's NAPI threads (see README, worker_priority).
+		echo "worker_priority: ${BENCH_FERRY_PRIORITY:-10}"
 		echo "nat: {ports: $3, max_sessions: $4}"
 		# Spelled out so the memory report's configured sizes stay true if defaults change.
 		echo "umem: {frames: $UMEM_FRAMES, frame_size: $UMEM_FRAME_SIZE}"
@@ -257,6 +259,12 @@ ferryd_start() {
 		return 1
 	fi
 	pin_all_napi
+	if [ -n "${BENCH_NAPI_DEFER:-}" ]; then
+		local d
+		for d in $DEV_PC $DEV_PS; do
+			in_px sh -c "echo ${BENCH_NAPI_DEFER%%:*} > /sys/class/net/$d/napi_defer_hard_irqs; echo ${BENCH_NAPI_DEFER#*:} > /sys/class/net/$d/gro_flush_timeout"
+		done
+	fi
 }
 
 ferryd_stop() {
@@ -274,6 +282,10 @@ sys_ferry_up() {
 	LAT_DST=$FLOW_ADDR:$FLOW_PORT
 }
 sys_ferry_down() { ferryd_stop; }
+
+# The same with normal scheduling (worker_priority: 0): what real-time workers buy.
+sys_ferrynorm_up() { BENCH_FERRY_PRIORITY=0 sys_ferry_up; }
+sys_ferrynorm_down() { ferryd_stop; }
 
 # Until its services are built, --check rejects the chain's config and the row is n/a.
 # The chain: an access list that allows the client's prefix (every packet is

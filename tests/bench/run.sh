@@ -34,7 +34,7 @@ else
 	LAT_DUR=5 SESSIONS=${BENCH_SESSIONS:-200000}
 fi
 SIZES=${BENCH_SIZES:-"64 1400"}
-SYSTEMS=${BENCH_SYSTEMS:-"direct ferry chain nft relay xdpnat testpmd"}
+SYSTEMS=${BENCH_SYSTEMS:-"direct ferry ferrynorm chain nft relay xdpnat testpmd"}
 PHASES=${BENCH_PHASES:-"throughput latency memory"}
 LAT_SYSTEMS="ferry nft relay testpmd"
 OUT=${BENCH_OUT:-$TOP/bench-results.json}
@@ -43,6 +43,7 @@ RAW=${BENCH_RAW:-$TOP/build/bench/bench-raw.jsonl}
 declare -A LABEL=(
 	[direct]="no proxy (generator ceiling)"
 	[ferry]="ferry forward"
+	[ferrynorm]="ferry forward, SCHED_OTHER workers"
 	[chain]="ferry filter+ratelimit+forward"
 	[nft]="kernel forwarding + nftables NAT"
 	[relay]="udp_relay (recvmmsg/sendmmsg)"
@@ -260,6 +261,9 @@ main() {
 	say "bench: run $ID, $(nproc) CPUs, kernel $(uname -r); runs $RUNS x ${DUR} s; rates: $RATES; sizes: $SIZES"
 	say "bench: the machine is shared: $(cut -d' ' -f1-3 /proc/loadavg) load average at start"
 	snapshot_binaries || { say "bench: cannot copy the binaries"; exit 1; }
+	# The script's own work (jq, the sink's counter reads) stays off the proxy's
+	# CPU; every system under test is placed on it explicitly.
+	taskset -p -c $GEN_CPU $$ >/dev/null
 	topo_up || { say "bench: topology setup failed"; exit 1; }
 	sink_up || { say "bench: the sink did not start"; exit 1; }
 	for phase in $PHASES; do "${phase}_phase"; done

@@ -2,7 +2,7 @@
 # delivered Mpps per offered rate, the proxy CPU's busy share, a summary with
 # the ratio of ferry to each system, latency, and ferryd's memory.  jq -r.
 
-def order: ["direct", "ferry", "chain", "nft", "relay", "xdpnat", "testpmd"];
+def order: ["direct", "ferry", "ferrynorm", "chain", "nft", "relay", "xdpnat", "testpmd"];
 def pad($n): tostring | if length >= $n then . else . + (" " * ($n - length)) end;
 def lpad($n): tostring | if length >= $n then . else (" " * ($n - length)) + . end;
 def fmt($d): if . == null then "-" else ((. * $d | round) / $d | tostring) end;
@@ -84,3 +84,38 @@ def rate_name: if . == 0 then "unpaced" else (. / 1e6 | tostring) + "M" end;
 	  + (if .reserved_bytes_per_slot == null then ""
 	     else "(\(.reserved_bytes_per_slot) bytes reserved per slot, \(.reserved_bytes_per_slot * .max_sessions / 1048576 | fmt(10)) MiB)" end)),
 ($all[] | select(.kind == "memory" and .status == "n/a") | "Memory: n/a (\(.note))")
+,
+# The targets of the performance issue, judged from this run's figures.
+(def lat($s; $bg): first($all[] | select(.kind == "latency" and .system == $s and .status == null
+		and .background_pps == $bg)) // null;
+ def lat_bg($s): first($all[] | select(.kind == "latency" and .system == $s and .status == null
+		and .background_pps > 0)) // null;
+ def tp: $all | map(select(.kind == "throughput" and .status == null));
+ def pk($s): [tp[] | select(.system == $s and .frame_bytes == 64) | .delivered_pps] | max;
+ def unp($s): first(tp[] | select(.system == $s and .frame_bytes == 64 and .offered_target == 0)
+		| .delivered_pps) // null;
+ def r($a; $b): if $a == null or $b == null or $b == 0 then null else $a / $b end;
+ def jit($l): if $l == null then null else $l.p999_us - $l.p50_us end;
+ def row($name; $v; $op; $t):
+	($name | pad(62)) + ($v | if . == null then "-" else (. * 100 | round / 100 | tostring) end | lpad(8))
+	+ ("\($op) \($t)" | lpad(9)) + "  "
+	+ (if $v == null then "not measured"
+	   elif ($op == ">=" and $v >= $t) or ($op == "<=" and $v <= $t) then "holds"
+	   else "does not hold" end);
+ (first($all[] | select(.kind == "memory" and .status == null)) // null) as $m
+ | "",
+   "Targets: the ratio this run measured, the target, and whether it holds",
+   row("64 B peak, ferry / kernel forwarding with nftables NAT"; r(pk("ferry"); pk("nft")); ">="; 1.5),
+   row("64 B peak, ferry / socket relay"; r(pk("ferry"); pk("relay")); ">="; 5),
+   row("64 B peak, ferry / DPDK testpmd on net_af_xdp"; r(pk("ferry"); pk("testpmd")); ">="; 1.5),
+   row("64 B unpaced, ferry / its own peak"; r(unp("ferry"); pk("ferry")); ">="; 0.9),
+   row("64 B peak, three-service chain / forward"; r(pk("chain"); pk("ferry")); ">="; 0.75),
+   row("ping-pong p99.9 idle, ferry / nftables NAT"; r(lat("ferry"; 0).p999_us; lat("nft"; 0).p999_us); "<="; 1),
+   row("ping-pong p99.9 loaded, ferry / nftables NAT"; r(lat_bg("ferry").p999_us; lat_bg("nft").p999_us); "<="; 1),
+   row("jitter (p99.9 - p50) idle, ferry / socket relay"; r(jit(lat("ferry"; 0)); jit(lat("relay"; 0))); "<="; 0.5),
+   row("jitter (p99.9 - p50) loaded, ferry / socket relay"; r(jit(lat_bg("ferry")); jit(lat_bg("relay"))); "<="; 0.5),
+   row("RSS after sessions / (UMEM + session table + 16 MiB)";
+	if $m == null or $m.reserved_bytes_per_slot == null then null
+	else $m.rss_sessions_kb * 1024 / ($m.umem_bytes + $m.reserved_bytes_per_slot * $m.max_sessions + 16777216) end;
+	"<="; 1),
+   row("RSS under load / RSS at start"; if $m == null then null else $m.rss_load_kb / $m.rss_start_kb end; "<="; 1.05))

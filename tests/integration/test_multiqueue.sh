@@ -21,10 +21,11 @@ N=${FERRY_TEST_DATAGRAMS_PER_CLIENT:-400} # per client
 CLIENTS=8
 TOTAL=$((CLIENTS * N))
 
-write_config() { # XDP_MODE POLL_C POLL_S
+write_config() { # XDP_MODE POLL_C POLL_S [WORKER_PRIORITY]
 	cat >"$WORKDIR/ferry.yaml" <<-YAML
 	queues: 2
 	cpus: [0, 1]
+	worker_priority: ${4:-0}
 	interfaces:
 	  - name: px-c
 	    xdp_mode: $1
@@ -83,11 +84,21 @@ pinned_to() {
 	return 1
 }
 
-run_case() { # NAME XDP_MODE POLL_C POLL_S
-	local name=$1 mode=$2 log=$WORKDIR/ferryd-$1.log st i srv_pid pin_dir
+# sched_of PID COMM: "POLICY PRIORITY" of that thread of PID, e.g. "SCHED_FIFO 5".
+sched_of() {
+	local t
+	for t in /proc/$1/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = "$2" ] || continue
+		chrt -p "${t##*/}" | awk -F': ' '/policy/ { p = $2 } /priority/ { print p, $2 }'
+		return
+	done
+}
+
+run_case() { # NAME XDP_MODE POLL_C POLL_S [WORKER_PRIORITY]
+	local name=$1 mode=$2 log=$WORKDIR/ferryd-$1.log st i srv_pid pin_dir prio=${5:-0} sched
 	local -a pids=()
 
-	write_config "$mode" "$3" "$4"
+	write_config "$mode" "$3" "$4" "$prio"
 	if [ "$mode" = skb ]; then
 		set_xps "$NS_CLI" cli0 1 0 2 || return 1
 	else
@@ -105,6 +116,15 @@ run_case() { # NAME XDP_MODE POLL_C POLL_S
 	check "$name: worker 1 pinned to CPU 1 (log)" grep -q "worker 1: queue 1, pinned to CPU 1" "$log"
 	check "$name: thread ferry-q0 runs only on CPU 0" pinned_to "$FERRYD_PID" ferry-q0 0
 	check "$name: thread ferry-q1 runs only on CPU 1" pinned_to "$FERRYD_PID" ferry-q1 1
+	if [ "$prio" != 0 ]; then
+		sched="SCHED_FIFO $prio"
+	else
+		sched="SCHED_OTHER 0"
+	fi
+	check "$name: worker threads run $sched" \
+		[ "$(sched_of "$FERRYD_PID" ferry-q0)/$(sched_of "$FERRYD_PID" ferry-q1)" = "$sched/$sched" ]
+	check "$name: the main thread keeps normal scheduling" \
+		[ "$(sched_of "$FERRYD_PID" ferryd)" = "SCHED_OTHER 0" ]
 	pin_dir=/proc/$FERRYD_PID/root/sys/fs/bpf/ferry
 
 	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6000 --expect-src 198.18.2.1/32 \
@@ -170,13 +190,16 @@ topo_up 2 3 || { echo "FAIL: topology"; echo "multiqueue: 0 passed, 1 failed"; e
 check "topology: cli0 has 3 TX queues" [ "$(queues "$NS_CLI" cli0 tx)" = 3 ]
 check "topology: px-c has 2 TX queues" [ "$(queues "$NS_PX" px-c tx)" = 2 ]
 
-run_case native native interrupt interrupt
+# Real-time workers (worker_priority) in one case: it needs interrupt mode.
+run_case native native interrupt interrupt 5
+check "native: the log names the workers' scheduling" \
+	[ "$(grep -c 'pinned to CPU [01], SCHED_FIFO 5, idle mode interrupt' "$WORKDIR/ferryd-native.log")" = 2 ]
 run_case skb skb interrupt interrupt
 
 run_case busy-poll native busy-poll busy-poll
 check "busy-poll: each socket set up for busy polling" \
 	[ "$(grep -c 'poll mode busy-poll (SO_BUSY_POLL 20 us, budget 64)' "$WORKDIR/ferryd-busy-poll.log")" = 4 ]
-check "busy-poll: workers idle by busy polling" grep -q "worker 1: queue 1, pinned to CPU 1, idle mode busy-poll" \
+check "busy-poll: workers idle by busy polling" grep -q "worker 1: queue 1, pinned to CPU 1, SCHED_OTHER, idle mode busy-poll" \
 	"$WORKDIR/ferryd-busy-poll.log"
 check "busy-poll: the workers ran the queues' NAPI" \
 	[ "$(grep -cE 'queue [01]: [1-9][0-9]* busy polls' "$WORKDIR/ferryd-busy-poll.log")" = 4 ]

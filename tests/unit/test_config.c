@@ -825,6 +825,29 @@ static void test_poll_modes_and_cpus(void)
 	expect_one("cpus: [0, x]\n" MINIMAL, "t.yaml:1:11: cpus: expected a number, got 'x'");
 	expect_one("cpus: []\n" MINIMAL, "t.yaml:1:7: cpus: at least one entry is required");
 	expect_one("cpus: 1\n" MINIMAL, "t.yaml:1:7: cpus: expected a sequence");
+
+	expect_ok(MINIMAL);
+	CU_ASSERT_EQUAL(cfg.worker_priority, 0);
+	done();
+	expect_ok("worker_priority: 10\n" MINIMAL);
+	CU_ASSERT_EQUAL(cfg.worker_priority, 10);
+	done();
+	expect_one("worker_priority: 100\n" MINIMAL,
+		   "t.yaml:1:18: worker_priority: value 100 is out of range 0..99");
+	/* A real-time worker must sleep when idle: interrupt mode on every interface. */
+	expect_one("worker_priority: 10\ninterfaces:\n  - {name: a}\n"
+		   "  - {name: b, poll_mode: busy-poll}\nflows:\n  - name: f\n    match:\n" MATCH_OK SVC,
+		   "t.yaml:1:18: worker_priority: needs poll_mode interrupt, but interface 'b' "
+		   "(line 4) is busy-poll: a real-time worker that never sleeps starves the "
+		   "kernel's receive processing on its CPU");
+	expect_one("worker_priority: 1\ninterfaces:\n  - {name: a, poll_mode: spin}\n"
+		   "flows:\n  - name: f\n    match:\n" MATCH_OK SVC,
+		   "t.yaml:1:18: worker_priority: needs poll_mode interrupt, but interface 'a' "
+		   "(line 3) is spin: a real-time worker that never sleeps starves the "
+		   "kernel's receive processing on its CPU");
+	expect_ok("worker_priority: 0\ninterfaces:\n  - {name: a, poll_mode: spin}\n"
+		  "flows:\n  - name: f\n    match:\n" MATCH_OK SVC);
+	done();
 }
 
 static char tmp_path[64];
