@@ -76,13 +76,6 @@ uint32_t csum_partial(const void *buf, size_t len, uint32_t sum)
 	return fold64(s);
 }
 
-uint16_t csum_fold(uint32_t sum)
-{
-	sum = (sum & 0xffff) + (sum >> 16);
-	sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
 /*
  * RFC 1624 eqn. 3 rather than eqn. 2: with end-around carry the sum is never
  * +0 for a non-zero header, so the result matches a full recomputation.

@@ -15,8 +15,16 @@
 
 /* One's-complement sum of `len` bytes added to `sum` (not folded, not inverted). */
 uint32_t csum_partial(const void *buf, size_t len, uint32_t sum);
-/* Fold a 32-bit sum to 16 bits and invert it: the value stored in a header. */
-uint16_t csum_fold(uint32_t sum);
+/*
+ * Fold a 32-bit sum to 16 bits and invert it: the value stored in a header.
+ * Inline: every rewrite ends in one or two of these, on the packet path.
+ */
+static inline uint16_t csum_fold(uint32_t sum)
+{
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
 
 /*
  * Incremental updates of a stored checksum (network byte order, as it sits

@@ -52,21 +52,34 @@ static inline uint64_t rotl64(uint64_t x, unsigned int r)
 }
 
 /*
- * Seeded multiply-rotate over the five 64-bit words of a tuple, then a
+ * Seeded multiply-rotate over the key's 64-bit words, then a
  * xorshift-multiply finaliser so every key bit reaches the low bits used as
- * the bucket.  Not a keyed PRF: the random seed only keeps bucket and port
- * choices from being predictable from the outside.
+ * the bucket.  An IPv4 key's addresses share one word (the rest of a
+ * normalized v4 address is zero, and the family is hashed too).  Not a
+ * keyed PRF: the random seed only keeps bucket and port choices from being
+ * predictable from the outside.
  */
 static uint64_t tuple_hash(uint64_t seed, const struct nat_tuple *k)
 {
-	uint64_t w[5], h = seed;
+	const uint64_t m = 0x9e3779b97f4a7c15ull;
+	uint64_t w[4], h = seed;
 
-	memcpy(&w[0], k->saddr.b, 16);
-	memcpy(&w[2], k->daddr.b, 16);
-	w[4] = (uint64_t)k->sport | (uint64_t)k->dport << 16 | (uint64_t)k->family << 32 |
-	       (uint64_t)k->proto << 40;
-	for (int i = 0; i < 5; i++)
-		h = rotl64(h ^ w[i], 29) * 0x9e3779b97f4a7c15ull;
+	if (k->family == 4) {
+		uint32_t sa, da;
+
+		memcpy(&sa, k->saddr.b, 4);
+		memcpy(&da, k->daddr.b, 4);
+		h = rotl64(h ^ ((uint64_t)sa | (uint64_t)da << 32), 29) * m;
+	} else {
+		memcpy(&w[0], k->saddr.b, 16);
+		memcpy(&w[2], k->daddr.b, 16);
+		for (int i = 0; i < 4; i++)
+			h = rotl64(h ^ w[i], 29) * m;
+	}
+	h = rotl64(h ^ ((uint64_t)k->sport | (uint64_t)k->dport << 16 | (uint64_t)k->family << 32 |
+			(uint64_t)k->proto << 40),
+		   29) *
+	    m;
 	h ^= h >> 31;
 	h *= 0xbf58476d1ce4e5b9ull;
 	h ^= h >> 29;
@@ -271,6 +284,75 @@ struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct na
 }
 
 /*
+ * RFC 1624 eqn. 3 terms (~m + m') for a field changing from `from` to `to`,
+ * accumulated over all changed fields so each checksum is folded only once;
+ * the address terms are shared by the IPv4 header and the L4 pseudo-header.
+ */
+static inline uint64_t delta_add(uint64_t d, const uint8_t *from, const uint8_t *to, size_t len)
+{
+	for (size_t i = 0; i < len; i += 4) {
+		uint32_t a, b;
+
+		memcpy(&a, from + i, 4);
+		memcpy(&b, to + i, 4);
+		d += (uint32_t)~a;
+		d += b;
+	}
+	return d;
+}
+
+static inline uint64_t delta_add16(uint64_t d, uint16_t from, uint16_t to)
+{
+	return d + (uint16_t)~from + to;
+}
+
+static inline void csum_apply(uint8_t *field, uint64_t d)
+{
+	uint16_t c;
+	uint64_t s;
+
+	memcpy(&c, field, 2);
+	s = (uint16_t)~c + d;
+	s = (s & 0xffffffff) + (s >> 32);
+	s = (s & 0xffffffff) + (s >> 32);
+	c = csum_fold((uint32_t)s);
+	memcpy(field, &c, 2);
+}
+
+static inline uint32_t fold_delta(uint64_t d)
+{
+	d = (d & 0xffffffff) + (d >> 32);
+	d = (d & 0xffffffff) + (d >> 32);
+	return (uint32_t)d;
+}
+
+/*
+ * The rewrite of a packet with tuple `from` into one with tuple `to`.  The
+ * TTL term: decrementing the TTL, the high byte of the 16-bit word it shares
+ * with the protocol, subtracts the word {1, 0} read in host order, so its
+ * RFC 1624 term ~m + (m - x) is 0xffff - x whatever the TTL (at least 2, or
+ * the packet is dropped first, so nothing borrows from the protocol byte).
+ */
+static void rw_prepare(struct nat_rw *rw, const struct nat_tuple *from, const struct nat_tuple *to)
+{
+	static const uint8_t ttl_one[2] = {1, 0};
+	size_t alen = from->family == 4 ? 4 : 16;
+	uint16_t x;
+	uint64_t d;
+
+	memcpy(&x, ttl_one, 2);
+	d = delta_add(0, from->saddr.b, to->saddr.b, alen);
+	d = delta_add(d, from->daddr.b, to->daddr.b, alen);
+	rw->ip_delta = fold_delta(d + (uint16_t)(0xffff - x));
+	rw->sport = htons(to->sport);
+	rw->dport = htons(to->dport);
+	d = delta_add16(d, htons(from->sport), rw->sport);
+	d = delta_add16(d, htons(from->dport), rw->dport);
+	rw->l4_delta = fold_delta(d);
+	rw->ready = true;
+}
+
+/*
  * Find a NAT port for `up` (everything but sport set) whose reply key is free.
  * The start depends on the client so that concurrent clients of one upstream
  * spread over the range instead of all probing up from port_lo.
@@ -304,7 +386,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 		      uint16_t upstream_port, uint32_t flow_id, uint64_t now_ns,
 		      struct nat_session **out)
 {
-	struct nat_tuple key, up = {0};
+	struct nat_tuple key, up = {0}, reply_in, reply_out;
 	struct nat_session *s;
 	uint32_t slot, reply_hash;
 	uint64_t client_hash;
@@ -333,6 +415,11 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	memset(s, 0, sizeof(*s));
 	s->client = key;
 	s->upstream = up;
+	rw_prepare(&s->rw_upstream, &key, &up);
+	/* A reply arrives as upstream -> egress:nat_port and leaves as flow -> client. */
+	tuple_reverse(&reply_in, &up);
+	tuple_reverse(&reply_out, &key);
+	rw_prepare(&s->rw_client, &reply_in, &reply_out);
 	s->last_seen_ns = now_ns;
 	s->flow_id = flow_id;
 	s->id = slot;
@@ -420,73 +507,89 @@ void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi)
 	t->pad = 0;
 }
 
-/*
- * RFC 1624 eqn. 3 terms (~m + m') for a field changing from `from` to `to`,
- * accumulated over all changed fields so each checksum is folded only once;
- * the address terms are shared by the IPv4 header and the L4 pseudo-header.
- */
-static inline uint64_t delta_add(uint64_t d, const uint8_t *from, const uint8_t *to, size_t len)
+/* The L4 checksum after a change of `d`; UDP/IPv4 without one keeps none. */
+static inline void l4_csum_update(const struct pkt_info *pi, uint8_t *l4, uint64_t d)
 {
-	for (size_t i = 0; i < len; i += 4) {
-		uint32_t a, b;
+	uint8_t *l4_csum;
 
-		memcpy(&a, from + i, 4);
-		memcpy(&b, to + i, 4);
-		d += (uint32_t)~a;
-		d += b;
+	if (pi->l4_proto == IPPROTO_UDP) {
+		l4_csum = l4 + UDP_CSUM_OFF;
+		/* UDP/IPv4 checksum 0 means none: leave it so. */
+		if (pi->family == 4 && !l4_csum[0] && !l4_csum[1])
+			return;
+	} else {
+		l4_csum = l4 + TCP_CSUM_OFF;
 	}
-	return d;
+	csum_apply(l4_csum, d);
+	/* 0 would read as "no checksum" (RFC 768): send its other form. */
+	if (pi->l4_proto == IPPROTO_UDP && !l4_csum[0] && !l4_csum[1])
+		l4_csum[0] = l4_csum[1] = 0xff;
 }
 
-static inline uint64_t delta_add16(uint64_t d, uint16_t from, uint16_t to)
+/* What every rewrite checks first; 0 or the error nat_rewrite_*() returns. */
+static inline int rewrite_check(const struct pkt_info *pi, const struct nat_session *s,
+				const struct nat_l2 *l2, const uint8_t *ttl)
 {
-	return d + (uint16_t)~from + to;
+	/* Lookups key on family and protocol; a mismatch would write past the headers. */
+	if (pi->family != s->client.family || pi->l4_proto != s->client.proto)
+		return -EINVAL;
+	if (*ttl <= 1)
+		return -ETIMEDOUT;
+	if (l2->mtu && (uint32_t)pi->pkt_len - pi->l3_off > l2->mtu)
+		return -EMSGSIZE;
+	return 0;
 }
 
-static inline void csum_apply(uint8_t *field, uint64_t d)
+/*
+ * The packet path's rewrite: the session's precomputed deltas, and stores
+ * of fixed sizes per family (no per-field checksum arithmetic).
+ */
+static int rewrite_prepared(uint8_t *frame, const struct pkt_info *pi,
+			    const struct nat_session *s, const struct nat_l2 *l2,
+			    const struct nat_rw *rw, const union ferry_addr *saddr,
+			    const union ferry_addr *daddr)
 {
-	uint16_t c;
-	uint64_t s;
+	uint8_t *ip = frame + pi->l3_off;
+	uint8_t *l4 = frame + pi->l4_off;
+	uint8_t *ttl = pi->family == 4 ? ip + 8 : ip + 7;
+	int err = rewrite_check(pi, s, l2, ttl);
 
-	memcpy(&c, field, 2);
-	s = (uint16_t)~c + d;
-	s = (s & 0xffffffff) + (s >> 32);
-	s = (s & 0xffffffff) + (s >> 32);
-	c = csum_fold((uint32_t)s);
-	memcpy(field, &c, 2);
+	if (err)
+		return err;
+	memcpy(frame, l2->dst_mac, ETH_ALEN);
+	memcpy(frame + ETH_ALEN, l2->src_mac, ETH_ALEN);
+	if (pi->family == 4) {
+		memcpy(ip + 12, saddr->b, 4);
+		memcpy(ip + 16, daddr->b, 4);
+		(*ttl)--;
+		csum_apply(ip + 10, rw->ip_delta);
+	} else {
+		memcpy(ip + 8, saddr->b, 16);
+		memcpy(ip + 24, daddr->b, 16);
+		(*ttl)--;
+	}
+	memcpy(l4, &rw->sport, 2);
+	memcpy(l4 + 2, &rw->dport, 2);
+	l4_csum_update(pi, l4, rw->l4_delta);
+	return 0;
 }
 
+/* Any other session: the deltas from the packet's own fields. */
 static int rewrite(uint8_t *frame, const struct pkt_info *pi, const struct nat_session *s,
 		   const struct nat_l2 *l2, const union ferry_addr *saddr, uint16_t sport,
 		   const union ferry_addr *daddr, uint16_t dport)
 {
 	uint8_t *ip = frame + pi->l3_off;
 	uint8_t *l4 = frame + pi->l4_off;
-	uint8_t *l4_csum;
-	uint8_t *addrs; /* source address, destination right after it */
-	uint8_t *ttl;
-	uint64_t d = 0;
+	uint8_t *addrs = pi->family == 4 ? ip + 12 : ip + 8; /* destination right after */
+	uint8_t *ttl = pi->family == 4 ? ip + 8 : ip + 7;
+	size_t alen = pi->family == 4 ? 4 : 16;
 	uint16_t old16, new16;
-	size_t alen;
-	bool has_l4_csum;
+	uint64_t d = 0;
+	int err = rewrite_check(pi, s, l2, ttl);
 
-	/* Lookups key on family and protocol; a mismatch would write past the headers. */
-	if (pi->family != s->client.family || pi->l4_proto != s->client.proto)
-		return -EINVAL;
-	if (pi->family == 4) {
-		ttl = ip + 8;
-		addrs = ip + 12;
-		alen = 4;
-	} else {
-		ttl = ip + 7;
-		addrs = ip + 8;
-		alen = 16;
-	}
-	if (*ttl <= 1)
-		return -ETIMEDOUT;
-	if (l2->mtu && (uint32_t)pi->pkt_len - pi->l3_off > l2->mtu)
-		return -EMSGSIZE;
-
+	if (err)
+		return err;
 	memcpy(frame, l2->dst_mac, ETH_ALEN);
 	memcpy(frame + ETH_ALEN, l2->src_mac, ETH_ALEN);
 
@@ -513,32 +616,24 @@ static int rewrite(uint8_t *frame, const struct pkt_info *pi, const struct nat_s
 	new16 = htons(dport);
 	d = delta_add16(d, old16, new16);
 	memcpy(l4 + 2, &new16, 2);
-
-	if (pi->l4_proto == IPPROTO_UDP) {
-		l4_csum = l4 + UDP_CSUM_OFF;
-		/* UDP/IPv4 checksum 0 means none: leave it so. */
-		has_l4_csum = pi->family != 4 || l4_csum[0] || l4_csum[1];
-	} else {
-		l4_csum = l4 + TCP_CSUM_OFF;
-		has_l4_csum = true;
-	}
-	if (has_l4_csum) {
-		csum_apply(l4_csum, d);
-		/* 0 would read as "no checksum" (RFC 768): send its other form. */
-		if (pi->l4_proto == IPPROTO_UDP && !l4_csum[0] && !l4_csum[1])
-			l4_csum[0] = l4_csum[1] = 0xff;
-	}
+	l4_csum_update(pi, l4, d);
 	return 0;
 }
 
 int nat_rewrite_to_upstream(uint8_t *frame, const struct pkt_info *pi, const struct nat_session *s)
 {
+	if (s->rw_upstream.ready)
+		return rewrite_prepared(frame, pi, s, &s->to_upstream, &s->rw_upstream,
+					&s->upstream.saddr, &s->upstream.daddr);
 	return rewrite(frame, pi, s, &s->to_upstream, &s->upstream.saddr, s->upstream.sport,
 		       &s->upstream.daddr, s->upstream.dport);
 }
 
 int nat_rewrite_to_client(uint8_t *frame, const struct pkt_info *pi, const struct nat_session *s)
 {
+	if (s->rw_client.ready)
+		return rewrite_prepared(frame, pi, s, &s->to_client, &s->rw_client,
+					&s->client.daddr, &s->client.saddr);
 	return rewrite(frame, pi, s, &s->to_client, &s->client.daddr, s->client.dport,
 		       &s->client.saddr, s->client.sport);
 }

@@ -40,11 +40,26 @@ struct nat_tuple {
 	uint16_t pad;
 };
 
+/*
+ * One direction's rewrite, computed once when the session is created: a
+ * packet found through a session index carries exactly the session's tuple,
+ * so what its checksums change by is known before it arrives (RFC 1624
+ * terms, folded to 32 bits).
+ */
+struct nat_rw {
+	uint32_t ip_delta;     /* IPv4 header checksum: addresses and the TTL decrement */
+	uint32_t l4_delta;     /* L4 checksum: pseudo-header addresses and ports */
+	uint16_t sport, dport; /* network byte order */
+	bool ready;            /* false: rewrite from the packet's own fields */
+};
+
 struct nat_session {
 	struct nat_tuple client;   /* as received: client -> flow address */
 	struct nat_tuple upstream; /* as sent: egress:nat_port -> upstream */
 	struct nat_l2 to_upstream;
 	struct nat_l2 to_client;
+	struct nat_rw rw_upstream; /* client -> upstream */
+	struct nat_rw rw_client;   /* reply -> client */
 	/*
 	 * The next-hop cache entries (lib/nh_cache.h) each direction's L2 comes
 	 * from, and the entry generation the copies above were taken at: a
@@ -109,6 +124,12 @@ void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi);
  * upstream's reply into the packet back to the client.  Return 0, or
  * -ETIMEDOUT when the TTL/hop limit would reach 0 (drop: ttl_exceeded), or
  * -EMSGSIZE when the packet exceeds the egress MTU (drop: too_big).
+ *
+ * A session from nat_table__insert() applies its precomputed checksum
+ * deltas (struct nat_rw), which are right only for a packet of exactly the
+ * session's tuple, as the index lookups return.  Any other session (a
+ * template such as mirror's, with rw.ready false) rewrites from the
+ * packet's own fields.
  */
 int nat_rewrite_to_upstream(uint8_t *frame, const struct pkt_info *pi,
 			    const struct nat_session *s);

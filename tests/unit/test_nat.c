@@ -830,9 +830,10 @@ static void test_rewrite_literal(void)
 /* Random tuples, ports, TTLs and lengths: always the from-scratch frame. */
 static void test_rewrite_random(void)
 {
-	static uint8_t buf[BUF_MAX], exp[BUF_MAX];
+	static uint8_t buf[BUF_MAX], buf2[BUF_MAX], exp[BUF_MAX];
 	struct nat_table *t = nat_table__create(1024, 1024, 65535);
-	unsigned int mismatches = 0, failed_inserts = 0;
+	unsigned int mismatches = 0, generic_mismatches = 0, failed_inserts = 0;
+	struct nat_session generic;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
 	for (int iter = 0; iter < 1000; iter++) {
@@ -879,10 +880,15 @@ static void test_rewrite_random(void)
 			s->to_client.dst_mac[i] = (uint8_t)rnd();
 			s->to_client.src_mac[i] = (uint8_t)rnd();
 		}
+		/* The same session without its precomputed rewrite: the generic path. */
+		generic = *s;
+		generic.rw_upstream.ready = generic.rw_client.ready = false;
 		len = build(buf, &in);
 		parse_ok(buf, len, &pi);
 		if (rnd() & 1) {
+			memcpy(buf2, buf, len);
 			CU_ASSERT_EQUAL_FATAL(nat_rewrite_to_upstream(buf, &pi, s), 0);
+			CU_ASSERT_EQUAL_FATAL(nat_rewrite_to_upstream(buf2, &pi, &generic), 0);
 			want = in;
 			want.t = s->upstream;
 			memcpy(want.dst_mac, s->to_upstream.dst_mac, 6);
@@ -893,7 +899,9 @@ static void test_rewrite_random(void)
 			in.t = reverse(&s->upstream);
 			len = build(buf, &in);
 			parse_ok(buf, len, &pi);
+			memcpy(buf2, buf, len);
 			CU_ASSERT_EQUAL_FATAL(nat_rewrite_to_client(buf, &pi, s), 0);
+			CU_ASSERT_EQUAL_FATAL(nat_rewrite_to_client(buf2, &pi, &generic), 0);
 			want = in;
 			want.t = reverse(&s->client);
 			memcpy(want.dst_mac, s->to_client.dst_mac, 6);
@@ -903,9 +911,12 @@ static void test_rewrite_random(void)
 		build(exp, &want);
 		if (memcmp(buf, exp, len) || !ref_valid(buf))
 			mismatches++;
+		if (memcmp(buf2, exp, len))
+			generic_mismatches++;
 		nat_table__remove(t, s);
 	}
 	CU_ASSERT_EQUAL(mismatches, 0);
+	CU_ASSERT_EQUAL(generic_mismatches, 0);
 	CU_ASSERT_EQUAL(failed_inserts, 0);
 	nat_table__destroy(t);
 }
