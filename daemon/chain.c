@@ -64,15 +64,17 @@ static void count_service(struct ferry_svc_stats *st, struct ferry_batch *b, uin
  * packets after the ones they came from, as the NEXT-only batches do.
  */
 static uint32_t gather_sees_tx(const struct ferry_worker *w, struct ferry_pkt **out,
-			       uint8_t *was_tx)
+			       uint8_t *was_tx, uint64_t *bytes)
 {
 	uint32_t n = 0;
 
+	*bytes = 0;
 	for (uint32_t i = 0; i < w->chain_nr_all; i++) {
 		struct ferry_pkt *p = w->chain_all[i];
 
 		if (p->verdict == FERRY_VERDICT_NEXT || p->verdict == FERRY_VERDICT_TX) {
 			was_tx[n] = p->verdict == FERRY_VERDICT_TX;
+			*bytes += p->len;
 			out[n++] = p;
 		}
 	}
@@ -102,32 +104,37 @@ void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkt
 	struct ferry_fwd_stats *st = &w->flow_stats[flow_id];
 	struct ferry_batch b = { .pkts = w->chain_pkts, .n = n, .cap = CHAIN_MAX_PKTS };
 	uint8_t was_tx[CHAIN_MAX_PKTS];
+	uint64_t bytes = 0; /* of the packets in b: the next service's bytes_in */
 
 	/* chain_all keeps every packet (emitted ones too) for the final pass. */
 	memcpy(w->chain_all, pkts, n * sizeof(*pkts));
 	memcpy(w->chain_pkts, pkts, n * sizeof(*pkts));
 	w->chain_nr_all = n;
 	w->chain_nr_emitted = 0;
+	for (uint32_t i = 0; i < n; i++)
+		bytes += pkts[i]->len;
 	for (int s = 0; s < ch->nr; s++) {
 		struct ferry_svc_stats *ss = &w->svc_stats[flow_id][s];
 		uint32_t seen, keep = 0;
 
 		if (ch->ops[s]->sees_tx)
-			b.n = gather_sees_tx(w, b.pkts, was_tx);
+			b.n = gather_sees_tx(w, b.pkts, was_tx, &bytes);
 		if (!b.n)
 			continue;
 		seen = b.n;
 		ss->packets_in += seen;
-		for (uint32_t i = 0; i < seen; i++)
-			ss->bytes_in += b.pkts[i]->len;
+		ss->bytes_in += bytes;
 		ch->ops[s]->process(ch->conf[s], w->svc_state[flow_id][s], w, &b);
 		count_service(ss, &b, seen, ch->ops[s]->sees_tx ? was_tx : NULL);
 		/* Only packets still at NEXT go on; the others keep their verdict. */
+		bytes = 0;
 		for (uint32_t i = 0; i < b.n; i++) {
 			struct ferry_pkt *p = b.pkts[i];
 
-			if (p->verdict == FERRY_VERDICT_NEXT)
+			if (p->verdict == FERRY_VERDICT_NEXT) {
 				b.pkts[keep++] = p;
+				bytes += p->len;
+			}
 		}
 		b.n = keep;
 	}

@@ -232,6 +232,19 @@ static void close_pin(struct pinned_map *m)
 	m->fd = -1;
 }
 
+/* One record of a plain array map; a failure names the map and the key. */
+static int read_elem(struct ctl *c, struct pinned_map *m, __u32 key, void *out)
+{
+	int err;
+
+	if (!bpf_map_lookup_elem(m->fd, &key, out))
+		return 0;
+	err = -errno;
+	fprintf(stderr, "ferryctl: %s/%s: cannot read key %u: %s\n", c->pin_path, m->name, key,
+		strerror(-err));
+	return err;
+}
+
 /* Sums the per-CPU copies of one record of u64 counters into sum. */
 static int read_percpu(struct ctl *c, struct pinned_map *m, __u32 key, void *sum, size_t size)
 {
@@ -356,12 +369,9 @@ static int print_services(struct ctl *c, __u32 flow_id)
 		struct ferry_svc_stats ss;
 		bool f = true;
 
-		err = bpf_map_lookup_elem(c->svc_info.fd, &key, &si);
-		if (err) {
-			fprintf(stderr, "ferryctl: %s/%s: cannot read key %u: %s\n", c->pin_path,
-				c->svc_info.name, key, strerror(-err));
+		err = read_elem(c, &c->svc_info, key, &si);
+		if (err)
 			return err;
-		}
 		if (!si.configured)
 			continue;
 		si.service[sizeof(si.service) - 1] = '\0';
@@ -424,12 +434,9 @@ static int print_flows(struct ctl *c)
 		struct ferry_fwd_stats fwd;
 		bool f = true;
 
-		err = bpf_map_lookup_elem(c->flow_info.fd, &id, &fi);
-		if (err) {
-			fprintf(stderr, "ferryctl: %s/%s: cannot read key %u: %s\n", c->pin_path,
-				c->flow_info.name, id, strerror(-err));
+		err = read_elem(c, &c->flow_info, id, &fi);
+		if (err)
 			return err;
-		}
 		if (!fi.configured)
 			continue;
 		fi.name[sizeof(fi.name) - 1] = '\0';
@@ -544,12 +551,10 @@ static int print_queues(struct ctl *c)
 	for (__u32 key = 0; key < c->queue_stats.info.max_entries; key++) {
 		struct ferry_queue_stats qs;
 		bool f = true;
+		int err = read_elem(c, &c->queue_stats, key, &qs);
 
-		if (bpf_map_lookup_elem(c->queue_stats.fd, &key, &qs)) {
-			fprintf(stderr, "ferryctl: %s/%s: cannot read key %u: %s\n", c->pin_path,
-				c->queue_stats.name, key, strerror(errno));
-			return -errno;
-		}
+		if (err)
+			return err;
 		if (!qs.configured)
 			continue;
 		qs.ifname[sizeof(qs.ifname) - 1] = '\0';
@@ -723,6 +728,7 @@ static int print_flow_config(struct ctl *c)
 {
 	FILE *out = c->out;
 	bool first = true;
+	int err;
 
 	if (c->json)
 		fprintf(out, "{\"flows\":[");
@@ -730,8 +736,9 @@ static int print_flow_config(struct ctl *c)
 		struct ferry_flow_info fi;
 		bool drop = false, fr = true;
 
-		if (bpf_map_lookup_elem(c->flow_info.fd, &id, &fi))
-			return -errno;
+		err = read_elem(c, &c->flow_info, id, &fi);
+		if (err)
+			return err;
 		if (!fi.configured)
 			continue;
 		fi.name[sizeof(fi.name) - 1] = '\0';
@@ -745,8 +752,9 @@ static int print_flow_config(struct ctl *c)
 		for (__u32 slot = 0; slot < c->rules.info.max_entries; slot++) {
 			struct ferry_rule r;
 
-			if (bpf_map_lookup_elem(c->rules.fd, &slot, &r))
-				return -errno;
+			err = read_elem(c, &c->rules, slot, &r);
+			if (err)
+				return err;
 			if (!r.enabled)
 				break; /* the table ends at the first empty slot */
 			if (r.flow_id != id)
@@ -766,8 +774,9 @@ static int print_flow_config(struct ctl *c)
 			__u32 key = id * FERRY_MAX_SERVICES + pos;
 			struct ferry_svc_info si;
 
-			if (bpf_map_lookup_elem(c->svc_info.fd, &key, &si))
-				return -errno;
+			err = read_elem(c, &c->svc_info, key, &si);
+			if (err)
+				return err;
 			if (!si.configured)
 				continue;
 			si.service[sizeof(si.service) - 1] = '\0';
@@ -832,10 +841,9 @@ static int print_prometheus(struct ctl *c)
 	for (__u32 id = 0; id < c->flow_info.info.max_entries && nf < FERRY_MAX_FLOWS; id++) {
 		struct ferry_flow_info fi;
 
-		if (bpf_map_lookup_elem(c->flow_info.fd, &id, &fi)) {
-			err = -errno;
+		err = read_elem(c, &c->flow_info, id, &fi);
+		if (err)
 			goto out_free;
-		}
 		if (!fi.configured)
 			continue;
 		flows[nf].id = id;
@@ -848,10 +856,9 @@ static int print_prometheus(struct ctl *c)
 		nf++;
 	}
 	for (__u32 key = 0; key < c->queue_stats.info.max_entries; key++) {
-		if (bpf_map_lookup_elem(c->queue_stats.fd, &key, &qs[nq])) {
-			err = -errno;
+		err = read_elem(c, &c->queue_stats, key, &qs[nq]);
+		if (err)
 			goto out_free;
-		}
 		qs[nq].ifname[sizeof(qs[nq].ifname) - 1] = '\0';
 		if (qs[nq].configured)
 			nq++;

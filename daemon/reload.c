@@ -203,6 +203,8 @@ static int check_static(const struct ferry_config *old, const struct ferry_confi
 		cfg_mark_error(errs, none, "changing cpus needs a restart");
 	if (old->worker_priority != new->worker_priority)
 		cfg_mark_error(errs, none, "changing worker_priority needs a restart");
+	if (old->coalesce_usecs != new->coalesce_usecs)
+		cfg_mark_error(errs, none, "changing coalesce_usecs needs a restart");
 	if (!umem_equal(&old->umem, &new->umem))
 		cfg_mark_error(errs, none, "changing umem needs a restart");
 	if (!nat_equal(&old->nat, &new->nat))

@@ -311,6 +311,21 @@ static void idle_wait(struct ferry_worker *w)
 		handoff__awake(w->handoff, w->id, fds[nfds - 1].revents & POLLIN);
 }
 
+/*
+ * coalesce_usecs: the rings just ran dry after a loop that forwarded
+ * packets, so more are likely on their way.  Waking at the first of them
+ * (idle_wait()) would run the loop, its syscalls and two context switches
+ * for a packet or two; sleeping a fixed short while lets the kernel gather
+ * a batch first, as a NIC's interrupt coalescing does.  Only after a busy
+ * loop: the first packet after a quiet spell is taken at once.
+ */
+static void nap(struct ferry_worker *w)
+{
+	struct timespec ts = { .tv_nsec = (long)w->coalesce_ns };
+
+	clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -375,13 +390,20 @@ static void *worker__run(void *arg)
 		} else if (w->wake_ns && w->now_ns >= w->wake_ns) {
 			tick_services(w);
 		}
-		if (busy)
+		if (busy) {
+			w->forwarded = true;
 			continue;
+		}
 		/* The most active of the ports' modes decides whether to sleep. */
-		if (w->poll_mode == PORT_POLL_INTERRUPT)
-			idle_wait(w);
-		else if (w->poll_mode == PORT_POLL_SPIN)
+		if (w->poll_mode == PORT_POLL_INTERRUPT) {
+			if (w->coalesce_ns && w->forwarded)
+				nap(w);
+			else
+				idle_wait(w);
+			w->forwarded = false;
+		} else if (w->poll_mode == PORT_POLL_SPIN) {
 			cpu_relax();
+		}
 	}
 	return NULL;
 }
@@ -421,6 +443,7 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 	w->queue = id;
 	w->d = d;
 	w->batch = cfg->umem.batch < WORKER_MAX_BATCH ? cfg->umem.batch : WORKER_MAX_BATCH;
+	w->coalesce_ns = (uint64_t)cfg->coalesce_usecs * 1000;
 	w->handoff = d->handoff;
 	w->cpu = cfg->nr_cpus ? cfg->cpus[id % (uint32_t)cfg->nr_cpus] : -1;
 	/* Before any worker starts: a bad CPU fails the start-up cleanly. */
@@ -509,7 +532,7 @@ int worker__start(struct ferry_worker *w)
 	uint32_t prio = w->d->cfg.worker_priority;
 	struct sched_param sp = { .sched_priority = (int)prio };
 	pthread_attr_t attr;
-	char name[16], sched[32];
+	char name[16], sched[32], idle[48];
 	cpu_set_t set;
 	int err;
 
@@ -551,12 +574,17 @@ int worker__start(struct ferry_worker *w)
 		snprintf(sched, sizeof(sched), "SCHED_FIFO %u", prio);
 	else
 		snprintf(sched, sizeof(sched), "SCHED_OTHER");
+	if (w->coalesce_ns)
+		snprintf(idle, sizeof(idle), "%s, coalesce %llu us", port__poll_mode_name(w->poll_mode),
+			 (unsigned long long)(w->coalesce_ns / 1000));
+	else
+		snprintf(idle, sizeof(idle), "%s", port__poll_mode_name(w->poll_mode));
 	if (w->cpu >= 0)
 		pr_info("worker %u: queue %u, pinned to CPU %d, %s, idle mode %s", w->id, w->queue,
-			w->cpu, sched, port__poll_mode_name(w->poll_mode));
+			w->cpu, sched, idle);
 	else
 		pr_info("worker %u: queue %u, not pinned, %s, idle mode %s", w->id, w->queue, sched,
-			port__poll_mode_name(w->poll_mode));
+			idle);
 	return 0;
 
 err_destroy_attr:

@@ -1177,11 +1177,35 @@ static const struct key_handler root_keys[] = {
 	  .off = offsetof(struct ferry_config, worker_priority),
 	  .min = 0,
 	  .max = 99 },
+	{ .key = "coalesce_usecs",
+	  .fn = h_u32,
+	  .off = offsetof(struct ferry_config, coalesce_usecs),
+	  .min = 0,
+	  .max = 1000 },
 	{ .key = "interfaces", .fn = h_interfaces, .required = true },
 	{ .key = "nat", .fn = h_nat },
 	{ .key = "umem", .fn = h_umem },
 	{ .key = "flows", .fn = h_flows, .required = true },
 };
+
+/* `key`, set at the top level, needs every interface in poll_mode interrupt. */
+static void require_interrupt_mode(struct parser *p, yaml_node_t *root, const char *key,
+				   const char *why)
+{
+	const struct ferry_config *cfg = p->cfg;
+
+	for (int i = 0; i < cfg->nr_ifaces; i++) {
+		const struct cfg_iface *ifc = &cfg->ifaces[i];
+
+		if (ifc->poll_mode == CFG_POLL_INTERRUPT)
+			continue;
+		cfg_error(p->errs, map_get(p, root, key),
+			  "%s: needs poll_mode interrupt, but interface '%s' (line %u) is %s: %s",
+			  key, ifc->name, ifc->mark.line,
+			  ifc->poll_mode == CFG_POLL_BUSY ? "busy-poll" : "spin", why);
+		return;
+	}
+}
 
 static void parse_root(struct parser *p, yaml_node_t *root)
 {
@@ -1195,17 +1219,14 @@ static void parse_root(struct parser *p, yaml_node_t *root)
 	 * included, and with it the very packets it waits for.  Only a worker
 	 * that sleeps when its rings are empty may outrank them.
 	 */
-	for (int i = 0; cfg->worker_priority && i < cfg->nr_ifaces; i++) {
-		if (cfg->ifaces[i].poll_mode == CFG_POLL_INTERRUPT)
-			continue;
-		cfg_error(p->errs, map_get(p, root, "worker_priority"),
-			  "worker_priority: needs poll_mode interrupt, but interface '%s' (line %u) "
-			  "is %s: a real-time worker that never sleeps starves the kernel's "
-			  "receive processing on its CPU",
-			  cfg->ifaces[i].name, cfg->ifaces[i].mark.line,
-			  cfg->ifaces[i].poll_mode == CFG_POLL_BUSY ? "busy-poll" : "spin");
-		break;
-	}
+	if (cfg->worker_priority)
+		require_interrupt_mode(p, root, "worker_priority",
+				       "a real-time worker that never sleeps starves the kernel's "
+				       "receive processing on its CPU");
+	/* A worker that never sleeps never naps either: the key would do nothing. */
+	if (cfg->coalesce_usecs)
+		require_interrupt_mode(p, root, "coalesce_usecs",
+				       "only a worker that sleeps when idle naps");
 	/* Each worker allocates NAT ports from its own slice of the range. */
 	if (p->nat_ports && (uint32_t)(r->hi - r->lo) + 1 < cfg->queues)
 		cfg_error(p->errs, p->nat_ports,

@@ -126,6 +126,7 @@ struct ferry_config {
 	int nr_cpus;                   /* 0: workers are not pinned */
 	uint16_t cpus[CFG_MAX_CPUS];   /* worker i runs on cpus[i % nr_cpus] */
 	uint32_t worker_priority;      /* SCHED_FIFO priority of the workers, 0 = SCHED_OTHER */
+	uint32_t coalesce_usecs;       /* interrupt mode: nap after a busy loop, 0 = none */
 	int nr_ifaces;
 	struct cfg_iface ifaces[CFG_MAX_IFACES];
 	int nr_flows;

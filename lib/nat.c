@@ -120,11 +120,16 @@ static void tuple_reverse(struct nat_tuple *dst, const struct nat_tuple *src)
 	dst->pad = 0;
 }
 
-static bool tuple_eq(const struct nat_tuple *a, const struct nat_tuple *b)
+_Static_assert(sizeof(struct nat_tuple) == 40, "struct nat_tuple: tuple_eq() compares 5 words");
+
+/* Both normalized (tuple_normalize()), so every byte counts, padding included. */
+static inline bool tuple_eq(const struct nat_tuple *a, const struct nat_tuple *b)
 {
-	return a->sport == b->sport && a->dport == b->dport && a->family == b->family &&
-	       a->proto == b->proto && !memcmp(&a->saddr, &b->saddr, sizeof(a->saddr)) &&
-	       !memcmp(&a->daddr, &b->daddr, sizeof(a->daddr));
+	uint64_t x[5], y[5];
+
+	memcpy(x, a, sizeof(x));
+	memcpy(y, b, sizeof(y));
+	return !((x[0] ^ y[0]) | (x[1] ^ y[1]) | (x[2] ^ y[2]) | (x[3] ^ y[3]) | (x[4] ^ y[4]));
 }
 
 /* A reply is the reverse of what was sent upstream. */
@@ -137,8 +142,8 @@ static bool reply_eq(const struct nat_tuple *sent, const struct nat_tuple *reply
 }
 
 /* Slot + 1 of the session whose key is `k`, or 0. */
-static uint32_t idx_find(const struct nat_table *t, bool reply, const struct nat_tuple *k,
-			 uint32_t hash)
+static inline uint32_t idx_find(const struct nat_table *t, bool reply, const struct nat_tuple *k,
+				uint32_t hash)
 {
 	const struct nat_idx_ent *idx = reply ? t->by_reply : t->by_client;
 

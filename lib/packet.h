@@ -63,6 +63,12 @@ struct pkt_info {
 
 /* Parse `len` bytes at `data`.  On PKT_OK every field of *pi is set. */
 enum pkt_parse_result pkt_parse(const uint8_t *data, uint32_t len, struct pkt_info *pi);
+/*
+ * The same without pkt_parse()'s shortcut for plain IPv4 UDP/TCP frames:
+ * every frame, one way.  pkt_parse() must agree with it on every frame
+ * (tests/unit/test_packet.c holds it to that); use pkt_parse().
+ */
+enum pkt_parse_result pkt_parse_general(const uint8_t *data, uint32_t len, struct pkt_info *pi);
 const char *pkt_parse_result_str(enum pkt_parse_result r);
 
 #endif /* FERRY_PACKET_H */

@@ -12,16 +12,10 @@
  * exit; so does the death of the parent, and --max-time bounds its life.
  */
 #include <getopt.h>
-#include <signal.h>
-#include <sys/prctl.h>
-
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <linux/if_link.h>
 
 #include "bench.h"
-#include "bench_util.h"
 #include "bench_sink.skel.h"
+#include "bench_xdp.h"
 
 #define MAX_DEVS 4
 
@@ -60,6 +54,14 @@ static int print_stats(struct bench_sink_bpf *skel)
 	return 0;
 }
 
+static void report(void *ctx)
+{
+	int err = print_stats(ctx);
+
+	if (err)
+		fprintf(stderr, "bench_sink: cannot read the counters: %s\n", strerror(-err));
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: bench_sink --dev DEV [--dev DEV...] --expect ADDR:PORT [--max-time S]\n"
@@ -78,7 +80,6 @@ int main(int argc, char **argv)
 	int link_fds[MAX_DEVS] = {-1, -1, -1, -1};
 	const char *devs[MAX_DEVS];
 	struct bench_sink_bpf *skel;
-	double deadline;
 	int ndev = 0, c, err = 0;
 	bool have_expect = false;
 	uint32_t daddr = 0;
@@ -121,14 +122,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 
-	/* Signals are taken synchronously with sigtimedwait(): no handler runs at all. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	bench_block_signals(&set);
 
 	skel = bench_sink_bpf__open();
 	if (!skel) {
@@ -143,11 +137,9 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	for (int i = 0; i < ndev; i++) {
-		LIBBPF_OPTS(bpf_link_create_opts, lopts, .flags = XDP_FLAGS_DRV_MODE);
 		int ifindex = (int)if_nametoindex(devs[i]);
 		struct bench_mac mac = {0};
 		__u32 key = (__u32)ifindex;
-		int fd;
 
 		if (!ifindex) {
 			fprintf(stderr, "bench_sink: interface '%s': %s\n", devs[i], strerror(errno));
@@ -163,42 +155,19 @@ int main(int argc, char **argv)
 				devs[i], strerror(-err));
 			goto out;
 		}
-		fd = bpf_link_create(bpf_program__fd(skel->progs.bench_sink), ifindex, BPF_XDP,
-				     &lopts);
-		if (fd < 0) {
-			err = -errno;
+		err = bench_xdp_attach(bpf_program__fd(skel->progs.bench_sink), devs[i], &link_fds[i]);
+		if (err) {
 			fprintf(stderr, "bench_sink: interface '%s': native XDP attach failed: %s\n",
 				devs[i], strerror(-err));
 			goto out;
 		}
-		link_fds[i] = fd;
 	}
 	fprintf(stderr, "bench_sink: attached (native) to %d interface(s)\n", ndev);
 	printf("{\"ready\":1}\n");
 	fflush(stdout);
 
-	deadline = bench_now() + max_time;
-	for (;;) {
-		double left = deadline - bench_now();
-		struct timespec timeout = {
-			.tv_sec = left > 0 ? (time_t)left : 0,
-			.tv_nsec = left > 0 ? (long)((left - (double)(time_t)left) * 1e9) : 0,
-		};
-		int sig = sigtimedwait(&set, NULL, &timeout);
-
-		if (sig == SIGUSR1) {
-			err = print_stats(skel);
-			if (err)
-				fprintf(stderr, "bench_sink: cannot read the counters: %s\n",
-					strerror(-err));
-			continue;
-		}
-		if (sig < 0 && errno == EINTR)
-			continue;
-		if (sig < 0)
-			fprintf(stderr, "bench_sink: --max-time reached\n");
-		break;
-	}
+	if (bench_serve(&set, max_time, report, skel) == -ETIMEDOUT)
+		fprintf(stderr, "bench_sink: --max-time reached\n");
 	err = 0;
 out:
 	/* Closing a link's last fd detaches its program. */

@@ -224,8 +224,10 @@ ferry_config() { # FILE FLOWS PORTS MAX_SESSIONS [SERVICES-YAML]
 		echo "interfaces:"
 		echo "  - {name: $DEV_PC, xdp_mode: native-only${BENCH_FERRY_IFACE:+, $BENCH_FERRY_IFACE}}"
 		echo "  - {name: $DEV_PS, xdp_mode: native-only${BENCH_FERRY_IFACE:+, $BENCH_FERRY_IFACE}}"
-		# Real-time workers outrank the proxy's NAPI threads (see README, worker_priority).
+		# Tuned for a forwarding host (README, Real-time workers): workers above
+		# the proxy's NAPI threads, and a 50 us nap once the rings run dry.
 		echo "worker_priority: ${BENCH_FERRY_PRIORITY:-10}"
+		echo "coalesce_usecs: ${BENCH_FERRY_COALESCE:-50}"
 		echo "nat: {ports: $3, max_sessions: $4}"
 		# Spelled out so the memory report's configured sizes stay true if defaults change.
 		echo "umem: {frames: $UMEM_FRAMES, frame_size: $UMEM_FRAME_SIZE}"
@@ -283,8 +285,8 @@ sys_ferry_up() {
 }
 sys_ferry_down() { ferryd_stop; }
 
-# The same with normal scheduling (worker_priority: 0): what real-time workers buy.
-sys_ferrynorm_up() { BENCH_FERRY_PRIORITY=0 sys_ferry_up; }
+# The same with ferryd's defaults (normal scheduling, no naps): what the tuning buys.
+sys_ferrynorm_up() { BENCH_FERRY_PRIORITY=0 BENCH_FERRY_COALESCE=0 sys_ferry_up; }
 sys_ferrynorm_down() { ferryd_stop; }
 
 # Until its services are built, --check rejects the chain's config and the row is n/a.

@@ -11,14 +11,8 @@
  * server's side.
  */
 #include <getopt.h>
-#include <signal.h>
-#include <sys/prctl.h>
 
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
-#include <linux/if_link.h>
-
-#include "bench_util.h"
+#include "bench_xdp.h"
 #include "xdp_nat_fwd.h"
 #include "xdp_nat_fwd.skel.h"
 
@@ -63,15 +57,10 @@ static void usage(FILE *f)
 		"                   [--ports LO-HI] [--max-time S]\n");
 }
 
-static int attach(int prog_fd, const char *dev, int *link_fd)
+static void report(void *ctx)
 {
-	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = XDP_FLAGS_DRV_MODE);
-	int ifindex = (int)if_nametoindex(dev);
-
-	if (!ifindex)
-		return -ENODEV;
-	*link_fd = bpf_link_create(prog_fd, ifindex, BPF_XDP, &opts);
-	return *link_fd < 0 ? -errno : 0;
+	if (print_stats(ctx))
+		fprintf(stderr, "xdp_nat_fwd: cannot read the counters\n");
 }
 
 int main(int argc, char **argv)
@@ -93,7 +82,7 @@ int main(int argc, char **argv)
 	int link_c = -1, link_u = -1, c, err;
 	unsigned int lo, hi;
 	struct xdp_nat_fwd_bpf *skel;
-	double max_time = 3600, deadline;
+	double max_time = 3600;
 	uint16_t fport = 0, uport = 0;
 	int have = 0;
 	sigset_t set;
@@ -158,13 +147,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigprocmask(SIG_BLOCK, &set, NULL);
-	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	bench_block_signals(&set);
 
 	skel = xdp_nat_fwd_bpf__open();
 	if (!skel) {
@@ -177,9 +160,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "xdp_nat_fwd: cannot load: %s\n", strerror(-err));
 		goto out;
 	}
-	err = attach(bpf_program__fd(skel->progs.xdp_nat_fwd), cdev, &link_c);
+	err = bench_xdp_attach(bpf_program__fd(skel->progs.xdp_nat_fwd), cdev, &link_c);
 	if (!err)
-		err = attach(bpf_program__fd(skel->progs.xdp_nat_fwd), udev, &link_u);
+		err = bench_xdp_attach(bpf_program__fd(skel->progs.xdp_nat_fwd), udev, &link_u);
 	if (err) {
 		fprintf(stderr, "xdp_nat_fwd: native XDP attach failed: %s\n", strerror(-err));
 		goto out;
@@ -188,24 +171,7 @@ int main(int argc, char **argv)
 	printf("{\"ready\":1}\n");
 	fflush(stdout);
 
-	deadline = bench_now() + max_time;
-	for (;;) {
-		double left = deadline - bench_now();
-		struct timespec timeout = {
-			.tv_sec = left > 0 ? (time_t)left : 0,
-			.tv_nsec = left > 0 ? (long)((left - (double)(time_t)left) * 1e9) : 0,
-		};
-		int sig = sigtimedwait(&set, NULL, &timeout);
-
-		if (sig == SIGUSR1) {
-			if (print_stats(skel))
-				fprintf(stderr, "xdp_nat_fwd: cannot read the counters\n");
-			continue;
-		}
-		if (sig < 0 && errno == EINTR)
-			continue;
-		break;
-	}
+	bench_serve(&set, max_time, report, skel);
 	err = 0;
 out:
 	if (link_c >= 0)

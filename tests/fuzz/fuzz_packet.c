@@ -2,12 +2,14 @@
 /*
  * libFuzzer harness: the packet path without the daemon around it.
  *
- * Any byte string goes to pkt_parse().  When it parses, the offsets must lie
- * inside the frame, the checksum helpers must agree with each other, and a
- * full NAT round trip must behave: the client packet is rewritten towards
- * the upstream, turned around as the upstream's reply would be (swapping
- * addresses and ports keeps every checksum valid, the one's-complement sum
- * being commutative), and rewritten back to the client.  Along the way the
+ * Any byte string goes to pkt_parse(), which must agree with
+ * pkt_parse_general() on the result and on every field.  When it parses,
+ * the offsets must lie inside the frame, the checksum helpers must agree
+ * with each other, and a full NAT round trip must behave: the client
+ * packet is rewritten towards the upstream, turned around as the
+ * upstream's reply would be (swapping addresses and ports keeps every
+ * checksum valid, the one's-complement sum being commutative), and
+ * rewritten back to the client.  Along the way the
  * length never changes, each re-parse yields exactly the tuple the session
  * says, nothing outside MACs, addresses, ports, TTL and checksums changes,
  * and checksums that were valid stay valid.
@@ -424,7 +426,7 @@ out:
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct pkt_info pi;
+	struct pkt_info pi, general;
 	enum pkt_parse_result r;
 	uint8_t *frame;
 	bool valid;
@@ -440,6 +442,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&pi, 0xa5, sizeof(pi));
 	r = pkt_parse(frame, (uint32_t)size, &pi);
 	FUZZ_CHECK(r < PKT_ERR__MAX, "result %d", r);
+	/* pkt_parse()'s IPv4 shortcut must agree with the general parser, byte for byte. */
+	memset(&general, 0xa5, sizeof(general));
+	FUZZ_CHECK(pkt_parse_general(frame, (uint32_t)size, &general) == r,
+		   "pkt_parse() and pkt_parse_general() disagree");
+	FUZZ_CHECK(r != PKT_OK || !memcmp(&pi, &general, sizeof(pi)),
+		   "pkt_parse() and pkt_parse_general() set different fields");
 	FUZZ_CHECK(pkt_parse_result_str(r) != NULL, "no name for result %d", r);
 	if (r == PKT_OK && icmp_is_error(&pi)) {
 		check_icmp_offsets(&pi, size);

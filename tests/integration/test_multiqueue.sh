@@ -21,11 +21,12 @@ N=${FERRY_TEST_DATAGRAMS_PER_CLIENT:-400} # per client
 CLIENTS=8
 TOTAL=$((CLIENTS * N))
 
-write_config() { # XDP_MODE POLL_C POLL_S [WORKER_PRIORITY]
+write_config() { # XDP_MODE POLL_C POLL_S [WORKER_PRIORITY [COALESCE_USECS]]
 	cat >"$WORKDIR/ferry.yaml" <<-YAML
 	queues: 2
 	cpus: [0, 1]
 	worker_priority: ${4:-0}
+	coalesce_usecs: ${5:-0}
 	interfaces:
 	  - name: px-c
 	    xdp_mode: $1
@@ -94,11 +95,11 @@ sched_of() {
 	done
 }
 
-run_case() { # NAME XDP_MODE POLL_C POLL_S [WORKER_PRIORITY]
+run_case() { # NAME XDP_MODE POLL_C POLL_S [WORKER_PRIORITY [COALESCE_USECS]]
 	local name=$1 mode=$2 log=$WORKDIR/ferryd-$1.log st i srv_pid pin_dir prio=${5:-0} sched
 	local -a pids=()
 
-	write_config "$mode" "$3" "$4" "$prio"
+	write_config "$mode" "$3" "$4" "$prio" "${6:-0}"
 	if [ "$mode" = skb ]; then
 		set_xps "$NS_CLI" cli0 1 0 2 || return 1
 	else
@@ -190,10 +191,11 @@ topo_up 2 3 || { echo "FAIL: topology"; echo "multiqueue: 0 passed, 1 failed"; e
 check "topology: cli0 has 3 TX queues" [ "$(queues "$NS_CLI" cli0 tx)" = 3 ]
 check "topology: px-c has 2 TX queues" [ "$(queues "$NS_PX" px-c tx)" = 2 ]
 
-# Real-time workers (worker_priority) in one case: it needs interrupt mode.
-run_case native native interrupt interrupt 5
-check "native: the log names the workers' scheduling" \
-	[ "$(grep -c 'pinned to CPU [01], SCHED_FIFO 5, idle mode interrupt' "$WORKDIR/ferryd-native.log")" = 2 ]
+# Real-time workers (worker_priority) that nap after busy loops (coalesce_usecs)
+# in one case: both need interrupt mode.
+run_case native native interrupt interrupt 5 50
+check "native: the log names the workers' scheduling and coalescing" \
+	[ "$(grep -c 'pinned to CPU [01], SCHED_FIFO 5, idle mode interrupt, coalesce 50 us' "$WORKDIR/ferryd-native.log")" = 2 ]
 run_case skb skb interrupt interrupt
 
 run_case busy-poll native busy-poll busy-poll

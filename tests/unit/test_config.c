@@ -848,6 +848,16 @@ static void test_poll_modes_and_cpus(void)
 	expect_ok("worker_priority: 0\ninterfaces:\n  - {name: a, poll_mode: spin}\n"
 		  "flows:\n  - name: f\n    match:\n" MATCH_OK SVC);
 	done();
+
+	expect_ok("coalesce_usecs: 50\n" MINIMAL);
+	CU_ASSERT_EQUAL(cfg.coalesce_usecs, 50);
+	done();
+	expect_one("coalesce_usecs: 1001\n" MINIMAL,
+		   "t.yaml:1:17: coalesce_usecs: value 1001 is out of range 0..1000");
+	expect_one("coalesce_usecs: 20\ninterfaces:\n  - {name: a, poll_mode: busy-poll}\n"
+		   "flows:\n  - name: f\n    match:\n" MATCH_OK SVC,
+		   "t.yaml:1:17: coalesce_usecs: needs poll_mode interrupt, but interface 'a' "
+		   "(line 3) is busy-poll: only a worker that sleeps when idle naps");
 }
 
 static char tmp_path[64];

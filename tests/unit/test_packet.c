@@ -86,15 +86,27 @@ static uint32_t build(uint8_t *buf, const struct spec *sp)
 	return off + sp->payload_len;
 }
 
-/* Parse a heap copy of exactly `len` bytes. */
+/*
+ * Parse a heap copy of exactly `len` bytes.  Every frame of these tests is
+ * also parsed by pkt_parse_general(), the parser without pkt_parse()'s
+ * IPv4 shortcut: the two must agree on the result and, when it is PKT_OK,
+ * on every byte they write.
+ */
 static enum pkt_parse_result parse_exact(const uint8_t *frame, uint32_t len, struct pkt_info *pi)
 {
 	uint8_t *copy = malloc(len ? len : 1);
-	enum pkt_parse_result r;
+	enum pkt_parse_result r, r_general;
+	struct pkt_info general;
 
 	CU_ASSERT_FATAL(copy != NULL);
 	memcpy(copy, frame, len);
+	memset(pi, 0xa5, sizeof(*pi));
+	memset(&general, 0xa5, sizeof(general));
 	r = pkt_parse(copy, len, pi);
+	r_general = pkt_parse_general(copy, len, &general);
+	CU_ASSERT_EQUAL(r, r_general);
+	if (r == PKT_OK && r_general == PKT_OK)
+		CU_ASSERT(memcmp(pi, &general, sizeof(general)) == 0);
 	free(copy);
 	return r;
 }
