@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -52,40 +53,42 @@ static inline uint64_t rotl64(uint64_t x, unsigned int r)
 }
 
 /*
- * Seeded multiply-rotate over the key's 64-bit words, then a
- * xorshift-multiply finaliser so every key bit reaches the low bits used as
- * the bucket.  An IPv4 key's addresses share one word (the rest of a
- * normalized v4 address is zero, and the family is hashed too).  Not a
- * keyed PRF: the random seed only keeps bucket and port choices from being
- * predictable from the outside.
+ * Seeded multiply-rotate over the key's 64-bit words, folded: the high half
+ * of the last product, where every key bit has reached, is folded into the
+ * low bits the buckets use.  An IPv4 key's addresses share one word (the
+ * rest of a normalized v4 address is zero, and the family is hashed too);
+ * ports, family, protocol and padding (zero) are read as the last word.
+ * Not a keyed PRF: the random seed only keeps bucket and port choices from
+ * being predictable from the outside.
  */
-static uint64_t tuple_hash(uint64_t seed, const struct nat_tuple *k)
+_Static_assert(offsetof(struct nat_tuple, sport) == 32 && offsetof(struct nat_tuple, pad) == 38,
+	       "struct nat_tuple: tuple_hash() reads sport..pad as one word");
+
+static inline uint64_t hash_round(uint64_t h, uint64_t w)
 {
-	const uint64_t m = 0x9e3779b97f4a7c15ull;
-	uint64_t w[4], h = seed;
+	return rotl64(h ^ w, 29) * 0x9e3779b97f4a7c15ull;
+}
+
+static inline uint64_t tuple_hash(uint64_t seed, const struct nat_tuple *k)
+{
+	uint64_t w[4], h;
 
 	if (k->family == 4) {
 		uint32_t sa, da;
 
 		memcpy(&sa, k->saddr.b, 4);
 		memcpy(&da, k->daddr.b, 4);
-		h = rotl64(h ^ ((uint64_t)sa | (uint64_t)da << 32), 29) * m;
+		h = hash_round(seed, (uint64_t)sa | (uint64_t)da << 32);
 	} else {
 		memcpy(&w[0], k->saddr.b, 16);
 		memcpy(&w[2], k->daddr.b, 16);
+		h = seed;
 		for (int i = 0; i < 4; i++)
-			h = rotl64(h ^ w[i], 29) * m;
+			h = hash_round(h, w[i]);
 	}
-	h = rotl64(h ^ ((uint64_t)k->sport | (uint64_t)k->dport << 16 | (uint64_t)k->family << 32 |
-			(uint64_t)k->proto << 40),
-		   29) *
-	    m;
-	h ^= h >> 31;
-	h *= 0xbf58476d1ce4e5b9ull;
-	h ^= h >> 29;
-	h *= 0x94d049bb133111ebull;
-	h ^= h >> 32;
-	return h;
+	memcpy(&w[0], &k->sport, 8);
+	h = hash_round(h, w[0]);
+	return h ^ h >> 32;
 }
 
 /* Keys compare and hash whole addresses: bytes past a v4 address must be zero. */
@@ -324,11 +327,33 @@ static inline void csum_apply(uint8_t *field, uint64_t d)
 	memcpy(field, &c, 2);
 }
 
-static inline uint32_t fold_delta(uint64_t d)
+/*
+ * A sum of RFC 1624 terms folded to 16 bits with end-around carry.  Never 0:
+ * every rewrite has a non-zero term (a field that keeps its value adds
+ * ~m + m = 0xffff), which keeps csum_apply16()'s result the one a full
+ * computation gives.
+ */
+static inline uint16_t fold_delta(uint64_t d)
 {
 	d = (d & 0xffffffff) + (d >> 32);
 	d = (d & 0xffffffff) + (d >> 32);
-	return (uint32_t)d;
+	d = (d & 0xffff) + (d >> 16);
+	d = (d & 0xffff) + (d >> 16);
+	d = (d & 0xffff) + (d >> 16);
+	return (uint16_t)d;
+}
+
+/* A checksum field after a change of `d` (from fold_delta()): one fold suffices. */
+static inline void csum_apply16(uint8_t *field, uint16_t d)
+{
+	uint32_t s;
+	uint16_t c;
+
+	memcpy(&c, field, 2);
+	s = (uint32_t)(uint16_t)~c + d;
+	s = (s & 0xffff) + (s >> 16);
+	c = (uint16_t)~s;
+	memcpy(field, &c, 2);
 }
 
 /*
@@ -512,8 +537,12 @@ void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi)
 	t->pad = 0;
 }
 
-/* The L4 checksum after a change of `d`; UDP/IPv4 without one keeps none. */
-static inline void l4_csum_update(const struct pkt_info *pi, uint8_t *l4, uint64_t d)
+/*
+ * The L4 checksum after a change of `d`, either a 64-bit sum of terms or
+ * (`folded`) one already folded to 16 bits; UDP/IPv4 without a checksum
+ * keeps none.
+ */
+static inline void l4_csum_update(const struct pkt_info *pi, uint8_t *l4, uint64_t d, bool folded)
 {
 	uint8_t *l4_csum;
 
@@ -525,7 +554,10 @@ static inline void l4_csum_update(const struct pkt_info *pi, uint8_t *l4, uint64
 	} else {
 		l4_csum = l4 + TCP_CSUM_OFF;
 	}
-	csum_apply(l4_csum, d);
+	if (folded)
+		csum_apply16(l4_csum, (uint16_t)d);
+	else
+		csum_apply(l4_csum, d);
 	/* 0 would read as "no checksum" (RFC 768): send its other form. */
 	if (pi->l4_proto == IPPROTO_UDP && !l4_csum[0] && !l4_csum[1])
 		l4_csum[0] = l4_csum[1] = 0xff;
@@ -549,7 +581,8 @@ static inline int rewrite_check(const struct pkt_info *pi, const struct nat_sess
  * The packet path's rewrite: the session's precomputed deltas, and stores
  * of fixed sizes per family (no per-field checksum arithmetic).
  */
-static int rewrite_prepared(uint8_t *frame, const struct pkt_info *pi,
+static inline __attribute__((always_inline)) int
+rewrite_prepared(uint8_t *frame, const struct pkt_info *pi,
 			    const struct nat_session *s, const struct nat_l2 *l2,
 			    const struct nat_rw *rw, const union ferry_addr *saddr,
 			    const union ferry_addr *daddr)
@@ -567,7 +600,7 @@ static int rewrite_prepared(uint8_t *frame, const struct pkt_info *pi,
 		memcpy(ip + 12, saddr->b, 4);
 		memcpy(ip + 16, daddr->b, 4);
 		(*ttl)--;
-		csum_apply(ip + 10, rw->ip_delta);
+		csum_apply16(ip + 10, rw->ip_delta);
 	} else {
 		memcpy(ip + 8, saddr->b, 16);
 		memcpy(ip + 24, daddr->b, 16);
@@ -575,7 +608,7 @@ static int rewrite_prepared(uint8_t *frame, const struct pkt_info *pi,
 	}
 	memcpy(l4, &rw->sport, 2);
 	memcpy(l4 + 2, &rw->dport, 2);
-	l4_csum_update(pi, l4, rw->l4_delta);
+	l4_csum_update(pi, l4, rw->l4_delta, true);
 	return 0;
 }
 
@@ -621,7 +654,7 @@ static int rewrite(uint8_t *frame, const struct pkt_info *pi, const struct nat_s
 	new16 = htons(dport);
 	d = delta_add16(d, old16, new16);
 	memcpy(l4 + 2, &new16, 2);
-	l4_csum_update(pi, l4, d);
+	l4_csum_update(pi, l4, d, false);
 	return 0;
 }
 

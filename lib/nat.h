@@ -44,11 +44,11 @@ struct nat_tuple {
  * One direction's rewrite, computed once when the session is created: a
  * packet found through a session index carries exactly the session's tuple,
  * so what its checksums change by is known before it arrives (RFC 1624
- * terms, folded to 32 bits).
+ * terms, folded to 16 bits).
  */
 struct nat_rw {
-	uint32_t ip_delta;     /* IPv4 header checksum: addresses and the TTL decrement */
-	uint32_t l4_delta;     /* L4 checksum: pseudo-header addresses and ports */
+	uint16_t ip_delta;     /* IPv4 header checksum: addresses and the TTL decrement */
+	uint16_t l4_delta;     /* L4 checksum: pseudo-header addresses and ports */
 	uint16_t sport, dport; /* network byte order */
 	bool ready;            /* false: rewrite from the packet's own fields */
 };
