@@ -312,12 +312,14 @@ static void idle_wait(struct ferry_worker *w)
 }
 
 /*
- * coalesce_usecs: the rings just ran dry after a loop that forwarded
- * packets, so more are likely on their way.  Waking at the first of them
+ * coalesce_usecs: the rings just ran dry after a loop that received a
+ * small burst, so packets are trickling in.  Waking at the next of them
  * (idle_wait()) would run the loop, its syscalls and two context switches
  * for a packet or two; sleeping a fixed short while lets the kernel gather
- * a batch first, as a NIC's interrupt coalescing does.  Only after a busy
- * loop: the first packet after a quiet spell is taken at once.
+ * a batch first, as a NIC's adaptive interrupt coalescing does.  Only after
+ * small bursts: the first packet after a quiet spell is taken at once, and
+ * under load, when the kernel hands over batches of its own, a fixed nap
+ * would only leave the CPU idle (measured: 15% off the peak).
  */
 static void nap(struct ferry_worker *w)
 {
@@ -353,6 +355,7 @@ static void *worker__run(void *arg)
 {
 	struct ferry_worker *w = arg;
 	bool rx_drained[CFG_MAX_IFACES];
+	uint32_t rx;
 
 	while (!w->stop) {
 		bool busy = false;
@@ -368,12 +371,14 @@ static void *worker__run(void *arg)
 		}
 		if (w->handoff && take_handoffs(w))
 			busy = true;
+		rx = 0;
 		for (int i = 0; i < w->nr_ports; i++) {
 			uint32_t n = port__rx(w->ports[i], w->rx_frames, w->batch);
 
 			rx_drained[i] = n < w->batch;
 			if (n) {
 				busy = true;
+				rx += n;
 				process_burst(w, w->ports[i], n);
 			}
 		}
@@ -391,16 +396,17 @@ static void *worker__run(void *arg)
 			tick_services(w);
 		}
 		if (busy) {
-			w->forwarded = true;
+			/* Bursts of a batch or more: the kernel batches for us already. */
+			w->small_bursts = rx && rx < w->batch / 2;
 			continue;
 		}
 		/* The most active of the ports' modes decides whether to sleep. */
 		if (w->poll_mode == PORT_POLL_INTERRUPT) {
-			if (w->coalesce_ns && w->forwarded)
+			if (w->coalesce_ns && w->small_bursts)
 				nap(w);
 			else
 				idle_wait(w);
-			w->forwarded = false;
+			w->small_bursts = false;
 		} else if (w->poll_mode == PORT_POLL_SPIN) {
 			cpu_relax();
 		}

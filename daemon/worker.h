@@ -36,7 +36,7 @@ struct ferry_worker {
 	uint64_t next_tick_ns;
 	uint64_t wake_ns;            /* earliest ferry_worker__wake_at() deadline, 0 = none */
 	uint64_t coalesce_ns;        /* config coalesce_usecs, interrupt mode only */
-	bool forwarded;              /* the last busy loop was not followed by a nap yet */
+	bool small_bursts;           /* the last busy loop received under batch / 2 packets */
 	uint32_t batch;
 	void *svc_state[CFG_MAX_FLOWS][CFG_MAX_SERVICES];
 	pthread_t thread;

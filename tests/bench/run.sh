@@ -2,9 +2,10 @@
 # make bench: ferry against its baselines on one topology, in one run.
 #
 # Phases (each system is set up, measured and torn down in turn):
-#   1. throughput: for each system, frame size (64, 1400 B) and offered rate
-#      (paced sweep, then unpaced), BENCH_RUNS runs of BENCH_DURATION s; the
-#      sink's delivered packets and bytes, the proxy CPU's busy share
+#   1. throughput: BENCH_RUNS rounds over the systems; in each, every frame
+#      size (64, 1400 B) and offered rate (paced sweep, then unpaced) for
+#      BENCH_DURATION s: the sink's delivered packets and bytes, the proxy
+#      CPU's busy share
 #   2. latency: sockperf UDP ping-pong at 1000 msg/s through ferry, nftables,
 #      the socket relay and testpmd, idle and with a background stream at
 #      half the relay's peak
@@ -87,24 +88,31 @@ not_available() { # SYSTEM KIND REASON
 # relay socket exists before the first measured frame.
 warm_up() { gen 64 10000 0.2 --count 1000 >/dev/null; sleep 0.2; }
 
+# Runs are interleaved: run 1 of every system, then run 2 of every system,
+# and so on.  The speed of a shared VM drifts over minutes; with each system
+# measured in one block, that drift would land between systems, while
+# interleaved, every system's median spans the whole phase.
 throughput_phase() {
 	local sys size rate run
-	for sys in $SYSTEMS; do
-		say "== throughput: ${LABEL[$sys]}"
-		NA=""
-		if ! "sys_${sys}_up"; then
-			not_available "$sys" throughput "${NA:-setup failed}"
-			continue
-		fi
-		warm_up
-		for size in $SIZES; do
-			for rate in $RATES; do
-				for ((run = 1; run <= RUNS; run++)); do
+	local -A unavailable=()
+	for ((run = 1; run <= RUNS; run++)); do
+		for sys in $SYSTEMS; do
+			[ -n "${unavailable[$sys]:-}" ] && continue
+			say "== throughput: ${LABEL[$sys]} (run $run of $RUNS)"
+			NA=""
+			if ! "sys_${sys}_up"; then
+				not_available "$sys" throughput "${NA:-setup failed}"
+				unavailable[$sys]=1
+				continue
+			fi
+			warm_up
+			for size in $SIZES; do
+				for rate in $RATES; do
 					measure "$sys" "$size" "$rate" "$run" || say "  sample lost"
 				done
 			done
+			"sys_${sys}_down"
 		done
-		"sys_${sys}_down"
 	done
 }
 
@@ -124,7 +132,7 @@ sockperf_json() { # FILE
 }
 
 latency_phase() {
-	local sys run bg relay_peak lat load
+	local sys run bg relay_peak load
 	if ! command -v sockperf >/dev/null; then
 		for sys in $LAT_SYSTEMS; do not_available "$sys" latency "sockperf not installed"; done
 		return
@@ -142,40 +150,49 @@ latency_phase() {
 		-p $UPSTREAM_PORT >"$WORK/sockperf-server.log" 2>&1 &
 	track_pid $!
 	sleep 0.5
-	for sys in $LAT_SYSTEMS; do
-		case " $SYSTEMS " in *" $sys "*) ;; *) continue ;; esac
-		NA=""
-		if ! "sys_${sys}_up"; then
-			not_available "$sys" latency "${NA:-setup failed}"
-			continue
-		fi
-		warm_up
-		for load in 0 "$bg"; do
-			for ((run = 1; run <= RUNS; run++)); do
-				GEN_PID=""
-				if [ "$load" != 0 ]; then
-					gen_bg "$WORK/bg.json" 64 "$load" $((LAT_DUR + 2)) --sport 20000
-					sleep 0.5
-				fi
-				in_cli nice -n -15 taskset -c $GEN_CPU sockperf ping-pong -i "${LAT_DST%:*}" \
-					-p "${LAT_DST#*:}" --mps=1000 -t $LAT_DUR -m 22 --full-rtt \
-					>"$WORK/sockperf.log" 2>&1
-				if [ -n "$GEN_PID" ]; then
-					wait "$GEN_PID"
-					say "  (background stream: $(jq -r '"offered \(.offered_pps / 1000 | round) kpps"' "$WORK/bg.json"))"
-				fi
-				if lat=$(sockperf_json "$WORK/sockperf.log"); then
-					record "$(jq -cn --arg sys "$sys" --argjson bg "$load" --argjson run "$run" \
-						--argjson l "$lat" '{kind: "latency", system: $sys, frame_bytes: 64,
-						background_pps: $bg, run: $run} + $l')"
-					say "  background $load pps: $(tail -n 1 "$RAW" | jq -r '"p50 \(.p50_us) p99 \(.p99_us) p99.9 \(.p999_us) max \(.max_us) us (\(.samples) samples)"')"
-				else
-					say "  background $load pps: no result: $(tail -n 3 "$WORK/sockperf.log" | tr '\n' ' ')"
-				fi
+	local -A unavailable=()
+	# Interleaved like the throughput runs.
+	for ((run = 1; run <= RUNS; run++)); do
+		for sys in $LAT_SYSTEMS; do
+			case " $SYSTEMS " in *" $sys "*) ;; *) continue ;; esac
+			[ -n "${unavailable[$sys]:-}" ] && continue
+			NA=""
+			if ! "sys_${sys}_up"; then
+				not_available "$sys" latency "${NA:-setup failed}"
+				unavailable[$sys]=1
+				continue
+			fi
+			warm_up
+			for load in 0 "$bg"; do
+				latency_sample "$sys" "$load" "$run"
 			done
+			"sys_${sys}_down"
 		done
-		"sys_${sys}_down"
 	done
+}
+
+# One ping-pong run through SYSTEM, with a background stream of LOAD pps (0: none).
+latency_sample() { # SYSTEM LOAD RUN
+	local sys=$1 load=$2 run=$3 lat
+	GEN_PID=""
+	if [ "$load" != 0 ]; then
+		gen_bg "$WORK/bg.json" 64 "$load" $((LAT_DUR + 2)) --sport 20000
+		sleep 0.5
+	fi
+	in_cli nice -n -15 taskset -c $GEN_CPU sockperf ping-pong -i "${LAT_DST%:*}" \
+		-p "${LAT_DST#*:}" --mps=1000 -t $LAT_DUR -m 22 --full-rtt >"$WORK/sockperf.log" 2>&1
+	if [ -n "$GEN_PID" ]; then
+		wait "$GEN_PID"
+		say "  (background stream: $(jq -r '"offered \(.offered_pps / 1000 | round) kpps"' "$WORK/bg.json"))"
+	fi
+	if lat=$(sockperf_json "$WORK/sockperf.log"); then
+		record "$(jq -cn --arg sys "$sys" --argjson bg "$load" --argjson run "$run" \
+			--argjson l "$lat" '{kind: "latency", system: $sys, frame_bytes: 64,
+			background_pps: $bg, run: $run} + $l')"
+		say "  ${LABEL[$sys]}, background $load pps: $(tail -n 1 "$RAW" | jq -r '"p50 \(.p50_us) p99 \(.p99_us) p99.9 \(.p999_us) max \(.max_us) us (\(.samples) samples)"')"
+	else
+		say "  ${LABEL[$sys]}, background $load pps: no result: $(tail -n 3 "$WORK/sockperf.log" | tr '\n' ' ')"
+	fi
 }
 
 status_kb() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; } # PID VmRSS|VmSize
