@@ -323,8 +323,20 @@ static void idle_wait(struct ferry_worker *w)
  */
 static void nap(struct ferry_worker *w)
 {
-	struct timespec ts = { .tv_nsec = (long)w->coalesce_ns };
+	uint64_t ns = w->coalesce_ns;
+	struct timespec ts;
 
+	/* Never past a service's deadline (pace): the nap is shorter then. */
+	if (w->wake_ns) {
+		uint64_t now = now_ns();
+
+		if (w->wake_ns <= now)
+			return;
+		if (w->wake_ns - now < ns)
+			ns = w->wake_ns - now;
+	}
+	ts.tv_sec = 0;
+	ts.tv_nsec = (long)ns;
 	clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
 }
 
