@@ -225,7 +225,7 @@ ferry_config() { # FILE FLOWS PORTS MAX_SESSIONS [SERVICES-YAML]
 		echo "  - {name: $DEV_PC, xdp_mode: native-only${BENCH_FERRY_IFACE:+, $BENCH_FERRY_IFACE}}"
 		echo "  - {name: $DEV_PS, xdp_mode: native-only${BENCH_FERRY_IFACE:+, $BENCH_FERRY_IFACE}}"
 		# Tuned for a forwarding host (README, Real-time workers): workers above
-		# the proxy's NAPI threads, and a 50 us nap once the rings run dry.
+		# the proxy's NAPI threads, and 50 us naps while packets trickle in.
 		echo "worker_priority: ${BENCH_FERRY_PRIORITY:-10}"
 		echo "coalesce_usecs: ${BENCH_FERRY_COALESCE:-50}"
 		echo "nat: {ports: $3, max_sessions: $4}"

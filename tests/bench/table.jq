@@ -1,6 +1,7 @@
 # Prints bench-results.json (see report.jq) as the tables of `make bench`:
 # delivered Mpps per offered rate, the proxy CPU's busy share, a summary with
-# the ratio of ferry to each system, latency, and ferryd's memory.  jq -r.
+# the ratio of ferry to each system, latency, ferryd's memory, and the
+# performance targets judged from this run's figures.  jq -r.
 
 def order: ["direct", "ferry", "ferrynorm", "chain", "nft", "relay", "xdpnat", "testpmd"];
 def pad($n): tostring | if length >= $n then . else . + (" " * ($n - length)) end;
