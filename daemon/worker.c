@@ -263,6 +263,19 @@ static void tick(struct ferry_worker *w)
 			  EXPIRE_BUDGET, session_expired, w);
 }
 
+/* How long the worker may sleep, at most max_ns: never past a service's deadline. */
+static uint64_t sleep_budget(const struct ferry_worker *w, uint64_t max_ns)
+{
+	uint64_t now;
+
+	if (!w->wake_ns)
+		return max_ns;
+	now = now_ns();
+	if (w->wake_ns <= now)
+		return 0;
+	return w->wake_ns - now < max_ns ? w->wake_ns - now : max_ns;
+}
+
 static void idle_wait(struct ferry_worker *w)
 {
 	struct pollfd fds[CFG_MAX_IFACES + 2];
@@ -296,14 +309,7 @@ static void idle_wait(struct ferry_worker *w)
 	/* While frames are in flight, completions must be read back soon. */
 	timeout_ns = (tx_busy ? 1 : 100) * 1000000ull;
 	/* Nor past a service's deadline: ppoll() for pacing finer than 1 ms. */
-	if (w->wake_ns) {
-		uint64_t now = now_ns();
-
-		if (w->wake_ns <= now)
-			timeout_ns = 0;
-		else if (w->wake_ns - now < timeout_ns)
-			timeout_ns = w->wake_ns - now;
-	}
+	timeout_ns = sleep_budget(w, timeout_ns);
 	ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
 	ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
 	ppoll(fds, (nfds_t)nfds, &ts, NULL);
@@ -323,18 +329,12 @@ static void idle_wait(struct ferry_worker *w)
  */
 static void nap(struct ferry_worker *w)
 {
-	uint64_t ns = w->coalesce_ns;
+	/* Never past a service's deadline (pace): the nap is shorter then. */
+	uint64_t ns = sleep_budget(w, w->coalesce_ns);
 	struct timespec ts;
 
-	/* Never past a service's deadline (pace): the nap is shorter then. */
-	if (w->wake_ns) {
-		uint64_t now = now_ns();
-
-		if (w->wake_ns <= now)
-			return;
-		if (w->wake_ns - now < ns)
-			ns = w->wake_ns - now;
-	}
+	if (!ns)
+		return;
 	ts.tv_sec = 0;
 	ts.tv_nsec = (long)ns;
 	clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
