@@ -478,8 +478,9 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 	worker__nat_slice(d, id, &lo, &hi);
 	w->nat = nat_table__create(cfg->nat.max_sessions / d->nr_workers ?: 1, lo, hi);
 	if (!w->nat) {
-		err = -ENOMEM;
-		pr_err("worker %u: cannot allocate the session table", id);
+		/* ENOMEM, or no entropy for the table's hash key (getrandom()). */
+		err = -errno;
+		pr_err("worker %u: cannot create the session table: %s", id, strerror(errno));
 		goto err_free;
 	}
 	err = nh_resolver__create(&w->nh);

@@ -3,24 +3,29 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <netinet/in.h>
-#include <sys/random.h>
 
 #include "csum.h"
 #include "nat.h"
+#include "siphash.h"
 
 /* Keeps both index sizes (2x, rounded up to a power of two) within 32 bits. */
 #define NAT_MAX_SESSIONS (1u << 28)
 /*
  * Port probes per new session when the range is larger (smaller ranges are
- * tried in full).  Ports are probed linearly from a hashed start, so used
- * ports cluster as in a linear-probing table: 1024 probes typically start
- * failing only once one (protocol, egress, upstream, upstream port) key uses
- * about 97% of the range, and they bound the worst-case cost of an insert to
- * 1024 reply-index lookups.
+ * tried in full).  Ports are probed linearly from a start the keyed hash of
+ * the client tuple picks (unpredictable from outside), so used ports cluster
+ * as in a linear-probing table: 1024 probes typically start failing only
+ * once one (protocol, egress, upstream, upstream port) key uses about 97% of
+ * the range, and they bound the worst-case cost of an insert to 1024
+ * reply-index lookups.
  */
 #define NAT_PORT_PROBES 1024
+/*
+ * Reply key spaces (protocol, egress, upstream, upstream port) remembered
+ * as used up: see nat_table.full.  A power of two.
+ */
+#define NAT_FULL_SPACES 16
 
 #define ETH_ALEN 6
 #define UDP_CSUM_OFF 6
@@ -43,52 +48,50 @@ struct nat_table {
 	struct nat_idx_ent *by_client;
 	struct nat_idx_ent *by_reply;
 	uint32_t mask; /* index size - 1 */
-	uint64_t seed;
+	struct siphash_key key; /* tuple_hash() */
 	uint16_t port_lo, port_hi;
+	/*
+	 * Key spaces (an upstream tuple with sport 0; family 0: empty slot)
+	 * whose last port search failed.  Until a session of that space is
+	 * removed, a new session for it fails at once instead of searching
+	 * again: once an upstream's ports are used up, each further attempt (a
+	 * stream of new clients, or spoofed SYNs) costs one hash, not
+	 * NAT_PORT_PROBES lookups.  Direct-mapped: a space pushed out by
+	 * another is merely searched again.
+	 */
+	struct nat_tuple full[NAT_FULL_SPACES];
+	struct nat_stats stats;
 };
 
-static inline uint64_t rotl64(uint64_t x, unsigned int r)
-{
-	return x << r | x >> (64 - r);
-}
-
 /*
- * Seeded multiply-rotate over the key's 64-bit words, folded: the high half
- * of the last product, where every key bit has reached, is folded into the
- * low bits the buckets use.  An IPv4 key's addresses share one word (the
- * rest of a normalized v4 address is zero, and the family is hashed too);
- * ports, family, protocol and padding (zero) are read as the last word.
- * Not a keyed PRF: the random seed only keeps bucket and port choices from
- * being predictable from the outside.
+ * Keyed SipHash-1-3 (lib/siphash.h) of a normalized key: the table's key is
+ * random and secret, so nobody outside can choose keys that share a bucket
+ * or a probe run, whatever fields they vary (a multiply-rotate hash left the
+ * bucket bits constant when only one port varied).  An IPv4 key's addresses
+ * share one word (the rest of a normalized v4 address is zero); ports,
+ * family, protocol and padding (zero) are read as the last word, so v4 and
+ * v6 keys never hash alike.
  */
 _Static_assert(offsetof(struct nat_tuple, sport) == 32 && offsetof(struct nat_tuple, pad) == 38,
 	       "struct nat_tuple: tuple_hash() reads sport..pad as one word");
 
-static inline uint64_t hash_round(uint64_t h, uint64_t w)
+static inline uint64_t tuple_hash(const struct siphash_key *key, const struct nat_tuple *k)
 {
-	return rotl64(h ^ w, 29) * 0x9e3779b97f4a7c15ull;
-}
-
-static inline uint64_t tuple_hash(uint64_t seed, const struct nat_tuple *k)
-{
-	uint64_t w[4], h;
+	uint64_t w[5];
 
 	if (k->family == 4) {
 		uint32_t sa, da;
 
 		memcpy(&sa, k->saddr.b, 4);
 		memcpy(&da, k->daddr.b, 4);
-		h = hash_round(seed, (uint64_t)sa | (uint64_t)da << 32);
-	} else {
-		memcpy(&w[0], k->saddr.b, 16);
-		memcpy(&w[2], k->daddr.b, 16);
-		h = seed;
-		for (int i = 0; i < 4; i++)
-			h = hash_round(h, w[i]);
+		w[0] = (uint64_t)sa | (uint64_t)da << 32;
+		memcpy(&w[1], &k->sport, 8);
+		return siphash13(key, w, 2);
 	}
-	memcpy(&w[0], &k->sport, 8);
-	h = hash_round(h, w[0]);
-	return h ^ h >> 32;
+	memcpy(&w[0], k->saddr.b, 16);
+	memcpy(&w[2], k->daddr.b, 16);
+	memcpy(&w[4], &k->sport, 8);
+	return siphash13(key, w, 5);
 }
 
 /* Keys compare and hash whole addresses: bytes past a v4 address must be zero. */
@@ -200,22 +203,11 @@ static void idx_delete(struct nat_idx_ent *idx, uint32_t mask, uint32_t hash, ui
 	idx[hole].hash = 0;
 }
 
-static uint64_t random_seed(void)
-{
-	struct timespec ts;
-	uint64_t seed;
-
-	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) == sizeof(seed))
-		return seed;
-	/* Early boot without entropy: a weak seed still spreads keys evenly. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000007ull ^ (uint64_t)ts.tv_nsec ^ (uintptr_t)&ts;
-}
-
 struct nat_table *nat_table__create(uint32_t max_sessions, uint16_t port_lo, uint16_t port_hi)
 {
 	struct nat_table *t;
 	uint32_t size = 2;
+	int err;
 
 	if (!max_sessions || max_sessions > NAT_MAX_SESSIONS || !port_lo || port_lo > port_hi) {
 		errno = EINVAL;
@@ -243,7 +235,13 @@ struct nat_table *nat_table__create(uint32_t max_sessions, uint16_t port_lo, uin
 	t->nr_free = max_sessions;
 	t->capacity = max_sessions;
 	t->mask = size - 1;
-	t->seed = random_seed();
+	/* No guessable key: without entropy the table is not made at all. */
+	err = siphash_key_random(&t->key);
+	if (err) {
+		nat_table__destroy(t);
+		errno = -err;
+		return NULL;
+	}
 	t->port_lo = port_lo;
 	t->port_hi = port_hi;
 	return t;
@@ -271,13 +269,31 @@ uint32_t nat_table__capacity(const struct nat_table *t)
 	return t->capacity;
 }
 
+const struct nat_stats *nat_table__stats(const struct nat_table *t)
+{
+	return &t->stats;
+}
+
+uint32_t nat_table__bucket(const struct nat_table *t, const struct nat_tuple *k)
+{
+	struct nat_tuple n;
+
+	tuple_normalize(&n, k);
+	return (uint32_t)tuple_hash(&t->key, &n) & t->mask;
+}
+
+uint32_t nat_table__nr_buckets(const struct nat_table *t)
+{
+	return t->mask + 1;
+}
+
 struct nat_session *nat_table__lookup_client(struct nat_table *t, const struct nat_tuple *client)
 {
 	struct nat_tuple k;
 	uint32_t ref;
 
 	tuple_normalize(&k, client);
-	ref = idx_find(t, false, &k, (uint32_t)tuple_hash(t->seed, &k));
+	ref = idx_find(t, false, &k, (uint32_t)tuple_hash(&t->key, &k));
 	return ref ? &t->sessions[ref - 1] : NULL;
 }
 
@@ -287,7 +303,7 @@ struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct na
 	uint32_t ref;
 
 	tuple_normalize(&k, reply);
-	ref = idx_find(t, true, &k, (uint32_t)tuple_hash(t->seed, &k));
+	ref = idx_find(t, true, &k, (uint32_t)tuple_hash(&t->key, &k));
 	return ref ? &t->sessions[ref - 1] : NULL;
 }
 
@@ -382,25 +398,41 @@ static void rw_prepare(struct nat_rw *rw, const struct nat_tuple *from, const st
 	rw->ready = true;
 }
 
+/* The slot of nat_table.full for `up`'s key space, and the space in `space`. */
+static struct nat_tuple *full_slot(struct nat_table *t, const struct nat_tuple *up,
+				   struct nat_tuple *space)
+{
+	*space = *up;
+	space->sport = 0;
+	return &t->full[tuple_hash(&t->key, space) & (NAT_FULL_SPACES - 1)];
+}
+
 /*
  * Find a NAT port for `up` (everything but sport set) whose reply key is free.
  * The start depends on the client so that concurrent clients of one upstream
- * spread over the range instead of all probing up from port_lo.
+ * spread over the range instead of all probing up from port_lo.  A space
+ * found used up is remembered (nat_table.full), so its next attempts cost
+ * no search until one of its sessions is removed.
  */
-static int alloc_port(const struct nat_table *t, struct nat_tuple *up, uint64_t client_hash,
+static int alloc_port(struct nat_table *t, struct nat_tuple *up, uint64_t client_hash,
 		      uint32_t *reply_hash)
 {
 	uint32_t n = (uint32_t)t->port_hi - t->port_lo + 1;
 	uint32_t tries = n < NAT_PORT_PROBES ? n : NAT_PORT_PROBES;
 	uint32_t off = (uint32_t)(client_hash >> 32) % n;
-	struct nat_tuple reply;
+	struct nat_tuple reply, space, *full = full_slot(t, up, &space);
 
+	if (full->family && tuple_eq(full, &space)) {
+		t->stats.port_full_skips++;
+		return -EADDRNOTAVAIL;
+	}
 	for (uint32_t i = 0; i < tries; i++) {
 		uint32_t h;
 
 		up->sport = (uint16_t)(t->port_lo + off);
 		tuple_reverse(&reply, up);
-		h = (uint32_t)tuple_hash(t->seed, &reply);
+		h = (uint32_t)tuple_hash(&t->key, &reply);
+		t->stats.port_probes++;
 		if (!idx_find(t, true, &reply, h)) {
 			*reply_hash = h;
 			return 0;
@@ -408,6 +440,7 @@ static int alloc_port(const struct nat_table *t, struct nat_tuple *up, uint64_t 
 		if (++off == n)
 			off = 0;
 	}
+	*full = space;
 	return -EADDRNOTAVAIL;
 }
 
@@ -425,7 +458,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	if (client->family != 4 && client->family != 6)
 		return -EINVAL;
 	tuple_normalize(&key, client);
-	client_hash = tuple_hash(t->seed, &key);
+	client_hash = tuple_hash(&t->key, &key);
 	if (idx_find(t, false, &key, (uint32_t)client_hash))
 		return -EEXIST;
 	if (!t->nr_free)
@@ -464,7 +497,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 
 void nat_table__remove(struct nat_table *t, struct nat_session *s)
 {
-	struct nat_tuple reply;
+	struct nat_tuple reply, space, *full;
 	uint32_t slot;
 
 	/* A stale pointer must not free a slot twice or unlink another session. */
@@ -474,9 +507,13 @@ void nat_table__remove(struct nat_table *t, struct nat_session *s)
 	if (slot >= t->capacity || &t->sessions[slot] != s || !t->in_use[slot])
 		return;
 
+	/* A port of its key space is free again: the next session may search. */
+	full = full_slot(t, &s->upstream, &space);
+	if (full->family && tuple_eq(full, &space))
+		full->family = 0;
 	tuple_reverse(&reply, &s->upstream);
-	idx_delete(t->by_client, t->mask, (uint32_t)tuple_hash(t->seed, &s->client), slot + 1);
-	idx_delete(t->by_reply, t->mask, (uint32_t)tuple_hash(t->seed, &reply), slot + 1);
+	idx_delete(t->by_client, t->mask, (uint32_t)tuple_hash(&t->key, &s->client), slot + 1);
+	idx_delete(t->by_reply, t->mask, (uint32_t)tuple_hash(&t->key, &reply), slot + 1);
 	t->in_use[slot] = 0;
 	t->free_slots[t->nr_free++] = slot;
 	t->count--;

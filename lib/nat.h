@@ -79,10 +79,30 @@ struct nat_session {
 
 struct nat_table;
 
+/* What choosing NAT ports cost, for the workers' counters. */
+struct nat_stats {
+	uint64_t port_probes;     /* reply-index lookups made to find a free NAT port */
+	uint64_t port_full_skips; /* new sessions refused without a search: their upstream's ports were found used up */
+};
+
+/*
+ * NULL with errno on failure: EINVAL, ENOMEM, or getrandom()'s error when
+ * no key for the indexes' hash can be drawn (the table refuses a guessable
+ * one: lib/siphash.h).
+ */
 struct nat_table *nat_table__create(uint32_t max_sessions, uint16_t port_lo, uint16_t port_hi);
 void nat_table__destroy(struct nat_table *t);
 uint32_t nat_table__count(const struct nat_table *t);
 uint32_t nat_table__capacity(const struct nat_table *t);
+const struct nat_stats *nat_table__stats(const struct nat_table *t);
+/*
+ * For tests and benchmarks, not the packet path: the home bucket of `k` in
+ * the index it is looked up in (a client tuple in the client index, a reply
+ * as received in the reply index; both use the same hash and size), and
+ * the number of buckets of each index.
+ */
+uint32_t nat_table__bucket(const struct nat_table *t, const struct nat_tuple *k);
+uint32_t nat_table__nr_buckets(const struct nat_table *t);
 
 struct nat_session *nat_table__lookup_client(struct nat_table *t, const struct nat_tuple *client);
 /* `reply` as received from the upstream: upstream -> egress:nat_port. */

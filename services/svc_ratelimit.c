@@ -47,9 +47,9 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 
 #include "service.h"
+#include "siphash.h"
 #include "svc_args.h"
 
 #define RL_UNIT 1000000000ull /* token units per packet or byte, per sharing worker */
@@ -94,7 +94,7 @@ enum rl_counter {
 
 struct rl_worker {
 	uint64_t counters[FERRY_SERVICE_COUNTERS];
-	uint64_t seed;
+	struct siphash_key key;	 /* hash_addr() */
 	uint32_t mask;		 /* table size - 1 */
 	uint32_t sweep;		 /* next slot the tick looks at */
 	struct rl_bucket flow;	 /* per: flow */
@@ -233,6 +233,7 @@ static int rl_worker_init(void *conf, struct ferry_worker *w, void **wstate)
 {
 	const struct rl_conf *c = conf;
 	struct rl_worker *rw;
+	int err = -ENOMEM;
 
 	rw = calloc(1, sizeof(*rw));
 	if (!rw)
@@ -242,9 +243,14 @@ static int rl_worker_init(void *conf, struct ferry_worker *w, void **wstate)
 		if (!rw->table)
 			goto err_free;
 		rw->mask = c->max_sources - 1;
-		/* Unpredictable slots: nobody can aim many sources at one window. */
-		if (getrandom(&rw->seed, sizeof(rw->seed), GRND_NONBLOCK) != sizeof(rw->seed))
-			rw->seed = ferry_worker__now_ns(w) ^ (uintptr_t)rw;
+		/*
+		 * Unpredictable slots: nobody can aim many sources at one window
+		 * (and evict the others).  No entropy, no table: a guessable key
+		 * would give that back.
+		 */
+		err = siphash_key_random(&rw->key);
+		if (err)
+			goto err_free_table;
 	} else {
 		bucket_fill(c, &rw->flow, ferry_worker__now_ns(w));
 		rw->counters[RL_BUCKETS] = 1;
@@ -252,9 +258,11 @@ static int rl_worker_init(void *conf, struct ferry_worker *w, void **wstate)
 	*wstate = rw;
 	return 0;
 
+err_free_table:
+	free(rw->table);
 err_free:
 	free(rw);
-	return -ENOMEM;
+	return err;
 }
 
 static void refill(const struct rl_params *p, uint64_t *tokens, uint64_t dt)
@@ -268,22 +276,25 @@ static void refill(const struct rl_params *p, uint64_t *tokens, uint64_t dt)
 		*tokens = p->cap;
 }
 
-static uint64_t hash_addr(uint64_t seed, const struct pkt_info *pi)
+/*
+ * Keyed SipHash-1-3 of the source (lib/siphash.h): the address's words as
+ * the parser leaves them (zero past an IPv4 address, as the compare below
+ * assumes too), then the family.
+ */
+static uint64_t hash_addr(const struct siphash_key *key, const struct pkt_info *pi)
 {
-	uint64_t h = seed ^ pi->family;
+	uint64_t w[3];
 
-	for (int i = 0; i < 4; i++) {
-		h = (h ^ pi->saddr.w[i]) * 0x9e3779b97f4a7c15ull;
-		h ^= h >> 29;
-	}
-	return h;
+	memcpy(w, pi->saddr.b, 16);
+	w[2] = pi->family;
+	return siphash13(key, w, 3);
 }
 
 /* The source's bucket: found, a free slot of its window, or the window's stalest. */
 static struct rl_bucket *source_bucket(const struct rl_conf *c, struct rl_worker *rw,
 				       const struct pkt_info *pi, uint64_t now)
 {
-	uint32_t base = (uint32_t)hash_addr(rw->seed, pi), slot;
+	uint32_t base = (uint32_t)hash_addr(&rw->key, pi), slot;
 	struct rl_bucket *free_b = NULL, *oldest = NULL, *b;
 
 	for (uint32_t i = 0; i < RL_PROBE; i++) {

@@ -6,6 +6,7 @@
  * naive reference here, not from lib/csum.c.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -445,6 +446,151 @@ static void test_port_exhaustion(void)
 	nat_table__remove(t, s[2]);
 	CU_ASSERT_EQUAL(nat_table__insert(t, &c, egress4(), &up, 53, 0, 0, &extra), 0);
 	CU_ASSERT_EQUAL(extra->upstream.sport, freed);
+	nat_table__destroy(t);
+}
+
+/*
+ * Once an upstream's ports are used up, further new sessions for it fail
+ * without searching the range again, until one of its sessions goes: a
+ * stream of new clients costs one hash each, not a scan of the range.
+ */
+static void test_port_exhaustion_bounded(void)
+{
+	enum { LO = 50000, PORTS = 1000, ATTEMPTS = 500 };
+	struct nat_table *t = nat_table__create(2 * PORTS, LO, LO + PORTS - 1);
+	union ferry_addr up = a4(198, 19, 10, 20);
+	static struct nat_session *s[PORTS];
+	struct nat_session *extra;
+	uint64_t probes, skips;
+	struct nat_tuple c;
+	uint16_t freed;
+	int fails = 0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	for (int i = 0; i < PORTS; i++) {
+		c = tuple(4, IPPROTO_UDP, a4(198, 18, 0, 1), (uint16_t)(1024 + i),
+			  a4(198, 18, 1, 1), 53);
+		CU_ASSERT_EQUAL_FATAL(nat_table__insert(t, &c, egress4(), &up, 53, 0, 0, &s[i]), 0);
+	}
+	probes = nat_table__stats(t)->port_probes;
+	CU_ASSERT(probes >= PORTS);
+	CU_ASSERT_EQUAL(nat_table__stats(t)->port_full_skips, 0);
+
+	/* One full search finds the range used up; the others do not search. */
+	for (int i = 0; i < ATTEMPTS; i++) {
+		c = tuple(4, IPPROTO_UDP, a4(198, 18, 2, 1), (uint16_t)(1024 + i),
+			  a4(198, 18, 1, 1), 53);
+		fails += nat_table__insert(t, &c, egress4(), &up, 53, 0, 0, NULL) == -EADDRNOTAVAIL;
+	}
+	CU_ASSERT_EQUAL(fails, ATTEMPTS);
+	CU_ASSERT_EQUAL(nat_table__stats(t)->port_probes - probes, PORTS);
+	CU_ASSERT_EQUAL(nat_table__stats(t)->port_full_skips, ATTEMPTS - 1);
+
+	/* Another upstream port is another key space: searched, and found free. */
+	CU_ASSERT_EQUAL(nat_table__insert(t, &c, egress4(), &up, 54, 0, 0, &extra), 0);
+	nat_table__remove(t, extra);
+
+	/* A session of the space going frees its port for the very next attempt. */
+	freed = s[PORTS / 2]->upstream.sport;
+	nat_table__remove(t, s[PORTS / 2]);
+	skips = nat_table__stats(t)->port_full_skips;
+	CU_ASSERT_EQUAL(nat_table__insert(t, &c, egress4(), &up, 53, 0, 0, &extra), 0);
+	CU_ASSERT_EQUAL(extra->upstream.sport, freed);
+	CU_ASSERT_EQUAL(nat_table__stats(t)->port_full_skips, skips);
+
+	/* Used up again: one more search, then no more. */
+	probes = nat_table__stats(t)->port_probes;
+	for (int i = 0; i < ATTEMPTS; i++) {
+		c = tuple(4, IPPROTO_UDP, a4(198, 18, 3, 1), (uint16_t)(1024 + i),
+			  a4(198, 18, 1, 1), 53);
+		CU_ASSERT_EQUAL(nat_table__insert(t, &c, egress4(), &up, 53, 0, 0, NULL),
+				-EADDRNOTAVAIL);
+	}
+	CU_ASSERT_EQUAL(nat_table__stats(t)->port_probes - probes, PORTS);
+	CU_ASSERT_EQUAL(nat_table__stats(t)->port_full_skips, skips + ATTEMPTS - 1);
+	nat_table__destroy(t);
+}
+
+/* Distinct buckets that random hashing fills with `n` keys in `m` buckets: m(1 - (1 - 1/m)^n). */
+static double expected_buckets(uint32_t m, uint32_t n)
+{
+	double empty = 1.0;
+
+	for (uint32_t i = 0; i < n; i++)
+		empty *= 1.0 - 1.0 / m;
+	return m * (1.0 - empty);
+}
+
+static uint32_t count_buckets(struct nat_table *t, const struct nat_tuple *keys, uint32_t n,
+			      uint8_t *seen)
+{
+	uint32_t m = nat_table__nr_buckets(t), used = 0;
+
+	memset(seen, 0, m);
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t b = nat_table__bucket(t, &keys[i]);
+
+		CU_ASSERT_FATAL(b < m);
+		used += !seen[b];
+		seen[b] = 1;
+	}
+	return used;
+}
+
+/*
+ * 20000 sessions to one upstream: keys that differ in one port only (the
+ * NAT port of the replies, the client's source port, or the destination
+ * port of client tuples) must spread over the index like random keys, or
+ * lookups walk long probe runs.  A hash whose bucket bits ignored a port put
+ * them all into 16 buckets.
+ */
+static void test_hash_spread(void)
+{
+	enum { N = 20000 };
+	struct nat_table *t = nat_table__create(N, 1024, 65535);
+	union ferry_addr up = a4(198, 19, 10, 20);
+	static struct nat_tuple client[N], reply[N], by_dport[N];
+	uint32_t m, used_client, used_reply, used_dport;
+	uint8_t *seen;
+	double want;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	m = nat_table__nr_buckets(t);
+	seen = malloc(m);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(seen);
+	for (int i = 0; i < N; i++) {
+		struct nat_session *s;
+
+		client[i] = tuple(4, IPPROTO_TCP, a4(198, 18, 0, 10), (uint16_t)(1024 + i),
+				  a4(198, 18, 255, 1), 443);
+		CU_ASSERT_EQUAL_FATAL(nat_table__insert(t, &client[i], egress4(), &up, 443, 0, 0,
+							&s), 0);
+		reply[i] = reverse(&s->upstream);
+		by_dport[i] = tuple(4, IPPROTO_TCP, a4(198, 18, 0, 10), 40000, a4(198, 18, 255, 1),
+				    (uint16_t)(1024 + i));
+		/* Only the NAT port differs between replies. */
+		CU_ASSERT_EQUAL(memcmp(&reply[i].saddr, &up, sizeof(up)), 0);
+		CU_ASSERT_EQUAL(reply[i].sport, 443);
+	}
+	want = expected_buckets(m, N);
+	used_client = count_buckets(t, client, N, seen);
+	used_reply = count_buckets(t, reply, N, seen);
+	used_dport = count_buckets(t, by_dport, N, seen);
+	CU_ASSERT(used_client >= 0.9 * want);
+	CU_ASSERT(used_reply >= 0.9 * want);
+	CU_ASSERT(used_dport >= 0.9 * want);
+	if (used_client < 0.9 * want || used_reply < 0.9 * want || used_dport < 0.9 * want)
+		fprintf(stderr, "hash_spread: %u buckets, expected %.0f occupied; client %u, "
+				"reply %u, dport %u\n",
+			m, want, used_client, used_reply, used_dport);
+	/* And every session is found through both indexes. */
+	for (int i = 0; i < N; i++) {
+		struct nat_session *s = nat_table__lookup_client(t, &client[i]);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+		CU_ASSERT_PTR_EQUAL(nat_table__lookup_reply(t, &reply[i]), s);
+	}
+	free(seen);
 	nat_table__destroy(t);
 }
 
@@ -1052,6 +1198,8 @@ static CU_TestInfo nat_tests[] = {
     {"full", test_full},
     {"ports_unique", test_ports_unique},
     {"port_exhaustion", test_port_exhaustion},
+    {"port_exhaustion_bounded", test_port_exhaustion_bounded},
+    {"hash_spread", test_hash_spread},
     {"remove_reinsert", test_remove_reinsert},
     {"expire", test_expire},
     {"churn", test_churn},
