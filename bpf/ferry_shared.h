@@ -131,6 +131,7 @@ struct ferry_fwd_stats {
 	__u64 sessions_expired;
 	__u64 icmp_translated; /* ICMP errors about a session, rewritten for its client */
 	__u64 handoff_packets; /* replies passed to the worker owning their NAT port */
+	__u64 nat_port_probes; /* NAT ports tried for new sessions (bounded per attempt) */
 	__u64 drop_malformed;
 	__u64 drop_no_session;
 	__u64 drop_ttl_exceeded;

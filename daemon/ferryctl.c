@@ -65,7 +65,7 @@ static const struct counter fwd_counters[] = {
 	FWD_COUNTER(rx_packets),       FWD_COUNTER(rx_bytes),	      FWD_COUNTER(tx_packets),
 	FWD_COUNTER(tx_bytes),	       FWD_COUNTER(reply_packets),    FWD_COUNTER(reply_bytes),
 	FWD_COUNTER(sessions_created), FWD_COUNTER(sessions_expired),
-	FWD_COUNTER(handoff_packets),
+	FWD_COUNTER(handoff_packets),  FWD_COUNTER(nat_port_probes),
 };
 
 /* Drop counters by reason name, in the order the shared header lists them. */

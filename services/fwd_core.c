@@ -473,13 +473,17 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 	s = nat_table__lookup_client(nat, &t);
 	if (!s) {
 		const struct fwd_target *up;
+		uint64_t probes;
 
 		/* Only a client's SYN opens a TCP session (lib/tcp_state.c). */
 		if (p->pi.l4_proto == IPPROTO_TCP && !tcp_flags_open(tcp_flags(p->data, &p->pi)))
 			return FERRY_DROP_no_session;
 		up = pick(pick_ctx, &t);
+		probes = nat_table__stats(nat)->port_probes;
 		err = nat_table__insert(nat, &t, &up->egress, &up->addr, up->port, p->flow_id, now,
 					&s);
+		ferry_worker__flow_stats(w, p->flow_id)->nat_port_probes +=
+			nat_table__stats(nat)->port_probes - probes;
 		if (err)
 			return err == -ENOSPC ? FERRY_DROP_session_table_full
 					      : FERRY_DROP_nat_ports_exhausted;

@@ -13,6 +13,12 @@
  *   tx        port__tx() into a fake TX ring (plain memory, no socket: its
  *             need_wakeup flag is never set, so it never makes a syscall)
  *   path      all of the above but csum, fused, as a worker runs them
+ *   hostile   nat_table__lookup_reply() in a second table at 90% load
+ *             whose sessions an attacker would choose: one client address,
+ *             sequential source ports, all to one upstream, so the reply
+ *             keys differ only in the NAT port (ns and instructions per
+ *             lookup; a hash that ignores a port turns these into long
+ *             probe runs)
  *
  * Each stage is its own noinline function over a whole batch, so it can be
  * timed (ns/packet, --iterations batches) and, under
@@ -40,6 +46,9 @@
 #define FRAME_LEN 64
 #define UMEM_FRAME 2048
 #define RING_SIZE 2048
+/* The hostile stage's table: capacity, and sessions at 90% of it. */
+#define ADV_CAPACITY 16384
+#define ADV_SESSIONS (ADV_CAPACITY * 9 / 10)
 
 /* Deterministic hash seeds for nat.c (see above); nothing else here calls it. */
 ssize_t getrandom(void *buf, size_t len, unsigned int flags)
@@ -63,6 +72,10 @@ struct micro {
 	struct xsk_port port;
 	struct xdp_desc ring[RING_SIZE];
 	uint32_t producer, consumer, flags;
+	/* the hostile stage: its table and the reply keys of its sessions */
+	struct nat_table *adv;
+	struct nat_tuple *adv_reply;
+	uint32_t adv_next;
 	/* scratch header for the csum stage */
 	uint8_t hdr[FRAME_LEN];
 	uint64_t sink;                   /* keeps results alive */
@@ -116,8 +129,43 @@ static void build_frame(uint8_t *f, uint32_t i)
 	memcpy(f + 40, &v, 2);
 }
 
+/*
+ * ADV_SESSIONS sessions from one client, source ports 1024 up, to one
+ * upstream port: the keys a flood from one host makes.  The replies of
+ * these sessions differ in their NAT port only.
+ */
+static int setup_adversarial(struct micro *m)
+{
+	m->adv = nat_table__create(ADV_CAPACITY, 1024, 65535);
+	m->adv_reply = calloc(ADV_SESSIONS, sizeof(*m->adv_reply));
+	if (!m->adv || !m->adv_reply)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < ADV_SESSIONS; i++) {
+		struct nat_tuple c = {.family = 4, .proto = IPPROTO_UDP, .dport = 5000};
+		struct nat_tuple *r = &m->adv_reply[i];
+		struct nat_session *s;
+		int err;
+
+		memcpy(c.saddr.b, "\xc6\x12\x03\x01", 4);
+		c.daddr = flow_addr;
+		c.sport = (uint16_t)(1024 + i);
+		err = nat_table__insert(m->adv, &c, &egress_addr, &upstream_addr, 6000, 0, 0, &s);
+		if (err)
+			return err;
+		r->saddr = s->upstream.daddr;
+		r->daddr = s->upstream.saddr;
+		r->sport = s->upstream.dport;
+		r->dport = s->upstream.sport;
+		r->family = 4;
+		r->proto = IPPROTO_UDP;
+	}
+	return 0;
+}
+
 static int setup(struct micro *m)
 {
+	int err;
+
 	m->templates = malloc((size_t)m->nr_sessions * FRAME_LEN);
 	m->umem = aligned_alloc(4096, BATCH * UMEM_FRAME);
 	m->nat = nat_table__create(m->nr_sessions, 1024, 65535);
@@ -128,7 +176,6 @@ static int setup(struct micro *m)
 		struct nat_tuple t;
 		struct pkt_info pi;
 		uint8_t *f = m->templates + (size_t)i * FRAME_LEN;
-		int err;
 
 		build_frame(f, i);
 		pkt_parse(f, FRAME_LEN, &pi);
@@ -143,6 +190,9 @@ static int setup(struct micro *m)
 	}
 	for (int i = 0; i < BATCH; i++)
 		m->frames[i] = m->umem + (size_t)i * UMEM_FRAME;
+	err = setup_adversarial(m);
+	if (err)
+		return err;
 
 	m->fake_umem.area = m->umem;
 	m->fake_umem.held = BATCH;
@@ -229,6 +279,16 @@ __attribute__((noinline)) static void stage_tx(struct micro *m)
 	m->sink += port__tx(&m->port, m->tx, BATCH);
 }
 
+/* Reply lookups of the adversarial sessions, in NAT port order. */
+__attribute__((noinline)) static void stage_hostile(struct micro *m)
+{
+	for (int i = 0; i < BATCH; i++) {
+		m->sink += (uintptr_t)nat_table__lookup_reply(m->adv, &m->adv_reply[m->adv_next]);
+		if (++m->adv_next == ADV_SESSIONS)
+			m->adv_next = 0;
+	}
+}
+
 /* What a worker does per packet of a forwarded burst, fused. */
 __attribute__((noinline)) static void stage_path(struct micro *m)
 {
@@ -258,6 +318,7 @@ static const struct {
 } stages[] = {
 	{"parse", stage_parse},     {"lookup", stage_lookup}, {"rewrite", stage_rewrite},
 	{"csum", stage_csum},       {"tx", stage_tx},         {"path", stage_path},
+	{"hostile", stage_hostile},
 };
 #define NR_STAGES (sizeof(stages) / sizeof(stages[0]))
 
@@ -315,8 +376,12 @@ int main(int argc, char **argv)
 	printf("bench_micro: %" PRIu64 " batches of %d packets, %u sessions (64-byte UDP/IPv4)\n",
 	       iterations, BATCH, m->nr_sessions);
 	for (size_t s = 0; s < NR_STAGES; s++)
-		printf("  %-8s %8.1f ns/packet\n", stages[s].name,
-		       (double)ns[s] / (double)(iterations * BATCH));
+		printf("  %-8s %8.1f ns/%s\n", stages[s].name,
+		       (double)ns[s] / (double)(iterations * BATCH),
+		       stages[s].fn == stage_hostile ? "lookup" : "packet");
+	printf("  (hostile: reply lookups in a table of %u sessions at %.0f%% load, one client,\n"
+	       "   sequential ports, one upstream)\n",
+	       ADV_CAPACITY, ADV_SESSIONS * 100.0 / ADV_CAPACITY);
 	/* Printed so the compiler cannot drop the stages' results. */
 	printf("  (result digest %" PRIu64 ")\n", m->sink & 0xff);
 	return 0;

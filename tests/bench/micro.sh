@@ -31,8 +31,9 @@ callgrind_annotate --inclusive=yes "$out" 2>/dev/null | awk -v pkts=$((CG_ITER *
 		per[name] = ir / pkts
 	}
 	END {
-		n = split("parse lookup rewrite csum tx path", order, " ")
+		n = split("parse lookup rewrite csum tx path hostile", order, " ")
 		for (i = 1; i <= n; i++)
 			if (order[i] in per)
-				printf "  %-8s %8.1f instructions/packet\n", order[i], per[order[i]]
+				printf "  %-8s %8.1f instructions/%s\n", order[i], per[order[i]],
+				       order[i] == "hostile" ? "lookup" : "packet"
 	}'
