@@ -104,7 +104,8 @@ struct ferry_xdp_stats {
 	X(rate_limited)                                                                            \
 	X(bad_payload)                                                                             \
 	X(queue_full)                                                                              \
-	X(no_frame)
+	X(no_frame)                                                                                \
+	X(tcp_out_of_window)
 
 enum ferry_drop_reason {
 #define FERRY_DROP_ENUM(name) FERRY_DROP_##name,
@@ -148,6 +149,7 @@ struct ferry_fwd_stats {
 	__u64 drop_bad_payload;    /* e.g. a compressed payload that does not inflate */
 	__u64 drop_queue_full;     /* a service's bounded queue (pace) was full */
 	__u64 drop_no_frame;       /* a service could not get a frame to emit a packet */
+	__u64 drop_tcp_out_of_window; /* TCP RST or FIN outside the receiver's window */
 };
 
 #define FERRY_MAX_SERVICES 8   /* services per flow (== CFG_MAX_SERVICES) */

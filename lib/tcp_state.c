@@ -5,7 +5,7 @@
  *   NONE --client SYN--> SYN_SENT --upstream SYN(-ACK)--> SYN_RECV
  *        --client ACK--> ESTABLISHED --FIN one way--> FIN_WAIT
  *        --FIN the other way--> TIME_WAIT
- *   any state --RST either way--> CLOSED
+ *   any state --RST either way, in the window and exact--> CLOSED
  *   TIME_WAIT or CLOSED --client SYN--> SYN_SENT (the tuple is reused)
  *
  * SYN_SENT and SYN_RECV use the syn timeout, ESTABLISHED the established
@@ -13,11 +13,39 @@
  * only when it has been idle for its state's timeout, so retransmissions and
  * late segments after a FIN or RST still translate until then.
  *
- * This is much less than a conntrack, on purpose:
- * - No sequence or window tracking.  Every segment of a session is forwarded
- *   whatever its state; the end hosts judge sequence numbers.  So any RST
- *   with the session's tuple moves it to CLOSED (a blind RST only shortens
- *   the session's idle timeout; it is forwarded to the host either way).
+ * Sequence windows, per direction, as Linux conntrack tracks them
+ * (nf_conntrack_proto_tcp.c, after Rooij's "Real stateful TCP packet
+ * filtering in IP Filter"): for each side, the highest seq + length it sent
+ * (end), the highest ack + window its peer advertised (maxend: how far it
+ * may send), its largest window (maxwin, scaled by the window scale both
+ * SYNs announced, RFC 7323) and the highest ack it sent (maxack).  A
+ * segment is in the window when
+ *   I   seq <= sender.maxend              (within what the receiver allows)
+ *   II  end >= sender.end - receiver.maxwin  (not older than a window)
+ *   III ack <= receiver.end + 1           (acks nothing not yet sent)
+ *   IV  ack >= receiver.end - max(sender.maxwin, 66000)
+ * and only segments in the window move the windows, so spoofed segments
+ * cannot widen them.  The checks gate RST and FIN only:
+ * - A RST or FIN outside the window is dropped (tcp_out_of_window) and
+ *   changes nothing: a blind sender who knows the tuple but not the
+ *   sequence numbers can no longer cut a session to the closing timeout.
+ * - A RST in the window closes the session when its seq is exactly what the
+ *   receiver expects as far as ferry saw (the sender's end, or the highest
+ *   ack the receiver sent), or while the handshake is still open.  A RST
+ *   in the window but not exact is forwarded without closing: the receiver
+ *   answers it with a challenge ACK (RFC 5961 3.2) and a real peer then
+ *   resets exactly.  This is what conntrack does since Linux 5.x; a guess
+ *   must hit one of two values out of 2^32 to close a session, and one of
+ *   about two windows' worth to reach the end host at all.
+ * - Before the upstream's SYN-ACK there is nothing to check its segments
+ *   against: a RST from it is taken only with an ACK of the client's SYN
+ *   (RFC 793, SYN-SENT), a FIN not at all.
+ * - Any other segment is forwarded whatever its sequence numbers; the end
+ *   hosts judge them.
+ *
+ * This is still less than a conntrack, on purpose:
+ * - No SACK blocks: acks are read as cumulative (check III needs nothing
+ *   more, and a sender's window ends at its cumulative ack plus window).
  * - Only a client's SYN creates a session (svc_forward): there is no pick-up
  *   of connections in mid-stream, so connections open across a ferryd restart
  *   are lost.  The upstream can never open one.
@@ -28,6 +56,7 @@
  *   counts as its SYN-ACK.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <netinet/in.h>
 
@@ -40,6 +69,10 @@
 #define TCPOPT_NOP 1
 #define TCPOPT_MSS 2
 #define TCPOLEN_MSS 4
+#define TCPOPT_WSCALE 3
+#define TCPOLEN_WSCALE 3
+#define TCP_MAX_WSCALE 14 /* RFC 7323 2.3: larger values are used as 14 */
+#define MAXACKWIN_MIN 66000 /* conntrack's MAXACKWINCONST */
 
 enum tcp_conn_state tcp_track_update(struct tcp_track *t, enum tcp_dir dir, uint8_t flags)
 {
@@ -124,6 +157,153 @@ static int next_opt(const uint8_t *th, uint32_t hlen, uint32_t off, uint8_t *kin
 		return -EBADMSG;
 	if (*kind == TCPOPT_MSS && *len != TCPOLEN_MSS)
 		return -EBADMSG;
+	return 0;
+}
+
+static inline bool seq_before(uint32_t a, uint32_t b)
+{
+	return (int32_t)(a - b) < 0;
+}
+
+static inline bool seq_after(uint32_t a, uint32_t b)
+{
+	return seq_before(b, a);
+}
+
+/* A side's first SYN (or a SYN with a new ISN during the handshake). */
+static void win_init(struct tcp_win *w, const struct tcp_seg *seg, uint32_t end)
+{
+	w->end = end;
+	w->maxend = end;
+	w->maxwin = seg->win ? seg->win : 1;
+	w->maxack = 0;
+	w->scale = seg->wscale >= 0 ? (uint8_t)seg->wscale : 0;
+	w->flags = TCP_WIN_SEEN | (seg->wscale >= 0 ? TCP_WIN_SCALE : 0);
+}
+
+/* Checks I-IV of the comment at the top, for a segment whose sender is seen. */
+static bool in_window(const struct tcp_win *s, const struct tcp_win *r, uint32_t seq,
+		      uint32_t end, uint32_t ack)
+{
+	uint32_t maxackwin = s->maxwin > MAXACKWIN_MIN ? s->maxwin : MAXACKWIN_MIN;
+
+	if (seq_after(seq, s->maxend))
+		return false;
+	if (!(r->flags & TCP_WIN_SEEN))
+		return true;
+	return seq_after(end, s->end - r->maxwin - 1) && !seq_after(ack, r->end + 1) &&
+	       !seq_before(ack, r->end - maxackwin - 1);
+}
+
+/* An accepted segment moves the windows (conntrack's "update sender/receiver data"). */
+static void win_update(struct tcp_win *s, struct tcp_win *r, const struct tcp_seg *seg,
+		       uint32_t end, uint32_t ack)
+{
+	uint32_t win = seg->win;
+
+	/* The window of a SYN is never scaled. */
+	if (!(seg->flags & TCP_FLAG_SYN))
+		win <<= s->scale;
+	if (s->maxwin < win)
+		s->maxwin = win;
+	if (seq_after(end, s->end))
+		s->end = end;
+	if ((seg->flags & TCP_FLAG_ACK) &&
+	    (!(s->flags & TCP_WIN_MAXACK) || seq_after(ack, s->maxack))) {
+		s->maxack = ack;
+		s->flags |= TCP_WIN_MAXACK;
+	}
+	/* Data past the limit that still passed check I: the receiver's window grew. */
+	if ((r->flags & TCP_WIN_SEEN) && seq_after(end, s->maxend))
+		r->maxwin += end - s->maxend;
+	if (seq_after(ack + win, r->maxend - 1)) {
+		r->maxend = ack + win;
+		if (!win)
+			r->maxend++;
+	}
+}
+
+enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir,
+				   const struct tcp_seg *seg)
+{
+	struct tcp_win *s = &t->win[dir], *r = &t->win[!dir];
+	enum tcp_conn_state st = t->state;
+	uint8_t flags = seg->flags;
+	uint32_t seq = seg->seq, ack = seg->ack, end;
+	bool rst = flags & TCP_FLAG_RST, fin = flags & TCP_FLAG_FIN, exact;
+
+	end = seq + seg->len + !!(flags & TCP_FLAG_SYN) + fin;
+
+	/* A client SYN that opens the connection, or reuses the tuple after a close. */
+	if (dir == TCP_DIR_CLIENT && tcp_flags_open(flags) &&
+	    (st == TCP_ST_NONE || st == TCP_ST_TIME_WAIT || st == TCP_ST_CLOSED)) {
+		memset(t->win, 0, sizeof(t->win));
+		win_init(s, seg, end);
+		tcp_track_update(t, dir, flags);
+		return TCP_ACCEPT;
+	}
+	if ((flags & TCP_FLAG_SYN) && !rst &&
+	    (!(s->flags & TCP_WIN_SEEN) ||
+	     (seq_after(end, s->end) && (st == TCP_ST_SYN_SENT || st == TCP_ST_SYN_RECV)))) {
+		win_init(s, seg, end);
+		/* RFC 7323: scaling only when both SYNs carried the option. */
+		if (!(s->flags & r->flags & TCP_WIN_SCALE))
+			s->scale = r->scale = 0;
+	} else if (!(s->flags & TCP_WIN_SEEN)) {
+		/* No SYN from this side yet: nothing to check its sequence numbers against. */
+		if (fin || (rst && !((flags & TCP_FLAG_ACK) && (r->flags & TCP_WIN_SEEN) &&
+				     ack == r->end)))
+			return TCP_OUT_OF_WINDOW;
+		tcp_track_update(t, dir, flags);
+		return TCP_ACCEPT;
+	}
+
+	/* No ACK (or a RST's broken zero ACK): as if it acked all it could. */
+	if (!(flags & TCP_FLAG_ACK) || (rst && !ack))
+		ack = r->end;
+	if (!in_window(s, r, seq, end, ack)) {
+		if (rst || fin)
+			return TCP_OUT_OF_WINDOW;
+		/* Forwarded for the end hosts to judge; moves neither windows nor state. */
+		return TCP_ACCEPT;
+	}
+	/* Exact: what the sender would send next, or what the receiver acked last. */
+	exact = seq == s->end || ((r->flags & TCP_WIN_MAXACK) && seq == r->maxack);
+	win_update(s, r, seg, end, ack);
+	if (rst && st >= TCP_ST_ESTABLISHED && !exact)
+		/* In the window but not exact: the receiver sends a challenge ACK (RFC 5961). */
+		return TCP_ACCEPT;
+	tcp_track_update(t, dir, flags);
+	return TCP_ACCEPT;
+}
+
+int tcp_seg_parse(const uint8_t *frame, const struct pkt_info *pi, struct tcp_seg *seg)
+{
+	const uint8_t *th = frame + pi->l4_off;
+	uint32_t hlen = (uint32_t)pi->payload_off - pi->l4_off, off, len;
+	uint8_t kind;
+	int err;
+
+	seg->seq = (uint32_t)th[4] << 24 | (uint32_t)th[5] << 16 | (uint32_t)th[6] << 8 | th[7];
+	seg->ack = (uint32_t)th[8] << 24 | (uint32_t)th[9] << 16 | (uint32_t)th[10] << 8 | th[11];
+	seg->flags = th[13];
+	seg->win = (uint16_t)(th[14] << 8 | th[15]);
+	/* The parser trimmed pkt_len to the IP length and checked the data offset. */
+	seg->len = (uint32_t)pi->pkt_len - pi->payload_off;
+	seg->wscale = -1;
+	if (!(seg->flags & TCP_FLAG_SYN))
+		return 0;
+	for (off = TCP_HLEN; !(err = next_opt(th, hlen, off, &kind, &len)); off += len) {
+		if (kind != TCPOPT_WSCALE)
+			continue;
+		if (len != TCPOLEN_WSCALE)
+			return -EBADMSG;
+		seg->wscale = (int8_t)(th[off + 2] > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : th[off + 2]);
+	}
+	if (err < 0) {
+		seg->wscale = -1;
+		return err;
+	}
 	return 0;
 }
 

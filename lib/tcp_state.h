@@ -4,10 +4,13 @@
  *
  * A NAT session of a TCP flow follows the connection through a small state
  * machine fed by the flags of the segments seen in both directions.  The
- * state only chooses how long an idle session is kept (three timeouts: syn,
- * established, closing); it never makes ferry drop or alter a segment of a
- * session that exists.  See tcp_state.c for the states and for what this
- * deliberately leaves out compared with a conntrack.
+ * state chooses how long an idle session is kept (three timeouts: syn,
+ * established, closing).  Each direction's sequence window is tracked as
+ * Linux conntrack does, so that a RST or FIN outside it (a blind injection
+ * by an off-path sender) is dropped instead of closing the session; every
+ * other segment of a session that exists is forwarded.  See tcp_state.c for
+ * the states, the window rules and what this leaves out compared with a
+ * conntrack.
  */
 #ifndef FERRY_TCP_STATE_H
 #define FERRY_TCP_STATE_H
@@ -37,10 +40,40 @@ enum tcp_dir {
 	TCP_DIR_UPSTREAM,   /* upstream -> client */
 };
 
+/* What one side of the connection sent and was allowed to send (conntrack's td_*). */
+struct tcp_win {
+	uint32_t end;	 /* highest seq + length this side sent (td_end) */
+	uint32_t maxend; /* highest ack + window the peer advertised: this side's limit (td_maxend) */
+	uint32_t maxwin; /* largest window this side advertised, scaled (td_maxwin) */
+	uint32_t maxack; /* highest ack this side sent (td_maxack) */
+	uint8_t scale;	 /* window scale this side announced in its SYN; 0 unless both did */
+	uint8_t flags;	 /* TCP_WIN_* */
+};
+
+#define TCP_WIN_SEEN 0x01  /* end, maxend and maxwin are set */
+#define TCP_WIN_SCALE 0x02 /* its SYN carried a window scale option */
+#define TCP_WIN_MAXACK 0x04 /* maxack is set */
+
 /* Per-session tracking state, embedded in struct nat_session. */
 struct tcp_track {
 	uint8_t state;	  /* enum tcp_conn_state */
 	uint8_t fin_seen; /* bit (1 << enum tcp_dir): that side sent a FIN */
+	struct tcp_win win[2]; /* by enum tcp_dir of the sender */
+};
+
+/* The fields of one TCP segment the tracking reads (tcp_seg_parse()). */
+struct tcp_seg {
+	uint32_t seq, ack;
+	uint32_t len;	/* payload bytes */
+	uint16_t win;	/* the window field, unscaled */
+	uint8_t flags;
+	int8_t wscale;	/* a SYN's window scale option (0-14), or -1 */
+};
+
+/* What tcp_track_segment() makes of a segment. */
+enum tcp_verdict {
+	TCP_ACCEPT = 0,	      /* forward it; the state and windows have moved */
+	TCP_OUT_OF_WINDOW,    /* a RST or FIN outside the window: drop it, change nothing */
 };
 
 /* Idle timeouts per state class, in nanoseconds. */
@@ -62,8 +95,26 @@ static inline int tcp_flags_open(uint8_t flags)
 	return (flags & (TCP_FLAG_SYN | TCP_FLAG_ACK | TCP_FLAG_RST)) == TCP_FLAG_SYN;
 }
 
-/* Feeds the flags of one segment seen in `dir`; returns the new state. */
+/*
+ * The state machine alone: feeds the flags of one segment seen in `dir`;
+ * returns the new state.  No window check: tcp_track_segment() calls this
+ * for the segments it accepts.
+ */
 enum tcp_conn_state tcp_track_update(struct tcp_track *t, enum tcp_dir dir, uint8_t flags);
+/*
+ * The fields of a parsed TCP packet's segment; 0, or -EBADMSG when its
+ * option list is malformed (the window scale is then taken as absent).
+ */
+int tcp_seg_parse(const uint8_t *frame, const struct pkt_info *pi, struct tcp_seg *seg);
+/*
+ * One segment seen in `dir`: checked against the tracked windows, then (if
+ * accepted) fed to the windows and the state machine.  Only a RST or a FIN
+ * is ever refused; other segments outside the window are accepted without
+ * moving the windows (the end hosts judge them), so a spoofed segment
+ * cannot widen the window for a later RST.
+ */
+enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir,
+				   const struct tcp_seg *seg);
 /* The idle timeout that applies in `state`. */
 uint64_t tcp_state_timeout(enum tcp_conn_state state, const struct tcp_timeouts *to);
 const char *tcp_state_str(enum tcp_conn_state state);

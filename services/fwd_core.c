@@ -384,18 +384,33 @@ void fwd_core__nh_put(struct fwd_nh *nh)
 /* ---- the packet path ---- */
 
 /*
- * A TCP segment of session `s` about to leave towards `dir`'s peer: advance
- * the connection state, which sets the session's idle timeout, and clamp a
- * SYN's MSS to what the egress MTU `mtu` carries.  Malformed options are
- * forwarded unchanged; the receiver will judge them.
+ * A TCP segment of session `s` seen in `dir`: RST and FIN are checked
+ * against the tracked sequence windows, and the connection state advances,
+ * which sets the session's idle timeout.  Returns 0, or the drop reason of a
+ * RST or FIN outside the window: it changes nothing, not even the session's
+ * idle time, so a blind sender cannot close a session or keep it alive.
  */
-static void fwd_tcp(const struct fwd_core *c, struct nat_session *s, struct ferry_pkt *p,
-		    enum tcp_dir dir, uint16_t mtu)
+static int fwd_tcp_track(const struct fwd_core *c, struct nat_session *s,
+			 const struct ferry_pkt *p, enum tcp_dir dir)
 {
-	uint8_t flags = tcp_flags(p->data, &p->pi);
+	struct tcp_seg seg;
 
-	s->timeout_ns = tcp_state_timeout(tcp_track_update(&s->tcp, dir, flags), &c->tcp_to);
-	if (flags & TCP_FLAG_SYN)
+	/* A malformed option list loses only the window scale; the receiver judges the rest. */
+	tcp_seg_parse(p->data, &p->pi, &seg);
+	if (tcp_track_segment(&s->tcp, dir, &seg) != TCP_ACCEPT)
+		return FERRY_DROP_tcp_out_of_window;
+	s->timeout_ns = tcp_state_timeout(s->tcp.state, &c->tcp_to);
+	return 0;
+}
+
+/*
+ * A TCP segment about to leave: clamp a SYN's MSS to what the egress MTU
+ * `mtu` carries.  Malformed options are forwarded unchanged; the receiver
+ * will judge them.
+ */
+static void fwd_tcp_clamp(struct ferry_pkt *p, uint16_t mtu)
+{
+	if (tcp_flags(p->data, &p->pi) & TCP_FLAG_SYN)
 		tcp_mss_clamp(p->data, &p->pi, mtu);
 }
 
@@ -495,12 +510,14 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 		ferry_worker__flow_stats(w, p->flow_id)->sessions_created++;
 		*created = up;
 	}
+	if (p->pi.l4_proto == IPPROTO_TCP && (reason = fwd_tcp_track(c, s, p, TCP_DIR_CLIENT)))
+		return reason;
 	s->last_seen_ns = now;
 	v = fwd_hop_upstream(c, nh, s, now);
 	if (v > NH_HOLD)
 		return nh_verdict_drop(v);
 	if (p->pi.l4_proto == IPPROTO_TCP)
-		fwd_tcp(c, s, p, TCP_DIR_CLIENT, s->to_upstream.mtu);
+		fwd_tcp_clamp(p, s->to_upstream.mtu);
 	err = nat_rewrite_to_upstream(p->data, &p->pi, s);
 	if (err)
 		return drop_for_rewrite_error(err);
@@ -514,18 +531,20 @@ static int fwd_reply(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_w
 	struct nat_session *s;
 	struct nat_tuple t;
 	enum nh_verdict v;
-	int err;
+	int err, reason;
 
 	nat_tuple_from_pkt(&t, &p->pi);
 	s = nat_table__lookup_reply(ferry_worker__nat(w), &t);
 	if (!s || s->flow_id != p->flow_id)
 		return FERRY_DROP_no_session;
+	if (p->pi.l4_proto == IPPROTO_TCP && (reason = fwd_tcp_track(c, s, p, TCP_DIR_UPSTREAM)))
+		return reason;
 	s->last_seen_ns = now;
 	v = fwd_hop_client(c, nh, s, now);
 	if (v > NH_HOLD)
 		return nh_verdict_drop(v);
 	if (p->pi.l4_proto == IPPROTO_TCP)
-		fwd_tcp(c, s, p, TCP_DIR_UPSTREAM, s->to_client.mtu);
+		fwd_tcp_clamp(p, s->to_client.mtu);
 	err = nat_rewrite_to_client(p->data, &p->pi, s);
 	if (err)
 		return drop_for_rewrite_error(err);

@@ -240,7 +240,7 @@ all_expired() {
 no_bad_drops() {
 	local bad
 	bad=$(jq -r '[.flows[].datapath.drops | to_entries[] |
-		select(.key | test("malformed|ttl_exceeded|too_big|no_route|service")) |
+		select(.key | test("malformed|ttl_exceeded|too_big|no_route|service|tcp_out_of_window")) |
 		"\(.key)=\(.value)"] | join(" ")' "$WORKDIR/stats.json")
 	[ -z "$bad" ] || { log "drops: $bad"; return 1; }
 }

@@ -689,6 +689,266 @@ static void test_mss_fuzz(void)
 	CU_ASSERT(outcome[2] > 1000);
 }
 
+/* ---- sequence windows ---- */
+
+/* One segment through the window tracking: its verdict. */
+static enum tcp_verdict seg(struct tcp_track *t, enum tcp_dir dir, uint8_t flags, uint32_t seq,
+			    uint32_t ack, uint16_t win, uint32_t len)
+{
+	struct tcp_seg sg = {.seq = seq, .ack = ack, .win = win, .len = len, .flags = flags,
+			     .wscale = -1};
+
+	return tcp_track_segment(t, dir, &sg);
+}
+
+static enum tcp_verdict syn_seg(struct tcp_track *t, enum tcp_dir dir, uint8_t flags,
+				uint32_t seq, uint32_t ack, uint16_t win, int8_t wscale)
+{
+	struct tcp_seg sg = {.seq = seq, .ack = ack, .win = win, .flags = flags, .wscale = wscale};
+
+	return tcp_track_segment(t, dir, &sg);
+}
+
+/* Client ISN and upstream ISN: near the wrap, so the arithmetic must be modular. */
+#define CISN 0xfffff000u
+#define UISN 0x7ffffff0u
+
+/*
+ * Handshake with window scale `cws`/`uws` (-1: no option), both windows
+ * 64 KiB once scaled; the client then sends 1000 bytes, the upstream acks
+ * them and sends 500.  Client next seq CISN + 1001, upstream UISN + 501.
+ */
+static void established(struct tcp_track *t, int8_t cws, int8_t uws)
+{
+	uint16_t cwin = cws >= 0 && uws >= 0 ? 512 : 65535; /* 512 << 7 = 65536 */
+	uint16_t uwin = cwin;
+
+	memset(t, 0, sizeof(*t));
+	CU_ASSERT_EQUAL(syn_seg(t, C, SYN, CISN, 0, 64240, cws), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(syn_seg(t, U, SYN | ACK, UISN, CISN + 1, 65160, uws), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(t, C, ACK, CISN + 1, UISN + 1, cwin, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t->state, TCP_ST_ESTABLISHED);
+	CU_ASSERT_EQUAL(seg(t, C, ACK | PSH, CISN + 1, UISN + 1, cwin, 1000), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(t, U, ACK | PSH, UISN + 1, CISN + 1001, uwin, 500), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(t, C, ACK, CISN + 1001, UISN + 501, cwin, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t->state, TCP_ST_ESTABLISHED);
+}
+
+/* A RST at exactly the next sequence number closes, from either side. */
+static void test_win_rst_in_window(void)
+{
+	struct tcp_track t;
+
+	established(&t, 7, 7);
+	CU_ASSERT_EQUAL(seg(&t, U, RST, UISN + 501, 0, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+
+	established(&t, 7, 7);
+	CU_ASSERT_EQUAL(seg(&t, C, RST | ACK, CISN + 1001, UISN + 501, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+
+	/* A host's answer to a segment for a closed socket: seq = that segment's ack. */
+	established(&t, 7, 7);
+	CU_ASSERT_EQUAL(seg(&t, U, ACK | PSH, UISN + 501, CISN + 1001, 512, 300), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(&t, C, RST, CISN + 1001, 0, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+
+	/*
+	 * In the window but not exact: forwarded (the host answers with a
+	 * challenge ACK, RFC 5961) and the session stays established.
+	 */
+	established(&t, 7, 7);
+	CU_ASSERT_EQUAL(seg(&t, U, RST, UISN + 501 + 20000, 0, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	/* ... and the exact RST that follows closes it. */
+	CU_ASSERT_EQUAL(seg(&t, U, RST, UISN + 501, 0, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+}
+
+/* RSTs a blind sender would send: dropped, and nothing tracked changes. */
+static void test_win_rst_out_of_window(void)
+{
+	static const uint32_t off[] = {0x80000000u, 0x40000000u, 0x10000000u, 200000u,
+				       (uint32_t)-200000, (uint32_t)-0x10000000};
+	struct tcp_track t, before;
+
+	established(&t, 7, 7);
+	before = t;
+	for (size_t i = 0; i < sizeof(off) / sizeof(off[0]); i++) {
+		CU_ASSERT_EQUAL(seg(&t, U, RST, UISN + 501 + off[i], 0, 0, 0), TCP_OUT_OF_WINDOW);
+		CU_ASSERT_EQUAL(seg(&t, U, RST | ACK, UISN + 501 + off[i], CISN + 1001, 0, 0),
+				TCP_OUT_OF_WINDOW);
+		CU_ASSERT_EQUAL(seg(&t, C, RST, CISN + 1001 + off[i], 0, 0, 0), TCP_OUT_OF_WINDOW);
+	}
+	CU_ASSERT(memcmp(&t, &before, sizeof(t)) == 0);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	/* The connection goes on; its real RST still closes it. */
+	CU_ASSERT_EQUAL(seg(&t, C, ACK | PSH, CISN + 1001, UISN + 501, 512, 10), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(&t, C, RST, CISN + 1011, 0, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+
+	/* A spoofed data segment outside the window does not widen it for a later RST. */
+	established(&t, 7, 7);
+	before = t;
+	CU_ASSERT_EQUAL(seg(&t, U, ACK, UISN + 0x40000000, CISN + 1001, 65535, 100), TCP_ACCEPT);
+	CU_ASSERT(memcmp(&t, &before, sizeof(t)) == 0);
+	CU_ASSERT_EQUAL(seg(&t, U, RST, UISN + 0x40000000 + 100, 0, 0, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+}
+
+static void test_win_fin(void)
+{
+	struct tcp_track t, before;
+
+	established(&t, 7, 7);
+	before = t;
+	CU_ASSERT_EQUAL(seg(&t, U, FIN | ACK, UISN + 501 + 0x80000000u, CISN + 1001, 512, 0),
+			TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(seg(&t, C, FIN, CISN + 1001 - 0x20000000u, 0, 512, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT(memcmp(&t, &before, sizeof(t)) == 0);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	CU_ASSERT_EQUAL(t.fin_seen, 0);
+	/* The real FINs close as before. */
+	CU_ASSERT_EQUAL(seg(&t, U, FIN | ACK, UISN + 501, CISN + 1001, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
+	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1001, UISN + 502, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_TIME_WAIT);
+	/* A retransmitted FIN is still in the window. */
+	CU_ASSERT_EQUAL(seg(&t, U, FIN | ACK, UISN + 501, CISN + 1002, 512, 0), TCP_ACCEPT);
+}
+
+/*
+ * Data both ways, far past the first windows: the windows follow, so the
+ * RST at the new next sequence number is taken and one at the old one is
+ * not.
+ */
+static void test_win_moves(void)
+{
+	enum { MSS = 1448, SEGS = 2000 };
+	uint32_t cseq = CISN + 1001, useq = UISN + 501;
+	struct tcp_track t;
+
+	established(&t, 7, 7);
+	for (int i = 0; i < SEGS; i++) {
+		CU_ASSERT_EQUAL(seg(&t, C, ACK | PSH, cseq, useq, 512, MSS), TCP_ACCEPT);
+		cseq += MSS;
+		CU_ASSERT_EQUAL(seg(&t, U, ACK | PSH, useq, cseq, 512, MSS / 2), TCP_ACCEPT);
+		useq += MSS / 2;
+		CU_ASSERT_EQUAL(seg(&t, C, ACK, cseq, useq, 512, 0), TCP_ACCEPT);
+	}
+	CU_ASSERT_EQUAL(t.win[C].end, cseq);
+	CU_ASSERT_EQUAL(t.win[U].end, useq);
+	/* Where the connection started is now far below the window. */
+	CU_ASSERT_EQUAL(seg(&t, U, RST, UISN + 501, 0, 0, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(seg(&t, C, FIN, CISN + 1001, 0, 512, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, cseq, useq, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
+	CU_ASSERT_EQUAL(seg(&t, U, RST, useq, 0, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+}
+
+/*
+ * Window scaling: with both SYNs carrying the option, a window field of 512
+ * is 64 KiB, so a FIN 60000 bytes ahead of the last ack is in the window
+ * (a sender may have that much in flight).  Without the option on either
+ * SYN it is 512 bytes, and the same FIN is not.
+ */
+static void test_win_scale(void)
+{
+	struct tcp_track t;
+
+	established(&t, 7, 7);
+	CU_ASSERT_EQUAL(t.win[C].scale, 7);
+	CU_ASSERT_EQUAL(t.win[U].scale, 7);
+	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1001 + 60000, UISN + 501, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
+
+	/* Only the client's SYN has it: no scaling either way. */
+	memset(&t, 0, sizeof(t));
+	CU_ASSERT_EQUAL(syn_seg(&t, C, SYN, CISN, 0, 64240, 7), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(syn_seg(&t, U, SYN | ACK, UISN, CISN + 1, 512, -1), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.win[C].scale, 0);
+	CU_ASSERT_EQUAL(t.win[U].scale, 0);
+	CU_ASSERT_EQUAL(seg(&t, C, ACK, CISN + 1, UISN + 1, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(&t, U, ACK, UISN + 1, CISN + 1, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1 + 60000, UISN + 1, 512, 0),
+			TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1 + 400, UISN + 1, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
+}
+
+/* Before the upstream's SYN-ACK only a RST acking the client's SYN counts. */
+static void test_win_handshake(void)
+{
+	struct tcp_track t = {0};
+
+	CU_ASSERT_EQUAL(syn_seg(&t, C, SYN, CISN, 0, 64240, 7), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(&t, U, RST, 12345, 0, 0, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(seg(&t, U, RST | ACK, 0, CISN + 7, 0, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(seg(&t, U, FIN | ACK, 0, CISN + 1, 0, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_SYN_SENT);
+	/* A closed port's answer. */
+	CU_ASSERT_EQUAL(seg(&t, U, RST | ACK, 0, CISN + 1, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+
+	/* The tuple reused: a new SYN starts both windows afresh. */
+	CU_ASSERT_EQUAL(syn_seg(&t, C, SYN, 77, 0, 64240, -1), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_SYN_SENT);
+	CU_ASSERT_EQUAL(t.win[U].flags, 0);
+	CU_ASSERT_EQUAL(syn_seg(&t, U, SYN | ACK, 900, 78, 65535, -1), TCP_ACCEPT);
+	/* During the handshake a RST in the window closes even if not exact. */
+	CU_ASSERT_EQUAL(seg(&t, U, RST, 900, 0, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+}
+
+/* tcp_seg_parse() on a SYN with MSS, SACK-permitted, timestamps and window scale 9. */
+static void test_seg_parse(void)
+{
+	static const uint8_t opts[] = {2, 4, 0x05, 0xb4, 4, 2, 8, 10, 0, 0, 0, 1,
+				       0, 0, 0, 0, 1, 3, 3, 9};
+	uint8_t f[ETH_HLEN + 20 + 20 + sizeof(opts) + 5] = {0};
+	uint8_t *ip = f + ETH_HLEN, *th = ip + 20;
+	struct tcp_seg sg;
+	struct pkt_info pi;
+
+	f[12] = 0x08;
+	ip[0] = 0x45;
+	ip[3] = (uint8_t)(sizeof(f) - ETH_HLEN);
+	ip[8] = 64;
+	ip[9] = IPPROTO_TCP;
+	memcpy(ip + 12, "\xc6\x12\x01\x02\xc6\x12\x01\x01", 8);
+	th[1] = 80;
+	th[3] = 81;
+	memcpy(th + 4, "\x80\x00\x00\x01\x00\x00\x00\x02", 8);
+	th[12] = (uint8_t)((20 + sizeof(opts)) / 4) << 4;
+	th[13] = SYN | ACK;
+	th[14] = 0xfe;
+	th[15] = 0x88;
+	memcpy(th + 20, opts, sizeof(opts));
+	CU_ASSERT_EQUAL_FATAL(pkt_parse(f, sizeof(f), &pi), PKT_OK);
+	CU_ASSERT_EQUAL(tcp_seg_parse(f, &pi, &sg), 0);
+	CU_ASSERT_EQUAL(sg.seq, 0x80000001u);
+	CU_ASSERT_EQUAL(sg.ack, 2);
+	CU_ASSERT_EQUAL(sg.win, 0xfe88);
+	CU_ASSERT_EQUAL(sg.flags, SYN | ACK);
+	CU_ASSERT_EQUAL(sg.len, 5);
+	CU_ASSERT_EQUAL(sg.wscale, 9);
+	/* Larger than 14 is taken as 14 (RFC 7323). */
+	th[20 + sizeof(opts) - 1] = 15;
+	CU_ASSERT_EQUAL(tcp_seg_parse(f, &pi, &sg), 0);
+	CU_ASSERT_EQUAL(sg.wscale, 14);
+	/* Not a SYN: options not read. */
+	th[13] = ACK;
+	CU_ASSERT_EQUAL(tcp_seg_parse(f, &pi, &sg), 0);
+	CU_ASSERT_EQUAL(sg.wscale, -1);
+	/* A window scale option of the wrong length: malformed, no scale. */
+	th[13] = SYN;
+	th[20 + sizeof(opts) - 2] = 4;
+	CU_ASSERT_EQUAL(tcp_seg_parse(f, &pi, &sg), -EBADMSG);
+	CU_ASSERT_EQUAL(sg.wscale, -1);
+}
+
 static CU_TestInfo tcp_tests[] = {
     {"client_closes", test_client_closes},
     {"upstream_closes", test_upstream_closes},
@@ -698,6 +958,13 @@ static CU_TestInfo tcp_tests[] = {
     {"odd_sequences", test_odd_sequences},
     {"timeout_select", test_timeout_select},
     {"expire_per_state", test_expire_per_state},
+    {"win_rst_in_window", test_win_rst_in_window},
+    {"win_rst_out_of_window", test_win_rst_out_of_window},
+    {"win_fin", test_win_fin},
+    {"win_moves", test_win_moves},
+    {"win_scale", test_win_scale},
+    {"win_handshake", test_win_handshake},
+    {"seg_parse", test_seg_parse},
     {"mss_golden_v4", test_mss_golden_v4},
     {"mss_golden_v4_odd", test_mss_golden_v4_odd},
     {"mss_golden_v6", test_mss_golden_v6},
