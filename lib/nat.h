@@ -82,7 +82,8 @@ struct nat_table;
 /* What choosing NAT ports cost, for the workers' counters. */
 struct nat_stats {
 	uint64_t port_probes;     /* reply-index lookups made to find a free NAT port */
-	uint64_t port_full_skips; /* new sessions refused without a search: their upstream's ports were found used up */
+	/* New sessions refused without a search: their upstream's ports were found used up. */
+	uint64_t port_full_skips;
 };
 
 /*

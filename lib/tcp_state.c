@@ -182,8 +182,8 @@ static void win_init(struct tcp_win *w, const struct tcp_seg *seg, uint32_t end)
 }
 
 /* Checks I-IV of the comment at the top, for a segment whose sender is seen. */
-static bool in_window(const struct tcp_win *s, const struct tcp_win *r, uint32_t seq,
-		      uint32_t end, uint32_t ack)
+static bool in_window(const struct tcp_win *s, const struct tcp_win *r, uint32_t seq, uint32_t end,
+		      uint32_t ack)
 {
 	uint32_t maxackwin = s->maxwin > MAXACKWIN_MIN ? s->maxwin : MAXACKWIN_MIN;
 
@@ -223,8 +223,7 @@ static void win_update(struct tcp_win *s, struct tcp_win *r, const struct tcp_se
 	}
 }
 
-enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir,
-				   const struct tcp_seg *seg)
+enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir, const struct tcp_seg *seg)
 {
 	struct tcp_win *s = &t->win[dir], *r = &t->win[!dir];
 	enum tcp_conn_state st = t->state;

@@ -43,7 +43,7 @@ enum tcp_dir {
 /* What one side of the connection sent and was allowed to send (conntrack's td_*). */
 struct tcp_win {
 	uint32_t end;	 /* highest seq + length this side sent (td_end) */
-	uint32_t maxend; /* highest ack + window the peer advertised: this side's limit (td_maxend) */
+	uint32_t maxend; /* highest ack + window the peer advertised: how far this side may send */
 	uint32_t maxwin; /* largest window this side advertised, scaled (td_maxwin) */
 	uint32_t maxack; /* highest ack this side sent (td_maxack) */
 	uint8_t scale;	 /* window scale this side announced in its SYN; 0 unless both did */

@@ -22,7 +22,7 @@ CLOSING_TO=2
 PORT=7100
 # Out-of-window offsets from the server's next sequence number: RST, RST|ACK
 # and FIN|ACK at each.
-OOW_OFFSETS="0x80000000 0x40000000 0xc0000000"
+OOW_OFFSETS=(0x80000000 0x40000000 0xc0000000)
 OOW_COUNT=9
 
 write_config() { # MODE
@@ -177,7 +177,7 @@ live() { echo $(($(counter "$1" .datapath.sessions_created) - $(counter "$1" .da
 
 blind_rst() {
 	SNAP_IDLE=$WORKDIR/idle.json timeout 60 python3 "$WORKDIR/blind_rst.py" "$NS_CLI" "$NS_SRV" \
-		"$FERRYCTL -p $PIN_DIR" $((CLOSING_TO * 2 + 1)) $PORT $OOW_OFFSETS \
+		"$FERRYCTL -p $PIN_DIR" $((CLOSING_TO * 2 + 1)) $PORT "${OOW_OFFSETS[@]}" \
 		>"$WORKDIR/blind.out" 2>&1
 	BLIND_RC=$?
 	sed 's/^/  | /' "$WORKDIR/blind.out" >&2
@@ -187,8 +187,7 @@ blind_ok() { grep -qx "OK $1" "$WORKDIR/blind.out"; }
 
 # The session goes after the closing timeout once the real RST closed it.
 expired_after_rst() {
-	local i
-	for i in $(seq $((CLOSING_TO * 5 + 10))); do
+	for _ in $(seq $((CLOSING_TO * 5 + 10))); do
 		stats
 		[ "$(live "$WORKDIR/stats.json")" = 0 ] && return 0
 		sleep 0.5
@@ -240,6 +239,8 @@ run_mode() { # MODE
 		[ "$(counter "$WORKDIR/idle.json" .datapath.drops.tcp_out_of_window)" = $OOW_COUNT ]
 	check "$mode: the session outlives the closing timeout" \
 		[ "$(live "$WORKDIR/idle.json")" = 1 ]
+	check "$mode: nat_port_probes counts the NAT port search" \
+		[ "$(counter "$WORKDIR/idle.json" .datapath.nat_port_probes)" -ge 1 ]
 	check "$mode: the connection still works after the idle time" blind_ok "exchange after idle"
 	check "$mode: the server's real RST reaches the client" blind_ok "reset reached the client"
 	check "$mode: the orchestrator exits 0" [ "$BLIND_RC" = 0 ]
