@@ -398,6 +398,10 @@ int main(int argc, char **argv)
 		goto out_free_flows;
 	}
 
+	/* The host's own ports, as the namespace ferryd runs in has them. */
+	if (config__check_host_ports(&d->cfg, "/proc/sys/net/ipv4/ip_local_port_range", "/proc/net",
+				     &errs))
+		goto out_free_flows;
 	raise_memlock();
 	sfd = setup_signals();
 	if (sfd < 0) {
