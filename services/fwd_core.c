@@ -206,11 +206,10 @@ int fwd_core__add_reply_rule(const struct fwd_core *c, const struct ferry_flow_c
 	rule.dport_lo = cfg->nat.ports.lo;
 	rule.dport_hi = cfg->nat.ports.hi;
 	/*
-	 * Only on the interface the route to the upstream uses, as resolved at
-	 * start (or when a reload rebuilds the flow): addresses and ports are
-	 * the sender's to forge, and a "reply" arriving from the client side
-	 * (an ICMP error about a session included) is no reply.  A route that
-	 * later moves to another interface needs a reload for its replies.
+	 * Only on the interface the route to the upstream uses: addresses and
+	 * ports are the sender's to forge, and a "reply" arriving from the
+	 * client side (an ICMP error about a session included) is no reply.
+	 * When the route moves, ferryd moves the rule (reload__follow_routes()).
 	 */
 	rule.ifindex = t->ifindex;
 	err = ferry_daemon__add_rule(fc->daemon, &rule);
