@@ -3,9 +3,12 @@
  * ferry_steer: the XDP half of ferry.  Packets of configured flows go to the
  * AF_XDP socket bound to the queue they arrived on; everything else goes on
  * to the kernel stack, and so do the flows' own packets when no socket is
- * there yet.  The only drop is that last case for a flow configured
- * `on_failure: drop`, whose rule asks for it: anything else a bug in a rule
- * or a parser could do must not cut the host off the network.
+ * there yet.  The drops are that last case for a flow configured
+ * `on_failure: drop`, whose rule asks for it, what such a flow cannot let
+ * the kernel have either (first fragments, IPv6 extension headers), and a
+ * flow's packets with an IPv4 source route: nothing that is not a flow's is
+ * ever dropped, so a bug in a rule or a parser cannot cut the host off the
+ * network.
  *
  * It runs as one program of libxdp's dispatcher (see the run config at the
  * end), so other XDP programs on the same interface keep working.
