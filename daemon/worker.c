@@ -659,6 +659,8 @@ static void log_handoffs(const struct ferry_worker *w)
 		out += w->flow_stats[f].handoff_packets;
 		drops += w->flow_stats[f].drop_handoff_full;
 	}
+	/* rx_packets counts replies at their owner: what our sockets received is this. */
+	rx = rx + out - w->handoff_in;
 	pr_info("worker %u: received %llu packets, handed %llu replies to their owners, took "
 		"over %llu, %llu hand-off drops",
 		w->id, (unsigned long long)rx, (unsigned long long)out,
