@@ -1,8 +1,10 @@
 #!/bin/bash
 # Sharing an upstream, in native and in generic (skb) XDP mode:
 # - two UDP flows (ports 5000 and 5001) forward to the same upstream, so
-#   their reply rules are identical: both clients still get every echo, and
-#   each flow's datapath counters count its own replies (issue 10, item 2);
+#   their reply rules are identical: both clients still get every echo, each
+#   flow's datapath counters count its own replies, and an ICMP port
+#   unreachable about flow two's session reaches flow two's client (issue
+#   10, item 2);
 # - with the default nat.ports, the proxy host's own UDP and TCP exchanges
 #   with that upstream (same address and port as ferry's sessions) work
 #   while ferry forwards: ferry does not take their replies (item 3);
@@ -19,6 +21,7 @@
 trap ns_cleanup EXIT
 
 PKTINJECT=$BUILD/tests/pktinject
+UDPERR=$BUILD/tests/udperr
 N=${FERRY_TEST_DATAGRAMS:-1000}
 M=200 # datagrams of the host's own exchange
 K=5   # forged or source-routed frames
@@ -93,6 +96,14 @@ two_flows() { # MODE
 		[ "$(counter one .steering.reply_packets)" = $((2 * N)) ]
 }
 
+# Nothing listens on the upstream's port now: its ICMP error about flow two's
+# session matches flow one's reply rule, and must still reach flow two's client.
+icmp_second_flow() { # MODE
+	check "$1: flow two's client gets the ICMP error about its session" \
+		in_cli timeout 30 "$UDPERR" --to 198.18.1.1:5001 --expect-from 198.18.1.1 --tries 10 \
+		--timeout 20
+}
+
 host_tcp() {
 	in_srv timeout 10 nc -l 198.18.2.2 6002 >"$WORKDIR/tcp.out" &
 	local srv=$!
@@ -132,6 +143,7 @@ host_traffic() { # MODE
 # From the client side: "replies" from the upstream to each live NAT port.
 forged_replies() { # MODE
 	local mode=$1 before_one before_two before_steer before_passed p
+	sleep 1.5 # the last stream's counters published first
 	stats
 	before_one=$(counter one .datapath.reply_packets)
 	before_two=$(counter two .datapath.reply_packets)
@@ -155,6 +167,7 @@ forged_replies() { # MODE
 
 source_route() { # MODE
 	local mode=$1 before_tx
+	sleep 1.5
 	stats
 	before_tx=$(counter one .datapath.tx_packets)
 	in_cli "$PKTINJECT" --dev cli0 --dst-mac "$PX_MAC" --case ipv4-lsrr --count $K \
@@ -179,6 +192,7 @@ run_mode() { # MODE
 	}
 	check "$mode: ferryd starts with the default nat.ports" true
 	two_flows "$mode"
+	icmp_second_flow "$mode"
 	host_traffic "$mode"
 	forged_replies "$mode"
 	source_route "$mode"
@@ -247,7 +261,9 @@ refusals() {
 }
 
 require_root "test_upstream" || { echo "upstream: 0 passed, 1 failed"; exit 1; }
-[ -x "$PKTINJECT" ] || { echo "FAIL: $PKTINJECT not built"; echo "upstream: 0 passed, 1 failed"; exit 1; }
+for tool in "$PKTINJECT" "$UDPERR"; do
+	[ -x "$tool" ] || { echo "FAIL: $tool not built"; echo "upstream: 0 passed, 1 failed"; exit 1; }
+done
 topo_up || { echo "FAIL: topology"; echo "upstream: 0 passed, 1 failed"; exit 1; }
 PX_MAC=$(ip -n "$NS_PX" -br link show px-c | awk '{print $3}')
 in_cli ip neigh replace 198.18.1.1 lladdr "$PX_MAC" dev cli0
