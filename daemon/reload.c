@@ -66,13 +66,13 @@
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <arpa/inet.h>
-#include <net/if.h>
-#include <sys/socket.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/socket.h>
 
 #include "daemon.h"
 #include "log.h"
