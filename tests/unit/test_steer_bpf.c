@@ -766,9 +766,8 @@ static size_t add_ip6_ext(uint8_t *buf, size_t len, uint8_t type, const uint8_t 
 }
 
 /*
- * A reply rule bound to the upstream's interface: the same reply, and an
- * ICMP error quoting what ferry sent, arriving on another interface (the
- * client side, where a forger sits) match nothing.
+ * A reply rule bound to the upstream's interface: the same reply arriving on
+ * another interface (the client side, where a forger sits) matches nothing.
  */
 static void test_reply_rule_wrong_iface(void)
 {
@@ -1057,6 +1056,27 @@ static void test_icmp_error_session(void)
 	fs = fx_flow(&f, FLOW_A);
 	CU_ASSERT_EQUAL(fs.reply_packets, 4);
 	CU_ASSERT_EQUAL(fs.icmp_errors, 3);
+	fx_close(&f);
+}
+
+/* An ICMP error about a session is taken only from the upstream's interface. */
+static void test_icmp_error_wrong_iface(void)
+{
+	struct ferry_rule r = reply_rule(FLOW_A, 4, IPPROTO_UDP);
+	struct fx f;
+
+	FX_SETUP(&f);
+	r.ifindex = 1000000; /* the upstream's side; test_run says lo (1) */
+	fx_rule(&f, 0, &r);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.1", &sent4, PKT_MAX), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).packets, 0);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).icmp_errors, 0);
+	CU_ASSERT_EQUAL(fx_xdp(&f).passed, 1);
+
+	r.ifindex = 1;
+	fx_rule(&f, 0, &r);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.1", &sent4, PKT_MAX), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).icmp_errors, 1);
 	fx_close(&f);
 }
 
@@ -1678,6 +1698,7 @@ static CU_TestInfo steer_bpf_tests[] = {
 	{ "on_failure drop: fragments and extension headers", test_policy_fragments },
 	{ "ipv4 source route options", test_source_route },
 	{ "icmp error about a session", test_icmp_error_session },
+	{ "icmp error from the wrong interface", test_icmp_error_wrong_iface },
 	{ "icmp not steered: echo, other tuples", test_icmp_not_steered },
 	{ "icmp error truncated", test_icmp_truncated },
 	{ "steer attach/detach on veth", test_steer_attach_detach },
