@@ -66,10 +66,16 @@ struct ferry_flow_stats {
 	__u64 bytes;
 	__u64 redirected;      /* handed to the queue's AF_XDP socket */
 	__u64 passed_no_socket; /* no socket on that queue: XDP_PASS fallback */
-	__u64 passed_fragment; /* IP fragments go to the kernel, never steered */
+	__u64 passed_fragment; /* IPv4 fragments, IPv6 extension headers: to the kernel, never steered */
 	__u64 reply_packets;   /* of `packets`, matched a reply rule */
 	__u64 icmp_errors;     /* of `reply_packets`, ICMP errors quoting a reply-rule tuple */
 	__u64 dropped_no_socket; /* no socket on that queue, on_failure: drop: XDP_DROP */
+	/*
+	 * on_failure: drop, an IPv4 first fragment or an IPv6 packet with
+	 * extension headers, which the kernel would otherwise get: XDP_DROP.
+	 */
+	__u64 dropped_fragment;
+	__u64 dropped_source_route; /* IPv4 LSRR/SSRR option, any flow: XDP_DROP */
 };
 
 /*
@@ -81,7 +87,8 @@ struct ferry_xdp_stats {
 	__u64 steered;         /* matched a rule */
 	__u64 passed;          /* no rule matched: XDP_PASS */
 	__u64 passed_malformed; /* could not be parsed: XDP_PASS */
-	__u64 passed_fragment; /* IPv4 fragment of a flow: XDP_PASS */
+	__u64 passed_fragment; /* a flow's fragment or IPv6 extension headers: XDP_PASS */
+	__u64 dropped_policy;  /* a flow's dropped_fragment and dropped_source_route: XDP_DROP */
 };
 
 /*

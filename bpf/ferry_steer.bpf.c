@@ -3,9 +3,12 @@
  * ferry_steer: the XDP half of ferry.  Packets of configured flows go to the
  * AF_XDP socket bound to the queue they arrived on; everything else goes on
  * to the kernel stack, and so do the flows' own packets when no socket is
- * there yet.  The only drop is that last case for a flow configured
- * `on_failure: drop`, whose rule asks for it: anything else a bug in a rule
- * or a parser could do must not cut the host off the network.
+ * there yet.  The drops are that last case for a flow configured
+ * `on_failure: drop`, whose rule asks for it, what such a flow cannot let
+ * the kernel have either (first fragments, IPv6 extension headers), and a
+ * flow's packets with an IPv4 source route: nothing that is not a flow's is
+ * ever dropped, so a bug in a rule or a parser cannot cut the host off the
+ * network.
  *
  * It runs as one program of libxdp's dispatcher (see the run config at the
  * end), so other XDP programs on the same interface keep working.
@@ -28,6 +31,25 @@
 /* From the kernel's net/ip.h, which is not a uapi header. */
 #define FERRY_IP_MF 0x2000
 #define FERRY_IP_OFFSET 0x1fff
+/* IPv4 source-route options (RFC 791): loose and strict. */
+#define FERRY_IPOPT_LSRR 131
+#define FERRY_IPOPT_SSRR 137
+#define FERRY_IPOPT_MAX 40    /* bytes of options an IPv4 header can hold */
+#define FERRY_IPV6_EXT_MAX 6  /* extension headers walked before giving up */
+#define FERRY_IPV6_FRAG_OFFSET 0xfff8
+
+/*
+ * What parse() learnt beyond the match key.  A packet ferry does not steer
+ * (the worker neither reassembles nor parses extension headers) but still
+ * matches a flow: an IPv4 fragment or an IPv6 packet with extension
+ * headers.  FERRY_PF_NOSTEER_FIRST is one whose ports were read (or could
+ * have been: a first fragment cut short), which a flow's on_failure: drop
+ * drops; FERRY_PF_NOSTEER_LATER a later fragment, without ports, which
+ * always goes to the kernel: it cannot be reassembled without its first.
+ */
+#define FERRY_PF_NOSTEER_FIRST 0x01
+#define FERRY_PF_NOSTEER_LATER 0x02
+#define FERRY_PF_SOURCE_ROUTE 0x04 /* IPv4 LSRR or SSRR option */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -232,9 +254,51 @@ static __always_inline int parse_icmp(struct ferry_match_key *k, struct ferry_ic
 	return ferry_icmp_error_key(k, &q) ? FERRY_PARSE_OK : FERRY_PARSE_OTHER;
 }
 
-static __always_inline int parse_ipv4(struct ferry_match_key *k, struct iphdr *iph, void *data_end)
+/*
+ * Does the IPv4 header carry a source-route option?  Forwarded as it is, it
+ * would ask the upstream to route the packet where its sender chose.  A
+ * malformed option list ends the walk: the receiving kernel drops it.
+ */
+static __always_inline bool ipv4_source_routed(struct iphdr *iph, void *data_end, __u32 hlen)
+{
+	__u8 *opt = (__u8 *)(iph + 1);
+	__u32 optlen = hlen - sizeof(*iph), off = 0;
+
+	for (int i = 0; i < FERRY_IPOPT_MAX; i++) {
+		__u8 *p, type, len;
+
+		if (off >= optlen)
+			break;
+		/* Bounded where the verifier sees it, and checked before each read. */
+		barrier_var(off);
+		off &= 0x3f;
+		p = opt + off;
+		if ((void *)(p + 1) > data_end)
+			break;
+		type = p[0];
+		if (type == 0) /* end of list */
+			break;
+		if (type == 1) { /* no-op */
+			off++;
+			continue;
+		}
+		if (type == FERRY_IPOPT_LSRR || type == FERRY_IPOPT_SSRR)
+			return true;
+		if ((void *)(p + 2) > data_end)
+			break;
+		len = p[1];
+		if (len < 2)
+			break;
+		off += len;
+	}
+	return false;
+}
+
+static __always_inline int parse_ipv4(struct ferry_match_key *k, __u8 *pf, struct iphdr *iph,
+				      void *data_end)
 {
 	__u32 hlen, tot_len;
+	int ret;
 
 	if ((void *)(iph + 1) > data_end)
 		return FERRY_PARSE_MALFORMED;
@@ -261,16 +325,98 @@ static __always_inline int parse_ipv4(struct ferry_match_key *k, struct iphdr *i
 	k->l4_proto = iph->protocol;
 	k->saddr[0] = iph->saddr;
 	k->daddr[0] = iph->daddr;
+	if (hlen > sizeof(*iph) && ipv4_source_routed(iph, data_end, hlen))
+		*pf |= FERRY_PF_SOURCE_ROUTE;
 	/*
 	 * Only the first fragment has ports, and the user-space data path does
-	 * not reassemble: every fragment of a flow goes to the kernel alike.
+	 * not reassemble: fragments are never steered.  A later one is matched
+	 * on addresses and protocol alone (ports_valid stays 0).
 	 */
-	if (bpf_ntohs(iph->frag_off) & (FERRY_IP_MF | FERRY_IP_OFFSET))
-		return FERRY_PARSE_OK; /* ports_valid stays 0 */
+	if (bpf_ntohs(iph->frag_off) & FERRY_IP_OFFSET) {
+		*pf |= FERRY_PF_NOSTEER_LATER;
+		return FERRY_PARSE_OK;
+	}
+	if (bpf_ntohs(iph->frag_off) & FERRY_IP_MF) {
+		*pf |= FERRY_PF_NOSTEER_FIRST;
+		/* A first fragment too short for its ports still matches on the rest. */
+		ret = parse_ports(k, (void *)iph + hlen, data_end, tot_len - hlen);
+		return ret == FERRY_PARSE_MALFORMED ? FERRY_PARSE_OK : ret;
+	}
 	return parse_ports(k, (void *)iph + hlen, data_end, tot_len - hlen);
 }
 
-static __always_inline int parse_ipv6(struct ferry_match_key *k, struct ipv6hdr *ip6,
+/* The generic layout of hop-by-hop, routing and destination options headers. */
+struct ferry_ipv6_opt_hdr {
+	__u8 nexthdr;
+	__u8 hdrlen; /* in 8-byte units, not counting the first 8 bytes */
+};
+
+struct ferry_ipv6_frag_hdr {
+	__u8 nexthdr;
+	__u8 reserved;
+	__be16 frag_off;
+	__be32 identification;
+};
+
+/*
+ * Walks the extension headers of an IPv6 packet to the UDP or TCP header
+ * they lead to, so a flow's policy can see what the kernel would get.
+ * Returns FERRY_PARSE_OK with the key filled (ports when they are there),
+ * FERRY_PARSE_OTHER for anything else (another protocol, a chain too long).
+ */
+static __always_inline int parse_ipv6_ext(struct ferry_match_key *k, __u8 *pf,
+					  struct ipv6hdr *ip6, void *data_end, __u32 payload_len)
+{
+	__u8 nexthdr = ip6->nexthdr;
+	__u32 off = 0; /* of the next header, from the end of the fixed one */
+	int ret;
+
+	*pf |= FERRY_PF_NOSTEER_FIRST;
+	for (int i = 0; i < FERRY_IPV6_EXT_MAX; i++) {
+		void *p = (void *)(ip6 + 1) + off;
+
+		if (nexthdr == IPPROTO_UDP || nexthdr == IPPROTO_TCP)
+			break;
+		if (nexthdr == IPPROTO_FRAGMENT) {
+			struct ferry_ipv6_frag_hdr *fh = p;
+
+			if ((void *)(fh + 1) > data_end || off + sizeof(*fh) > payload_len)
+				return FERRY_PARSE_OTHER;
+			nexthdr = fh->nexthdr;
+			off += sizeof(*fh);
+			if (bpf_ntohs(fh->frag_off) & FERRY_IPV6_FRAG_OFFSET) {
+				*pf = (*pf & ~FERRY_PF_NOSTEER_FIRST) | FERRY_PF_NOSTEER_LATER;
+				if (nexthdr != IPPROTO_UDP && nexthdr != IPPROTO_TCP)
+					return FERRY_PARSE_OTHER;
+				k->l4_proto = nexthdr;
+				return FERRY_PARSE_OK; /* ports_valid stays 0 */
+			}
+		} else if (nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+			   nexthdr == IPPROTO_DSTOPTS) {
+			struct ferry_ipv6_opt_hdr *oh = p;
+
+			if ((void *)(oh + 1) > data_end || off + sizeof(*oh) > payload_len)
+				return FERRY_PARSE_OTHER;
+			nexthdr = oh->nexthdr;
+			off += (oh->hdrlen + 1) * 8;
+		} else {
+			return FERRY_PARSE_OTHER;
+		}
+		/* Keeps the offset bounded for the verifier; no real chain is this long. */
+		if (off > 2048)
+			return FERRY_PARSE_OTHER;
+	}
+	if (nexthdr != IPPROTO_UDP && nexthdr != IPPROTO_TCP)
+		return FERRY_PARSE_OTHER;
+	if (off > payload_len || off > 2048)
+		return FERRY_PARSE_OTHER;
+	k->l4_proto = nexthdr;
+	ret = parse_ports(k, (void *)(ip6 + 1) + off, data_end, payload_len - off);
+	/* Cut short before its ports: matched on addresses and protocol. */
+	return ret == FERRY_PARSE_MALFORMED ? FERRY_PARSE_OK : ret;
+}
+
+static __always_inline int parse_ipv6(struct ferry_match_key *k, __u8 *pf, struct ipv6hdr *ip6,
 				      void *data_end)
 {
 	__u32 payload_len;
@@ -288,18 +434,17 @@ static __always_inline int parse_ipv6(struct ferry_match_key *k, struct ipv6hdr 
 		__builtin_memcpy(k->daddr, &ip6->daddr, sizeof(k->daddr));
 		return parse_icmp(k, (void *)(ip6 + 1), data_end, payload_len);
 	}
-	/* Extension headers (fragments included) are left to the kernel. */
-	if (ip6->nexthdr != IPPROTO_UDP && ip6->nexthdr != IPPROTO_TCP)
-		return FERRY_PARSE_OTHER;
-
 	k->family = 6;
-	k->l4_proto = ip6->nexthdr;
 	__builtin_memcpy(k->saddr, &ip6->saddr, sizeof(k->saddr));
 	__builtin_memcpy(k->daddr, &ip6->daddr, sizeof(k->daddr));
+	/* Extension headers (fragments included) are never steered, but may be a flow's. */
+	if (ip6->nexthdr != IPPROTO_UDP && ip6->nexthdr != IPPROTO_TCP)
+		return parse_ipv6_ext(k, pf, ip6, data_end, payload_len);
+	k->l4_proto = ip6->nexthdr;
 	return parse_ports(k, ip6 + 1, data_end, payload_len);
 }
 
-static __always_inline int parse(struct xdp_md *ctx, struct ferry_match_key *k)
+static __always_inline int parse(struct xdp_md *ctx, struct ferry_match_key *k, __u8 *pf)
 {
 	void *data_end = (void *)(long)ctx->data_end;
 	void *data = (void *)(long)ctx->data;
@@ -308,9 +453,9 @@ static __always_inline int parse(struct xdp_md *ctx, struct ferry_match_key *k)
 	if ((void *)(eth + 1) > data_end)
 		return FERRY_PARSE_MALFORMED;
 	if (eth->h_proto == bpf_htons(ETH_P_IP))
-		return parse_ipv4(k, (void *)(eth + 1), data_end);
+		return parse_ipv4(k, pf, (void *)(eth + 1), data_end);
 	if (eth->h_proto == bpf_htons(ETH_P_IPV6))
-		return parse_ipv6(k, (void *)(eth + 1), data_end);
+		return parse_ipv6(k, pf, (void *)(eth + 1), data_end);
 	return FERRY_PARSE_OTHER;
 }
 
@@ -347,9 +492,10 @@ static long match_slot(__u64 slot, void *data)
 
 /*
  * Counters keep two sums exact: xdp packets = steered + passed +
- * passed_malformed + passed_fragment, and per flow packets = redirected +
- * passed_no_socket + dropped_no_socket.  A fragment of a flow is counted in the flow's
- * passed_fragment only, since it is never offered to a socket.
+ * passed_malformed + passed_fragment + dropped_policy, and per flow packets
+ * = redirected + passed_no_socket + dropped_no_socket.  A packet of a flow
+ * that is never offered to a socket is counted in one of the flow's
+ * passed_fragment, dropped_fragment or dropped_source_route only.
  */
 SEC("xdp")
 int ferry_steer(struct xdp_md *ctx)
@@ -360,6 +506,7 @@ int ferry_steer(struct xdp_md *ctx)
 	struct ferry_flow_stats *fs;
 	struct ferry_xdp_stats *xs;
 	__u32 zero = 0;
+	__u8 pf = 0;
 	int ret;
 
 	xs = bpf_map_lookup_elem(&ferry_xdp_stats, &zero);
@@ -367,7 +514,7 @@ int ferry_steer(struct xdp_md *ctx)
 		return XDP_PASS;
 	xs->packets++;
 
-	ret = parse(ctx, &l.key);
+	ret = parse(ctx, &l.key, &pf);
 	if (ret == FERRY_PARSE_MALFORMED) {
 		xs->passed_malformed++;
 		return XDP_PASS;
@@ -384,7 +531,26 @@ int ferry_steer(struct xdp_md *ctx)
 	}
 	fs = bpf_map_lookup_elem(&ferry_flow_stats, &l.flow_id);
 
-	if (!l.key.ports_valid) {
+	/* The sender would choose the upstream's route: never forwarded, never the kernel's. */
+	if (pf & FERRY_PF_SOURCE_ROUTE) {
+		xs->dropped_policy++;
+		if (fs)
+			fs->dropped_source_route++;
+		return XDP_DROP;
+	}
+	/*
+	 * What ferry cannot steer goes to the kernel, unless the flow fails
+	 * closed: then the kernel must not get it either (it would reassemble
+	 * or parse it and hand it to whatever listens there).  Dropping the
+	 * first fragment is enough to keep the kernel from reassembling.
+	 */
+	if ((pf & FERRY_PF_NOSTEER_FIRST) && (l.flags & FERRY_RULE_F_DROP_NO_SOCKET)) {
+		xs->dropped_policy++;
+		if (fs)
+			fs->dropped_fragment++;
+		return XDP_DROP;
+	}
+	if (pf & (FERRY_PF_NOSTEER_FIRST | FERRY_PF_NOSTEER_LATER) || !l.key.ports_valid) {
 		xs->passed_fragment++;
 		if (fs)
 			fs->passed_fragment++;

@@ -13,6 +13,7 @@
 #include "ferry_match.h"
 #include "icmp.h"
 #include "log.h"
+#include "nat.h"
 #include "packet_edit.h"
 #include "worker.h"
 
@@ -326,6 +327,30 @@ const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pk
 	p->flow_id = rule->flow_id;
 	p->dir = rule->dir;
 	return rule;
+}
+
+/*
+ * Several flows may forward to one upstream: their reply rules are then
+ * identical and the first one takes every reply, so the rule cannot say
+ * whose reply it is.  The session can: a reply (or an ICMP error quoting
+ * one) belongs to the flow that created the session its NAT port names.
+ * Without a session the rule's flow keeps it, and its chain drops it as
+ * no_session.  Called by the worker owning the NAT port only.
+ */
+void chain__reply_flow(struct ferry_worker *w, struct ferry_pkt *p)
+{
+	struct nat_session *s;
+	struct nat_tuple t;
+
+	if (p->dir != FERRY_DIR_REPLY || !w->nat)
+		return;
+	if (icmp_is_error(&p->pi))
+		icmp_quote_reply_tuple(&t, &p->pi);
+	else
+		nat_tuple_from_pkt(&t, &p->pi);
+	s = nat_table__lookup_reply(w->nat, &t);
+	if (s && s->flow_id < (uint32_t)w->d->nr_flows)
+		p->flow_id = s->flow_id;
 }
 
 void chain__flush_tx(struct ferry_worker *w)

@@ -57,7 +57,8 @@ struct counter {
 static const struct counter flow_counters[] = {
 	FLOW_COUNTER(packets),		FLOW_COUNTER(bytes),	       FLOW_COUNTER(redirected),
 	FLOW_COUNTER(passed_no_socket), FLOW_COUNTER(passed_fragment), FLOW_COUNTER(reply_packets),
-	FLOW_COUNTER(dropped_no_socket),
+	FLOW_COUNTER(dropped_no_socket), FLOW_COUNTER(dropped_fragment),
+	FLOW_COUNTER(dropped_source_route),
 };
 
 #define FWD_COUNTER(f) { #f, offsetof(struct ferry_fwd_stats, f) }
@@ -82,7 +83,7 @@ static const struct counter svc_counters[] = {
 #define XDP_COUNTER(f) { #f, offsetof(struct ferry_xdp_stats, f) }
 static const struct counter xdp_counters[] = {
 	XDP_COUNTER(packets),	       XDP_COUNTER(steered),	     XDP_COUNTER(passed),
-	XDP_COUNTER(passed_malformed), XDP_COUNTER(passed_fragment),
+	XDP_COUNTER(passed_malformed), XDP_COUNTER(passed_fragment), XDP_COUNTER(dropped_policy),
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -708,6 +709,9 @@ static void put_rule(struct ctl *c, const struct ferry_rule *r)
 		put_prefix(out, false, r->family, r->src, r->src_plen);
 		fputs(" port ", out);
 		put_ports(out, false, r->sport_lo, r->sport_hi);
+		/* An index: ferryctl need not run in ferryd's namespace to name it. */
+		if (r->ifindex)
+			fprintf(out, " on ifindex %u", r->ifindex);
 		fputc('\n', out);
 		return;
 	}
@@ -720,6 +724,8 @@ static void put_rule(struct ctl *c, const struct ferry_rule *r)
 	put_prefix(out, true, r->family, r->src, r->src_plen);
 	fputs(",\"source_port\":", out);
 	put_ports(out, true, r->sport_lo, r->sport_hi);
+	if (r->ifindex)
+		fprintf(out, ",\"ifindex\":%u", r->ifindex);
 	fputc('}', out);
 }
 

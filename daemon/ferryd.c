@@ -28,6 +28,7 @@
 #include "handoff.h"
 #include "health.h"
 #include "log.h"
+#include "nexthop.h"
 #include "notify.h"
 #include "service.h"
 #include "steer.h"
@@ -291,13 +292,70 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000ull + (uint64_t)ts.tv_nsec / 1000000ull;
 }
 
+/* Route notifications, for the reply rules' interfaces (reload__follow_routes()). */
+struct routes {
+	struct nh_events *events;
+	struct nh_resolver *nh;
+	bool moved;
+};
+
+static void routes_init(struct routes *r, struct pollfd *pfd)
+{
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	err = nh_events__create(&r->events);
+	if (!err)
+		err = nh_resolver__create(&r->nh);
+	if (err) {
+		pr_warn("cannot follow route changes (%s): reply rules keep the interfaces they "
+			"have now",
+			strerror(-err));
+		nh_events__destroy(r->events);
+		r->events = NULL;
+		return;
+	}
+	pfd->fd = nh_events__fd(r->events);
+}
+
+static void route_event(const struct nh_event *ev, void *ctx)
+{
+	struct routes *r = ctx;
+
+	if (ev->type == NH_EV_ROUTE || ev->type == NH_EV_LINK || ev->type == NH_EV_LINK_DEL ||
+	    ev->type == NH_EV_OVERFLOW)
+		r->moved = true;
+}
+
+static void routes_changed(struct routes *r, struct ferry_daemon *d)
+{
+	int err;
+
+	r->moved = false;
+	while (nh_events__drain(r->events, 256, route_event, r) == 256)
+		;
+	if (!r->moved)
+		return;
+	err = reload__follow_routes(d, r->nh);
+	if (err)
+		pr_warn("cannot move reply rules after a route change: %s", strerror(-err));
+}
+
+static void routes_fini(struct routes *r)
+{
+	nh_resolver__destroy(r->nh);
+	nh_events__destroy(r->events);
+}
+
 static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log_level)
 {
-	struct pollfd pfd = { .fd = sfd, .events = POLLIN };
+	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = -1, .events = POLLIN } };
 	uint64_t next_publish = mono_ms() + PUBLISH_INTERVAL_MS;
+	struct routes routes;
 	struct health h;
 
 	health__init(&h, d);
+	routes_init(&routes, &pfd[1]);
 	while (!d->stop) {
 		struct signalfd_siginfo si;
 		uint64_t now = mono_ms();
@@ -305,8 +363,9 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 
 		/* The watchdog may want pings more often than the counters are published. */
 		timeout = health__timeout_ms(&h, timeout);
-		if (poll(&pfd, 1, timeout) > 0 &&
-		    read(sfd, &si, sizeof(si)) == sizeof(si)) {
+		if (poll(pfd, 2, timeout) > 0 && (pfd[1].revents & POLLIN))
+			routes_changed(&routes, d);
+		if ((pfd[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
 				/*
 				 * Every outcome is logged; a refused reload keeps the old
@@ -329,6 +388,7 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 		publish_stats(d);
 		health__status(&h, d);
 	}
+	routes_fini(&routes);
 }
 
 int main(int argc, char **argv)
@@ -398,6 +458,10 @@ int main(int argc, char **argv)
 		goto out_free_flows;
 	}
 
+	/* The host's own ports, as the namespace ferryd runs in has them. */
+	if (config__check_host_ports(&d->cfg, "/proc/sys/net/ipv4/ip_local_port_range", "/proc/net",
+				     &errs))
+		goto out_free_flows;
 	raise_memlock();
 	sfd = setup_signals();
 	if (sfd < 0) {

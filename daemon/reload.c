@@ -70,10 +70,14 @@
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <sys/socket.h>
 
 #include "daemon.h"
 #include "log.h"
 #include "nat.h"
+#include "nexthop.h"
 #include "reload.h"
 #include "steer.h"
 #include "svc_loader.h"
@@ -414,6 +418,62 @@ static int write_final(struct ferry_daemon *d)
 			return err;
 	}
 	return steer__clear_rules(d->steer, d->nr_rules);
+}
+
+/*
+ * A reply rule takes replies only on the interface of the route to its
+ * upstream (services/fwd_core.c).  When a route moved, every reply rule's
+ * upstream is looked up again; a rule whose upstream is now reached through
+ * another ferry interface is rewritten, in the BPF map and in the workers'
+ * copy, with the workers parked so that they never read it half-written.
+ * A route through no ferry interface leaves the rule as it was: ferry
+ * cannot forward there anyway.  Main thread only.
+ */
+int reload__follow_routes(struct ferry_daemon *d, struct nh_resolver *nh)
+{
+	uint32_t ifindex[FERRY_MAX_RULES];
+	bool moved = false;
+	int err;
+
+	for (uint32_t i = 0; i < d->nr_rules; i++) {
+		const struct ferry_rule *r = &d->rules[i];
+		union ferry_addr up;
+		struct nh_route rt;
+
+		ifindex[i] = r->ifindex;
+		if (r->dir != FERRY_DIR_REPLY || !r->ifindex)
+			continue;
+		memcpy(up.w, r->src, sizeof(up.w));
+		if (nh_resolver__route(nh, r->family == 4 ? AF_INET : AF_INET6, &up, &rt))
+			continue;
+		if (rt.ifindex <= 0 || (uint32_t)rt.ifindex == r->ifindex ||
+		    ferry_daemon__port_of_ifindex(d, rt.ifindex) < 0)
+			continue;
+		ifindex[i] = (uint32_t)rt.ifindex;
+		moved = true;
+	}
+	if (!moved)
+		return 0;
+	err = park_all(d);
+	if (err)
+		return err;
+	for (uint32_t i = 0; i < d->nr_rules && !err; i++) {
+		struct ferry_rule *r = &d->rules[i];
+		char addr[INET6_ADDRSTRLEN] = "?", from[IF_NAMESIZE] = "?", to[IF_NAMESIZE] = "?";
+
+		if (ifindex[i] == r->ifindex)
+			continue;
+		inet_ntop(r->family == 4 ? AF_INET : AF_INET6, r->src, addr, sizeof(addr));
+		if_indextoname(r->ifindex, from);
+		if_indextoname(ifindex[i], to);
+		pr_info("flow '%s': replies from %s port %u now arrive on %s, not %s",
+			d->flows[r->flow_id].fc.flow ? d->flows[r->flow_id].fc.flow->name : "?",
+			addr, r->sport_lo, to, from);
+		r->ifindex = ifindex[i];
+		err = steer__set_rule(d->steer, i, r);
+	}
+	unpark(d);
+	return err;
 }
 
 /* ---- swap (step 4) ---- */

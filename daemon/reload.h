@@ -48,4 +48,11 @@ void reload__fini(struct ferry_daemon *d);
  */
 int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level);
 
+struct nh_resolver;
+/*
+ * After a route change: moves each reply rule to the interface the route to
+ * its upstream now uses, if that is a ferry interface.  0 or -errno.
+ */
+int reload__follow_routes(struct ferry_daemon *d, struct nh_resolver *nh);
+
 #endif /* FERRY_RELOAD_H */

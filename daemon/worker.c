@@ -141,6 +141,9 @@ static void hand_off(struct ferry_worker *w, struct ferry_pkt *p, uint32_t owner
 	uint64_t tag = (uint64_t)p->flow_id << 16 | p->in_port;
 
 	if (handoff_ring__push(r, p->data, p->len, tag)) {
+		/* Its session is the owner's: the rule's flow is all we know. */
+		st->rx_packets++;
+		st->rx_bytes += p->len;
 		st->drop_handoff_full++;
 	} else {
 		st->handoff_packets++;
@@ -153,6 +156,10 @@ static void hand_off(struct ferry_worker *w, struct ferry_pkt *p, uint32_t owner
  * Parses and classifies one held frame into w->pkts[*nr], or frees it when
  * it does not classify.  A reply received here whose NAT port is in another
  * worker's slice goes to that worker instead; one handed to us is ours.
+ * A client's packet is counted in rx_packets by the worker whose socket
+ * received it; a reply by the worker that owns its session, on the
+ * session's flow (chain__reply_flow()), which need not be the flow whose
+ * reply rule matched.
  */
 static void admit(struct ferry_worker *w, uint64_t addr, uint32_t len,
 		  const struct xsk_port *port, bool handed_in, uint32_t *nr)
@@ -167,18 +174,17 @@ static void admit(struct ferry_worker *w, uint64_t addr, uint32_t len,
 		umem__free(w->umem, addr);
 		return;
 	}
-	if (!handed_in) {
-		/* Counted once, by the worker whose socket received it. */
-		w->flow_stats[p->flow_id].rx_packets++;
-		w->flow_stats[p->flow_id].rx_bytes += p->len;
-		if (p->dir == FERRY_DIR_REPLY && w->handoff) {
-			owner = worker__nat_owner(w->d, reply_nat_port(&p->pi));
-			if (owner >= 0 && (uint32_t)owner != w->id) {
-				hand_off(w, p, (uint32_t)owner);
-				return;
-			}
+	if (!handed_in && p->dir == FERRY_DIR_REPLY && w->handoff) {
+		owner = worker__nat_owner(w->d, reply_nat_port(&p->pi));
+		if (owner >= 0 && (uint32_t)owner != w->id) {
+			hand_off(w, p, (uint32_t)owner);
+			return;
 		}
 	}
+	chain__reply_flow(w, p);
+	/* Only replies are handed off: each packet is counted here once. */
+	w->flow_stats[p->flow_id].rx_packets++;
+	w->flow_stats[p->flow_id].rx_bytes += p->len;
 	(*nr)++;
 }
 
@@ -215,6 +221,9 @@ static bool take_handoffs(struct ferry_worker *w)
 
 			taken++;
 			if (in_port >= w->nr_ports || !umem__alloc(w->umem, &addr)) {
+				/* Never classified here: counted on the sender's rule's flow. */
+				w->flow_stats[tag >> 16].rx_packets++;
+				w->flow_stats[tag >> 16].rx_bytes += len;
 				w->flow_stats[tag >> 16].drop_handoff_full++;
 				handoff_ring__pop(r);
 				continue;
@@ -651,6 +660,8 @@ static void log_handoffs(const struct ferry_worker *w)
 		out += w->flow_stats[f].handoff_packets;
 		drops += w->flow_stats[f].drop_handoff_full;
 	}
+	/* rx_packets counts replies at their owner: what our sockets received is this. */
+	rx = rx + out - w->handoff_in;
 	pr_info("worker %u: received %llu packets, handed %llu replies to their owners, took "
 		"over %llu, %llu hand-off drops",
 		w->id, (unsigned long long)rx, (unsigned long long)out,

@@ -94,5 +94,7 @@ void chain__run_burst(struct ferry_worker *w, uint32_t nr, chain_run_fn run, voi
  */
 const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pkt *p,
 					 uint64_t addr, uint32_t len, const struct xsk_port *port);
+/* A classified reply's flow: its session's, whichever flow's reply rule matched. */
+void chain__reply_flow(struct ferry_worker *w, struct ferry_pkt *p);
 
 #endif /* FERRY_WORKER_H */

@@ -806,8 +806,10 @@ static void h_nat_ports(struct parser *p, const struct key_handler *h, yaml_node
 	struct cfg_nat *nat = obj;
 	struct cfg_node n = node_of(p, val);
 
-	if (!get_port_range(&n, h->key, &nat->ports, p->errs))
+	if (!get_port_range(&n, h->key, &nat->ports, p->errs)) {
 		p->nat_ports = val;
+		nat->ports_mark = mark_of(val);
+	}
 }
 
 static const struct key_handler nat_keys[] = {
@@ -1243,8 +1245,12 @@ static void defaults(struct ferry_config *cfg, const char *name)
 	snprintf(cfg->pin_path, sizeof(cfg->pin_path), "%s", DEFAULT_PIN_PATH);
 	snprintf(cfg->service_dir, sizeof(cfg->service_dir), "%s", DEFAULT_SERVICE_DIR);
 	cfg->queues = 1;
-	cfg->nat.ports.lo = 32768;
-	cfg->nat.ports.hi = 60999;
+	/*
+	 * Linux's default ephemeral range is 32768-60999: the rest of IANA's
+	 * dynamic range (49152-65535), where no registered service listens.
+	 */
+	cfg->nat.ports.lo = CFG_NAT_PORTS_DEFAULT_LO;
+	cfg->nat.ports.hi = CFG_NAT_PORTS_DEFAULT_HI;
 	cfg->nat.max_sessions = 65536;
 	cfg->nat.udp_timeout_s = 60;
 	cfg->nat.tcp_syn_timeout_s = 30;
@@ -1421,4 +1427,117 @@ const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const c
 		if (!strcmp(cfg->flows[i].name, name))
 			return &cfg->flows[i];
 	return NULL;
+}
+
+/* ---- nat.ports against the host's own ports ---- */
+
+/* The host's local port range, as net.ipv4.ip_local_port_range has it: "LO HI". */
+static int read_local_range(const char *path, unsigned int *lo, unsigned int *hi)
+{
+	FILE *f = fopen(path, "re");
+	int n, err;
+
+	if (!f)
+		return -errno;
+	n = fscanf(f, "%u %u", lo, hi);
+	err = n == 2 && *lo <= *hi && *hi <= 65535 ? 0 : -EINVAL;
+	fclose(f);
+	return err;
+}
+
+/*
+ * The first port in [lo, hi] that a socket in the /proc/net table `path`
+ * (tcp, tcp6, udp, udp6) has as its local port: for TCP only listeners
+ * (state 0A), for UDP any bound socket.  Returns the port, 0 when there is
+ * none, -ENOENT without the table (no IPv6), another -errno when unreadable.
+ */
+static int find_bound_port(const char *path, bool tcp, unsigned int lo, unsigned int hi)
+{
+	char line[512];
+	int found = 0;
+	FILE *f;
+
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	/* The first line names the columns. */
+	if (!fgets(line, sizeof(line), f)) {
+		fclose(f);
+		return 0;
+	}
+	while (!found && fgets(line, sizeof(line), f)) {
+		unsigned int port, state;
+
+		if (sscanf(line, " %*u: %*[0-9A-Fa-f]:%x %*[0-9A-Fa-f]:%*x %x", &port, &state) != 2)
+			continue;
+		if (tcp && state != 0x0a)
+			continue;
+		if (port >= lo && port <= hi)
+			found = (int)port;
+	}
+	fclose(f);
+	return found;
+}
+
+int config__check_host_ports(const struct ferry_config *cfg, const char *local_range_path,
+			     const char *proc_net_dir, struct cfg_errors *errs)
+{
+	static const struct {
+		const char *table;
+		uint8_t proto;
+		const char *what;
+	} tables[] = {
+		{ "udp", IPPROTO_UDP, "UDP" },
+		{ "udp6", IPPROTO_UDP, "UDP" },
+		{ "tcp", IPPROTO_TCP, "TCP" },
+		{ "tcp6", IPPROTO_TCP, "TCP" },
+	};
+	const struct cfg_port_range *r = &cfg->nat.ports;
+	unsigned int llo, lhi;
+	int err, ret = 0;
+	char path[512];
+
+	err = read_local_range(local_range_path, &llo, &lhi);
+	if (err) {
+		cfg_mark_error(errs, cfg->nat.ports_mark, "nat.ports: cannot read %s: %s",
+			       local_range_path, strerror(-err));
+		return err;
+	}
+	/* The kernel picks its own connections' source ports there: their replies would be ferry's. */
+	if (r->lo <= lhi && r->hi >= llo) {
+		cfg_mark_error(errs, cfg->nat.ports_mark,
+			       "nat.ports: range %u-%u overlaps this host's local port range %u-%u "
+			       "(net.ipv4.ip_local_port_range): ferry would take the replies of the "
+			       "host's own connections; choose a range outside it",
+			       r->lo, r->hi, llo, lhi);
+		ret = -EADDRINUSE;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(tables); i++) {
+		bool used = false;
+		int port;
+
+		for (int f = 0; f < cfg->nr_flows; f++)
+			used |= cfg->flows[f].match.l4_proto == tables[i].proto;
+		if (!used)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", proc_net_dir, tables[i].table);
+		port = find_bound_port(path, tables[i].proto == IPPROTO_TCP, r->lo, r->hi);
+		if (port == -ENOENT)
+			continue;
+		if (port < 0) {
+			cfg_mark_error(errs, cfg->nat.ports_mark, "nat.ports: cannot read %s: %s",
+				       path, strerror(-port));
+			return port;
+		}
+		if (port) {
+			cfg_mark_error(errs, cfg->nat.ports_mark,
+				       "nat.ports: range %u-%u contains %s port %d, which a socket of "
+				       "this host %s: ferry would take its packets; choose a range "
+				       "without it",
+				       r->lo, r->hi, tables[i].what, port,
+				       tables[i].proto == IPPROTO_TCP ? "listens on" : "is bound to");
+			ret = -EADDRINUSE;
+		}
+	}
+	return ret;
 }

@@ -101,8 +101,13 @@ struct cfg_flow {
 	struct cfg_mark mark;
 };
 
+/* Outside Linux's default net.ipv4.ip_local_port_range, 32768-60999. */
+#define CFG_NAT_PORTS_DEFAULT_LO 61000
+#define CFG_NAT_PORTS_DEFAULT_HI 65535
+
 struct cfg_nat {
-	struct cfg_port_range ports;   /* default 32768-60999 */
+	struct cfg_port_range ports;   /* default CFG_NAT_PORTS_DEFAULT_LO-HI */
+	struct cfg_mark ports_mark;    /* where nat.ports was set, 0:0 for the default */
 	uint32_t max_sessions;         /* default 65536 */
 	uint32_t udp_timeout_s;        /* default 60 */
 	uint32_t tcp_syn_timeout_s;    /* default 30: SYN_SENT, SYN_RECV */
@@ -174,6 +179,18 @@ void config__free(struct ferry_config *cfg);
 void config__move(struct ferry_config *dst, struct ferry_config *src);
 
 const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const char *name);
+
+/*
+ * At start, in ferryd's network namespace: nat.ports must not overlap the
+ * host's local port range (the file `local_range_path`, normally
+ * /proc/sys/net/ipv4/ip_local_port_range) nor contain a port a socket of the
+ * host listens on (TCP) or is bound to (UDP), for the protocols of the
+ * config's flows (the tables tcp, tcp6, udp, udp6 in `proc_net_dir`,
+ * normally /proc/net).  Returns 0, -EADDRINUSE after reporting each
+ * conflict through errs, or another -errno when a file cannot be read.
+ */
+int config__check_host_ports(const struct ferry_config *cfg, const char *local_range_path,
+			     const char *proc_net_dir, struct cfg_errors *errs);
 
 /* Helpers for services reading their own argument mapping. */
 /* Iterates a mapping's pairs: returns key name and value node, NULL key at the end. */

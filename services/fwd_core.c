@@ -206,11 +206,12 @@ int fwd_core__add_reply_rule(const struct fwd_core *c, const struct ferry_flow_c
 	rule.dport_lo = cfg->nat.ports.lo;
 	rule.dport_hi = cfg->nat.ports.hi;
 	/*
-	 * Any ferry interface: the route to the upstream, and with it the
-	 * interface its replies come back on, may change while ferryd runs
-	 * (the next-hop cache follows it).  Addresses and ports identify them.
+	 * Only on the interface the route to the upstream uses: addresses and
+	 * ports are the sender's to forge, and a "reply" arriving from the
+	 * client side (an ICMP error about a session included) is no reply.
+	 * When the route moves, ferryd moves the rule (reload__follow_routes()).
 	 */
-	rule.ifindex = 0;
+	rule.ifindex = t->ifindex;
 	err = ferry_daemon__add_rule(fc->daemon, &rule);
 	if (err) {
 		inet_ntop(c->family, t->addr.b, addr, sizeof(addr));

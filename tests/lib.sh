@@ -60,10 +60,14 @@ require_root() {
 	fi
 }
 
+# Each namespace picks its own connections' ports from 50000-60999, so that
+# the suites' nat.ports (40000-49999 and below) stay out of it: ferryd
+# refuses a NAT range that overlaps net.ipv4.ip_local_port_range.
 add_ns() {
 	ip netns add "$1" || return 1
 	CREATED_NS+=("$1")
 	ip -n "$1" link set lo up
+	ip netns exec "$1" sysctl -qw net.ipv4.ip_local_port_range="50000 60999"
 }
 
 # topo_up [QUEUES [HOST_TXQ]]: the three namespaces and two veth pairs above.

@@ -143,6 +143,8 @@ topo_up() {
 	ip -n "$NS_CLI" route add 198.18.2.0/24 via $FLOW_ADDR
 	ip -n "$NS_SRV" route add 198.18.1.0/24 via $EGRESS
 	in_px sysctl -qw net.ipv4.ip_forward=0
+	# ferryd refuses nat.ports overlapping the proxy's own local port range.
+	in_px sysctl -qw net.ipv4.ip_local_port_range="60000 60999"
 	pin_all_napi
 }
 

@@ -211,8 +211,9 @@ memory_phase() {
 	[ $flows -gt 16 ] && { flows=16; SESSIONS=$((16 * per_flow)); }
 	max_sessions=$((SESSIONS + SESSIONS / 4))
 	say "== memory: ferryd with $flows flows, $SESSIONS sessions wanted (max_sessions $max_sessions)"
-	ferry_config "$WORK/mem-small.yaml" $flows 1024-65535 $small
-	ferry_config "$WORK/mem.yaml" $flows 1024-65535 $max_sessions
+	# Below the proxy's local port range (60000-60999, lib.sh).
+	ferry_config "$WORK/mem-small.yaml" $flows 1024-59999 $small
+	ferry_config "$WORK/mem.yaml" $flows 1024-59999 $max_sessions
 	if ! ferryd_start "$WORK/mem-small.yaml"; then
 		not_available ferry memory "${NA:-setup failed}"
 		return

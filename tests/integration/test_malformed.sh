@@ -94,11 +94,11 @@ declare -A EXPECT=(
 	[tcp-noflags]=tx
 	[tcp-allflags]=tx
 	[v6-ok]=tx
-	[v6-hbh]=passed
-	[v6-routing]=passed
-	[v6-frag]=passed
-	[v6-dstopts]=passed
-	[v6-chain]=passed
+	[v6-hbh]=passed_fragment
+	[v6-routing]=passed_fragment
+	[v6-frag]=passed_fragment
+	[v6-dstopts]=passed_fragment
+	[v6-chain]=passed_fragment
 	[over-mtu]=drops
 	[over-frame]=rx_dropped
 )

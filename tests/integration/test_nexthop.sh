@@ -159,6 +159,9 @@ phase_route_switch() {
 		[ "$(invalid_of "$WORKDIR/$m-a1.out")$(invalid_of "$WORKDIR/$m-b1.out")" = 00 ]
 	check "$m: route switch: ferryd followed the route (log)" \
 		grep -qE "next hop 198\.18\.9\.9: new route" "$FERRYD_LOG"
+	# Reply rules take replies only on the upstream's interface: they moved too.
+	check "$m: route switch: the reply rule moved to px-s2 (log)" \
+		grep -qE "replies from 198\.18\.9\.9 port [0-9]+ now arrive on px-s2, not px-s" "$FERRYD_LOG"
 	check "$m: route switch: ferryd was not restarted" ferryd_alive
 }
 

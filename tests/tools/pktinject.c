@@ -5,14 +5,16 @@
  *
  *   pktinject --dev IFACE --dst-mac MAC --case NAME [--count N]
  *             [--src4 A --dst4 A --src6 A --dst6 A --udp-port P --tcp-port P]
+ *             [--udp-sport P]
  *   pktinject --list
  *
  * Each case is one frame of the built-in catalogue (--list prints it), sent
  * --count times (default 1, at most 100000), back to back.  The frames go
  * to --dst-mac from IFACE's own address; the addresses and ports default to
  * the tests' topology (198.18.1.2 -> 198.18.1.1, fd00:1::2 -> fd00:1::1, UDP
- * port 5001, TCP port 5002).  Exit status 0 when every frame was sent, 1
- * when a send failed, 2 for a usage or setup error.
+ * port 5001, from port 40001 over IPv4, TCP port 5002).  Exit status 0
+ * when every frame was sent, 1 when a send failed, 2 for a usage or setup
+ * error.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,6 +41,7 @@ struct opts {
 	struct in_addr src4, dst4;
 	struct in6_addr src6, dst6;
 	uint16_t udp_port, tcp_port;
+	uint16_t udp_sport; /* of the IPv4 UDP cases */
 };
 
 struct frame {
@@ -129,7 +132,7 @@ static size_t udp(uint8_t *u, uint16_t sport, uint16_t dport, size_t plen)
 static void udp4(const struct opts *o, struct frame *f, unsigned int ihl, size_t plen)
 {
 	uint8_t *ip = f->b + eth(o, f->b, ETH_P_IP), *u = ip + ihl * 4;
-	size_t ulen = udp(u, 40001, o->udp_port, plen);
+	size_t ulen = udp(u, o->udp_sport, o->udp_port, plen);
 
 	ipv4(o, ip, ihl, (uint16_t)(ihl * 4 + ulen), IPPROTO_UDP, 0x4000);
 	put16(u + 6, l4_csum(4, ip, u, ulen, IPPROTO_UDP));
@@ -265,6 +268,31 @@ static void c_ipv4_options(const struct opts *o, struct frame *f)
 	udp4(o, f, 6, PAYLOAD);
 }
 
+/* Options LSRR (131) or SSRR (137) naming one hop, then end of list. */
+static void source_route4(const struct opts *o, struct frame *f, uint8_t type)
+{
+	uint8_t *ip = f->b + 14;
+
+	udp4(o, f, 7, PAYLOAD);
+	ip[20] = type;
+	ip[21] = 7; /* type, length, pointer, one address */
+	ip[22] = 4;
+	memcpy(ip + 23, &o->dst4, 4);
+	ip[27] = 0;
+	put16(ip + 10, 0);
+	put16(ip + 10, fold(sum16(ip, 28, 0)));
+}
+
+static void c_ipv4_lsrr(const struct opts *o, struct frame *f)
+{
+	source_route4(o, f, 131);
+}
+
+static void c_ipv4_ssrr(const struct opts *o, struct frame *f)
+{
+	source_route4(o, f, 137);
+}
+
 static void c_frag_first(const struct opts *o, struct frame *f)
 {
 	udp4(o, f, 5, PAYLOAD);
@@ -366,6 +394,8 @@ static const struct {
     {"bad-ipcsum", c_bad_ipcsum, "IPv4 header checksum wrong"},
     {"bad-udpcsum", c_bad_udpcsum, "UDP checksum wrong"},
     {"ipv4-options", c_ipv4_options, "IPv4 header with 4 bytes of options"},
+    {"ipv4-lsrr", c_ipv4_lsrr, "IPv4 loose source route option (131), then UDP"},
+    {"ipv4-ssrr", c_ipv4_ssrr, "IPv4 strict source route option (137), then UDP"},
     {"frag-first", c_frag_first, "first IPv4 fragment (MF, offset 0)"},
     {"frag-later", c_frag_later, "later IPv4 fragment (offset 40)"},
     {"tcp-synfin", c_tcp_synfin, "TCP SYN+FIN"},
@@ -387,7 +417,7 @@ static void usage(FILE *out)
 {
 	fprintf(out, "usage: pktinject --dev IFACE --dst-mac MAC --case NAME [--count N]\n"
 		     "                 [--src4 A] [--dst4 A] [--src6 A] [--dst6 A]\n"
-		     "                 [--udp-port P] [--tcp-port P]\n"
+		     "                 [--udp-port P] [--tcp-port P] [--udp-sport P]\n"
 		     "       pktinject --list\n");
 }
 
@@ -429,13 +459,14 @@ int main(int argc, char **argv)
 	    {"dst6", required_argument, NULL, '7'},
 	    {"udp-port", required_argument, NULL, 'u'},
 	    {"tcp-port", required_argument, NULL, 't'},
+	    {"udp-sport", required_argument, NULL, 's'},
 	    {"list", no_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
 	const char *dev = NULL, *name = NULL;
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET};
-	struct opts o = {.udp_port = 5001, .tcp_port = 5002};
+	struct opts o = {.udp_port = 5001, .tcp_port = 5002, .udp_sport = 40001};
 	static struct frame f;
 	bool have_mac = false;
 	long count = 1;
@@ -481,6 +512,9 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			bad = parse_port(optarg, &o.tcp_port);
+			break;
+		case 's':
+			bad = parse_port(optarg, &o.udp_sport);
 			break;
 		case 'l':
 			for (size_t i = 0; i < NR_CASES; i++)

@@ -213,8 +213,9 @@ static void test_defaults(void)
 	CU_ASSERT_EQUAL(cfg.queues, 1);
 	CU_ASSERT_EQUAL(cfg.nr_ifaces, 1);
 	CU_ASSERT_EQUAL(cfg.ifaces[0].xdp_mode, CFG_XDP_NATIVE);
-	CU_ASSERT_EQUAL(cfg.nat.ports.lo, 32768);
-	CU_ASSERT_EQUAL(cfg.nat.ports.hi, 60999);
+	/* Outside Linux's default ip_local_port_range, 32768-60999. */
+	CU_ASSERT_EQUAL(cfg.nat.ports.lo, 61000);
+	CU_ASSERT_EQUAL(cfg.nat.ports.hi, 65535);
 	CU_ASSERT_EQUAL(cfg.nat.max_sessions, 65536);
 	CU_ASSERT_EQUAL(cfg.nat.udp_timeout_s, 60);
 	CU_ASSERT_EQUAL(cfg.nat.tcp_syn_timeout_s, 30);
@@ -1181,6 +1182,108 @@ static int cleanup(void)
 	return 0;
 }
 
+/* ---- nat.ports against the host's own ports ---- */
+
+static char host_dir[64];
+
+static void put_file(const char *name, const char *text)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", host_dir, name);
+	f = fopen(path, "w");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+static void remove_file(const char *name)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), "%s/%s", host_dir, name);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+}
+
+/* /proc/net/{udp,tcp}[6] as the kernel writes them: a header, then one socket a line. */
+#define PROC_HEAD "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid\n"
+#define PROC_V4(port, state)                                                                       \
+	"   0: 0100007F:" port " 00000000:0000 " state " 00000000:00000000 00:00000000 00000000  0\n"
+#define PROC_V6(port, state)                                                                       \
+	"   0: 00000000000000000000000001000000:" port " 00000000000000000000000000000000:0000 " state \
+	" 00000000:00000000 00:00000000 00000000     0\n"
+
+static int check_host(void)
+{
+	char range[128];
+
+	reset_errs();
+	errs.file = "t.yaml"; /* as ferryd's main() has it */
+	snprintf(range, sizeof(range), "%s/ip_local_port_range", host_dir);
+	return config__check_host_ports(&cfg, range, host_dir, &errs);
+}
+
+static void test_host_ports(void)
+{
+	/* nat.ports' value is at line 13, column 10. */
+	static const char yaml[] = MINIMAL "nat:\n"
+					   "  ports: 61000-61999\n";
+	static const char yaml_tcp[] = HEAD "      protocol: tcp\n"
+					    "      destination: 198.18.1.1\n"
+					    "      port: 5000\n" SVC;
+	char cmd[128];
+
+	snprintf(host_dir, sizeof(host_dir), "/tmp/ferry-cfg-test.XXXXXX");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(host_dir));
+	put_file("ip_local_port_range", "32768\t60999\n");
+	/* 61500 (0xF03C): a TCP connection (01); 62000 (0xF230): a TCP listener (0A). */
+	put_file("udp", PROC_HEAD PROC_V4("0035", "07"));
+	put_file("tcp", PROC_HEAD PROC_V4("F03C", "01") PROC_V4("F230", "0A"));
+	/* No tcp6 or udp6: a host without IPv6. */
+
+	expect_ok(yaml);
+	CU_ASSERT_EQUAL(check_host(), 0);
+	CU_ASSERT_EQUAL(errs.count, 0);
+
+	/* The kernel's own range: overlapping it is refused, where nat.ports was set. */
+	put_file("ip_local_port_range", "32768 61000\n");
+	CU_ASSERT_EQUAL(check_host(), -EADDRINUSE);
+	CU_ASSERT_EQUAL(errs.count, 1);
+	CU_ASSERT(has("t.yaml:13:10: nat.ports: range 61000-61999 overlaps this host's local port "
+		      "range 32768-61000 (net.ipv4.ip_local_port_range)"));
+	put_file("ip_local_port_range", "61999 62100\n");
+	CU_ASSERT_EQUAL(check_host(), -EADDRINUSE);
+	put_file("ip_local_port_range", "32768 60999\n");
+
+	/* A UDP socket bound in the range (the IPv6 table), for a UDP flow. */
+	put_file("udp6", PROC_HEAD PROC_V6("F03C", "07"));
+	CU_ASSERT_EQUAL(check_host(), -EADDRINUSE);
+	CU_ASSERT_EQUAL(errs.count, 1);
+	CU_ASSERT(has("t.yaml:13:10: nat.ports: range 61000-61999 contains UDP port 61500, which a "
+		      "socket of this host is bound to"));
+	remove_file("udp6");
+
+	/* The default range and a TCP flow: the listener counts, the connection does not. */
+	expect_ok(yaml_tcp);
+	CU_ASSERT_EQUAL(check_host(), -EADDRINUSE);
+	CU_ASSERT_EQUAL(errs.count, 1);
+	CU_ASSERT(has("t.yaml: nat.ports: range 61000-65535 contains TCP port 62000, which a socket "
+		      "of this host listens on"));
+	put_file("tcp", PROC_HEAD PROC_V4("F03C", "01") PROC_V4("F230", "06"));
+	CU_ASSERT_EQUAL(check_host(), 0);
+
+	/* An unreadable sysctl is an error, not a guess. */
+	put_file("ip_local_port_range", "garbage\n");
+	CU_ASSERT_EQUAL(check_host(), -EINVAL);
+	CU_ASSERT(has("nat.ports: cannot read"));
+	remove_file("ip_local_port_range");
+	CU_ASSERT_EQUAL(check_host(), -ENOENT);
+	done();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", host_dir);
+	CU_ASSERT_EQUAL(system(cmd), 0);
+}
+
 static CU_TestInfo config_tests[] = {
 	{ "full config, every field", test_full },
 	{ "defaults", test_defaults },
@@ -1211,6 +1314,7 @@ static CU_TestInfo config_tests[] = {
 	{ "helpers: strings, numbers, booleans", test_helpers_scalars },
 	{ "helpers: endpoints, prefixes, port ranges", test_helpers_addresses },
 	{ "node errors", test_node_errors },
+	{ "nat.ports against the host's own ports", test_host_ports },
 	CU_TEST_INFO_NULL,
 };
 

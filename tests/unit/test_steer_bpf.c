@@ -738,6 +738,164 @@ static void test_fragment(void)
 	fx_close(&f);
 }
 
+/* ---- policy: what is never steered, and what is never let through ---- */
+
+/* Inserts n bytes of IPv4 options after the fixed header of a frame from build(). */
+static size_t add_ip4_opts(uint8_t *buf, size_t len, const uint8_t *opts, size_t n)
+{
+	uint8_t *l3 = buf + ETH_HDR;
+
+	memmove(l3 + IP4_HDR + n, l3 + IP4_HDR, len - ETH_HDR - IP4_HDR);
+	memcpy(l3 + IP4_HDR, opts, n);
+	l3[0] = 0x40 | (IP4_HDR + n) / 4;
+	put16(l3 + 2, (l3[2] << 8 | l3[3]) + n);
+	return len + n;
+}
+
+/* Inserts one IPv6 extension header `type` (8 bytes, `hdr`) after the fixed header. */
+static size_t add_ip6_ext(uint8_t *buf, size_t len, uint8_t type, const uint8_t hdr[8])
+{
+	uint8_t *l3 = buf + ETH_HDR;
+
+	memmove(l3 + IP6_HDR + 8, l3 + IP6_HDR, len - ETH_HDR - IP6_HDR);
+	memcpy(l3 + IP6_HDR, hdr, 8);
+	l3[IP6_HDR] = l3[6]; /* the extension header leads to what the fixed one did */
+	l3[6] = type;
+	put16(l3 + 4, (l3[4] << 8 | l3[5]) + 8);
+	return len + 8;
+}
+
+/*
+ * A reply rule bound to the upstream's interface: the same reply arriving on
+ * another interface (the client side, where a forger sits) matches nothing.
+ */
+static void test_reply_rule_wrong_iface(void)
+{
+	struct ferry_rule r = rule(FLOW_B, 4, IPPROTO_UDP, "198.18.0.10", 32);
+	struct fx f;
+
+	FX_SETUP(&f);
+	r.dir = FERRY_DIR_REPLY;
+	set_src(&r, "198.19.1.1", 32);
+	r.sport_lo = r.sport_hi = 1500;
+	r.ifindex = 1000000; /* the upstream's side; test_run says lo (1) */
+	fx_rule(&f, 0, &r);
+
+	CU_ASSERT_EQUAL(fx_run_pkt(&f, &udp4), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_B).packets, 0);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_B).reply_packets, 0);
+	CU_ASSERT_EQUAL(fx_xdp(&f).passed, 1);
+	CU_ASSERT_EQUAL(fx_xdp(&f).steered, 0);
+
+	r.ifindex = 1;
+	fx_rule(&f, 0, &r);
+	CU_ASSERT_EQUAL(fx_run_pkt(&f, &udp4), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_B).reply_packets, 1);
+	fx_close(&f);
+}
+
+/*
+ * on_failure: drop keeps the kernel from getting what ferry cannot steer:
+ * first fragments and IPv6 extension headers of the flow are dropped and
+ * counted; a later fragment (no ports, useless without its first) still
+ * goes to the kernel.  With on_failure: pass, all of it goes to the kernel.
+ */
+static void test_policy_fragments(void)
+{
+	static const uint8_t hbh[8] = { 0, 0, 1, 4, 0, 0, 0, 0 };     /* PadN */
+	static const uint8_t frag0[8] = { 0, 0, 0x00, 0x01, 0, 0, 0, 1 }; /* offset 0, M */
+	static const uint8_t frag8[8] = { 0, 0, 0x00, 0x08, 0, 0, 0, 1 }; /* offset 8 */
+	struct ferry_rule r4 = rule(FLOW_A, 4, IPPROTO_UDP, "198.18.0.10", 32);
+	struct ferry_rule r6 = rule(FLOW_A, 6, IPPROTO_UDP, "fd00:2::10", 128);
+	struct ferry_flow_stats fs;
+	uint8_t buf[PKT_MAX];
+	struct pkt p;
+	size_t len;
+	struct fx f;
+
+	FX_SETUP(&f);
+	for (int drop = 1; drop >= 0; drop--) {
+		int verdict = drop ? XDP_DROP : XDP_PASS;
+
+		r4.dport_lo = r4.dport_hi = r6.dport_lo = r6.dport_hi = 5000;
+		r4.flags = r6.flags = drop ? FERRY_RULE_F_DROP_NO_SOCKET : 0;
+		r4.flow_id = r6.flow_id = drop ? FLOW_A : FLOW_B;
+		fx_rule(&f, 0, &r4);
+		fx_rule(&f, 1, &r6);
+
+		p = udp4;
+		p.frag_off = 0x2000; /* first fragment */
+		CU_ASSERT_EQUAL(fx_run_pkt(&f, &p), verdict);
+		p.frag_off = 0x0004; /* a later one */
+		p.no_l4 = true;
+		CU_ASSERT_EQUAL(fx_run_pkt(&f, &p), XDP_PASS);
+		/* Another port of the same address is not the flow's: the kernel's. */
+		p = udp4;
+		p.frag_off = 0x2000;
+		p.dport = 53;
+		CU_ASSERT_EQUAL(fx_run_pkt(&f, &p), XDP_PASS);
+
+		len = add_ip6_ext(buf, build(buf, &udp6), 0, hbh);
+		CU_ASSERT_EQUAL(fx_run(&f, buf, len), verdict);
+		len = add_ip6_ext(buf, build(buf, &udp6), 44, frag0);
+		CU_ASSERT_EQUAL(fx_run(&f, buf, len), verdict);
+		p = udp6;
+		p.no_l4 = true;
+		len = add_ip6_ext(buf, build(buf, &p), 44, frag8);
+		CU_ASSERT_EQUAL(fx_run(&f, buf, len), XDP_PASS);
+
+		fs = fx_flow(&f, drop ? FLOW_A : FLOW_B);
+		CU_ASSERT_EQUAL(fs.dropped_fragment, drop ? 3 : 0);
+		CU_ASSERT_EQUAL(fs.passed_fragment, drop ? 2 : 5);
+		CU_ASSERT_EQUAL(fs.packets, 0);
+	}
+	CU_ASSERT_EQUAL(fx_xdp(&f).dropped_policy, 3);
+	CU_ASSERT_EQUAL(fx_xdp(&f).passed_fragment, 7);
+	CU_ASSERT_EQUAL(fx_xdp(&f).passed, 2);
+	CU_ASSERT_EQUAL(fx_xdp(&f).steered, 0);
+	fx_close(&f);
+}
+
+/* IPv4 source-route options (LSRR, SSRR) of a flow: dropped and counted, whatever on_failure. */
+static void test_source_route(void)
+{
+	static const uint8_t lsrr[8] = { 131, 7, 4, 198, 18, 0, 99, 0 };
+	static const uint8_t ssrr[8] = { 1, 137, 7, 4, 198, 18, 0, 99 };
+	static const uint8_t rr[8] = { 7, 7, 4, 0, 0, 0, 0, 0 };     /* record route */
+	static const uint8_t nops[4] = { 1, 1, 1, 0 };
+	static const uint8_t bad[4] = { 68, 1, 131, 0 };             /* length 1: the list ends */
+	struct ferry_rule r = rule(FLOW_A, 4, IPPROTO_UDP, "198.18.0.10", 32);
+	uint8_t buf[PKT_MAX];
+	struct pkt p;
+	struct fx f;
+
+	FX_SETUP(&f);
+	r.dport_lo = r.dport_hi = 5000;
+	fx_rule(&f, 0, &r);
+
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip4_opts(buf, build(buf, &udp4), lsrr, 8)), XDP_DROP);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip4_opts(buf, build(buf, &udp4), ssrr, 8)), XDP_DROP);
+	/* Fragments too: the kernel would reassemble them into a source-routed packet. */
+	p = udp4;
+	p.frag_off = 0x2000;
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip4_opts(buf, build(buf, &p), lsrr, 8)), XDP_DROP);
+	/* Other options are forwarded as they are (no socket here: XDP_PASS). */
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip4_opts(buf, build(buf, &udp4), rr, 8)), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip4_opts(buf, build(buf, &udp4), nops, 4)), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip4_opts(buf, build(buf, &udp4), bad, 4)), XDP_PASS);
+	/* Not a flow's: the kernel's to judge (accept_source_route). */
+	p = udp4;
+	p.dport = 53;
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip4_opts(buf, build(buf, &p), lsrr, 8)), XDP_PASS);
+
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).dropped_source_route, 3);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).packets, 3);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).passed_no_socket, 3);
+	CU_ASSERT_EQUAL(fx_xdp(&f).dropped_policy, 3);
+	CU_ASSERT_EQUAL(fx_xdp(&f).passed, 1);
+	fx_close(&f);
+}
+
 /* ---- ICMP errors ---- */
 
 /* What ferry sent upstream for a client: egress:NAT port -> upstream:6000. */
@@ -898,6 +1056,27 @@ static void test_icmp_error_session(void)
 	fs = fx_flow(&f, FLOW_A);
 	CU_ASSERT_EQUAL(fs.reply_packets, 4);
 	CU_ASSERT_EQUAL(fs.icmp_errors, 3);
+	fx_close(&f);
+}
+
+/* An ICMP error about a session is taken only from the upstream's interface. */
+static void test_icmp_error_wrong_iface(void)
+{
+	struct ferry_rule r = reply_rule(FLOW_A, 4, IPPROTO_UDP);
+	struct fx f;
+
+	FX_SETUP(&f);
+	r.ifindex = 1000000; /* the upstream's side; test_run says lo (1) */
+	fx_rule(&f, 0, &r);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.1", &sent4, PKT_MAX), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).packets, 0);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).icmp_errors, 0);
+	CU_ASSERT_EQUAL(fx_xdp(&f).passed, 1);
+
+	r.ifindex = 1;
+	fx_rule(&f, 0, &r);
+	CU_ASSERT_EQUAL(fx_run_icmp(&f, 3, "198.18.2.2", "198.18.2.1", &sent4, PKT_MAX), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).icmp_errors, 1);
 	fx_close(&f);
 }
 
@@ -1515,7 +1694,11 @@ static CU_TestInfo steer_bpf_tests[] = {
 	{ "garbage", test_garbage },
 	{ "not ip", test_not_ip },
 	{ "ipv4 fragments", test_fragment },
+	{ "reply rule on the wrong interface", test_reply_rule_wrong_iface },
+	{ "on_failure drop: fragments and extension headers", test_policy_fragments },
+	{ "ipv4 source route options", test_source_route },
 	{ "icmp error about a session", test_icmp_error_session },
+	{ "icmp error from the wrong interface", test_icmp_error_wrong_iface },
 	{ "icmp not steered: echo, other tuples", test_icmp_not_steered },
 	{ "icmp error truncated", test_icmp_truncated },
 	{ "steer attach/detach on veth", test_steer_attach_detach },
