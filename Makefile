@@ -62,7 +62,7 @@ EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/e
 	$(sort $(wildcard services/examples/svc_example_*.c)))
 # Objects the loader's unit tests load, next to the test binary (also the ASan one's).
 LOADER_TEST_SOS = $(patsubst %,$(1)/tests/svc/%.so,bad_abi no_symbol wrong_name unresolved \
-	example_tag)
+	example_tag mark_a mark_b)
 
 # Debian 12 packages the build, the tests and the demo need.
 DEB_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
@@ -136,6 +136,9 @@ define loader_test_so
 endef
 
 $(BUILD)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SKELS)
+	$(loader_test_so)
+
+$(BUILD)/tests/svc/mark_%.so: tests/unit/svc/mark_service.c $(SKELS)
 	$(loader_test_so)
 
 $(BUILD)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so
@@ -342,6 +345,9 @@ $(ASAN_DIR)/tests/unit-tests: $(call asan_obj,$(UNIT_SRCS) $(SVC_SRCS) \
 	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
 
 $(ASAN_DIR)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SKELS)
+	$(loader_test_so)
+
+$(ASAN_DIR)/tests/svc/mark_%.so: tests/unit/svc/mark_service.c $(SKELS)
 	$(loader_test_so)
 
 $(ASAN_DIR)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so
