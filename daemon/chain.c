@@ -320,8 +320,15 @@ const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pk
 	p->in_port = port->index;
 	p->verdict = FERRY_VERDICT_NEXT;
 	p->drop_reason = 0;
-	if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK ||
-	    !(rule = classify(w->d, &p->pi, port->ifindex)))
+	if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK)
+		return NULL;
+	/*
+	 * Every packet enters the chains here: trimmed once, it cannot leave
+	 * with a trailer past the IP packet, whichever service sends it.
+	 */
+	p->len = pkt_frame_len(&p->pi, len);
+	rule = classify(w->d, &p->pi, port->ifindex);
+	if (!rule)
 		return NULL;
 	p->flow_id = rule->flow_id;
 	p->dir = rule->dir;

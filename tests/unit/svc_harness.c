@@ -317,6 +317,8 @@ int harness__run(struct svc_harness *h, const uint8_t *const *frames, const uint
 			umem__free(w->umem, addr);
 			continue;
 		}
+		/* As chain__classify() does. */
+		p->len = pkt_frame_len(&p->pi, p->len);
 		p->flow_id = 0;
 		p->in_port = 0;
 		p->dir = h->dir;
