@@ -104,7 +104,8 @@ struct ferry_xdp_stats {
 	X(rate_limited)                                                                            \
 	X(bad_payload)                                                                             \
 	X(queue_full)                                                                              \
-	X(no_frame)
+	X(no_frame)                                                                                \
+	X(hold_budget)
 
 enum ferry_drop_reason {
 #define FERRY_DROP_ENUM(name) FERRY_DROP_##name,
@@ -147,6 +148,7 @@ struct ferry_fwd_stats {
 	__u64 drop_bad_payload;    /* e.g. a compressed payload that does not inflate */
 	__u64 drop_queue_full;     /* a service's bounded queue (pace) was full */
 	__u64 drop_no_frame;       /* a service could not get a frame to emit a packet */
+	__u64 drop_hold_budget;    /* the worker's services held as many frames as they may */
 };
 
 #define FERRY_MAX_SERVICES 8   /* services per flow (== CFG_MAX_SERVICES) */

@@ -490,6 +490,8 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 	err = umem__create(&w->umem, cfg->umem.frames, cfg->umem.frame_size, cfg->umem.ring_size);
 	if (err)
 		goto err_destroy_nh;
+	w->hold_budget = worker__hold_budget(cfg->umem.frames, cfg->umem.ring_size,
+					     (uint32_t)d->nr_ports);
 	/* Room for a batch of handed-over replies even when the FILL rings want it all. */
 	if (w->handoff)
 		w->umem->fill_reserve = w->batch;
