@@ -33,6 +33,7 @@
 #include "daemon.h"
 #include "worker.h"
 #include "ferry_match.h"
+#include "caps.h"
 #include "handoff.h"
 #include "icmp.h"
 #include "log.h"
@@ -368,7 +369,12 @@ static void *worker__run(void *arg)
 	struct ferry_worker *w = arg;
 	bool rx_drained[CFG_MAX_IFACES];
 	uint32_t rx;
+	int err;
 
+	/* Created with the main thread's start-up capabilities: keep only what the loop needs. */
+	err = caps__limit_thread(CAPS_WORKER);
+	if (err)
+		pr_warn("worker %u: cannot drop capabilities: %s", w->id, strerror(-err));
 	while (!w->stop) {
 		bool busy = false;
 

@@ -68,6 +68,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 
+#include "caps.h"
 #include "log.h"
 #include "service.h"
 #include "svc_args.h"
@@ -515,6 +516,13 @@ static void *tap_writer(void *arg)
 {
 	struct tap_conf *c = arg;
 	const struct timespec idle = { .tv_nsec = TAP_IDLE_NS };
+	int err;
+
+	/* It writes files in ferryd's own directory and needs no capability at all. */
+	err = caps__limit_thread(0);
+	if (err)
+		pr_warn("flow '%s': tap: writer: cannot drop capabilities: %s", c->flow_name,
+			strerror(-err));
 
 	while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
 		if (tap_drain(c))
