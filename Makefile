@@ -62,7 +62,7 @@ EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/e
 	$(sort $(wildcard services/examples/svc_example_*.c)))
 # Objects the loader's unit tests load, next to the test binary (also the ASan one's).
 LOADER_TEST_SOS = $(patsubst %,$(1)/tests/svc/%.so,bad_abi no_symbol wrong_name unresolved \
-	example_tag)
+	example_tag mark_a mark_b)
 
 # Debian 12 packages the build, the tests and the demo need.
 DEB_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
@@ -138,6 +138,9 @@ endef
 $(BUILD)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SKELS)
 	$(loader_test_so)
 
+$(BUILD)/tests/svc/mark_%.so: tests/unit/svc/mark_service.c $(SKELS)
+	$(loader_test_so)
+
 $(BUILD)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so
 	$(Q)mkdir -p $(@D) && cp $< $@
 
@@ -149,7 +152,7 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIBFERRY) $(SKELS)
 test-unit: $(UNIT_TESTS)
 	$(Q)$(UNIT_TESTS)
 
-test-integration: all $(TOOLS)
+test-integration: all $(TOOLS) $(call LOADER_TEST_SOS,$(BUILD))
 	$(Q)for t in tests/integration/test_*.sh; do $$t || exit 1; done
 
 # The README's test command: everything, from a fresh machine.  The summary
@@ -342,6 +345,9 @@ $(ASAN_DIR)/tests/unit-tests: $(call asan_obj,$(UNIT_SRCS) $(SVC_SRCS) \
 	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
 
 $(ASAN_DIR)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SKELS)
+	$(loader_test_so)
+
+$(ASAN_DIR)/tests/svc/mark_%.so: tests/unit/svc/mark_service.c $(SKELS)
 	$(loader_test_so)
 
 $(ASAN_DIR)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so

@@ -112,7 +112,8 @@ struct ferry_xdp_stats {
 	X(bad_payload)                                                                             \
 	X(queue_full)                                                                              \
 	X(no_frame)                                                                                \
-	X(tcp_out_of_window)
+	X(tcp_out_of_window)                                                                       \
+	X(hold_budget)
 
 enum ferry_drop_reason {
 #define FERRY_DROP_ENUM(name) FERRY_DROP_##name,
@@ -157,6 +158,7 @@ struct ferry_fwd_stats {
 	__u64 drop_queue_full;     /* a service's bounded queue (pace) was full */
 	__u64 drop_no_frame;       /* a service could not get a frame to emit a packet */
 	__u64 drop_tcp_out_of_window; /* TCP RST or FIN outside the receiver's window */
+	__u64 drop_hold_budget;    /* the worker's services held as many frames as they may */
 };
 
 #define FERRY_MAX_SERVICES 8   /* services per flow (== CFG_MAX_SERVICES) */

@@ -7,6 +7,7 @@
  * frame.  Transmitted frames are queued per egress port and sent in one TX
  * burst per port (chain__flush_tx).
  */
+#include <errno.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -18,7 +19,7 @@
 #include "worker.h"
 
 /* count_drop() indexes the drop fields by reason. */
-_Static_assert(offsetof(struct ferry_fwd_stats, drop_tcp_out_of_window) -
+_Static_assert(offsetof(struct ferry_fwd_stats, drop_hold_budget) -
 			       offsetof(struct ferry_fwd_stats, drop_malformed) ==
 		       (FERRY_DROP__MAX - 1) * sizeof(__u64),
 	       "struct ferry_fwd_stats drop fields out of FERRY_DROP_REASONS order");
@@ -112,6 +113,7 @@ void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkt
 	memcpy(w->chain_pkts, pkts, n * sizeof(*pkts));
 	w->chain_nr_all = n;
 	w->chain_nr_emitted = 0;
+	w->chain_holds = 0;
 	for (uint32_t i = 0; i < n; i++)
 		bytes += pkts[i]->len;
 	for (int s = 0; s < ch->nr; s++) {
@@ -147,8 +149,10 @@ void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkt
 		struct ferry_pkt *p = w->chain_all[i];
 
 		/* The service owns it now; ferry_worker__send_held() finishes it. */
-		if (p->verdict == FERRY_VERDICT_HOLD)
+		if (p->verdict == FERRY_VERDICT_HOLD) {
+			w->held_frames++;
 			continue;
+		}
 		if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
 			queue_tx(w, p, flow_id);
 			continue;
@@ -228,8 +232,26 @@ void ferry_pkt_fix_checksums(struct ferry_pkt *p)
 	pkt_fix_checksums(p->data, &p->pi);
 }
 
+int ferry_worker__hold(struct ferry_worker *w, struct ferry_pkt *p)
+{
+	/*
+	 * Holds granted in this run count at once: a service may grant several
+	 * before the run ends.  One granted and then overridden by a drop
+	 * counts until the run ends, which errs on the safe side.
+	 */
+	if (w->held_frames + w->chain_holds >= w->hold_budget) {
+		ferry_pkt_drop(p, FERRY_DROP_hold_budget);
+		return -ENOBUFS;
+	}
+	w->chain_holds++;
+	p->verdict = FERRY_VERDICT_HOLD;
+	return 0;
+}
+
 void ferry_worker__send_held(struct ferry_worker *w, struct ferry_pkt **pkts, uint32_t n)
 {
+	/* They leave the services' hands, whichever way. */
+	w->held_frames = w->held_frames > n ? w->held_frames - n : 0;
 	for (uint32_t i = 0; i < n; i++) {
 		struct ferry_pkt *p = pkts[i];
 		uint32_t flow_id = p->flow_id < CFG_MAX_FLOWS ? p->flow_id : 0;
@@ -321,8 +343,15 @@ const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pk
 	p->in_port = port->index;
 	p->verdict = FERRY_VERDICT_NEXT;
 	p->drop_reason = 0;
-	if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK ||
-	    !(rule = classify(w->d, &p->pi, port->ifindex)))
+	if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK)
+		return NULL;
+	/*
+	 * Every packet enters the chains here: trimmed once, it cannot leave
+	 * with a trailer past the IP packet, whichever service sends it.
+	 */
+	p->len = pkt_frame_len(&p->pi, len);
+	rule = classify(w->d, &p->pi, port->ifindex);
+	if (!rule)
 		return NULL;
 	p->flow_id = rule->flow_id;
 	p->dir = rule->dir;

@@ -23,6 +23,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "caps.h"
 #include "config.h"
 #include "daemon.h"
 #include "handoff.h"
@@ -270,6 +271,32 @@ static void raise_memlock(void)
 		 (unsigned long long)rl.rlim_max);
 }
 
+/*
+ * The main thread's capabilities once running (CAPS_RUNNING, lib/caps.h):
+ * what reload and stop still need, and CAP_SYS_ADMIN only if libxdp's
+ * dispatcher must be detached at stop.  A failure leaves ferryd running with
+ * more than it needs, which is logged, not fatal.
+ */
+static void drop_capabilities(const struct ferry_daemon *d)
+{
+	uint64_t keep = CAPS_RUNNING, eff, prm;
+	int err;
+
+	if (steer__uses_dispatcher(d->steer)) {
+		keep |= CAPS_BIT(CAP_SYS_ADMIN);
+		pr_info("keeping CAP_SYS_ADMIN: libxdp's dispatcher needs it to detach at stop");
+	}
+	err = caps__limit_thread(keep);
+	if (!err)
+		err = caps__get_thread(&eff, &prm);
+	if (err) {
+		pr_warn("cannot drop capabilities: %s", strerror(-err));
+		return;
+	}
+	pr_debug("capabilities now: effective %#llx, permitted %#llx", (unsigned long long)eff,
+		 (unsigned long long)prm);
+}
+
 static int setup_signals(void)
 {
 	sigset_t mask;
@@ -480,6 +507,8 @@ int main(int argc, char **argv)
 	if (start_workers(d))
 		goto out_stop_workers;
 
+	/* Everything that needed more has happened: the workers run. */
+	drop_capabilities(d);
 	pr_info("running: %d interface%s, %d flow%s, %u worker%s", d->nr_ports,
 		d->nr_ports == 1 ? "" : "s", d->nr_flows, d->nr_flows == 1 ? "" : "s",
 		d->nr_workers, d->nr_workers == 1 ? "" : "s");

@@ -23,12 +23,14 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
+#include <linux/if_link.h>
 #include <linux/magic.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <xdp/libxdp.h>
 
+#include "caps.h"
 #include "ferry_steer.skel.h"
 #include "log.h"
 #include "steer.h"
@@ -67,6 +69,9 @@ struct steer_iface {
 	struct xdp_program *prog;
 	enum xdp_attach_mode mode;
 	bool attached;
+	bool alone;	/* attached without libxdp's dispatcher */
+	bool no_libxdp;	/* loaded and attached by libbpf: no CAP_SYS_ADMIN */
+	int prog_fd;	/* the attached program, for the detach */
 	bool stats_pinned;
 };
 
@@ -181,6 +186,8 @@ static bool on_bpffs(const char *path)
  * libxdp keeps its dispatcher state under /sys/fs/bpf, so that one must be
  * bpffs even when the pins go elsewhere; the pin path must then be on a
  * bpffs as well, which is checked on its deepest existing ancestor.
+ * Mounting needs CAP_SYS_ADMIN; without it ferry does without libxdp's
+ * dispatcher (iface_attach()), and only the pin path's bpffs is needed.
  */
 static int ensure_bpffs(const char *pin_path)
 {
@@ -188,7 +195,7 @@ static int ensure_bpffs(const char *pin_path)
 	struct stat st;
 	char *slash;
 
-	if (!on_bpffs(BPFFS_ROOT)) {
+	if (!on_bpffs(BPFFS_ROOT) && caps__effective(CAP_SYS_ADMIN)) {
 		if (mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700")) {
 			int err = -errno;
 
@@ -482,12 +489,58 @@ err_close:
 	return err;
 }
 
+/*
+ * Alone, the program comes off through netlink with the fd ferry holds
+ * (XDP_FLAGS_REPLACE: only if it is still the one attached), which needs
+ * CAP_NET_ADMIN only.  libxdp's own detach looks the attached program up by
+ * id (BPF_PROG_GET_FD_BY_ID), which needs CAP_SYS_ADMIN: ferryd keeps that
+ * only while a dispatcher is in use (steer__uses_dispatcher()).
+ */
+static int iface_detach_alone(struct steer_iface *ifc)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = ifc->prog_fd);
+	__u32 flags = XDP_FLAGS_REPLACE;
+
+	flags |= ifc->mode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	return bpf_xdp_detach(ifc->ifindex, flags, &opts);
+}
+
+/*
+ * libxdp manages its dispatcher by looking programs up by id
+ * (BPF_PROG_GET_FD_BY_ID), which needs CAP_SYS_ADMIN.  Without it ferry
+ * loads the program with libbpf and attaches it alone through netlink
+ * (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN), as libxdp itself does when the
+ * kernel refuses its dispatcher; it then cannot share the interface with
+ * another XDP program, and refuses to replace one.
+ */
+static int iface_attach(struct steer_iface *ifc, enum xdp_attach_mode xmode)
+{
+	__u32 flags = XDP_FLAGS_UPDATE_IF_NOEXIST;
+	int err;
+
+	if (!ifc->no_libxdp) {
+		err = xdp_program__attach(ifc->prog, ifc->ifindex, xmode, 0);
+		if (!err)
+			ifc->prog_fd = xdp_program__fd(ifc->prog);
+		return err;
+	}
+	err = ferry_steer_bpf__load(ifc->skel);
+	if (err)
+		return err;
+	ifc->prog_fd = bpf_program__fd(ifc->skel->progs.ferry_steer);
+	flags |= xmode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE : XDP_FLAGS_DRV_MODE;
+	return bpf_xdp_attach(ifc->ifindex, ifc->prog_fd, flags, NULL);
+}
+
 static void iface_detach(struct steer_iface *ifc)
 {
 	char buf[128];
 	int err;
 
-	err = xdp_program__detach(ifc->prog, ifc->ifindex, ifc->mode, 0);
+	if (ifc->alone)
+		err = iface_detach_alone(ifc);
+	else
+		err = xdp_program__detach(ifc->prog, ifc->ifindex, ifc->mode, 0);
 	if (err)
 		pr_warn("iface %s: cannot detach %s: %s", ifc->name, STEER_PROG_NAME,
 			xdp_strerror(err, buf, sizeof(buf)));
@@ -515,17 +568,19 @@ static void iface_teardown(struct steer *s, struct steer_iface *ifc)
  * its dispatcher (freplace programs need BPF trampolines).  Say so once per
  * interface: another XDP program attached later would replace ferry's.
  */
-static void warn_if_alone(const char *ifname, int ifindex)
+static bool warn_if_alone(const char *ifname, int ifindex)
 {
 	struct xdp_multiprog *mp = xdp_multiprog__get_from_ifindex(ifindex);
+	bool alone = !libxdp_get_error(mp) && mp && xdp_multiprog__is_legacy(mp);
 
-	if (!libxdp_get_error(mp) && mp && xdp_multiprog__is_legacy(mp))
+	if (alone)
 		pr_warn("iface %s: libxdp's multiprog dispatcher is not available on this kernel; "
 			"ferry_steer is attached alone and cannot share the interface with other "
 			"XDP programs",
 			ifname);
 	if (!libxdp_get_error(mp))
 		xdp_multiprog__close(mp);
+	return alone;
 }
 
 static struct xdp_program *find_steer_prog(const struct xdp_multiprog *mp)
@@ -611,14 +666,17 @@ int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode)
 		pr_err("iface %s: not found: %s", ifname, strerror(-err));
 		return err;
 	}
+	ifc->no_libxdp = !caps__effective(CAP_SYS_ADMIN);
 
-	detach_stale_progs(ifc);
+	/* Needs libxdp's look-ups by id; without them an old program makes the attach fail. */
+	if (!ifc->no_libxdp)
+		detach_stale_progs(ifc);
 
 	xmode = mode == CFG_XDP_SKB ? XDP_MODE_SKB : XDP_MODE_NATIVE;
 	err = iface_open(s, ifc);
 	if (err)
 		return err;
-	err = xdp_program__attach(ifc->prog, ifc->ifindex, xmode, 0);
+	err = iface_attach(ifc, xmode);
 	if (err && mode == CFG_XDP_NATIVE) {
 		pr_warn("iface %s: attach in native mode failed (%s): falling back to skb mode",
 			ifname, xdp_strerror(err, buf, sizeof(buf)));
@@ -628,7 +686,7 @@ int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode)
 		if (err)
 			return err;
 		xmode = XDP_MODE_SKB;
-		err = xdp_program__attach(ifc->prog, ifc->ifindex, xmode, 0);
+		err = iface_attach(ifc, xmode);
 	}
 	if (err) {
 		pr_err("iface %s: attach in %s mode failed: %s", ifname, xdp_mode_name(xmode),
@@ -637,7 +695,14 @@ int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode)
 	}
 	ifc->mode = xmode;
 	ifc->attached = true;
-	warn_if_alone(ifname, ifc->ifindex);
+	if (ifc->no_libxdp) {
+		ifc->alone = true;
+		pr_info("iface %s: no CAP_SYS_ADMIN for libxdp's dispatcher: %s is attached alone "
+			"and cannot share the interface with other XDP programs",
+			ifname, STEER_PROG_NAME);
+	} else {
+		ifc->alone = warn_if_alone(ifname, ifc->ifindex);
+	}
 
 	snprintf(what, sizeof(what), "iface %s", ifname);
 	snprintf(pin, sizeof(pin), "%s_%s", FERRY_PIN_XDP_STATS, ifname);
@@ -803,6 +868,14 @@ const char *steer__mode_name(struct steer *s, const char *ifname)
 	struct steer_iface *ifc = find_iface(s, ifname);
 
 	return ifc ? xdp_mode_name(ifc->mode) : NULL;
+}
+
+bool steer__uses_dispatcher(const struct steer *s)
+{
+	for (int i = 0; i < s->nr_ifaces; i++)
+		if (s->ifaces[i].attached && !s->ifaces[i].alone)
+			return true;
+	return false;
 }
 
 void steer__destroy(struct steer *s)

@@ -69,6 +69,11 @@ int steer__set_svc_info(struct steer *s, uint32_t flow_id, uint32_t pos, const c
 const char *steer__mode_name(struct steer *s, const char *ifname);
 
 /* Detaches what it attached, removes its pins, closes; NULL and half-built are fine. */
+/*
+ * Whether a program is attached through libxdp's dispatcher, whose detach
+ * at steer__destroy() needs CAP_SYS_ADMIN (it looks programs up by id).
+ */
+bool steer__uses_dispatcher(const struct steer *s);
 void steer__destroy(struct steer *s);
 
 #endif /* FERRY_STEER_H */

@@ -9,6 +9,14 @@
  * check and the load would therefore change nothing, and a symbolic link is
  * refused rather than followed to a place nobody checked.
  *
+ * dlopen() knows an object by the name it was given: asked for a name an
+ * object already loaded has, it returns that object without opening the
+ * file.  Were N closed after the load, the next object would get the same
+ * N, the same name, and the first object's code.  So each object's
+ * descriptor stays open as long as the object is loaded, which keeps its
+ * name unique; one that stays mapped after dlclose() (glibc may mark an
+ * object "nodelete") keeps its descriptor, and so its name, for good.
+ *
  * Only the owner and mode of the directory itself and of the object are
  * checked, not those of every ancestor: service_dir is expected to sit in a
  * root-owned tree such as /usr/lib.
@@ -36,6 +44,7 @@
 struct svc_object {
 	char name[CFG_NAME_LEN];
 	void *handle;
+	int fd;        /* open while loaded: /proc/self/fd/<fd> is the object's name */
 	const struct ferry_service_ops *ops;
 };
 
@@ -197,10 +206,10 @@ static int load(struct svc_loader *l, const struct cfg_service *svc, struct svc_
 	err = check_ops(svc, path, ops, errs);
 	if (err)
 		goto err_dlclose;
-	close(fd);
 	close(dfd);
 	snprintf(obj->name, sizeof(obj->name), "%s", svc->name);
 	obj->handle = handle;
+	obj->fd = fd;
 	obj->ops = ops;
 	pr_info("service '%s': loaded from %s", svc->name, path);
 	return 0;
@@ -236,13 +245,29 @@ int svc_loader__count(const struct svc_loader *l)
 	return l ? l->nr : 0;
 }
 
+/* Closes the object's descriptor unless the object outlives its dlclose(). */
+static void unload(struct svc_object *obj)
+{
+	char proc_path[64];
+	void *still;
+
+	if (dlclose(obj->handle))
+		pr_warn("service '%s': dlclose: %s", obj->name, dlerror());
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", obj->fd);
+	still = dlopen(proc_path, RTLD_NOW | RTLD_NOLOAD);
+	if (still) {
+		/* Still mapped under this name: a new object must never get it. */
+		dlclose(still);
+		return;
+	}
+	close(obj->fd);
+}
+
 void svc_loader__destroy(struct svc_loader *l)
 {
 	if (!l)
 		return;
-	while (l->nr--) {
-		if (dlclose(l->objs[l->nr].handle))
-			pr_warn("service '%s': dlclose: %s", l->objs[l->nr].name, dlerror());
-	}
+	while (l->nr--)
+		unload(&l->objs[l->nr]);
 	free(l);
 }

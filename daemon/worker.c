@@ -33,6 +33,7 @@
 #include "daemon.h"
 #include "worker.h"
 #include "ferry_match.h"
+#include "caps.h"
 #include "handoff.h"
 #include "icmp.h"
 #include "log.h"
@@ -377,7 +378,12 @@ static void *worker__run(void *arg)
 	struct ferry_worker *w = arg;
 	bool rx_drained[CFG_MAX_IFACES];
 	uint32_t rx;
+	int err;
 
+	/* Created with the main thread's start-up capabilities: keep only what the loop needs. */
+	err = caps__limit_thread(CAPS_WORKER);
+	if (err)
+		pr_warn("worker %u: cannot drop capabilities: %s", w->id, strerror(-err));
 	while (!w->stop) {
 		bool busy = false;
 
@@ -500,6 +506,8 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 	err = umem__create(&w->umem, cfg->umem.frames, cfg->umem.frame_size, cfg->umem.ring_size);
 	if (err)
 		goto err_destroy_nh;
+	w->hold_budget = worker__hold_budget(cfg->umem.frames, cfg->umem.ring_size,
+					     (uint32_t)d->nr_ports);
 	/* Room for a batch of handed-over replies even when the FILL rings want it all. */
 	if (w->handoff)
 		w->umem->fill_reserve = w->batch;

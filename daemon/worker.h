@@ -47,6 +47,15 @@ struct ferry_worker {
 	uint64_t loops;
 	/* packets that matched no rule or did not parse (the XDP program disagreed) */
 	uint64_t unclassified;
+	/*
+	 * Frames the services hold (FERRY_VERDICT_HOLD: pace's queues, the
+	 * next-hop hold queue) and how many they may hold together: see
+	 * worker__hold_budget().  chain_holds are the holds granted in the
+	 * current chain run, added to held_frames at its end.
+	 */
+	uint32_t held_frames;
+	uint32_t chain_holds;
+	uint32_t hold_budget;
 	/* multi-queue (daemon/handoff.c); handoff is NULL with one worker */
 	struct handoff *handoff;
 	uint64_t handoff_notify;     /* workers handed packets this loop iteration (bits) */
@@ -72,6 +81,25 @@ struct ferry_worker {
 	uint32_t tx_flow[CFG_MAX_IFACES][CHAIN_MAX_PKTS];
 	uint32_t nr_tx[CFG_MAX_IFACES];
 };
+
+/*
+ * How many frames a worker's services may hold together.  A held frame is
+ * out of reach of the FILL rings until it leaves, so the services together
+ * get what is left once every port's FILL ring (ring_size each) and one
+ * chain run's packets (CHAIN_MAX_PKTS) are set aside; beyond it a hold is
+ * refused and the packet dropped as hold_budget, and RX never starves
+ * however many flows pace or wait for a neighbour.  At least an eighth of
+ * the frames, for configurations whose rings alone take the whole UMEM.
+ */
+static inline uint32_t worker__hold_budget(uint32_t frames, uint32_t ring_size, uint32_t nr_ports)
+{
+	uint64_t reserve = (uint64_t)ring_size * nr_ports + CHAIN_MAX_PKTS;
+	uint32_t floor = frames / 8;
+
+	if (reserve >= frames || frames - reserve < floor)
+		return floor;
+	return (uint32_t)(frames - reserve);
+}
 
 /* daemon/chain.c */
 /* Runs flow_id's chain over its packets of this burst; queues TX, frees drops. */

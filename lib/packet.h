@@ -71,4 +71,21 @@ enum pkt_parse_result pkt_parse(const uint8_t *data, uint32_t len, struct pkt_in
 enum pkt_parse_result pkt_parse_general(const uint8_t *data, uint32_t len, struct pkt_info *pi);
 const char *pkt_parse_result_str(enum pkt_parse_result r);
 
+/* Ethernet's shortest frame without the FCS: senders pad shorter ones to it. */
+#define PKT_ETH_MIN_LEN 60
+
+/*
+ * The length a parsed frame of `len` bytes is forwarded with: the Ethernet
+ * header and the IP packet (pi->pkt_len), without what trails it, since the
+ * MTU checks and every rewrite go by the IP length and a trailer would leave
+ * with the frame.  A frame its sender padded to the Ethernet minimum keeps
+ * that padding (up to PKT_ETH_MIN_LEN); nothing is padded that was not.
+ */
+static inline uint32_t pkt_frame_len(const struct pkt_info *pi, uint32_t len)
+{
+	if (pi->pkt_len >= PKT_ETH_MIN_LEN)
+		return pi->pkt_len < len ? pi->pkt_len : len;
+	return len < PKT_ETH_MIN_LEN ? len : PKT_ETH_MIN_LEN;
+}
+
 #endif /* FERRY_PACKET_H */

@@ -462,9 +462,12 @@ static int fwd_out(struct fwd_nh *nh, struct ferry_pkt *p, enum nh_verdict v, ui
 		ferry_pkt_tx(p, port);
 		return 0;
 	}
+	/* Within the worker's budget of held frames first: the cache's own bound is per worker too. */
+	if (ferry_worker__hold(nh->w, p))
+		return FERRY_DROP_hold_budget;
+	/* Refused here, the caller's drop overrides the hold. */
 	if (nh_cache__hold(nh->cache, idx, &h, now))
 		return FERRY_DROP_no_neighbour;
-	ferry_pkt_hold(p);
 	return 0;
 }
 

@@ -15,7 +15,10 @@
  *   FERRY_VERDICT_TX    transmit on pkt->out_port; the chain ends here
  *   FERRY_VERDICT_DROP  free the frame, counted under pkt->drop_reason
  *   FERRY_VERDICT_HOLD  the service keeps the frame (a queue, a pacer) and
- *                       finishes it later with ferry_worker__send_held()
+ *                       finishes it later with ferry_worker__send_held();
+ *                       set only through ferry_worker__hold(), which
+ *                       refuses once the worker's services hold their
+ *                       budget of frames
  * A service may also emit new packets (ferry_batch__emit: a copy of a packet
  * in a fresh frame from the worker's pool); they join the batch at NEXT and
  * go on with the following services.  After the last service a packet that
@@ -191,10 +194,13 @@ static inline void ferry_pkt_drop(struct ferry_pkt *p, enum ferry_drop_reason re
 	p->drop_reason = reason;
 }
 
-static inline void ferry_pkt_hold(struct ferry_pkt *p)
-{
-	p->verdict = FERRY_VERDICT_HOLD;
-}
+/*
+ * Holds p (FERRY_VERDICT_HOLD) if the worker's services together hold fewer
+ * frames than the worker's budget, which keeps enough frames for its FILL
+ * rings; otherwise drops it as hold_budget and returns -ENOBUFS.  Called
+ * from process() before the service keeps the packet anywhere.
+ */
+int ferry_worker__hold(struct ferry_worker *w, struct ferry_pkt *p);
 
 static inline void ferry_pkt_tx(struct ferry_pkt *p, uint16_t out_port)
 {

@@ -262,11 +262,15 @@ static void pace_process(void *conf, void *wstate, struct ferry_worker *w, struc
 			ferry_pkt_drop(p, FERRY_DROP_queue_full);
 			continue;
 		}
-		e = &q->e[(q->head + q->n++) % pw->cap];
+		/* The copy keeps the TX verdict it will leave with. */
+		e = &q->e[(q->head + q->n) % pw->cap];
 		e->pkt = *p;
+		/* The worker's budget across all flows, as well as this queue's. */
+		if (ferry_worker__hold(w, p))
+			continue;
+		q->n++;
 		e->due_ns = q->next_ns > now ? q->next_ns : now;
 		q->next_ns = e->due_ns + pace_interval(c, p);
-		ferry_pkt_hold(p);
 		pw->counters[PACE_C_DELAYED]++;
 		if (q->n > pw->counters[PACE_C_QUEUE_PEAK])
 			pw->counters[PACE_C_QUEUE_PEAK] = q->n;

@@ -19,8 +19,20 @@
  * tshark and wireshark read.  A record's time is the worker's clock when it
  * ran the chain, moved to the wall clock.  With max_bytes, a file that would
  * grow past it is closed and renamed PATH.1 (PATH.1 becomes PATH.2, and so
- * on), keeping `files` files in all; an existing PATH is overwritten at
+ * on), keeping `files` files in all; an existing PATH is replaced at
  * start-up.  Packets are cut to snaplen bytes.
+ *
+ * Files: ferryd runs as root, so the pcap files are made where nobody else
+ * can point them elsewhere.  The directory must belong to ferryd's user and
+ * be writable by nobody else (as svc_loader requires of service_dir); it is
+ * opened once and every later name is resolved beneath that descriptor.  A
+ * file is always created anew (O_CREAT | O_EXCL | O_NOFOLLOW) with mode
+ * 0600 unless `mode` says otherwise: never opened through a symbolic link,
+ * never an existing file with its owner, mode or other names (a hard link).
+ * An existing PATH that is a symbolic link or not a regular file is refused;
+ * a regular one is unlinked first.  Rotation renames with
+ * RENAME_NOREPLACE after unlinking the oldest name, so it neither follows a
+ * link nor replaces a name it did not just free.
  *
  * The workers never touch the file: a write may block on the disk, and a
  * worker that blocks stalls every flow of its queue.  Each worker copies
@@ -40,6 +52,7 @@
  *   tcpdump -ni ferry-tap
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -52,8 +65,10 @@
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 
+#include "caps.h"
 #include "log.h"
 #include "service.h"
 #include "svc_args.h"
@@ -65,6 +80,7 @@
 #define TAP_IDLE_NS (2ull * 1000 * 1000)
 #define TAP_MIN_MAX_BYTES 4096
 #define TAP_MAX_FILES 1000
+#define TAP_DEFAULT_MODE 0600
 
 #define PCAP_MAGIC_USEC 0xa1b2c3d4u
 #define PCAP_LINKTYPE_ETHERNET 1
@@ -110,6 +126,10 @@ struct tap_conf {
 	char flow_name[CFG_NAME_LEN];
 	enum svc_dir dirs;
 	char path[256];		  /* pcap mode */
+	char dir[256];		  /* path's directory and file name */
+	char name[256];
+	int dirfd;		  /* dir, opened and checked once; -1 until then */
+	mode_t mode;		  /* of the files created */
 	char ifname[IF_NAMESIZE]; /* interface mode */
 	uint64_t max_bytes;	  /* 0: no rotation */
 	uint32_t files;
@@ -137,10 +157,63 @@ struct tap_worker {
 	uint64_t counters[FERRY_SERVICE_COUNTERS];
 };
 
+/*
+ * path -> dir + name.  The name must leave room for rotation's ".NNN", and
+ * "." or ".." would name a directory.
+ */
+static int tap_split_path(struct tap_conf *c)
+{
+	const char *slash = strrchr(c->path, '/');
+	size_t dlen = (size_t)(slash - c->path);
+
+	if (!slash[1] || !strcmp(slash + 1, ".") || !strcmp(slash + 1, "..") ||
+	    strlen(slash + 1) + 8 > sizeof(c->name))
+		return -EINVAL;
+	snprintf(c->name, sizeof(c->name), "%s", slash + 1);
+	snprintf(c->dir, sizeof(c->dir), "%.*s", (int)(dlen ? dlen : 1), c->path);
+	return 0;
+}
+
+/*
+ * mode: the pcap files' permissions, an octal string of three or four
+ * digits such as "0640".  Read and write bits only, and no write for group
+ * or others: the files hold the traffic itself.
+ */
+static int tap_parse_mode(const struct cfg_node *n, mode_t *out, struct cfg_errors *errs)
+{
+	char s[16];
+	size_t len;
+	unsigned long v;
+
+	if (cfg_get_string(n, s, sizeof(s), errs))
+		return -EINVAL;
+	len = strlen(s);
+	if (len < 3 || len > 4 || strspn(s, "01234567") != len || (len == 4 && s[0] != '0')) {
+		cfg_node_error(errs, n,
+			       "tap: mode: '%s' is not an octal file mode such as 0600 or 0640",
+			       s);
+		return -EINVAL;
+	}
+	v = strtoul(s, NULL, 8);
+	if (v & ~0666ul || v & 022) {
+		cfg_node_error(errs, n,
+			       "tap: mode: %s allows more than reading and writing by the owner "
+			       "and reading by group and others",
+			       s);
+		return -EINVAL;
+	}
+	if (!(v & 0200)) {
+		cfg_node_error(errs, n, "tap: mode: %s does not let ferryd write the file", s);
+		return -EINVAL;
+	}
+	*out = (mode_t)v;
+	return 0;
+}
+
 static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			 struct cfg_errors *errs, void **confp)
 {
-	bool have_rotation = false;
+	bool have_rotation = false, have_mode = false;
 	struct tap_conf *c;
 	struct cfg_node val;
 	const char *key;
@@ -159,6 +232,8 @@ static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 	c->dirs = SVC_DIR_BOTH;
 	c->files = 2;
 	c->snaplen = 65535;
+	c->dirfd = -1;
+	c->mode = TAP_DEFAULT_MODE;
 	cfg_iter_init(&it, args);
 	while (cfg_iter_next(&it, &key, &val)) {
 		uint32_t v = 0;
@@ -170,7 +245,15 @@ static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 				cfg_node_error(errs, &val,
 					       "tap: pcap: '%s' is not an absolute path", c->path);
 				err = -EINVAL;
+			} else if (tap_split_path(c)) {
+				cfg_node_error(errs, &val,
+					       "tap: pcap: '%s' does not end in a file name", c->path);
+				err = -EINVAL;
 			}
+		} else if (!strcmp(key, "mode")) {
+			if (tap_parse_mode(&val, &c->mode, errs))
+				err = -EINVAL;
+			have_mode = true;
 		} else if (!strcmp(key, "interface")) {
 			if (cfg_get_string(&val, c->ifname, sizeof(c->ifname), errs)) {
 				err = -EINVAL;
@@ -207,6 +290,10 @@ static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 		cfg_node_error(errs, args, "tap: max_bytes and files go with 'pcap' only");
 		err = -EINVAL;
 	}
+	if (!err && c->ifname[0] && have_mode) {
+		cfg_node_error(errs, args, "tap: mode goes with 'pcap' only");
+		err = -EINVAL;
+	}
 	if (err) {
 		free(c);
 		return err;
@@ -217,6 +304,98 @@ static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 
 /* ---- pcap writer (its own thread) ---- */
 
+/* Opens the file's directory once, if it belongs to ferryd and nobody else may write to it. */
+static int tap_open_dir(struct tap_conf *c)
+{
+	struct stat st;
+	int fd, err;
+
+	if (c->dirfd >= 0)
+		return 0;
+	fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("flow '%s': tap: cannot open the directory %s: %s", c->flow_name, c->dir,
+		       strerror(-err));
+		return err;
+	}
+	if (fstat(fd, &st)) {
+		err = -errno;
+		pr_err("flow '%s': tap: cannot stat %s: %s", c->flow_name, c->dir, strerror(-err));
+		goto err_close;
+	}
+	if (st.st_uid != geteuid()) {
+		pr_err("flow '%s': tap: the directory %s is owned by uid %u, not ferryd's (%u): "
+		       "its owner could put a link where ferryd writes",
+		       c->flow_name, c->dir, (unsigned int)st.st_uid, (unsigned int)geteuid());
+		err = -EPERM;
+		goto err_close;
+	}
+	if (st.st_mode & (S_IWGRP | S_IWOTH)) {
+		pr_err("flow '%s': tap: the directory %s is writable by group or others "
+		       "(mode %04o)",
+		       c->flow_name, c->dir, (unsigned int)(st.st_mode & 07777));
+		err = -EPERM;
+		goto err_close;
+	}
+	c->dirfd = fd;
+	return 0;
+
+err_close:
+	close(fd);
+	return err;
+}
+
+/*
+ * A new file at c->name, mode c->mode, beneath the checked directory; an
+ * old regular file of that name is unlinked first, anything else refused.
+ * Returns the descriptor or -errno after logging.
+ */
+static int tap_create(struct tap_conf *c)
+{
+	struct stat st;
+	int fd, err;
+
+	err = tap_open_dir(c);
+	if (err)
+		return err;
+	if (!fstatat(c->dirfd, c->name, &st, AT_SYMLINK_NOFOLLOW)) {
+		if (S_ISLNK(st.st_mode)) {
+			pr_err("flow '%s': tap: %s is a symbolic link; ferryd does not write "
+			       "through one",
+			       c->flow_name, c->path);
+			return -ELOOP;
+		}
+		if (!S_ISREG(st.st_mode)) {
+			pr_err("flow '%s': tap: %s is not a regular file", c->flow_name, c->path);
+			return -EINVAL;
+		}
+		if (unlinkat(c->dirfd, c->name, 0) && errno != ENOENT) {
+			err = -errno;
+			pr_err("flow '%s': tap: cannot replace %s: %s", c->flow_name, c->path,
+			       strerror(-err));
+			return err;
+		}
+	}
+	fd = openat(c->dirfd, c->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		    c->mode);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("flow '%s': tap: cannot create %s: %s", c->flow_name, c->path,
+		       strerror(-err));
+		return err;
+	}
+	/* The mode asked for, whatever ferryd's umask. */
+	if (fchmod(fd, c->mode)) {
+		err = -errno;
+		pr_err("flow '%s': tap: cannot set the mode of %s: %s", c->flow_name, c->path,
+		       strerror(-err));
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 static int tap_open_file(struct tap_conf *c)
 {
 	struct pcap_file_hdr h = {
@@ -226,12 +405,16 @@ static int tap_open_file(struct tap_conf *c)
 		.snaplen = c->snaplen,
 		.linktype = PCAP_LINKTYPE_ETHERNET,
 	};
-	int err;
+	int err, fd;
 
-	c->f = fopen(c->path, "we");
+	fd = tap_create(c);
+	if (fd < 0)
+		return fd;
+	c->f = fdopen(fd, "w");
 	if (!c->f) {
 		err = -errno;
 		pr_err("flow '%s': tap: cannot open %s: %s", c->flow_name, c->path, strerror(-err));
+		close(fd);
 		return err;
 	}
 	/* Whole records per write(): the file is read while it grows. */
@@ -249,23 +432,31 @@ static int tap_open_file(struct tap_conf *c)
 	return 0;
 }
 
-/* PATH -> PATH.1 -> ... -> PATH.(files-1), the oldest dropped; then a new PATH. */
+/*
+ * PATH -> PATH.1 -> ... -> PATH.(files-1), the oldest dropped; then a new
+ * PATH.  Names beneath the checked directory; unlinking the oldest frees
+ * the first target, and each rename frees the next, so RENAME_NOREPLACE
+ * only ever refuses a name something else put there.
+ */
 static void tap_rotate(struct tap_conf *c)
 {
-	char from[sizeof(c->path) + 16], to[sizeof(c->path) + 16];
+	char from[sizeof(c->name) + 16], to[sizeof(c->name) + 16];
 
 	if (fclose(c->f))
 		pr_warn("flow '%s': tap: closing %s: %s", c->flow_name, c->path, strerror(errno));
 	c->f = NULL;
 	for (uint32_t i = c->files - 1; i >= 1; i--) {
 		if (i == 1)
-			snprintf(from, sizeof(from), "%s", c->path);
+			snprintf(from, sizeof(from), "%s", c->name);
 		else
-			snprintf(from, sizeof(from), "%s.%u", c->path, i - 1);
-		snprintf(to, sizeof(to), "%s.%u", c->path, i);
-		if (rename(from, to) && errno != ENOENT)
-			pr_warn("flow '%s': tap: cannot rename %s to %s: %s", c->flow_name, from,
+			snprintf(from, sizeof(from), "%s.%u", c->name, i - 1);
+		snprintf(to, sizeof(to), "%s.%u", c->name, i);
+		if (i == c->files - 1 && unlinkat(c->dirfd, to, 0) && errno != ENOENT)
+			pr_warn("flow '%s': tap: cannot remove %s/%s: %s", c->flow_name, c->dir,
 				to, strerror(errno));
+		if (renameat2(c->dirfd, from, c->dirfd, to, RENAME_NOREPLACE) && errno != ENOENT)
+			pr_warn("flow '%s': tap: cannot rename %s/%s to %s: %s", c->flow_name,
+				c->dir, from, to, strerror(errno));
 	}
 	/* files == 1: the file starts over. */
 	tap_open_file(c);
@@ -325,6 +516,13 @@ static void *tap_writer(void *arg)
 {
 	struct tap_conf *c = arg;
 	const struct timespec idle = { .tv_nsec = TAP_IDLE_NS };
+	int err;
+
+	/* It writes files in ferryd's own directory and needs no capability at all. */
+	err = caps__limit_thread(0);
+	if (err)
+		pr_warn("flow '%s': tap: writer: cannot drop capabilities: %s", c->flow_name,
+			strerror(-err));
 
 	while (!atomic_load_explicit(&c->stop, memory_order_acquire)) {
 		if (tap_drain(c))
@@ -378,6 +576,8 @@ static void tap_destroy(void *conf)
 	}
 	if (c->f && fclose(c->f))
 		pr_warn("flow '%s': tap: closing %s: %s", c->flow_name, c->path, strerror(errno));
+	if (c->dirfd >= 0)
+		close(c->dirfd);
 	for (int i = 0; i < TAP_MAX_WORKERS; i++) {
 		struct tap_ring *r = atomic_load(&c->rings[i]);
 

@@ -434,6 +434,7 @@ int fuzz_env__worker_create(struct ferry_worker **out, struct ferry_daemon *d, u
 	w->d = d;
 	memset(port_mac_variant, 0, sizeof(port_mac_variant));
 	w->batch = cfg->umem.batch < WORKER_MAX_BATCH ? cfg->umem.batch : WORKER_MAX_BATCH;
+	w->hold_budget = worker__hold_budget(nr_frames, tx_ring_size, (uint32_t)d->nr_ports);
 	w->nat = nat_table__create(cfg->nat.max_sessions, cfg->nat.ports.lo, cfg->nat.ports.hi);
 	err = w->nat ? __wrap_nh_resolver__create(&w->nh) : -ENOMEM;
 	if (!err)

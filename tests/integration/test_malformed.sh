@@ -101,10 +101,11 @@ declare -A EXPECT=(
 	[v6-chain]=passed_fragment
 	[over-mtu]=drops
 	[over-frame]=rx_dropped
+	[trailer]=tx
 )
 CASES="ok trunc-ip-10 trunc-ip-19 trunc-udp-4 trunc-tcp-12 iplen-long iplen-short udplen-long
 udplen-short bad-ipcsum bad-udpcsum ipv4-options frag-first frag-later tcp-synfin tcp-noflags
-tcp-allflags v6-ok v6-hbh v6-routing v6-frag v6-dstopts v6-chain over-mtu over-frame"
+tcp-allflags v6-ok v6-hbh v6-routing v6-frag v6-dstopts v6-chain over-mtu over-frame trailer"
 
 run_case() { # NAME
 	local name=$1 want=${EXPECT[$1]} before after b a
@@ -164,9 +165,26 @@ srv_errs() { # the server's kernel: IP header and UDP checksum errors
 		awk '/InHdrErrors|InCsumErrors/ {s += $2} END {print s + 0}'
 }
 
+# What srv0 receives on the trailer case's port, with frame lengths (tcpdump -e).
+capture_start() {
+	in_srv timeout 20 tcpdump -i srv0 -e -n -l -c $K 'udp dst port 6001' \
+		>"$WORKDIR/trailer.txt" 2>"$WORKDIR/trailer.err" &
+	cap_pid=$!
+	track_pid $cap_pid
+	wait_for grep -q "listening on" "$WORKDIR/trailer.err"
+}
+
 for c in $CASES; do
 	[ "$c" = bad-ipcsum ] && e0=$(srv_errs)
+	[ "$c" = trailer ] && capture_start
 	check "$c: ferryd survives, ${EXPECT[$c]} counts it" run_case "$c"
+	if [ "$c" = trailer ]; then
+		wait $cap_pid
+		cat "$WORKDIR/trailer.txt" >&2
+		# 14 + 20 + 8 + 32: the trailer stays behind, so the frame fits px-s's MTU.
+		check "trailer: the server got all $K datagrams in 74-byte frames" [ "$(grep -c \
+			'ethertype IPv4 (0x0800), length 74: .*UDP, length 32' "$WORKDIR/trailer.txt")" = $K ]
+	fi
 	if [ "$c" = bad-udpcsum ]; then
 		check "bad checksums: forwarded still bad, the server's kernel dropped them" \
 			[ $(($(srv_errs) - e0)) -ge $((2 * K)) ]

@@ -17,6 +17,8 @@
 #   (b) the example out-of-tree service (build/services/example_tag.so),
 #       installed in a root-owned 0755 service_dir, changes what the server
 #       receives; ferryd refuses it when the directory is writable by others.
+#   (c) two out-of-tree objects in one config (example_tag, mark_a) and a
+#       third (mark_b) added by a reload each load as themselves.
 #
 # forward holds the first packets towards a neighbour the kernel is still
 # resolving and sends them later (counted as held, not sent): its share of
@@ -388,6 +390,47 @@ for i in range(int(sys.argv[1])):
 	stop_pair example
 }
 
+# (c) several out-of-tree objects: two in one config, a third added by a
+# reload.  Each must load as itself, not as an object loaded before it
+# (tests/unit/svc/mark_service.c, built with the unit tests).
+run_several_objects() {
+	local a=$WORKDIR/a.json so
+	for so in mark_a mark_b; do
+		install -m 0644 -o root -g root "$BUILD/tests/svc/$so.so" "$SVC_DIR/$so.so" || {
+			check "several: $BUILD/tests/svc/$so.so is built (make build/tests/unit-tests)" false
+			return 1
+		}
+	done
+	write_config_tag example_tag
+	sed -i 's/^\(\s*\)- forward: {upstream: 198.18.3.2:5000}/\1- mark_a\n&/' "$WORKDIR/a.yaml"
+	start_in "$NS_A" "$WORKDIR/a.yaml" "$WORKDIR/a-several.log" PID_A || {
+		check "several: ferryd starts with example_tag and mark_a" false
+		return 1
+	}
+	check "several: ferryd starts with example_tag and mark_a" true
+	check "several: mark_a loaded from its own file" \
+		grep -q "service 'mark_a': loaded from $SVC_DIR/mark_a.so" "$WORKDIR/a-several.log"
+	cat >>"$WORKDIR/a.yaml" <<-YAML
+	  - name: edge2
+	    match: {protocol: udp, destination: 198.18.1.1, port: 5001}
+	    services:
+	      - mark_b
+	      - forward: {upstream: 198.18.3.2:5001}
+	YAML
+	kill -HUP "$PID_A"
+	check "several: a reload adds a flow with mark_b" \
+		wait_for grep -q 'reload: 1 flow added' "$WORKDIR/a-several.log"
+	check "several: mark_b loaded from its own file" \
+		grep -q "service 'mark_b': loaded from $SVC_DIR/mark_b.so" "$WORKDIR/a-several.log"
+	settle "$PIN_A" "$a" edge2 '.services[0].name' mark_b
+	eq "several: the services' names come from three different objects" \
+		"$(jqv "$a" edge '.services[1].name + " " + .services[2].name') $(jqv "$a" edge2 '.services[0].name')" \
+		"example_tag mark_a mark_b"
+	eq "several: mark_b's counter is its own" "$(jq -r '[.flows[] | select(.name == "edge2") | .services[0].counters | keys[]] | join(",")' "$a")" mark_b
+	stop_pid "$PID_A"
+	check "several: ferryd exits 0" [ $? = 0 ]
+}
+
 require_root "test_services" || { echo "services: 0 passed, 1 failed"; exit 1; }
 topo4_up || { echo "FAIL: topology"; echo "services: 0 passed, 1 failed"; exit 1; }
 for f in "$FERRYD" "$FERRYCTL" "$UDPPROBE" "$EXAMPLE_SO"; do
@@ -401,4 +444,5 @@ own_bpffs a PIN_A && own_bpffs b PIN_B || {
 run_filter
 run_ratelimit
 run_example
+run_several_objects
 summary services

@@ -4,8 +4,15 @@
 # test listens on (tests/tools/notify_listen) with WATCHDOG_USEC set sends
 # READY=1, STATUS= lines with live counters and WATCHDOG=1 pings, then
 # STOPPING=1 on SIGTERM, in that order.  While it runs, its pins must be
-# mode 0600 and owned by root, in a directory of mode 0700.  Finally the
-# manual pages (docs/man/) must render without a groff warning.
+# mode 0600 and owned by root, in a directory of mode 0700.  Once running,
+# ferryd (started as root with every capability) keeps only what it still
+# needs: the main thread CAP_NET_ADMIN, CAP_NET_RAW, CAP_PERFMON and CAP_BPF,
+# each worker CAP_NET_ADMIN, no thread more; with that a reload adds a flow
+# with a tap on an interface (an AF_PACKET socket) that forwards, and SIGTERM
+# detaches cleanly.  Started with only the unit's CapabilityBoundingSet (no
+# CAP_SYS_ADMIN; capsh drops the rest, a bpffs already mounted), ferryd
+# attaches, forwards, reloads and detaches at stop in native and skb mode.
+# Finally the manual pages (docs/man/) must render without a groff warning.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
@@ -51,6 +58,130 @@ write_config() {
 	      - forward:
 	          upstream: 198.18.2.2:6000
 	YAML
+}
+
+# The flow a reload adds: forward, and tap copies out of a veth (CAP_NET_RAW).
+write_config_reload() {
+	write_config
+	cat >>"$WORKDIR/ferry.yaml" <<-YAML
+	  - name: sd-added
+	    match: {protocol: udp, destination: 198.18.1.1/32, port: 5001}
+	    services:
+	      - forward: {upstream: 198.18.2.2:6001}
+	      - tap: {interface: sdtap0}
+	YAML
+}
+
+# What ferryd keeps once running (lib/caps.h): CAP_NET_ADMIN 12, CAP_NET_RAW
+# 13, CAP_PERFMON 38, CAP_BPF 39; its workers only CAP_NET_ADMIN.
+CAPS_MAIN=000000c000003000
+CAPS_WORKER=0000000000001000
+
+cap_of() { # STATUS-FILE FIELD
+	awk -v f="$2:" '$1 == f {print $2}' "$1"
+}
+
+main_caps_reduced() {
+	local st=/proc/$FERRYD_PID/status f
+	for f in CapEff CapPrm; do
+		[ "$(cap_of "$st" $f)" = $CAPS_MAIN ] || { log "  main $f: $(cap_of "$st" $f)"; return 1; }
+	done
+	for f in CapInh CapAmb; do
+		[ $((0x$(cap_of "$st" $f) & ~0x$CAPS_MAIN)) = 0 ] ||
+			{ log "  main $f: $(cap_of "$st" $f)"; return 1; }
+	done
+}
+
+# Every thread: nothing beyond the main thread's set; the workers only theirs.
+threads_caps_reduced() {
+	local t name eff prm workers=0
+	for t in /proc/$FERRYD_PID/task/*; do
+		name=$(cat "$t/comm")
+		eff=$(cap_of "$t/status" CapEff)
+		prm=$(cap_of "$t/status" CapPrm)
+		log "  thread $name: CapEff $eff CapPrm $prm"
+		[ $((0x$eff & ~0x$CAPS_MAIN)) = 0 ] && [ $((0x$prm & ~0x$CAPS_MAIN)) = 0 ] || return 1
+		if [ "$t" != "/proc/$FERRYD_PID/task/$FERRYD_PID" ] && [[ $name == ferry-q* ]]; then
+			[ "$eff" = $CAPS_WORKER ] && [ "$prm" = $CAPS_WORKER ] || return 1
+			workers=$((workers + 1))
+		fi
+	done
+	[ $workers -ge 1 ]
+}
+
+# With those, a reload adds a flow with a tap on an interface, and it forwards.
+run_reload_reduced() {
+	ip -n "$NS_PX" link add sdtap0 type veth peer name sdtap1 &&
+		ip -n "$NS_PX" link set sdtap0 up && ip -n "$NS_PX" link set sdtap1 up ||
+		{ check "reload: tap interface" false; return; }
+	write_config_reload
+	kill -HUP "$FERRYD_PID"
+	check "reload with reduced capabilities: the flow with a tap interface is added" \
+		wait_for grep -q 'reload: 1 flow added' "$WORKDIR/ferryd.log"
+	check "reload: no error" eval "! grep -qE 'reload: .*(cannot|failed|stays in force)' \
+		'$WORKDIR/ferryd.log'"
+	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6001 --count 50 \
+		--timeout 20 >"$WORKDIR/server-added.log" 2>&1 &
+	track_pid $!
+	sleep 0.3
+	check "reload: the added flow forwards and echoes 50 datagrams" \
+		in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count 50 --rate 200 --timeout 10
+	check "reload: still only the running set" main_caps_reduced
+}
+
+# The unit's bounding set, as capsh names: what ferryd may have under systemd.
+unit_caps() {
+	sed -n 's/^CapabilityBoundingSet=//p' "$TOP/configs/ferryd.service" | tr 'A-Z ' 'a-z\n'
+}
+
+# capsh --drop= list: every capability the unit's bounding set lacks.
+unit_drop_list() {
+	capsh --decode=000001ffffffffff | sed 's/^[^=]*=//' | tr ',' '\n' |
+		grep -vxF -f <(unit_caps) | paste -sd, -
+}
+
+run_unit_caps() { # MODE
+	local mode=$1 pins=$WORKDIR/bpffs-unit-$1 st port
+	# An upstream port of its own: the earlier servers may still hold theirs.
+	port=$([ "$mode" = native ] && echo 6010 || echo 6011)
+	mkdir -p "$pins" && mount -t bpf bpf "$pins" || { check "$mode: bpffs" false; return; }
+	on_cleanup "umount '$pins'"
+	write_config
+	sed -i "1i pin_path: $pins/ferry" "$WORKDIR/ferry.yaml"
+	sed -i -e "s/^  - name: px-\(.\)$/  - {name: px-\1, xdp_mode: $mode}/" \
+		-e "s/198.18.2.2:6000/198.18.2.2:$port/" "$WORKDIR/ferry.yaml"
+	ip netns exec "$NS_PX" capsh --drop="$(unit_drop_list)" -- \
+		-c "exec '$FERRYD' -c '$WORKDIR/ferry.yaml'" >"$WORKDIR/ferryd-unit-$mode.log" 2>&1 &
+	FERRYD_PID=$!
+	track_pid "$FERRYD_PID"
+	if ! wait_for grep -q 'running:' "$WORKDIR/ferryd-unit-$mode.log"; then
+		sed 's/^/  | /' "$WORKDIR/ferryd-unit-$mode.log" >&2
+		check "unit's capabilities, $mode: ferryd starts without CAP_SYS_ADMIN" false
+		return
+	fi
+	check "unit's capabilities, $mode: ferryd starts without CAP_SYS_ADMIN" \
+		[ $((0x$(cap_of /proc/$FERRYD_PID/status CapBnd) & (1 << 21))) = 0 ]
+	check "unit's capabilities, $mode: attached alone in $mode mode" grep -q \
+		"iface px-c: XDP program attached in $mode mode" "$WORKDIR/ferryd-unit-$mode.log"
+	check "unit's capabilities, $mode: then only the running set" main_caps_reduced
+	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:$port --count 100 \
+		--timeout 20 >"$WORKDIR/server-unit-$mode.log" 2>&1 &
+	track_pid $!
+	sleep 0.3
+	check "unit's capabilities, $mode: 100 datagrams forwarded and echoed" \
+		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 100 --rate 400 --timeout 10
+	cat "$WORKDIR/server-unit-$mode.log" >&2
+	kill -HUP "$FERRYD_PID"
+	check "unit's capabilities, $mode: a reload works" \
+		wait_for grep -q 'reload: 0 flows added, 0 changed, 0 removed, 1 unchanged' \
+		"$WORKDIR/ferryd-unit-$mode.log"
+	stop_ferryd
+	st=$?
+	check "unit's capabilities, $mode: exits 0 on SIGTERM" [ $st = 0 ]
+	check "unit's capabilities, $mode: no XDP program left" \
+		eval "! xdp_attached $NS_PX px-c && ! xdp_attached $NS_PX px-s"
+	check "unit's capabilities, $mode: no warning" \
+		eval "! grep -E '\[(warn|error)\]' '$WORKDIR/ferryd-unit-$mode.log'"
 }
 
 # line_of PATTERN: the line number of the first notification matching it.
@@ -104,10 +235,16 @@ run_notify() {
 		pins_private "/proc/$FERRYD_PID/root/sys/fs/bpf/ferry"
 	run_traffic
 	run_ferryctl "/proc/$FERRYD_PID/root/sys/fs/bpf/ferry"
+	check "main thread keeps CAP_NET_ADMIN, CAP_NET_RAW, CAP_PERFMON, CAP_BPF only" \
+		main_caps_reduced
+	check "no thread has more; the workers keep CAP_NET_ADMIN only" threads_caps_reduced
+	run_reload_reduced
 
 	stop_ferryd
 	st=$?
 	check "ferryd exits 0 on SIGTERM" [ $st = 0 ]
+	check "no XDP program left on px-c or px-s after the stop" \
+		eval "! xdp_attached $NS_PX px-c && ! xdp_attached $NS_PX px-s"
 	check "STOPPING=1 sent" wait_for grep -qx 'STOPPING=1' "$WORKDIR/notify.out"
 	# The first ping (half a watchdog interval) may come before the first publish.
 	check "READY=1 first, then STATUS=, then STOPPING=1" \
@@ -217,4 +354,7 @@ for page in ferryd.8 ferryctl.8 ferry.yaml.5; do
 done
 topo_up || fail_early "topology"
 run_notify
+for mode in ${FERRY_TEST_MODES:-native skb}; do
+	run_unit_caps "$mode"
+done
 summary systemd

@@ -196,6 +196,14 @@ static void c_ok(const struct opts *o, struct frame *f)
 	udp4(o, f, 5, PAYLOAD);
 }
 
+/* A well-formed datagram in a 1674-byte frame: 1600 bytes trail the IP packet. */
+static void c_trailer(const struct opts *o, struct frame *f)
+{
+	udp4(o, f, 5, PAYLOAD);
+	memset(f->b + f->len, 0xee, 1600);
+	f->len += 1600;
+}
+
 static void c_trunc_ip10(const struct opts *o, struct frame *f)
 {
 	udp4(o, f, 5, PAYLOAD);
@@ -409,6 +417,7 @@ static const struct {
     {"v6-chain", c_v6_chain, "IPv6 hop-by-hop, dest opts, routing, fragment, UDP"},
     {"over-mtu", c_over_mtu, "1700-byte frame: over a 1500 MTU"},
     {"over-frame", c_over_frame, "2600-byte frame: over a 2048-byte UMEM frame"},
+    {"trailer", c_trailer, "a 74-byte IPv4 UDP datagram with 1600 bytes of trailer"},
 };
 
 #define NR_CASES (sizeof(cases) / sizeof(cases[0]))

@@ -124,6 +124,8 @@ static struct svc_harness *harness_create(const char *match_yaml, const char *se
 	h->w->batch = 64;
 	h->w->cpu = -1;
 	h->w->nr_ports = 0; /* no sockets: the harness takes the TX queues itself */
+	/* What worker.c gives a worker of this UMEM (1024 frames, rings of 256) and two ports. */
+	h->w->hold_budget = worker__hold_budget(1024, 256, 2);
 	h->w->now_ns = 1000000000ull;
 	h->w->nat = nat_table__create(1024, 40000, 40999);
 	if (!h->w->nat || umem__create(&h->w->umem, 1024, 4096, 256))
@@ -317,6 +319,8 @@ int harness__run(struct svc_harness *h, const uint8_t *const *frames, const uint
 			umem__free(w->umem, addr);
 			continue;
 		}
+		/* As chain__classify() does. */
+		p->len = pkt_frame_len(&p->pi, p->len);
 		p->flow_id = 0;
 		p->in_port = 0;
 		p->dir = h->dir;

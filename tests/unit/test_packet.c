@@ -584,6 +584,43 @@ static void test_padding_trimmed(void)
 	CU_ASSERT_EQUAL(parse_exact(buf, 60, &pi), PKT_ERR_TRUNCATED);
 }
 
+/* The length a frame is forwarded with: no trailer, the sender's minimum padding kept. */
+static void test_frame_len(void)
+{
+	struct spec sp = {
+	    .family = 4, .proto = IPPROTO_UDP, .payload_len = 32, .sport = 7, .dport = 9, .ttl = 64};
+	uint8_t buf[BUF_MAX];
+	struct pkt_info pi;
+	uint32_t len = build(buf, &sp);
+
+	/* A 74-byte IP packet with 1400 bytes of trailer leaves as 74 bytes. */
+	CU_ASSERT_EQUAL_FATAL(len, 74);
+	memset(buf + len, 0xee, 1400);
+	CU_ASSERT_EQUAL_FATAL(parse_exact(buf, len + 1400, &pi), PKT_OK);
+	CU_ASSERT_EQUAL(pkt_frame_len(&pi, len + 1400), 74);
+	CU_ASSERT_EQUAL(pkt_frame_len(&pi, len), 74);
+
+	/* A 44-byte packet keeps padding up to the Ethernet minimum, not beyond... */
+	sp.payload_len = 2;
+	len = build(buf, &sp);
+	CU_ASSERT_EQUAL_FATAL(len, 44);
+	memset(buf + len, 0xee, 1400);
+	CU_ASSERT_EQUAL_FATAL(parse_exact(buf, len + 1400, &pi), PKT_OK);
+	CU_ASSERT_EQUAL(pkt_frame_len(&pi, len + 1400), PKT_ETH_MIN_LEN);
+	CU_ASSERT_EQUAL(pkt_frame_len(&pi, 60), 60);
+	CU_ASSERT_EQUAL(pkt_frame_len(&pi, 50), 50);
+	/* ... and is not padded when it came unpadded (a veth does not pad). */
+	CU_ASSERT_EQUAL(pkt_frame_len(&pi, 44), 44);
+
+	/* IPv6 alike. */
+	sp.family = 6;
+	sp.payload_len = 100;
+	len = build(buf, &sp);
+	memset(buf + len, 0xee, 1000);
+	CU_ASSERT_EQUAL_FATAL(parse_exact(buf, len + 1000, &pi), PKT_OK);
+	CU_ASSERT_EQUAL(pkt_frame_len(&pi, len + 1000), len);
+}
+
 static void test_result_str(void)
 {
 	CU_ASSERT_STRING_EQUAL(pkt_parse_result_str(PKT_OK), "ok");
@@ -687,6 +724,7 @@ static CU_TestInfo packet_tests[] = {
     {"unsupported", test_unsupported},
     {"icmp_errors", test_icmp_errors},
     {"padding_trimmed", test_padding_trimmed},
+    {"frame_len_no_trailer", test_frame_len},
     {"result_str", test_result_str},
     {"fuzz", test_fuzz},
     CU_TEST_INFO_NULL,

@@ -336,12 +336,84 @@ static void test_load_and_run(void)
 	svc_loader__destroy(l);
 }
 
+/* Runs ops->process over one frame and returns the first byte it left. */
+static uint8_t mark_of(const struct ferry_service_ops *ops)
+{
+	uint8_t frame[64] = {0};
+	struct ferry_pkt p = { .data = frame, .len = sizeof(frame) };
+	struct ferry_pkt *pp = &p;
+	struct ferry_batch b = { .pkts = &pp, .n = 1, .cap = 1 };
+
+	ops->process(NULL, NULL, NULL, &b);
+	return frame[0];
+}
+
+/*
+ * Several objects in one loader, as a config naming two out-of-tree
+ * services and a reload adding a third do it: each is its own object, with
+ * its own name and code, not the one loaded before it under the same
+ * /proc/self/fd name.
+ */
+static void test_several_objects(void)
+{
+	struct cfg_service tag = service("example_tag"), a = service("mark_a"),
+			   bsvc = service("mark_b");
+	const struct ferry_service_ops *ops_tag, *ops_a, *ops_b;
+	struct svc_loader *l;
+
+	if (unit_require_root())
+		return;
+	fresh_dir();
+	install("example_tag", "example_tag", 0644);
+	install("mark_a", "mark_a", 0644);
+	install("mark_b", "mark_b", 0644);
+	reset_errs();
+	CU_ASSERT_EQUAL_FATAL(svc_loader__create(&l, svc_dir), 0);
+	ops_tag = svc_loader__get(l, &tag, &errs);
+	ops_a = svc_loader__get(l, &a, &errs);
+	if (errs.count)
+		fprintf(stderr, "\n  captured: %s", errs.capture);
+	CU_ASSERT_EQUAL(errs.count, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ops_tag);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ops_a);
+	CU_ASSERT_STRING_EQUAL(ops_tag->name, "example_tag");
+	CU_ASSERT_STRING_EQUAL(ops_a->name, "mark_a");
+	CU_ASSERT_EQUAL(mark_of(ops_a), 0xa1);
+	/* The one a reload adds, after the first two were used. */
+	ops_b = svc_loader__get(l, &bsvc, &errs);
+	if (errs.count)
+		fprintf(stderr, "\n  captured: %s", errs.capture);
+	CU_ASSERT_EQUAL(errs.count, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ops_b);
+	CU_ASSERT_STRING_EQUAL(ops_b->name, "mark_b");
+	CU_ASSERT_STRING_EQUAL(ops_b->counter_names[0], "mark_b");
+	CU_ASSERT_EQUAL(mark_of(ops_b), 0xb2);
+	CU_ASSERT_EQUAL(mark_of(ops_a), 0xa1);
+	CU_ASSERT_EQUAL(svc_loader__count(l), 3);
+	/* Each is still found by its own name. */
+	CU_ASSERT_PTR_EQUAL(svc_loader__get(l, &a, &errs), ops_a);
+	CU_ASSERT_PTR_EQUAL(svc_loader__get(l, &tag, &errs), ops_tag);
+	svc_loader__destroy(l);
+
+	/* A new loader after the old one is gone loads them afresh, in another order. */
+	CU_ASSERT_EQUAL_FATAL(svc_loader__create(&l, svc_dir), 0);
+	ops_b = svc_loader__get(l, &bsvc, &errs);
+	ops_a = svc_loader__get(l, &a, &errs);
+	CU_ASSERT_EQUAL(errs.count, 0);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ops_b);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ops_a);
+	CU_ASSERT_EQUAL(mark_of(ops_b), 0xb2);
+	CU_ASSERT_EQUAL(mark_of(ops_a), 0xa1);
+	svc_loader__destroy(l);
+}
+
 static CU_TestInfo loader_tests[] = {
 	{ "missing object or directory", test_missing },
 	{ "wrong ABI, no symbol, wrong name, unresolved symbol, not ELF", test_bad_objects },
 	{ "object: writable, wrong owner, symlink, not a file", test_file_permissions },
 	{ "service_dir: writable, wrong owner", test_dir_permissions },
 	{ "the example service loaded and run", test_load_and_run },
+	{ "several objects: each its own, a third added later", test_several_objects },
 	CU_TEST_INFO_NULL,
 };
 

@@ -222,6 +222,54 @@ static void test_queue_bound(void)
 	harness__destroy(h);
 }
 
+/*
+ * The worker's budget of held frames (all services together) bounds pace
+ * below its own queue: beyond it packets are dropped as hold_budget, and
+ * frames that leave give their room back.
+ */
+static void test_hold_budget(void)
+{
+	struct svc_harness *h = make("{rate_pps: 100, queue: 64}");
+	struct ferry_worker *w;
+	const struct flow_chain *ch;
+
+	if (!h)
+		return;
+	w = harness__worker(h);
+	/* The default a real worker would get: its FILL rings and a chain run set aside. */
+	CU_ASSERT_EQUAL(worker__hold_budget(8192, 2048, 2), 8192 - 2 * 2048 - CHAIN_MAX_PKTS);
+	CU_ASSERT_EQUAL(worker__hold_budget(1024, 256, 2), 1024 / 8);
+	CU_ASSERT_EQUAL(worker__hold_budget(4096, 2048, 2), 4096 / 8);
+	CU_ASSERT_EQUAL(w->hold_budget, 128);
+	w->hold_budget = 10;
+	CU_ASSERT_EQUAL(burst(h, 0, 30, 64), 30);
+	/* One leaves at once, ten are held, the other 19 are over the budget. */
+	CU_ASSERT_EQUAL(harness__nr_out(h), 1);
+	CU_ASSERT_EQUAL(harness__held_frames(h), 10);
+	CU_ASSERT_EQUAL(w->held_frames, 10);
+	CU_ASSERT_EQUAL(harness__flow_stats(h)->drop_hold_budget, 19);
+	CU_ASSERT_EQUAL(harness__flow_stats(h)->drop_queue_full, 0);
+	CU_ASSERT_EQUAL(harness__svc_stats(h, 1)->held, 10);
+	CU_ASSERT_EQUAL(harness__svc_stats(h, 1)->dropped, 19);
+	CU_ASSERT_EQUAL(harness__check_frames(h), 0);
+	/* Four leave (10 ms apart): room for four more, not five. */
+	harness__tick(h, 45 * MS);
+	CU_ASSERT_EQUAL(harness__nr_out(h), 5);
+	CU_ASSERT_EQUAL(w->held_frames, 6);
+	CU_ASSERT_EQUAL(burst(h, 30, 5, 64), 5);
+	CU_ASSERT_EQUAL(w->held_frames, 10);
+	CU_ASSERT_EQUAL(harness__flow_stats(h)->drop_hold_budget, 20);
+	CU_ASSERT_EQUAL(harness__check_frames(h), 0);
+	/* Stopping hands them all back: nothing is held any more. */
+	ch = &w->d->flows[0];
+	ch->ops[1]->worker_destroy(ch->conf[1], w->svc_state[0][1]);
+	w->svc_state[0][1] = NULL;
+	CU_ASSERT_EQUAL(w->held_frames, 0);
+	CU_ASSERT_EQUAL(harness__held_frames(h), 0);
+	CU_ASSERT_EQUAL(w->umem->nr_free, w->umem->nr_frames);
+	harness__destroy(h);
+}
+
 /* process() sends what is due before the new batch, so the flow keeps its order. */
 static void test_release_in_process(void)
 {
@@ -347,6 +395,7 @@ static CU_TestInfo tests[] = {
 	{ "late wake-up: overdue packets together, no credit when idle", test_late_wakeup },
 	{ "rate_bps", test_bit_rate },
 	{ "queue bound, frame accounting, stop", test_queue_bound },
+	{ "the worker's hold budget bounds it, counted as hold_budget", test_hold_budget },
 	{ "release from process() keeps the order", test_release_in_process },
 	{ "directions", test_directions },
 	{ "no TX verdict: not paced", test_no_egress },

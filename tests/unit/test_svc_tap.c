@@ -416,6 +416,211 @@ static void test_config(void)
 			    0);
 	CU_ASSERT_NOT_EQUAL(configure("[{tap: {interface: 'a/b'}}]", "bad interface name 'a/b'"),
 			    0);
+	/* mode: three or four octal digits, read/write bits, no write for group or others. */
+	CU_ASSERT_EQUAL(configure("[{tap: {pcap: /x.pcap, mode: '0640'}}]", NULL), 0);
+	CU_ASSERT_EQUAL(configure("[{tap: {pcap: /x.pcap, mode: 644}}]", NULL), 0);
+	CU_ASSERT_NOT_EQUAL(configure("[{tap: {pcap: /x.pcap, mode: '0666'}}]",
+				      "t.yaml:5:44: tap: mode: 0666 allows more than reading and "
+				      "writing by the owner and reading by group and others"),
+			    0);
+	CU_ASSERT_NOT_EQUAL(configure("[{tap: {pcap: /x.pcap, mode: '0700'}}]", "allows more than"),
+			    0);
+	CU_ASSERT_NOT_EQUAL(configure("[{tap: {pcap: /x.pcap, mode: '4600'}}]",
+				      "tap: mode: '4600' is not an octal file mode such as 0600 or "
+				      "0640"),
+			    0);
+	CU_ASSERT_NOT_EQUAL(configure("[{tap: {pcap: /x.pcap, mode: '0680'}}]",
+				      "is not an octal file mode"),
+			    0);
+	CU_ASSERT_NOT_EQUAL(configure("[{tap: {pcap: /x.pcap, mode: '60'}}]",
+				      "is not an octal file mode"),
+			    0);
+	CU_ASSERT_NOT_EQUAL(configure("[{tap: {pcap: /x.pcap, mode: ' 0600'}}]",
+				      "is not an octal file mode"),
+			    0);
+	CU_ASSERT_NOT_EQUAL(configure("[{tap: {pcap: /x.pcap, mode: '0400'}}]",
+				      "tap: mode: 0400 does not let ferryd write the file"),
+			    0);
+	CU_ASSERT_NOT_EQUAL(configure("[{tap: {interface: y, mode: '0600'}}]",
+				      "tap: mode goes with 'pcap' only"),
+			    0);
+	CU_ASSERT_NOT_EQUAL(configure("[{tap: {pcap: /var/}}]",
+				      "tap: pcap: '/var/' does not end in a file name"),
+			    0);
+}
+
+/* Runs one small packet through a tap writing to PATH (extra args ARGS); 0 if it started. */
+static int tap_once(const char *path, const char *args)
+{
+	static uint8_t frame[2048];
+	const uint8_t *fp[1] = { frame };
+	struct svc_harness *h;
+	char yaml[512];
+	uint32_t len;
+
+	snprintf(yaml, sizeof(yaml), "[ {tap: {pcap: '%s'%s}} ]", path, args);
+	h = harness__create(yaml);
+	if (!h)
+		return -1;
+	len = frame_of(frame, 1, 100);
+	CU_ASSERT_EQUAL(harness__run(h, fp, &len, 1), 1);
+	harness__destroy(h);
+	return 0;
+}
+
+static mode_t mode_of(const char *path)
+{
+	struct stat st;
+
+	if (lstat(path, &st))
+		return (mode_t)-1;
+	return st.st_mode & 07777;
+}
+
+static char *slurp(const char *path)
+{
+	static char buf[256];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return NULL;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = '\0';
+	fclose(f);
+	return buf;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+	fputs(text, f);
+	fclose(f);
+}
+
+/*
+ * The files: mode 0600 whatever the umask, or the configured mode; an
+ * existing file replaced by a new one; a symbolic link (or anything but a
+ * regular file) at the path refused, its target untouched.
+ */
+static void test_file_safety(void)
+{
+	char path[128], target[128], dir[128];
+	mode_t old_umask = umask(0);
+	struct stat st1, st2;
+
+	snprintf(path, sizeof(path), "%s/safe.pcap", tmpdir);
+	snprintf(target, sizeof(target), "%s/victim", tmpdir);
+	CU_ASSERT_EQUAL(tap_once(path, ""), 0);
+	CU_ASSERT_EQUAL(mode_of(path), 0600);
+	CU_ASSERT_EQUAL_FATAL(read_pcap(path, &cap_a), 0);
+	CU_ASSERT_EQUAL(cap_a.n, 1);
+	CU_ASSERT_EQUAL(tap_once(path, ", mode: '0640'"), 0);
+	CU_ASSERT_EQUAL(mode_of(path), 0640);
+
+	/* An existing file is not written into: a new one takes its name (a hard link keeps the old). */
+	snprintf(dir, sizeof(dir), "%s/safe.link", tmpdir);
+	CU_ASSERT_EQUAL(link(path, dir), 0);
+	CU_ASSERT_EQUAL(stat(dir, &st1), 0);
+	CU_ASSERT_EQUAL(tap_once(path, ""), 0);
+	CU_ASSERT_EQUAL(stat(path, &st2), 0);
+	CU_ASSERT_NOT_EQUAL(st1.st_ino, st2.st_ino);
+	CU_ASSERT_EQUAL(mode_of(dir), 0640);
+	CU_ASSERT_EQUAL(mode_of(path), 0600);
+	unlink(dir);
+
+	/* A symbolic link in its place: refused, the target keeps its bytes. */
+	write_file(target, "not a capture\n");
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	CU_ASSERT_EQUAL(symlink(target, path), 0);
+	CU_ASSERT_EQUAL(tap_once(path, ""), -1);
+	CU_ASSERT_STRING_EQUAL(slurp(target), "not a capture\n");
+	CU_ASSERT_EQUAL(mode_of(target), 0666);
+	/* Also a dangling one: nothing is created at its target. */
+	CU_ASSERT_EQUAL(unlink(target), 0);
+	CU_ASSERT_EQUAL(tap_once(path, ""), -1);
+	CU_ASSERT_EQUAL(access(target, F_OK), -1);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	/* A directory in its place. */
+	CU_ASSERT_EQUAL(mkdir(path, 0700), 0);
+	CU_ASSERT_EQUAL(tap_once(path, ""), -1);
+	CU_ASSERT_EQUAL(rmdir(path), 0);
+	umask(old_umask);
+}
+
+/* The directory must be ferryd's own and writable by nobody else. */
+static void test_dir_safety(void)
+{
+	char dir[128], path[160];
+
+	snprintf(dir, sizeof(dir), "%s/capdir", tmpdir);
+	snprintf(path, sizeof(path), "%s/x.pcap", dir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(dir, 0700), 0);
+	CU_ASSERT_EQUAL(tap_once(path, ""), 0);
+	CU_ASSERT_EQUAL(chmod(dir, 0770), 0);
+	CU_ASSERT_EQUAL(tap_once(path, ""), -1);
+	CU_ASSERT_EQUAL(chmod(dir, 01777), 0);
+	CU_ASSERT_EQUAL(tap_once(path, ""), -1);
+	CU_ASSERT_EQUAL(chmod(dir, 0755), 0);
+	CU_ASSERT_EQUAL(tap_once(path, ""), 0);
+	if (geteuid() == 0) {
+		/* Another user's directory, even one only it may write to. */
+		CU_ASSERT_EQUAL(chown(dir, 65534, 65534), 0);
+		CU_ASSERT_EQUAL(tap_once(path, ""), -1);
+		CU_ASSERT_EQUAL(chown(dir, 0, 0), 0);
+	}
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	CU_ASSERT_EQUAL(rmdir(dir), 0);
+}
+
+/*
+ * Rotation renames names, never through them: links planted at the names it
+ * rotates to are moved or removed, their targets untouched, and every file
+ * it makes is a new regular file of mode 0600.
+ */
+static void test_rotation_links(void)
+{
+	static uint8_t frame[2048];
+	char yaml[256], path[128], name[160], target[128];
+	mode_t old_umask = umask(0);
+	struct svc_harness *h;
+
+	snprintf(path, sizeof(path), "%s/rl.pcap", tmpdir);
+	snprintf(target, sizeof(target), "%s/rl-victim", tmpdir);
+	write_file(target, "keep\n");
+	for (int k = 1; k <= 2; k++) {
+		snprintf(name, sizeof(name), "%s.%d", path, k);
+		CU_ASSERT_EQUAL(symlink(target, name), 0);
+	}
+	snprintf(yaml, sizeof(yaml), "[ {tap: {pcap: '%s', max_bytes: 4096, files: 3}} ]", path);
+	h = harness__create(yaml);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	for (uint32_t i = 0; i < 40; i++) {
+		const uint8_t *fp[1] = { frame };
+		uint32_t len = frame_of(frame, i, 500 - 42);
+
+		CU_ASSERT_EQUAL(harness__run(h, fp, &len, 1), 1);
+	}
+	harness__destroy(h);
+	CU_ASSERT_STRING_EQUAL(slurp(target), "keep\n");
+	CU_ASSERT_EQUAL(mode_of(target), 0666);
+	for (int k = 0; k <= 2; k++) {
+		struct stat st;
+
+		if (k)
+			snprintf(name, sizeof(name), "%s.%d", path, k);
+		else
+			snprintf(name, sizeof(name), "%s", path);
+		CU_ASSERT_EQUAL_FATAL(lstat(name, &st), 0);
+		CU_ASSERT(S_ISREG(st.st_mode));
+		CU_ASSERT_EQUAL(st.st_mode & 07777, 0600);
+		CU_ASSERT_EQUAL(read_pcap(name, &cap_a), 0);
+	}
+	snprintf(name, sizeof(name), "%s.3", path);
+	CU_ASSERT_EQUAL(access(name, F_OK), -1);
+	umask(old_umask);
 }
 
 /* A directory that does not exist fails the worker's start, with the path named. */
@@ -434,6 +639,9 @@ static CU_TestInfo tests[] = {
 	{ "interface: copies through a veth pair (root)", test_interface },
 	{ "config", test_config },
 	{ "pcap file cannot be opened", test_open_error },
+	{ "files: mode 0600 or configured, new file, symlink refused", test_file_safety },
+	{ "directory: ferryd's own, not writable by others", test_dir_safety },
+	{ "rotation moves links, never writes through them", test_rotation_links },
 	CU_TEST_INFO_NULL,
 };
 
