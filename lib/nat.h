@@ -74,6 +74,7 @@ struct nat_session {
 	uint32_t flow_id;
 	uint32_t id;               /* slot in the table */
 	bool client_l2_learned;    /* unused: the client's L2 comes from the kernel (nh_cache) */
+	bool replied;              /* the upstream answered: never taken by early drop */
 	struct tcp_track tcp;      /* TCP sessions: connection state (tcp_state.h) */
 };
 
@@ -91,7 +92,9 @@ struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct na
 /*
  * New session for `client`, sent from `egress` to `upstream`/`upstream_port`
  * with a free NAT port.  -ENOSPC: table full; -EADDRNOTAVAIL: no free port
- * for that upstream; -EEXIST: the client tuple already has a session.
+ * for that upstream; -EEXIST: the client tuple already has a session;
+ * -EDQUOT: the client's address has its limit of sessions (see
+ * nat_table__set_source_limit()).
  */
 int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 		      const union ferry_addr *egress, const union ferry_addr *upstream,
@@ -114,6 +117,34 @@ uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeou
  * the packet path.  Returns how many were removed.
  */
 uint32_t nat_table__remove_flows(struct nat_table *t, uint64_t flow_mask);
+
+/*
+ * Guards against a flood of new tuples (spoofed sources), as a conntrack has.
+ *
+ * Per-source limit: at most `max_per_source` sessions per client address
+ * (IPv4 or IPv6) in this table; nat_table__insert() refuses more with
+ * -EDQUOT.  0 (or a value not below the capacity) means no limit.  The
+ * counts live in a table of their own keyed by SipHash with a key drawn
+ * here, so senders cannot aim at its buckets.  Only on an empty table
+ * (-EBUSY otherwise); -ENOMEM, or the error of drawing the key.
+ */
+int nat_table__set_source_limit(struct nat_table *t, uint32_t max_per_source);
+/* Sessions of `client`'s source address now (0 without a limit). */
+uint32_t nat_table__source_sessions(const struct nat_table *t, const struct nat_tuple *client);
+/*
+ * Early drop: once the table holds more than 15/16 of its capacity, each
+ * insert first evicts the least recently seen unreplied session
+ * (nat_session__unreplied()) among a bounded sample of slots, calling
+ * `dropped(s, ctx)` before its removal.  A full table whose sample holds no
+ * unreplied session still refuses the insert (-ENOSPC).  The eviction frees
+ * the session's NAT port and per-source count like nat_table__remove();
+ * next-hop entries are not owned by sessions (lib/nh_cache.h), so nothing
+ * else is held.  Off until this is called.
+ */
+void nat_table__set_early_drop(struct nat_table *t, void (*dropped)(struct nat_session *, void *),
+			       void *ctx);
+/* A UDP session its upstream never answered, a TCP one not established yet. */
+bool nat_session__unreplied(const struct nat_session *s);
 
 /* The tuple of a parsed packet. */
 void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi);
