@@ -60,7 +60,7 @@ struct nat_table {
 	uint32_t src_limit;
 	struct siphash_key src_key;
 	uint32_t high_water;  /* count from which inserts evict an unreplied session */
-	uint32_t drop_cursor; /* next slot the early-drop sample starts at */
+	uint64_t drop_rng;    /* picks the early-drop sample's slots */
 	void (*early_drop)(struct nat_session *s, void *ctx);
 	void *early_drop_ctx;
 	bool early_drop_on;
@@ -271,6 +271,9 @@ struct nat_table *nat_table__create(uint32_t max_sessions, uint16_t port_lo, uin
 	t->port_lo = port_lo;
 	t->port_hi = port_hi;
 	t->high_water = max_sessions - (max_sessions >> NAT_HEADROOM_SHIFT);
+	t->drop_rng = t->seed ^ 0x2545f4914f6cdd1dull;
+	if (!t->drop_rng)
+		t->drop_rng = 1;
 	return t;
 }
 
@@ -482,6 +485,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	tuple_reverse(&reply_out, &key);
 	rw_prepare(&s->rw_client, &reply_in, &reply_out);
 	s->last_seen_ns = now_ns;
+	s->created_ns = now_ns;
 	s->flow_id = flow_id;
 	s->id = slot;
 	idx_insert(t->by_client, t->mask, (uint32_t)client_hash, slot + 1);
@@ -849,32 +853,63 @@ void nat_table__set_early_drop(struct nat_table *t, void (*dropped)(struct nat_s
 	t->early_drop_ctx = ctx;
 }
 
-bool nat_session__unreplied(const struct nat_session *s)
+void nat_session__seen(struct nat_session *s, uint64_t now_ns, bool reply)
 {
+	if (reply)
+		s->replied = true;
+	if (s->replied && !s->assured && now_ns >= s->created_ns &&
+	    now_ns - s->created_ns >= NAT_ASSURE_NS)
+		s->assured = true;
+}
+
+bool nat_session__droppable(const struct nat_session *s)
+{
+	/*
+	 * A TCP session counts as answered while it carries a connection: a
+	 * SYN flood's sessions never get there (a SYN-ACK alone is not enough,
+	 * the spoofed source never completes the handshake), and one closed by
+	 * RST or both FINs only waits out its closing timeout.
+	 */
 	if (s->client.proto == IPPROTO_TCP)
-		return s->tcp.state < TCP_ST_ESTABLISHED;
-	return !s->replied;
+		return s->tcp.state != TCP_ST_ESTABLISHED && s->tcp.state != TCP_ST_FIN_WAIT;
+	return !s->assured;
+}
+
+/* xorshift64*: the sample's slots, not predictable from outside (seeded at random). */
+static uint32_t drop_pick(struct nat_table *t)
+{
+	uint64_t x = t->drop_rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	t->drop_rng = x;
+	return (uint32_t)(((x * 0x2545f4914f6cdd1dull) >> 32) * t->capacity >> 32);
 }
 
 /*
- * Evicts the least recently seen unreplied session among the next
- * NAT_EARLY_DROP_SCAN slots, if there is one: a bounded sample, as
- * conntrack's early_drop looks at a bounded part of its table, so that the
- * cost of a new session stays O(1) however full the table is.  Sessions
- * that saw a reply are never taken: a flood of new tuples cannot push out
- * the connections that work.
+ * Evicts the least recently seen droppable session among
+ * NAT_EARLY_DROP_SCAN slots picked at random, if there is one: a bounded
+ * sample, as conntrack's early_drop looks at a bounded part of its table, so
+ * that the cost of a new session stays O(1) however full the table is.
+ * Random rather than consecutive slots, so that sessions to keep that were
+ * created together (and sit side by side) cannot hide the droppable ones.
+ * Assured streams and established connections are never taken: a flood of
+ * new tuples cannot push out the sessions that work.
  */
 static void early_drop(struct nat_table *t)
 {
 	struct nat_session *victim = NULL;
 
-	for (uint32_t i = 0; i < NAT_EARLY_DROP_SCAN && i < t->capacity; i++) {
-		uint32_t slot = t->drop_cursor;
-		struct nat_session *s = &t->sessions[slot];
+	for (uint32_t i = 0; i < NAT_EARLY_DROP_SCAN; i++) {
+		/* A table no larger than the sample is looked at whole. */
+		uint32_t slot = t->capacity <= NAT_EARLY_DROP_SCAN ? i : drop_pick(t);
+		struct nat_session *s;
 
-		if (++t->drop_cursor == t->capacity)
-			t->drop_cursor = 0;
-		if (!t->in_use[slot] || !nat_session__unreplied(s))
+		if (slot >= t->capacity)
+			break;
+		s = &t->sessions[slot];
+		if (!t->in_use[slot] || !nat_session__droppable(s))
 			continue;
 		if (!victim || s->last_seen_ns < victim->last_seen_ns)
 			victim = s;

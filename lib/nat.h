@@ -74,7 +74,9 @@ struct nat_session {
 	uint32_t flow_id;
 	uint32_t id;               /* slot in the table */
 	bool client_l2_learned;    /* unused: the client's L2 comes from the kernel (nh_cache) */
-	bool replied;              /* the upstream answered: never taken by early drop */
+	bool replied;              /* the upstream answered */
+	bool assured;              /* a UDP exchange past NAT_ASSURE_NS: early drop passes it by */
+	uint64_t created_ns;
 	struct tcp_track tcp;      /* TCP sessions: connection state (tcp_state.h) */
 };
 
@@ -134,17 +136,31 @@ uint32_t nat_table__source_sessions(const struct nat_table *t, const struct nat_
 /*
  * Early drop: once the table holds more than 15/16 of its capacity, each
  * insert first evicts the least recently seen unreplied session
- * (nat_session__unreplied()) among a bounded sample of slots, calling
+ * (nat_session__droppable()) among a bounded sample of 16 slots, calling
  * `dropped(s, ctx)` before its removal.  A full table whose sample holds no
- * unreplied session still refuses the insert (-ENOSPC).  The eviction frees
+ * droppable session still refuses the insert (-ENOSPC).  The eviction frees
  * the session's NAT port and per-source count like nat_table__remove();
  * next-hop entries are not owned by sessions (lib/nh_cache.h), so nothing
  * else is held.  Off until this is called.
  */
 void nat_table__set_early_drop(struct nat_table *t, void (*dropped)(struct nat_session *, void *),
 			       void *ctx);
-/* A UDP session its upstream never answered, a TCP one not established yet. */
-bool nat_session__unreplied(const struct nat_session *s);
+/*
+ * A UDP session is assured, as conntrack's IPS_ASSURED, once it has had a
+ * reply and still carries packets NAT_ASSURE_NS after it was created: a
+ * stream, not a single query and its answer (which a spoofed source can
+ * draw from a server that answers anyone, as DNS does).
+ */
+#define NAT_ASSURE_NS (2000ull * 1000 * 1000)
+/* A packet of `s` at `now_ns`, from the upstream (`reply`) or the client. */
+void nat_session__seen(struct nat_session *s, uint64_t now_ns, bool reply);
+/*
+ * What early drop may take: a UDP session not assured (never answered, or
+ * a lone exchange), a TCP one whose handshake never completed or that is
+ * closed already (RST, FINs both ways); never an assured UDP stream, an
+ * established or a half-closed connection.
+ */
+bool nat_session__droppable(const struct nat_session *s);
 
 /* The tuple of a parsed packet. */
 void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi);

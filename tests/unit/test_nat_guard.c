@@ -88,7 +88,7 @@ static int insert(struct nat_table *t, const struct nat_tuple *c, uint64_t now,
 struct dropped_log {
 	uint32_t n;
 	struct nat_tuple last;
-	bool saw_replied; /* the callback was handed a session that had a reply */
+	bool saw_kept; /* the callback was handed a session early drop must keep */
 };
 
 static void on_dropped(struct nat_session *s, void *ctx)
@@ -97,33 +97,58 @@ static void on_dropped(struct nat_session *s, void *ctx)
 
 	l->n++;
 	l->last = s->client;
-	if (!nat_session__unreplied(s))
-		l->saw_replied = true;
+	if (!nat_session__droppable(s))
+		l->saw_kept = true;
 }
 
-/* What counts as unreplied: UDP without a reply, TCP before ESTABLISHED. */
+/* What early drop may take: UDP without a reply, TCP not (or no longer) connected. */
 static void test_unreplied(void)
 {
 	struct nat_session s = {};
 
 	s.client.proto = IPPROTO_UDP;
-	CU_ASSERT(nat_session__unreplied(&s));
-	s.replied = true;
-	CU_ASSERT(!nat_session__unreplied(&s));
+	s.created_ns = 10 * NAT_ASSURE_NS;
+	CU_ASSERT(nat_session__droppable(&s));
+	/* One question, one answer: what a spoofed source draws from an open resolver. */
+	nat_session__seen(&s, s.created_ns + 1, true);
+	CU_ASSERT(s.replied);
+	CU_ASSERT(nat_session__droppable(&s));
+	nat_session__seen(&s, s.created_ns + NAT_ASSURE_NS - 1, false);
+	CU_ASSERT(nat_session__droppable(&s));
+	/* Still talking after NAT_ASSURE_NS: a stream, kept. */
+	nat_session__seen(&s, s.created_ns + NAT_ASSURE_NS, false);
+	CU_ASSERT(s.assured);
+	CU_ASSERT(!nat_session__droppable(&s));
+	/* Without any reply, no age makes it a stream. */
+	memset(&s, 0, sizeof(s));
+	s.client.proto = IPPROTO_UDP;
+	nat_session__seen(&s, 100 * NAT_ASSURE_NS, false);
+	CU_ASSERT(nat_session__droppable(&s));
+	/* A reply that comes late assures it too (conntrack's rule as well). */
+	nat_session__seen(&s, 100 * NAT_ASSURE_NS, true);
+	CU_ASSERT(!nat_session__droppable(&s));
 
 	memset(&s, 0, sizeof(s));
 	s.client.proto = IPPROTO_TCP;
 	s.tcp.state = TCP_ST_SYN_SENT;
-	CU_ASSERT(nat_session__unreplied(&s));
+	CU_ASSERT(nat_session__droppable(&s));
 	/* A SYN-ACK came back, but nobody completed the handshake: a SYN flood's state. */
 	s.tcp.state = TCP_ST_SYN_RECV;
 	s.replied = true;
-	CU_ASSERT(nat_session__unreplied(&s));
+	s.assured = true;
+	CU_ASSERT(nat_session__droppable(&s));
 	s.tcp.state = TCP_ST_ESTABLISHED;
-	CU_ASSERT(!nat_session__unreplied(&s));
+	CU_ASSERT(!nat_session__droppable(&s));
+	s.tcp.state = TCP_ST_FIN_WAIT;
+	CU_ASSERT(!nat_session__droppable(&s));
+	/* Over: a RST (a SYN to a closed port gets one), or FINs both ways. */
+	s.tcp.state = TCP_ST_CLOSED;
+	CU_ASSERT(nat_session__droppable(&s));
+	s.tcp.state = TCP_ST_TIME_WAIT;
+	CU_ASSERT(nat_session__droppable(&s));
 }
 
-/* A full table: the new session takes an unreplied one's slot, never a replied one's. */
+/* A full table: the new session takes a droppable session's slot, never a kept one's. */
 static void test_early_drop_full(void)
 {
 	enum { CAP = 16 };
@@ -138,20 +163,20 @@ static void test_early_drop_full(void)
 	for (int i = 0; i < CAP; i++) {
 		c = client4(IP4(198, 18, 0, 10 + i), 40000, IPPROTO_UDP);
 		CU_ASSERT_EQUAL_FATAL(insert(t, &c, 100 + (uint64_t)i, &s[i]), 0);
-		/* All answered but one, the second oldest. */
-		s[i]->replied = i != 1;
+		/* All assured streams but one, the second oldest. */
+		s[i]->assured = i != 1;
 	}
 	CU_ASSERT_EQUAL(log.n, 1); /* the last insert was above the high-water mark */
 	/* That eviction found nothing unreplied but s[1], which it took. */
 	CU_ASSERT_EQUAL(log.last.saddr.b[3], 11);
-	CU_ASSERT_FALSE(log.saw_replied);
+	CU_ASSERT_FALSE(log.saw_kept);
 	CU_ASSERT_EQUAL(nat_table__count(t), CAP - 1);
 
 	log = (struct dropped_log){};
 	c = client4(IP4(198, 18, 0, 200), 40000, IPPROTO_UDP);
 	CU_ASSERT_EQUAL(insert(t, &c, 500, &n), 0);
 	CU_ASSERT_EQUAL(log.n, 0); /* a slot was free */
-	n->replied = false;
+	n->assured = false;
 	victim_port = n->upstream.sport;
 
 	/* Full now; the one unreplied session goes for the next. */
@@ -160,7 +185,7 @@ static void test_early_drop_full(void)
 	CU_ASSERT_EQUAL(insert(t, &c, 600, NULL), 0);
 	CU_ASSERT_EQUAL(log.n, 1);
 	CU_ASSERT_EQUAL(log.last.saddr.b[3], 200);
-	CU_ASSERT_FALSE(log.saw_replied);
+	CU_ASSERT_FALSE(log.saw_kept);
 	CU_ASSERT_EQUAL(nat_table__count(t), CAP);
 	/* Its indexes and its NAT port are free again. */
 	c = client4(IP4(198, 18, 0, 200), 40000, IPPROTO_UDP);
@@ -175,10 +200,10 @@ static void test_early_drop_full(void)
 		struct nat_session *x = nat_table__lookup_client(t, &k);
 
 		if (x)
-			x->replied = true;
+			x->assured = true;
 	}
 	c = client4(IP4(198, 18, 0, 201), 40000, IPPROTO_UDP);
-	nat_table__lookup_client(t, &c)->replied = true;
+	nat_table__lookup_client(t, &c)->assured = true;
 	log = (struct dropped_log){};
 	c = client4(IP4(198, 18, 0, 202), 40000, IPPROTO_UDP);
 	CU_ASSERT_EQUAL(insert(t, &c, 700, NULL), -ENOSPC);
@@ -204,13 +229,14 @@ static void test_early_drop_off(void)
 }
 
 /*
- * The sample is bounded: with the only unreplied sessions far from where it
- * looks, an insert into a full table fails rather than scan the table, and
- * the next ones look further on until they find them.
+ * The sample is bounded: in a full table whose only droppable session is
+ * one of 1024, an insert finds it only when one of its 16 picks lands on it
+ * (about 1.6% of the time), rather than scanning the table; the refused
+ * ones cost 16 looks each.
  */
 static void test_early_drop_bounded(void)
 {
-	enum { CAP = 1024 };
+	enum { CAP = 1024, TRIES = 1000 };
 	struct nat_table *t = nat_table__create(CAP, 1024, 65535);
 	struct dropped_log log = {};
 	struct nat_session *s;
@@ -221,68 +247,90 @@ static void test_early_drop_bounded(void)
 	for (i = 0; i < CAP; i++) {
 		c = client4(IP4(198, 18, 4, 0) + (uint32_t)i, 40000, IPPROTO_UDP);
 		CU_ASSERT_EQUAL_FATAL(insert(t, &c, 1, &s), 0);
-		/* Slots are handed out in order: only the last 16 stay unreplied. */
-		s->replied = s->id < CAP - 16;
+		s->assured = i != CAP / 2;
 	}
 	nat_table__set_early_drop(t, on_dropped, &log);
-	for (i = 0; i < 200 && !log.n; i++) {
-		c = client4(IP4(198, 19, 0, 1) + (uint32_t)i, 40000, IPPROTO_UDP);
+	for (i = 0; i < TRIES; i++) {
+		c = client4(IP4(198, 19, 0, 0) + (uint32_t)i, 40000, IPPROTO_UDP);
+		/* Each new one is droppable in turn: always exactly one. */
 		if (insert(t, &c, 2, NULL) == -ENOSPC)
 			refused++;
 	}
-	CU_ASSERT_EQUAL(log.n, 1);
-	/* 16 slots a look: the first (CAP - 16) / 16 inserts cannot reach them. */
-	CU_ASSERT_EQUAL(refused, (CAP - 16) / 16);
-	CU_ASSERT_FALSE(log.saw_replied);
+	CU_ASSERT_EQUAL(refused + (int)log.n, TRIES);
+	/* A binomial(1000, 1.55%): 0 or 100 evictions are each below 1e-6. */
+	CU_ASSERT(log.n > 0 && log.n < 100);
+	CU_ASSERT_FALSE(log.saw_kept);
+	CU_ASSERT_EQUAL(nat_table__count(t), CAP);
 	nat_table__destroy(t);
 }
 
 /*
- * A flood of spoofed sources (one UDP datagram or SYN each) into a small
- * table while a legitimate client opens a session every 50 flood packets and
- * gets its reply: every legitimate session is created and none is evicted.
+ * A flood of spoofed sources (one UDP datagram or SYN each, every datagram
+ * answered, as an open resolver would) into a small table holding 100
+ * assured streams, while a legitimate client opens a session every 50 flood
+ * packets and gets its answer 10 packets later: every legitimate session is
+ * created and still there for its answer, and no stream is evicted.
  */
 static void test_early_drop_flood(void)
 {
-	enum { CAP = 1024, FLOOD = 100000, EVERY = 200 };
+	enum { CAP = 1024, STREAMS = 100, FLOOD = 100000, EVERY = 50, RTT = 10 };
 	struct nat_table *t = nat_table__create(CAP, 1024, 65535);
 	struct dropped_log log = {};
-	uint32_t legit_ok = 0, legit_tried = 0, flood_refused = 0;
-	uint16_t legit_port = 1024;
+	uint32_t legit_ok = 0, legit_tried = 0, legit_answered = 0;
+	uint16_t legit_port = 1024, pending = 0;
+	const uint64_t us = 1000, t0 = 100 * NAT_ASSURE_NS;
 	struct nat_session *s;
 	struct nat_tuple c;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
 	nat_table__set_early_drop(t, on_dropped, &log);
+	for (int i = 0; i < STREAMS; i++) {
+		c = client4(IP4(198, 18, 1, 3), (uint16_t)(50000 + i), IPPROTO_UDP);
+		CU_ASSERT_EQUAL_FATAL(insert(t, &c, t0 - 2 * NAT_ASSURE_NS, &s), 0);
+		nat_session__seen(s, t0 - 2 * NAT_ASSURE_NS, true);
+		nat_session__seen(s, t0, false);
+		CU_ASSERT_FATAL(s->assured);
+	}
 	for (uint32_t i = 0; i < FLOOD; i++) {
-		uint64_t now = 1000 + i;
+		uint64_t now = t0 + i * us; /* 1 Mpps: the whole flood within 0.1 s */
 		uint8_t proto = i & 1 ? IPPROTO_TCP : IPPROTO_UDP;
 
 		c = client4(IP4(198, 19, 0, 0) | (rnd() & 0xffff), (uint16_t)(1024 + rnd() % 60000),
 			    proto);
 		if (insert(t, &c, now, &s) == 0) {
 			if (proto == IPPROTO_TCP)
-				s->tcp.state = TCP_ST_SYN_SENT;
-		} else {
-			flood_refused++;
+				s->tcp.state = TCP_ST_SYN_RECV; /* the SYN-ACK went to nobody */
+			else
+				nat_session__seen(s, now, true);
+		}
+		if (pending && i % EVERY == RTT) {
+			c = client4(IP4(198, 18, 1, 2), pending, IPPROTO_UDP);
+			s = nat_table__lookup_client(t, &c);
+			if (s) {
+				nat_session__seen(s, now, true);
+				legit_answered++;
+			}
+			pending = 0;
 		}
 		if (i % EVERY)
 			continue;
 		legit_tried++;
-		c = client4(IP4(198, 18, 1, 2), legit_port++, IPPROTO_UDP);
+		c = client4(IP4(198, 18, 1, 2), legit_port, IPPROTO_UDP);
 		if (insert(t, &c, now, &s) == 0) {
-			s->replied = true; /* the echo came back */
 			legit_ok++;
+			pending = legit_port;
 		}
+		legit_port++;
 	}
 	CU_ASSERT_EQUAL(legit_ok, legit_tried);
-	CU_ASSERT_FALSE(log.saw_replied);
+	/* The oldest of a sample goes: a session 10 packets old is almost never it. */
+	CU_ASSERT(legit_answered >= legit_ok - legit_ok / 100);
+	CU_ASSERT_FALSE(log.saw_kept);
 	CU_ASSERT(log.n > FLOOD / 2);
-	/* Every legitimate session is still there. */
-	for (uint16_t p = 1024; p < legit_port; p++) {
-		c = client4(IP4(198, 18, 1, 2), p, IPPROTO_UDP);
+	for (int i = 0; i < STREAMS; i++) {
+		c = client4(IP4(198, 18, 1, 3), (uint16_t)(50000 + i), IPPROTO_UDP);
 		if (!nat_table__lookup_client(t, &c)) {
-			CU_FAIL("a replied session was evicted");
+			CU_FAIL("an assured stream was evicted");
 			break;
 		}
 	}
@@ -450,12 +498,13 @@ static void test_source_churn(void)
 }
 
 static CU_TestInfo nat_guard_tests[] = {
-	{ "unreplied: UDP without reply, TCP before established", test_unreplied },
-	{ "early drop: full table takes an unreplied slot, never a replied one",
+	{ "droppable: UDP without reply, TCP not connected", test_unreplied },
+	{ "early drop: full table takes a droppable slot, never a kept one",
 	  test_early_drop_full },
 	{ "early drop: off unless set", test_early_drop_off },
 	{ "early drop: a bounded sample per insert", test_early_drop_bounded },
-	{ "early drop: spoofed flood, legitimate sessions all created", test_early_drop_flood },
+	{ "early drop: answered spoofed flood, legitimate sessions and streams kept",
+	  test_early_drop_flood },
 	{ "source limit: per address, both families, released on removal", test_source_limit },
 	{ "source limit: 0 or the capacity is none", test_source_limit_off },
 	{ "source limit: early drop releases the count", test_source_limit_early_drop },
