@@ -104,7 +104,8 @@ struct ferry_xdp_stats {
 	X(rate_limited)                                                                            \
 	X(bad_payload)                                                                             \
 	X(queue_full)                                                                              \
-	X(no_frame)
+	X(no_frame)                                                                                \
+	X(source_session_limit)
 
 enum ferry_drop_reason {
 #define FERRY_DROP_ENUM(name) FERRY_DROP_##name,
@@ -131,6 +132,8 @@ struct ferry_fwd_stats {
 	__u64 sessions_expired;
 	__u64 icmp_translated; /* ICMP errors about a session, rewritten for its client */
 	__u64 handoff_packets; /* replies passed to the worker owning their NAT port */
+	__u64 sessions_early_dropped; /* unreplied sessions evicted for new ones (table under pressure) */
+	__u64 nh_lookups;      /* next-hop cache misses this flow's packets queued a kernel lookup for */
 	__u64 drop_malformed;
 	__u64 drop_no_session;
 	__u64 drop_ttl_exceeded;
@@ -147,6 +150,7 @@ struct ferry_fwd_stats {
 	__u64 drop_bad_payload;    /* e.g. a compressed payload that does not inflate */
 	__u64 drop_queue_full;     /* a service's bounded queue (pace) was full */
 	__u64 drop_no_frame;       /* a service could not get a frame to emit a packet */
+	__u64 drop_source_session_limit; /* the client address has nat.max_sessions_per_source */
 };
 
 #define FERRY_MAX_SERVICES 8   /* services per flow (== CFG_MAX_SERVICES) */
