@@ -5,6 +5,7 @@
  *
  *   pktinject --dev IFACE --dst-mac MAC --case NAME [--count N]
  *             [--src4 A --dst4 A --src6 A --dst6 A --udp-port P --tcp-port P]
+ *             [--vary-src N] [--vary-sport] [--rate PPS]
  *   pktinject --list
  *
  * Each case is one frame of the built-in catalogue (--list prints it), sent
@@ -13,6 +14,11 @@
  * the tests' topology (198.18.1.2 -> 198.18.1.1, fd00:1::2 -> fd00:1::1, UDP
  * port 5001, TCP port 5002).  Exit status 0 when every frame was sent, 1
  * when a send failed, 2 for a usage or setup error.
+ *
+ * Floods of spoofed sources (IPv4 cases): --vary-src N sends frame i from
+ * --src4 + i % N (N up to 65536, a /16), and --vary-sport gives each round
+ * over the N sources the next source port from 1024 on, so that every frame
+ * is a new tuple; --rate paces the frames (default: back to back).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +32,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -39,6 +46,7 @@ struct opts {
 	struct in_addr src4, dst4;
 	struct in6_addr src6, dst6;
 	uint16_t udp_port, tcp_port;
+	uint16_t udp_sport, tcp_sport;
 };
 
 struct frame {
@@ -129,28 +137,33 @@ static size_t udp(uint8_t *u, uint16_t sport, uint16_t dport, size_t plen)
 static void udp4(const struct opts *o, struct frame *f, unsigned int ihl, size_t plen)
 {
 	uint8_t *ip = f->b + eth(o, f->b, ETH_P_IP), *u = ip + ihl * 4;
-	size_t ulen = udp(u, 40001, o->udp_port, plen);
+	size_t ulen = udp(u, o->udp_sport, o->udp_port, plen);
 
 	ipv4(o, ip, ihl, (uint16_t)(ihl * 4 + ulen), IPPROTO_UDP, 0x4000);
 	put16(u + 6, l4_csum(4, ip, u, ulen, IPPROTO_UDP));
 	f->len = 14 + ihl * 4 + ulen;
 }
 
-static void tcp4(const struct opts *o, struct frame *f, uint8_t flags)
+static void tcp4_plen(const struct opts *o, struct frame *f, uint8_t flags, size_t plen)
 {
 	uint8_t *ip = f->b + eth(o, f->b, ETH_P_IP), *t = ip + 20;
 
 	memset(t, 0, 20);
-	put16(t, 40002);
+	put16(t, o->tcp_sport);
 	put16(t + 2, o->tcp_port);
 	put16(t + 4, 0x1000);
 	t[12] = 5 << 4;
 	t[13] = flags;
 	put16(t + 14, 65535);
-	payload(t + 20, PAYLOAD);
-	ipv4(o, ip, 5, 20 + 20 + PAYLOAD, IPPROTO_TCP, 0x4000);
-	put16(t + 16, l4_csum(4, ip, t, 20 + PAYLOAD, IPPROTO_TCP));
-	f->len = 14 + 20 + 20 + PAYLOAD;
+	payload(t + 20, plen);
+	ipv4(o, ip, 5, (uint16_t)(20 + 20 + plen), IPPROTO_TCP, 0x4000);
+	put16(t + 16, l4_csum(4, ip, t, 20 + plen, IPPROTO_TCP));
+	f->len = 14 + 20 + 20 + plen;
+}
+
+static void tcp4(const struct opts *o, struct frame *f, uint8_t flags)
+{
+	tcp4_plen(o, f, flags, PAYLOAD);
 }
 
 /*
@@ -339,6 +352,11 @@ static void c_v6_chain(const struct opts *o, struct frame *f)
 	udp6(o, f, chain, 5);
 }
 
+static void c_tcp_syn(const struct opts *o, struct frame *f)
+{
+	tcp4_plen(o, f, 0x02, 0);
+}
+
 static void c_over_mtu(const struct opts *o, struct frame *f)
 {
 	udp4(o, f, 5, 1700 - 14 - 20 - 8);
@@ -368,6 +386,7 @@ static const struct {
     {"ipv4-options", c_ipv4_options, "IPv4 header with 4 bytes of options"},
     {"frag-first", c_frag_first, "first IPv4 fragment (MF, offset 0)"},
     {"frag-later", c_frag_later, "later IPv4 fragment (offset 40)"},
+    {"tcp-syn", c_tcp_syn, "a bare TCP SYN, no payload"},
     {"tcp-synfin", c_tcp_synfin, "TCP SYN+FIN"},
     {"tcp-noflags", c_tcp_noflags, "TCP without any flag"},
     {"tcp-allflags", c_tcp_allflags, "TCP with all eight flags"},
@@ -388,6 +407,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: pktinject --dev IFACE --dst-mac MAC --case NAME [--count N]\n"
 		     "                 [--src4 A] [--dst4 A] [--src6 A] [--dst6 A]\n"
 		     "                 [--udp-port P] [--tcp-port P]\n"
+		     "                 [--vary-src N] [--vary-sport] [--rate PPS]\n"
 		     "       pktinject --list\n");
 }
 
@@ -429,13 +449,20 @@ int main(int argc, char **argv)
 	    {"dst6", required_argument, NULL, '7'},
 	    {"udp-port", required_argument, NULL, 'u'},
 	    {"tcp-port", required_argument, NULL, 't'},
+	    {"vary-src", required_argument, NULL, 'v'},
+	    {"vary-sport", no_argument, NULL, 'V'},
+	    {"rate", required_argument, NULL, 'r'},
 	    {"list", no_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
 	const char *dev = NULL, *name = NULL;
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET};
-	struct opts o = {.udp_port = 5001, .tcp_port = 5002};
+	struct opts o = {.udp_port = 5001, .tcp_port = 5002, .udp_sport = 40001, .tcp_sport = 40002};
+	long vary_src = 0, rate = 0;
+	bool vary_sport = false;
+	struct timespec start;
+	uint32_t src_base;
 	static struct frame f;
 	bool have_mac = false;
 	long count = 1;
@@ -481,6 +508,17 @@ int main(int argc, char **argv)
 			break;
 		case 't':
 			bad = parse_port(optarg, &o.tcp_port);
+			break;
+		case 'v':
+			vary_src = strtol(optarg, NULL, 10);
+			bad = vary_src < 1 || vary_src > 65536;
+			break;
+		case 'V':
+			vary_sport = true;
+			break;
+		case 'r':
+			rate = strtol(optarg, NULL, 10);
+			bad = rate < 1 || rate > 10000000;
 			break;
 		case 'l':
 			for (size_t i = 0; i < NR_CASES; i++)
@@ -530,7 +568,28 @@ int main(int argc, char **argv)
 
 	memset(&f, 0, sizeof(f));
 	cases[c].build(&o, &f);
+	src_base = ntohl(o.src4.s_addr);
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (long i = 0; i < count; i++) {
+		if (vary_src || vary_sport) {
+			long n = vary_src ? vary_src : 1;
+
+			o.src4.s_addr = htonl(src_base + (uint32_t)(i % n));
+			if (vary_sport)
+				o.udp_sport = o.tcp_sport = (uint16_t)(1024 + (i / n) % 64512);
+			cases[c].build(&o, &f);
+		}
+		if (rate) {
+			/* Frame i is due i / rate seconds after the start. */
+			struct timespec now;
+			double due = (double)i / (double)rate, at;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			at = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+			/* Ahead by a millisecond or more: small bursts, few sleeps. */
+			if (at + 0.001 < due)
+				usleep((useconds_t)((due - at) * 1e6));
+		}
 		if (sendto(fd, f.b, f.len, 0, (struct sockaddr *)&sll, sizeof(sll)) !=
 		    (ssize_t)f.len) {
 			fprintf(stderr, "pktinject: %s: frame %ld of %zu bytes: %s\n", name, i,
