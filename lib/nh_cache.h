@@ -16,7 +16,12 @@
  * Lookups (syscalls) happen on a miss, on notifications, and on retries of
  * failed entries at most once per retry interval.  A route change re-resolves
  * every entry, a budgeted number per nh_cache__maintain() call, since any
- * route may change which interface or gateway a destination uses.
+ * route may change which interface or gateway a destination uses.  For
+ * destinations that senders choose (clients), nh_cache__prepare_deferred()
+ * queues those lookups instead, for nh_cache__run_lookups() to make within a
+ * budget, so that a flood of new sources never makes the packet path wait on
+ * the kernel; and a new entry whose neighbour another entry has resolved
+ * (clients behind one gateway) takes its MAC without asking.
  *
  * While an entry's neighbour is being resolved, packets for it are held in a
  * bounded FIFO per entry (frames from one pool shared by all entries) instead
