@@ -491,9 +491,10 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 	}
 	/*
 	 * A flood of new tuples (spoofed sources) must not lock out clients
-	 * that work: unreplied sessions give way under pressure, and one
-	 * address holds at most its share (per worker: a source's flows hash
-	 * to one queue mostly).
+	 * that work: under pressure, sessions that are neither assured UDP
+	 * streams nor established connections give way, and one address
+	 * holds at most its share (per worker: a source's flows hash to one
+	 * queue mostly).
 	 */
 	nat_table__set_early_drop(w->nat, session_early_dropped, w);
 	err = nat_table__set_source_limit(w->nat, cfg->nat.max_sessions_per_source);
