@@ -628,12 +628,17 @@ static enum nh_verdict prepare(struct nh_cache *c, int family, const union ferry
 		/*
 		 * What the synchronous mode below looks up now waits on the
 		 * queue: an entry in use after a route change at the front (it
-		 * keeps its current next hop meanwhile), a retry at the back.
+		 * keeps its current next hop meanwhile); a due retry at the
+		 * back, its packets held meanwhile as the synchronous retry
+		 * would hold them while the kernel resolves the neighbour.
 		 */
-		if (e->state != NH_QUEUED && !e->queued &&
-		    (e->epoch != c->epoch ||
-		     ((e->state == NH_UNRESOLVED || e->state == NH_NO_ROUTE) && now >= e->retry_ns))) {
-			enqueue(c, e, e->epoch != c->epoch);
+		if (e->state != NH_QUEUED && !e->queued && e->epoch != c->epoch) {
+			enqueue(c, e, true);
+			c->st.queued_lookups++;
+		} else if (!e->queued && (e->state == NH_UNRESOLVED || e->state == NH_NO_ROUTE) &&
+			   now >= e->retry_ns) {
+			set_state(c, e, NH_QUEUED, now);
+			enqueue(c, e, false);
 			c->st.queued_lookups++;
 		}
 	} else if (e->state == NH_QUEUED || e->epoch != c->epoch)

@@ -1018,14 +1018,40 @@ static void test_deferred_frames(void)
 	CU_ASSERT_EQUAL_FATAL(fk.nr_rel, 1);
 	CU_ASSERT_EQUAL(fk.rel[0].v, NH_NO_ROUTE_DROP);
 	CU_ASSERT_EQUAL(STAT(c, holding), 0);
-	/* Its retry is queued too, after retry_ns, and meanwhile it drops. */
+	/* Until retry_ns it drops; then its retry is queued and its packets wait for it. */
 	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET6, "fd00:9::1", now + 1), NH_NO_ROUTE_DROP);
 	CU_ASSERT_EQUAL(nh_cache__queue_len(c), 0);
-	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET6, "fd00:9::1", now + SEC), NH_NO_ROUTE_DROP);
+	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET6, "fd00:9::1", now + SEC), NH_HOLD);
 	CU_ASSERT_EQUAL(nh_cache__queue_len(c), 1);
+	CU_ASSERT_EQUAL(hold(c, &r2, 0x3100, now + SEC), 0);
 	CU_ASSERT_EQUAL(fk.route_calls, 2);
+	fk.nr_rel = 0;
 	CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now + SEC, 8), 1);
 	CU_ASSERT_EQUAL(fk.route_calls, 3);
+	CU_ASSERT_EQUAL_FATAL(fk.nr_rel, 1);
+	CU_ASSERT_EQUAL(fk.rel[0].v, NH_NO_ROUTE_DROP);
+	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET6, "fd00:9::1", now + SEC), NH_NO_ROUTE_DROP);
+
+	/*
+	 * A resolved client whose neighbour the kernel forgot (ip neigh flush):
+	 * its next packets wait for the queued lookup, none is dropped.
+	 */
+	{
+		struct nh_event ev = neigh_ev(NH_EV_NEIGH_DEL, AF_INET, "198.18.1.2", 2, NUD_NONE,
+					      NULL);
+		struct ref rc = {};
+
+		CU_ASSERT_EQUAL(prep_deferred(c, &rc, AF_INET, "198.19.0.1", now + SEC), NH_SEND);
+		nh_cache__event(c, &ev, now + SEC);
+		CU_ASSERT_EQUAL(nh_cache__entry(c, rc.idx)->state, NH_UNRESOLVED);
+		CU_ASSERT_EQUAL(prep_deferred(c, &rc, AF_INET, "198.19.0.1", now + SEC), NH_HOLD);
+		CU_ASSERT_EQUAL(hold(c, &rc, 0x3200, now + SEC), 0);
+		fk.nr_rel = 0;
+		CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now + SEC + 1, 8), 1);
+		CU_ASSERT_EQUAL_FATAL(fk.nr_rel, 1);
+		CU_ASSERT_EQUAL(fk.rel[0].v, NH_SEND);
+		CU_ASSERT_EQUAL(prep_deferred(c, &rc, AF_INET, "198.19.0.1", now + SEC + 2), NH_SEND);
+	}
 
 	/* Destroyed with frames waiting on the queue: they come back as drops. */
 	fk.nr_rel = 0;
