@@ -66,8 +66,8 @@ struct nat_table {
 	bool early_drop_on;
 };
 
-static int src_admit(struct nat_table *t, const struct nat_tuple *client);
-static void src_inc(struct nat_table *t, const struct nat_tuple *client);
+static int src_admit(struct nat_table *t, const struct nat_tuple *client, uint32_t *hash);
+static void src_inc(struct nat_table *t, const struct nat_tuple *client, uint32_t hash);
 static void src_dec(struct nat_table *t, const struct nat_tuple *client);
 static void early_drop(struct nat_table *t);
 
@@ -447,7 +447,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 {
 	struct nat_tuple key, up = {0}, reply_in, reply_out;
 	struct nat_session *s;
-	uint32_t slot, reply_hash;
+	uint32_t slot, reply_hash, src_hash = 0;
 	uint64_t client_hash;
 	int err;
 
@@ -457,7 +457,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	client_hash = tuple_hash(t->seed, &key);
 	if (idx_find(t, false, &key, (uint32_t)client_hash))
 		return -EEXIST;
-	err = src_admit(t, &key);
+	err = src_admit(t, &key, &src_hash);
 	if (err)
 		return err;
 	if (t->early_drop_on && t->count >= t->high_water)
@@ -492,7 +492,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	idx_insert(t->by_reply, t->mask, reply_hash, slot + 1);
 	t->in_use[slot] = 1;
 	t->count++;
-	src_inc(t, &key);
+	src_inc(t, &key, src_hash);
 	if (out)
 		*out = s;
 	return 0;
@@ -756,28 +756,30 @@ static uint32_t src_find(const struct nat_table *t, const uint8_t addr[16], uint
 	return i;
 }
 
-/* 0, or -EDQUOT when the client's address already has src_limit sessions. */
-static int src_admit(struct nat_table *t, const struct nat_tuple *client)
+/*
+ * 0, or -EDQUOT when the client's address already has src_limit sessions;
+ * *hash is its key's hash for src_inc() (an early drop in between may move
+ * the entry, not change its hash).
+ */
+static int src_admit(struct nat_table *t, const struct nat_tuple *client, uint32_t *hash)
 {
 	uint8_t addr[16];
 
 	if (!t->by_src)
 		return 0;
 	src_addr(addr, client);
-	return t->by_src[src_find(t, addr, src_hash(t, addr))].count >= t->src_limit ? -EDQUOT
-										    : 0;
+	*hash = src_hash(t, addr);
+	return t->by_src[src_find(t, addr, *hash)].count >= t->src_limit ? -EDQUOT : 0;
 }
 
-static void src_inc(struct nat_table *t, const struct nat_tuple *client)
+static void src_inc(struct nat_table *t, const struct nat_tuple *client, uint32_t h)
 {
 	struct nat_src_ent *e;
 	uint8_t addr[16];
-	uint32_t h;
 
 	if (!t->by_src)
 		return;
 	src_addr(addr, client);
-	h = src_hash(t, addr);
 	e = &t->by_src[src_find(t, addr, h)];
 	if (!e->count) {
 		e->hash = h;
