@@ -25,7 +25,7 @@
 /*
  * Early drop: slots one attempt looks at (a bounded sample, so a new session
  * under pressure costs O(1)), and the share of the table above which new
- * sessions start evicting unreplied ones (1/16 kept free), so that under a
+ * sessions start evicting droppable ones (1/16 kept free), so that under a
  * flood a legitimate new session usually finds a free slot.
  */
 #define NAT_EARLY_DROP_SCAN 16
@@ -59,7 +59,7 @@ struct nat_table {
 	uint32_t src_mask;
 	uint32_t src_limit;
 	struct siphash_key src_key;
-	uint32_t high_water;  /* count from which inserts evict an unreplied session */
+	uint32_t high_water;  /* count from which inserts evict a droppable session */
 	uint64_t drop_rng;    /* picks the early-drop sample's slots */
 	void (*early_drop)(struct nat_session *s, void *ctx);
 	void *early_drop_ctx;
@@ -447,7 +447,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 {
 	struct nat_tuple key, up = {0}, reply_in, reply_out;
 	struct nat_session *s;
-	uint32_t slot, reply_hash, src_hash = 0;
+	uint32_t slot, reply_hash, src_h = 0;
 	uint64_t client_hash;
 	int err;
 
@@ -457,7 +457,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	client_hash = tuple_hash(t->seed, &key);
 	if (idx_find(t, false, &key, (uint32_t)client_hash))
 		return -EEXIST;
-	err = src_admit(t, &key, &src_hash);
+	err = src_admit(t, &key, &src_h);
 	if (err)
 		return err;
 	if (t->early_drop_on && t->count >= t->high_water)
@@ -492,7 +492,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	idx_insert(t->by_reply, t->mask, reply_hash, slot + 1);
 	t->in_use[slot] = 1;
 	t->count++;
-	src_inc(t, &key, src_hash);
+	src_inc(t, &key, src_h);
 	if (out)
 		*out = s;
 	return 0;
