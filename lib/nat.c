@@ -59,8 +59,8 @@ struct nat_table {
 	uint32_t src_mask;
 	uint32_t src_limit;
 	struct siphash_key src_key;
-	uint32_t high_water;  /* count from which inserts evict a droppable session */
-	uint64_t drop_rng;    /* picks the early-drop sample's slots */
+	uint32_t high_water; /* count from which inserts evict a droppable session */
+	uint64_t drop_rng;   /* picks the early-drop sample's slots */
 	void (*early_drop)(struct nat_session *s, void *ctx);
 	void *early_drop_ctx;
 	bool early_drop_on;

@@ -518,7 +518,7 @@ static struct nh_entry *insert(struct nh_cache *c, int family, const union ferry
 	if (defer) {
 		e->state = NH_QUEUED;
 		enqueue(c, e, false);
-		c->st.queued_lookups++;
+		c->st.deferred++;
 		return e;
 	}
 	resolve(c, e, now, true);
@@ -634,20 +634,24 @@ static enum nh_verdict prepare(struct nh_cache *c, int family, const union ferry
 		 */
 		if (e->state != NH_QUEUED && !e->queued && e->epoch != c->epoch) {
 			enqueue(c, e, true);
-			c->st.queued_lookups++;
+			c->st.deferred++;
 		} else if (!e->queued && (e->state == NH_UNRESOLVED || e->state == NH_NO_ROUTE) &&
 			   now >= e->retry_ns) {
 			set_state(c, e, NH_QUEUED, now);
 			enqueue(c, e, false);
-			c->st.queued_lookups++;
+			c->st.deferred++;
 		}
-	} else if (e->state == NH_QUEUED || e->epoch != c->epoch)
-		/* A route changed: an entry in use is re-resolved now, not when the sweep gets to it. */
+	} else if (e->state == NH_QUEUED || e->epoch != c->epoch) {
+		/*
+		 * Queued by the deferred path, or a route changed: an entry in
+		 * use is resolved now, not when the queue or the sweep gets to it.
+		 */
 		resolve(c, e, now, e->state == NH_QUEUED || e->neigh_check);
-	else if (e->state == NH_UNRESOLVED && now >= e->retry_ns)
+	} else if (e->state == NH_UNRESOLVED && now >= e->retry_ns) {
 		resolve_neigh(c, e, now);
-	else if (e->state == NH_NO_ROUTE && now >= e->retry_ns)
+	} else if (e->state == NH_NO_ROUTE && now >= e->retry_ns) {
 		resolve(c, e, now, true);
+	}
 	if (*gen != e->gen) {
 		*l2 = e->l2;
 		*gen = e->gen;
@@ -917,5 +921,5 @@ uint32_t nh_cache__queue_len(const struct nh_cache *c)
 
 uint64_t nh_cache__queued_lookups(const struct nh_cache *c)
 {
-	return c->st.queued_lookups;
+	return c->st.deferred;
 }

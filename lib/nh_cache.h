@@ -128,7 +128,7 @@ struct nh_cache_stats {
 	uint64_t held;	       /* frames put on hold */
 	uint64_t released;     /* held frames sent */
 	uint64_t hold_dropped; /* held or refused frames dropped */
-	uint64_t queued_lookups; /* lookups nh_cache__prepare_deferred() queued */
+	uint64_t deferred;     /* lookups nh_cache__prepare_deferred() queued */
 	uint64_t neigh_shared; /* new routes whose neighbour another entry knew: no lookup */
 	uint32_t entries;      /* in use now */
 	uint32_t holding;      /* frames held now */

@@ -423,12 +423,11 @@ static void fwd_tcp(const struct fwd_core *c, struct nat_session *s, struct ferr
  * once.
  */
 static enum nh_verdict fwd_prepare_client(struct fwd_nh *nh, uint32_t flow_id, int family,
-					  const union ferry_addr *dst, uint32_t *idx,
-					  uint32_t *gen, struct nat_l2 *l2, uint64_t now)
+					  const union ferry_addr *dst, uint32_t *idx, uint32_t *gen,
+					  struct nat_l2 *l2, uint64_t now)
 {
 	uint64_t queued = nh_cache__queued_lookups(nh->cache);
-	enum nh_verdict v =
-		nh_cache__prepare_deferred(nh->cache, family, dst, idx, gen, l2, now);
+	enum nh_verdict v = nh_cache__prepare_deferred(nh->cache, family, dst, idx, gen, l2, now);
 
 	if (nh_cache__queued_lookups(nh->cache) != queued) {
 		ferry_worker__flow_stats(nh->w, flow_id)->nh_lookups++;
