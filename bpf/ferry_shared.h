@@ -113,7 +113,8 @@ struct ferry_xdp_stats {
 	X(queue_full)                                                                              \
 	X(no_frame)                                                                                \
 	X(tcp_out_of_window)                                                                       \
-	X(hold_budget)
+	X(hold_budget)                                                                             \
+	X(source_session_limit)
 
 enum ferry_drop_reason {
 #define FERRY_DROP_ENUM(name) FERRY_DROP_##name,
@@ -141,6 +142,8 @@ struct ferry_fwd_stats {
 	__u64 icmp_translated; /* ICMP errors about a session, rewritten for its client */
 	__u64 handoff_packets; /* replies passed to the worker owning their NAT port */
 	__u64 nat_port_probes; /* NAT ports tried for new sessions (bounded per attempt) */
+	__u64 sessions_early_dropped; /* unreplied sessions evicted for new ones (table under pressure) */
+	__u64 nh_lookups;      /* next-hop cache misses this flow's packets queued a kernel lookup for */
 	__u64 drop_malformed;
 	__u64 drop_no_session;
 	__u64 drop_ttl_exceeded;
@@ -159,6 +162,7 @@ struct ferry_fwd_stats {
 	__u64 drop_no_frame;       /* a service could not get a frame to emit a packet */
 	__u64 drop_tcp_out_of_window; /* TCP RST or FIN outside the receiver's window */
 	__u64 drop_hold_budget;    /* the worker's services held as many frames as they may */
+	__u64 drop_source_session_limit; /* the client address has nat.max_sessions_per_source */
 };
 
 #define FERRY_MAX_SERVICES 8   /* services per flow (== CFG_MAX_SERVICES) */

@@ -19,7 +19,7 @@
 #include "worker.h"
 
 /* count_drop() indexes the drop fields by reason. */
-_Static_assert(offsetof(struct ferry_fwd_stats, drop_hold_budget) -
+_Static_assert(offsetof(struct ferry_fwd_stats, drop_source_session_limit) -
 			       offsetof(struct ferry_fwd_stats, drop_malformed) ==
 		       (FERRY_DROP__MAX - 1) * sizeof(__u64),
 	       "struct ferry_fwd_stats drop fields out of FERRY_DROP_REASONS order");

@@ -67,6 +67,7 @@ static const struct counter fwd_counters[] = {
 	FWD_COUNTER(tx_bytes),	       FWD_COUNTER(reply_packets),    FWD_COUNTER(reply_bytes),
 	FWD_COUNTER(sessions_created), FWD_COUNTER(sessions_expired),
 	FWD_COUNTER(handoff_packets),  FWD_COUNTER(nat_port_probes),
+	FWD_COUNTER(sessions_early_dropped), FWD_COUNTER(nh_lookups),
 };
 
 /* Drop counters by reason name, in the order the shared header lists them. */
@@ -636,7 +637,7 @@ static int print_sessions(struct ctl *c)
 		for (int cpu = 0; cpu < c->ncpus; cpu++) {
 			const struct ferry_fwd_stats *v = (const void *)(vals + cpu * stride);
 
-			sum += v->sessions_created - v->sessions_expired;
+			sum += v->sessions_created - v->sessions_expired - v->sessions_early_dropped;
 		}
 		total += sum;
 		if (c->json) {
@@ -651,7 +652,8 @@ static int print_sessions(struct ctl *c)
 			fprintf(out, c->json ? ",\"per_worker\":[" : ":");
 			for (int w = 0; w < nr_workers; w++) {
 				const struct ferry_fwd_stats *v = (const void *)(vals + w * stride);
-				__u64 n = v->sessions_created - v->sessions_expired;
+				__u64 n = v->sessions_created - v->sessions_expired -
+					  v->sessions_early_dropped;
 
 				if (c->json)
 					fprintf(out, "%s%llu", w ? "," : "", (unsigned long long)n);
@@ -901,13 +903,14 @@ static int print_prometheus(struct ctl *c)
 			fprintf(out, ",reason=\"%s\"} %llu\n", drop_counters[k].name,
 				(unsigned long long)counter_value(&flows[f].fwd, &drop_counters[k]));
 		}
-	prom_family(out, "ferry_sessions", "NAT sessions of the flow (created - expired).",
+	prom_family(out, "ferry_sessions", "NAT sessions of the flow (created - expired - early dropped).",
 		    "gauge");
 	for (int f = 0; f < nf; f++) {
 		fputs("ferry_sessions{flow=", out);
 		prom_label(out, flows[f].name);
 		fprintf(out, "} %llu\n", (unsigned long long)(flows[f].fwd.sessions_created -
-							       flows[f].fwd.sessions_expired));
+							       flows[f].fwd.sessions_expired -
+							       flows[f].fwd.sessions_early_dropped));
 	}
 	for (size_t k = 0; k < ARRAY_SIZE(xsk_counters) + ARRAY_SIZE(port_counters); k++) {
 		bool xsk = k < ARRAY_SIZE(xsk_counters);

@@ -58,7 +58,7 @@ void health__status(struct health *h, const struct ferry_daemon *d)
 			if (d->workers[i])
 				worker__add_flow_stats(d->workers[i], (uint32_t)f, &s);
 		forwarded += s.tx_packets + s.reply_packets;
-		sessions += s.sessions_created - s.sessions_expired;
+		sessions += s.sessions_created - s.sessions_expired - s.sessions_early_dropped;
 		for (size_t k = first_drop; k < first_drop + FERRY_DROP__MAX; k++)
 			drops += v[k];
 	}

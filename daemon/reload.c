@@ -182,7 +182,8 @@ static bool nat_equal(const struct cfg_nat *a, const struct cfg_nat *b)
 	       a->max_sessions == b->max_sessions && a->udp_timeout_s == b->udp_timeout_s &&
 	       a->tcp_syn_timeout_s == b->tcp_syn_timeout_s &&
 	       a->tcp_established_timeout_s == b->tcp_established_timeout_s &&
-	       a->tcp_closing_timeout_s == b->tcp_closing_timeout_s;
+	       a->tcp_closing_timeout_s == b->tcp_closing_timeout_s &&
+	       a->max_sessions_per_source == b->max_sessions_per_source;
 }
 
 static bool umem_equal(const struct cfg_umem *a, const struct cfg_umem *b)

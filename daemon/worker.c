@@ -124,6 +124,13 @@ static void session_expired(struct nat_session *s, void *ctx)
 	w->flow_stats[s->flow_id].sessions_expired++;
 }
 
+static void session_early_dropped(struct nat_session *s, void *ctx)
+{
+	struct ferry_worker *w = ctx;
+
+	w->flow_stats[s->flow_id].sessions_early_dropped++;
+}
+
 /* The NAT port a reply is addressed to; an ICMP error quotes it as its source port. */
 static uint16_t reply_nat_port(const struct pkt_info *pi)
 {
@@ -497,6 +504,20 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 		err = -errno;
 		pr_err("worker %u: cannot create the session table: %s", id, strerror(errno));
 		goto err_free;
+	}
+	/*
+	 * A flood of new tuples (spoofed sources) must not lock out clients
+	 * that work: under pressure, sessions that are neither assured UDP
+	 * streams nor established connections give way, and one address
+	 * holds at most its share (per worker: a source's flows hash to one
+	 * queue mostly).
+	 */
+	nat_table__set_early_drop(w->nat, session_early_dropped, w);
+	err = nat_table__set_source_limit(w->nat, cfg->nat.max_sessions_per_source);
+	if (err) {
+		pr_err("worker %u: cannot set up the per-source session limit: %s", id,
+		       strerror(-err));
+		goto err_destroy_nat;
 	}
 	err = nh_resolver__create(&w->nh);
 	if (err) {

@@ -839,6 +839,11 @@ static const struct key_handler nat_keys[] = {
 	  .off = offsetof(struct cfg_nat, tcp_closing_timeout_s),
 	  .min = 1,
 	  .max = 86400 },
+	{ .key = "max_sessions_per_source",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_nat, max_sessions_per_source),
+	  .min = 0,
+	  .max = 16777216 },
 };
 
 static void h_nat(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
@@ -1256,6 +1261,7 @@ static void defaults(struct ferry_config *cfg, const char *name)
 	cfg->nat.tcp_syn_timeout_s = 30;
 	cfg->nat.tcp_established_timeout_s = 7440;
 	cfg->nat.tcp_closing_timeout_s = 30;
+	cfg->nat.max_sessions_per_source = 4096;
 	cfg->umem.frames = 8192;
 	cfg->umem.frame_size = 4096;
 	cfg->umem.ring_size = 2048;

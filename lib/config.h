@@ -113,6 +113,7 @@ struct cfg_nat {
 	uint32_t tcp_syn_timeout_s;    /* default 30: SYN_SENT, SYN_RECV */
 	uint32_t tcp_established_timeout_s; /* default 7440 */
 	uint32_t tcp_closing_timeout_s; /* default 30: FIN_WAIT, TIME_WAIT, CLOSED */
+	uint32_t max_sessions_per_source; /* per worker, default 4096, 0 = no limit */
 };
 
 struct cfg_umem {

@@ -26,6 +26,14 @@
  * as used up: see nat_table.full.  A power of two.
  */
 #define NAT_FULL_SPACES 16
+/*
+ * Early drop: slots one attempt looks at (a bounded sample, so a new session
+ * under pressure costs O(1)), and the share of the table above which new
+ * sessions start evicting droppable ones (1/16 kept free), so that under a
+ * flood a legitimate new session usually finds a free slot.
+ */
+#define NAT_EARLY_DROP_SCAN 16
+#define NAT_HEADROOM_SHIFT 4
 
 #define ETH_ALEN 6
 #define UDP_CSUM_OFF 6
@@ -61,7 +69,22 @@ struct nat_table {
 	 */
 	struct nat_tuple full[NAT_FULL_SPACES];
 	struct nat_stats stats;
+	/* Pressure guards (nat_table__set_source_limit(), nat_table__set_early_drop()). */
+	struct nat_src_ent *by_src; /* session count per client address, NULL = no limit */
+	uint32_t src_mask;
+	uint32_t src_limit;
+	struct siphash_key src_key;
+	uint32_t high_water; /* count from which inserts evict a droppable session */
+	uint64_t drop_rng;   /* picks the early-drop sample's slots */
+	void (*early_drop)(struct nat_session *s, void *ctx);
+	void *early_drop_ctx;
+	bool early_drop_on;
 };
+
+static int src_admit(struct nat_table *t, const struct nat_tuple *client, uint32_t *hash);
+static void src_inc(struct nat_table *t, const struct nat_tuple *client, uint32_t hash);
+static void src_dec(struct nat_table *t, const struct nat_tuple *client);
+static void early_drop(struct nat_table *t);
 
 /*
  * Keyed SipHash-1-3 (lib/siphash.h) of a normalized key: the table's key is
@@ -244,6 +267,10 @@ struct nat_table *nat_table__create(uint32_t max_sessions, uint16_t port_lo, uin
 	}
 	t->port_lo = port_lo;
 	t->port_hi = port_hi;
+	t->high_water = max_sessions - (max_sessions >> NAT_HEADROOM_SHIFT);
+	t->drop_rng = t->key.k1 ^ 0x2545f4914f6cdd1dull; /* secret, as the key is */
+	if (!t->drop_rng)
+		t->drop_rng = 1;
 	return t;
 }
 
@@ -256,6 +283,7 @@ void nat_table__destroy(struct nat_table *t)
 	free(t->free_slots);
 	free(t->by_client);
 	free(t->by_reply);
+	free(t->by_src);
 	free(t);
 }
 
@@ -451,7 +479,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 {
 	struct nat_tuple key, up = {0}, reply_in, reply_out;
 	struct nat_session *s;
-	uint32_t slot, reply_hash;
+	uint32_t slot, reply_hash, src_h = 0;
 	uint64_t client_hash;
 	int err;
 
@@ -461,6 +489,11 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	client_hash = tuple_hash(&t->key, &key);
 	if (idx_find(t, false, &key, (uint32_t)client_hash))
 		return -EEXIST;
+	err = src_admit(t, &key, &src_h);
+	if (err)
+		return err;
+	if (t->early_drop_on && t->count >= t->high_water)
+		early_drop(t);
 	if (!t->nr_free)
 		return -ENOSPC;
 
@@ -484,12 +517,14 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	tuple_reverse(&reply_out, &key);
 	rw_prepare(&s->rw_client, &reply_in, &reply_out);
 	s->last_seen_ns = now_ns;
+	s->created_ns = now_ns;
 	s->flow_id = flow_id;
 	s->id = slot;
 	idx_insert(t->by_client, t->mask, (uint32_t)client_hash, slot + 1);
 	idx_insert(t->by_reply, t->mask, reply_hash, slot + 1);
 	t->in_use[slot] = 1;
 	t->count++;
+	src_inc(t, &key, src_h);
 	if (out)
 		*out = s;
 	return 0;
@@ -517,6 +552,7 @@ void nat_table__remove(struct nat_table *t, struct nat_session *s)
 	t->in_use[slot] = 0;
 	t->free_slots[t->nr_free++] = slot;
 	t->count--;
+	src_dec(t, &s->client);
 }
 
 uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeout_ns,
@@ -711,4 +747,214 @@ int nat_rewrite_to_client(uint8_t *frame, const struct pkt_info *pi, const struc
 					&s->client.daddr, &s->client.saddr);
 	return rewrite(frame, pi, s, &s->to_client, &s->client.daddr, s->client.dport,
 		       &s->client.saddr, s->client.sport);
+}
+
+/* ---- pressure guards: per-source limit and early drop ---- */
+
+/*
+ * One client address and how many sessions it has.  IPv4 addresses are
+ * kept v4-mapped (::ffff:a.b.c.d), so one 16-byte key covers both families.
+ */
+struct nat_src_ent {
+	uint32_t hash;
+	uint32_t count; /* 0 = empty */
+	uint8_t addr[16];
+};
+
+static void src_addr(uint8_t addr[16], const struct nat_tuple *client)
+{
+	if (client->family == 4) {
+		memset(addr, 0, 10);
+		addr[10] = addr[11] = 0xff;
+		memcpy(addr + 12, client->saddr.b, 4);
+	} else {
+		memcpy(addr, client->saddr.b, 16);
+	}
+}
+
+static uint32_t src_hash(const struct nat_table *t, const uint8_t addr[16])
+{
+	uint64_t w[2];
+
+	memcpy(w, addr, 16);
+	return (uint32_t)siphash13(&t->src_key, w, 2);
+}
+
+/* Index of the entry of `addr`, or of the empty entry that ends its probe. */
+static uint32_t src_find(const struct nat_table *t, const uint8_t addr[16], uint32_t hash)
+{
+	uint32_t i = hash & t->src_mask;
+
+	/* At most half full (one entry per session, twice as many slots): a probe ends. */
+	while (t->by_src[i].count &&
+	       (t->by_src[i].hash != hash || memcmp(t->by_src[i].addr, addr, 16)))
+		i = (i + 1) & t->src_mask;
+	return i;
+}
+
+/*
+ * 0, or -EDQUOT when the client's address already has src_limit sessions;
+ * *hash is its key's hash for src_inc() (an early drop in between may move
+ * the entry, not change its hash).
+ */
+static int src_admit(struct nat_table *t, const struct nat_tuple *client, uint32_t *hash)
+{
+	uint8_t addr[16];
+
+	if (!t->by_src)
+		return 0;
+	src_addr(addr, client);
+	*hash = src_hash(t, addr);
+	return t->by_src[src_find(t, addr, *hash)].count >= t->src_limit ? -EDQUOT : 0;
+}
+
+static void src_inc(struct nat_table *t, const struct nat_tuple *client, uint32_t h)
+{
+	struct nat_src_ent *e;
+	uint8_t addr[16];
+
+	if (!t->by_src)
+		return;
+	src_addr(addr, client);
+	e = &t->by_src[src_find(t, addr, h)];
+	if (!e->count) {
+		e->hash = h;
+		memcpy(e->addr, addr, 16);
+	}
+	e->count++;
+}
+
+/* The last session of an address gone: backward-shift deletion, as idx_delete(). */
+static void src_dec(struct nat_table *t, const struct nat_tuple *client)
+{
+	uint32_t hole, j, mask = t->src_mask;
+	uint8_t addr[16];
+
+	if (!t->by_src)
+		return;
+	src_addr(addr, client);
+	hole = src_find(t, addr, src_hash(t, addr));
+	if (!t->by_src[hole].count || --t->by_src[hole].count)
+		return;
+	for (j = (hole + 1) & mask; t->by_src[j].count; j = (j + 1) & mask) {
+		uint32_t home = t->by_src[j].hash & mask;
+
+		if (((j - home) & mask) >= ((j - hole) & mask)) {
+			t->by_src[hole] = t->by_src[j];
+			hole = j;
+		}
+	}
+	memset(&t->by_src[hole], 0, sizeof(t->by_src[hole]));
+}
+
+int nat_table__set_source_limit(struct nat_table *t, uint32_t max_per_source)
+{
+	uint32_t size = 2;
+	int err;
+
+	/* Counts start at an empty table, or they would not match the sessions. */
+	if (t->count)
+		return -EBUSY;
+	free(t->by_src);
+	t->by_src = NULL;
+	t->src_limit = max_per_source;
+	/* At least the table's capacity: the limit could never be reached. */
+	if (!max_per_source || max_per_source >= t->capacity)
+		return 0;
+	err = siphash_key_random(&t->src_key);
+	if (err)
+		return err;
+	while (size < 2 * t->capacity)
+		size <<= 1;
+	t->by_src = calloc(size, sizeof(*t->by_src));
+	if (!t->by_src)
+		return -ENOMEM;
+	t->src_mask = size - 1;
+	return 0;
+}
+
+uint32_t nat_table__source_sessions(const struct nat_table *t, const struct nat_tuple *client)
+{
+	uint8_t addr[16];
+
+	if (!t->by_src)
+		return 0;
+	src_addr(addr, client);
+	return t->by_src[src_find(t, addr, src_hash(t, addr))].count;
+}
+
+void nat_table__set_early_drop(struct nat_table *t, void (*dropped)(struct nat_session *, void *),
+			       void *ctx)
+{
+	t->early_drop_on = true;
+	t->early_drop = dropped;
+	t->early_drop_ctx = ctx;
+}
+
+void nat_session__seen(struct nat_session *s, uint64_t now_ns, bool reply)
+{
+	if (reply)
+		s->replied = true;
+	if (s->replied && !s->assured && now_ns >= s->created_ns &&
+	    now_ns - s->created_ns >= NAT_ASSURE_NS)
+		s->assured = true;
+}
+
+bool nat_session__droppable(const struct nat_session *s)
+{
+	/*
+	 * A TCP session counts as answered while it carries a connection: a
+	 * SYN flood's sessions never get there (a SYN-ACK alone is not enough,
+	 * the spoofed source never completes the handshake), and one closed by
+	 * RST or both FINs only waits out its closing timeout.
+	 */
+	if (s->client.proto == IPPROTO_TCP)
+		return s->tcp.state != TCP_ST_ESTABLISHED && s->tcp.state != TCP_ST_FIN_WAIT;
+	return !s->assured;
+}
+
+/* xorshift64*: the sample's slots, not predictable from outside (seeded at random). */
+static uint32_t drop_pick(struct nat_table *t)
+{
+	uint64_t x = t->drop_rng;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	t->drop_rng = x;
+	return (uint32_t)(((x * 0x2545f4914f6cdd1dull) >> 32) * t->capacity >> 32);
+}
+
+/*
+ * Evicts the least recently seen droppable session among
+ * NAT_EARLY_DROP_SCAN slots picked at random, if there is one: a bounded
+ * sample, as conntrack's early_drop looks at a bounded part of its table, so
+ * that the cost of a new session stays O(1) however full the table is.
+ * Random rather than consecutive slots, so that sessions to keep that were
+ * created together (and sit side by side) cannot hide the droppable ones.
+ * Assured streams and established connections are never taken: a flood of
+ * new tuples cannot push out the sessions that work.
+ */
+static void early_drop(struct nat_table *t)
+{
+	struct nat_session *victim = NULL;
+
+	for (uint32_t i = 0; i < NAT_EARLY_DROP_SCAN; i++) {
+		/* A table no larger than the sample is looked at whole. */
+		uint32_t slot = t->capacity <= NAT_EARLY_DROP_SCAN ? i : drop_pick(t);
+		struct nat_session *s;
+
+		if (slot >= t->capacity)
+			break;
+		s = &t->sessions[slot];
+		if (!t->in_use[slot] || !nat_session__droppable(s))
+			continue;
+		if (!victim || s->last_seen_ns < victim->last_seen_ns)
+			victim = s;
+	}
+	if (!victim)
+		return;
+	if (t->early_drop)
+		t->early_drop(victim, t->early_drop_ctx);
+	nat_table__remove(t, victim);
 }

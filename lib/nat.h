@@ -74,6 +74,9 @@ struct nat_session {
 	uint32_t flow_id;
 	uint32_t id;               /* slot in the table */
 	bool client_l2_learned;    /* unused: the client's L2 comes from the kernel (nh_cache) */
+	bool replied;              /* the upstream answered */
+	bool assured;              /* a UDP exchange past NAT_ASSURE_NS: early drop passes it by */
+	uint64_t created_ns;
 	struct tcp_track tcp;      /* TCP sessions: connection state (tcp_state.h) */
 };
 
@@ -112,7 +115,9 @@ struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct na
 /*
  * New session for `client`, sent from `egress` to `upstream`/`upstream_port`
  * with a free NAT port.  -ENOSPC: table full; -EADDRNOTAVAIL: no free port
- * for that upstream; -EEXIST: the client tuple already has a session.
+ * for that upstream; -EEXIST: the client tuple already has a session;
+ * -EDQUOT: the client's address has its limit of sessions (see
+ * nat_table__set_source_limit()).
  */
 int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 		      const union ferry_addr *egress, const union ferry_addr *upstream,
@@ -135,6 +140,48 @@ uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeou
  * the packet path.  Returns how many were removed.
  */
 uint32_t nat_table__remove_flows(struct nat_table *t, uint64_t flow_mask);
+
+/*
+ * Guards against a flood of new tuples (spoofed sources), as a conntrack has.
+ *
+ * Per-source limit: at most `max_per_source` sessions per client address
+ * (IPv4 or IPv6) in this table; nat_table__insert() refuses more with
+ * -EDQUOT.  0 (or a value not below the capacity) means no limit.  The
+ * counts live in a table of their own keyed by SipHash with a key drawn
+ * here, so senders cannot aim at its buckets.  Only on an empty table
+ * (-EBUSY otherwise); -ENOMEM, or the error of drawing the key.
+ */
+int nat_table__set_source_limit(struct nat_table *t, uint32_t max_per_source);
+/* Sessions of `client`'s source address now (0 without a limit). */
+uint32_t nat_table__source_sessions(const struct nat_table *t, const struct nat_tuple *client);
+/*
+ * Early drop: once the table holds more than 15/16 of its capacity, each
+ * insert first evicts the least recently seen unreplied session
+ * (nat_session__droppable()) among a bounded sample of 16 slots, calling
+ * `dropped(s, ctx)` before its removal.  A full table whose sample holds no
+ * droppable session still refuses the insert (-ENOSPC).  The eviction frees
+ * the session's NAT port and per-source count like nat_table__remove();
+ * next-hop entries are not owned by sessions (lib/nh_cache.h), so nothing
+ * else is held.  Off until this is called.
+ */
+void nat_table__set_early_drop(struct nat_table *t, void (*dropped)(struct nat_session *, void *),
+			       void *ctx);
+/*
+ * A UDP session is assured, as conntrack's IPS_ASSURED, once it has had a
+ * reply and still carries packets NAT_ASSURE_NS after it was created: a
+ * stream, not a single query and its answer (which a spoofed source can
+ * draw from a server that answers anyone, as DNS does).
+ */
+#define NAT_ASSURE_NS (2000ull * 1000 * 1000)
+/* A packet of `s` at `now_ns`, from the upstream (`reply`) or the client. */
+void nat_session__seen(struct nat_session *s, uint64_t now_ns, bool reply);
+/*
+ * What early drop may take: a UDP session not assured (never answered, or
+ * a lone exchange), a TCP one whose handshake never completed or that is
+ * closed already (RST, FINs both ways); never an assured UDP stream, an
+ * established or a half-closed connection.
+ */
+bool nat_session__droppable(const struct nat_session *s);
 
 /* The tuple of a parsed packet. */
 void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi);

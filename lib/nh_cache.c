@@ -45,6 +45,7 @@ struct nh_cache {
 	uint32_t mask;
 	uint32_t *pending; /* RESOLVING entries */
 	uint32_t nr_pending;
+	uint32_t qhead, qtail; /* lookup queue (defer_lookups), slot + 1 */
 	struct nh_hold_slot *hold;
 	uint32_t hold_free; /* free list, slot + 1 */
 	uint32_t epoch;	    /* bumped by every route change */
@@ -108,6 +109,8 @@ const char *nh_state_name(enum nh_state s)
 		return "unresolved";
 	case NH_NO_ROUTE:
 		return "no route";
+	case NH_QUEUED:
+		return "lookup queued";
 	}
 	return "?";
 }
@@ -132,6 +135,51 @@ static void bump(struct nh_cache *c, struct nh_entry *e)
 	if (!++e->gen)
 		e->gen = 1;
 	c->st.changes++;
+}
+
+/* Puts `e` on the lookup queue: at the back, or at the front for an entry in use. */
+static void enqueue(struct nh_cache *c, struct nh_entry *e, bool front)
+{
+	uint32_t ref = slot_of(c, e) + 1;
+
+	if (e->queued)
+		return;
+	e->queued = true;
+	if (front) {
+		e->qprev = 0;
+		e->qnext = c->qhead;
+		if (c->qhead)
+			c->e[c->qhead - 1].qprev = ref;
+		else
+			c->qtail = ref;
+		c->qhead = ref;
+	} else {
+		e->qnext = 0;
+		e->qprev = c->qtail;
+		if (c->qtail)
+			c->e[c->qtail - 1].qnext = ref;
+		else
+			c->qhead = ref;
+		c->qtail = ref;
+	}
+	c->st.queue_len++;
+}
+
+static void dequeue(struct nh_cache *c, struct nh_entry *e)
+{
+	if (!e->queued)
+		return;
+	if (e->qprev)
+		c->e[e->qprev - 1].qnext = e->qnext;
+	else
+		c->qhead = e->qnext;
+	if (e->qnext)
+		c->e[e->qnext - 1].qprev = e->qprev;
+	else
+		c->qtail = e->qprev;
+	e->qprev = e->qnext = 0;
+	e->queued = false;
+	c->st.queue_len--;
 }
 
 static void set_state(struct nh_cache *c, struct nh_entry *e, enum nh_state s, uint64_t now)
@@ -283,6 +331,26 @@ static void resolve_neigh(struct nh_cache *c, struct nh_entry *e, uint64_t now)
 	}
 }
 
+/*
+ * Another entry already resolved through the same neighbour (a gateway many
+ * clients sit behind): its MAC is the kernel's as far as the notifications
+ * tell, which every entry of that neighbour follows alike.
+ */
+static const struct nh_entry *known_neigh(const struct nh_cache *c, const struct nh_entry *e)
+{
+	uint32_t ref = c->nbucket[key_hash(c, e->nb_family, &e->nb, e->ifindex) & c->mask];
+
+	while (ref) {
+		const struct nh_entry *o = &c->e[ref - 1];
+
+		if (o != e && o->state == NH_RESOLVED && o->ifindex == e->ifindex &&
+		    o->nb_family == e->nb_family && !memcmp(o->nb.b, e->nb.b, sizeof(e->nb.b)))
+			return o;
+		ref = o->nnext;
+	}
+	return NULL;
+}
+
 /* Route, interface and neighbour of `e` from the kernel. */
 static void resolve(struct nh_cache *c, struct nh_entry *e, uint64_t now, bool force_neigh)
 {
@@ -292,6 +360,10 @@ static void resolve(struct nh_cache *c, struct nh_entry *e, uint64_t now, bool f
 	bool new_nb, new_link;
 	int err, port = -1;
 
+	/* Whoever resolves it first, the queue or the route-change sweep, takes it off. */
+	dequeue(c, e);
+	if (e->state == NH_QUEUED)
+		e->state = NH_NO_ROUTE; /* as a new entry: nothing known yet */
 	if (e->epoch != c->epoch) {
 		e->epoch = c->epoch;
 		c->st.dirty--;
@@ -302,8 +374,11 @@ static void resolve(struct nh_cache *c, struct nh_entry *e, uint64_t now, bool f
 		port = c->ops->port_of_ifindex(c->ctx, rt.ifindex);
 	if (err || port < 0) {
 		e->retry_ns = now + c->p.retry_ns;
-		if (e->state == NH_NO_ROUTE)
+		if (e->state == NH_NO_ROUTE) {
+			/* Frames a queued lookup held for it. */
+			hold_flush(c, e, NH_NO_ROUTE_DROP);
 			return;
+		}
 		if (e->ifindex)
 			nb_unlink(c, e);
 		e->ifindex = 0;
@@ -334,10 +409,18 @@ static void resolve(struct nh_cache *c, struct nh_entry *e, uint64_t now, bool f
 		log_entry(c, e, new_nb ? "new route" : "new interface MAC or MTU");
 	}
 	if (new_nb) {
+		const struct nh_entry *peer = known_neigh(c, e);
+
 		/* Until the new neighbour answers, nothing may go to the old one. */
 		if (e->state == NH_NO_ROUTE || e->state == NH_RESOLVED)
 			set_state(c, e, NH_UNRESOLVED, now);
-		resolve_neigh(c, e, now);
+		/* A known gateway costs a new client behind it no neighbour lookup. */
+		if (peer) {
+			c->st.neigh_shared++;
+			neigh_usable(c, e, peer->l2.dst_mac, now);
+		} else {
+			resolve_neigh(c, e, now);
+		}
 	} else if (force_neigh) {
 		resolve_neigh(c, e, now);
 	}
@@ -362,6 +445,7 @@ static void free_entry(struct nh_cache *c, struct nh_entry *e)
 	uint32_t slot = slot_of(c, e);
 
 	hold_flush(c, e, NH_NO_NEIGHBOUR_DROP);
+	dequeue(c, e);
 	set_state(c, e, NH_FREE, 0);
 	if (e->epoch != c->epoch)
 		c->st.dirty--;
@@ -409,7 +493,7 @@ static bool evict(struct nh_cache *c)
 }
 
 static struct nh_entry *insert(struct nh_cache *c, int family, const union ferry_addr *key,
-			       uint64_t now)
+			       uint64_t now, bool defer)
 {
 	struct nh_entry *e;
 	uint32_t slot, gen, b;
@@ -431,6 +515,12 @@ static struct nh_entry *insert(struct nh_cache *c, int family, const union ferry
 	e->hnext = c->hbucket[b];
 	c->hbucket[b] = slot + 1;
 	c->st.entries++;
+	if (defer) {
+		e->state = NH_QUEUED;
+		enqueue(c, e, false);
+		c->st.deferred++;
+		return e;
+	}
 	resolve(c, e, now, true);
 	return e;
 }
@@ -494,7 +584,13 @@ void nh_cache__destroy(struct nh_cache *c)
 {
 	if (!c)
 		return;
-	/* Only RESOLVING entries hold frames. */
+	/* Only RESOLVING entries and queued new ones hold frames. */
+	while (c->e && c->qhead) {
+		struct nh_entry *e = &c->e[c->qhead - 1];
+
+		hold_flush(c, e, NH_NO_NEIGHBOUR_DROP);
+		dequeue(c, e);
+	}
 	while (c->e && c->nr_pending) {
 		struct nh_entry *e = &c->e[c->pending[c->nr_pending - 1]];
 
@@ -510,8 +606,9 @@ void nh_cache__destroy(struct nh_cache *c)
 	free(c);
 }
 
-enum nh_verdict nh_cache__prepare(struct nh_cache *c, int family, const union ferry_addr *dst,
-				  uint32_t *idx, uint32_t *gen, struct nat_l2 *l2, uint64_t now)
+static enum nh_verdict prepare(struct nh_cache *c, int family, const union ferry_addr *dst,
+			       uint32_t *idx, uint32_t *gen, struct nat_l2 *l2, uint64_t now,
+			       bool defer)
 {
 	struct nh_entry *e = *idx < c->cap ? &c->e[*idx] : NULL;
 	union ferry_addr key;
@@ -521,19 +618,40 @@ enum nh_verdict nh_cache__prepare(struct nh_cache *c, int family, const union fe
 	    memcmp(e->dst.b, key.b, sizeof(key.b))) {
 		e = find(c, family, &key);
 		if (!e)
-			e = insert(c, family, &key, now);
+			e = insert(c, family, &key, now, defer);
 		if (!e)
 			return NH_NO_NEIGHBOUR_DROP;
 		*idx = slot_of(c, e);
 	}
 	e->last_used_ns = now;
-	/* A route changed: an entry in use is re-resolved now, not when the sweep gets to it. */
-	if (e->epoch != c->epoch)
-		resolve(c, e, now, e->neigh_check);
-	else if (e->state == NH_UNRESOLVED && now >= e->retry_ns)
+	if (defer) {
+		/*
+		 * What the synchronous mode below looks up now waits on the
+		 * queue: an entry in use after a route change at the front (it
+		 * keeps its current next hop meanwhile); a due retry at the
+		 * back, its packets held meanwhile as the synchronous retry
+		 * would hold them while the kernel resolves the neighbour.
+		 */
+		if (e->state != NH_QUEUED && !e->queued && e->epoch != c->epoch) {
+			enqueue(c, e, true);
+			c->st.deferred++;
+		} else if (!e->queued && (e->state == NH_UNRESOLVED || e->state == NH_NO_ROUTE) &&
+			   now >= e->retry_ns) {
+			set_state(c, e, NH_QUEUED, now);
+			enqueue(c, e, false);
+			c->st.deferred++;
+		}
+	} else if (e->state == NH_QUEUED || e->epoch != c->epoch) {
+		/*
+		 * Queued by the deferred path, or a route changed: an entry in
+		 * use is resolved now, not when the queue or the sweep gets to it.
+		 */
+		resolve(c, e, now, e->state == NH_QUEUED || e->neigh_check);
+	} else if (e->state == NH_UNRESOLVED && now >= e->retry_ns) {
 		resolve_neigh(c, e, now);
-	else if (e->state == NH_NO_ROUTE && now >= e->retry_ns)
+	} else if (e->state == NH_NO_ROUTE && now >= e->retry_ns) {
 		resolve(c, e, now, true);
+	}
 	if (*gen != e->gen) {
 		*l2 = e->l2;
 		*gen = e->gen;
@@ -542,6 +660,7 @@ enum nh_verdict nh_cache__prepare(struct nh_cache *c, int family, const union fe
 	case NH_RESOLVED:
 		return NH_SEND;
 	case NH_RESOLVING:
+	case NH_QUEUED:
 		return NH_HOLD;
 	case NH_NO_ROUTE:
 		return NH_NO_ROUTE_DROP;
@@ -550,13 +669,27 @@ enum nh_verdict nh_cache__prepare(struct nh_cache *c, int family, const union fe
 	}
 }
 
+enum nh_verdict nh_cache__prepare(struct nh_cache *c, int family, const union ferry_addr *dst,
+				  uint32_t *idx, uint32_t *gen, struct nat_l2 *l2, uint64_t now)
+{
+	return prepare(c, family, dst, idx, gen, l2, now, false);
+}
+
+enum nh_verdict nh_cache__prepare_deferred(struct nh_cache *c, int family,
+					   const union ferry_addr *dst, uint32_t *idx,
+					   uint32_t *gen, struct nat_l2 *l2, uint64_t now)
+{
+	return prepare(c, family, dst, idx, gen, l2, now, true);
+}
+
 int nh_cache__hold(struct nh_cache *c, uint32_t idx, const struct nh_held *h, uint64_t now)
 {
 	struct nh_entry *e = idx < c->cap ? &c->e[idx] : NULL;
 	struct nh_hold_slot *hs;
 	uint32_t ref;
 
-	if (!e || e->state != NH_RESOLVING || e->nr_held >= c->p.hold_per_entry || !c->hold_free) {
+	if (!e || (e->state != NH_RESOLVING && e->state != NH_QUEUED) ||
+	    e->nr_held >= c->p.hold_per_entry || !c->hold_free) {
 		c->st.hold_dropped++;
 		return -ENOBUFS;
 	}
@@ -752,5 +885,41 @@ void nh_cache__stats(const struct nh_cache *c, struct nh_cache_stats *out)
 
 bool nh_cache__busy(const struct nh_cache *c)
 {
-	return c->nr_pending != 0;
+	return c->nr_pending != 0 || c->qhead != 0;
+}
+
+uint32_t nh_cache__run_lookups(struct nh_cache *c, uint64_t now, uint32_t budget)
+{
+	uint32_t done = 0;
+
+	while (c->qhead && done < budget) {
+		struct nh_entry *e = &c->e[c->qhead - 1];
+
+		dequeue(c, e);
+		/* A long queue (a flood of new clients) must not send frames late. */
+		hold_expire(c, e, now);
+		if (e->state == NH_QUEUED) {
+			resolve(c, e, now, true);
+		} else if (e->epoch != c->epoch) {
+			resolve(c, e, now, e->neigh_check);
+		} else if (e->state == NH_UNRESOLVED && now >= e->retry_ns) {
+			resolve_neigh(c, e, now);
+		} else if (e->state == NH_NO_ROUTE && now >= e->retry_ns) {
+			resolve(c, e, now, true);
+		} else {
+			continue; /* settled meanwhile, by a notification or the sweep */
+		}
+		done++;
+	}
+	return done;
+}
+
+uint32_t nh_cache__queue_len(const struct nh_cache *c)
+{
+	return c->st.queue_len;
+}
+
+uint64_t nh_cache__queued_lookups(const struct nh_cache *c)
+{
+	return c->st.deferred;
 }

@@ -16,7 +16,12 @@
  * Lookups (syscalls) happen on a miss, on notifications, and on retries of
  * failed entries at most once per retry interval.  A route change re-resolves
  * every entry, a budgeted number per nh_cache__maintain() call, since any
- * route may change which interface or gateway a destination uses.
+ * route may change which interface or gateway a destination uses.  For
+ * destinations that senders choose (clients), nh_cache__prepare_deferred()
+ * queues those lookups instead, for nh_cache__run_lookups() to make within a
+ * budget, so that a flood of new sources never makes the packet path wait on
+ * the kernel; and a new entry whose neighbour another entry has resolved
+ * (clients behind one gateway) takes its MAC without asking.
  *
  * While an entry's neighbour is being resolved, packets for it are held in a
  * bounded FIFO per entry (frames from one pool shared by all entries) instead
@@ -48,6 +53,7 @@ enum nh_state {
 	NH_RESOLVING,  /* the kernel is resolving the neighbour: hold */
 	NH_UNRESOLVED, /* no usable neighbour: drop until retry_ns, then ask again */
 	NH_NO_ROUTE,   /* no route through a ferry interface: drop until retry_ns */
+	NH_QUEUED,     /* new, its kernel lookup queued (nh_cache__prepare_deferred()): hold */
 };
 
 /* What to do with one packet towards an entry. */
@@ -80,7 +86,9 @@ struct nh_entry {
 	uint8_t nb_family; /* may differ from family: IPv4 via an IPv6 gateway */
 	uint8_t state;	   /* enum nh_state */
 	bool neigh_check;  /* re-read the neighbour too at the next re-resolve */
+	bool queued;	   /* on the lookup queue (nh_cache__prepare_deferred()) */
 	/* private to nh_cache.c */
+	uint32_t qprev, qnext;	       /* lookup queue, slot + 1 */
 	uint32_t hnext, nnext;	       /* key and neighbour chains, slot + 1 */
 	uint32_t hold_head, hold_tail; /* hold pool slots + 1 */
 	uint32_t nr_held;
@@ -120,10 +128,13 @@ struct nh_cache_stats {
 	uint64_t held;	       /* frames put on hold */
 	uint64_t released;     /* held frames sent */
 	uint64_t hold_dropped; /* held or refused frames dropped */
+	uint64_t deferred;     /* lookups nh_cache__prepare_deferred() queued */
+	uint64_t neigh_shared; /* new routes whose neighbour another entry knew: no lookup */
 	uint32_t entries;      /* in use now */
 	uint32_t holding;      /* frames held now */
 	uint32_t resolving;    /* entries RESOLVING now */
 	uint32_t dirty;	       /* entries waiting to be re-resolved */
+	uint32_t queue_len;    /* entries on the lookup queue now */
 };
 
 struct nh_cache;
@@ -141,6 +152,16 @@ void nh_cache__destroy(struct nh_cache *c);
  */
 enum nh_verdict nh_cache__prepare(struct nh_cache *c, int family, const union ferry_addr *dst,
 				  uint32_t *idx, uint32_t *gen, struct nat_l2 *l2, uint64_t now_ns);
+/*
+ * The same without any kernel lookup: a miss, a due retry or a route change
+ * queues the lookup for nh_cache__run_lookups() instead, and a new entry's
+ * packets are held (NH_HOLD) until it is made.  For destinations senders
+ * choose (the clients): a flood of new sources then costs the packet path
+ * no syscall, and a client whose entry is known never waits for another.
+ */
+enum nh_verdict nh_cache__prepare_deferred(struct nh_cache *c, int family,
+					   const union ferry_addr *dst, uint32_t *idx,
+					   uint32_t *gen, struct nat_l2 *l2, uint64_t now_ns);
 /* Holds a frame after NH_HOLD; -ENOBUFS when the queue or the pool is full (drop it). */
 int nh_cache__hold(struct nh_cache *c, uint32_t idx, const struct nh_held *h, uint64_t now_ns);
 
@@ -157,8 +178,18 @@ const struct nh_entry *nh_cache__entry(const struct nh_cache *c, uint32_t idx);
 const struct nh_entry *nh_cache__find(const struct nh_cache *c, int family,
 				      const union ferry_addr *dst);
 void nh_cache__stats(const struct nh_cache *c, struct nh_cache_stats *out);
-/* True while frames are held or neighbours resolving: drain notifications often. */
+/* True while frames are held, neighbours resolving or lookups queued: drain often. */
 bool nh_cache__busy(const struct nh_cache *c);
+/*
+ * Makes at most `budget` of the queued kernel lookups,
+ * oldest first, expiring frames that waited too long; held frames leave as
+ * their entries resolve.  Returns the number of lookups made.
+ */
+uint32_t nh_cache__run_lookups(struct nh_cache *c, uint64_t now_ns, uint32_t budget);
+/* Entries waiting on the lookup queue. */
+uint32_t nh_cache__queue_len(const struct nh_cache *c);
+/* Lookups nh_cache__prepare() has queued so far (a counter, for the callers' stats). */
+uint64_t nh_cache__queued_lookups(const struct nh_cache *c);
 const char *nh_state_name(enum nh_state s);
 
 #endif /* FERRY_NH_CACHE_H */

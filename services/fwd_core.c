@@ -36,6 +36,13 @@
 #define FWD_DRAIN_IDLE_NS (10ull * 1000 * 1000)
 #define FWD_DRAIN_MAX 256 /* notifications read per drain */
 #define FWD_NH_BUDGET 32  /* kernel lookups per drain after a route change */
+/*
+ * Queued next-hop lookups (new clients, retries) made per FWD_LOOKUP_NS:
+ * a lookup is a few rtnetlink round trips, so this bounds the share of the
+ * worker's time a flood of new sources can cost to a fraction of its loop.
+ */
+#define FWD_LOOKUP_BUDGET 8
+#define FWD_LOOKUP_NS (1000ull * 1000)
 
 /* A worker's next hops: one cache and notification socket for all its NAT flows. */
 struct fwd_nh {
@@ -44,6 +51,7 @@ struct fwd_nh {
 	struct ferry_worker *w;
 	unsigned int users;
 	uint64_t next_drain_ns;
+	uint64_t next_lookup_ns;
 	int last_err;
 };
 
@@ -303,6 +311,13 @@ void fwd_core__nh_poll(struct fwd_nh *nh, uint64_t now)
 {
 	int n;
 
+	if (nh_cache__queue_len(nh->cache) && now >= nh->next_lookup_ns) {
+		nh_cache__run_lookups(nh->cache, now, FWD_LOOKUP_BUDGET);
+		nh->next_lookup_ns = now + FWD_LOOKUP_NS;
+	}
+	/* What is still queued is looked up at the next slot, even on an idle worker. */
+	if (nh_cache__queue_len(nh->cache))
+		ferry_worker__wake_at(nh->w, nh->next_lookup_ns);
 	if (now < nh->next_drain_ns)
 		return;
 	n = nh_events__drain(nh->events, FWD_DRAIN_MAX, fwd_nh_event, nh);
@@ -415,6 +430,28 @@ static void fwd_tcp_clamp(struct ferry_pkt *p, uint16_t mtu)
 		tcp_mss_clamp(p->data, &p->pi, mtu);
 }
 
+/*
+ * The next hop of a client, which the sender chose: a lookup it needs is
+ * queued, counted for the flow and made at the next lookup slot
+ * (fwd_core__nh_poll(), woken for it), never on the packet path, so a
+ * flood of spoofed sources cannot make the worker wait on rtnetlink.
+ * Upstreams and copy destinations are configured, few, and looked up at
+ * once.
+ */
+static enum nh_verdict fwd_prepare_client(struct fwd_nh *nh, uint32_t flow_id, int family,
+					  const union ferry_addr *dst, uint32_t *idx, uint32_t *gen,
+					  struct nat_l2 *l2, uint64_t now)
+{
+	uint64_t queued = nh_cache__queued_lookups(nh->cache);
+	enum nh_verdict v = nh_cache__prepare_deferred(nh->cache, family, dst, idx, gen, l2, now);
+
+	if (nh_cache__queued_lookups(nh->cache) != queued) {
+		ferry_worker__flow_stats(nh->w, flow_id)->nh_lookups++;
+		ferry_worker__wake_at(nh->w, nh->next_lookup_ns > now ? nh->next_lookup_ns : now);
+	}
+	return v;
+}
+
 /* The next hop of a session towards its upstream: refreshes s->to_upstream. */
 static enum nh_verdict fwd_hop_upstream(const struct fwd_core *c, struct fwd_nh *nh,
 					struct nat_session *s, uint64_t now)
@@ -427,8 +464,8 @@ static enum nh_verdict fwd_hop_upstream(const struct fwd_core *c, struct fwd_nh 
 static enum nh_verdict fwd_hop_client(const struct fwd_core *c, struct fwd_nh *nh,
 				      struct nat_session *s, uint64_t now)
 {
-	return nh_cache__prepare(nh->cache, c->family, &s->client.saddr, &s->nh_client,
-				 &s->nh_client_gen, &s->to_client, now);
+	return fwd_prepare_client(nh, s->flow_id, c->family, &s->client.saddr, &s->nh_client,
+				  &s->nh_client_gen, &s->to_client, now);
 }
 
 /*
@@ -503,6 +540,8 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 					&s);
 		ferry_worker__flow_stats(w, p->flow_id)->nat_port_probes +=
 			nat_table__stats(nat)->port_probes - probes;
+		if (err == -EDQUOT)
+			return FERRY_DROP_source_session_limit;
 		if (err)
 			return err == -ENOSPC ? FERRY_DROP_session_table_full
 					      : FERRY_DROP_nat_ports_exhausted;
@@ -517,6 +556,7 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 	if (p->pi.l4_proto == IPPROTO_TCP && (reason = fwd_tcp_track(c, s, p, TCP_DIR_CLIENT)))
 		return reason;
 	s->last_seen_ns = now;
+	nat_session__seen(s, now, false);
 	v = fwd_hop_upstream(c, nh, s, now);
 	if (v > NH_HOLD)
 		return nh_verdict_drop(v);
@@ -544,6 +584,8 @@ static int fwd_reply(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_w
 	if (p->pi.l4_proto == IPPROTO_TCP && (reason = fwd_tcp_track(c, s, p, TCP_DIR_UPSTREAM)))
 		return reason;
 	s->last_seen_ns = now;
+	/* Replied, and a stream after a while: early drop passes it by then. */
+	nat_session__seen(s, now, true);
 	v = fwd_hop_client(c, nh, s, now);
 	if (v > NH_HOLD)
 		return nh_verdict_drop(v);

@@ -230,7 +230,8 @@ ferry_config() { # FILE FLOWS PORTS MAX_SESSIONS [SERVICES-YAML]
 		# the proxy's NAPI threads, and 50 us naps while packets trickle in.
 		echo "worker_priority: ${BENCH_FERRY_PRIORITY:-10}"
 		echo "coalesce_usecs: ${BENCH_FERRY_COALESCE:-50}"
-		echo "nat: {ports: $3, max_sessions: $4}"
+		# The generator's sessions all come from one address: no per-source limit.
+		echo "nat: {ports: $3, max_sessions: $4, max_sessions_per_source: 0}"
 		# Spelled out so the memory report's configured sizes stay true if defaults change.
 		echo "umem: {frames: $UMEM_FRAMES, frame_size: $UMEM_FRAME_SIZE}"
 		echo "flows:"

@@ -5,7 +5,7 @@
  *
  *   pktinject --dev IFACE --dst-mac MAC --case NAME [--count N]
  *             [--src4 A --dst4 A --src6 A --dst6 A --udp-port P --tcp-port P]
- *             [--udp-sport P]
+ *             [--udp-sport P] [--vary-src N] [--vary-sport] [--rate PPS]
  *   pktinject --list
  *
  * Each case is one frame of the built-in catalogue (--list prints it), sent
@@ -15,6 +15,11 @@
  * port 5001, from port 40001 over IPv4, TCP port 5002).  Exit status 0
  * when every frame was sent, 1 when a send failed, 2 for a usage or setup
  * error.
+ *
+ * Floods of spoofed sources (IPv4 cases): --vary-src N sends frame i from
+ * --src4 + i % N (N up to 65536, a /16), and --vary-sport gives each round
+ * over the N sources the next source port from 1024 on, so that every frame
+ * is a new tuple; --rate paces the frames (default: back to back).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +33,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
@@ -41,7 +47,7 @@ struct opts {
 	struct in_addr src4, dst4;
 	struct in6_addr src6, dst6;
 	uint16_t udp_port, tcp_port;
-	uint16_t udp_sport; /* of the IPv4 UDP cases */
+	uint16_t udp_sport, tcp_sport; /* udp_sport: of the IPv4 UDP cases */
 };
 
 struct frame {
@@ -139,21 +145,26 @@ static void udp4(const struct opts *o, struct frame *f, unsigned int ihl, size_t
 	f->len = 14 + ihl * 4 + ulen;
 }
 
-static void tcp4(const struct opts *o, struct frame *f, uint8_t flags)
+static void tcp4_plen(const struct opts *o, struct frame *f, uint8_t flags, size_t plen)
 {
 	uint8_t *ip = f->b + eth(o, f->b, ETH_P_IP), *t = ip + 20;
 
 	memset(t, 0, 20);
-	put16(t, 40002);
+	put16(t, o->tcp_sport);
 	put16(t + 2, o->tcp_port);
 	put16(t + 4, 0x1000);
 	t[12] = 5 << 4;
 	t[13] = flags;
 	put16(t + 14, 65535);
-	payload(t + 20, PAYLOAD);
-	ipv4(o, ip, 5, 20 + 20 + PAYLOAD, IPPROTO_TCP, 0x4000);
-	put16(t + 16, l4_csum(4, ip, t, 20 + PAYLOAD, IPPROTO_TCP));
-	f->len = 14 + 20 + 20 + PAYLOAD;
+	payload(t + 20, plen);
+	ipv4(o, ip, 5, (uint16_t)(20 + 20 + plen), IPPROTO_TCP, 0x4000);
+	put16(t + 16, l4_csum(4, ip, t, 20 + plen, IPPROTO_TCP));
+	f->len = 14 + 20 + 20 + plen;
+}
+
+static void tcp4(const struct opts *o, struct frame *f, uint8_t flags)
+{
+	tcp4_plen(o, f, flags, PAYLOAD);
 }
 
 /*
@@ -375,6 +386,11 @@ static void c_v6_chain(const struct opts *o, struct frame *f)
 	udp6(o, f, chain, 5);
 }
 
+static void c_tcp_syn(const struct opts *o, struct frame *f)
+{
+	tcp4_plen(o, f, 0x02, 0);
+}
+
 static void c_over_mtu(const struct opts *o, struct frame *f)
 {
 	udp4(o, f, 5, 1700 - 14 - 20 - 8);
@@ -406,6 +422,7 @@ static const struct {
     {"ipv4-ssrr", c_ipv4_ssrr, "IPv4 strict source route option (137), then UDP"},
     {"frag-first", c_frag_first, "first IPv4 fragment (MF, offset 0)"},
     {"frag-later", c_frag_later, "later IPv4 fragment (offset 40)"},
+    {"tcp-syn", c_tcp_syn, "a bare TCP SYN, no payload"},
     {"tcp-synfin", c_tcp_synfin, "TCP SYN+FIN"},
     {"tcp-noflags", c_tcp_noflags, "TCP without any flag"},
     {"tcp-allflags", c_tcp_allflags, "TCP with all eight flags"},
@@ -427,6 +444,7 @@ static void usage(FILE *out)
 	fprintf(out, "usage: pktinject --dev IFACE --dst-mac MAC --case NAME [--count N]\n"
 		     "                 [--src4 A] [--dst4 A] [--src6 A] [--dst6 A]\n"
 		     "                 [--udp-port P] [--tcp-port P] [--udp-sport P]\n"
+		     "                 [--vary-src N] [--vary-sport] [--rate PPS]\n"
 		     "       pktinject --list\n");
 }
 
@@ -469,13 +487,20 @@ int main(int argc, char **argv)
 	    {"udp-port", required_argument, NULL, 'u'},
 	    {"tcp-port", required_argument, NULL, 't'},
 	    {"udp-sport", required_argument, NULL, 's'},
+	    {"vary-src", required_argument, NULL, 'v'},
+	    {"vary-sport", no_argument, NULL, 'V'},
+	    {"rate", required_argument, NULL, 'r'},
 	    {"list", no_argument, NULL, 'l'},
 	    {"help", no_argument, NULL, 'h'},
 	    {},
 	};
 	const char *dev = NULL, *name = NULL;
 	struct sockaddr_ll sll = {.sll_family = AF_PACKET};
-	struct opts o = {.udp_port = 5001, .tcp_port = 5002, .udp_sport = 40001};
+	struct opts o = {.udp_port = 5001, .tcp_port = 5002, .udp_sport = 40001, .tcp_sport = 40002};
+	long vary_src = 0, rate = 0;
+	bool vary_sport = false;
+	struct timespec start;
+	uint32_t src_base;
 	static struct frame f;
 	bool have_mac = false;
 	long count = 1;
@@ -525,6 +550,17 @@ int main(int argc, char **argv)
 		case 's':
 			bad = parse_port(optarg, &o.udp_sport);
 			break;
+		case 'v':
+			vary_src = strtol(optarg, NULL, 10);
+			bad = vary_src < 1 || vary_src > 65536;
+			break;
+		case 'V':
+			vary_sport = true;
+			break;
+		case 'r':
+			rate = strtol(optarg, NULL, 10);
+			bad = rate < 1 || rate > 10000000;
+			break;
 		case 'l':
 			for (size_t i = 0; i < NR_CASES; i++)
 				printf("%-14s %s\n", cases[i].name, cases[i].what);
@@ -573,7 +609,28 @@ int main(int argc, char **argv)
 
 	memset(&f, 0, sizeof(f));
 	cases[c].build(&o, &f);
+	src_base = ntohl(o.src4.s_addr);
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (long i = 0; i < count; i++) {
+		if (vary_src || vary_sport) {
+			long n = vary_src ? vary_src : 1;
+
+			o.src4.s_addr = htonl(src_base + (uint32_t)(i % n));
+			if (vary_sport)
+				o.udp_sport = o.tcp_sport = (uint16_t)(1024 + (i / n) % 64512);
+			cases[c].build(&o, &f);
+		}
+		if (rate) {
+			/* Frame i is due i / rate seconds after the start. */
+			struct timespec now;
+			double due = (double)i / (double)rate, at;
+
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			at = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
+			/* Ahead by a millisecond or more: small bursts, few sleeps. */
+			if (at + 0.001 < due)
+				usleep((useconds_t)((due - at) * 1e6));
+		}
 		if (sendto(fd, f.b, f.len, 0, (struct sockaddr *)&sll, sizeof(sll)) !=
 		    (ssize_t)f.len) {
 			fprintf(stderr, "pktinject: %s: frame %ld of %zu bytes: %s\n", name, i,

@@ -3,7 +3,8 @@
  * udpprobe: a UDP echo client and server for the namespace tests.
  *
  *   udpprobe server --listen ADDR:PORT [--expect-src PREFIX] [--expect-sport LO-HI]
- *                   --count N --timeout SEC [--no-echo] [--any-count] [--per-sender]
+ *                   --count N --timeout SEC [--no-echo] [--echo-any] [--any-count]
+ *                   [--per-sender]
  *   udpprobe client --to ADDR:PORT --count N [--min-size 16] [--max-size 1400]
  *                   [--rate PPS] [--timeout SEC] [--bind ADDR[:PORT]] [--window W]
  *                   [--min-fraction F] [--no-wait] [--text]
@@ -19,7 +20,9 @@
  * One-way use (fanout, lb): server --no-echo never answers; --any-count
  * succeeds with any number of intact datagrams up to N (at least one), and
  * SIGTERM or SIGINT ends its wait early with the summary; --per-sender adds
- * a line "udpprobe server: sender ADDR:PORT N" per sender.  client --no-wait
+ * a line "udpprobe server: sender ADDR:PORT N" per sender.  server --echo-any
+ * also echoes what is not a probe datagram (counted invalid all the same),
+ * as a server that answers anyone would (the flood test).  client --no-wait
  * sends without waiting for echoes and succeeds once all N are sent.
  *
  * client --text (for compress): the bytes after the header are words drawn
@@ -323,7 +326,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: udpprobe server --listen ADDR:PORT [--expect-src PREFIX]\n"
 		"           [--expect-sport LO-HI] --count N --timeout SEC\n"
-		"           [--no-echo] [--any-count] [--per-sender]\n"
+		"           [--no-echo] [--echo-any] [--any-count] [--per-sender]\n"
 		"       udpprobe client --to ADDR:PORT --count N [--min-size 16]\n"
 		"           [--max-size 1400] [--rate PPS] [--timeout SEC]\n"
 		"           [--bind ADDR[:PORT]] [--window W] [--min-fraction F] [--no-wait]\n"
@@ -345,7 +348,7 @@ struct server {
 	unsigned long sender_valid[MAX_SENDERS]; /* intact datagrams per sender */
 	unsigned int nr_senders;
 	bool senders_overflow;
-	bool no_echo, any_count, per_sender;
+	bool no_echo, echo_any, any_count, per_sender;
 };
 
 /* SIGTERM/SIGINT: a --any-count server stops waiting and reports. */
@@ -388,6 +391,11 @@ static void server_handle(struct server *s, int fd, uint8_t *buf, ssize_t n,
 	uint16_t sport = addr_port(from);
 	int slot = server_note_sender(s, from);
 
+	if (s->echo_any && !s->no_echo &&
+	    sendto(fd, buf, (size_t)n, 0, (const struct sockaddr *)from, fromlen) < 0 &&
+	    s->reports++ < MAX_REPORTS)
+		fprintf(stderr, "udpprobe server: cannot echo: %s\n", strerror(errno));
+
 	if (s->check_src && !prefix_contains(&s->src, from)) {
 		server_reject(s, from, n, "source address outside --expect-src");
 		return;
@@ -404,7 +412,7 @@ static void server_handle(struct server *s, int fd, uint8_t *buf, ssize_t n,
 	s->valid++;
 	if (slot >= 0)
 		s->sender_valid[slot]++;
-	if (s->no_echo)
+	if (s->no_echo || s->echo_any)
 		return;
 	if (sendto(fd, buf, (size_t)n, 0, (const struct sockaddr *)from, fromlen) < 0) {
 		char abuf[INET6_ADDRSTRLEN + 16];
@@ -443,6 +451,7 @@ static int server_main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'c' },
 		{ "timeout", required_argument, NULL, 't' },
 		{ "no-echo", no_argument, NULL, 'n' },
+		{ "echo-any", no_argument, NULL, 'E' },
 		{ "any-count", no_argument, NULL, 'a' },
 		{ "per-sender", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 },
@@ -490,6 +499,9 @@ static int server_main(int argc, char **argv)
 			break;
 		case 'n':
 			s.no_echo = true;
+			break;
+		case 'E':
+			s.echo_any = true;
 			break;
 		case 'a':
 			s.any_count = true;

@@ -1284,6 +1284,36 @@ static void test_host_ports(void)
 	CU_ASSERT_EQUAL(system(cmd), 0);
 }
 
+/* nat.max_sessions_per_source: default on, 0 = no limit, the usual number errors. */
+static void test_nat_max_sessions_per_source(void)
+{
+	expect_ok(MINIMAL);
+	CU_ASSERT_EQUAL(cfg.nat.max_sessions_per_source, 4096);
+	done();
+	expect_ok("nat:\n  max_sessions_per_source: 0\n" MINIMAL);
+	CU_ASSERT_EQUAL(cfg.nat.max_sessions_per_source, 0);
+	CU_ASSERT_EQUAL(cfg.nat.max_sessions, 65536);
+	done();
+	expect_ok("nat: {max_sessions: 1000, max_sessions_per_source: 16777216}\n" MINIMAL);
+	CU_ASSERT_EQUAL(cfg.nat.max_sessions_per_source, 16777216);
+	CU_ASSERT_EQUAL(cfg.nat.max_sessions, 1000);
+	done();
+	expect_ok("nat: {max_sessions_per_source: \"64\"}\n" MINIMAL);
+	CU_ASSERT_EQUAL(cfg.nat.max_sessions_per_source, 64);
+	done();
+	expect_one("nat:\n  max_sessions_per_source: 16777217\n" MINIMAL,
+		   "t.yaml:2:28: max_sessions_per_source: value 16777217 is out of range "
+		   "0..16777216");
+	expect_one("nat:\n  max_sessions_per_source: -1\n" MINIMAL,
+		   "t.yaml:2:28: max_sessions_per_source: value -1 is out of range 0..16777216");
+	expect_one("nat:\n  max_sessions_per_source: many\n" MINIMAL,
+		   "t.yaml:2:28: max_sessions_per_source: expected a number, got 'many'");
+	expect_one("nat: {max_sessions_per_source: [1]}\n" MINIMAL,
+		   "t.yaml:1:32: max_sessions_per_source: expected a scalar");
+	expect_one("nat:\n  max_sessions_per_source: 1\n  max_sessions_per_source: 2\n" MINIMAL,
+		   "t.yaml:3:3: nat: duplicate key 'max_sessions_per_source'");
+}
+
 static CU_TestInfo config_tests[] = {
 	{ "full config, every field", test_full },
 	{ "defaults", test_defaults },
@@ -1315,6 +1345,7 @@ static CU_TestInfo config_tests[] = {
 	{ "helpers: endpoints, prefixes, port ranges", test_helpers_addresses },
 	{ "node errors", test_node_errors },
 	{ "nat.ports against the host's own ports", test_host_ports },
+	{ "nat max_sessions_per_source", test_nat_max_sessions_per_source },
 	CU_TEST_INFO_NULL,
 };
 

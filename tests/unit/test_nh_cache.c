@@ -7,6 +7,7 @@
  * order, and, with a real UMEM (root), for their place in the accounting.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -56,6 +57,7 @@ static struct {
 	struct fake_neigh neighs[16];
 	int nr_neighs;
 	int route_calls, neigh_calls;
+	struct fake_route any4; /* when any4.family is set: every other IPv4 destination */
 	struct release_rec rel[512];
 	int nr_rel;
 	struct umem *umem; /* when set, released frames return to it */
@@ -146,6 +148,14 @@ static int op_route(void *ctx, int family, const union ferry_addr *dst, struct n
 		memcpy(out->src_mac, r->src_mac, 6);
 		return 0;
 	}
+	if (family == AF_INET && fk.any4.family) {
+		out->ifindex = fk.any4.ifindex;
+		out->family = AF_INET;
+		out->gateway = fk.any4.gw;
+		out->mtu = fk.any4.mtu;
+		memcpy(out->src_mac, fk.any4.src_mac, 6);
+		return 0;
+	}
 	return -ENETUNREACH;
 }
 
@@ -227,6 +237,14 @@ static enum nh_verdict prep(struct nh_cache *c, struct ref *r, int family, const
 	union ferry_addr d = A(family, dst);
 
 	return nh_cache__prepare(c, family, &d, &r->idx, &r->gen, &r->l2, now);
+}
+
+static enum nh_verdict prep_deferred(struct nh_cache *c, struct ref *r, int family,
+				     const char *dst, uint64_t now)
+{
+	union ferry_addr d = A(family, dst);
+
+	return nh_cache__prepare_deferred(c, family, &d, &r->idx, &r->gen, &r->l2, now);
 }
 
 static int hold(struct nh_cache *c, const struct ref *r, uint64_t addr, uint64_t now)
@@ -863,6 +881,217 @@ static void test_params(void)
 	CU_ASSERT_STRING_EQUAL(nh_state_name(NH_RESOLVING), "resolving");
 }
 
+/* Clients behind one gateway on port 0: 198.19.0.0/16 via 198.18.1.2, resolved. */
+static void topo_clients(void)
+{
+	fk.any4.family = AF_INET;
+	fk.any4.ifindex = 2;
+	fk.any4.gw = A(AF_INET, "198.18.1.2");
+	fk.any4.mtu = 1500;
+	memcpy(fk.any4.src_mac, mac_px_s, 6);
+	set_neigh(AF_INET, "198.18.1.2", 2, 0, mac_srv_a);
+}
+
+/*
+ * Deferred lookups: a new client costs the packet path no lookup; its
+ * frames wait on the hold queue until nh_cache__run_lookups() resolves it,
+ * and then leave in order with the neighbour's MAC.
+ */
+static void test_deferred_new_entry(void)
+{
+	struct nh_cache *c = make_cache(64, 32);
+	struct ref r = {}, r2 = {};
+	uint64_t now = 10 * SEC;
+	struct nh_cache_stats st;
+
+	topo_clients();
+	CU_ASSERT_EQUAL(prep_deferred(c, &r, AF_INET, "198.19.0.1", now), NH_HOLD);
+	CU_ASSERT_EQUAL(fk.route_calls + fk.neigh_calls, 0);
+	CU_ASSERT_EQUAL(nh_cache__entry(c, r.idx)->state, NH_QUEUED);
+	CU_ASSERT_EQUAL(nh_cache__queue_len(c), 1);
+	CU_ASSERT_EQUAL(nh_cache__queued_lookups(c), 1);
+	CU_ASSERT_TRUE(nh_cache__busy(c));
+	CU_ASSERT_EQUAL(hold(c, &r, 0x1000, now), 0);
+	CU_ASSERT_EQUAL(hold(c, &r, 0x2000, now), 0);
+	/* Another packet of it: still held, nothing queued twice. */
+	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET, "198.19.0.1", now), NH_HOLD);
+	CU_ASSERT_EQUAL(r2.idx, r.idx);
+	CU_ASSERT_EQUAL(nh_cache__queued_lookups(c), 1);
+
+	CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now + MS, 8), 1);
+	CU_ASSERT_EQUAL(fk.route_calls, 1);
+	CU_ASSERT_EQUAL(nh_cache__queue_len(c), 0);
+	CU_ASSERT_FALSE(nh_cache__busy(c));
+	CU_ASSERT_EQUAL_FATAL(fk.nr_rel, 2);
+	CU_ASSERT_EQUAL(fk.rel[0].addr, 0x1000);
+	CU_ASSERT_EQUAL(fk.rel[1].addr, 0x2000);
+	CU_ASSERT_EQUAL(fk.rel[0].v, NH_SEND);
+	CU_ASSERT_EQUAL(memcmp(fk.rel[0].dst_mac, mac_srv_a, 6), 0);
+	/* Known now: the next packet goes, with no lookup and nothing queued. */
+	CU_ASSERT_EQUAL(prep_deferred(c, &r, AF_INET, "198.19.0.1", now + 2 * MS), NH_SEND);
+	CU_ASSERT_EQUAL(memcmp(r.l2.dst_mac, mac_srv_a, 6), 0);
+	CU_ASSERT_EQUAL(fk.route_calls, 1);
+	CU_ASSERT_EQUAL(nh_cache__queued_lookups(c), 1);
+	nh_cache__stats(c, &st);
+	CU_ASSERT_EQUAL(st.lookups, 1);
+	CU_ASSERT_EQUAL(st.queue_len, 0);
+
+	/* A queued entry that the synchronous path meets is looked up there. */
+	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET, "198.19.0.2", now), NH_HOLD);
+	r2 = (struct ref){};
+	CU_ASSERT_EQUAL(prep(c, &r2, AF_INET, "198.19.0.2", now), NH_SEND);
+	CU_ASSERT_EQUAL(nh_cache__queue_len(c), 0);
+	CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now, 8), 0);
+	nh_cache__destroy(c);
+}
+
+/* A flood of new clients: no lookup on the packet path, a bounded number per run. */
+static void test_deferred_flood(void)
+{
+	enum { N = 200 };
+	struct nh_cache *c = make_cache(64, 16);
+	struct ref legit = {}, r;
+	uint64_t now = 10 * SEC;
+	struct nh_cache_stats st;
+	int calls, neigh_calls;
+	char addr[32];
+
+	topo_clients();
+	set_route(AF_INET, "198.18.1.2", 2, "198.18.1.2", 1500, mac_px_s);
+	CU_ASSERT_EQUAL(prep(c, &legit, AF_INET, "198.18.1.2", now), NH_SEND);
+	calls = fk.route_calls + fk.neigh_calls;
+	for (int i = 0; i < N; i++) {
+		r = (struct ref){};
+		snprintf(addr, sizeof(addr), "198.19.%d.%d", i / 250, 1 + i % 250);
+		CU_ASSERT_EQUAL(prep_deferred(c, &r, AF_INET, addr, now + (uint64_t)i), NH_HOLD);
+		/* The legitimate client, known, keeps going without a lookup. */
+		CU_ASSERT_EQUAL(prep_deferred(c, &legit, AF_INET, "198.18.1.2", now + (uint64_t)i),
+				NH_SEND);
+	}
+	CU_ASSERT_EQUAL(fk.route_calls + fk.neigh_calls, calls);
+	CU_ASSERT_EQUAL(nh_cache__queued_lookups(c), N);
+	/* The cache holds 64: evicted entries left the queue with them. */
+	CU_ASSERT(nh_cache__queue_len(c) <= 63);
+	CU_ASSERT_EQUAL(STAT(c, entries), 64);
+	calls = fk.route_calls;
+	neigh_calls = fk.neigh_calls;
+	CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now + SEC / 2, 8), 8);
+	CU_ASSERT_EQUAL(fk.route_calls - calls, 8);
+	while (nh_cache__queue_len(c))
+		CU_ASSERT_FATAL(nh_cache__run_lookups(c, now + SEC / 2, 8) > 0);
+	/* Behind the legitimate client's address, a known neighbour: a route lookup each, no more. */
+	CU_ASSERT_EQUAL(fk.neigh_calls, neigh_calls);
+	nh_cache__stats(c, &st);
+	CU_ASSERT_EQUAL(st.neigh_shared, (uint64_t)(fk.route_calls - calls));
+	CU_ASSERT_EQUAL(nh_cache__entry(c, r.idx)->state, NH_RESOLVED);
+	CU_ASSERT_EQUAL(memcmp(nh_cache__entry(c, r.idx)->l2.dst_mac, mac_srv_a, 6), 0);
+	CU_ASSERT_EQUAL(prep_deferred(c, &legit, AF_INET, "198.18.1.2", now + SEC), NH_SEND);
+	nh_cache__destroy(c);
+}
+
+/*
+ * Frames of a queued entry: dropped after the hold time, dropped as no_route
+ * when there is none, and handed back when the cache goes.
+ */
+static void test_deferred_frames(void)
+{
+	struct nh_cache *c = make_cache(64, 32);
+	struct ref r = {}, r2 = {}, r3 = {};
+	uint64_t now = 10 * SEC;
+
+	topo_clients();
+	CU_ASSERT_EQUAL(prep_deferred(c, &r, AF_INET, "198.19.0.1", now), NH_HOLD);
+	CU_ASSERT_EQUAL(hold(c, &r, 0x1000, now), 0);
+	CU_ASSERT_EQUAL(hold(c, &r, 0x2000, now + SEC / 2), 0);
+	/* Its turn comes late: the first frame waited too long. */
+	CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now + SEC, 8), 1);
+	CU_ASSERT_EQUAL_FATAL(fk.nr_rel, 2);
+	CU_ASSERT_EQUAL(fk.rel[0].addr, 0x1000);
+	CU_ASSERT_EQUAL(fk.rel[0].v, NH_NO_NEIGHBOUR_DROP);
+	CU_ASSERT_EQUAL(fk.rel[1].addr, 0x2000);
+	CU_ASSERT_EQUAL(fk.rel[1].v, NH_SEND);
+
+	fk.nr_rel = 0;
+	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET6, "fd00:9::1", now), NH_HOLD);
+	CU_ASSERT_EQUAL(hold(c, &r2, 0x3000, now), 0);
+	CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now, 8), 1);
+	CU_ASSERT_EQUAL_FATAL(fk.nr_rel, 1);
+	CU_ASSERT_EQUAL(fk.rel[0].v, NH_NO_ROUTE_DROP);
+	CU_ASSERT_EQUAL(STAT(c, holding), 0);
+	/* Until retry_ns it drops; then its retry is queued and its packets wait for it. */
+	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET6, "fd00:9::1", now + 1), NH_NO_ROUTE_DROP);
+	CU_ASSERT_EQUAL(nh_cache__queue_len(c), 0);
+	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET6, "fd00:9::1", now + SEC), NH_HOLD);
+	CU_ASSERT_EQUAL(nh_cache__queue_len(c), 1);
+	CU_ASSERT_EQUAL(hold(c, &r2, 0x3100, now + SEC), 0);
+	CU_ASSERT_EQUAL(fk.route_calls, 2);
+	fk.nr_rel = 0;
+	CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now + SEC, 8), 1);
+	CU_ASSERT_EQUAL(fk.route_calls, 3);
+	CU_ASSERT_EQUAL_FATAL(fk.nr_rel, 1);
+	CU_ASSERT_EQUAL(fk.rel[0].v, NH_NO_ROUTE_DROP);
+	CU_ASSERT_EQUAL(prep_deferred(c, &r2, AF_INET6, "fd00:9::1", now + SEC), NH_NO_ROUTE_DROP);
+
+	/*
+	 * A resolved client whose neighbour the kernel forgot (ip neigh flush):
+	 * its next packets wait for the queued lookup, none is dropped.
+	 */
+	{
+		struct nh_event ev = neigh_ev(NH_EV_NEIGH_DEL, AF_INET, "198.18.1.2", 2, NUD_NONE,
+					      NULL);
+		struct ref rc = {};
+
+		CU_ASSERT_EQUAL(prep_deferred(c, &rc, AF_INET, "198.19.0.1", now + SEC), NH_SEND);
+		nh_cache__event(c, &ev, now + SEC);
+		CU_ASSERT_EQUAL(nh_cache__entry(c, rc.idx)->state, NH_UNRESOLVED);
+		CU_ASSERT_EQUAL(prep_deferred(c, &rc, AF_INET, "198.19.0.1", now + SEC), NH_HOLD);
+		CU_ASSERT_EQUAL(hold(c, &rc, 0x3200, now + SEC), 0);
+		fk.nr_rel = 0;
+		CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now + SEC + 1, 8), 1);
+		CU_ASSERT_EQUAL_FATAL(fk.nr_rel, 1);
+		CU_ASSERT_EQUAL(fk.rel[0].v, NH_SEND);
+		CU_ASSERT_EQUAL(prep_deferred(c, &rc, AF_INET, "198.19.0.1", now + SEC + 2), NH_SEND);
+	}
+
+	/* Destroyed with frames waiting on the queue: they come back as drops. */
+	fk.nr_rel = 0;
+	CU_ASSERT_EQUAL(prep_deferred(c, &r3, AF_INET, "198.19.0.3", now), NH_HOLD);
+	CU_ASSERT_EQUAL(hold(c, &r3, 0x4000, now), 0);
+	CU_ASSERT_EQUAL(STAT(c, holding), 1);
+	nh_cache__destroy(c);
+	CU_ASSERT_EQUAL_FATAL(fk.nr_rel, 1);
+	CU_ASSERT_EQUAL(fk.rel[0].addr, 0x4000);
+	CU_ASSERT_EQUAL(fk.rel[0].v, NH_NO_NEIGHBOUR_DROP);
+}
+
+/* After a route change an entry in use keeps its next hop until its queued lookup. */
+static void test_deferred_route_change(void)
+{
+	struct nh_cache *c = make_cache(64, 32);
+	struct nh_event ev = { .type = NH_EV_ROUTE, .family = AF_INET };
+	struct ref r = {};
+	uint64_t now = 10 * SEC;
+	int calls;
+
+	topo_clients();
+	CU_ASSERT_EQUAL(prep_deferred(c, &r, AF_INET, "198.19.0.1", now), NH_HOLD);
+	CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now, 8), 1);
+	calls = fk.route_calls;
+	nh_cache__event(c, &ev, now);
+	fk.any4.gw = A(AF_INET, "198.18.1.3");
+	set_neigh(AF_INET, "198.18.1.3", 2, 0, mac_srv_b);
+	CU_ASSERT_EQUAL(prep_deferred(c, &r, AF_INET, "198.19.0.1", now + 1), NH_SEND);
+	CU_ASSERT_EQUAL(memcmp(r.l2.dst_mac, mac_srv_a, 6), 0);
+	CU_ASSERT_EQUAL(fk.route_calls, calls);
+	CU_ASSERT_EQUAL(nh_cache__queue_len(c), 1);
+	CU_ASSERT_EQUAL(nh_cache__run_lookups(c, now + 2, 8), 1);
+	CU_ASSERT_EQUAL(fk.route_calls, calls + 1);
+	CU_ASSERT_EQUAL(prep_deferred(c, &r, AF_INET, "198.19.0.1", now + 3), NH_SEND);
+	CU_ASSERT_EQUAL(memcmp(r.l2.dst_mac, mac_srv_b, 6), 0);
+	CU_ASSERT_EQUAL(STAT(c, dirty), 0);
+	nh_cache__destroy(c);
+}
+
 static CU_TestInfo nh_cache_tests[] = {
 	{ "insert and lookup", test_insert_lookup },
 	{ "no route, retries", test_no_route },
@@ -873,6 +1102,10 @@ static CU_TestInfo nh_cache_tests[] = {
 	{ "eviction and idle entries", test_eviction_and_idle },
 	{ "held frames in the UMEM accounting", test_held_frame_accounting },
 	{ "parameters", test_params },
+	{ "deferred: a new entry's frames wait for the queued lookup", test_deferred_new_entry },
+	{ "deferred: a flood of new clients, no lookup on the packet path", test_deferred_flood },
+	{ "deferred: held frames time out, no route, destroy", test_deferred_frames },
+	{ "deferred: route change keeps the next hop until the lookup", test_deferred_route_change },
 	CU_TEST_INFO_NULL,
 };
 
