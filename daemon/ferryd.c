@@ -27,6 +27,7 @@
 #include "daemon.h"
 #include "handoff.h"
 #include "health.h"
+#include "link_stats.h"
 #include "log.h"
 #include "notify.h"
 #include "service.h"
@@ -101,14 +102,22 @@ static int publish_svc_stats(struct ferry_daemon *d, int ncpus)
 
 _Static_assert(CFG_MAX_IFACES == FERRY_MAX_IFACES, "ferry_queue_stats has a slot per interface");
 
-/* Each AF_XDP socket's counters: worker i's sockets are queue i of every port. */
+/*
+ * Each AF_XDP socket's counters: worker i's sockets are queue i of every
+ * port.  Each slot also gets its interface's kernel counters, asked once
+ * per port: the kernel's drops are loss that no counter of ferry's sees.
+ */
 static int publish_queue_stats(struct ferry_daemon *d)
 {
+	struct ferry_link_stats link[CFG_MAX_IFACES];
 	int fd = steer__queue_stats_fd(d->steer);
 	int err = 0;
 
 	if (fd < 0 || !d->workers)
 		return -EINVAL;
+	for (int port = 0; port < d->nr_ports; port++)
+		if (link_stats__get(d->ports[port].ifindex, &link[port]))
+			memset(&link[port], 0, sizeof(link[port]));
 	for (uint32_t i = 0; i < d->nr_workers; i++) {
 		if (!d->workers[i])
 			continue;
@@ -118,6 +127,7 @@ static int publish_queue_stats(struct ferry_daemon *d)
 
 			if (worker__queue_stats(d->workers[i], port, &qs))
 				continue;
+			qs.link = link[port];
 			key = (__u32)port * FERRY_MAX_QUEUES + qs.queue;
 			if (bpf_map_update_elem(fd, &key, &qs, BPF_ANY))
 				err = -errno;
