@@ -29,6 +29,7 @@
 #include "health.h"
 #include "link_stats.h"
 #include "log.h"
+#include "napi_prio.h"
 #include "notify.h"
 #include "service.h"
 #include "steer.h"
@@ -351,6 +352,7 @@ int main(int argc, char **argv)
 		{},
 	};
 	const char *file = "/etc/ferry/ferry.yaml";
+	static struct napi_prio napi; /* what it changed, to put back at stop */
 	struct cfg_errors errs = {};
 	enum ferry_log_level level;
 	struct ferry_daemon *d;
@@ -425,6 +427,15 @@ int main(int argc, char **argv)
 	reload__init(d);
 	if (start_workers(d))
 		goto out_stop_workers;
+	/*
+	 * Real-time workers must not starve the NAPI threads that feed them
+	 * (napi_prio.h).  After the XDP attach, which may re-create them; a
+	 * failure is logged and ferryd runs on, as it would have before.
+	 */
+	if (d->cfg.worker_priority)
+		for (int i = 0; i < d->nr_ports; i++)
+			napi_prio__raise(&napi, d->ports[i].ifindex, d->ports[i].ifname,
+					 d->cfg.worker_priority);
 
 	pr_info("running: %d interface%s, %d flow%s, %u worker%s", d->nr_ports,
 		d->nr_ports == 1 ? "" : "s", d->nr_flows, d->nr_flows == 1 ? "" : "s",
@@ -436,6 +447,7 @@ int main(int argc, char **argv)
 
 out_stop_workers:
 	stop_workers(d);
+	napi_prio__restore(&napi);
 	publish_stats(d);
 	destroy_workers(d);
 	reload__fini(d);
