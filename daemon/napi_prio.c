@@ -22,8 +22,8 @@
 #define NETDEV_A_NAPI_PID 4
 
 struct genl_reply {
-	uint16_t family;      /* CTRL_CMD_GETFAMILY: the family id */
-	int ifindex;          /* NAPI_GET: the interface asked about */
+	uint16_t family; /* CTRL_CMD_GETFAMILY: the family id */
+	int ifindex;	 /* NAPI_GET: the interface asked about */
 	pid_t *pids;
 	int nr, max;
 	uint32_t msg_ifindex; /* of the message being parsed */
@@ -34,8 +34,7 @@ static int family_attr(const struct nlattr *a, void *data)
 {
 	struct genl_reply *r = data;
 
-	if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID &&
-	    mnl_attr_validate(a, MNL_TYPE_U16) == 0)
+	if (mnl_attr_get_type(a) == CTRL_ATTR_FAMILY_ID && mnl_attr_validate(a, MNL_TYPE_U16) == 0)
 		r->family = mnl_attr_get_u16(a);
 	return MNL_CB_OK;
 }
@@ -74,8 +73,7 @@ static int napi_msg(const struct nlmsghdr *nlh, void *data)
 }
 
 /* One request and its replies (a dump with NLM_F_DUMP). */
-static int genl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb,
-		     struct genl_reply *r)
+static int genl_talk(struct mnl_socket *nl, struct nlmsghdr *nlh, mnl_cb_t cb, struct genl_reply *r)
 {
 	char buf[16384];
 	unsigned int portid = mnl_socket_get_portid(nl), seq = nlh->nlmsg_seq;
@@ -111,7 +109,7 @@ static struct nlmsghdr *genl_msg(char *buf, uint16_t type, uint16_t flags, uint8
 int napi_prio__threads(int ifindex, pid_t *pids, int max)
 {
 	char buf[512];
-	struct genl_reply r = { .ifindex = ifindex, .pids = pids, .max = max };
+	struct genl_reply r = {.ifindex = ifindex, .pids = pids, .max = max};
 	unsigned int seq = (unsigned int)time(NULL);
 	struct mnl_socket *nl;
 	struct nlmsghdr *nlh;
@@ -141,14 +139,15 @@ out_close:
 
 int napi_prio__raise(struct napi_prio *np, int ifindex, const char *ifname, uint32_t prio)
 {
-	struct sched_param sp = { .sched_priority = (int)prio };
+	struct sched_param sp = {.sched_priority = (int)prio};
 	pid_t pids[64];
 	int n, raised = 0, err = 0;
 
 	n = napi_prio__threads(ifindex, pids, (int)(sizeof(pids) / sizeof(pids[0])));
 	if (n < 0) {
 		pr_warn("%s: cannot list its NAPI threads (netdev netlink, Linux 6.9+): %s; "
-			"worker_priority may starve them", ifname, strerror(-n));
+			"worker_priority may starve them",
+			ifname, strerror(-n));
 		return n;
 	}
 	if (!n) {
@@ -182,11 +181,12 @@ int napi_prio__raise(struct napi_prio *np, int ifindex, const char *ifname, uint
 		raised++;
 	}
 	if (raised)
-		pr_info("%s: %d NAPI thread%s at SCHED_FIFO %u (worker_priority), until stop", ifname,
-			raised, raised == 1 ? "" : "s", prio);
+		pr_info("%s: %d NAPI thread%s at SCHED_FIFO %u (worker_priority), until stop",
+			ifname, raised, raised == 1 ? "" : "s", prio);
 	if (err)
 		pr_warn("%s: cannot raise every NAPI thread to SCHED_FIFO %u: %s; worker_priority "
-			"may starve them", ifname, prio, strerror(-err));
+			"may starve them",
+			ifname, prio, strerror(-err));
 	return err;
 }
 
@@ -209,12 +209,13 @@ static bool is_napi_thread(pid_t pid)
 void napi_prio__restore(struct napi_prio *np)
 {
 	for (int i = 0; i < np->nr; i++) {
-		struct sched_param sp = { .sched_priority = np->saved[i].priority };
+		struct sched_param sp = {.sched_priority = np->saved[i].priority};
 
 		/* A thread that is gone (interface deleted) needs nothing. */
 		if (!is_napi_thread(np->saved[i].pid))
 			continue;
-		if (sched_setscheduler(np->saved[i].pid, np->saved[i].policy, &sp) && errno != ESRCH)
+		if (sched_setscheduler(np->saved[i].pid, np->saved[i].policy, &sp) &&
+		    errno != ESRCH)
 			pr_warn("%s: cannot put NAPI thread %d back to its scheduling: %s",
 				np->saved[i].ifname, (int)np->saved[i].pid, strerror(errno));
 	}

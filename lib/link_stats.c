@@ -28,8 +28,7 @@ static int attr_cb(const struct nlattr *a, void *data)
 	/* Older kernels send a shorter struct: what is missing stays 0. */
 	memset(&st, 0, sizeof(st));
 	memcpy(&st, mnl_attr_get_payload(a),
-	       mnl_attr_get_payload_len(a) < sizeof(st) ? mnl_attr_get_payload_len(a)
-							: sizeof(st));
+	       mnl_attr_get_payload_len(a) < sizeof(st) ? mnl_attr_get_payload_len(a) : sizeof(st));
 	r->out->rx_packets = st.rx_packets;
 	r->out->tx_packets = st.tx_packets;
 	r->out->rx_dropped = st.rx_dropped;
@@ -49,7 +48,7 @@ static int msg_cb(const struct nlmsghdr *nlh, void *data)
 int link_stats__get(int ifindex, struct ferry_link_stats *out)
 {
 	char buf[8192]; /* a link message with its counters fits easily */
-	struct reply r = { .out = out };
+	struct reply r = {.out = out};
 	struct mnl_socket *nl;
 	struct nlmsghdr *nlh;
 	struct ifinfomsg *ifm;
