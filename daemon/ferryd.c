@@ -110,15 +110,19 @@ _Static_assert(CFG_MAX_IFACES == FERRY_MAX_IFACES, "ferry_queue_stats has a slot
  */
 static int publish_queue_stats(struct ferry_daemon *d)
 {
-	struct ferry_link_stats link[CFG_MAX_IFACES];
+	/* A failed ask keeps the last answer: counters never go backwards. */
+	static struct ferry_link_stats link[CFG_MAX_IFACES];
 	int fd = steer__queue_stats_fd(d->steer);
 	int err = 0;
 
 	if (fd < 0 || !d->workers)
 		return -EINVAL;
-	for (int port = 0; port < d->nr_ports; port++)
-		if (link_stats__get(d->ports[port].ifindex, &link[port]))
-			memset(&link[port], 0, sizeof(link[port]));
+	for (int port = 0; port < d->nr_ports; port++) {
+		struct ferry_link_stats now;
+
+		if (!link_stats__get(d->ports[port].ifindex, &now))
+			link[port] = now;
+	}
 	for (uint32_t i = 0; i < d->nr_workers; i++) {
 		if (!d->workers[i])
 			continue;
