@@ -204,6 +204,24 @@ struct ferry_flow_info {
 #define FERRY_MAX_IFACES 8   /* configured interfaces (== CFG_MAX_IFACES) */
 
 /*
+ * The kernel's own counters of an interface (rtnetlink IFLA_STATS64, struct
+ * rtnl_link_stats64): what it dropped never reaches ferry's counters.  A
+ * veth counts here, as rx_dropped, the frames its peer could not queue to it
+ * (a full ring: its NAPI thread did not run) and the XDP redirects into a
+ * socket that failed; as tx_dropped, what ferry sent that the peer's ring
+ * refused.
+ */
+struct ferry_link_stats {
+	__u64 rx_packets;
+	__u64 tx_packets;
+	__u64 rx_dropped;
+	__u64 tx_dropped;
+	__u64 rx_errors;
+	__u64 tx_errors;
+	__u64 rx_missed_errors;
+};
+
+/*
  * One AF_XDP socket, (interface, queue): its kernel XDP_STATISTICS and
  * ferry's own port counters.  An ARRAY keyed by port * FERRY_MAX_QUEUES +
  * queue, where port is the interface's position in the config; the main
@@ -236,6 +254,8 @@ struct ferry_queue_stats {
 	 * flow, so this interface-level counter is where they are counted.
 	 */
 	__u64 drop_malformed;
+	/* The whole interface's (every queue's slot has the same copy). */
+	struct ferry_link_stats link;
 };
 
 /* Pin names under the configured pin path (default /sys/fs/bpf/ferry). */

@@ -96,6 +96,13 @@ static const struct counter xsk_counters[] = {
 	QUEUE_COUNTER(tx_invalid_descs), QUEUE_COUNTER(rx_ring_full),
 	QUEUE_COUNTER(rx_fill_ring_empty_descs), QUEUE_COUNTER(tx_ring_empty_descs),
 };
+/* The interface's struct ferry_link_stats (IFLA_STATS64), in each queue slot. */
+#define LINK_COUNTER(f) { #f, offsetof(struct ferry_queue_stats, link.f) }
+static const struct counter link_counters[] = {
+	LINK_COUNTER(rx_packets), LINK_COUNTER(tx_packets), LINK_COUNTER(rx_dropped),
+	LINK_COUNTER(tx_dropped), LINK_COUNTER(rx_errors),  LINK_COUNTER(tx_errors),
+	LINK_COUNTER(rx_missed_errors),
+};
 static const struct counter port_counters[] = {
 	QUEUE_COUNTER(rx_packets), QUEUE_COUNTER(tx_packets), QUEUE_COUNTER(tx_ring_full),
 	QUEUE_COUNTER(tx_kicks),   QUEUE_COUNTER(fill_kicks), QUEUE_COUNTER(rx_invalid),
@@ -490,6 +497,19 @@ static int xdp_stats_pin(const struct dirent *de)
 	return !strncmp(de->d_name, FERRY_PIN_XDP_STATS "_", plen) && de->d_name[plen];
 }
 
+/* A live socket's slot of interface `ifname`, for the interface's kernel counters. */
+static bool find_link_stats(struct ctl *c, const char *ifname, struct ferry_queue_stats *qs)
+{
+	for (__u32 key = 0; key < c->queue_stats.info.max_entries; key++) {
+		if (bpf_map_lookup_elem(c->queue_stats.fd, &key, qs) || !qs->configured)
+			continue;
+		qs->ifname[sizeof(qs->ifname) - 1] = '\0';
+		if (!strcmp(qs->ifname, ifname))
+			return true;
+	}
+	return false;
+}
+
 static int print_ifaces(struct ctl *c)
 {
 	const size_t plen = strlen(FERRY_PIN_XDP_STATS "_");
@@ -509,8 +529,9 @@ static int print_ifaces(struct ctl *c)
 	for (int i = 0; i < n; i++) {
 		const char *ifname = names[i]->d_name + plen;
 		struct pinned_map m = { .fd = -1 };
+		struct ferry_queue_stats qs;
 		struct ferry_xdp_stats xs;
-		bool f = false;
+		bool f = false, link;
 		int ret;
 
 		if (err)
@@ -521,14 +542,26 @@ static int print_ifaces(struct ctl *c)
 		err = ret ?: read_percpu(c, &m, 0, &xs, sizeof(xs));
 		if (err)
 			goto next;
+		/* What the kernel dropped on the interface, before or after ferry. */
+		link = find_link_stats(c, ifname, &qs);
 		if (!c->json) {
 			fprintf(out, "interface %s\n", ifname);
 			snprintf(c->ctx, sizeof(c->ctx), "if-%s", ifname);
 			text_counters(c, "xdp", &xs, xdp_counters, ARRAY_SIZE(xdp_counters));
+			if (link)
+				text_counters(c, "kernel", &qs, link_counters,
+					      ARRAY_SIZE(link_counters));
 		} else {
 			fprintf(out, "%s{\"name\":", first ? "" : ",");
 			json_string(out, ifname);
 			json_counters(out, &xs, xdp_counters, ARRAY_SIZE(xdp_counters), &f);
+			if (link) {
+				fprintf(out, ",\"kernel\":{");
+				f = true;
+				json_counters(out, &qs, link_counters, ARRAY_SIZE(link_counters),
+					      &f);
+				fputc('}', out);
+			}
 			fputc('}', out);
 			first = false;
 		}
@@ -927,6 +960,20 @@ static int print_prometheus(struct ctl *c)
 			prom_label(out, qs[q].ifname);
 			fprintf(out, ",queue=\"%u\"} %llu\n", qs[q].queue,
 				(unsigned long long)counter_value(&qs[q], ctr));
+		}
+	}
+	for (size_t k = 0; k < ARRAY_SIZE(link_counters); k++) {
+		snprintf(name, sizeof(name), "ferry_interface_kernel_%s_total", link_counters[k].name);
+		prom_family(out, name, "The kernel's counter of the interface (IFLA_STATS64).",
+			    "counter");
+		/* Slots are in interface order: the first of each interface has its counters. */
+		for (int q = 0; q < nq; q++) {
+			if (q && !strcmp(qs[q].ifname, qs[q - 1].ifname))
+				continue;
+			fprintf(out, "%s{interface=", name);
+			prom_label(out, qs[q].ifname);
+			fprintf(out, "} %llu\n",
+				(unsigned long long)counter_value(&qs[q], &link_counters[k]));
 		}
 	}
 out_free:

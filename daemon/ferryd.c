@@ -28,7 +28,9 @@
 #include "daemon.h"
 #include "handoff.h"
 #include "health.h"
+#include "link_stats.h"
 #include "log.h"
+#include "napi_prio.h"
 #include "nexthop.h"
 #include "notify.h"
 #include "service.h"
@@ -103,14 +105,26 @@ static int publish_svc_stats(struct ferry_daemon *d, int ncpus)
 
 _Static_assert(CFG_MAX_IFACES == FERRY_MAX_IFACES, "ferry_queue_stats has a slot per interface");
 
-/* Each AF_XDP socket's counters: worker i's sockets are queue i of every port. */
+/*
+ * Each AF_XDP socket's counters: worker i's sockets are queue i of every
+ * port.  Each slot also gets its interface's kernel counters, asked once
+ * per port: the kernel's drops are loss that no counter of ferry's sees.
+ */
 static int publish_queue_stats(struct ferry_daemon *d)
 {
+	/* A failed ask keeps the last answer: counters never go backwards. */
+	static struct ferry_link_stats link[CFG_MAX_IFACES];
 	int fd = steer__queue_stats_fd(d->steer);
 	int err = 0;
 
 	if (fd < 0 || !d->workers)
 		return -EINVAL;
+	for (int port = 0; port < d->nr_ports; port++) {
+		struct ferry_link_stats now;
+
+		if (!link_stats__get(d->ports[port].ifindex, &now))
+			link[port] = now;
+	}
 	for (uint32_t i = 0; i < d->nr_workers; i++) {
 		if (!d->workers[i])
 			continue;
@@ -120,6 +134,7 @@ static int publish_queue_stats(struct ferry_daemon *d)
 
 			if (worker__queue_stats(d->workers[i], port, &qs))
 				continue;
+			qs.link = link[port];
 			key = (__u32)port * FERRY_MAX_QUEUES + qs.queue;
 			if (bpf_map_update_elem(fd, &key, &qs, BPF_ANY))
 				err = -errno;
@@ -428,6 +443,7 @@ int main(int argc, char **argv)
 		{},
 	};
 	const char *file = "/etc/ferry/ferry.yaml";
+	static struct napi_prio napi; /* what it changed, to put back at stop */
 	struct cfg_errors errs = {};
 	enum ferry_log_level level;
 	struct ferry_daemon *d;
@@ -506,6 +522,15 @@ int main(int argc, char **argv)
 	reload__init(d);
 	if (start_workers(d))
 		goto out_stop_workers;
+	/*
+	 * Real-time workers must not starve the NAPI threads that feed them
+	 * (napi_prio.h).  After the XDP attach, which may re-create them; a
+	 * failure is logged and ferryd runs on, as it would have before.
+	 */
+	if (d->cfg.worker_priority)
+		for (int i = 0; i < d->nr_ports; i++)
+			napi_prio__raise(&napi, d->ports[i].ifindex, d->ports[i].ifname,
+					 d->cfg.worker_priority);
 
 	/* Everything that needed more has happened: the workers run. */
 	drop_capabilities(d);
@@ -519,6 +544,7 @@ int main(int argc, char **argv)
 
 out_stop_workers:
 	stop_workers(d);
+	napi_prio__restore(&napi);
 	publish_stats(d);
 	destroy_workers(d);
 	reload__fini(d);

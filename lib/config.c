@@ -1023,17 +1023,55 @@ static void h_match(struct parser *p, const struct key_handler *h, yaml_node_t *
 			  ctx);
 }
 
-/* Service arguments are the service's business, except that YAML keys are unique. */
-static void check_dup_keys(struct parser *p, yaml_node_t *map)
+/*
+ * Service arguments are the service's business, except that YAML keys are
+ * unique at every level, not only the top one: a service would silently
+ * take one of two values, and a reload, comparing flows key by key, would
+ * see an identical flow as changed and restart it.  The walk is bounded in
+ * depth and in nodes visited: an alias may name a node that contains it,
+ * or expand to an exponential tree ("billion laughs"), and every later walk
+ * of the arguments (services, reload's comparison) would then never end.
+ */
+#define ARGS_MAX_DEPTH 32
+#define ARGS_MAX_NODES 65536
+
+struct args_walk {
+	struct parser *p;
+	unsigned int nodes;
+};
+
+static bool check_args(struct args_walk *aw, yaml_node_t *node, unsigned int depth)
 {
+	struct parser *p = aw->p;
 	yaml_node_pair_t *a, *b;
 
-	for (b = map->data.mapping.pairs.start; b < map->data.mapping.pairs.top; b++) {
+	if (!node)
+		return true;
+	if (depth > ARGS_MAX_DEPTH || ++aw->nodes > ARGS_MAX_NODES) {
+		cfg_error(p->errs, node,
+			  "service arguments nested deeper than %d levels or over %d nodes "
+			  "(an alias to an enclosing node?)",
+			  ARGS_MAX_DEPTH, ARGS_MAX_NODES);
+		return false;
+	}
+	if (node->type == YAML_SEQUENCE_NODE) {
+		for (yaml_node_item_t *i = node->data.sequence.items.start;
+		     i < node->data.sequence.items.top; i++)
+			if (!check_args(aw, yaml_document_get_node(p->doc, *i), depth + 1))
+				return false;
+		return true;
+	}
+	if (node->type != YAML_MAPPING_NODE)
+		return true;
+	for (b = node->data.mapping.pairs.start; b < node->data.mapping.pairs.top; b++) {
 		yaml_node_t *kb = yaml_document_get_node(p->doc, b->key);
 
+		if (!check_args(aw, kb, depth + 1) ||
+		    !check_args(aw, yaml_document_get_node(p->doc, b->value), depth + 1))
+			return false;
 		if (!scalar_of(kb))
 			continue;
-		for (a = map->data.mapping.pairs.start; a < b; a++) {
+		for (a = node->data.mapping.pairs.start; a < b; a++) {
 			const char *ka = scalar_of(yaml_document_get_node(p->doc, a->key));
 
 			if (ka && !strcmp(ka, scalar_of(kb))) {
@@ -1042,6 +1080,14 @@ static void check_dup_keys(struct parser *p, yaml_node_t *map)
 			}
 		}
 	}
+	return true;
+}
+
+static void check_dup_keys(struct parser *p, yaml_node_t *map)
+{
+	struct args_walk aw = { .p = p };
+
+	check_args(&aw, map, 0);
 }
 
 static void service_item(struct parser *p, yaml_node_t *item, void *obj)

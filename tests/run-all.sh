@@ -44,7 +44,8 @@ for t in tests/integration/test_*.sh; do
 done
 
 # Fuzzing (make fuzz-build): each libFuzzer harness for FUZZ_SMOKE_SECONDS,
-# one test per harness; tests/fuzz/run.sh prints "fuzz: N passed, N failed".
+# one test per harness (and one for fuzz_chain's seeds reaching every service);
+# tests/fuzz/run.sh prints "fuzz: N passed, N failed".
 echo "== fuzz"
 tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-20}" 2>&1 | tee "$logs/fuzz.log"
 st=${PIPESTATUS[0]}

@@ -10,6 +10,14 @@
  * slips past validation is caught here, not by ferryd at start-up.  When
  * the file is accepted, each flow's services are configured and destroyed
  * as ferryd does it, which runs forward's own argument parser.
+ *
+ * A NUL byte splits the input into two configs, the running one and the one
+ * a reload (SIGHUP) would load: both go through the above, and when both
+ * load, reload__plan() (daemon/reload.c) diffs them.  Its plan must be
+ * consistent (every id unique and in range, the unchanged flows keeping
+ * their old ids, the masks and counts adding up), and a config diffed
+ * against itself must keep every flow.  Without a NUL, the one config is
+ * diffed against itself.
  */
 #include <errno.h>
 #include <string.h>
@@ -19,12 +27,13 @@
 #include "daemon.h"
 #include "fuzz.h"
 #include "log.h"
+#include "reload.h"
 #include "service.h"
 
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 /* Services may ask for the daemon's config while they configure: it lives in one. */
-static struct ferry_daemon daemon_;
+static struct ferry_daemon daemon_, next_;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -145,32 +154,121 @@ static void configure_services(struct ferry_daemon *d, struct cfg_errors *errs)
 	}
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* Loads `text` into d->cfg and checks it; 0 when it loaded (free it then). */
+static int load(struct ferry_daemon *d, const char *name, const char *text)
 {
 	struct cfg_errors errs = { 0 };
-	char *text;
 	int err;
 
-	/* config__load_string() takes a C string: stop at the first NUL. */
-	text = malloc(size + 1);
-	FUZZ_CHECK(text, "out of memory");
-	memcpy(text, data, size);
-	text[size] = '\0';
 	/* Capture too, so the capture path runs; the log line is printed anyway. */
 	errs.capture = calloc(1, 1);
 	FUZZ_CHECK(errs.capture, "out of memory");
-
-	memset(&daemon_, 0, sizeof(daemon_));
-	err = config__load_string(&daemon_.cfg, "fuzz.yaml", text, &errs);
+	memset(d, 0, sizeof(*d));
+	err = config__load_string(&d->cfg, name, text, &errs);
 	FUZZ_CHECK(err == 0 || err == -EINVAL, "load returned %d", err);
 	FUZZ_CHECK(!err == (errs.count == 0), "load returned %d after %d errors", err, errs.count);
 	FUZZ_CHECK(strlen(errs.capture) == errs.capture_len, "capture length");
 	if (!err) {
-		check_valid(&daemon_.cfg);
-		configure_services(&daemon_, &errs);
+		check_valid(&d->cfg);
+		configure_services(d, &errs);
+	} else {
+		config__free(&d->cfg);
 	}
-	config__free(&daemon_.cfg);
 	free(errs.capture);
+	return err;
+}
+
+/* reload__plan(old -> new), checked against what reload.h promises. */
+static void check_plan(const struct ferry_config *old, const struct ferry_config *new,
+		       uint32_t id_base)
+{
+	struct cfg_errors errs = { 0 };
+	struct reload_plan plan;
+	uint32_t old_id[CFG_MAX_FLOWS];
+	uint64_t old_mask = 0, ids = 0, add = 0;
+	uint32_t nr_ids = 0;
+	int err, changed = 0;
+
+	/* Running flows have ids 0..63 in an order the input picks (5 is odd: no repeats). */
+	for (int i = 0; i < old->nr_flows; i++) {
+		old_id[i] = (id_base + 5u * (uint32_t)i) % CFG_MAX_FLOWS;
+		old_mask |= 1ull << old_id[i];
+	}
+	errs.capture = calloc(1, 1);
+	FUZZ_CHECK(errs.capture, "out of memory");
+	err = reload__plan(old, old_id, new, &plan, &errs);
+	FUZZ_CHECK(err == 0 || err == -EINVAL, "plan returned %d", err);
+	FUZZ_CHECK(!err == (errs.count == 0), "plan returned %d after %d errors", err, errs.count);
+	free(errs.capture);
+	if (err)
+		return;
+	FUZZ_CHECK(plan.nr_flows == new->nr_flows, "plan of %d flows for %d", plan.nr_flows,
+		   new->nr_flows);
+	for (int i = 0; i < new->nr_flows; i++) {
+		uint32_t id = plan.new_id[i];
+		int j;
+
+		FUZZ_CHECK(id < CFG_MAX_FLOWS && !(ids >> id & 1), "flow %d: id %u twice or too big",
+			   i, id);
+		ids |= 1ull << id;
+		if (id + 1 > nr_ids)
+			nr_ids = id + 1;
+		for (j = 0; j < old->nr_flows; j++)
+			if (!strcmp(old->flows[j].name, new->flows[i].name))
+				break;
+		if (plan.unchanged[i]) {
+			FUZZ_CHECK(j < old->nr_flows && old_id[j] == id,
+				   "unchanged flow '%s' does not keep its id", new->flows[i].name);
+			continue;
+		}
+		add |= 1ull << id;
+		changed += j < old->nr_flows;
+	}
+	FUZZ_CHECK(ids == (plan.keep_mask | plan.add_mask) && add == plan.add_mask &&
+			   !(plan.keep_mask & plan.add_mask),
+		   "keep %llx add %llx for ids %llx", (unsigned long long)plan.keep_mask,
+		   (unsigned long long)plan.add_mask, (unsigned long long)ids);
+	FUZZ_CHECK(plan.drop_mask == (old_mask & ~plan.keep_mask), "drop mask %llx",
+		   (unsigned long long)plan.drop_mask);
+	FUZZ_CHECK(plan.nr_ids == nr_ids, "nr_ids %u, want %u", plan.nr_ids, nr_ids);
+	FUZZ_CHECK(plan.changed == changed && plan.added >= 0 && plan.removed >= 0 &&
+			   plan.added + plan.changed + plan.unchanged_count == new->nr_flows &&
+			   plan.removed + plan.changed + plan.unchanged_count == old->nr_flows,
+		   "counts: %d added %d changed %d removed %d unchanged", plan.added, plan.changed,
+		   plan.removed, plan.unchanged_count);
+	if (old == new)
+		FUZZ_CHECK(plan.unchanged_count == new->nr_flows,
+			   "a config diffed against itself changes %d flows",
+			   new->nr_flows - plan.unchanged_count);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *second = NULL;
+	uint32_t id_base = 0;
+	char *text;
+
+	/* config__load_string() takes C strings: the first NUL ends the first config. */
+	text = malloc(size + 1);
+	FUZZ_CHECK(text, "out of memory");
+	memcpy(text, data, size);
+	text[size] = '\0';
+	if (strlen(text) < size)
+		second = text + strlen(text) + 1;
+	for (size_t i = 0; i < size; i++)
+		id_base += data[i];
+
+	if (load(&daemon_, "fuzz.yaml", text) == 0) {
+		check_plan(&daemon_.cfg, &daemon_.cfg, id_base);
+		if (second && load(&next_, "next.yaml", second) == 0) {
+			check_plan(&daemon_.cfg, &next_.cfg, id_base);
+			check_plan(&next_.cfg, &daemon_.cfg, id_base + 1);
+			config__free(&next_.cfg);
+		}
+		config__free(&daemon_.cfg);
+	} else if (second && load(&next_, "next.yaml", second) == 0) {
+		config__free(&next_.cfg);
+	}
 	free(text);
 	return 0;
 }

@@ -13,11 +13,13 @@
 #include <sys/socket.h>
 
 #include <linux/if_xdp.h>
+#include <sanitizer/asan_interface.h>
 
 #include "fuzz.h"
 #include "fuzz_env.h"
 #include "nat.h"
 #include "nexthop.h"
+#include "steer.h"
 #include "svc_loader.h"
 
 struct fuzz_nh fuzz_nh = { .mtu = 1500 };
@@ -32,6 +34,38 @@ struct ferry_fwd_stats *ferry_worker__flow_stats(struct ferry_worker *w, uint32_
 {
 	FUZZ_CHECK(flow_id < CFG_MAX_FLOWS, "flow_id %u", flow_id);
 	return &w->flow_stats[flow_id];
+}
+
+/*
+ * ---- daemon/steer.c, for daemon/reload.c ----
+ *
+ * The harnesses run reload__plan() only, which touches no map; the rest of
+ * reload.c is linked with it and must not reach the BPF maps here.
+ */
+
+int steer__set_rule(struct steer *s, uint32_t slot, const struct ferry_rule *rule)
+{
+	FUZZ_CHECK(0, "steer__set_rule() without a steering program");
+	return -EOPNOTSUPP;
+}
+
+int steer__clear_rules(struct steer *s, uint32_t from_slot)
+{
+	FUZZ_CHECK(0, "steer__clear_rules() without a steering program");
+	return -EOPNOTSUPP;
+}
+
+int steer__set_flow_info(struct steer *s, uint32_t flow_id, const char *name)
+{
+	FUZZ_CHECK(0, "steer__set_flow_info() without a steering program");
+	return -EOPNOTSUPP;
+}
+
+int steer__set_svc_info(struct steer *s, uint32_t flow_id, uint32_t pos, const char *name,
+			const char *const counter_names[FERRY_SVC_COUNTERS])
+{
+	FUZZ_CHECK(0, "steer__set_svc_info() without a steering program");
+	return -EOPNOTSUPP;
 }
 
 /*
@@ -284,6 +318,21 @@ void fuzz_env__daemon_destroy(struct ferry_daemon *d)
 }
 
 /* ---- a worker with a UMEM and rings in plain memory ---- */
+
+/*
+ * Every frame the pool hands out is whole: fuzz_chain poisons the tail of
+ * a received frame, and a service may get that frame back for a packet of
+ * its own (ferry_batch__emit()) in the same burst it was dropped in.
+ */
+bool __real_umem__alloc(struct umem *u, uint64_t *addr);
+bool __wrap_umem__alloc(struct umem *u, uint64_t *addr);
+bool __wrap_umem__alloc(struct umem *u, uint64_t *addr)
+{
+	if (!__real_umem__alloc(u, addr))
+		return false;
+	ASAN_UNPOISON_MEMORY_REGION(umem__data(u, *addr), u->frame_size);
+	return true;
+}
 
 /* A port whose rings are arrays: the producer/consumer words live here. */
 struct fuzz_port {

@@ -19,6 +19,14 @@
  * found by the reversed quote, and the error rewritten for the client must
  * quote the client's packet, keep its layout and keep valid checksums valid.
  *
+ * The NAT table is a big one, already holding BACKGROUND sessions (about
+ * a quarter of its index's buckets), so the fuzzed session's lookups walk
+ * probe runs among other keys, and the input's own neighbours (more
+ * sessions from the same client address, removed again in an order the
+ * input picks) make backward-shift deletes move entries around it.  After
+ * every input the table holds exactly the background sessions again, and a
+ * sample of them is still found by both indexes.
+ *
  * The frame is copied into a heap buffer of exactly its size, so ASan
  * catches any read or write past its end.
  */
@@ -38,8 +46,16 @@
 #define NAT_PORT_HI 40015
 #define UPSTREAM_PORT 6000
 #define UPSTREAM_MTU 1500
+/* An index of 8192 buckets (twice the capacity, rounded up), a quarter in use. */
+#define NAT_CAPACITY 4096
+#define BACKGROUND 2048
+#define MAX_NEIGHBOURS 8
+#define SAMPLE 32
 
 static struct nat_table *nat;
+static struct nat_session *background[BACKGROUND];
+static struct nat_tuple background_client[BACKGROUND];
+static uint32_t sample_pos;
 
 static const uint8_t up_dst_mac[6] = { 0x02, 0, 0, 0, 0x02, 0x02 };
 static const uint8_t up_src_mac[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
@@ -50,10 +66,63 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	log__init("fuzz_packet");
 	log__set_level(FERRY_LOG_ERR);
-	nat = nat_table__create(4, NAT_PORT_LO, NAT_PORT_HI);
+	nat = nat_table__create(NAT_CAPACITY, NAT_PORT_LO, NAT_PORT_HI);
 	if (!nat)
 		abort();
+	/*
+	 * Sessions of other clients to other upstreams (198.18.3.0/24, each its
+	 * own port), so none takes a NAT port the fuzzed session's upstream needs.
+	 */
+	for (uint32_t i = 0; i < BACKGROUND; i++) {
+		static const union ferry_addr egress = { .b = { 198, 18, 3, 1 } };
+		union ferry_addr up = { .b = { 198, 18, 3, (uint8_t)(2 + i % 200) } };
+		struct nat_tuple *c = &background_client[i];
+		int err;
+
+		memset(c, 0, sizeof(*c));
+		c->saddr.b[0] = 198;
+		c->saddr.b[1] = 19;
+		c->saddr.b[2] = (uint8_t)(i >> 8);
+		c->saddr.b[3] = (uint8_t)i;
+		c->daddr.b[0] = 198;
+		c->daddr.b[1] = 18;
+		c->daddr.b[2] = 1;
+		c->daddr.b[3] = 1;
+		c->sport = (uint16_t)(1024 + i);
+		c->dport = 5000;
+		c->family = 4;
+		c->proto = i & 1 ? IPPROTO_TCP : IPPROTO_UDP;
+		err = nat_table__insert(nat, c, &egress, &up, (uint16_t)(7000 + i / 200), 0, 1,
+					&background[i]);
+		FUZZ_CHECK(err == 0, "background session %u: %d", i, err);
+	}
 	return 0;
+}
+
+/*
+ * A rotating sample of the background sessions, found by both indexes:
+ * inserts and backward-shift deletes of the fuzzed sessions must not lose
+ * or misplace an entry of another run.
+ */
+static void check_background(void)
+{
+	FUZZ_CHECK(nat_table__count(nat) == BACKGROUND, "%u sessions, want %u",
+		   nat_table__count(nat), BACKGROUND);
+	for (uint32_t k = 0; k < SAMPLE; k++) {
+		uint32_t i = sample_pos++ % BACKGROUND;
+		const struct nat_session *s = background[i];
+		struct nat_tuple reply;
+
+		FUZZ_CHECK(nat_table__lookup_client(nat, &background_client[i]) == s,
+			   "background session %u: client lookup", i);
+		reply = s->upstream;
+		reply.saddr = s->upstream.daddr;
+		reply.daddr = s->upstream.saddr;
+		reply.sport = s->upstream.dport;
+		reply.dport = s->upstream.sport;
+		FUZZ_CHECK(nat_table__lookup_reply(nat, &reply) == s,
+			   "background session %u: reply lookup", i);
+	}
 }
 
 static unsigned int addr_len(const struct pkt_info *pi)
@@ -200,16 +269,46 @@ static void nat_round_trip(const uint8_t *orig, size_t size, const struct pkt_in
 	static const union ferry_addr upstream6 = { .b = { 0xfd, 0, 0, 2, [15] = 2 } };
 	const union ferry_addr *egress = pi->family == 4 ? &egress4 : &egress6;
 	const union ferry_addr *upstream = pi->family == 4 ? &upstream4 : &upstream6;
-	struct nat_tuple client, want, got;
+	struct nat_session *s = NULL, *nb[MAX_NEIGHBOURS];
+	struct nat_tuple client, want, got, nbc[MAX_NEIGHBOURS];
+	/* The input decides how many neighbours there are and who goes first. */
+	uint32_t nr_nb = pi->sport % (MAX_NEIGHBOURS + 1), order = pi->dport;
 	struct pkt_info rpi;
-	struct nat_session *s = NULL;
 	uint16_t stored;
 	uint8_t *frame;
 	int err;
 
 	nat_tuple_from_pkt(&client, pi);
+	/* A background session's own tuple (a crafted input): nothing new to check. */
+	for (uint32_t i = 0; i <= nr_nb; i++) {
+		struct nat_tuple c = client;
+
+		if (i)
+			c.sport ^= (uint16_t)i;
+		if (nat_table__lookup_client(nat, &c))
+			return;
+	}
+	/* Neighbours before the session: its index entries land behind theirs. */
+	for (uint32_t i = 0; i < nr_nb; i++) {
+		nbc[i] = client;
+		nbc[i].sport ^= (uint16_t)(i + 1);
+		err = nat_table__insert(nat, &nbc[i], egress, upstream, UPSTREAM_PORT, 0, 1, &nb[i]);
+		FUZZ_CHECK(err == 0, "neighbour %u: insert: %d", i, err);
+	}
 	err = nat_table__insert(nat, &client, egress, upstream, UPSTREAM_PORT, 0, 1, &s);
-	FUZZ_CHECK(err == 0 && s, "insert into an empty table: %d", err);
+	FUZZ_CHECK(err == 0 && s, "insert with free NAT ports: %d", err);
+	/* Then they leave, in the input's order, shifting entries back over the gaps. */
+	for (uint32_t k = 0; k < nr_nb; k++) {
+		uint32_t i = (k + order) % nr_nb;
+
+		FUZZ_CHECK(nat_table__lookup_client(nat, &nbc[i]) == nb[i], "neighbour %u lookup",
+			   i);
+		nat_table__remove(nat, nb[i]);
+		FUZZ_CHECK(nat_table__lookup_client(nat, &nbc[i]) == NULL,
+			   "neighbour %u found after its removal", i);
+		FUZZ_CHECK(nat_table__lookup_client(nat, &client) == s,
+			   "client lookup after a neighbour left");
+	}
 	FUZZ_CHECK(nat_table__lookup_client(nat, &client) == s, "client lookup");
 	FUZZ_CHECK(s->upstream.sport >= NAT_PORT_LO && s->upstream.sport <= NAT_PORT_HI,
 		   "NAT port %u", s->upstream.sport);
@@ -281,7 +380,8 @@ static void nat_round_trip(const uint8_t *orig, size_t size, const struct pkt_in
 out:
 	free(frame);
 	nat_table__remove(nat, s);
-	FUZZ_CHECK(nat_table__count(nat) == 0, "session left after remove");
+	FUZZ_CHECK(nat_table__lookup_client(nat, &client) == NULL, "session found after remove");
+	check_background();
 }
 
 /* ---- ICMP errors ---- */

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include "csum.h"
 #include "packet.h"
@@ -33,6 +34,7 @@ struct spec {
 	bool bad_csum;
 	uint32_t pad; /* Ethernet padding after the IP packet */
 	uint8_t tcp_flags; /* 0: PSH ACK */
+	const uint8_t *bytes; /* the payload's bytes; NULL: a-z repeated */
 };
 
 static const char *outdir;
@@ -88,7 +90,7 @@ static uint32_t build(uint8_t *f, const struct spec *s)
 		memset(f + l4 + 20, 1, s->tcp_opts);
 	}
 	for (uint32_t i = 0; i < s->payload; i++)
-		f[l4 + l4len - s->payload + i] = (uint8_t)('a' + i % 26);
+		f[l4 + l4len - s->payload + i] = s->bytes ? s->bytes[i] : (uint8_t)('a' + i % 26);
 	for (uint32_t i = 0; i < s->pad; i++)
 		f[l4 + l4len + i] = 0xee; /* padding is not part of any sum */
 
@@ -273,6 +275,17 @@ static void op(struct script *sc, uint8_t b)
 	sc->buf[sc->len++] = b;
 }
 
+/* fuzz_chain's configs (configs[] in fuzz_chain.c) */
+enum { CFG_FORWARD, CFG_SERVICES_A, CFG_SERVICES_B, CFG_TAP };
+
+/* A script for the daemon of `config`, with resolver and ring knobs. */
+static void begin(struct script *sc, uint8_t config, uint8_t knobs)
+{
+	sc->len = 0;
+	op(sc, config);
+	op(sc, knobs);
+}
+
 static void frame(struct script *sc, int port, const struct spec *s)
 {
 	uint32_t len = build(sc->buf + sc->len + 2, s);
@@ -311,16 +324,14 @@ static void gen_chain(void)
 	struct script sc;
 
 	/* A request, the upstream's answer, back to the client. */
-	sc.len = 0;
-	op(&sc, 0x00);
+	begin(&sc, CFG_FORWARD, 0x00);
 	frame(&sc, 0, &udp4);
 	op(&sc, END_BURST);
 	op(&sc, REFLECT_ALL);
 	op(&sc, END_BURST);
 	write_file("chain", "udp4-round-trip", sc.buf, sc.len);
 
-	sc.len = 0;
-	op(&sc, 0x00);
+	begin(&sc, CFG_FORWARD, 0x00);
 	frame(&sc, 0, &tcp6);
 	op(&sc, END_BURST);
 	op(&sc, REFLECT_ALL);
@@ -335,8 +346,7 @@ static void gen_chain(void)
 	write_file("chain", "tcp6-round-trip", sc.buf, sc.len);
 
 	/* Every flow at once, with a reply that has no session. */
-	sc.len = 0;
-	op(&sc, 0x00);
+	begin(&sc, CFG_FORWARD, 0x00);
 	frame(&sc, 0, &udp4);
 	frame(&sc, 0, &net4);
 	frame(&sc, 0, &tcp4);
@@ -347,16 +357,14 @@ static void gen_chain(void)
 	write_file("chain", "all-flows", sc.buf, sc.len);
 
 	/* The client's neighbour is unknown: the reply waits for it. */
-	sc.len = 0;
-	op(&sc, 0x04);
+	begin(&sc, CFG_FORWARD, 0x04);
 	frame(&sc, 0, &udp4);
 	op(&sc, END_BURST);
 	op(&sc, REFLECT_ALL);
 	write_file("chain", "client-unresolved", sc.buf, sc.len);
 
 	/* Upstream unresolved: held until the kernel says it is reachable. */
-	sc.len = 0;
-	op(&sc, 0x08);
+	begin(&sc, CFG_FORWARD, 0x08);
 	frame(&sc, 0, &udp4);
 	op(&sc, END_BURST | 0x80);
 	op(&sc, 0x00);
@@ -370,8 +378,7 @@ static void gen_chain(void)
 	write_file("chain", "upstream-late", sc.buf, sc.len);
 
 	/* The upstream never resolves: held frames time out. */
-	sc.len = 0;
-	op(&sc, 0x18);
+	begin(&sc, CFG_FORWARD, 0x18);
 	frame(&sc, 0, &udp4);
 	op(&sc, END_BURST | ADVANCE(15) | TICK);
 	op(&sc, EVENT_TICK);
@@ -380,8 +387,7 @@ static void gen_chain(void)
 	write_file("chain", "upstream-failed", sc.buf, sc.len);
 
 	/* ICMP errors about sent packets, from the upstream and from a router. */
-	sc.len = 0;
-	op(&sc, 0x00);
+	begin(&sc, CFG_FORWARD, 0x00);
 	frame(&sc, 0, &udp4);
 	frame(&sc, 0, &udp6);
 	frame(&sc, 0, &tcp4);
@@ -396,8 +402,7 @@ static void gen_chain(void)
 	write_file("chain", "icmp-errors", sc.buf, sc.len);
 
 	/* More clients than NAT ports and sessions; then they expire. */
-	sc.len = 0;
-	op(&sc, 0x00);
+	begin(&sc, CFG_FORWARD, 0x00);
 	for (int i = 0; i < 12; i++) {
 		net4.sport = (uint16_t)(2000 + i);
 		frame(&sc, 0, &net4);
@@ -408,8 +413,7 @@ static void gen_chain(void)
 	write_file("chain", "exhaust-expire", sc.buf, sc.len);
 
 	/* A TX ring of 4 and a burst of 6: the burst finds the ring full. */
-	sc.len = 0;
-	op(&sc, 0x80);
+	begin(&sc, CFG_FORWARD, 0x80);
 	for (int i = 0; i < 6; i++) {
 		udp4.sport = (uint16_t)(3000 + i);
 		frame(&sc, 0, &udp4);
@@ -418,8 +422,7 @@ static void gen_chain(void)
 	write_file("chain", "tx-ring-full", sc.buf, sc.len);
 
 	/* TTL 1, over a 576-byte MTU, a runt and a non-IP frame. */
-	sc.len = 0;
-	op(&sc, 0x40);
+	begin(&sc, CFG_FORWARD, 0x40);
 	udp4.ttl = 1;
 	frame(&sc, 0, &udp4);
 	udp4.ttl = 64;
@@ -432,8 +435,7 @@ static void gen_chain(void)
 	write_file("chain", "refused", sc.buf, sc.len);
 
 	/* No route, then routes via the other port and via a foreign interface. */
-	sc.len = 0;
-	op(&sc, 0x20);
+	begin(&sc, CFG_FORWARD, 0x20);
 	udp4.payload = 12;
 	frame(&sc, 0, &udp4);
 	op(&sc, END_BURST | ADVANCE(15) | TICK | 0x80);
@@ -444,6 +446,145 @@ static void gen_chain(void)
 	udp4.sport = 4000;
 	frame(&sc, 0, &udp4);
 	write_file("chain", "routes", sc.buf, sc.len);
+}
+
+/*
+ * A payload as compress sends it (README "On-wire format"): header, then
+ * the original (stored) or its raw deflate stream.  Returns its length.
+ */
+static uint32_t wire_payload(uint8_t *out, uint32_t room, const char *text, bool stored)
+{
+	uint32_t len = (uint32_t)strlen(text);
+	z_stream z = { 0 };
+
+	out[0] = 0xfc;
+	out[1] = (uint8_t)(0x10 | (stored ? 0x1 : 0));
+	put16(out + 2, (uint16_t)len);
+	if (stored) {
+		memcpy(out + 4, text, len);
+		return 4 + len;
+	}
+	if (deflateInit2(&z, 9, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		exit(1);
+	z.next_in = (Bytef *)text;
+	z.avail_in = len;
+	z.next_out = out + 4;
+	z.avail_out = room - 4;
+	if (deflate(&z, Z_FINISH) != Z_STREAM_END)
+		exit(1);
+	len = 4 + (uint32_t)z.total_out;
+	deflateEnd(&z);
+	return len;
+}
+
+/* Seeds for the daemons that run the other services: each reaches its services. */
+static void gen_services(void)
+{
+	static const char text[] = "ferry ferry ferry ferry ferry ferry ferry ferry ferry ferry";
+	struct spec u4 = { .family = 4, .proto = IPPROTO_UDP, .src = CLI4, .dst = FLOW4,
+			   .sport = 40000, .ttl = 64, .payload = 40 };
+	struct spec u6 = { .family = 6, .proto = IPPROTO_UDP, .src = "fd00:3::2", .dst = FLOW6,
+			   .sport = 40000, .ttl = 64, .payload = 40 };
+	struct spec t4 = { .family = 4, .proto = IPPROTO_TCP, .src = CLI4, .dst = FLOW4,
+			   .sport = 40000, .ttl = 64, .tcp_flags = TCP_SYN };
+	uint8_t stored[128], deflated[128];
+	struct script sc;
+
+	/* services A: one packet to each flow, the answers, then time passes. */
+	begin(&sc, CFG_SERVICES_A, 0x00);
+	for (uint16_t port = 5001; port <= 5007; port++) {
+		u4.dport = port;
+		frame(&sc, 0, &u4);
+	}
+	t4.dport = 5002;
+	frame(&sc, 0, &t4);
+	op(&sc, END_BURST);
+	op(&sc, REFLECT_ALL);
+	op(&sc, END_BURST | ADVANCE(1) | TICK);
+	write_file("chain", "services-a", sc.buf, sc.len);
+
+	/* Over the rate limits, and more than pace queues. */
+	begin(&sc, CFG_SERVICES_A, 0x00);
+	for (int i = 0; i < 12; i++) {
+		u4.dport = 5002;
+		u4.sport = (uint16_t)(41000 + i);
+		frame(&sc, 0, &u4);
+		u4.dport = 5007;
+		frame(&sc, 0, &u4);
+		t4.sport = (uint16_t)(41000 + i);
+		frame(&sc, 0, &t4);
+	}
+	op(&sc, END_BURST | ADVANCE(1) | TICK);
+	op(&sc, END_BURST | ADVANCE(15) | TICK);
+	write_file("chain", "services-a-limits", sc.buf, sc.len);
+
+	/* filter's deny rule and default; decompress on stored, deflated and bad payloads. */
+	begin(&sc, CFG_SERVICES_A, 0x00);
+	u4.sport = 80;
+	u4.dport = 5001;
+	frame(&sc, 0, &u4);
+	u4.sport = 40000;
+	u4.src = "203.0.113.7";
+	frame(&sc, 0, &u4);
+	u4.src = CLI4;
+	u4.dport = 5004;
+	u4.payload = wire_payload(stored, sizeof(stored), text, true);
+	u4.bytes = stored;
+	frame(&sc, 0, &u4);
+	u4.sport = 40001;
+	u4.payload = wire_payload(deflated, sizeof(deflated), text, false);
+	u4.bytes = deflated;
+	frame(&sc, 0, &u4);
+	deflated[5] ^= 0x55;
+	u4.sport = 40002;
+	frame(&sc, 0, &u4);
+	op(&sc, END_BURST);
+	op(&sc, REFLECT_ALL);
+	op(&sc, END_BURST);
+	write_file("chain", "services-a-filter-unzip", sc.buf, sc.len);
+
+	/* services B: IPv6, TCP, other arguments. */
+	begin(&sc, CFG_SERVICES_B, 0x00);
+	u4.bytes = NULL;
+	u4.payload = 40;
+	u4.sport = 40000;
+	for (uint16_t port = 5001; port <= 5006; port++) {
+		u6.dport = port;
+		frame(&sc, 0, &u6);
+	}
+	u6.src = CLI6;
+	u6.dport = 5001;
+	frame(&sc, 0, &u6);
+	u4.dport = 5007;
+	u4.payload = wire_payload(stored, sizeof(stored), text, true);
+	u4.bytes = stored;
+	frame(&sc, 0, &u4);
+	t4.sport = 2000;
+	t4.dport = 443;
+	frame(&sc, 0, &t4);
+	op(&sc, END_BURST);
+	op(&sc, REFLECT_ALL);
+	op(&sc, END_BURST | ADVANCE(1) | TICK);
+	op(&sc, END_BURST | ADVANCE(15) | TICK);
+	write_file("chain", "services-b", sc.buf, sc.len);
+
+	/* tap: enough records of 64 bytes to rotate its 4096-byte file. */
+	begin(&sc, CFG_TAP, 0x00);
+	u4.bytes = NULL;
+	u4.payload = 40;
+	u4.dport = 5008;
+	u6.dport = 5008;
+	for (int i = 0; i < 60; i++) {
+		u4.sport = (uint16_t)(42000 + i % 8);
+		frame(&sc, 0, &u4);
+		if (i % 8 == 7)
+			op(&sc, END_BURST);
+	}
+	frame(&sc, 0, &u6);
+	op(&sc, END_BURST);
+	op(&sc, REFLECT_ALL);
+	op(&sc, END_BURST | ADVANCE(1) | TICK);
+	write_file("chain", "tap", sc.buf, sc.len);
 }
 
 /* ---- config ---- */
@@ -505,6 +646,48 @@ static void gen_config(void)
 		"  - {name: b, match: *m, services: [ {forward: *u} ]}\n"
 		"  - *f\n";
 
+	/*
+	 * Reloads (fuzz_config diffs the config before the NUL with the one
+	 * after it): a flow changed, one removed, one added; and a change that
+	 * needs a restart.
+	 */
+	static const char reloaded[] =
+		"interfaces: [ {name: eth0} ]\n"
+		"flows:\n"
+		"  - name: a\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 1}\n"
+		"    services: [ {forward: {upstream: '198.18.2.2:1'}} ]\n"
+		"  - name: b\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 2}\n"
+		"    services: [ {forward: {upstream: '198.18.2.2:2'}} ]\n"
+		"  - name: c\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 3}\n"
+		"    services: [ {forward: {upstream: '198.18.2.2:3'}} ]\n"
+		"\0"
+		"interfaces: [ {name: eth0} ]\n"
+		"flows:\n"
+		"  - name: a\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 1}\n"
+		"    services: [ {forward: {upstream: '198.18.2.2:1'}} ]\n"
+		"  - name: c\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 3}\n"
+		"    services: [ {forward: {upstream: '198.18.2.3:3'}} ]\n"
+		"  - name: d\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 4}\n"
+		"    services: [ {forward: {upstream: '198.18.2.2:4'}} ]\n";
+	static const char restart[] =
+		"interfaces: [ {name: eth0} ]\n"
+		"nat: {ports: 40000-40999}\n"
+		"flows: [ {name: a, match: {protocol: udp, destination: 198.18.1.1, port: 1},\n"
+		"          services: [ {forward: {upstream: '198.18.2.2:1'}} ]} ]\n"
+		"\0"
+		"interfaces: [ {name: eth1} ]\n"
+		"nat: {ports: 41000-41999}\n"
+		"flows: [ {name: a, match: {protocol: udp, destination: 198.18.1.1, port: 1},\n"
+		"          services: [ {forward: {upstream: '198.18.2.2:1'}} ]} ]\n";
+
+	write_file("config", "reload.yaml", reloaded, sizeof(reloaded) - 1);
+	write_file("config", "reload-restart.yaml", restart, sizeof(restart) - 1);
 	write_file("config", "good.yaml", good, strlen(good));
 	write_file("config", "chain.yaml", chain, strlen(chain));
 	write_file("config", "bad.yaml", bad, strlen(bad));
@@ -527,6 +710,7 @@ int main(int argc, char **argv)
 	gen_packets();
 	gen_icmp();
 	gen_chain();
+	gen_services();
 	gen_config();
 	return 0;
 }

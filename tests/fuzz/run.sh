@@ -9,6 +9,9 @@
 # passes when libFuzzer stops at the time limit without a crash, a leak, a
 # sanitizer report, a timeout or an out-of-memory; a failing input is kept
 # as build/fuzz/artifacts/NAME-crash-* (or leak-, timeout-, oom-).
+# fuzz_chain then runs its committed seeds once more with FUZZ_CHAIN_COVERAGE=1
+# and fails unless every built-in service ran on them (the seeds must keep
+# reaching each service; the harness counts them).
 # Prints "PASS:"/"FAIL:" per harness and ends with "fuzz: N passed, N failed".
 set -u
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
@@ -23,6 +26,13 @@ harnesses=("$@")
 passed=0
 failed=0
 mkdir -p "$FUZZ_DIR/logs" "$FUZZ_DIR/artifacts"
+# fuzz_chain's tap writes pcap files into a directory it makes here and
+# removes at exit; one left by a crash goes with this one.
+mkdir -p "$FUZZ_DIR/tmp"
+TMPDIR=$(cd "$FUZZ_DIR/tmp" && pwd) || exit 1
+export TMPDIR
+find "$TMPDIR" -mindepth 1 -delete
+trap 'rm -rf "$TMPDIR"' EXIT
 for h in "${harnesses[@]}"; do
 	bin=$FUZZ_DIR/fuzz_$h
 	log=$FUZZ_DIR/logs/$h.log
@@ -48,10 +58,27 @@ for h in "${harnesses[@]}"; do
 	st=$?
 	runs=$(sed -nE 's/^stat::number_of_executed_units: *([0-9]+).*/\1/p' "$log" | tail -n 1)
 	cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1)
+	ok=false
 	if [ "$st" = 0 ] && ! grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)|runtime error:' "$log"; then
 		echo "PASS: fuzz_$h: ${runs:-?} runs in ${secs}s, ${cov:-no coverage line}"
 		passed=$((passed + 1))
-	else
+		ok=true
+	fi
+	if [ "$h" = chain ] && $ok; then
+		covlog=$FUZZ_DIR/logs/chain-coverage.log
+		FUZZ_CHAIN_COVERAGE=1 "$bin" tests/fuzz/corpus/chain/* >"$covlog" 2>&1
+		cst=$?
+		if [ "$cst" = 0 ] && grep -q '^fuzz_chain: coverage: all [0-9]* built-in services ran' "$covlog"; then
+			echo "PASS: fuzz_chain seeds reach every service: $(grep -c '^fuzz_chain: coverage: .* ran in' "$covlog") services"
+			passed=$((passed + 1))
+		else
+			echo "FAIL: fuzz_chain seeds do not reach every service (exit $cst); $covlog:"
+			grep '^fuzz_chain: coverage' "$covlog" | sed 's/^/  | /'
+			[ "$cst" = 0 ] || tail -n 20 "$covlog" | sed 's/^/  | /'
+			failed=$((failed + 1))
+		fi
+	fi
+	if ! $ok; then
 		echo "FAIL: fuzz_$h exited $st; the end of $log:"
 		grep -vE '^[0-9:.]+ fuzz_[a-z]+\[error\]' "$log" | tail -n 40 | sed 's/^/  | /'
 		ls "$FUZZ_DIR/artifacts/$h-"* 2>/dev/null | sed 's/^/  input: /'

@@ -149,6 +149,12 @@ kdrop=$(jq -r '[.queues[] | select(.interface == "px-c") | .xdp_statistics.rx_dr
 	"$WORKDIR/stats.json")
 log "px-c: the kernel's AF_XDP rx_dropped: $kdrop"
 check "phase 2: the queue's overflow is counted by the kernel (rx_dropped)" [ "${kdrop:-0}" -gt 0 ]
+# The interface's own kernel counters (IFLA_STATS64) are in ferryctl too: a
+# veth counts a redirect into a full socket as an rx_dropped of its own.
+ifdrop=$(jq -r '.interfaces[] | select(.name == "px-c") | .kernel.rx_dropped // -1' "$WORKDIR/stats.json")
+log "px-c: the kernel's interface rx_dropped: $ifdrop"
+check "phase 2: ferryctl shows px-c's kernel drops (kernel.rx_dropped >= the socket's)" \
+	[ "${ifdrop:--1}" -gt 0 -a "${ifdrop:--1}" -ge "${kdrop:-0}" ]
 
 rx=$(counter bulk .datapath.rx_packets)
 tx=$(counter bulk .datapath.tx_packets)

@@ -310,6 +310,41 @@ static void test_duplicate_keys(void)
 				 "          upstream: 198.18.2.2:6000\n"
 				 "          upstream: 198.18.2.3:6000\n",
 		   "t.yaml:12:11: duplicate key 'upstream'");
+	/*
+	 * At every level of them (found by fuzz_config: lb took one of two
+	 * weights, and a reload saw the identical flow as changed).
+	 */
+	expect_one(HEAD MATCH_OK "    services:\n"
+				 "      - lb:\n"
+				 "          upstreams:\n"
+				 "            - {address: 198.18.2.2:6000, weight: 1, weight: 2}\n",
+		   "t.yaml:12:53: duplicate key 'weight'");
+}
+
+/*
+ * An alias to an enclosing node makes the arguments endless, and aliases
+ * of aliases make them exponential: every walk of them (a service's parser,
+ * reload's comparison, which overflowed its stack on the first) must end.
+ */
+static void test_endless_args(void)
+{
+	expect_one(HEAD MATCH_OK "    services:\n"
+				 "      - forward: &a {upstream: 198.18.2.2:6000, x: [*a]}\n",
+		   "t.yaml:10:22: service arguments nested deeper than 32 levels");
+	expect_one(HEAD MATCH_OK "    services:\n"
+				 "      - forward:\n"
+				 "          upstream: 198.18.2.2:6000\n"
+				 "          a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+				 "          b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+				 "          c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+				 "          d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+				 "          e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
+				 "          f: [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
+		   "over 65536 nodes");
+	/* Deep but finite, and shared but small, is fine. */
+	expect_ok(HEAD MATCH_OK "    services:\n"
+				"      - forward: {upstream: 198.18.2.2:6000, x: &l [[[[1]]]], y: *l}\n");
+	done();
 }
 
 static void test_duplicate_names(void)
@@ -1320,6 +1355,7 @@ static CU_TestInfo config_tests[] = {
 	{ "wrong node types", test_wrong_types },
 	{ "missing keys", test_missing_keys },
 	{ "duplicate keys", test_duplicate_keys },
+	{ "endless service arguments", test_endless_args },
 	{ "duplicate names", test_duplicate_names },
 	{ "numbers", test_numbers },
 	{ "umem values", test_umem },
