@@ -301,6 +301,11 @@ static void drop_capabilities(const struct ferry_daemon *d)
 		keep |= CAPS_BIT(CAP_SYS_ADMIN);
 		pr_info("keeping CAP_SYS_ADMIN: libxdp's dispatcher needs it to detach at stop");
 	}
+	/* The kernel refuses to put a raised NAPI kthread back without it. */
+	if (d->cfg.worker_priority) {
+		keep |= CAPS_BIT(CAP_SYS_NICE);
+		pr_debug("keeping CAP_SYS_NICE: the NAPI threads' scheduling is restored at stop");
+	}
 	err = caps__limit_thread(keep);
 	if (!err)
 		err = caps__get_thread(&eff, &prm);

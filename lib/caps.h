@@ -18,9 +18,11 @@
  *                  for every command while unprivileged BPF is disabled)
  *   CAP_PERFMON    libxdp's new dispatcher (an extension program) when ferry
  *                  detaches from an interface other programs still use
+ *   CAP_SYS_NICE   only with worker_priority: putting the NAPI threads
+ *                  raised at start back to their scheduling at stop
  * Dropped: CAP_SYS_ADMIN (mounting bpffs at start), CAP_IPC_LOCK (UMEM
- * registration at start), CAP_SYS_NICE (the workers' real-time priority,
- * set when they are created) and any other.
+ * registration at start), CAP_SYS_NICE without worker_priority (the
+ * workers' priority is set when they are created) and any other.
  */
 #ifndef FERRY_CAPS_H
 #define FERRY_CAPS_H
