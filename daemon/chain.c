@@ -333,7 +333,7 @@ static const struct ferry_rule *classify(const struct ferry_daemon *d, const str
 }
 
 const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pkt *p,
-					 uint64_t addr, uint32_t len, const struct xsk_port *port)
+					 uint64_t addr, uint32_t len, const struct port *port)
 {
 	const struct ferry_rule *rule;
 

@@ -40,7 +40,7 @@
 #include "nat.h"
 #include "nexthop.h"
 #include "steer.h"
-#include "umem.h"
+#include "xdp_port.h"
 
 static uint64_t now_ns(void)
 {
@@ -170,7 +170,7 @@ static void hand_off(struct ferry_worker *w, struct ferry_pkt *p, uint32_t owner
  * reply rule matched.
  */
 static void admit(struct ferry_worker *w, uint64_t addr, uint32_t len,
-		  const struct xsk_port *port, bool handed_in, uint32_t *nr)
+		  const struct port *port, bool handed_in, uint32_t *nr)
 {
 	struct ferry_pkt *p = &w->pkts[*nr];
 	int owner;
@@ -196,7 +196,7 @@ static void admit(struct ferry_worker *w, uint64_t addr, uint32_t len,
 	(*nr)++;
 }
 
-static void process_burst(struct ferry_worker *w, struct xsk_port *port, uint32_t n)
+static void process_burst(struct ferry_worker *w, struct port *port, uint32_t n)
 {
 	uint32_t nr = 0;
 
@@ -752,7 +752,7 @@ uint64_t worker__loops(const struct ferry_worker *w)
 
 int worker__queue_stats(const struct ferry_worker *w, int port, struct ferry_queue_stats *qs)
 {
-	const struct xsk_port *p;
+	const struct port *p;
 	struct xdp_statistics xs = {};
 	socklen_t len = sizeof(xs);
 

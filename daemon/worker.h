@@ -13,7 +13,7 @@
 
 #include "daemon.h"
 #include "service.h"
-#include "umem.h"
+#include "xdp_port.h"
 
 #define WORKER_MAX_BATCH 256
 /* Packets services may emit per chain run, and so a chain run's total. */
@@ -29,7 +29,7 @@ struct ferry_worker {
 	struct ferry_daemon *d;
 	struct umem *umem;
 	int nr_ports;
-	struct xsk_port *ports[CFG_MAX_IFACES];
+	struct port *ports[CFG_MAX_IFACES];
 	struct nat_table *nat;
 	struct nh_resolver *nh;
 	uint64_t now_ns;
@@ -66,7 +66,7 @@ struct ferry_worker {
 	/* written by this worker only; read by the main thread to publish */
 	struct ferry_fwd_stats flow_stats[CFG_MAX_FLOWS] __attribute__((aligned(64)));
 	/* burst scratch */
-	struct xsk_frame rx_frames[WORKER_MAX_BATCH];
+	struct frame_ref rx_frames[WORKER_MAX_BATCH];
 	struct ferry_pkt pkts[WORKER_MAX_BATCH];
 	struct ferry_pkt *flow_pkts[WORKER_MAX_BATCH];
 	uint8_t grouped[WORKER_MAX_BATCH];
@@ -77,7 +77,7 @@ struct ferry_worker {
 	uint32_t chain_nr_emitted;
 	struct ferry_pkt emit_pkts[WORKER_MAX_EMIT];
 	struct ferry_svc_stats svc_stats[CFG_MAX_FLOWS][CFG_MAX_SERVICES];
-	struct xsk_frame tx_frames[CFG_MAX_IFACES][CHAIN_MAX_PKTS];
+	struct frame_ref tx_frames[CFG_MAX_IFACES][CHAIN_MAX_PKTS];
 	uint32_t tx_flow[CFG_MAX_IFACES][CHAIN_MAX_PKTS];
 	uint32_t nr_tx[CFG_MAX_IFACES];
 };
@@ -121,7 +121,7 @@ void chain__run_burst(struct ferry_worker *w, uint32_t nr, chain_run_fn run, voi
  * when the frame does not parse or matches no rule.
  */
 const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pkt *p,
-					 uint64_t addr, uint32_t len, const struct xsk_port *port);
+					 uint64_t addr, uint32_t len, const struct port *port);
 /* A classified reply's flow: its session's, whichever flow's reply rule matched. */
 void chain__reply_flow(struct ferry_worker *w, struct ferry_pkt *p);
 

@@ -532,7 +532,7 @@ static void remember_source(struct run *r, const struct pkt_info *pi)
 static void process_burst(struct run *r, int port)
 {
 	struct ferry_worker *w = r->w;
-	struct xsk_port *xp = w->ports[port];
+	struct port *xp = w->ports[port];
 	uint32_t nr = 0;
 
 	for (uint32_t i = 0; i < r->nr_pending[port]; i++) {

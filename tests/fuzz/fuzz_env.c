@@ -336,14 +336,14 @@ bool __wrap_umem__alloc(struct umem *u, uint64_t *addr)
 
 /* A port whose rings are arrays: the producer/consumer words live here. */
 struct fuzz_port {
-	struct xsk_port port;
+	struct port port;
 	uint32_t tx_prod, tx_cons, comp_prod, comp_cons;
 	uint32_t tx_flags, comp_flags; /* no XDP_RING_NEED_WAKEUP: no syscalls */
 	struct xdp_desc *tx_descs;
 	uint64_t *comp_addrs;
 };
 
-static struct fuzz_port *fuzz_port_of(struct xsk_port *p)
+static struct fuzz_port *fuzz_port_of(struct port *p)
 {
 	return (struct fuzz_port *)((char *)p - offsetof(struct fuzz_port, port));
 }
@@ -412,11 +412,11 @@ static void fake_umem_destroy(struct umem *u)
 	free(u);
 }
 
-static int fake_port_create(struct xsk_port **out, struct umem *u, const struct ferry_port_info *pi,
+static int fake_port_create(struct port **out, struct umem *u, const struct ferry_port_info *pi,
 			    uint16_t index, uint32_t ring_size)
 {
 	struct fuzz_port *fp = calloc(1, sizeof(*fp));
-	struct xsk_port *p;
+	struct port *p;
 
 	if (!fp)
 		return -ENOMEM;
@@ -456,7 +456,7 @@ static int fake_port_create(struct xsk_port **out, struct umem *u, const struct 
 	return 0;
 }
 
-static void fake_port_destroy(struct xsk_port *p)
+static void fake_port_destroy(struct port *p)
 {
 	struct fuzz_port *fp;
 

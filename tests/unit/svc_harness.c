@@ -280,7 +280,7 @@ static void harness__take_tx(struct svc_harness *h)
 
 	for (int port = 0; port < CFG_MAX_IFACES; port++) {
 		for (uint32_t i = 0; i < w->nr_tx[port]; i++) {
-			const struct xsk_frame *f = &w->tx_frames[port][i];
+			const struct frame_ref *f = &w->tx_frames[port][i];
 
 			if (h->nr_out < HARNESS_MAX_OUT) {
 				struct harness_out *o = &h->out[h->nr_out++];
