@@ -5,6 +5,8 @@
  * through lib/umem.h's transitions; nothing here parses a packet.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,10 +104,107 @@ err_free:
 	return err;
 }
 
+/* A port__create_memory() port: the ring words and arrays the kernel would map. */
+struct memory_port {
+	struct port port;
+	uint32_t tx_prod, tx_cons, comp_prod, comp_cons;
+	uint32_t tx_flags, comp_flags; /* never XDP_RING_NEED_WAKEUP: no syscalls */
+	struct xdp_desc *tx_descs;
+	uint64_t *comp_addrs;
+};
+
+static struct memory_port *memory_port_of(const struct port *p)
+{
+	return (struct memory_port *)((char *)p - offsetof(struct memory_port, port));
+}
+
+static void memory_port_free(struct memory_port *mp)
+{
+	free(mp->tx_descs);
+	free(mp->comp_addrs);
+	free(mp);
+}
+
+int port__create_memory(struct port **out, struct umem *u, const char *ifname, int ifindex,
+			uint16_t index, uint32_t ring_size)
+{
+	struct memory_port *mp;
+	struct port *p;
+
+	if (!ring_size || ring_size & (ring_size - 1))
+		return -EINVAL;
+	mp = calloc(1, sizeof(*mp));
+	if (!mp)
+		return -ENOMEM;
+	mp->tx_descs = calloc(ring_size, sizeof(*mp->tx_descs));
+	mp->comp_addrs = calloc(ring_size, sizeof(*mp->comp_addrs));
+	if (!mp->tx_descs || !mp->comp_addrs) {
+		memory_port_free(mp);
+		return -ENOMEM;
+	}
+	p = &mp->port;
+	snprintf(p->ifname, sizeof(p->ifname), "%s", ifname);
+	p->ifindex = ifindex;
+	p->index = index;
+	p->umem = u;
+	p->ring_size = ring_size;
+	/* As libxdp sets up a producer ring: cached_cons runs one ring ahead. */
+	p->tx = (struct xsk_ring_prod){
+		.cached_cons = ring_size,
+		.mask = ring_size - 1,
+		.size = ring_size,
+		.producer = &mp->tx_prod,
+		.consumer = &mp->tx_cons,
+		.ring = mp->tx_descs,
+		.flags = &mp->tx_flags,
+	};
+	p->comp = (struct xsk_ring_cons){
+		.mask = ring_size - 1,
+		.size = ring_size,
+		.producer = &mp->comp_prod,
+		.consumer = &mp->comp_cons,
+		.ring = mp->comp_addrs,
+		.flags = &mp->comp_flags,
+	};
+	*out = p;
+	return 0;
+}
+
+uint32_t port__memory_tx(struct port *p, void (*sent)(const struct xdp_desc *d, void *ctx),
+			 void *ctx)
+{
+	struct memory_port *mp = memory_port_of(p);
+	uint32_t mask = p->ring_size - 1, n = 0;
+
+	while (mp->tx_cons != __atomic_load_n(&mp->tx_prod, __ATOMIC_ACQUIRE) &&
+	       mp->comp_prod - mp->comp_cons < p->ring_size) {
+		const struct xdp_desc *d = &mp->tx_descs[mp->tx_cons & mask];
+
+		if (sent)
+			sent(d, ctx);
+		mp->comp_addrs[mp->comp_prod & mask] = d->addr;
+		__atomic_store_n(&mp->comp_prod, mp->comp_prod + 1, __ATOMIC_RELEASE);
+		__atomic_store_n(&mp->tx_cons, mp->tx_cons + 1, __ATOMIC_RELEASE);
+		n++;
+	}
+	return n;
+}
+
+uint32_t port__memory_tx_pending(const struct port *p)
+{
+	const struct memory_port *mp = memory_port_of(p);
+
+	return __atomic_load_n(&mp->tx_prod, __ATOMIC_ACQUIRE) - mp->tx_cons;
+}
+
 void port__destroy(struct port *p, int xsks_map_fd)
 {
 	if (!p)
 		return;
+	if (!p->xsk) {
+		memory_port_free(memory_port_of(p));
+		return;
+	}
 	if (xsks_map_fd >= 0)
 		bpf_map_delete_elem(xsks_map_fd, &p->queue);
 	xsk_socket__delete(p->xsk);

@@ -103,4 +103,25 @@ uint32_t port__tx(struct port *p, const struct frame_ref *frames, uint32_t n);
 /* Reads the COMPLETION ring back into the pool; kicks TX again while frames are in flight. */
 void port__complete(struct port *p);
 
+/*
+ * A port without a socket, for the unit harness, the fuzzers and the
+ * benchmark: its TX and COMPLETION rings are plain memory (no FILL or RX
+ * ring, no wake-ups), and port__memory_tx() plays the kernel's side.  They
+ * drive the worker's own port__tx()/port__complete() through it, so no test
+ * hook sits on ferryd's TX path.  port__destroy() frees it (xsks_map_fd
+ * unused).  ring_size is a power of two.
+ */
+int port__create_memory(struct port **out, struct umem *u, const char *ifname, int ifindex,
+			uint16_t index, uint32_t ring_size);
+/*
+ * What the kernel does with a memory port's TX ring: hands each descriptor
+ * to `sent` (may be NULL), in order, and moves it to the COMPLETION ring
+ * for port__complete().  Stops early when the COMPLETION ring is full;
+ * returns how many descriptors it took.
+ */
+uint32_t port__memory_tx(struct port *p, void (*sent)(const struct xdp_desc *d, void *ctx),
+			 void *ctx);
+/* Descriptors on a memory port's TX ring that port__memory_tx() has not taken. */
+uint32_t port__memory_tx_pending(const struct port *p);
+
 #endif /* FERRY_XDP_PORT_H */
