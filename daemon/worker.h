@@ -27,6 +27,18 @@
 #define TICK_NS (100ull * 1000 * 1000)
 #define EXPIRE_BUDGET 1024
 
+struct nh_events;
+
+/* A worker's next hops (daemon/worker_nh.c); all zero until a service asks for them. */
+struct worker_nh {
+	struct nh_cache *cache;
+	struct nh_events *events;
+	uint32_t users;              /* services' worker states holding it */
+	uint64_t next_drain_ns;      /* notifications are read from then on */
+	uint64_t next_lookup_ns;     /* the next slot for queued lookups */
+	int last_err;                /* of the last drain, so a failure is logged once */
+};
+
 struct ferry_worker {
 	uint32_t id;
 	uint32_t queue;
@@ -36,6 +48,7 @@ struct ferry_worker {
 	struct port *ports[CFG_MAX_IFACES];
 	struct nat_table *nat;
 	struct nh_resolver *nh;
+	struct worker_nh nexthop;
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
 	uint64_t wake_ns;            /* earliest ferry_worker__wake_at() deadline, 0 = none */
