@@ -417,72 +417,56 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 	return fwd_out(nh, p, v, s->nh_upstream, s->to_upstream.port, now);
 }
 
-static int fwd_reply(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
-		     struct ferry_pkt *p)
+/*
+ * A packet of a reply rule, to the client of its session: an upstream's
+ * reply, or an ICMP error about a packet this flow sent upstream, whose
+ * quote names the session and which is rewritten as if about the client's
+ * own packet (lib/icmp.c).  Both take the same lookup, next hop and way out;
+ * an error does not refresh the session (it is no sign of life from the
+ * upstream), nor is its quoted TCP segment tracked or clamped.
+ */
+int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
+			    struct ferry_pkt *p)
 {
 	uint64_t now = ferry_worker__now_ns(w);
+	bool error = icmp_is_error(&p->pi);
+	bool tcp = !error && p->pi.l4_proto == IPPROTO_TCP;
 	struct nat_session *s;
 	struct nat_tuple t;
 	enum nh_verdict v;
 	int err, reason;
 
-	nat_tuple_from_pkt(&t, &p->pi);
+	if (error)
+		icmp_quote_reply_tuple(&t, &p->pi);
+	else
+		nat_tuple_from_pkt(&t, &p->pi);
 	s = nat_table__lookup_reply(ferry_worker__nat(w), &t);
 	if (!s || s->flow_id != p->flow_id)
 		return FERRY_DROP_no_session;
-	if (p->pi.l4_proto == IPPROTO_TCP && (reason = fwd_tcp_track(c, s, p, TCP_DIR_UPSTREAM)))
+	if (tcp && (reason = fwd_tcp_track(c, s, p, TCP_DIR_UPSTREAM)))
 		return reason;
-	s->last_seen_ns = now;
-	/* Replied, and a stream after a while: early drop passes it by then. */
-	nat_session__seen(s, now, true);
+	if (!error) {
+		s->last_seen_ns = now;
+		/* Replied, and a stream after a while: early drop passes it by then. */
+		nat_session__seen(s, now, true);
+	}
 	v = fwd_hop_client(c, nh, s, now);
 	if (v > NH_HOLD)
 		return nh_verdict_drop(v);
-	if (p->pi.l4_proto == IPPROTO_TCP)
+	if (tcp)
 		fwd_tcp_clamp(p, s->to_client.mtu);
-	err = nat_rewrite_to_client(p->data, &p->pi, s);
+	if (error) {
+		err = icmp_rewrite_to_client(p->data, &p->pi, s);
+		if (err == -EINVAL)
+			return FERRY_DROP_malformed;
+	} else {
+		err = nat_rewrite_to_client(p->data, &p->pi, s);
+	}
 	if (err)
 		return drop_for_rewrite_error(err);
+	if (error)
+		ferry_worker__flow_stats(w, p->flow_id)->icmp_translated++;
 	return fwd_out(nh, p, v, s->nh_client, s->to_client.port, now);
-}
-
-/*
- * An ICMP error about a packet this flow sent upstream: to the client of the
- * session its quote names, rewritten as if about the client's own packet
- * (lib/icmp.c).  It does not refresh the session: an error is no sign of
- * life from the upstream.
- */
-static int fwd_icmp_error(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
-			  struct ferry_pkt *p)
-{
-	uint64_t now = ferry_worker__now_ns(w);
-	struct nat_session *s;
-	struct nat_tuple t;
-	enum nh_verdict v;
-	int err;
-
-	icmp_quote_reply_tuple(&t, &p->pi);
-	s = nat_table__lookup_reply(ferry_worker__nat(w), &t);
-	if (!s || s->flow_id != p->flow_id)
-		return FERRY_DROP_no_session;
-	v = fwd_hop_client(c, nh, s, now);
-	if (v > NH_HOLD)
-		return nh_verdict_drop(v);
-	err = icmp_rewrite_to_client(p->data, &p->pi, s);
-	if (err == -EINVAL)
-		return FERRY_DROP_malformed;
-	if (err)
-		return drop_for_rewrite_error(err);
-	ferry_worker__flow_stats(w, p->flow_id)->icmp_translated++;
-	return fwd_out(nh, p, v, s->nh_client, s->to_client.port, now);
-}
-
-int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
-			    struct ferry_pkt *p)
-{
-	if (icmp_is_error(&p->pi))
-		return fwd_icmp_error(c, nh, w, p);
-	return fwd_reply(c, nh, w, p);
 }
 
 /* ---- one-way copies ---- */
