@@ -136,7 +136,7 @@ struct ferry_service_ops {
 const struct ferry_service_ops *service__find(const char *name);
 void service__foreach(void (*fn)(const struct ferry_service_ops *ops, void *ctx), void *ctx);
 
-/* What the daemon offers services (daemon/ferryd.c, daemon/worker.c). */
+/* What the daemon offers services (daemon/daemon.c, worker.c, chain.c, worker_nh.c). */
 struct nat_table;
 struct nh_resolver;
 

@@ -3,8 +3,9 @@
  * libFuzzer harness: a worker's packet path from RX to TX completion.
  *
  * The input is a script for one fresh worker of one of several daemons
- * (fuzz_env.c: real config, real services, real daemon/chain.c and
- * lib/umem.c, stub resolver and notifications, rings in plain memory).  The
+ * (fuzz_env.c: real config, real services, real daemon/rx.c, chain.c,
+ * worker_nh.c, lib/xdp_port.c and umem.c, stub resolver and notifications,
+ * rings in plain memory).  The
  * daemons' configs (configs[] below) between them run every built-in
  * service, with different arguments:
  *
