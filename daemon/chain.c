@@ -104,7 +104,8 @@ static void queue_tx(struct ferry_worker *w, const struct ferry_pkt *p, uint32_t
 	w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
 }
 
-void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts, uint32_t n)
+void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
+		       uint32_t n)
 {
 	const struct flow_chain *ch = &w->d->flows[flow_id];
 	struct ferry_fwd_stats *st = &w->flow_stats[flow_id];

@@ -26,7 +26,7 @@
 /* Notifications are read this often while neighbours resolve, else every 10 ms. */
 #define NH_DRAIN_BUSY_NS (1000ull * 1000)
 #define NH_DRAIN_IDLE_NS (10ull * 1000 * 1000)
-#define NH_DRAIN_MAX 256 /* notifications read per drain */
+#define NH_DRAIN_MAX 256      /* notifications read per drain */
 #define NH_MAINTAIN_BUDGET 32 /* kernel lookups per drain after a route change */
 /*
  * Queued next-hop lookups (new clients, retries) made per NH_LOOKUP_NS:
@@ -41,8 +41,7 @@ static int nh_verdict_drop(enum nh_verdict v)
 	return v == NH_NO_ROUTE_DROP ? FERRY_DROP_no_route : FERRY_DROP_no_neighbour;
 }
 
-static int worker_nh_route(void *ctx, int family, const union ferry_addr *dst,
-			   struct nh_route *out)
+static int worker_nh_route(void *ctx, int family, const union ferry_addr *dst, struct nh_route *out)
 {
 	struct ferry_worker *w = ctx;
 

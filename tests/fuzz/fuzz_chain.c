@@ -27,8 +27,9 @@
  * A burst is admitted and classified by worker__admit() and grouped per
  * flow by worker__burst_begin()/worker__burst_next(), as daemon/rx.c does;
  * each flow's chain runs through worker__run_chain(), TX through
- * worker__flush_tx() and port__tx(), and the stub kernel completes it.  Asserted: every packet leaves the chain sent, dropped or held; what
- * is sent parses, has the length it left its chain with (the length it came
+ * worker__flush_tx() and port__tx(), and the stub kernel completes it.
+ * Asserted: every packet leaves the chain sent, dropped or held; what is
+ * sent parses, has the length it left its chain with (the length it came
  * in with unless a service of the flow resizes payloads), carries its egress
  * port's MAC and, if it came in with valid checksums, still has them;
  * nothing reads past the end of a received frame (the rest of its UMEM frame
