@@ -1,18 +1,22 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * Running a flow's service chain over one burst's packets of that flow, and
- * sending the result.  Each service sees the packets still at
+ * A worker's chain runner and TX: running a flow's service chain over one
+ * burst's packets of that flow (daemon/rx.c admitted, classified and grouped
+ * them), and sending the result.  Each service sees the packets still at
  * FERRY_VERDICT_NEXT as one batch; a packet that falls off the end of the
  * chain without a verdict is dropped as "service", so no chain can leak a
  * frame.  Transmitted frames are queued per egress port and sent in one TX
- * burst per port (chain__flush_tx).
+ * burst per port (worker__flush_tx()).  Also the accessors of
+ * services/service.h that act on a chain run or the TX queues (emit, hold,
+ * send_held, payload edits).
+ *
+ * It must not read an RX ring, classify, or hand packets to other workers
+ * (daemon/rx.c), and touches the ports only through port__tx().
  */
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
 
-#include "ferry_match.h"
-#include "icmp.h"
 #include "log.h"
 #include "nat.h"
 #include "packet_edit.h"
@@ -93,14 +97,15 @@ static void queue_tx(struct ferry_worker *w, const struct ferry_pkt *p, uint32_t
 	uint32_t k;
 
 	if (w->nr_tx[p->out_port] == CHAIN_MAX_PKTS)
-		chain__flush_tx(w);
+		worker__flush_tx(w);
 	k = w->nr_tx[p->out_port]++;
 	w->tx_frames[p->out_port][k].addr = p->addr;
 	w->tx_frames[p->out_port][k].len = p->len;
 	w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
 }
 
-void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts, uint32_t n)
+void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
+		       uint32_t n)
 {
 	const struct flow_chain *ch = &w->d->flows[flow_id];
 	struct ferry_fwd_stats *st = &w->flow_stats[flow_id];
@@ -267,7 +272,7 @@ void ferry_worker__send_held(struct ferry_worker *w, struct ferry_pkt **pkts, ui
 		umem__free(w->umem, p->addr);
 	}
 	/* Held frames waited already; from tick() nothing else would send them soon. */
-	chain__flush_tx(w);
+	worker__flush_tx(w);
 }
 
 void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns)
@@ -279,123 +284,14 @@ void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns)
 		w->wake_ns = deadline_ns;
 }
 
-void chain__run_burst(struct ferry_worker *w, uint32_t nr, chain_run_fn run, void *ctx)
-{
-	/* Each chain run may queue up to nr more frames on one egress port. */
-	for (int i = 0; i < w->nr_ports; i++) {
-		if (w->nr_tx[i] + nr > WORKER_MAX_BATCH) {
-			chain__flush_tx(w);
-			break;
-		}
-	}
-	/* One batch per flow, in order of first appearance; bursts are mostly one flow. */
-	memset(w->grouped, 0, nr);
-	for (uint32_t i = 0; i < nr; i++) {
-		uint32_t flow = w->pkts[i].flow_id, m = 0;
-
-		if (w->grouped[i])
-			continue;
-		for (uint32_t j = i; j < nr; j++) {
-			if (!w->grouped[j] && w->pkts[j].flow_id == flow) {
-				w->grouped[j] = 1;
-				w->flow_pkts[m++] = &w->pkts[j];
-			}
-		}
-		if (run)
-			run(w, flow, w->flow_pkts, m, ctx);
-		else
-			chain__run(w, flow, w->flow_pkts, m);
-	}
-}
-
-/* Which flow, and which direction, a parsed packet belongs to: first matching rule. */
-static const struct ferry_rule *classify(const struct ferry_daemon *d, const struct pkt_info *pi,
-					 int ifindex)
-{
-	struct ferry_match_key k = {
-		.sport = pi->sport,
-		.dport = pi->dport,
-		.family = pi->family,
-		.l4_proto = pi->l4_proto,
-		.ports_valid = 1,
-		.ifindex = (__u32)ifindex,
-	};
-
-	memcpy(k.saddr, pi->saddr.w, sizeof(k.saddr));
-	memcpy(k.daddr, pi->daddr.w, sizeof(k.daddr));
-	/* An ICMP error belongs to the flow of the packet it quotes, reply rules only. */
-	if (icmp_is_error(pi) && icmp_error_match_key(&k, pi))
-		return NULL;
-	for (uint32_t i = 0; i < d->nr_rules; i++)
-		if (ferry_rule_match(&d->rules[i], &k))
-			return &d->rules[i];
-	return NULL;
-}
-
-const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pkt *p,
-					 uint64_t addr, uint32_t len, const struct xsk_port *port)
-{
-	const struct ferry_rule *rule;
-
-	p->addr = addr;
-	p->len = len;
-	p->data = umem__data(w->umem, addr);
-	p->in_port = port->index;
-	p->verdict = FERRY_VERDICT_NEXT;
-	p->drop_reason = 0;
-	if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK)
-		return NULL;
-	/*
-	 * Every packet enters the chains here: trimmed once, it cannot leave
-	 * with a trailer past the IP packet, whichever service sends it.
-	 */
-	p->len = pkt_frame_len(&p->pi, len);
-	rule = classify(w->d, &p->pi, port->ifindex);
-	if (!rule)
-		return NULL;
-	p->flow_id = rule->flow_id;
-	p->dir = rule->dir;
-	return rule;
-}
-
-/*
- * Several flows may forward to one upstream: their reply rules are then
- * identical and the first one takes every reply, so the rule cannot say
- * whose reply it is.  The session can: a reply (or an ICMP error quoting
- * one) belongs to the flow that created the session its NAT port names.
- * Without a session the rule's flow keeps it, and its chain drops it as
- * no_session.  Called by the worker owning the NAT port only.
- */
-void chain__reply_flow(struct ferry_worker *w, struct ferry_pkt *p)
-{
-	struct nat_session *s;
-	struct nat_tuple t;
-
-	if (p->dir != FERRY_DIR_REPLY || !w->nat)
-		return;
-	if (icmp_is_error(&p->pi))
-		icmp_quote_reply_tuple(&t, &p->pi);
-	else
-		nat_tuple_from_pkt(&t, &p->pi);
-	s = nat_table__lookup_reply(w->nat, &t);
-	if (s && s->flow_id < (uint32_t)w->d->nr_flows)
-		p->flow_id = s->flow_id;
-}
-
-void chain__flush_tx(struct ferry_worker *w)
+void worker__flush_tx(struct ferry_worker *w)
 {
 	for (int port = 0; port < w->nr_ports; port++) {
 		uint32_t n = w->nr_tx[port], sent;
 
 		if (!n)
 			continue;
-		/*
-		 * A worker without sockets (tests/unit/svc_harness.c) leaves the
-		 * queue to its caller, as long as it has room for more.
-		 */
-		if (!w->ports[port] && n < CHAIN_MAX_PKTS)
-			continue;
-		sent = w->ports[port] ? port__tx(w->ports[port], w->tx_frames[port], n) : 0;
+		sent = port__tx(w->ports[port], w->tx_frames[port], n);
 		for (uint32_t i = 0; i < n; i++) {
 			uint32_t tag = w->tx_flow[port][i];
 			struct ferry_fwd_stats *st = &w->flow_stats[tag & 0x7fffffff];

@@ -96,7 +96,7 @@ void worker__add_flow_stats(const struct ferry_worker *w, uint32_t flow_id,
 void worker__add_svc_stats(const struct ferry_worker *w, uint32_t flow_id, int pos,
 			   struct ferry_svc_stats *sum);
 int worker__cpu_slot(const struct ferry_worker *w);
-/* The slice lo..hi of nat.ports that worker `id` allocates NAT ports from. */
+/* daemon/rx.c: the slice lo..hi of nat.ports that worker `id` allocates NAT ports from. */
 void worker__nat_slice(const struct ferry_daemon *d, uint32_t id, uint16_t *lo, uint16_t *hi);
 /* The worker whose slice holds NAT port `port`, or -ENOENT outside nat.ports. */
 int worker__nat_owner(const struct ferry_daemon *d, uint16_t port);

@@ -1,18 +1,23 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * A worker serves one RX queue on every interface: one UMEM, one AF_XDP
- * socket per interface on it, its own session table and netlink resolver.
- * Nothing on its packet path is shared with another worker, so it takes no
- * lock.  Its loop:
+ * socket per interface on it, its own session table, netlink resolver and
+ * next-hop cache.  Nothing on its packet path is shared with another worker,
+ * so it takes no lock.  This file owns the worker's life (create, start,
+ * stop, destroy), its loop, idle waits and ticks, and the counters the main
+ * thread reads.  Its loop:
  *
  *   completions -> FILL refill -> packets other workers handed over -> RX
- *   burst per port -> classify each packet with the same rule match as the
- *   XDP program (a reply whose NAT port is another worker's goes to that
- *   worker, daemon/handoff.c) -> run each flow's chain over that flow's
- *   packets as one batch -> TX bursts per egress port -> busy polls ->
- *   the services' tick() every 100 ms, or sooner at a deadline a service
- *   asked for (ferry_worker__wake_at(), e.g. pace), which an idle worker
- *   does not sleep past
+ *   burst per port (daemon/rx.c: classify each packet with the same rule
+ *   match as the XDP program, hand a reply whose NAT port is another
+ *   worker's to that worker, group per flow) -> run each flow's chain over
+ *   that flow's packets as one batch (daemon/chain.c) -> TX bursts per
+ *   egress port -> busy polls -> the services' tick() every 100 ms, or
+ *   sooner at a deadline a service asked for (ferry_worker__wake_at(), e.g.
+ *   pace), which an idle worker does not sleep past
+ *
+ * It must not parse or classify packets nor run chains itself (rx.c,
+ * chain.c), and touches rings only through lib/xdp_port.h.
  *
  * Syscalls happen only when a ring asks for a wake-up (need_wakeup), when
  * the worker is idle (ppoll() in interrupt mode, the busy polls of busy-poll
@@ -35,12 +40,11 @@
 #include "ferry_match.h"
 #include "caps.h"
 #include "handoff.h"
-#include "icmp.h"
 #include "log.h"
 #include "nat.h"
 #include "nexthop.h"
 #include "steer.h"
-#include "umem.h"
+#include "xdp_port.h"
 
 static uint64_t now_ns(void)
 {
@@ -58,29 +62,6 @@ struct ferry_fwd_stats *ferry_worker__flow_stats(struct ferry_worker *w, uint32_
 int worker__cpu_slot(const struct ferry_worker *w)
 {
 	return (int)w->id;
-}
-
-void worker__nat_slice(const struct ferry_daemon *d, uint32_t id, uint16_t *lo, uint16_t *hi)
-{
-	const struct cfg_port_range *r = &d->cfg.nat.ports;
-	/* The config guarantees at least one port per worker. */
-	uint32_t span = (uint32_t)(r->hi - r->lo + 1) / d->nr_workers;
-
-	*lo = (uint16_t)(r->lo + id * span);
-	/* The last worker also takes the remainder. */
-	*hi = id == d->nr_workers - 1 ? r->hi : (uint16_t)(*lo + span - 1);
-}
-
-int worker__nat_owner(const struct ferry_daemon *d, uint16_t port)
-{
-	const struct cfg_port_range *r = &d->cfg.nat.ports;
-	uint32_t span, id;
-
-	if (port < r->lo || port > r->hi)
-		return -ENOENT;
-	span = (uint32_t)(r->hi - r->lo + 1) / d->nr_workers;
-	id = (uint32_t)(port - r->lo) / span;
-	return (int)(id < d->nr_workers ? id : d->nr_workers - 1);
 }
 
 void worker__add_flow_stats(const struct ferry_worker *w, uint32_t flow_id,
@@ -129,131 +110,6 @@ static void session_early_dropped(struct nat_session *s, void *ctx)
 	struct ferry_worker *w = ctx;
 
 	w->flow_stats[s->flow_id].sessions_early_dropped++;
-}
-
-/* The NAT port a reply is addressed to; an ICMP error quotes it as its source port. */
-static uint16_t reply_nat_port(const struct pkt_info *pi)
-{
-	return icmp_is_error(pi) ? pi->quote.sport : pi->dport;
-}
-
-/*
- * Copies a reply into the ring towards the worker that owns its NAT port and
- * frees our frame at once: each UMEM's frames stay with their own worker.
- */
-static void hand_off(struct ferry_worker *w, struct ferry_pkt *p, uint32_t owner)
-{
-	struct ferry_fwd_stats *st = &w->flow_stats[p->flow_id];
-	struct handoff_ring *r = handoff__ring(w->handoff, w->id, owner);
-	/* What the owner cannot read from the bytes: the port, and the flow to count a drop on. */
-	uint64_t tag = (uint64_t)p->flow_id << 16 | p->in_port;
-
-	if (handoff_ring__push(r, p->data, p->len, tag)) {
-		/* Its session is the owner's: the rule's flow is all we know. */
-		st->rx_packets++;
-		st->rx_bytes += p->len;
-		st->drop_handoff_full++;
-	} else {
-		st->handoff_packets++;
-		w->handoff_notify |= 1ull << owner;
-	}
-	umem__free(w->umem, p->addr);
-}
-
-/*
- * Parses and classifies one held frame into w->pkts[*nr], or frees it when
- * it does not classify.  A reply received here whose NAT port is in another
- * worker's slice goes to that worker instead; one handed to us is ours.
- * A client's packet is counted in rx_packets by the worker whose socket
- * received it; a reply by the worker that owns its session, on the
- * session's flow (chain__reply_flow()), which need not be the flow whose
- * reply rule matched.
- */
-static void admit(struct ferry_worker *w, uint64_t addr, uint32_t len,
-		  const struct xsk_port *port, bool handed_in, uint32_t *nr)
-{
-	struct ferry_pkt *p = &w->pkts[*nr];
-	int owner;
-
-	if (!chain__classify(w, p, addr, len, port)) {
-		/* No flow to count it on: the interface's queue counters have it. */
-		w->unclassified++;
-		w->ports[port->index]->stats.drop_malformed++;
-		umem__free(w->umem, addr);
-		return;
-	}
-	if (!handed_in && p->dir == FERRY_DIR_REPLY && w->handoff) {
-		owner = worker__nat_owner(w->d, reply_nat_port(&p->pi));
-		if (owner >= 0 && (uint32_t)owner != w->id) {
-			hand_off(w, p, (uint32_t)owner);
-			return;
-		}
-	}
-	chain__reply_flow(w, p);
-	/* Only replies are handed off: each packet is counted here once. */
-	w->flow_stats[p->flow_id].rx_packets++;
-	w->flow_stats[p->flow_id].rx_bytes += p->len;
-	(*nr)++;
-}
-
-static void process_burst(struct ferry_worker *w, struct xsk_port *port, uint32_t n)
-{
-	uint32_t nr = 0;
-
-	for (uint32_t i = 0; i < n; i++)
-		admit(w, w->rx_frames[i].addr, w->rx_frames[i].len, port, false, &nr);
-	chain__run_burst(w, nr, NULL, NULL);
-}
-
-/*
- * Takes up to one batch of what other workers handed us, starting with a
- * different ring each time so no sender is starved, into frames of our own
- * pool, and processes it as if our socket on its port had received it.
- * Returns whether there was anything.
- */
-static bool take_handoffs(struct ferry_worker *w)
-{
-	uint32_t n = w->d->nr_workers, nr = 0, taken = 0;
-
-	for (uint32_t k = 0; k < n && taken < w->batch; k++) {
-		uint32_t from = (w->handoff_next + k) % n;
-		struct handoff_ring *r = handoff__ring(w->handoff, from, w->id);
-		const void *data;
-		uint64_t tag, addr;
-		uint32_t len;
-
-		if (!r)
-			continue;
-		while (taken < w->batch && (data = handoff_ring__peek(r, &len, &tag))) {
-			uint16_t in_port = (uint16_t)tag;
-
-			taken++;
-			if (in_port >= w->nr_ports || !umem__alloc(w->umem, &addr)) {
-				/* Never classified here: counted on the sender's rule's flow. */
-				w->flow_stats[tag >> 16].rx_packets++;
-				w->flow_stats[tag >> 16].rx_bytes += len;
-				w->flow_stats[tag >> 16].drop_handoff_full++;
-				handoff_ring__pop(r);
-				continue;
-			}
-			memcpy(umem__data(w->umem, addr), data, len);
-			handoff_ring__pop(r);
-			admit(w, addr, len, w->ports[in_port], true, &nr);
-		}
-	}
-	w->handoff_next = (w->handoff_next + 1) % n;
-	w->handoff_in += taken;
-	if (nr)
-		chain__run_burst(w, nr, NULL, NULL);
-	return taken != 0;
-}
-
-/* Wakes the workers we handed packets to this loop, if they sleep: once each. */
-static void notify_owners(struct ferry_worker *w)
-{
-	for (uint64_t m = w->handoff_notify; m; m &= m - 1)
-		handoff__notify(w->handoff, (uint32_t)__builtin_ctzll(m));
-	w->handoff_notify = 0;
 }
 
 /* Also run early for a ferry_worker__wake_at() deadline; services re-arm theirs. */
@@ -403,22 +259,21 @@ static void *worker__run(void *arg)
 			port__complete(w->ports[i]);
 			port__refill(w->ports[i]);
 		}
-		if (w->handoff && take_handoffs(w))
+		if (w->handoff && worker__take_handoffs(w))
 			busy = true;
 		rx = 0;
 		for (int i = 0; i < w->nr_ports; i++) {
-			uint32_t n = port__rx(w->ports[i], w->rx_frames, w->batch);
+			uint32_t n = worker__rx(w, i);
 
 			rx_drained[i] = n < w->batch;
 			if (n) {
 				busy = true;
 				rx += n;
-				process_burst(w, w->ports[i], n);
 			}
 		}
-		chain__flush_tx(w);
+		worker__flush_tx(w);
 		if (w->handoff_notify)
-			notify_owners(w);
+			worker__notify_owners(w);
 		/* Busy-polled queues are run from here, busy or not: nothing else runs them. */
 		for (int i = 0; i < w->nr_ports; i++)
 			if (w->ports[i]->poll_mode == PORT_POLL_BUSY)
@@ -752,7 +607,7 @@ uint64_t worker__loops(const struct ferry_worker *w)
 
 int worker__queue_stats(const struct ferry_worker *w, int port, struct ferry_queue_stats *qs)
 {
-	const struct xsk_port *p;
+	const struct port *p;
 	struct xdp_statistics xs = {};
 	socklen_t len = sizeof(xs);
 

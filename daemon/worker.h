@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * A worker's state, shared by the files of the daemon that run its packet
- * path (worker.c: rings and loop; chain.c: service chains and TX).  Nothing
- * outside daemon/ sees it: services use the accessors of services/service.h.
+ * path: worker.c (creation, the loop, idle waits, ticks, counters for the
+ * main thread), rx.c (admission, classification, hand-off, grouping per
+ * flow) and chain.c (service chains and TX).  Their internal functions are
+ * worker__ (the daemon's lifecycle ones are in daemon.h); the
+ * ferry_worker__ ones are the service ABI (services/service.h).  Nothing
+ * outside daemon/ sees this struct: services use those accessors.
  */
 #ifndef FERRY_WORKER_H
 #define FERRY_WORKER_H
@@ -13,7 +17,7 @@
 
 #include "daemon.h"
 #include "service.h"
-#include "umem.h"
+#include "xdp_port.h"
 
 #define WORKER_MAX_BATCH 256
 /* Packets services may emit per chain run, and so a chain run's total. */
@@ -23,15 +27,28 @@
 #define TICK_NS (100ull * 1000 * 1000)
 #define EXPIRE_BUDGET 1024
 
+struct nh_events;
+
+/* A worker's next hops (daemon/worker_nh.c); all zero until a service asks for them. */
+struct worker_nh {
+	struct nh_cache *cache;
+	struct nh_events *events;
+	uint32_t users;              /* services' worker states holding it */
+	uint64_t next_drain_ns;      /* notifications are read from then on */
+	uint64_t next_lookup_ns;     /* the next slot for queued lookups */
+	int last_err;                /* of the last drain, so a failure is logged once */
+};
+
 struct ferry_worker {
 	uint32_t id;
 	uint32_t queue;
 	struct ferry_daemon *d;
 	struct umem *umem;
 	int nr_ports;
-	struct xsk_port *ports[CFG_MAX_IFACES];
+	struct port *ports[CFG_MAX_IFACES];
 	struct nat_table *nat;
 	struct nh_resolver *nh;
+	struct worker_nh nexthop;
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
 	uint64_t wake_ns;            /* earliest ferry_worker__wake_at() deadline, 0 = none */
@@ -66,7 +83,7 @@ struct ferry_worker {
 	/* written by this worker only; read by the main thread to publish */
 	struct ferry_fwd_stats flow_stats[CFG_MAX_FLOWS] __attribute__((aligned(64)));
 	/* burst scratch */
-	struct xsk_frame rx_frames[WORKER_MAX_BATCH];
+	struct frame_ref rx_frames[WORKER_MAX_BATCH];
 	struct ferry_pkt pkts[WORKER_MAX_BATCH];
 	struct ferry_pkt *flow_pkts[WORKER_MAX_BATCH];
 	uint8_t grouped[WORKER_MAX_BATCH];
@@ -77,7 +94,7 @@ struct ferry_worker {
 	uint32_t chain_nr_emitted;
 	struct ferry_pkt emit_pkts[WORKER_MAX_EMIT];
 	struct ferry_svc_stats svc_stats[CFG_MAX_FLOWS][CFG_MAX_SERVICES];
-	struct xsk_frame tx_frames[CFG_MAX_IFACES][CHAIN_MAX_PKTS];
+	struct frame_ref tx_frames[CFG_MAX_IFACES][CHAIN_MAX_PKTS];
 	uint32_t tx_flow[CFG_MAX_IFACES][CHAIN_MAX_PKTS];
 	uint32_t nr_tx[CFG_MAX_IFACES];
 };
@@ -101,28 +118,54 @@ static inline uint32_t worker__hold_budget(uint32_t frames, uint32_t ring_size, 
 	return (uint32_t)(frames - reserve);
 }
 
-/* daemon/chain.c */
-/* Runs flow_id's chain over its packets of this burst; queues TX, frees drops. */
-void chain__run(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts, uint32_t n);
-/* Sends what chain__run queued, per egress port; counts what found a full ring. */
-void chain__flush_tx(struct ferry_worker *w);
-/* chain__run() itself, or a wrapper around it (the fuzz harness's). */
-typedef void (*chain_run_fn)(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
-			     uint32_t n, void *ctx);
+/*
+ * daemon/rx.c: admission, classification and hand-off.  The worker loop
+ * calls worker__rx() per port and worker__take_handoffs(); the unit harness
+ * and the fuzzers drive the same functions below it.
+ */
+/* Reads one burst from ports[port], admits it and runs its chains; returns the frames read. */
+uint32_t worker__rx(struct ferry_worker *w, int port);
+/*
+ * Takes up to one batch of what other workers handed us, starting with a
+ * different ring each time so no sender is starved, into frames of our own
+ * pool, and processes it as if our socket on its port had received it.
+ * Returns whether there was anything.
+ */
+bool worker__take_handoffs(struct ferry_worker *w);
+/* Wakes the workers we handed packets to this loop, if they sleep: once each. */
+void worker__notify_owners(struct ferry_worker *w);
+/*
+ * Describes the frame at addr (len bytes) received on port in p, parses it,
+ * trims it to its IP packet and classifies it with the daemon's rule table
+ * (first match, as the XDP program does).  Returns the rule, with
+ * p->flow_id and p->dir set, or NULL when the frame does not parse or
+ * matches no rule.
+ */
+const struct ferry_rule *worker__classify(struct ferry_worker *w, struct ferry_pkt *p,
+					  uint64_t addr, uint32_t len, const struct port *port);
+/*
+ * Classifies one held frame into w->pkts[*nr] and counts it (*nr + 1), or
+ * frees it when it does not classify (false).  A reply received here whose
+ * NAT port is in another worker's slice goes to that worker instead (false);
+ * one handed to us (handed_in) is ours.  A reply takes its session's flow.
+ */
+bool worker__admit(struct ferry_worker *w, uint64_t addr, uint32_t len, const struct port *port,
+		   bool handed_in, uint32_t *nr);
 /*
  * Runs the chains over w->pkts[0..nr): one batch per flow, in order of
- * first appearance, through run (NULL: chain__run()).
+ * first appearance.  It is worker__burst_begin(), then
+ * worker__run_chain(w, flow, w->flow_pkts, m) for each batch
+ * worker__burst_next() returns, until it returns 0 (*pos starts at 0).
  */
-void chain__run_burst(struct ferry_worker *w, uint32_t nr, chain_run_fn run, void *ctx);
-/*
- * Describes the frame at addr (len bytes) received on port in p, parses it
- * and classifies it with the daemon's rule table (first match, as the XDP
- * program does).  Returns the rule, with p->flow_id and p->dir set, or NULL
- * when the frame does not parse or matches no rule.
- */
-const struct ferry_rule *chain__classify(struct ferry_worker *w, struct ferry_pkt *p,
-					 uint64_t addr, uint32_t len, const struct xsk_port *port);
-/* A classified reply's flow: its session's, whichever flow's reply rule matched. */
-void chain__reply_flow(struct ferry_worker *w, struct ferry_pkt *p);
+void worker__run_burst(struct ferry_worker *w, uint32_t nr);
+void worker__burst_begin(struct ferry_worker *w, uint32_t nr);
+uint32_t worker__burst_next(struct ferry_worker *w, uint32_t nr, uint32_t *pos, uint32_t *flow);
+
+/* daemon/chain.c: the chain runner and TX. */
+/* Runs flow_id's chain over its packets of this burst; queues TX, frees drops. */
+void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
+		       uint32_t n);
+/* Sends what worker__run_chain() queued, per egress port; counts what found a full ring. */
+void worker__flush_tx(struct ferry_worker *w);
 
 #endif /* FERRY_WORKER_H */

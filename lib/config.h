@@ -31,7 +31,7 @@ enum cfg_xdp_mode {
 	CFG_XDP_SKB,        /* generic mode */
 };
 
-/* How a worker waits for an interface's packets (see lib/umem.h, port_poll_mode). */
+/* How a worker waits for an interface's packets (see lib/xdp_port.h, port_poll_mode). */
 enum cfg_poll_mode {
 	CFG_POLL_INTERRUPT = 0, /* sleep in poll() when idle (default) */
 	CFG_POLL_BUSY,          /* "busy-poll": SO_PREFER_BUSY_POLL, run NAPI from the worker */

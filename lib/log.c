@@ -1,4 +1,10 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * ferry's logging (see log.h): the level, the program name, the message
+ * format (timestamps unless stderr is the journal), rate-limited messages
+ * for the workers' paths, and the hooks that route libbpf's and libxdp's
+ * messages here.  It writes to stderr only and owns no other state.
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

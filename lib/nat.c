@@ -1,4 +1,17 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * A worker's NAT sessions (see nat.h): the session table with its two hash
+ * indexes (client tuple, reply tuple), NAT port allocation from the
+ * worker's slice, expiry, early drop under pressure and the per-source
+ * session limit, and the header rewrites of a packet through a session
+ * (addresses, ports, TTL/hop limit, incremental checksums, the session's
+ * MACs).  It owns the sessions' tuples and NAT ports; their next hops
+ * (to_upstream/to_client, nh_* fields) are filled by the services from the
+ * next-hop cache and only copied here, TCP state is lib/tcp_state.c's, and
+ * ICMP error rewrites are lib/icmp.c's.  It never allocates after
+ * nat_table__create(), takes no lock (one worker owns a table) and never
+ * touches frames beyond the headers it rewrites.
+ */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>

@@ -1,4 +1,13 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Route and neighbour lookups over rtnetlink (see nexthop.h), and the
+ * route/neighbour/link notification socket (nh_events) that next-hop caches
+ * follow.  It owns the netlink sockets and the parsing of their messages;
+ * it keeps no state about destinations (the per-worker cache of them is
+ * lib/nh_cache.c's) and never changes the kernel's tables, except asking it
+ * to resolve a neighbour (NTF_USE) as a sender would.  Every request waits
+ * at most NH_TIMEOUT_MS.
+ */
 #include <errno.h>
 #include <net/if.h>
 #include <poll.h>

@@ -1,4 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The frame parser (see packet.h): Ethernet, IPv4/IPv6, UDP/TCP and the
+ * ICMP/ICMPv6 errors that quote them, into the offsets and fields of struct
+ * pkt_info, with a fast path for the common IPv4 UDP/TCP frame.  It only
+ * reads a frame, never writes one (rewrites are nat.c's, icmp.c's and
+ * packet_edit.c's), and trusts no length field.
+ */
 #include <stdbool.h>
 #include <string.h>
 #include <arpa/inet.h>

@@ -1,6 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * UMEM, buffer pool and AF_XDP ports.
+ * The frame pool: a worker's UMEM area, its stack of free frames and the
+ * accounting of where every frame is.  The AF_XDP sockets on the UMEM and
+ * their rings are lib/xdp_port.c's; this file never touches a ring or a
+ * socket, and the ports move frames between the places below only through
+ * the umem__ transitions, so the invariant is kept here.
  *
  * Each worker owns one UMEM and every port (interface, queue) the worker
  * serves is an AF_XDP socket on that UMEM (XDP_SHARED_UMEM), with its own
@@ -53,52 +57,8 @@ struct umem {
 	uint32_t held;
 };
 
-/*
- * How a port's socket is driven (config poll_mode).  Interrupt: the kernel
- * runs the queue from its interrupt and the worker sleeps in poll() when
- * idle.  Busy-poll: the socket prefers busy polling and the worker runs the
- * queue's NAPI itself with recvfrom()/sendto() (port__busy_poll()) instead
- * of sleeping.  Spin: the worker never sleeps and enters the kernel only
- * when a ring's need_wakeup flag asks for it.  Ordered from least to most
- * active.
- */
-enum port_poll_mode {
-	PORT_POLL_INTERRUPT = 0,
-	PORT_POLL_BUSY,
-	PORT_POLL_SPIN,
-};
-
-struct port_stats {
-	uint64_t rx_packets;
-	uint64_t tx_packets;
-	uint64_t tx_ring_full;   /* frames that found the TX ring full (dropped) */
-	uint64_t tx_kicks;       /* sendto() wake-ups */
-	uint64_t fill_kicks;     /* recvfrom() wake-ups for an empty FILL ring */
-	uint64_t rx_invalid;     /* RX descriptors that failed sanity checks */
-	uint64_t busy_polls;     /* recvfrom()/sendto() that ran the queue's NAPI (busy-poll) */
-	uint64_t drop_malformed; /* received, but the worker could not parse or classify it */
-};
-
-struct xsk_port {
-	char ifname[16];
-	int ifindex;
-	uint32_t queue;
-	uint16_t index;          /* ferry port index */
-	bool zerocopy;           /* mode in effect, from XDP_OPTIONS */
-	struct umem *umem;
-	struct xsk_socket *xsk;
-	struct xsk_ring_cons rx;
-	struct xsk_ring_prod tx;
-	struct xsk_ring_prod fill;
-	struct xsk_ring_cons comp;
-	uint32_t ring_size;
-	uint32_t tx_in_flight;   /* on the TX ring or completed but not yet read back */
-	enum port_poll_mode poll_mode;
-	struct port_stats stats;
-};
-
-/* A received frame. */
-struct xsk_frame {
+/* A frame of the pool and the length of the packet in it (an RX or TX descriptor's content). */
+struct frame_ref {
 	uint64_t addr;           /* UMEM address of the packet data */
 	uint32_t len;
 };
@@ -118,44 +78,54 @@ static inline void *umem__data(const struct umem *u, uint64_t addr)
 int umem__check(const struct umem *u, const char *who);
 
 /*
- * Creates the AF_XDP socket of (ifname, queue) on the UMEM, with need_wakeup,
- * and inserts it into `xsks_map_fd` at key `queue`.  Logs the copy/zero-copy
- * mode in effect.  `force_copy` binds with XDP_COPY.
+ * The transitions the ports make (lib/xdp_port.c), each with its side of
+ * the accounting.  Inline: they are the packet path's.
  */
-int port__create(struct xsk_port **out, struct umem *u, const char *ifname, uint32_t queue,
-		 uint16_t index, uint32_t ring_size, int xsks_map_fd, bool force_copy);
-/* Removes it from the XSKMAP (so the XDP program falls back to XDP_PASS), then closes it. */
-void port__destroy(struct xsk_port *p, int xsks_map_fd);
+static inline uint64_t umem__frame_base(const struct umem *u, uint64_t addr)
+{
+	return addr - addr % u->frame_size;
+}
 
-/*
- * Sets the port's poll mode.  For PORT_POLL_BUSY it sets SO_PREFER_BUSY_POLL,
- * SO_BUSY_POLL (`usecs`) and SO_BUSY_POLL_BUDGET (`budget`) on the socket.
- * The kernel then leaves the queue's NAPI to ferry's busy polls while they
- * keep coming (and keeps the interrupt off if the device defers it), so the
- * worker must call port__busy_poll() every loop.
- */
-int port__set_poll_mode(struct xsk_port *p, enum port_poll_mode mode, uint32_t usecs,
-			uint32_t budget);
-/*
- * Busy-poll mode: runs the queue's NAPI from the calling thread, with at most
- * one syscall: sendto() while TX frames are in flight (it also transmits in
- * copy mode), else recvfrom() when `rx_drained` (the last RX burst did not
- * fill the batch, so the RX ring needs new packets).
- */
-void port__busy_poll(struct xsk_port *p, bool rx_drained);
-const char *port__poll_mode_name(enum port_poll_mode mode);
+/* Free frames a FILL ring may take: all but the pool's fill_reserve. */
+static inline uint32_t umem__fill_avail(const struct umem *u)
+{
+	return u->nr_free > u->fill_reserve ? u->nr_free - u->fill_reserve : 0;
+}
 
-/* Tops the FILL ring up from the pool when it is at least half empty. */
-void port__refill(struct xsk_port *p);
-/* Reads up to `max` frames from RX; they become held. */
-uint32_t port__rx(struct xsk_port *p, struct xsk_frame *frames, uint32_t max);
-/*
- * Puts up to n held frames on the TX ring; returns how many went.  The rest
- * are still held by the caller (who frees and counts them).  Kicks the
- * kernel only when the ring asks for it.
- */
-uint32_t port__tx(struct xsk_port *p, const struct xsk_frame *frames, uint32_t n);
-/* Reads the COMPLETION ring back into the pool; kicks TX again while frames are in flight. */
-void port__complete(struct xsk_port *p);
+/* A free frame for a FILL ring; the caller gives n of them with umem__to_kernel_rx(). */
+static inline uint64_t umem__pop_for_fill(struct umem *u)
+{
+	return u->stack[--u->nr_free];
+}
+
+static inline void umem__to_kernel_rx(struct umem *u, uint32_t n)
+{
+	u->kernel_rx += n;
+}
+
+/* A frame read from an RX ring: the worker holds it now. */
+static inline void umem__rx_to_held(struct umem *u)
+{
+	u->kernel_rx--;
+	u->held++;
+}
+
+/* n held frames went on a TX ring. */
+static inline void umem__held_to_kernel_tx(struct umem *u, uint32_t n)
+{
+	u->held -= n;
+	u->kernel_tx += n;
+}
+
+/* A frame read from a COMPLETION ring back to the pool; n of them with umem__tx_completed(). */
+static inline void umem__push_completed(struct umem *u, uint64_t addr)
+{
+	u->stack[u->nr_free++] = umem__frame_base(u, addr);
+}
+
+static inline void umem__tx_completed(struct umem *u, uint32_t n)
+{
+	u->kernel_tx -= n;
+}
 
 #endif /* FERRY_UMEM_H */

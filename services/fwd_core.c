@@ -28,35 +28,18 @@
 #include "log.h"
 #include "nexthop.h"
 
-#define FWD_MAX_WORKERS 64		     /* config: queues 1..64 */
 #define FWD_HOLD_NS (1000ull * 1000 * 1000)  /* longest wait for a neighbour */
 #define FWD_RETRY_NS (1000ull * 1000 * 1000) /* between retries of failed next hops */
-/* Notifications are read this often while neighbours resolve, else every 10 ms. */
-#define FWD_DRAIN_BUSY_NS (1000ull * 1000)
-#define FWD_DRAIN_IDLE_NS (10ull * 1000 * 1000)
-#define FWD_DRAIN_MAX 256 /* notifications read per drain */
-#define FWD_NH_BUDGET 32  /* kernel lookups per drain after a route change */
-/*
- * Queued next-hop lookups (new clients, retries) made per FWD_LOOKUP_NS:
- * a lookup is a few rtnetlink round trips, so this bounds the share of the
- * worker's time a flood of new sources can cost to a fraction of its loop.
- */
-#define FWD_LOOKUP_BUDGET 8
-#define FWD_LOOKUP_NS (1000ull * 1000)
 
-/* A worker's next hops: one cache and notification socket for all its NAT flows. */
+/*
+ * A service's handle on its worker's next hops (the worker owns them:
+ * ferry_worker__nh_get()), kept in the service's worker state so the
+ * packet path reaches the cache without a call.
+ */
 struct fwd_nh {
 	struct nh_cache *cache;
-	struct nh_events *events;
 	struct ferry_worker *w;
-	unsigned int users;
-	uint64_t next_drain_ns;
-	uint64_t next_lookup_ns;
-	int last_err;
 };
-
-/* Written only by worker_init/worker_destroy, which run on the main thread. */
-static struct fwd_nh *fwd_nh_of[FWD_MAX_WORKERS];
 
 /* ---- configuration ---- */
 
@@ -236,164 +219,32 @@ static int nh_verdict_drop(enum nh_verdict v)
 	return v == NH_NO_ROUTE_DROP ? FERRY_DROP_no_route : FERRY_DROP_no_neighbour;
 }
 
-static int fwd_nh_route(void *ctx, int family, const union ferry_addr *dst, struct nh_route *out)
-{
-	struct fwd_nh *nh = ctx;
-
-	return nh_resolver__route(ferry_worker__resolver(nh->w), family, dst, out);
-}
-
-static int fwd_nh_neigh(void *ctx, int family, const union ferry_addr *addr, int ifindex,
-			uint8_t mac[6])
-{
-	struct fwd_nh *nh = ctx;
-
-	return nh_resolver__neigh(ferry_worker__resolver(nh->w), family, addr, ifindex, mac);
-}
-
-static int fwd_nh_port(void *ctx, int ifindex)
-{
-	struct fwd_nh *nh = ctx;
-
-	return ferry_worker__port_of_ifindex(nh->w, ifindex);
-}
-
-/* Held frames leave: with the MACs the neighbour now has, or dropped and counted. */
-static void fwd_nh_release(void *ctx, const struct nh_entry *e, const struct nh_held *h,
-			   uint32_t n, enum nh_verdict v)
-{
-	struct ferry_pkt pkts[NH_HOLD_MAX], *pp[NH_HOLD_MAX];
-	struct fwd_nh *nh = ctx;
-
-	for (uint32_t i = 0; i < n && i < NH_HOLD_MAX; i++) {
-		struct ferry_pkt *p = &pkts[i];
-
-		memset(p, 0, sizeof(*p));
-		p->data = h[i].data;
-		p->addr = h[i].addr;
-		p->len = h[i].len;
-		p->flow_id = h[i].flow_id;
-		p->dir = h[i].dir;
-		pp[i] = p;
-		if (v != NH_SEND) {
-			ferry_pkt_drop(p, nh_verdict_drop(v));
-		} else if (e->l2.mtu && p->len > 14u + e->l2.mtu) {
-			/* The MTU shrank while it waited. */
-			ferry_pkt_drop(p, FERRY_DROP_too_big);
-		} else {
-			memcpy(p->data, e->l2.dst_mac, 6);
-			memcpy(p->data + 6, e->l2.src_mac, 6);
-			ferry_pkt_tx(p, e->l2.port);
-		}
-	}
-	ferry_worker__send_held(nh->w, pp, n < NH_HOLD_MAX ? n : NH_HOLD_MAX);
-}
-
-static const struct nh_cache_ops fwd_nh_ops = {
-	.route = fwd_nh_route,
-	.neigh = fwd_nh_neigh,
-	.port_of_ifindex = fwd_nh_port,
-	.release = fwd_nh_release,
-};
-
-static void fwd_nh_event(const struct nh_event *ev, void *ctx)
-{
-	struct fwd_nh *nh = ctx;
-
-	nh_cache__event(nh->cache, ev, ferry_worker__now_ns(nh->w));
-}
-
-/*
- * Reads the kernel's notifications (never waiting) and lets the cache act on
- * them, rate-limited: often while neighbours resolve, rarely otherwise.
- */
 void fwd_core__nh_poll(struct fwd_nh *nh, uint64_t now)
 {
-	int n;
-
-	if (nh_cache__queue_len(nh->cache) && now >= nh->next_lookup_ns) {
-		nh_cache__run_lookups(nh->cache, now, FWD_LOOKUP_BUDGET);
-		nh->next_lookup_ns = now + FWD_LOOKUP_NS;
-	}
-	/* What is still queued is looked up at the next slot, even on an idle worker. */
-	if (nh_cache__queue_len(nh->cache))
-		ferry_worker__wake_at(nh->w, nh->next_lookup_ns);
-	if (now < nh->next_drain_ns)
-		return;
-	n = nh_events__drain(nh->events, FWD_DRAIN_MAX, fwd_nh_event, nh);
-	if (n < 0 && n != nh->last_err)
-		pr_warn_ratelimited("worker %u: cannot read route and neighbour notifications: %s",
-				    ferry_worker__id(nh->w), strerror(-n));
-	nh->last_err = n < 0 ? n : 0;
-	nh_cache__maintain(nh->cache, now, FWD_NH_BUDGET);
-	if (n == FWD_DRAIN_MAX)
-		nh->next_drain_ns = now;
-	else
-		nh->next_drain_ns =
-			now + (nh_cache__busy(nh->cache) ? FWD_DRAIN_BUSY_NS : FWD_DRAIN_IDLE_NS);
+	ferry_worker__nh_poll(nh->w, now);
 }
 
-static int fwd_nh_create(const struct fwd_core *c, struct ferry_worker *w, struct fwd_nh **out)
+int fwd_core__nh_get(const struct fwd_core *c, struct ferry_worker *w, struct fwd_nh **out)
 {
-	struct nh_cache_params params = c->nh_params;
-	uint32_t id = ferry_worker__id(w);
 	struct fwd_nh *nh;
 	int err;
 
 	nh = calloc(1, sizeof(*nh));
 	if (!nh)
 		return -ENOMEM;
+	err = ferry_worker__nh_get(w, &c->nh_params, &nh->cache);
+	if (err) {
+		free(nh);
+		return err;
+	}
 	nh->w = w;
-	err = nh_events__create(&nh->events);
-	if (err) {
-		pr_err("worker %u: cannot follow route and neighbour changes: %s", id,
-		       strerror(-err));
-		goto err_free;
-	}
-	snprintf(params.name, sizeof(params.name), "worker %u", id);
-	err = nh_cache__create(&nh->cache, &params, &fwd_nh_ops, nh);
-	if (err) {
-		pr_err("worker %u: cannot create the next-hop cache of %u entries: %s", id,
-		       params.capacity, strerror(-err));
-		goto err_events;
-	}
 	*out = nh;
-	return 0;
-
-err_events:
-	nh_events__destroy(nh->events);
-err_free:
-	free(nh);
-	return err;
-}
-
-int fwd_core__nh_get(const struct fwd_core *c, struct ferry_worker *w, struct fwd_nh **out)
-{
-	uint32_t id = ferry_worker__id(w);
-	int err;
-
-	if (id >= FWD_MAX_WORKERS)
-		return -ERANGE;
-	if (fwd_nh_of[id] && fwd_nh_of[id]->w != w)
-		return -EBUSY;
-	if (!fwd_nh_of[id]) {
-		err = fwd_nh_create(c, w, &fwd_nh_of[id]);
-		if (err)
-			return err;
-	}
-	fwd_nh_of[id]->users++;
-	*out = fwd_nh_of[id];
 	return 0;
 }
 
 void fwd_core__nh_put(struct fwd_nh *nh)
 {
-	if (--nh->users)
-		return;
-	fwd_nh_of[ferry_worker__id(nh->w)] = NULL;
-	/* Frames still held go back to the worker's UMEM as no_neighbour drops. */
-	nh_cache__destroy(nh->cache);
-	nh_events__destroy(nh->events);
+	ferry_worker__nh_put(nh->w);
 	free(nh);
 }
 
@@ -445,10 +296,8 @@ static enum nh_verdict fwd_prepare_client(struct fwd_nh *nh, uint32_t flow_id, i
 	uint64_t queued = nh_cache__queued_lookups(nh->cache);
 	enum nh_verdict v = nh_cache__prepare_deferred(nh->cache, family, dst, idx, gen, l2, now);
 
-	if (nh_cache__queued_lookups(nh->cache) != queued) {
-		ferry_worker__flow_stats(nh->w, flow_id)->nh_lookups++;
-		ferry_worker__wake_at(nh->w, nh->next_lookup_ns > now ? nh->next_lookup_ns : now);
-	}
+	if (nh_cache__queued_lookups(nh->cache) != queued)
+		ferry_worker__nh_lookup_queued(nh->w, flow_id, now);
 	return v;
 }
 
@@ -568,72 +417,56 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 	return fwd_out(nh, p, v, s->nh_upstream, s->to_upstream.port, now);
 }
 
-static int fwd_reply(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
-		     struct ferry_pkt *p)
+/*
+ * A packet of a reply rule, to the client of its session: an upstream's
+ * reply, or an ICMP error about a packet this flow sent upstream, whose
+ * quote names the session and which is rewritten as if about the client's
+ * own packet (lib/icmp.c).  Both take the same lookup, next hop and way out;
+ * an error does not refresh the session (it is no sign of life from the
+ * upstream), nor is its quoted TCP segment tracked or clamped.
+ */
+int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
+			    struct ferry_pkt *p)
 {
 	uint64_t now = ferry_worker__now_ns(w);
+	bool error = icmp_is_error(&p->pi);
+	bool tcp = !error && p->pi.l4_proto == IPPROTO_TCP;
 	struct nat_session *s;
 	struct nat_tuple t;
 	enum nh_verdict v;
 	int err, reason;
 
-	nat_tuple_from_pkt(&t, &p->pi);
+	if (error)
+		icmp_quote_reply_tuple(&t, &p->pi);
+	else
+		nat_tuple_from_pkt(&t, &p->pi);
 	s = nat_table__lookup_reply(ferry_worker__nat(w), &t);
 	if (!s || s->flow_id != p->flow_id)
 		return FERRY_DROP_no_session;
-	if (p->pi.l4_proto == IPPROTO_TCP && (reason = fwd_tcp_track(c, s, p, TCP_DIR_UPSTREAM)))
+	if (tcp && (reason = fwd_tcp_track(c, s, p, TCP_DIR_UPSTREAM)))
 		return reason;
-	s->last_seen_ns = now;
-	/* Replied, and a stream after a while: early drop passes it by then. */
-	nat_session__seen(s, now, true);
+	if (!error) {
+		s->last_seen_ns = now;
+		/* Replied, and a stream after a while: early drop passes it by then. */
+		nat_session__seen(s, now, true);
+	}
 	v = fwd_hop_client(c, nh, s, now);
 	if (v > NH_HOLD)
 		return nh_verdict_drop(v);
-	if (p->pi.l4_proto == IPPROTO_TCP)
+	if (tcp)
 		fwd_tcp_clamp(p, s->to_client.mtu);
-	err = nat_rewrite_to_client(p->data, &p->pi, s);
+	if (error) {
+		err = icmp_rewrite_to_client(p->data, &p->pi, s);
+		if (err == -EINVAL)
+			return FERRY_DROP_malformed;
+	} else {
+		err = nat_rewrite_to_client(p->data, &p->pi, s);
+	}
 	if (err)
 		return drop_for_rewrite_error(err);
+	if (error)
+		ferry_worker__flow_stats(w, p->flow_id)->icmp_translated++;
 	return fwd_out(nh, p, v, s->nh_client, s->to_client.port, now);
-}
-
-/*
- * An ICMP error about a packet this flow sent upstream: to the client of the
- * session its quote names, rewritten as if about the client's own packet
- * (lib/icmp.c).  It does not refresh the session: an error is no sign of
- * life from the upstream.
- */
-static int fwd_icmp_error(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
-			  struct ferry_pkt *p)
-{
-	uint64_t now = ferry_worker__now_ns(w);
-	struct nat_session *s;
-	struct nat_tuple t;
-	enum nh_verdict v;
-	int err;
-
-	icmp_quote_reply_tuple(&t, &p->pi);
-	s = nat_table__lookup_reply(ferry_worker__nat(w), &t);
-	if (!s || s->flow_id != p->flow_id)
-		return FERRY_DROP_no_session;
-	v = fwd_hop_client(c, nh, s, now);
-	if (v > NH_HOLD)
-		return nh_verdict_drop(v);
-	err = icmp_rewrite_to_client(p->data, &p->pi, s);
-	if (err == -EINVAL)
-		return FERRY_DROP_malformed;
-	if (err)
-		return drop_for_rewrite_error(err);
-	ferry_worker__flow_stats(w, p->flow_id)->icmp_translated++;
-	return fwd_out(nh, p, v, s->nh_client, s->to_client.port, now);
-}
-
-int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct ferry_worker *w,
-			    struct ferry_pkt *p)
-{
-	if (icmp_is_error(&p->pi))
-		return fwd_icmp_error(c, nh, w, p);
-	return fwd_reply(c, nh, w, p);
 }
 
 /* ---- one-way copies ---- */

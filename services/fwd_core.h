@@ -12,9 +12,10 @@
  *
  * Next hops: each worker has one next-hop cache (lib/nh_cache.h) and one
  * notification socket, shared by every flow of these services on it, so a
- * destination several flows send to is resolved once.  It is created by the
- * first worker_init() of any of these services on a worker and destroyed by
- * the last worker_destroy() (struct fwd_nh counts its users).
+ * destination several flows send to is resolved once.  The worker owns them
+ * (daemon/worker_nh.c, ferry_worker__nh_get()); struct fwd_nh is a
+ * service's handle on them, taken in worker_init() and put back in
+ * worker_destroy().
  *
  * One-way copies (struct fwd_oneway) have no session: a per-worker template
  * per destination keeps the next hop's cache entry and generation like a
@@ -50,7 +51,7 @@ struct fwd_core {
 	struct nh_cache_params nh_params; /* for the worker's next-hop cache */
 };
 
-/* A worker's next hops (opaque). */
+/* A service's handle on its worker's next hops (opaque). */
 struct fwd_nh;
 
 /* configure(): the flow's name and family; svc must be a string literal. */

@@ -136,7 +136,7 @@ struct ferry_service_ops {
 const struct ferry_service_ops *service__find(const char *name);
 void service__foreach(void (*fn)(const struct ferry_service_ops *ops, void *ctx), void *ctx);
 
-/* What the daemon offers services (daemon/ferryd.c, daemon/worker.c). */
+/* What the daemon offers services (daemon/daemon.c, worker.c, chain.c, worker_nh.c). */
 struct nat_table;
 struct nh_resolver;
 
@@ -153,6 +153,31 @@ struct nh_resolver *ferry_worker__resolver(struct ferry_worker *w);
 int ferry_worker__port_of_ifindex(const struct ferry_worker *w, int ifindex);
 /* Counters of this worker for a flow, published as ferry_fwd_stats. */
 struct ferry_fwd_stats *ferry_worker__flow_stats(struct ferry_worker *w, uint32_t flow_id);
+/*
+ * The worker's next hops: one next-hop cache (lib/nh_cache.h) per worker,
+ * kept current by the kernel's route, neighbour and link notifications and
+ * shared by every service on the worker.  ferry_worker__nh_get() (from
+ * worker_init()) creates it with `params` the first time and returns it;
+ * each get is paired with a ferry_worker__nh_put() (from worker_destroy()),
+ * the last of which destroys it, handing its held frames back as drops.
+ */
+struct nh_cache;
+struct nh_cache_params;
+int ferry_worker__nh_get(struct ferry_worker *w, const struct nh_cache_params *params,
+			 struct nh_cache **out);
+void ferry_worker__nh_put(struct ferry_worker *w);
+/*
+ * From process() (before the batch) and tick(): reads the kernel's
+ * notifications, never waiting, runs queued lookups and times held frames
+ * out, rate-limited (often while neighbours resolve, rarely otherwise).
+ */
+void ferry_worker__nh_poll(struct ferry_worker *w, uint64_t now);
+/*
+ * A service's nh_cache__prepare_deferred() queued a lookup for a packet of
+ * flow_id: counts it (nh_lookups) and has the worker run it at its next
+ * lookup slot, even when idle.
+ */
+void ferry_worker__nh_lookup_queued(struct ferry_worker *w, uint32_t flow_id, uint64_t now);
 /*
  * Finishes packets a service held (FERRY_VERDICT_HOLD) after their chain run:
  * each must now be FERRY_VERDICT_TX (queued on out_port) or FERRY_VERDICT_DROP

@@ -40,7 +40,7 @@
 #include "csum.h"
 #include "nat.h"
 #include "packet.h"
-#include "umem.h"
+#include "xdp_port.h"
 
 #define BATCH 64
 #define FRAME_LEN 64
@@ -64,12 +64,12 @@ struct micro {
 	uint8_t *frames[BATCH];
 	struct pkt_info pi[BATCH];
 	struct nat_session *sess[BATCH];
-	struct xsk_frame tx[BATCH];
+	struct frame_ref tx[BATCH];
 	struct nat_table *nat;
 	uint32_t next;                   /* first session of the next batch */
 	/* the fake TX ring */
 	struct umem fake_umem;
-	struct xsk_port port;
+	struct port port;
 	struct xdp_desc ring[RING_SIZE];
 	uint32_t producer, consumer, flags;
 	/* the hostile stage: its table and the reply keys of its sessions */

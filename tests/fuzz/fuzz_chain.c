@@ -3,8 +3,9 @@
  * libFuzzer harness: a worker's packet path from RX to TX completion.
  *
  * The input is a script for one fresh worker of one of several daemons
- * (fuzz_env.c: real config, real services, real daemon/chain.c and
- * lib/umem.c, stub resolver and notifications, rings in plain memory).  The
+ * (fuzz_env.c: real config, real services, real daemon/rx.c, chain.c,
+ * worker_nh.c, lib/xdp_port.c and umem.c, stub resolver and notifications,
+ * rings in plain memory).  The
  * daemons' configs (configs[] below) between them run every built-in
  * service, with different arguments:
  *
@@ -23,11 +24,12 @@
  *                2: a route/neighbour/link notification; two bytes (event)
  *                3: as 2, then 10 ms pass and the tick runs
  *
- * A burst is classified by chain__classify() and grouped per flow by
- * chain__run_burst(), as daemon/worker.c does; each flow's chain runs through
- * chain__run(), TX through chain__flush_tx(), and the stub kernel completes
- * it.  Asserted: every packet leaves the chain sent, dropped or held; what
- * is sent parses, has the length it left its chain with (the length it came
+ * A burst is admitted and classified by worker__admit() and grouped per
+ * flow by worker__burst_begin()/worker__burst_next(), as daemon/rx.c does;
+ * each flow's chain runs through worker__run_chain(), TX through
+ * worker__flush_tx() and port__tx(), and the stub kernel completes it.
+ * Asserted: every packet leaves the chain sent, dropped or held; what is
+ * sent parses, has the length it left its chain with (the length it came
  * in with unless a service of the flow resizes payloads), carries its egress
  * port's MAC and, if it came in with valid checksums, still has them;
  * nothing reads past the end of a received frame (the rest of its UMEM frame
@@ -463,10 +465,9 @@ static void trace(const char *what, int port, const uint8_t *f, uint32_t len)
 		f[4], f[5]);
 }
 
-static void run_chain(struct ferry_worker *w, uint32_t flow, struct ferry_pkt **pkts, uint32_t n,
-		      void *ctx)
+static void run_chain(struct run *r, uint32_t flow, struct ferry_pkt **pkts, uint32_t n)
 {
-	struct run *r = ctx;
+	struct ferry_worker *w = r->w;
 
 	/*
 	 * A service that grows a payload writes into the rest of the frame
@@ -475,7 +476,7 @@ static void run_chain(struct ferry_worker *w, uint32_t flow, struct ferry_pkt **
 	 */
 	for (uint32_t i = 0; resizes[r->config][flow] && i < n; i++)
 		ASAN_UNPOISON_MEMORY_REGION(pkts[i]->data, ferry_worker__frame_room(w, pkts[i]));
-	chain__run(w, flow, pkts, n);
+	worker__run_chain(w, flow, pkts, n);
 	/* What came in and what services emitted on the way (chain_all has both). */
 	for (uint32_t i = 0; i < w->chain_nr_all; i++) {
 		const struct ferry_pkt *p = w->chain_all[i];
@@ -526,39 +527,36 @@ static void remember_source(struct run *r, const struct pkt_info *pi)
 }
 
 /*
- * daemon/worker.c's admit() (its chain__classify()) and chain__run_burst() for
- * one port's burst (one worker: no handoff).
+ * One port's burst as daemon/rx.c's worker__rx() takes it (one worker: no
+ * handoff): worker__admit() each frame, then worker__run_burst()'s steps,
+ * with the checks of each chain run in between.
  */
 static void process_burst(struct run *r, int port)
 {
 	struct ferry_worker *w = r->w;
-	struct xsk_port *xp = w->ports[port];
-	uint32_t nr = 0;
+	struct port *xp = w->ports[port];
+	uint32_t nr = 0, pos = 0, flow, m;
 
 	for (uint32_t i = 0; i < r->nr_pending[port]; i++) {
+		uint64_t addr = r->pending[port][i].addr;
 		struct ferry_pkt *p = &w->pkts[nr];
-		const struct ferry_rule *rule;
-		struct frame_note *note;
+		struct frame_note *note = note_of(r, addr);
 
-		rule = chain__classify(w, p, r->pending[port][i].addr, r->pending[port][i].len, xp);
-		note = note_of(r, p->addr);
-		if (!rule) {
+		if (!worker__admit(w, addr, r->pending[port][i].len, xp, false, &nr)) {
 			r->unclassified++;
 			note->in_use = false;
-			umem__free(w->umem, p->addr);
 			continue;
 		}
-		FUZZ_CHECK(rule->flow_id < (uint32_t)w->d->nr_flows, "rule of flow %u",
-			   rule->flow_id);
+		FUZZ_CHECK(p->flow_id < (uint32_t)w->d->nr_flows, "admitted to flow %u",
+			   p->flow_id);
 		remember_source(r, &p->pi);
 		note->rx_len = p->len;
 		note->csum_valid = !icmp_is_error(&p->pi) && csum_verify(p->data, &p->pi) == 1;
-		w->flow_stats[p->flow_id].rx_packets++;
-		w->flow_stats[p->flow_id].rx_bytes += p->len;
-		nr++;
 	}
 	r->nr_pending[port] = 0;
-	chain__run_burst(w, nr, run_chain, r);
+	worker__burst_begin(w, nr);
+	while ((m = worker__burst_next(w, nr, &pos, &flow)))
+		run_chain(r, flow, w->flow_pkts, m);
 }
 
 static void on_sent(const uint8_t *frame, uint32_t len, int port, void *ctx)
@@ -622,7 +620,7 @@ static void end_burst(struct run *r)
 	for (int port = 0; port < w->nr_ports; port++)
 		if (r->nr_pending[port])
 			process_burst(r, port);
-	chain__flush_tx(w);
+	worker__flush_tx(w);
 	for (int i = 0; i < w->nr_ports; i++)
 		FUZZ_CHECK(w->nr_tx[i] == 0, "port %d: TX queue not flushed", i);
 	complete_tx(r);
@@ -947,7 +945,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* Stopping the services hands back every frame they held. */
 	fuzz_env__worker_stop_services(r->w);
-	chain__flush_tx(r->w);
+	worker__flush_tx(r->w);
 	complete_tx(r);
 	FUZZ_CHECK(r->w->umem->held == 0, "%u frames still held after the services stopped",
 		   r->w->umem->held);

@@ -334,20 +334,6 @@ bool __wrap_umem__alloc(struct umem *u, uint64_t *addr)
 	return true;
 }
 
-/* A port whose rings are arrays: the producer/consumer words live here. */
-struct fuzz_port {
-	struct xsk_port port;
-	uint32_t tx_prod, tx_cons, comp_prod, comp_cons;
-	uint32_t tx_flags, comp_flags; /* no XDP_RING_NEED_WAKEUP: no syscalls */
-	struct xdp_desc *tx_descs;
-	uint64_t *comp_addrs;
-};
-
-static struct fuzz_port *fuzz_port_of(struct xsk_port *p)
-{
-	return (struct fuzz_port *)((char *)p - offsetof(struct fuzz_port, port));
-}
-
 /*
  * The big blocks (UMEM area, worker) are kept from one input to the next:
  * ASan maps and unmaps blocks this large on every allocation, which would
@@ -412,62 +398,6 @@ static void fake_umem_destroy(struct umem *u)
 	free(u);
 }
 
-static int fake_port_create(struct xsk_port **out, struct umem *u, const struct ferry_port_info *pi,
-			    uint16_t index, uint32_t ring_size)
-{
-	struct fuzz_port *fp = calloc(1, sizeof(*fp));
-	struct xsk_port *p;
-
-	if (!fp)
-		return -ENOMEM;
-	fp->tx_descs = calloc(ring_size, sizeof(*fp->tx_descs));
-	fp->comp_addrs = calloc(ring_size, sizeof(*fp->comp_addrs));
-	if (!fp->tx_descs || !fp->comp_addrs) {
-		free(fp->tx_descs);
-		free(fp->comp_addrs);
-		free(fp);
-		return -ENOMEM;
-	}
-	p = &fp->port;
-	snprintf(p->ifname, sizeof(p->ifname), "%s", pi->ifname);
-	p->ifindex = pi->ifindex;
-	p->index = index;
-	p->umem = u;
-	p->ring_size = ring_size;
-	/* As libxdp sets up a producer ring: cached_cons runs one ring ahead. */
-	p->tx = (struct xsk_ring_prod){
-		.cached_cons = ring_size,
-		.mask = ring_size - 1,
-		.size = ring_size,
-		.producer = &fp->tx_prod,
-		.consumer = &fp->tx_cons,
-		.ring = fp->tx_descs,
-		.flags = &fp->tx_flags,
-	};
-	p->comp = (struct xsk_ring_cons){
-		.mask = ring_size - 1,
-		.size = ring_size,
-		.producer = &fp->comp_prod,
-		.consumer = &fp->comp_cons,
-		.ring = fp->comp_addrs,
-		.flags = &fp->comp_flags,
-	};
-	*out = p;
-	return 0;
-}
-
-static void fake_port_destroy(struct xsk_port *p)
-{
-	struct fuzz_port *fp;
-
-	if (!p)
-		return;
-	fp = fuzz_port_of(p);
-	free(fp->tx_descs);
-	free(fp->comp_addrs);
-	free(fp);
-}
-
 int fuzz_env__worker_create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t nr_frames,
 			    uint32_t tx_ring_size)
 {
@@ -489,8 +419,8 @@ int fuzz_env__worker_create(struct ferry_worker **out, struct ferry_daemon *d, u
 	if (!err)
 		err = fake_umem_create(&w->umem, nr_frames, cfg->umem.frame_size);
 	for (int i = 0; !err && i < d->nr_ports; i++) {
-		err = fake_port_create(&w->ports[i], w->umem, &d->ports[i], (uint16_t)i,
-				       tx_ring_size);
+		err = port__create_memory(&w->ports[i], w->umem, d->ports[i].ifname,
+					  d->ports[i].ifindex, (uint16_t)i, tx_ring_size);
 		if (!err)
 			w->nr_ports++;
 	}
@@ -530,37 +460,43 @@ void fuzz_env__worker_destroy(struct ferry_worker *w)
 		return;
 	fuzz_env__worker_stop_services(w);
 	for (int i = 0; i < w->nr_ports; i++)
-		fake_port_destroy(w->ports[i]);
+		port__destroy(w->ports[i], -1);
 	fake_umem_destroy(w->umem);
 	__wrap_nh_resolver__destroy(w->nh);
 	nat_table__destroy(w->nat);
 	big_free(&spare_worker, &spare_worker_size, w, sizeof(*w));
 }
 
+struct kernel_tx {
+	struct ferry_worker *w;
+	int port;
+	void (*sent)(const uint8_t *frame, uint32_t len, int port, void *ctx);
+	void *ctx;
+};
+
+static void kernel_tx_desc(const struct xdp_desc *desc, void *ctx)
+{
+	struct kernel_tx *k = ctx;
+	const struct umem *u = k->w->umem;
+	uint64_t off = desc->addr % u->frame_size;
+
+	/* What the kernel's xskq_cons_is_valid_desc() would refuse. */
+	FUZZ_CHECK(desc->addr < u->size && desc->len && off + desc->len <= u->frame_size,
+		   "port %d: bad TX descriptor addr %llu len %u", k->port,
+		   (unsigned long long)desc->addr, desc->len);
+	if (k->sent)
+		k->sent(umem__data(u, desc->addr), desc->len, k->port, k->ctx);
+}
+
 uint32_t fuzz_env__kernel_tx(struct ferry_worker *w, int port,
 			     void (*sent)(const uint8_t *frame, uint32_t len, int port, void *ctx),
 			     void *ctx)
 {
-	struct fuzz_port *fp = fuzz_port_of(w->ports[port]);
-	const struct umem *u = w->umem;
-	uint32_t mask = fp->port.ring_size - 1, n = 0;
+	struct kernel_tx k = { .w = w, .port = port, .sent = sent, .ctx = ctx };
+	uint32_t n = port__memory_tx(w->ports[port], kernel_tx_desc, &k);
 
-	while (fp->tx_cons != __atomic_load_n(&fp->tx_prod, __ATOMIC_ACQUIRE)) {
-		const struct xdp_desc *desc = &fp->tx_descs[fp->tx_cons & mask];
-		uint64_t off = desc->addr % u->frame_size;
-
-		/* What the kernel's xskq_cons_is_valid_desc() would refuse. */
-		FUZZ_CHECK(desc->addr < u->size && desc->len && off + desc->len <= u->frame_size,
-			   "port %d: bad TX descriptor addr %llu len %u", port,
-			   (unsigned long long)desc->addr, desc->len);
-		FUZZ_CHECK(fp->comp_prod - fp->comp_cons < fp->port.ring_size,
-			   "port %d: COMPLETION ring overflow", port);
-		if (sent)
-			sent(umem__data(u, desc->addr), desc->len, port, ctx);
-		fp->comp_addrs[fp->comp_prod & mask] = desc->addr;
-		__atomic_store_n(&fp->comp_prod, fp->comp_prod + 1, __ATOMIC_RELEASE);
-		__atomic_store_n(&fp->tx_cons, fp->tx_cons + 1, __ATOMIC_RELEASE);
-		n++;
-	}
+	/* Stopped by a full COMPLETION ring: port__complete() was not called often enough. */
+	FUZZ_CHECK(!port__memory_tx_pending(w->ports[port]), "port %d: COMPLETION ring overflow",
+		   port);
 	return n;
 }

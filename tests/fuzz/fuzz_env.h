@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * A fake worker environment for the fuzz harnesses: everything a service
- * and daemon/chain.c need from a running ferryd, without AF_XDP, XDP or
+ * and daemon/rx.c and chain.c need from a running ferryd, without AF_XDP, XDP or
  * netlink.
  *
  * - ferry_worker__flow_stats() over the real struct ferry_worker of
@@ -13,9 +13,10 @@
  *   nh_resolver__{create,destroy,route,neigh} and nh_events__{create,
  *   destroy,fd,drain}, so lib/nexthop.c needs no change and no netlink
  *   socket is ever opened.
- * - A UMEM in plain memory, and ports whose TX and COMPLETION rings are
- *   ordinary arrays, so lib/umem.c's real port__tx()/port__complete() and
- *   its frame accounting run; fuzz_env__kernel_tx() plays the kernel.
+ * - A UMEM in plain memory, and ports without sockets
+ *   (port__create_memory()), so lib/xdp_port.c's real port__tx() and
+ *   port__complete() and lib/umem.c's frame accounting run;
+ *   fuzz_env__kernel_tx() plays the kernel (port__memory_tx()).
  *
  * Topology (port index: interface, ifindex, addresses):
  *   0: fz-c, 11, 198.18.1.1 fd00:1::1   clients; default route

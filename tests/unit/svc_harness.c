@@ -23,6 +23,7 @@ struct svc_harness {
 	struct harness_out *out;
 	uint32_t nr_out;
 	uint8_t dir;
+	uint16_t sending_port; /* the port harness_sent() takes frames from */
 	char *yaml;
 	/* harness__create_net(): the caller's namespace while in ours, and ours; else -1 */
 	int orig_ns, net_ns;
@@ -123,13 +124,23 @@ static struct svc_harness *harness_create(const char *match_yaml, const char *se
 	h->w->d = &h->d;
 	h->w->batch = 64;
 	h->w->cpu = -1;
-	h->w->nr_ports = 0; /* no sockets: the harness takes the TX queues itself */
 	/* What worker.c gives a worker of this UMEM (1024 frames, rings of 256) and two ports. */
 	h->w->hold_budget = worker__hold_budget(1024, 256, 2);
 	h->w->now_ns = 1000000000ull;
 	h->w->nat = nat_table__create(1024, 40000, 40999);
 	if (!h->w->nat || umem__create(&h->w->umem, 1024, 4096, 256))
 		goto err;
+	/*
+	 * Ports without sockets: the worker's own TX path fills their rings and
+	 * the harness reads them (harness__take_tx()).  A ring as large as the
+	 * UMEM, so no burst ever finds one full.
+	 */
+	for (int i = 0; i < h->d.nr_ports; i++) {
+		if (port__create_memory(&h->w->ports[i], h->w->umem, h->d.ports[i].ifname,
+					h->d.ports[i].ifindex, (uint16_t)i, 1024))
+			goto err;
+		h->w->nr_ports++;
+	}
 	/* ferryd's order: start() once the interfaces exist, then worker_init(). */
 	if (net && harness_net_enter(h))
 		goto err;
@@ -248,6 +259,7 @@ static int harness_net_enter(struct svc_harness *h)
 		h->d.ports[i].ifindex = (int)if_nametoindex(h->d.ports[i].ifname);
 		if (!h->d.ports[i].ifindex)
 			return -ENODEV;
+		h->w->ports[i]->ifindex = h->d.ports[i].ifindex;
 	}
 	err = nh_resolver__create(&h->w->nh);
 	if (err)
@@ -273,25 +285,33 @@ static void harness_net_leave(struct svc_harness *h)
 	h->orig_ns = -1;
 }
 
-/* Takes what the chain queued for TX, as the port would, and frees the frames. */
+static void harness_sent(const struct xdp_desc *d, void *ctx)
+{
+	struct svc_harness *h = ctx;
+	struct harness_out *o;
+
+	if (h->nr_out >= HARNESS_MAX_OUT)
+		return;
+	o = &h->out[h->nr_out++];
+	o->len = d->len < sizeof(o->data) ? d->len : sizeof(o->data);
+	memcpy(o->data, umem__data(h->w->umem, d->addr), o->len);
+	o->port = h->sending_port;
+}
+
+/*
+ * Sends what the chain queued (worker__flush_tx(), as the worker loop does
+ * after its bursts), takes it off the ports' TX rings as the kernel would,
+ * and completes it back into the pool.
+ */
 static void harness__take_tx(struct svc_harness *h)
 {
 	struct ferry_worker *w = h->w;
 
-	for (int port = 0; port < CFG_MAX_IFACES; port++) {
-		for (uint32_t i = 0; i < w->nr_tx[port]; i++) {
-			const struct xsk_frame *f = &w->tx_frames[port][i];
-
-			if (h->nr_out < HARNESS_MAX_OUT) {
-				struct harness_out *o = &h->out[h->nr_out++];
-
-				o->len = f->len < sizeof(o->data) ? f->len : sizeof(o->data);
-				memcpy(o->data, umem__data(w->umem, f->addr), o->len);
-				o->port = (uint16_t)port;
-			}
-			umem__free(w->umem, f->addr);
-		}
-		w->nr_tx[port] = 0;
+	worker__flush_tx(w);
+	for (int port = 0; port < w->nr_ports; port++) {
+		h->sending_port = (uint16_t)port;
+		port__memory_tx(w->ports[port], harness_sent, h);
+		port__complete(w->ports[port]);
 	}
 }
 
@@ -302,8 +322,6 @@ int harness__run(struct svc_harness *h, const uint8_t *const *frames, const uint
 	struct ferry_pkt *pkts[WORKER_MAX_BATCH];
 	uint32_t nr = 0;
 
-	/* Ports exist for the chain's TX queueing even without sockets. */
-	w->nr_ports = 2;
 	for (uint32_t i = 0; i < n && i < WORKER_MAX_BATCH; i++) {
 		struct ferry_pkt *p = &w->pkts[nr];
 		uint64_t addr;
@@ -319,7 +337,7 @@ int harness__run(struct svc_harness *h, const uint8_t *const *frames, const uint
 			umem__free(w->umem, addr);
 			continue;
 		}
-		/* As chain__classify() does. */
+		/* As worker__classify() does, with the direction the test set. */
 		p->len = pkt_frame_len(&p->pi, p->len);
 		p->flow_id = 0;
 		p->in_port = 0;
@@ -327,7 +345,7 @@ int harness__run(struct svc_harness *h, const uint8_t *const *frames, const uint
 		w->flow_stats[0].rx_packets++;
 		pkts[nr++] = p;
 	}
-	chain__run(w, 0, pkts, nr);
+	worker__run_chain(w, 0, pkts, nr);
 	/*
 	 * As the worker loop does after its bursts: a deadline already due
 	 * (forward's queued next-hop lookups ask for one) runs the ticks now.
@@ -341,7 +359,6 @@ int harness__run(struct svc_harness *h, const uint8_t *const *frames, const uint
 				ch->ops[s]->tick(ch->conf[s], w->svc_state[0][s], w);
 	}
 	harness__take_tx(h);
-	w->nr_ports = 0;
 	return (int)nr;
 }
 
@@ -350,14 +367,12 @@ void harness__tick(struct svc_harness *h, uint64_t advance_ns)
 	const struct flow_chain *ch = &h->d.flows[0];
 
 	h->w->now_ns += advance_ns;
-	h->w->nr_ports = 2;
 	/* As the worker's tick does: services ask again for the deadlines they still have. */
 	h->w->wake_ns = 0;
 	for (int s = 0; s < ch->nr; s++)
 		if (ch->ops[s]->tick)
 			ch->ops[s]->tick(ch->conf[s], h->w->svc_state[0][s], h->w);
 	harness__take_tx(h);
-	h->w->nr_ports = 0;
 }
 
 void harness__set_dir(struct svc_harness *h, uint8_t dir)
@@ -427,6 +442,8 @@ void harness__destroy(struct svc_harness *h)
 			ch->ops[s]->destroy(ch->conf[s]);
 	}
 	if (h->w) {
+		for (int i = 0; i < h->w->nr_ports; i++)
+			port__destroy(h->w->ports[i], -1);
 		if (h->w->umem) {
 			/* Frames services still hold would make the UMEM look busy: none may. */
 			h->w->umem->held = 0;
