@@ -126,7 +126,7 @@ static void test_full(void)
 {
 	const struct cfg_flow *f;
 	struct in6_addr v6;
-	struct cfg_node val;
+	const struct cfg_node *val;
 	const char *key;
 	cfg_iter it;
 
@@ -173,12 +173,12 @@ static void test_full(void)
 	CU_ASSERT_STRING_EQUAL(f->services[0].name, "forward");
 	CU_ASSERT_EQUAL(f->services[0].mark.line, 28);
 	CU_ASSERT_EQUAL(f->services[0].mark.col, 9);
-	CU_ASSERT(cfg_node_is_map(&f->services[0].args));
-	cfg_iter_init(&it, &f->services[0].args);
+	CU_ASSERT(cfg_node_is_map(f->services[0].args));
+	cfg_iter_init(&it, f->services[0].args);
 	CU_ASSERT(cfg_iter_next(&it, &key, &val));
 	CU_ASSERT_STRING_EQUAL(key, "upstream");
-	CU_ASSERT_EQUAL(cfg_node_mark(&val).line, 29);
-	CU_ASSERT_EQUAL(cfg_node_mark(&val).col, 21);
+	CU_ASSERT_EQUAL(cfg_node_mark(val).line, 29);
+	CU_ASSERT_EQUAL(cfg_node_mark(val).col, 21);
 	CU_ASSERT(!cfg_iter_next(&it, &key, &val));
 	CU_ASSERT_PTR_NULL(key);
 
@@ -194,10 +194,10 @@ static void test_full(void)
 	CU_ASSERT_EQUAL(f->match.src.family, 0);
 	CU_ASSERT_EQUAL_FATAL(f->nr_services, 2);
 	CU_ASSERT_STRING_EQUAL(f->services[0].name, "count");
-	CU_ASSERT_PTR_NULL(f->services[0].args.node);
-	CU_ASSERT(!cfg_node_is_map(&f->services[0].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[0].args).line, 0);
+	CU_ASSERT(!cfg_node_is_map(f->services[0].args));
 	CU_ASSERT_STRING_EQUAL(f->services[1].name, "forward");
-	CU_ASSERT(cfg_node_is_map(&f->services[1].args));
+	CU_ASSERT(cfg_node_is_map(f->services[1].args));
 
 	CU_ASSERT_PTR_EQUAL(config__find_flow(&cfg, "web.v6"), &cfg.flows[1]);
 	CU_ASSERT_PTR_NULL(config__find_flow(&cfg, "nope"));
@@ -624,7 +624,7 @@ static void test_many_errors(void)
 		CU_ASSERT_EQUAL(lines, errs.count);
 	}
 	/* A failed load leaves nothing to free, and freeing again is harmless. */
-	CU_ASSERT(!cfg.doc_loaded);
+	CU_ASSERT_PTR_NULL(cfg.tree);
 	done();
 }
 
@@ -720,15 +720,17 @@ static void test_services_forms(void)
 	CU_ASSERT_STRING_EQUAL(f->services[0].name, "count");
 	CU_ASSERT_EQUAL(f->services[0].mark.line, 10);
 	CU_ASSERT_EQUAL(f->services[0].mark.col, 9);
-	CU_ASSERT_PTR_NULL(f->services[0].args.node);
+	CU_ASSERT(!cfg_node_is_map(f->services[0].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[0].args).line, 0);
 	CU_ASSERT_STRING_EQUAL(f->services[1].name, "mirror");
-	CU_ASSERT_PTR_NULL(f->services[1].args.node);
+	CU_ASSERT(!cfg_node_is_map(f->services[1].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[1].args).line, 0);
 	CU_ASSERT_STRING_EQUAL(f->services[2].name, "trace");
-	CU_ASSERT_PTR_NULL(f->services[2].args.node);
+	CU_ASSERT(!cfg_node_is_map(f->services[2].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[2].args).line, 0);
 	CU_ASSERT_STRING_EQUAL(f->services[3].name, "forward");
-	CU_ASSERT(cfg_node_is_map(&f->services[3].args));
-	CU_ASSERT_PTR_EQUAL(f->services[3].args.doc, &cfg.doc);
-	CU_ASSERT_STRING_EQUAL(f->services[3].args.file, "t.yaml");
+	CU_ASSERT(cfg_node_is_map(f->services[3].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[3].args).line, 13);
 	done();
 
 	expect_one(HEAD MATCH_OK "    services:\n      - a: {}\n        b: {}\n",
@@ -943,7 +945,7 @@ static void test_missing_file(void)
 	CU_ASSERT_EQUAL(config__load(&cfg, "/nonexistent/ferry.yaml", &errs), -ENOENT);
 	CU_ASSERT(has("/nonexistent/ferry.yaml: cannot open: No such file or directory\n"));
 	CU_ASSERT_EQUAL(errs.count, 1);
-	CU_ASSERT(!cfg.doc_loaded);
+	CU_ASSERT_PTR_NULL(cfg.tree);
 	done();
 
 	reset_errs();
@@ -957,7 +959,7 @@ static void test_shipped_configs(void)
 {
 	const struct cfg_flow *f;
 	struct cfg_prefix up;
-	struct cfg_node val;
+	const struct cfg_node *val;
 	const char *key;
 	uint16_t port;
 	cfg_iter it;
@@ -988,10 +990,10 @@ static void test_shipped_configs(void)
 	CU_ASSERT_EQUAL(f->match.dport.hi, 5000);
 	CU_ASSERT_EQUAL_FATAL(f->nr_services, 1);
 	CU_ASSERT_STRING_EQUAL(f->services[0].name, "forward");
-	cfg_iter_init(&it, &f->services[0].args);
+	cfg_iter_init(&it, f->services[0].args);
 	CU_ASSERT_FATAL(cfg_iter_next(&it, &key, &val));
 	CU_ASSERT_STRING_EQUAL(key, "upstream");
-	CU_ASSERT_EQUAL(cfg_get_endpoint(&val, &up, &port, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_endpoint(val, &up, &port, &errs), 0);
 	CU_ASSERT_EQUAL(up.addr.v4.s_addr, inet_addr("198.18.2.2"));
 	CU_ASSERT_EQUAL(port, 6000);
 	done();
@@ -1028,10 +1030,10 @@ static const char helper_yaml[] = HEAD MATCH_OK "    services:\n"
 						"          w: [1, 2]\n"           /* 33 */
 						"          x: \"198.18.2.2:\"\n"; /* 34 */
 
-static struct cfg_node arg(const char *name)
+static const struct cfg_node *arg(const char *name)
 {
-	const struct cfg_node *args = &cfg.flows[0].services[0].args;
-	struct cfg_node val = { 0 };
+	const struct cfg_node *args = cfg.flows[0].services[0].args;
+	const struct cfg_node *val;
 	const char *key;
 	cfg_iter it;
 
@@ -1040,63 +1042,60 @@ static struct cfg_node arg(const char *name)
 		if (!strcmp(key, name))
 			return val;
 	CU_FAIL("no such argument");
-	return val;
+	return NULL;
 }
-
-static struct cfg_node arg_node;
 
 static const struct cfg_node *A(const char *name)
 {
-	arg_node = arg(name);
-	return &arg_node;
+	return arg(name);
 }
 
 static void test_helpers_scalars(void)
 {
-	struct cfg_node n;
+	const struct cfg_node *n;
 	char buf[8];
 	uint32_t u;
 	bool b;
 
 	expect_ok(helper_yaml);
-	CU_ASSERT_FATAL(cfg_node_is_map(&cfg.flows[0].services[0].args));
+	CU_ASSERT_FATAL(cfg_node_is_map(cfg.flows[0].services[0].args));
 	reset_errs();
 
 	n = arg("a");
-	CU_ASSERT_EQUAL(cfg_node_mark(&n).line, 11);
-	CU_ASSERT_EQUAL(cfg_node_mark(&n).col, 14);
-	CU_ASSERT_EQUAL(cfg_get_string(&n, buf, sizeof(buf), &errs), 0);
+	CU_ASSERT_EQUAL(cfg_node_mark(n).line, 11);
+	CU_ASSERT_EQUAL(cfg_node_mark(n).col, 14);
+	CU_ASSERT_EQUAL(cfg_get_string(n, buf, sizeof(buf), &errs), 0);
 	CU_ASSERT_STRING_EQUAL(buf, "hello");
-	CU_ASSERT_EQUAL(cfg_get_string(&n, buf, 5, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_string(n, buf, 5, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:11:14: 'hello' is too long (max 4 characters)\n"));
 
 	n = arg("b");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 1, 100, &u, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 1, 100, &u, &errs), 0);
 	CU_ASSERT_EQUAL(u, 42);
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 43, 100, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 43, 100, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:12:14: value 42 is out of range 43..100\n"));
 	n = arg("c");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 0, 65535, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 0, 65535, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:13:14: value 70000 is out of range 0..65535\n"));
 	n = arg("d");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 0, 10, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 0, 10, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:14:14: value -3 is out of range 0..10\n"));
 	n = arg("e");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 0, 10, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 0, 10, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:15:14: expected a number, got '12ab'\n"));
 
 	n = arg("f");
-	CU_ASSERT_EQUAL(cfg_get_bool(&n, &b, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_bool(n, &b, &errs), 0);
 	CU_ASSERT(b);
 	n = arg("g");
-	CU_ASSERT_EQUAL(cfg_get_bool(&n, &b, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_bool(n, &b, &errs), 0);
 	CU_ASSERT(!b);
 	n = arg("h");
-	CU_ASSERT_EQUAL(cfg_get_bool(&n, &b, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_bool(n, &b, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:18:14: expected true or false, got 'maybe'\n"));
 
 	n = arg("w");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 0, 10, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 0, 10, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:33:14: expected a scalar\n"));
 	CU_ASSERT_EQUAL(errs.count, 7);
 	done();
@@ -1107,20 +1106,20 @@ static void test_helpers_addresses(void)
 	struct cfg_prefix pfx;
 	struct cfg_port_range r;
 	struct in6_addr v6;
-	struct cfg_node n;
+	const struct cfg_node *n;
 	uint16_t port;
 
 	expect_ok(helper_yaml);
 	reset_errs();
 
 	n = arg("i");
-	CU_ASSERT_EQUAL(cfg_get_endpoint(&n, &pfx, &port, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_endpoint(n, &pfx, &port, &errs), 0);
 	CU_ASSERT_EQUAL(pfx.family, AF_INET);
 	CU_ASSERT_EQUAL(pfx.plen, 32);
 	CU_ASSERT_EQUAL(pfx.addr.v4.s_addr, inet_addr("198.18.2.2"));
 	CU_ASSERT_EQUAL(port, 6000);
 	n = arg("j");
-	CU_ASSERT_EQUAL(cfg_get_endpoint(&n, &pfx, &port, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_endpoint(n, &pfx, &port, &errs), 0);
 	CU_ASSERT_EQUAL(pfx.family, AF_INET6);
 	CU_ASSERT_EQUAL(pfx.plen, 128);
 	inet_pton(AF_INET6, "fd00::2", &v6);
@@ -1172,8 +1171,7 @@ static void test_helpers_addresses(void)
 static void test_node_errors(void)
 {
 	const struct cfg_service *svc;
-	struct cfg_node none = { 0 };
-	struct cfg_node val;
+	const struct cfg_node *val;
 	const char *key;
 	cfg_iter it;
 	bool b;
@@ -1184,18 +1182,18 @@ static void test_node_errors(void)
 	svc = &cfg.flows[0].services[0];
 
 	/* A service written without arguments has no node: no pairs, no mark. */
-	CU_ASSERT(!cfg_node_is_map(&svc->args));
-	cfg_iter_init(&it, &svc->args);
+	CU_ASSERT(!cfg_node_is_map(svc->args));
+	cfg_iter_init(&it, svc->args);
 	CU_ASSERT(!cfg_iter_next(&it, &key, &val));
-	CU_ASSERT_EQUAL(cfg_node_mark(&svc->args).line, 0);
-	cfg_node_error(&errs, &svc->args, "count: takes no arguments");
+	CU_ASSERT_EQUAL(cfg_node_mark(svc->args).line, 0);
+	cfg_node_error(&errs, svc->args, "count: takes no arguments");
 	CU_ASSERT(has("t.yaml: count: takes no arguments\n"));
-	CU_ASSERT_EQUAL(cfg_get_bool(&none, &b, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_bool(NULL, &b, &errs), -EINVAL);
 
 	svc = &cfg.flows[0].services[1];
-	cfg_node_error(&errs, &svc->args, "forward: missing key '%s'", "upstream");
+	cfg_node_error(&errs, svc->args, "forward: missing key '%s'", "upstream");
 	CU_ASSERT(has("t.yaml:11:18: forward: missing key 'upstream'\n"));
-	cfg_error(&errs, svc->args.node, "plain %d", 7);
+	cfg_node_error(&errs, svc->args, "plain %d", 7);
 	CU_ASSERT(has("t.yaml:11:18: plain 7\n"));
 	CU_ASSERT_EQUAL(errs.count, 4);
 	done();
