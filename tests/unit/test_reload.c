@@ -193,6 +193,65 @@ static void test_defaults_and_log_level(void)
 	done();
 }
 
+/*
+ * Flows are compared as parsed: a bare address and the same address /32, a
+ * default spelled out, an empty argument mapping and none, a quoted number
+ * and a plain one all mean the same flow, which keeps its id and sessions.
+ */
+static void test_equivalent_spellings(void)
+{
+	const char *old_flows = "  - name: A\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5000,\n"
+				"            source: 198.18.0.0/15}\n"
+				"    services: [compress, {forward: {upstream: 198.18.2.2:6000}}]\n"
+				"  - name: B\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+				"    services: [{compress: {min_size: 64}}, {forward: {upstream: 198.18.2.2:6000}}]\n";
+	const char *new_flows = "  - name: A\n"
+				"    match: {protocol: udp, destination: 198.18.1.1/32, port: \"5000\",\n"
+				"            source: 198.18.7.9/15}\n"
+				"    on_failure: pass\n"
+				"    services: [{compress: {}}, {forward: {upstream: 198.18.2.2:6000}}]\n"
+				"  - name: B\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+				"    services: [{compress: {min_size: \"64\"}}, {forward: {upstream: \"198.18.2.2:6000\"}}]\n";
+	struct reload_plan p;
+
+	CU_ASSERT_EQUAL(plan_of(head, old_flows, NULL, head, new_flows, &p), 0);
+	CU_ASSERT_EQUAL(p.unchanged_count, 2);
+	CU_ASSERT_EQUAL(p.changed, 0);
+	done();
+}
+
+/* What does change the meaning still changes the flow. */
+static void test_real_changes(void)
+{
+	static const char *const variants[] = {
+		"    match: {protocol: udp, destination: 198.18.1.0/24, port: 5000}\n"
+		"    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000-5001}\n"
+		"    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		"    on_failure: drop\n"
+		"    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		"    services: [compress, {forward: {upstream: 198.18.2.2:6000}}]\n",
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		"    services: [{forward: {upstream: 198.18.2.2:6000, source: 198.18.2.1}}]\n",
+	};
+	char n[1024];
+
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		struct reload_plan p;
+
+		snprintf(n, sizeof(n), "  - name: A\n%s", variants[i]);
+		CU_ASSERT_EQUAL(plan_of(head, flow_a, NULL, head, n, &p), 0);
+		CU_ASSERT_EQUAL(p.changed, 1);
+		CU_ASSERT_EQUAL(p.unchanged_count, 0);
+		done();
+	}
+}
+
 /* A reload closes exactly the sessions of removed and changed flows. */
 static void test_remove_flow_sessions(void)
 {
@@ -237,6 +296,8 @@ static CU_TestInfo reload_tests[] = {
     {"fresh_id", test_fresh_id},
     {"needs_restart", test_needs_restart},
     {"defaults_and_log_level", test_defaults_and_log_level},
+    {"equivalent_spellings", test_equivalent_spellings},
+    {"real_changes", test_real_changes},
     {"remove_flow_sessions", test_remove_flow_sessions},
     CU_TEST_INFO_NULL,
 };
