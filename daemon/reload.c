@@ -3,9 +3,9 @@
  * Reload: SIGHUP applies a changed config without a restart, all or nothing.
  *
  * 1. Validate, on the main thread, with the workers running untouched: load
- *    the file, refuse any change outside `flows` and `log_level` ("changing X
- *    needs a restart"), configure every service of every flow (so their
- *    argument errors are reported as at start-up), build the client rules,
+ *    the file, configure every service of every flow (so their argument
+ *    errors are reported as at start-up), refuse any change outside `flows`
+ *    and `log_level` ("changing X needs a restart"), build the client rules,
  *    start() the services of added and changed flows.  All of that goes into
  *    a staging daemon (`nd`), never into the running one: any error logs
  *    every message and frees the staging copy, and nothing has changed.
@@ -210,14 +210,38 @@ int reload__plan(const struct ferry_config *old, const uint32_t old_id[CFG_MAX_F
 
 /* ---- staging ---- */
 
-/* Every service of every new flow, as at start-up, reporting all errors. */
+/*
+ * Every service of every new flow, as at start-up, reporting all errors.
+ * This comes before the diff: configuring reduces each service's arguments
+ * to the values its table read, and those are what reload__plan() compares
+ * (the running flows were configured the same way).  The chains are staged
+ * at their flows' positions until place_chains() moves them to their ids.
+ */
 static int configure_all(struct ferry_daemon *d, struct ferry_daemon *nd,
-			 const struct reload_plan *plan, struct cfg_errors *errs)
+			 struct cfg_errors *errs)
 {
 	/* The running daemon's loader: an object stays loaded until stop. */
 	for (int f = 0; f < nd->cfg.nr_flows; f++)
-		ferry_daemon__configure_chain(d, nd, &nd->cfg.flows[f], plan->new_id[f], errs);
+		ferry_daemon__configure_chain(d, nd, &nd->cfg.flows[f], (uint32_t)f, errs);
 	return errs->count ? -EINVAL : 0;
+}
+
+static int place_chains(struct ferry_daemon *nd, const struct reload_plan *plan)
+{
+	struct flow_chain *staged = malloc(sizeof(nd->flows));
+
+	if (!staged)
+		return -ENOMEM;
+	memcpy(staged, nd->flows, sizeof(nd->flows));
+	memset(nd->flows, 0, sizeof(nd->flows));
+	for (int f = 0; f < nd->cfg.nr_flows; f++) {
+		struct flow_chain *ch = &nd->flows[plan->new_id[f]];
+
+		*ch = staged[f];
+		ch->fc.flow_id = plan->new_id[f];
+	}
+	free(staged);
+	return 0;
 }
 
 /*
@@ -607,9 +631,11 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
 	old_ids(d, ids);
 	err = config__load(&nd->cfg, file, &errs);
 	if (!err)
+		err = configure_all(d, nd, &errs);
+	if (!err)
 		err = reload__plan(&d->cfg, ids, &nd->cfg, &plan, &errs);
 	if (!err)
-		err = configure_all(d, nd, &plan, &errs);
+		err = place_chains(nd, &plan);
 	if (err) {
 		if (errs.count)
 			pr_err("reload: %s: %d error%s; the running config stays in force", file,

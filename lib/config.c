@@ -42,7 +42,13 @@ struct cfg_node {
 	struct cfg_tree *tree;
 	yaml_node_t *node;       /* NULL: a service written without arguments */
 	struct cfg_mark entry;   /* such a service's name, for "expected a mapping" */
-	char *canon;             /* a service's arguments, normalised (config__flow_equal) */
+	/*
+	 * A service's arguments, normalised for config__flow_equal(): at load
+	 * as a tree (canon()), refined by cfg_args_parse() to the values its
+	 * table read (typed_canon()) unless the node is shared by an alias.
+	 */
+	char *canon;
+	bool service_args, shared;
 };
 
 struct cfg_tree {
@@ -547,6 +553,113 @@ int cfg_for_each_item(const struct cfg_node *seq, const char *what, int max,
 	return err;
 }
 
+/* ---- normalised arguments, for config__flow_equal() ---- */
+
+/*
+ * A growing string for canon(); on allocation failure it is marked broken
+ * and the flow then compares unequal to everything, which only costs a
+ * restart of the flow on reload.
+ */
+struct strbuf {
+	char *s;
+	size_t len, size;
+	bool broken;
+};
+
+static void sb_add(struct strbuf *b, const char *s, size_t n)
+{
+	if (b->broken)
+		return;
+	if (b->len + n + 1 > b->size) {
+		size_t size = (b->len + n + 1) * 2;
+		char *ns = realloc(b->s, size);
+
+		if (!ns) {
+			b->broken = true;
+			return;
+		}
+		b->s = ns;
+		b->size = size;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * NODE as normalised text: scalars quoted with '"' and '\\' escaped (so
+ * the quoting and style of the file do not matter), sequences in order,
+ * mappings sorted by key (their order carries no meaning).  The walk is
+ * bounded because check_args() accepted the node first.
+ */
+static void canon(yaml_document_t *doc, yaml_node_t *node, struct strbuf *out)
+{
+	if (!node) {
+		sb_add(out, "~", 1);
+		return;
+	}
+	switch (node->type) {
+	case YAML_SCALAR_NODE:
+		sb_add(out, "\"", 1);
+		for (size_t i = 0; i < node->data.scalar.length; i++) {
+			const char *c = (const char *)node->data.scalar.value + i;
+
+			if (*c == '"' || *c == '\\')
+				sb_add(out, "\\", 1);
+			sb_add(out, c, 1);
+		}
+		sb_add(out, "\"", 1);
+		return;
+	case YAML_SEQUENCE_NODE:
+		sb_add(out, "[", 1);
+		for (yaml_node_item_t *i = node->data.sequence.items.start;
+		     i < node->data.sequence.items.top; i++) {
+			canon(doc, yaml_document_get_node(doc, *i), out);
+			sb_add(out, ",", 1);
+		}
+		sb_add(out, "]", 1);
+		return;
+	case YAML_MAPPING_NODE: {
+		size_t n = node->data.mapping.pairs.top - node->data.mapping.pairs.start;
+		char **pairs = calloc(n ?: 1, sizeof(*pairs));
+
+		if (!pairs) {
+			out->broken = true;
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			yaml_node_pair_t *pair = node->data.mapping.pairs.start + i;
+			struct strbuf kv = {};
+
+			canon(doc, yaml_document_get_node(doc, pair->key), &kv);
+			sb_add(&kv, ":", 1);
+			canon(doc, yaml_document_get_node(doc, pair->value), &kv);
+			out->broken |= kv.broken;
+			pairs[i] = kv.s;
+		}
+		if (!out->broken)
+			qsort(pairs, n, sizeof(*pairs), cmp_str);
+		sb_add(out, "{", 1);
+		for (size_t i = 0; i < n; i++) {
+			if (pairs[i])
+				sb_add(out, pairs[i], strlen(pairs[i]));
+			sb_add(out, ",", 1);
+			free(pairs[i]);
+		}
+		free(pairs);
+		sb_add(out, "}", 1);
+		return;
+	}
+	default:
+		out->broken = true;
+	}
+}
+
 /* ---- argument tables ---- */
 
 static int get_word_arg(const struct cfg_args *tbl, const struct cfg_arg *a,
@@ -638,6 +751,79 @@ static void default_arg(const struct cfg_arg *a, void *obj)
 	}
 }
 
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct strbuf *b, const char *fmt,
+							      ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		b->broken = true;
+	else
+		sb_add(b, buf, (size_t)n);
+}
+
+static void sb_prefix(struct strbuf *b, const struct cfg_prefix *p)
+{
+	sb_printf(b, "%d/%u/", p->family, p->plen);
+	for (size_t i = 0; i < sizeof(p->addr.bytes); i++)
+		sb_printf(b, "%02x", p->addr.bytes[i]);
+}
+
+/*
+ * A service's arguments as its table read them: in table order, each value
+ * as parsed (so the spelling and a spelled-out default do not matter) and,
+ * where the service can tell, whether it was given.  What a callback
+ * parses (lists, nested mappings) is kept as the normalised tree.
+ */
+static void typed_canon(const struct cfg_args *tbl, const struct cfg_node *n, const void *obj,
+			uint64_t seen, struct strbuf *out)
+{
+	for (unsigned int i = 0; i < tbl->nr && i < 64; i++) {
+		const struct cfg_arg *a = &tbl->args[i];
+		const void *v = (const char *)obj + a->offset;
+		const struct cfg_node *val;
+
+		sb_printf(out, "%s%s=", a->name, a->seen && (seen >> i & 1) ? "!" : "");
+		switch (a->type) {
+		case CFG_ARG_U32:
+			sb_printf(out, "%u", *(const uint32_t *)v);
+			break;
+		case CFG_ARG_BOOL:
+			sb_printf(out, "%d", *(const bool *)v);
+			break;
+		case CFG_ARG_WORD:
+			sb_printf(out, "%d", *(const int *)v);
+			break;
+		case CFG_ARG_STRING:
+			sb_add(out, v, strnlen(v, a->size));
+			break;
+		case CFG_ARG_ENDPOINT:
+			sb_prefix(out, &((const struct cfg_endpoint *)v)->addr);
+			sb_printf(out, ":%u", ((const struct cfg_endpoint *)v)->port);
+			break;
+		case CFG_ARG_PREFIX:
+			sb_prefix(out, v);
+			break;
+		case CFG_ARG_PORTS:
+			sb_printf(out, "%u-%u", ((const struct cfg_port_range *)v)->lo,
+				  ((const struct cfg_port_range *)v)->hi);
+			break;
+		case CFG_ARG_LIST:
+		case CFG_ARG_NODE:
+			val = seen >> i & 1 ? cfg_map_get(n, a->name) : NULL;
+			canon(&n->tree->doc, val ? val->node : NULL, out);
+			break;
+		}
+		/* A string may hold any character: its length keeps the fields apart. */
+		sb_printf(out, ";%zu;", a->type == CFG_ARG_STRING ? strnlen(v, a->size) : 0);
+	}
+}
+
 int cfg_args_parse(const struct cfg_args *tbl, const struct cfg_node *n, void *obj,
 		   struct cfg_errors *errs)
 {
@@ -686,6 +872,18 @@ int cfg_args_parse(const struct cfg_args *tbl, const struct cfg_node *n, void *o
 			err = -EINVAL;
 		} else {
 			default_arg(&tbl->args[i], obj);
+		}
+	}
+	if (!err && n->service_args && !n->shared) {
+		struct cfg_node *own = (struct cfg_node *)n; /* the config's own data */
+		struct strbuf cs = {};
+
+		typed_canon(tbl, n, obj, seen, &cs);
+		if (!cs.broken) {
+			free(own->canon);
+			own->canon = cs.s;
+		} else {
+			free(cs.s);
 		}
 	}
 	return err;
@@ -1315,111 +1513,6 @@ static bool check_args(struct args_walk *aw, yaml_node_t *node, unsigned int dep
 	return true;
 }
 
-/*
- * A growing string for canon(); on allocation failure it is marked broken
- * and the flow then compares unequal to everything, which only costs a
- * restart of the flow on reload.
- */
-struct strbuf {
-	char *s;
-	size_t len, size;
-	bool broken;
-};
-
-static void sb_add(struct strbuf *b, const char *s, size_t n)
-{
-	if (b->broken)
-		return;
-	if (b->len + n + 1 > b->size) {
-		size_t size = (b->len + n + 1) * 2;
-		char *ns = realloc(b->s, size);
-
-		if (!ns) {
-			b->broken = true;
-			return;
-		}
-		b->s = ns;
-		b->size = size;
-	}
-	memcpy(b->s + b->len, s, n);
-	b->len += n;
-	b->s[b->len] = '\0';
-}
-
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * NODE as normalised text: scalars quoted with '"' and '\\' escaped (so
- * the quoting and style of the file do not matter), sequences in order,
- * mappings sorted by key (their order carries no meaning).  The walk is
- * bounded because check_args() accepted the node first.
- */
-static void canon(yaml_document_t *doc, yaml_node_t *node, struct strbuf *out)
-{
-	if (!node) {
-		sb_add(out, "~", 1);
-		return;
-	}
-	switch (node->type) {
-	case YAML_SCALAR_NODE:
-		sb_add(out, "\"", 1);
-		for (size_t i = 0; i < node->data.scalar.length; i++) {
-			const char *c = (const char *)node->data.scalar.value + i;
-
-			if (*c == '"' || *c == '\\')
-				sb_add(out, "\\", 1);
-			sb_add(out, c, 1);
-		}
-		sb_add(out, "\"", 1);
-		return;
-	case YAML_SEQUENCE_NODE:
-		sb_add(out, "[", 1);
-		for (yaml_node_item_t *i = node->data.sequence.items.start;
-		     i < node->data.sequence.items.top; i++) {
-			canon(doc, yaml_document_get_node(doc, *i), out);
-			sb_add(out, ",", 1);
-		}
-		sb_add(out, "]", 1);
-		return;
-	case YAML_MAPPING_NODE: {
-		size_t n = node->data.mapping.pairs.top - node->data.mapping.pairs.start;
-		char **pairs = calloc(n ?: 1, sizeof(*pairs));
-
-		if (!pairs) {
-			out->broken = true;
-			return;
-		}
-		for (size_t i = 0; i < n; i++) {
-			yaml_node_pair_t *pair = node->data.mapping.pairs.start + i;
-			struct strbuf kv = {};
-
-			canon(doc, yaml_document_get_node(doc, pair->key), &kv);
-			sb_add(&kv, ":", 1);
-			canon(doc, yaml_document_get_node(doc, pair->value), &kv);
-			out->broken |= kv.broken;
-			pairs[i] = kv.s;
-		}
-		if (!out->broken)
-			qsort(pairs, n, sizeof(*pairs), cmp_str);
-		sb_add(out, "{", 1);
-		for (size_t i = 0; i < n; i++) {
-			if (pairs[i])
-				sb_add(out, pairs[i], strlen(pairs[i]));
-			sb_add(out, ",", 1);
-			free(pairs[i]);
-		}
-		free(pairs);
-		sb_add(out, "}", 1);
-		return;
-	}
-	default:
-		out->broken = true;
-	}
-}
-
 static void service_item(struct parser *p, yaml_node_t *item, void *obj)
 {
 	struct flow_ctx *fc = obj;
@@ -1470,6 +1563,9 @@ static void service_item(struct parser *p, yaml_node_t *item, void *obj)
 			canon(p->doc, args, &cs);
 	}
 	an->entry = svc->mark;
+	/* An alias may give two services one node: keep it as the tree then. */
+	an->shared = an->service_args;
+	an->service_args = true;
 	free(an->canon);
 	an->canon = cs.broken ? NULL : cs.s;
 	if (cs.broken)

@@ -180,9 +180,11 @@ const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const c
 
 /*
  * Whether two flows mean the same: compared as parsed and normalised (a
- * prefix written with or without /32, defaults spelled out or not, key
- * order, quoting and YAML style carry no meaning).  Service arguments are
- * compared as normalised trees: mappings by key, scalars by their text.
+ * prefix written with or without /32, key order, quoting and YAML style, a
+ * spelled-out default carry no meaning).  A service's arguments compare as
+ * the values its argument table read once it was configured (defaults
+ * included), before that as normalised trees (mappings by key, scalars by
+ * text); compare two flows whose services were both configured, or neither.
  */
 bool config__flow_equal(const struct cfg_flow *a, const struct cfg_flow *b);
 

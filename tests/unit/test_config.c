@@ -1347,6 +1347,163 @@ static void test_nat_max_sessions_per_source(void)
 		   "t.yaml:3:3: nat: duplicate key 'max_sessions_per_source'");
 }
 
+
+/* ---- argument tables (cfg_args_parse) ---- */
+
+struct probe_args {
+	uint32_t n;
+	bool b;
+	char s[8];
+	int w;
+	struct cfg_endpoint ep;
+	struct cfg_prefix pfx;
+	struct cfg_port_range ports;
+	uint32_t items[4];
+	int nr_items;
+	uint32_t nested;
+	bool have_n, have_nested;
+};
+
+static const struct cfg_word probe_words[] = {
+	{ "low", 1 },
+	{ "high", 2 },
+	{ NULL, 0 },
+};
+
+static int probe_item(const struct cfg_node *item, int i, void *obj, struct cfg_errors *e)
+{
+	struct probe_args *a = obj;
+
+	a->nr_items = i + 1;
+	return cfg_get_u32(item, 0, 9, &a->items[i], e);
+}
+
+static const struct cfg_arg probe_nested_list[] = {
+	{ .name = "x",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct probe_args, nested),
+	  .required = true,
+	  .max = 100 },
+};
+
+static const struct cfg_args probe_nested = {
+	.prefix = "probe",
+	.in = "a part",
+	.args = probe_nested_list,
+	.nr = 1,
+};
+
+static int probe_node(const struct cfg_node *val, void *obj, struct cfg_errors *e)
+{
+	return cfg_args_parse(&probe_nested, val, obj, e);
+}
+
+static const struct cfg_arg probe_list[] = {
+	{ .name = "n",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct probe_args, n),
+	  .seen = CFG_SEEN(struct probe_args, have_n),
+	  .min = 1,
+	  .max = 10,
+	  .def = 7 },
+	{ .name = "b", .type = CFG_ARG_BOOL, .offset = offsetof(struct probe_args, b), .def = true },
+	{ .name = "s", .type = CFG_ARG_STRING, .offset = offsetof(struct probe_args, s), .size = 8 },
+	{ .name = "w",
+	  .type = CFG_ARG_WORD,
+	  .offset = offsetof(struct probe_args, w),
+	  .words = probe_words,
+	  .def = 2 },
+	{ .name = "ep",
+	  .type = CFG_ARG_ENDPOINT,
+	  .offset = offsetof(struct probe_args, ep),
+	  .required = true },
+	{ .name = "pfx", .type = CFG_ARG_PREFIX, .offset = offsetof(struct probe_args, pfx) },
+	{ .name = "ports", .type = CFG_ARG_PORTS, .offset = offsetof(struct probe_args, ports) },
+	{ .name = "items", .type = CFG_ARG_LIST, .max = 4, .item = probe_item },
+	{ .name = "part",
+	  .type = CFG_ARG_NODE,
+	  .seen = CFG_SEEN(struct probe_args, have_nested),
+	  .parse = probe_node },
+};
+
+static const struct cfg_args probe_tbl = {
+	.prefix = "probe",
+	.expect = " with 'ep'",
+	.args = probe_list,
+	.nr = sizeof(probe_list) / sizeof(probe_list[0]),
+};
+
+/* Loads `- probe: ARGS` (line 10, the arguments at column 16) and parses it. */
+static int probe(const char *args, struct probe_args *a)
+{
+	char yaml[1024];
+
+	snprintf(yaml, sizeof(yaml), HEAD MATCH_OK "    services:\n      - probe: %s\n", args);
+	memset(a, 0, sizeof(*a));
+	CU_ASSERT_EQUAL_FATAL(load(yaml), 0);
+	errs.file = cfg.file;
+	return cfg_args_parse(&probe_tbl, cfg.flows[0].services[0].args, a, &errs);
+}
+
+static void test_args_table(void)
+{
+	struct probe_args a;
+
+	/* Every type, and the defaults of those not given. */
+	CU_ASSERT_EQUAL(probe("{ep: 198.18.2.2:53, s: abc, pfx: 198.18.0.0/15, ports: 10-20, "
+			      "items: [1, 2], part: {x: 5}}",
+			      &a),
+			0);
+	CU_ASSERT_EQUAL(errs.count, 0);
+	CU_ASSERT_EQUAL(a.n, 7);
+	CU_ASSERT(!a.have_n);
+	CU_ASSERT(a.b);
+	CU_ASSERT_STRING_EQUAL(a.s, "abc");
+	CU_ASSERT_EQUAL(a.w, 2);
+	CU_ASSERT_EQUAL(a.ep.addr.family, AF_INET);
+	CU_ASSERT_EQUAL(a.ep.addr.addr.v4.s_addr, inet_addr("198.18.2.2"));
+	CU_ASSERT_EQUAL(a.ep.port, 53);
+	CU_ASSERT_EQUAL(a.pfx.plen, 15);
+	CU_ASSERT_EQUAL(a.ports.lo, 10);
+	CU_ASSERT_EQUAL(a.ports.hi, 20);
+	CU_ASSERT_EQUAL(a.nr_items, 2);
+	CU_ASSERT_EQUAL(a.items[1], 2);
+	CU_ASSERT_EQUAL(a.nested, 5);
+	CU_ASSERT(a.have_nested);
+	done();
+
+	CU_ASSERT_EQUAL(probe("{ep: \"[fd00::2]:53\", n: \"3\", b: off, w: low}", &a), 0);
+	CU_ASSERT_EQUAL(a.n, 3);
+	CU_ASSERT(a.have_n);
+	CU_ASSERT(!a.b);
+	CU_ASSERT_EQUAL(a.w, 1);
+	CU_ASSERT_EQUAL(a.ep.addr.family, AF_INET6);
+	done();
+
+	/* Every error is reported, in file order, each at its node. */
+	CU_ASSERT_EQUAL(probe("{n: 11, w: medium, colour: red, items: [], part: {y: 1}}", &a),
+			-EINVAL);
+	CU_ASSERT(has("t.yaml:10:20: value 11 is out of range 1..10\n"));
+	CU_ASSERT(has("t.yaml:10:27: probe: w: 'medium' is not one of low, high\n"));
+	CU_ASSERT(has("t.yaml:10:43: probe: unknown key 'colour'\n"));
+	CU_ASSERT(has("t.yaml:10:55: probe: items: at least one entry is required\n"));
+	CU_ASSERT(has("t.yaml:10:69: probe: unknown key 'y' in a part\n"));
+	CU_ASSERT(has("t.yaml:10:65: probe: missing key 'x' in a part\n"));
+	CU_ASSERT(has("t.yaml:10:16: probe: missing key 'ep'\n"));
+	CU_ASSERT_EQUAL(errs.count, 7);
+	done();
+
+	CU_ASSERT_EQUAL(probe("{ep: 198.18.2.2:53, items: [1, 2, 3, 4, 5]}", &a), -EINVAL);
+	CU_ASSERT(has("t.yaml:10:56: probe: items: too many entries (max 4)\n"));
+	done();
+
+	/* No arguments at all: the error points at the service's name. */
+	CU_ASSERT_EQUAL(probe("", &a), -EINVAL);
+	CU_ASSERT(has("t.yaml:10:9: probe: expected a mapping with 'ep'\n"));
+	CU_ASSERT_EQUAL(errs.count, 1);
+	done();
+}
+
 static CU_TestInfo config_tests[] = {
 	{ "full config, every field", test_full },
 	{ "defaults", test_defaults },
@@ -1378,6 +1535,7 @@ static CU_TestInfo config_tests[] = {
 	{ "helpers: strings, numbers, booleans", test_helpers_scalars },
 	{ "helpers: endpoints, prefixes, port ranges", test_helpers_addresses },
 	{ "node errors", test_node_errors },
+	{ "argument tables", test_args_table },
 	{ "nat.ports against the host's own ports", test_host_ports },
 	{ "nat max_sessions_per_source", test_nat_max_sessions_per_source },
 	CU_TEST_INFO_NULL,
