@@ -32,7 +32,10 @@ static const struct cfg_word svc_dir_words[] __attribute__((unused)) = {
 	{ NULL, 0 },
 };
 
-/* The `direction` entry of an argument table: into `field` (an int) of `st`. */
+/* CFG_ARG_WORD writes an int: an enum svc_dir field takes it. */
+_Static_assert(sizeof(enum svc_dir) == sizeof(int), "enum svc_dir is not an int");
+
+/* The `direction` entry of an argument table: into `field` (int, enum svc_dir) of `st`. */
 #define SVC_DIR_ARG(st, field, dflt)                                                      \
 	{                                                                                 \
 		.name = "direction", .type = CFG_ARG_WORD, .offset = offsetof(st, field), \
