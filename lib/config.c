@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * The YAML configuration.  libyaml's document API (not its event API) is used
- * because the whole tree has to outlive parsing: services read their own
- * argument mappings later, and every node carries the start mark that error
- * messages need.
+ * The YAML configuration, and the only file that knows libyaml.  Its
+ * document API (not its event API) is used because the whole tree has to
+ * outlive parsing: services read their own arguments later, through opaque
+ * handles and argument tables (cfg_args_parse()), and every node carries the
+ * start mark that error messages need.  What a flow means, for reload's
+ * diff, is decided here too (config__flow_equal()).
  *
  * Each mapping is described by a table of (key, handler); a handler reports
  * its own errors and returns nothing, so one bad value never stops the walk
