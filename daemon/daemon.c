@@ -68,7 +68,7 @@ void ferry_daemon__configure_chain(struct ferry_daemon *ld, struct ferry_daemon 
 			ops = svc_loader__get(ld->loader, svc, errs);
 		if (!ops)
 			continue;
-		if (ops->configure && ops->configure(&ch->fc, &svc->args, errs, &conf))
+		if (ops->configure && ops->configure(&ch->fc, svc->args, errs, &conf))
 			continue;
 		ch->ops[ch->nr] = ops;
 		ch->conf[ch->nr] = conf;

@@ -3,16 +3,16 @@
  * Reload: SIGHUP applies a changed config without a restart, all or nothing.
  *
  * 1. Validate, on the main thread, with the workers running untouched: load
- *    the file, refuse any change outside `flows` and `log_level` ("changing X
- *    needs a restart"), configure every service of every flow (so their
- *    argument errors are reported as at start-up), build the client rules,
+ *    the file, configure every service of every flow (so their argument
+ *    errors are reported as at start-up), refuse any change outside `flows`
+ *    and `log_level` ("changing X needs a restart"), build the client rules,
  *    start() the services of added and changed flows.  All of that goes into
  *    a staging daemon (`nd`), never into the running one: any error logs
  *    every message and frees the staging copy, and nothing has changed.
  *
  * 2. Diff (reload__plan): flows are identified by name.  A flow is unchanged
- *    when its whole YAML subtree is identical (scalars by value, mappings in
- *    any key order): it keeps its flow id, its chain (ops and conf), every
+ *    when config__flow_equal() finds the parsed definitions the same (so
+ *    equivalent spellings of a match or an argument change nothing): it keeps its flow id, its chain (ops and conf), every
  *    worker's service state, its sessions and its counters.  The freshly
  *    configured copy of an unchanged flow served only validation and is
  *    destroyed.  A changed flow is a removal plus an addition: its sessions
@@ -86,81 +86,6 @@
 #define PARK_TIMEOUT_US (2 * 1000 * 1000)
 
 /* ---- the diff ---- */
-
-static bool node_equal(yaml_document_t *da, yaml_node_t *a, yaml_document_t *db, yaml_node_t *b)
-{
-	if (!a || !b)
-		return a == b;
-	if (a->type != b->type)
-		return false;
-	switch (a->type) {
-	case YAML_SCALAR_NODE:
-		return a->data.scalar.length == b->data.scalar.length &&
-		       !memcmp(a->data.scalar.value, b->data.scalar.value, a->data.scalar.length);
-	case YAML_SEQUENCE_NODE: {
-		yaml_node_item_t *ia = a->data.sequence.items.start;
-		yaml_node_item_t *ib = b->data.sequence.items.start;
-
-		if (a->data.sequence.items.top - ia != b->data.sequence.items.top - ib)
-			return false;
-		for (; ia < a->data.sequence.items.top; ia++, ib++)
-			if (!node_equal(da, yaml_document_get_node(da, *ia), db,
-					yaml_document_get_node(db, *ib)))
-				return false;
-		return true;
-	}
-	case YAML_MAPPING_NODE: {
-		yaml_node_pair_t *pa = a->data.mapping.pairs.start;
-		yaml_node_pair_t *pb;
-
-		if (a->data.mapping.pairs.top - pa !=
-		    b->data.mapping.pairs.top - b->data.mapping.pairs.start)
-			return false;
-		/* Key order carries no meaning; the config refuses duplicate keys. */
-		for (; pa < a->data.mapping.pairs.top; pa++) {
-			yaml_node_t *ka = yaml_document_get_node(da, pa->key);
-
-			for (pb = b->data.mapping.pairs.start; pb < b->data.mapping.pairs.top; pb++)
-				if (node_equal(da, ka, db, yaml_document_get_node(db, pb->key)))
-					break;
-			if (pb == b->data.mapping.pairs.top ||
-			    !node_equal(da, yaml_document_get_node(da, pa->value), db,
-					yaml_document_get_node(db, pb->value)))
-				return false;
-		}
-		return true;
-	}
-	default:
-		return false;
-	}
-}
-
-/* Flow i's node in the kept document: root mapping, key "flows", item i. */
-static yaml_node_t *flow_node(const struct ferry_config *cfg, int i)
-{
-	yaml_document_t *doc = (yaml_document_t *)&cfg->doc;
-	yaml_node_t *root, *seq = NULL;
-
-	if (!cfg->doc_loaded)
-		return NULL;
-	root = yaml_document_get_root_node(doc);
-	if (!root || root->type != YAML_MAPPING_NODE)
-		return NULL;
-	for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
-	     p++) {
-		yaml_node_t *k = yaml_document_get_node(doc, p->key);
-
-		if (k && k->type == YAML_SCALAR_NODE && k->data.scalar.length == 5 &&
-		    !memcmp(k->data.scalar.value, "flows", 5)) {
-			seq = yaml_document_get_node(doc, p->value);
-			break;
-		}
-	}
-	if (!seq || seq->type != YAML_SEQUENCE_NODE ||
-	    i >= seq->data.sequence.items.top - seq->data.sequence.items.start)
-		return NULL;
-	return yaml_document_get_node(doc, seq->data.sequence.items.start[i]);
-}
 
 static bool ifaces_equal(const struct ferry_config *a, const struct ferry_config *b)
 {
@@ -246,9 +171,7 @@ int reload__plan(const struct ferry_config *old, const uint32_t old_id[CFG_MAX_F
 		for (int j = 0; j < old->nr_flows; j++) {
 			if (strcmp(new->flows[i].name, old->flows[j].name))
 				continue;
-			if (node_equal((yaml_document_t *)&old->doc, flow_node(old, j),
-				       (yaml_document_t *)&new->doc, flow_node(new, i)) &&
-			    flow_node(old, j)) {
+			if (config__flow_equal(&old->flows[j], &new->flows[i])) {
 				plan->unchanged[i] = true;
 				plan->new_id[i] = old_id[j];
 				plan->keep_mask |= 1ull << old_id[j];
@@ -287,14 +210,38 @@ int reload__plan(const struct ferry_config *old, const uint32_t old_id[CFG_MAX_F
 
 /* ---- staging ---- */
 
-/* Every service of every new flow, as at start-up, reporting all errors. */
+/*
+ * Every service of every new flow, as at start-up, reporting all errors.
+ * This comes before the diff: configuring reduces each service's arguments
+ * to the values its table read, and those are what reload__plan() compares
+ * (the running flows were configured the same way).  The chains are staged
+ * at their flows' positions until place_chains() moves them to their ids.
+ */
 static int configure_all(struct ferry_daemon *d, struct ferry_daemon *nd,
-			 const struct reload_plan *plan, struct cfg_errors *errs)
+			 struct cfg_errors *errs)
 {
 	/* The running daemon's loader: an object stays loaded until stop. */
 	for (int f = 0; f < nd->cfg.nr_flows; f++)
-		ferry_daemon__configure_chain(d, nd, &nd->cfg.flows[f], plan->new_id[f], errs);
+		ferry_daemon__configure_chain(d, nd, &nd->cfg.flows[f], (uint32_t)f, errs);
 	return errs->count ? -EINVAL : 0;
+}
+
+static int place_chains(struct ferry_daemon *nd, const struct reload_plan *plan)
+{
+	struct flow_chain *staged = malloc(sizeof(nd->flows));
+
+	if (!staged)
+		return -ENOMEM;
+	memcpy(staged, nd->flows, sizeof(nd->flows));
+	memset(nd->flows, 0, sizeof(nd->flows));
+	for (int f = 0; f < nd->cfg.nr_flows; f++) {
+		struct flow_chain *ch = &nd->flows[plan->new_id[f]];
+
+		*ch = staged[f];
+		ch->fc.flow_id = plan->new_id[f];
+	}
+	free(staged);
+	return 0;
 }
 
 /*
@@ -684,9 +631,11 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
 	old_ids(d, ids);
 	err = config__load(&nd->cfg, file, &errs);
 	if (!err)
+		err = configure_all(d, nd, &errs);
+	if (!err)
 		err = reload__plan(&d->cfg, ids, &nd->cfg, &plan, &errs);
 	if (!err)
-		err = configure_all(d, nd, &plan, &errs);
+		err = place_chains(nd, &plan);
 	if (err) {
 		if (errs.count)
 			pr_err("reload: %s: %d error%s; the running config stays in force", file,

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * The YAML configuration.  libyaml's document API (not its event API) is used
- * because the whole tree has to outlive parsing: services read their own
- * argument mappings later, and every node carries the start mark that error
- * messages need.
+ * The YAML configuration, and the only file that knows libyaml.  Its
+ * document API (not its event API) is used because the whole tree has to
+ * outlive parsing: services read their own arguments later, through opaque
+ * handles and argument tables (cfg_args_parse()), and every node carries the
+ * start mark that error messages need.  What a flow means, for reload's
+ * diff, is decided here too (config__flow_equal()).
  *
  * Each mapping is described by a table of (key, handler); a handler reports
  * its own errors and returns nothing, so one bad value never stops the walk
@@ -19,6 +21,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <yaml.h>
+
 #include "config.h"
 #include "log.h"
 
@@ -30,6 +34,35 @@
 #define DEFAULT_SERVICE_DIR "/usr/lib/ferry/services"
 #define MAX_QUEUES 64
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
+
+/*
+ * The loaded document, kept for the services' arguments: each node of it
+ * has a struct cfg_node, the handle services get.  Heap-allocated so that
+ * handles survive config__move().
+ */
+struct cfg_node {
+	struct cfg_tree *tree;
+	yaml_node_t *node;       /* NULL: a service written without arguments */
+	struct cfg_mark entry;   /* such a service's name, for "expected a mapping" */
+	/*
+	 * A service's arguments, normalised for config__flow_equal(): at load
+	 * as a tree (canon()), refined by cfg_args_parse() to the values its
+	 * table read (typed_canon()) unless the node is shared by an alias.
+	 */
+	char *canon;
+	bool service_args, shared;
+};
+
+struct cfg_tree {
+	yaml_document_t doc;
+	bool doc_loaded;
+	char file[256];
+	struct cfg_node null;    /* for a missing node */
+	size_t nr;
+	struct cfg_node *nodes;  /* nodes[i]: the document's node i + 1 */
+	/* The arguments of services written without any. */
+	struct cfg_node none[CFG_MAX_FLOWS][CFG_MAX_SERVICES];
+};
 
 /* ---- error sink ---- */
 
@@ -84,7 +117,9 @@ report(struct cfg_errors *errs, const char *file, const yaml_mark_t *mark, const
 	va_end(ap);
 }
 
-void cfg_error(struct cfg_errors *errs, const yaml_node_t *node, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void cfg_error(struct cfg_errors *errs,
+								const yaml_node_t *node,
+								const char *fmt, ...)
 {
 	va_list ap;
 
@@ -95,7 +130,7 @@ void cfg_error(struct cfg_errors *errs, const yaml_node_t *node, const char *fmt
 
 void cfg_node_error(struct cfg_errors *errs, const struct cfg_node *n, const char *fmt, ...)
 {
-	const char *file = n && n->file ? n->file : errs ? errs->file : NULL;
+	const char *file = n && n->tree ? n->tree->file : errs ? errs->file : NULL;
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -421,35 +456,439 @@ bad_addr:
 	return -EINVAL;
 }
 
-/* ---- mapping iteration for services ---- */
+/* ---- mapping and sequence access for services ---- */
+
+static const struct cfg_node *handle(const struct cfg_tree *t, yaml_node_t *node)
+{
+	if (!node)
+		return &t->null;
+	return &t->nodes[node - t->doc.nodes.start];
+}
+
+static yaml_node_t *child(const struct cfg_node *n, int id)
+{
+	return yaml_document_get_node(&n->tree->doc, id);
+}
 
 bool cfg_node_is_map(const struct cfg_node *n)
 {
-	return n && n->doc && n->node && n->node->type == YAML_MAPPING_NODE;
+	return n && n->node && n->node->type == YAML_MAPPING_NODE;
+}
+
+int cfg_seq_len(const struct cfg_node *n)
+{
+	if (!n || !n->node || n->node->type != YAML_SEQUENCE_NODE)
+		return -1;
+	return (int)(n->node->data.sequence.items.top - n->node->data.sequence.items.start);
+}
+
+const struct cfg_node *cfg_seq_item(const struct cfg_node *n, int i)
+{
+	return handle(n->tree, child(n, n->node->data.sequence.items.start[i]));
+}
+
+static const char *key_text(const struct cfg_node *map, yaml_node_pair_t *pair)
+{
+	yaml_node_t *k = child(map, pair->key);
+
+	/* A complex key matches no name, so it is reported as unknown. */
+	return k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
+}
+
+const struct cfg_node *cfg_map_get(const struct cfg_node *map, const char *key)
+{
+	if (!cfg_node_is_map(map))
+		return NULL;
+	for (yaml_node_pair_t *pair = map->node->data.mapping.pairs.start;
+	     pair < map->node->data.mapping.pairs.top; pair++)
+		if (!strcmp(key_text(map, pair), key))
+			return handle(map->tree, child(map, pair->value));
+	return NULL;
 }
 
 void cfg_iter_init(cfg_iter *it, const struct cfg_node *map)
 {
 	it->map = map;
-	it->pair = cfg_node_is_map(map) ? map->node->data.mapping.pairs.start : NULL;
+	it->i = 0;
 }
 
-bool cfg_iter_next(cfg_iter *it, const char **key, struct cfg_node *val)
+bool cfg_iter_next(cfg_iter *it, const char **key, const struct cfg_node **val)
 {
-	yaml_node_t *k;
+	const struct cfg_node *map = it->map;
+	yaml_node_pair_t *pair;
 
-	if (!it->pair || it->pair >= it->map->node->data.mapping.pairs.top) {
+	if (!cfg_node_is_map(map) ||
+	    it->i >= map->node->data.mapping.pairs.top - map->node->data.mapping.pairs.start) {
 		*key = NULL;
+		*val = NULL;
 		return false;
 	}
-	k = yaml_document_get_node(it->map->doc, it->pair->key);
-	/* A complex key matches no name, so the service reports it as unknown. */
-	*key = k && k->type == YAML_SCALAR_NODE ? (const char *)k->data.scalar.value : "";
-	val->doc = it->map->doc;
-	val->node = yaml_document_get_node(it->map->doc, it->pair->value);
-	val->file = it->map->file;
-	it->pair++;
+	pair = map->node->data.mapping.pairs.start + it->i++;
+	*key = key_text(map, pair);
+	*val = handle(map->tree, child(map, pair->value));
 	return true;
+}
+
+int cfg_for_each_item(const struct cfg_node *seq, const char *what, int max,
+		      int (*fn)(const struct cfg_node *item, int i, void *ctx), void *ctx,
+		      struct cfg_errors *errs)
+{
+	int n = cfg_seq_len(seq), err = 0;
+
+	if (n < 0) {
+		cfg_node_error(errs, seq, "%s: expected a sequence", what);
+		return -EINVAL;
+	}
+	if (!n) {
+		cfg_node_error(errs, seq, "%s: at least one entry is required", what);
+		return -EINVAL;
+	}
+	for (int i = 0; i < n; i++) {
+		if (i == max) {
+			cfg_node_error(errs, cfg_seq_item(seq, i), "%s: too many entries (max %d)",
+				       what, max);
+			return -EINVAL;
+		}
+		if (fn(cfg_seq_item(seq, i), i, ctx))
+			err = -EINVAL;
+	}
+	return err;
+}
+
+/* ---- normalised arguments, for config__flow_equal() ---- */
+
+/*
+ * A growing string for canon(); on allocation failure it is marked broken
+ * and the flow then compares unequal to everything, which only costs a
+ * restart of the flow on reload.
+ */
+struct strbuf {
+	char *s;
+	size_t len, size;
+	bool broken;
+};
+
+static void sb_add(struct strbuf *b, const char *s, size_t n)
+{
+	if (b->broken)
+		return;
+	if (b->len + n + 1 > b->size) {
+		size_t size = (b->len + n + 1) * 2;
+		char *ns = realloc(b->s, size);
+
+		if (!ns) {
+			b->broken = true;
+			return;
+		}
+		b->s = ns;
+		b->size = size;
+	}
+	memcpy(b->s + b->len, s, n);
+	b->len += n;
+	b->s[b->len] = '\0';
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * NODE as normalised text: scalars quoted with '"' and '\\' escaped (so
+ * the quoting and style of the file do not matter), sequences in order,
+ * mappings sorted by key (their order carries no meaning).  The walk is
+ * bounded because check_args() accepted the node first.
+ */
+static void canon(yaml_document_t *doc, yaml_node_t *node, struct strbuf *out)
+{
+	if (!node) {
+		sb_add(out, "~", 1);
+		return;
+	}
+	switch (node->type) {
+	case YAML_SCALAR_NODE:
+		sb_add(out, "\"", 1);
+		for (size_t i = 0; i < node->data.scalar.length; i++) {
+			const char *c = (const char *)node->data.scalar.value + i;
+
+			if (*c == '"' || *c == '\\')
+				sb_add(out, "\\", 1);
+			sb_add(out, c, 1);
+		}
+		sb_add(out, "\"", 1);
+		return;
+	case YAML_SEQUENCE_NODE:
+		sb_add(out, "[", 1);
+		for (yaml_node_item_t *i = node->data.sequence.items.start;
+		     i < node->data.sequence.items.top; i++) {
+			canon(doc, yaml_document_get_node(doc, *i), out);
+			sb_add(out, ",", 1);
+		}
+		sb_add(out, "]", 1);
+		return;
+	case YAML_MAPPING_NODE: {
+		size_t n = node->data.mapping.pairs.top - node->data.mapping.pairs.start;
+		char **pairs = calloc(n ?: 1, sizeof(*pairs));
+
+		if (!pairs) {
+			out->broken = true;
+			return;
+		}
+		for (size_t i = 0; i < n; i++) {
+			yaml_node_pair_t *pair = node->data.mapping.pairs.start + i;
+			struct strbuf kv = {};
+
+			canon(doc, yaml_document_get_node(doc, pair->key), &kv);
+			sb_add(&kv, ":", 1);
+			canon(doc, yaml_document_get_node(doc, pair->value), &kv);
+			out->broken |= kv.broken;
+			pairs[i] = kv.s;
+		}
+		if (!out->broken)
+			qsort(pairs, n, sizeof(*pairs), cmp_str);
+		sb_add(out, "{", 1);
+		for (size_t i = 0; i < n; i++) {
+			if (pairs[i])
+				sb_add(out, pairs[i], strlen(pairs[i]));
+			sb_add(out, ",", 1);
+			free(pairs[i]);
+		}
+		free(pairs);
+		sb_add(out, "}", 1);
+		return;
+	}
+	default:
+		out->broken = true;
+	}
+}
+
+/* ---- argument tables ---- */
+
+static int get_word_arg(const struct cfg_args *tbl, const struct cfg_arg *a,
+			const struct cfg_node *n, int *out, struct cfg_errors *errs)
+{
+	char word[64], list[256] = "";
+	size_t len = 0;
+
+	if (cfg_get_string(n, word, sizeof(word), errs))
+		return -EINVAL;
+	for (const struct cfg_word *w = a->words; w->name; w++) {
+		if (!strcmp(word, w->name)) {
+			*out = w->value;
+			return 0;
+		}
+		len += snprintf(list + len, len < sizeof(list) ? sizeof(list) - len : 0, "%s%s",
+				w == a->words ? "" : ", ", w->name);
+	}
+	cfg_node_error(errs, n, "%s: %s: '%s' is not one of %s", tbl->prefix, a->name, word, list);
+	return -EINVAL;
+}
+
+struct list_ctx {
+	const struct cfg_arg *a;
+	void *obj;
+	struct cfg_errors *errs;
+};
+
+static int list_item(const struct cfg_node *item, int i, void *ctx)
+{
+	struct list_ctx *lc = ctx;
+
+	return lc->a->item(item, i, lc->obj, lc->errs);
+}
+
+static int parse_arg(const struct cfg_args *tbl, const struct cfg_arg *a,
+		     const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	void *dst = (char *)obj + a->offset;
+
+	switch (a->type) {
+	case CFG_ARG_U32:
+		return cfg_get_u32(val, a->min, a->max, dst, errs);
+	case CFG_ARG_BOOL:
+		return cfg_get_bool(val, dst, errs);
+	case CFG_ARG_STRING:
+		return cfg_get_string(val, dst, a->size, errs);
+	case CFG_ARG_WORD:
+		return get_word_arg(tbl, a, val, dst, errs);
+	case CFG_ARG_ENDPOINT: {
+		struct cfg_endpoint *ep = dst;
+
+		return cfg_get_endpoint(val, &ep->addr, &ep->port, errs);
+	}
+	case CFG_ARG_PREFIX:
+		return cfg_get_prefix(val, dst, errs);
+	case CFG_ARG_PORTS:
+		return cfg_get_port_range(val, dst, errs);
+	case CFG_ARG_LIST: {
+		struct list_ctx lc = { .a = a, .obj = obj, .errs = errs };
+		char what[96];
+
+		snprintf(what, sizeof(what), "%s: %s", tbl->prefix, a->name);
+		return cfg_for_each_item(val, what, (int)a->max, list_item, &lc, errs);
+	}
+	case CFG_ARG_NODE:
+		return a->parse(val, obj, errs);
+	}
+	return -EINVAL;
+}
+
+/* A key not given: its default, for the types that have one. */
+static void default_arg(const struct cfg_arg *a, void *obj)
+{
+	void *dst = (char *)obj + a->offset;
+
+	switch (a->type) {
+	case CFG_ARG_U32:
+		*(uint32_t *)dst = a->def;
+		break;
+	case CFG_ARG_BOOL:
+		*(bool *)dst = a->def;
+		break;
+	case CFG_ARG_WORD:
+		*(int *)dst = (int)a->def;
+		break;
+	default:
+		break;
+	}
+}
+
+__attribute__((format(printf, 2, 3))) static void sb_printf(struct strbuf *b, const char *fmt,
+							      ...)
+{
+	char buf[256];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		b->broken = true;
+	else
+		sb_add(b, buf, (size_t)n);
+}
+
+static void sb_prefix(struct strbuf *b, const struct cfg_prefix *p)
+{
+	sb_printf(b, "%d/%u/", p->family, p->plen);
+	for (size_t i = 0; i < sizeof(p->addr.bytes); i++)
+		sb_printf(b, "%02x", p->addr.bytes[i]);
+}
+
+/*
+ * A service's arguments as its table read them: in table order, each value
+ * as parsed (so the spelling and a spelled-out default do not matter) and,
+ * where the service can tell, whether it was given.  What a callback
+ * parses (lists, nested mappings) is kept as the normalised tree.
+ */
+static void typed_canon(const struct cfg_args *tbl, const struct cfg_node *n, const void *obj,
+			uint64_t seen, struct strbuf *out)
+{
+	for (unsigned int i = 0; i < tbl->nr && i < 64; i++) {
+		const struct cfg_arg *a = &tbl->args[i];
+		const void *v = (const char *)obj + a->offset;
+		const struct cfg_node *val;
+
+		sb_printf(out, "%s%s=", a->name, a->seen && (seen >> i & 1) ? "!" : "");
+		switch (a->type) {
+		case CFG_ARG_U32:
+			sb_printf(out, "%u", *(const uint32_t *)v);
+			break;
+		case CFG_ARG_BOOL:
+			sb_printf(out, "%d", *(const bool *)v);
+			break;
+		case CFG_ARG_WORD:
+			sb_printf(out, "%d", *(const int *)v);
+			break;
+		case CFG_ARG_STRING:
+			sb_add(out, v, strnlen(v, a->size));
+			break;
+		case CFG_ARG_ENDPOINT:
+			sb_prefix(out, &((const struct cfg_endpoint *)v)->addr);
+			sb_printf(out, ":%u", ((const struct cfg_endpoint *)v)->port);
+			break;
+		case CFG_ARG_PREFIX:
+			sb_prefix(out, v);
+			break;
+		case CFG_ARG_PORTS:
+			sb_printf(out, "%u-%u", ((const struct cfg_port_range *)v)->lo,
+				  ((const struct cfg_port_range *)v)->hi);
+			break;
+		case CFG_ARG_LIST:
+		case CFG_ARG_NODE:
+			val = seen >> i & 1 ? cfg_map_get(n, a->name) : NULL;
+			canon(&n->tree->doc, val ? val->node : NULL, out);
+			break;
+		}
+		/* A string may hold any character: its length keeps the fields apart. */
+		sb_printf(out, ";%zu;", a->type == CFG_ARG_STRING ? strnlen(v, a->size) : 0);
+	}
+}
+
+int cfg_args_parse(const struct cfg_args *tbl, const struct cfg_node *n, void *obj,
+		   struct cfg_errors *errs)
+{
+	uint64_t seen = 0; /* one bit per table entry */
+	const struct cfg_node *val;
+	const char *key;
+	cfg_iter it;
+	int err = 0;
+
+	if (!cfg_node_is_map(n) && !(tbl->optional && n && !n->node)) {
+		/* With no arguments there is no node: point at the service's name. */
+		if (n && !n->node && n->entry.line)
+			cfg_mark_error(errs, n->entry, "%s: expected a mapping%s", tbl->prefix,
+				       tbl->expect ?: "");
+		else
+			cfg_node_error(errs, n, "%s: expected a mapping%s", tbl->prefix,
+				       tbl->expect ?: "");
+		return -EINVAL;
+	}
+	cfg_iter_init(&it, n);
+	while (cfg_iter_next(&it, &key, &val)) {
+		unsigned int i;
+
+		for (i = 0; i < tbl->nr && i < 64; i++)
+			if (!strcmp(key, tbl->args[i].name))
+				break;
+		if (i == tbl->nr || i == 64) {
+			cfg_node_error(errs, val, "%s: unknown key '%s'%s%s", tbl->prefix, key,
+				       tbl->in ? " in " : "", tbl->in ?: "");
+			err = -EINVAL;
+			continue;
+		}
+		/* Duplicate keys were refused when the file was loaded. */
+		seen |= 1ull << i;
+		if (tbl->args[i].seen)
+			*(bool *)((char *)obj + tbl->args[i].seen - 1) = true;
+		if (parse_arg(tbl, &tbl->args[i], val, obj, errs))
+			err = -EINVAL;
+	}
+	for (unsigned int i = 0; i < tbl->nr && i < 64; i++) {
+		if (seen & (1ull << i))
+			continue;
+		if (tbl->args[i].required) {
+			cfg_node_error(errs, n, "%s: missing key '%s'%s%s", tbl->prefix,
+				       tbl->args[i].name, tbl->in ? " in " : "", tbl->in ?: "");
+			err = -EINVAL;
+		} else {
+			default_arg(&tbl->args[i], obj);
+		}
+	}
+	if (!err && n->service_args && !n->shared) {
+		struct cfg_node *own = (struct cfg_node *)n; /* the config's own data */
+		struct strbuf cs = {};
+
+		typed_canon(tbl, n, obj, seen, &cs);
+		if (!cs.broken) {
+			free(own->canon);
+			own->canon = cs.s;
+		} else {
+			free(cs.s);
+		}
+	}
+	return err;
 }
 
 /* ---- the parser ---- */
@@ -474,11 +913,9 @@ struct key_handler {
 	bool pow2;
 };
 
-static struct cfg_node node_of(struct parser *p, yaml_node_t *node)
+static const struct cfg_node *node_of(struct parser *p, yaml_node_t *node)
 {
-	struct cfg_node n = { .doc = p->doc, .node = node, .file = p->cfg->file };
-
-	return n;
+	return handle(p->cfg->tree, node);
 }
 
 static struct cfg_mark mark_of(const yaml_node_t *node)
@@ -602,10 +1039,10 @@ static bool is_pow2(uint32_t v)
 
 static void h_u32(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
 {
-	struct cfg_node n = node_of(p, val);
+	const struct cfg_node *n = node_of(p, val);
 	uint32_t v;
 
-	if (get_u32(&n, h->key, h->min, h->max, &v, p->errs))
+	if (get_u32(n, h->key, h->min, h->max, &v, p->errs))
 		return;
 	if (h->pow2 && !is_pow2(v)) {
 		cfg_error(p->errs, val, "%s: %u is not a power of two", h->key, v);
@@ -617,10 +1054,10 @@ static void h_u32(struct parser *p, const struct key_handler *h, yaml_node_t *va
 static void h_pin_path(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
 {
 	struct ferry_config *cfg = obj;
-	struct cfg_node n = node_of(p, val);
+	const struct cfg_node *n = node_of(p, val);
 	char path[sizeof(cfg->pin_path)];
 
-	if (copy_text(&n, h->key, path, sizeof(path), p->errs))
+	if (copy_text(n, h->key, path, sizeof(path), p->errs))
 		return;
 	if (path[0] != '/') {
 		cfg_error(p->errs, val, "%s: '%s' is not an absolute path", h->key, path);
@@ -634,10 +1071,10 @@ static void h_service_dir(struct parser *p, const struct key_handler *h, yaml_no
 			  void *obj)
 {
 	struct ferry_config *cfg = obj;
-	struct cfg_node n = node_of(p, val);
+	const struct cfg_node *n = node_of(p, val);
 	char path[sizeof(cfg->service_dir)];
 
-	if (copy_text(&n, h->key, path, sizeof(path), p->errs))
+	if (copy_text(n, h->key, path, sizeof(path), p->errs))
 		return;
 	if (path[0] != '/') {
 		cfg_error(p->errs, val, "%s: '%s' is not an absolute path", h->key, path);
@@ -647,11 +1084,6 @@ static void h_service_dir(struct parser *p, const struct key_handler *h, yaml_no
 }
 
 /* A scalar that must be one of a few words, each standing for a value. */
-struct cfg_word {
-	const char *name;
-	int value;
-};
-
 /*
  * Reads the word at `val` into *out; reports "KEY: 'x' is not one of a, b, c"
  * with the table's own words, so the message never drifts from the table.
@@ -659,8 +1091,8 @@ struct cfg_word {
 static bool get_word(struct parser *p, const struct key_handler *h, yaml_node_t *val,
 		     const struct cfg_word *words, size_t nr, int *out)
 {
-	struct cfg_node n = node_of(p, val);
-	const char *s = get_text(&n, h->key, p->errs);
+	const struct cfg_node *n = node_of(p, val);
+	const char *s = get_text(n, h->key, p->errs);
 	char list[128] = "";
 	size_t len = 0;
 
@@ -683,9 +1115,9 @@ static bool get_word(struct parser *p, const struct key_handler *h, yaml_node_t 
 static void h_log_level(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
 {
 	struct ferry_config *cfg = obj;
-	struct cfg_node n = node_of(p, val);
+	const struct cfg_node *n = node_of(p, val);
 	enum ferry_log_level level;
-	const char *s = get_text(&n, h->key, p->errs);
+	const char *s = get_text(n, h->key, p->errs);
 
 	if (!s)
 		return;
@@ -704,8 +1136,8 @@ static void h_iface_name(struct parser *p, const struct key_handler *h, yaml_nod
 			 void *obj)
 {
 	struct cfg_iface *ifc = obj;
-	struct cfg_node n = node_of(p, val);
-	const char *s = get_text(&n, "interface name", p->errs);
+	const struct cfg_node *n = node_of(p, val);
+	const char *s = get_text(n, "interface name", p->errs);
 
 	if (!s)
 		return;
@@ -804,9 +1236,9 @@ static void h_interfaces(struct parser *p, const struct key_handler *h, yaml_nod
 static void h_nat_ports(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
 {
 	struct cfg_nat *nat = obj;
-	struct cfg_node n = node_of(p, val);
+	const struct cfg_node *n = node_of(p, val);
 
-	if (!get_port_range(&n, h->key, &nat->ports, p->errs)) {
+	if (!get_port_range(n, h->key, &nat->ports, p->errs)) {
 		p->nat_ports = val;
 		nat->ports_mark = mark_of(val);
 	}
@@ -859,10 +1291,10 @@ static void h_frame_size(struct parser *p, const struct key_handler *h, yaml_nod
 			 void *obj)
 {
 	struct cfg_umem *umem = obj;
-	struct cfg_node n = node_of(p, val);
+	const struct cfg_node *n = node_of(p, val);
 	uint32_t v;
 
-	if (get_u32(&n, h->key, 0, UINT32_MAX, &v, p->errs))
+	if (get_u32(n, h->key, 0, UINT32_MAX, &v, p->errs))
 		return;
 	/* XDP needs a frame to hold a page's worth of packet plus headroom. */
 	if (v != 2048 && v != 4096) {
@@ -936,10 +1368,10 @@ static void h_flow_name(struct parser *p, const struct key_handler *h, yaml_node
 			void *obj)
 {
 	struct flow_ctx *fc = obj;
-	struct cfg_node n = node_of(p, val);
+	const struct cfg_node *n = node_of(p, val);
 	char name[CFG_NAME_LEN];
 
-	if (copy_text(&n, "flow name", name, sizeof(name), p->errs))
+	if (copy_text(n, "flow name", name, sizeof(name), p->errs))
 		return;
 	/* Names end up in ferryctl output and pin names: keep them plain. */
 	if (!name[0] || strspn(name, NAME_CHARS) != strlen(name)) {
@@ -981,11 +1413,11 @@ static void h_match_prefix(struct parser *p, const struct key_handler *h, yaml_n
 			   void *obj)
 {
 	struct match_ctx *mc = obj;
-	struct cfg_node n = node_of(p, val);
+	const struct cfg_node *n = node_of(p, val);
 	bool dst = !strcmp(h->key, "destination");
 	struct cfg_prefix *pfx = dst ? &mc->m->dst : &mc->m->src;
 
-	if (get_prefix(&n, h->key, pfx, p->errs))
+	if (get_prefix(n, h->key, pfx, p->errs))
 		return;
 	mask_prefix(pfx);
 	if (dst)
@@ -998,9 +1430,9 @@ static void h_match_port(struct parser *p, const struct key_handler *h, yaml_nod
 			 void *obj)
 {
 	struct match_ctx *mc = obj;
-	struct cfg_node n = node_of(p, val);
+	const struct cfg_node *n = node_of(p, val);
 
-	get_port_range(&n, h->key, &mc->m->dport, p->errs);
+	get_port_range(n, h->key, &mc->m->dport, p->errs);
 }
 
 static const struct key_handler match_keys[] = {
@@ -1083,19 +1515,15 @@ static bool check_args(struct args_walk *aw, yaml_node_t *node, unsigned int dep
 	return true;
 }
 
-static void check_dup_keys(struct parser *p, yaml_node_t *map)
-{
-	struct args_walk aw = { .p = p };
-
-	check_args(&aw, map, 0);
-}
-
 static void service_item(struct parser *p, yaml_node_t *item, void *obj)
 {
 	struct flow_ctx *fc = obj;
 	struct cfg_flow *f = fc->flow;
 	struct cfg_service *svc = &f->services[f->nr_services];
+	struct cfg_tree *t = p->cfg->tree;
 	yaml_node_t *name = NULL, *args = NULL;
+	struct cfg_node *an;
+	struct strbuf cs = {};
 	const char *s;
 
 	if (item->type == YAML_SCALAR_NODE) {
@@ -1122,16 +1550,29 @@ static void service_item(struct parser *p, yaml_node_t *item, void *obj)
 	memset(svc, 0, sizeof(*svc));
 	strcpy(svc->name, s);
 	svc->mark = mark_of(name);
-	svc->args = node_of(p, NULL);
+	an = &t->none[p->cfg->nr_flows][f->nr_services];
 	if (args && !is_null(args)) {
 		if (args->type != YAML_MAPPING_NODE) {
 			cfg_error(p->errs, args, "%s: service '%s': expected a mapping", fc->ctx,
 				  s);
 			return;
 		}
-		check_dup_keys(p, args);
-		svc->args.node = args;
+		if (!check_args(&(struct args_walk){ .p = p }, args, 0))
+			return;
+		an = (struct cfg_node *)node_of(p, args);
+		/* Written without arguments or with none ({}): the same meaning. */
+		if (args->data.mapping.pairs.top != args->data.mapping.pairs.start)
+			canon(p->doc, args, &cs);
 	}
+	an->entry = svc->mark;
+	/* An alias may give two services one node: keep it as the tree then. */
+	an->shared = an->service_args;
+	an->service_args = true;
+	free(an->canon);
+	an->canon = cs.broken ? NULL : cs.s;
+	if (cs.broken)
+		free(cs.s);
+	svc->args = an;
 	f->nr_services++;
 }
 
@@ -1201,11 +1642,11 @@ static void h_flows(struct parser *p, const struct key_handler *h, yaml_node_t *
 static void cpu_item(struct parser *p, yaml_node_t *item, void *obj)
 {
 	struct ferry_config *cfg = obj;
-	struct cfg_node n = node_of(p, item);
+	const struct cfg_node *n = node_of(p, item);
 	uint32_t cpu;
 
 	/* The CPU's existence is checked when the worker is pinned, at start-up. */
-	if (get_u32(&n, "cpus", 0, CPU_SETSIZE - 1, &cpu, p->errs))
+	if (get_u32(n, "cpus", 0, CPU_SETSIZE - 1, &cpu, p->errs))
 		return;
 	cfg->cpus[cfg->nr_cpus++] = (uint16_t)cpu;
 }
@@ -1332,26 +1773,56 @@ static void syntax_error(struct cfg_errors *errs, const char *file, const yaml_p
 		report(errs, file, mark, "syntax error: %s", parser->problem ?: "unknown problem");
 }
 
+/* One handle per node of the document just loaded. */
+static int init_tree(struct cfg_tree *t)
+{
+	t->nr = t->doc.nodes.top - t->doc.nodes.start;
+	t->nodes = calloc(t->nr ?: 1, sizeof(*t->nodes));
+	if (!t->nodes)
+		return -ENOMEM;
+	for (size_t i = 0; i < t->nr; i++) {
+		t->nodes[i].tree = t;
+		t->nodes[i].node = t->doc.nodes.start + i;
+	}
+	t->null.tree = t;
+	for (int f = 0; f < CFG_MAX_FLOWS; f++)
+		for (int s = 0; s < CFG_MAX_SERVICES; s++)
+			t->none[f][s].tree = t;
+	return 0;
+}
+
 static int load_buf(struct ferry_config *cfg, const unsigned char *buf, size_t len,
 		    struct cfg_errors *errs)
 {
-	struct parser p = { .cfg = cfg, .errs = errs, .doc = &cfg->doc };
+	struct parser p = { .cfg = cfg, .errs = errs };
 	int before = errs->count;
 	yaml_document_t extra;
 	yaml_parser_t parser;
 	yaml_node_t *root;
 
-	if (!yaml_parser_initialize(&parser)) {
+	cfg->tree = calloc(1, sizeof(*cfg->tree));
+	if (!cfg->tree || !yaml_parser_initialize(&parser)) {
+		free(cfg->tree);
+		cfg->tree = NULL;
 		report(errs, cfg->file, NULL, "out of memory");
 		return -ENOMEM;
 	}
+	p.doc = &cfg->tree->doc;
+	snprintf(cfg->tree->file, sizeof(cfg->tree->file), "%s", cfg->file);
 	yaml_parser_set_input_string(&parser, buf, len);
-	if (!yaml_parser_load(&parser, &cfg->doc)) {
+	if (!yaml_parser_load(&parser, p.doc)) {
 		syntax_error(errs, cfg->file, &parser);
 		yaml_parser_delete(&parser);
+		config__free(cfg);
 		return -EINVAL;
 	}
-	cfg->doc_loaded = true;
+	cfg->tree->doc_loaded = true;
+	if (init_tree(cfg->tree)) {
+		yaml_parser_delete(&parser);
+		report(errs, cfg->file, NULL, "out of memory");
+		config__free(cfg);
+		return -ENOMEM;
+	}
 	/* A second document would otherwise be ignored without a word. */
 	if (!yaml_parser_load(&parser, &extra)) {
 		syntax_error(errs, cfg->file, &parser);
@@ -1364,7 +1835,7 @@ static int load_buf(struct ferry_config *cfg, const unsigned char *buf, size_t l
 	}
 	yaml_parser_delete(&parser);
 
-	root = yaml_document_get_root_node(&cfg->doc);
+	root = yaml_document_get_root_node(p.doc);
 	if (!root) {
 		yaml_mark_t start = { 0, 0, 0 };
 
@@ -1439,38 +1910,65 @@ out:
 }
 
 /*
- * A loaded config is moved, never copied: the services' argument nodes point
- * at the config's own document and file name, so those pointers follow it.
- * The libyaml document is a plain struct of heap pointers, so moving it by
- * value is safe as long as only `dst` frees it afterwards.
+ * A loaded config is moved, never copied: it owns its tree, whose nodes the
+ * services' argument handles point at; the tree itself stays where it is.
  */
 void config__move(struct ferry_config *dst, struct ferry_config *src)
 {
 	memcpy(dst, src, sizeof(*dst));
-	for (int i = 0; i < dst->nr_flows; i++) {
-		for (int j = 0; j < dst->flows[i].nr_services; j++) {
-			struct cfg_node *a = &dst->flows[i].services[j].args;
-
-			if (a->doc == &src->doc)
-				a->doc = &dst->doc;
-			if (a->file == src->file)
-				a->file = dst->file;
-		}
-	}
-	src->doc_loaded = false;
+	src->tree = NULL;
 	src->nr_flows = 0;
 }
 
 void config__free(struct ferry_config *cfg)
 {
-	if (!cfg->doc_loaded)
+	struct cfg_tree *t = cfg->tree;
+
+	if (!t)
 		return;
-	yaml_document_delete(&cfg->doc);
-	cfg->doc_loaded = false;
-	/* The services' argument nodes pointed into the document. */
+	for (size_t i = 0; i < t->nr; i++)
+		free(t->nodes[i].canon);
+	for (int f = 0; f < CFG_MAX_FLOWS; f++)
+		for (int s = 0; s < CFG_MAX_SERVICES; s++)
+			free(t->none[f][s].canon);
+	free(t->nodes);
+	if (t->doc_loaded)
+		yaml_document_delete(&t->doc);
+	free(t);
+	cfg->tree = NULL;
+	/* The services' argument handles pointed into the tree. */
 	for (int i = 0; i < cfg->nr_flows; i++)
 		for (int j = 0; j < cfg->flows[i].nr_services; j++)
-			cfg->flows[i].services[j].args.node = NULL;
+			cfg->flows[i].services[j].args = NULL;
+}
+
+static bool prefix_equal(const struct cfg_prefix *a, const struct cfg_prefix *b)
+{
+	return a->family == b->family && a->plen == b->plen &&
+	       !memcmp(a->addr.bytes, b->addr.bytes, sizeof(a->addr.bytes));
+}
+
+static bool args_equal(const struct cfg_node *a, const struct cfg_node *b)
+{
+	const char *ca = a && a->canon ? a->canon : "", *cb = b && b->canon ? b->canon : "";
+
+	return !strcmp(ca, cb);
+}
+
+bool config__flow_equal(const struct cfg_flow *a, const struct cfg_flow *b)
+{
+	const struct cfg_match *ma = &a->match, *mb = &b->match;
+
+	if (strcmp(a->name, b->name) || ma->l4_proto != mb->l4_proto ||
+	    !prefix_equal(&ma->dst, &mb->dst) || !prefix_equal(&ma->src, &mb->src) ||
+	    ma->dport.lo != mb->dport.lo || ma->dport.hi != mb->dport.hi ||
+	    a->on_failure != b->on_failure || a->nr_services != b->nr_services)
+		return false;
+	for (int i = 0; i < a->nr_services; i++)
+		if (strcmp(a->services[i].name, b->services[i].name) ||
+		    !args_equal(a->services[i].args, b->services[i].args))
+			return false;
+	return true;
 }
 
 const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const char *name)

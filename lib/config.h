@@ -6,9 +6,11 @@
  * values are errors, and parsing goes on after an error so one run of
  * `ferryd --check` reports all of them.
  *
- * A service's arguments are not interpreted here: the parsed document is
- * kept alive and each service gets its own mapping node (struct cfg_node) to
- * read with the cfg_node helpers, so services report errors the same way.
+ * A service's arguments are interpreted by the service, but read here: a
+ * service describes them in a table (struct cfg_args) and cfg_args_parse()
+ * fills the service's own struct and reports every error as FILE:LINE:COL.
+ * The service sees its arguments only as opaque handles (struct cfg_node),
+ * so only lib/config.c knows libyaml.
  */
 #ifndef FERRY_CONFIG_H
 #define FERRY_CONFIG_H
@@ -16,8 +18,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <net/if.h>
+#include <stddef.h>
 #include <netinet/in.h>
-#include <yaml.h>
 
 #define CFG_MAX_IFACES 8
 #define CFG_MAX_FLOWS 64 /* == FERRY_MAX_FLOWS */
@@ -58,12 +60,13 @@ struct cfg_mark {
 	unsigned int line, col; /* 1-based */
 };
 
-/* A node of the kept document, handed to services to parse their arguments. */
-struct cfg_node {
-	yaml_document_t *doc;
-	yaml_node_t *node;
-	const char *file;
-};
+/*
+ * A node of the loaded configuration (opaque), handed to services to parse
+ * their arguments; it lives as long as the config it came from.
+ */
+struct cfg_node;
+/* The config's private tree of nodes (lib/config.c). */
+struct cfg_tree;
 
 struct cfg_iface {
 	char name[IF_NAMESIZE];
@@ -82,7 +85,8 @@ struct cfg_match {
 
 struct cfg_service {
 	char name[CFG_NAME_LEN];       /* service type, e.g. "forward" */
-	struct cfg_node args;          /* its mapping node (may be a null node) */
+	/* Its arguments: a mapping, or a node with no pairs and no mark if none. */
+	const struct cfg_node *args;
 	struct cfg_mark mark;
 };
 
@@ -139,12 +143,8 @@ struct ferry_config {
 	struct cfg_flow flows[CFG_MAX_FLOWS];
 	struct cfg_nat nat;
 	struct cfg_umem umem;
-	/*
-	 * private: the kept libyaml document.  Services' cfg_node args point
-	 * into it and at `file`, so a loaded config must not be copied.
-	 */
-	yaml_document_t doc;
-	bool doc_loaded;
+	/* private: the nodes services' args point into; moved, never copied. */
+	struct cfg_tree *tree;
 };
 
 /*
@@ -163,9 +163,6 @@ struct cfg_errors {
 	size_t capture_len;
 };
 
-void cfg_error(struct cfg_errors *errs, const yaml_node_t *node, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 /*
  * Parse FILE into *cfg (zeroed, then defaults, then the file).  Returns 0, or
  * -EINVAL when the file has errors (each already reported through errs),
@@ -182,6 +179,16 @@ void config__move(struct ferry_config *dst, struct ferry_config *src);
 const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const char *name);
 
 /*
+ * Whether two flows mean the same: compared as parsed and normalised (a
+ * prefix written with or without /32, key order, quoting and YAML style, a
+ * spelled-out default carry no meaning).  A service's arguments compare as
+ * the values its argument table read once it was configured (defaults
+ * included), before that as normalised trees (mappings by key, scalars by
+ * text); compare two flows whose services were both configured, or neither.
+ */
+bool config__flow_equal(const struct cfg_flow *a, const struct cfg_flow *b);
+
+/*
  * At start, in ferryd's network namespace: nat.ports must not overlap the
  * host's local port range (the file `local_range_path`, normally
  * /proc/sys/net/ipv4/ip_local_port_range) nor contain a port a socket of the
@@ -193,16 +200,25 @@ const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const c
 int config__check_host_ports(const struct ferry_config *cfg, const char *local_range_path,
 			     const char *proc_net_dir, struct cfg_errors *errs);
 
-/* Helpers for services reading their own argument mapping. */
-/* Iterates a mapping's pairs: returns key name and value node, NULL key at the end. */
+/* ---- reading a service's arguments ---- */
+
+bool cfg_node_is_map(const struct cfg_node *n);
+/* Entries of a sequence node, or -1 when it is not one. */
+int cfg_seq_len(const struct cfg_node *n);
+/* Entry i (0-based) of a sequence node, i < cfg_seq_len(). */
+const struct cfg_node *cfg_seq_item(const struct cfg_node *n, int i);
+/* The value of `key` in a mapping node, or NULL (for pointing errors at it). */
+const struct cfg_node *cfg_map_get(const struct cfg_node *map, const char *key);
+
+/* Iterates a mapping's pairs in file order. */
 typedef struct {
 	const struct cfg_node *map;
-	yaml_node_pair_t *pair;
+	int i;
 } cfg_iter;
-bool cfg_node_is_map(const struct cfg_node *n);
 void cfg_iter_init(cfg_iter *it, const struct cfg_node *map);
 /* Returns false at the end; *key is the key's scalar text, *val the value node. */
-bool cfg_iter_next(cfg_iter *it, const char **key, struct cfg_node *val);
+bool cfg_iter_next(cfg_iter *it, const char **key, const struct cfg_node **val);
+
 /* Scalar readers: return 0 or -EINVAL after reporting the error at the node. */
 int cfg_get_string(const struct cfg_node *n, char *buf, size_t len, struct cfg_errors *errs);
 int cfg_get_u32(const struct cfg_node *n, uint32_t min, uint32_t max, uint32_t *out,
@@ -222,5 +238,87 @@ void cfg_node_error(struct cfg_errors *errs, const struct cfg_node *n, const cha
 /* An error at a mark kept from parsing (e.g. a service's name), in errs->file. */
 void cfg_mark_error(struct cfg_errors *errs, struct cfg_mark mark, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Calls fn on each entry of a sequence of 1..max entries; errors name it
+ * `what` ("lb: upstreams: expected a sequence").  Returns 0 or -EINVAL
+ * (every entry is still visited, so all their errors are reported).
+ */
+int cfg_for_each_item(const struct cfg_node *seq, const char *what, int max,
+		      int (*fn)(const struct cfg_node *item, int i, void *ctx), void *ctx,
+		      struct cfg_errors *errs);
+
+/* ---- argument tables ---- */
+
+enum cfg_arg_type {
+	CFG_ARG_U32,      /* uint32_t in min..max, default def */
+	CFG_ARG_BOOL,     /* bool: true/yes/on or false/no/off, default def */
+	CFG_ARG_STRING,   /* char[size] */
+	CFG_ARG_WORD,     /* int: the value of one of words[], default def */
+	CFG_ARG_ENDPOINT, /* struct cfg_endpoint: ADDR:PORT or [ADDR6]:PORT */
+	CFG_ARG_PREFIX,   /* struct cfg_prefix: ADDR/PLEN or ADDR (family 0: not given) */
+	CFG_ARG_PORTS,    /* struct cfg_port_range: N or LO-HI */
+	CFG_ARG_LIST,     /* a sequence of 1..max entries, each handed to item() */
+	CFG_ARG_NODE,     /* any node (a nested mapping), handed to parse() */
+};
+
+/* One word of a CFG_ARG_WORD argument; a table ends with a NULL name. */
+struct cfg_word {
+	const char *name;
+	int value;
+};
+
+struct cfg_endpoint {
+	struct cfg_prefix addr;
+	uint16_t port; /* host order */
+};
+
+/*
+ * One argument of a service: its key, its type, and where parse puts the
+ * value in the caller's struct (offsetof).  A key not given gets `def`
+ * (numbers, booleans, words) or stays as the caller initialised it.
+ */
+struct cfg_arg {
+	const char *name;
+	enum cfg_arg_type type;
+	size_t offset;
+	size_t seen;              /* CFG_SEEN(type, field): a bool set when given; 0: none */
+	bool required;
+	uint32_t min, max;        /* U32: the range; LIST: max entries */
+	uint32_t def;             /* U32, BOOL, WORD: the value when not given */
+	size_t size;              /* STRING: the buffer's size */
+	const struct cfg_word *words; /* WORD */
+	/* LIST: entry i of the sequence; obj is the caller's struct. */
+	int (*item)(const struct cfg_node *item, int i, void *obj, struct cfg_errors *errs);
+	/* NODE: the value. */
+	int (*parse)(const struct cfg_node *val, void *obj, struct cfg_errors *errs);
+};
+
+#define CFG_SEEN(type, field) (offsetof(type, field) + 1)
+
+/* A mapping of arguments: one service's, or a nested one (a filter rule). */
+struct cfg_args {
+	/* Messages start "<prefix>: ", e.g. "forward" or "filter: payload". */
+	const char *prefix;
+	/* Unknown keys are "unknown key 'k' in <in>" when set, e.g. "a rule". */
+	const char *in;
+	/*
+	 * What is expected when the node is not a mapping (or absent):
+	 * "<prefix>: expected a mapping<expect>".  With `optional`, having no
+	 * arguments at all is fine: every key then gets its default.
+	 */
+	const char *expect;
+	bool optional;
+	const struct cfg_arg *args;
+	unsigned int nr;
+};
+
+/*
+ * Parses the mapping `n` with `tbl` into obj: unknown keys, missing required
+ * keys and bad values are reported as FILE:LINE:COL (all of them, in file
+ * order).  Returns 0 or -EINVAL.
+ */
+int cfg_args_parse(const struct cfg_args *tbl, const struct cfg_node *n, void *obj,
+		   struct cfg_errors *errs);
 
 #endif /* FERRY_CONFIG_H */

@@ -17,6 +17,7 @@
  * routes the client (asymmetric paths), and would never follow a change.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <arpa/inet.h>
@@ -75,39 +76,6 @@ int fwd_core__parse_target(const struct fwd_core *c, const struct cfg_node *n, s
 	addr_from_prefix(&t->addr, &p);
 	t->port = port;
 	return 0;
-}
-
-int fwd_core__for_each_item(const struct cfg_node *seq, const char *what, int max,
-			    int (*fn)(const struct cfg_node *item, int i, void *ctx), void *ctx,
-			    struct cfg_errors *errs)
-{
-	yaml_node_item_t *it;
-	int i = 0, err = 0;
-
-	if (!seq->node || seq->node->type != YAML_SEQUENCE_NODE) {
-		cfg_node_error(errs, seq, "%s: expected a sequence", what);
-		return -EINVAL;
-	}
-	if (seq->node->data.sequence.items.start == seq->node->data.sequence.items.top) {
-		cfg_node_error(errs, seq, "%s: at least one entry is required", what);
-		return -EINVAL;
-	}
-	for (it = seq->node->data.sequence.items.start; it < seq->node->data.sequence.items.top;
-	     it++, i++) {
-		struct cfg_node item = {
-			.doc = seq->doc,
-			.node = yaml_document_get_node(seq->doc, *it),
-			.file = seq->file,
-		};
-
-		if (i == max) {
-			cfg_node_error(errs, &item, "%s: too many entries (max %d)", what, max);
-			return -EINVAL;
-		}
-		if (fn(&item, i, ctx))
-			err = -EINVAL;
-	}
-	return err;
 }
 
 /* ---- start-up ---- */

@@ -62,14 +62,6 @@ void fwd_core__init(struct fwd_core *c, const struct ferry_flow_ctx *fc, const c
  */
 int fwd_core__parse_target(const struct fwd_core *c, const struct cfg_node *n, struct fwd_target *t,
 			   struct cfg_errors *errs);
-/*
- * Calls fn for each item of a YAML sequence of 1..max items; reports a node
- * that is not such a sequence.  Returns 0, or -EINVAL when anything failed.
- */
-int fwd_core__for_each_item(const struct cfg_node *seq, const char *what, int max,
-			    int (*fn)(const struct cfg_node *item, int i, void *ctx), void *ctx,
-			    struct cfg_errors *errs);
-
 /* start(): timeouts and next-hop cache sizes from the loaded config. */
 void fwd_core__setup(struct fwd_core *c, const struct ferry_config *cfg);
 /*

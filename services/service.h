@@ -28,8 +28,10 @@
  * payload's length or bytes they call ferry_pkt_set_payload_len() and/or
  * ferry_pkt_fix_checksums(), which fix lengths and checksums.
  *
- * Lifecycle: configure() once per flow when the config is loaded (parse the
- * service's YAML node, report errors as FILE:LINE:COL through errs);
+ * Lifecycle: configure() once per flow when the config is loaded (read the
+ * service's arguments with cfg_args_parse() and an argument table, which
+ * reports errors as FILE:LINE:COL through errs; fc->flow_id is final only
+ * from start() on, as a reload configures a flow before it picks its id);
  * start() once the interfaces are up (resolve what needs the network, add
  * steering rules); worker_init() once per worker for per-worker state, so
  * process() never takes a lock; tick() about every 100 ms on each worker;

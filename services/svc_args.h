@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Argument helpers shared by compress, decompress, pace, tap, filter and
- * ratelimit.
+ * ratelimit: the `direction` argument and where a service's entry is.
  *
  * `direction`: a flow's chain runs for both directions of its traffic: the clients'
  * packets (matched by the flow's own rule) and the upstream's replies
@@ -13,9 +13,8 @@
 #ifndef FERRY_SVC_ARGS_H
 #define FERRY_SVC_ARGS_H
 
-#include <errno.h>
 #include <stdbool.h>
-#include <string.h>
+#include <stddef.h>
 
 #include "service.h"
 
@@ -25,27 +24,23 @@ enum svc_dir {
 	SVC_DIR_BOTH = SVC_DIR_CLIENT | SVC_DIR_REPLY,
 };
 
-/* "client", "reply" or "both"; 0 or -EINVAL after reporting the error at the node. */
-static inline int svc_dir_parse(const struct cfg_node *n, const char *svc, enum svc_dir *out,
-				struct cfg_errors *errs)
-{
-	char buf[16];
+/* `direction`: "client", "reply" or "both", an enum svc_dir. */
+static const struct cfg_word svc_dir_words[] __attribute__((unused)) = {
+	{ "client", SVC_DIR_CLIENT },
+	{ "reply", SVC_DIR_REPLY },
+	{ "both", SVC_DIR_BOTH },
+	{ NULL, 0 },
+};
 
-	if (cfg_get_string(n, buf, sizeof(buf), errs))
-		return -EINVAL;
-	if (!strcmp(buf, "client"))
-		*out = SVC_DIR_CLIENT;
-	else if (!strcmp(buf, "reply"))
-		*out = SVC_DIR_REPLY;
-	else if (!strcmp(buf, "both"))
-		*out = SVC_DIR_BOTH;
-	else {
-		cfg_node_error(errs, n, "%s: direction '%s' is not one of client, reply, both", svc,
-			       buf);
-		return -EINVAL;
+/* CFG_ARG_WORD writes an int: an enum svc_dir field takes it. */
+_Static_assert(sizeof(enum svc_dir) == sizeof(int), "enum svc_dir is not an int");
+
+/* The `direction` entry of an argument table: into `field` (int, enum svc_dir) of `st`. */
+#define SVC_DIR_ARG(st, field, dflt)                                                      \
+	{                                                                                 \
+		.name = "direction", .type = CFG_ARG_WORD, .offset = offsetof(st, field), \
+		.words = svc_dir_words, .def = (dflt)                                     \
 	}
-	return 0;
-}
 
 static inline bool svc_dir_match(enum svc_dir dirs, const struct ferry_pkt *p)
 {
@@ -53,40 +48,18 @@ static inline bool svc_dir_match(enum svc_dir dirs, const struct ferry_pkt *p)
 }
 
 /*
- * One of two words a and b, each shorter than 8 characters: *is_b says
- * which.  Returns 0, or -EINVAL after reporting the error at the node
- * ("<what>: '<word>' is not one of <a>, <b>"), *is_b unchanged.
- */
-static inline int svc_word_parse(const struct cfg_node *n, const char *what, const char *a,
-				 const char *b, bool *is_b, struct cfg_errors *errs)
-{
-	char word[8];
-
-	if (cfg_get_string(n, word, sizeof(word), errs))
-		return -EINVAL;
-	if (strcmp(word, a) && strcmp(word, b)) {
-		cfg_node_error(errs, n, "%s: '%s' is not one of %s, %s", what, word, a, b);
-		return -EINVAL;
-	}
-	*is_b = !strcmp(word, b);
-	return 0;
-}
-
-/*
  * Where this service's entry is in its flow's chain (0-based), found by its
- * argument node, or -1.  For messages about the entry as a whole, whose
- * arguments may be absent, and for rules about the service's position.
+ * argument node, or -1: for rules about the service's position.
  */
 static inline int svc_entry_index(const struct ferry_flow_ctx *fc, const struct cfg_node *args)
 {
 	for (int i = 0; i < fc->flow->nr_services; i++)
-		if (&fc->flow->services[i].args == args ||
-		    (args->node && fc->flow->services[i].args.node == args->node))
+		if (fc->flow->services[i].args == args)
 			return i;
 	return -1;
 }
 
-/* The mark of this service's entry, for cfg_mark_error(). */
+/* The mark of this service's entry (its name), for cfg_mark_error(). */
 static inline struct cfg_mark svc_entry_mark(const struct ferry_flow_ctx *fc,
 					     const struct cfg_node *args)
 {

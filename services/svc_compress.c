@@ -51,6 +51,7 @@
  * checksum of 0, none, is accepted.)
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -87,54 +88,63 @@ struct cz_worker {
 	uint64_t counters[FERRY_SERVICE_COUNTERS];
 };
 
+static const struct cfg_arg compress_arg_list[] = {
+	SVC_DIR_ARG(struct cz_conf, dirs, SVC_DIR_CLIENT),
+	{ .name = "level",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct cz_conf, level),
+	  .min = 1,
+	  .max = 9,
+	  .def = 1 },
+	{ .name = "min_size",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct cz_conf, min_size),
+	  .min = 0,
+	  .max = CZ_MAX_PAYLOAD,
+	  .def = 64 },
+};
+
+static const struct cfg_arg decompress_arg_list[] = {
+	SVC_DIR_ARG(struct cz_conf, dirs, SVC_DIR_CLIENT),
+	{ .name = "max_size",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct cz_conf, max_size),
+	  .min = 1,
+	  .max = CZ_MAX_PAYLOAD,
+	  .def = CZ_MAX_PAYLOAD },
+};
+
+static const struct cfg_args cz_args[2] = {
+	{ .prefix = "compress",
+	  .expect = " of arguments",
+	  .optional = true,
+	  .args = compress_arg_list,
+	  .nr = sizeof(compress_arg_list) / sizeof(compress_arg_list[0]) },
+	{ .prefix = "decompress",
+	  .expect = " of arguments",
+	  .optional = true,
+	  .args = decompress_arg_list,
+	  .nr = sizeof(decompress_arg_list) / sizeof(decompress_arg_list[0]) },
+};
+
 static int cz_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			struct cfg_errors *errs, void **confp, bool inflate)
 {
-	const char *svc = inflate ? "decompress" : "compress";
 	struct cz_conf *c;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
 
 	if (fc->flow->match.l4_proto != IPPROTO_UDP) {
-		cfg_mark_error(errs, svc_entry_mark(fc, args), "%s: works on UDP flows only", svc);
-		return -EINVAL;
-	}
-	if (args->node && !cfg_node_is_map(args)) {
-		cfg_node_error(errs, args, "%s: expected a mapping of arguments", svc);
+		cfg_mark_error(errs, svc_entry_mark(fc, args), "%s: works on UDP flows only",
+			       cz_args[inflate].prefix);
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->flow_name, sizeof(c->flow_name), "%s", fc->flow->name);
-	c->dirs = SVC_DIR_CLIENT;
-	c->level = 1;
-	c->min_size = 64;
 	c->max_size = CZ_MAX_PAYLOAD;
-	cfg_iter_init(&it, args);
-	while (args->node && cfg_iter_next(&it, &key, &val)) {
-		if (!strcmp(key, "direction")) {
-			if (svc_dir_parse(&val, svc, &c->dirs, errs))
-				err = -EINVAL;
-		} else if (!inflate && !strcmp(key, "level")) {
-			if (cfg_get_u32(&val, 1, 9, &c->level, errs))
-				err = -EINVAL;
-		} else if (!inflate && !strcmp(key, "min_size")) {
-			if (cfg_get_u32(&val, 0, CZ_MAX_PAYLOAD, &c->min_size, errs))
-				err = -EINVAL;
-		} else if (inflate && !strcmp(key, "max_size")) {
-			if (cfg_get_u32(&val, 1, CZ_MAX_PAYLOAD, &c->max_size, errs))
-				err = -EINVAL;
-		} else {
-			cfg_node_error(errs, &val, "%s: unknown key '%s'", svc, key);
-			err = -EINVAL;
-		}
-	}
-	if (err) {
+	if (cfg_args_parse(&cz_args[inflate], args, c, errs)) {
 		free(c);
-		return err;
+		return -EINVAL;
 	}
 	*confp = c;
 	return 0;

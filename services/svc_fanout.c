@@ -39,22 +39,17 @@ struct fanout_conf {
 	struct fwd_target sub[FANOUT_MAX_SUBSCRIBERS];
 };
 
-struct fanout_parse {
-	struct fanout_conf *c;
-	struct cfg_errors *errs;
-};
-
-static int fanout_parse_sub(const struct cfg_node *item, int i, void *ctx)
+static int fanout_parse_sub(const struct cfg_node *item, int i, void *obj,
+			    struct cfg_errors *errs)
 {
-	struct fanout_parse *fp = ctx;
-	struct fanout_conf *c = fp->c;
+	struct fanout_conf *c = obj;
 
-	if (fwd_core__parse_target(&c->core, item, &c->sub[i], fp->errs))
+	if (fwd_core__parse_target(&c->core, item, &c->sub[i], errs))
 		return -EINVAL;
 	for (int j = 0; j < i; j++) {
 		if (c->sub[j].port == c->sub[i].port &&
 		    !memcmp(c->sub[j].addr.b, c->sub[i].addr.b, 16)) {
-			cfg_node_error(fp->errs, item, "fanout: subscriber listed twice");
+			cfg_node_error(errs, item, "fanout: subscriber listed twice");
 			return -EINVAL;
 		}
 	}
@@ -62,50 +57,37 @@ static int fanout_parse_sub(const struct cfg_node *item, int i, void *ctx)
 	return 0;
 }
 
+static const struct cfg_arg fanout_arg_list[] = {
+	{ .name = "subscribers",
+	  .type = CFG_ARG_LIST,
+	  .required = true,
+	  .max = FANOUT_MAX_SUBSCRIBERS,
+	  .item = fanout_parse_sub },
+};
+
+static const struct cfg_args fanout_args = {
+	.prefix = "fanout",
+	.expect = " with 'subscribers'",
+	.args = fanout_arg_list,
+	.nr = sizeof(fanout_arg_list) / sizeof(fanout_arg_list[0]),
+};
+
 static int fanout_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			    struct cfg_errors *errs, void **confp)
 {
-	struct fanout_parse fp = { .errs = errs };
-	bool have_subs = false;
 	struct fanout_conf *c;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
 
-	if (!args->node || !cfg_node_is_map(args)) {
-		cfg_node_error(errs, args, "fanout: expected a mapping with 'subscribers'");
-		return -EINVAL;
-	}
-	if (fc->flow->match.l4_proto != IPPROTO_UDP) {
+	if (cfg_node_is_map(args) && fc->flow->match.l4_proto != IPPROTO_UDP) {
 		cfg_node_error(errs, args, "fanout: only UDP flows can be fanned out");
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	fp.c = c;
 	fwd_core__init(&c->core, fc, "fanout");
-	cfg_iter_init(&it, args);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (!strcmp(key, "subscribers")) {
-			have_subs = true;
-			if (fwd_core__for_each_item(&val, "fanout: subscribers",
-						    FANOUT_MAX_SUBSCRIBERS, fanout_parse_sub, &fp,
-						    errs))
-				err = -EINVAL;
-		} else {
-			cfg_node_error(errs, &val, "fanout: unknown key '%s'", key);
-			err = -EINVAL;
-		}
-	}
-	if (!err && !have_subs) {
-		cfg_node_error(errs, args, "fanout: missing key 'subscribers'");
-		err = -EINVAL;
-	}
-	if (err) {
+	if (cfg_args_parse(&fanout_args, args, c, errs)) {
 		free(c);
-		return err;
+		return -EINVAL;
 	}
 	*confp = c;
 	return 0;

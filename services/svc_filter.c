@@ -30,6 +30,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -132,88 +133,76 @@ static int get_hex(const struct cfg_node *n, const char *what, uint8_t *out, uin
 	return 0;
 }
 
-/* The config parser checks only the top level of a service's mapping for duplicates. */
-static bool duplicate_key(const char *const *keys, unsigned int nkeys, const char *key,
-			  unsigned int *seen, const struct cfg_node *val, struct cfg_errors *errs)
+/* What parse_payload() reads before checking the parts agree. */
+struct payload_args {
+	struct filter_rule *r;
+	uint32_t offset;
+	uint8_t mask_len;
+	bool have_mask;
+};
+
+static int parse_payload_mask(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
 {
-	for (unsigned int i = 0; i < nkeys; i++) {
-		if (strcmp(key, keys[i]))
-			continue;
-		if (*seen & (1u << i)) {
-			cfg_node_error(errs, val, "filter: duplicate key '%s'", key);
-			return true;
-		}
-		*seen |= 1u << i;
-	}
-	return false;
+	struct payload_args *pa = obj;
+
+	return get_hex(val, "mask", pa->r->mask, &pa->mask_len, errs);
 }
 
-static int parse_payload(const struct cfg_node *n, struct filter_rule *r, struct cfg_errors *errs)
+static int parse_payload_value(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"offset", "mask", "value"};
-	unsigned int seen = 0;
-	struct cfg_node val, value_node = { 0 };
-	uint8_t mask_len = 0;
-	bool have_mask = false, have_value = false;
-	uint32_t off = 0;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
+	struct payload_args *pa = obj;
 
-	if (!cfg_node_is_map(n)) {
-		cfg_node_error(errs, n,
-			       "filter: payload: expected a mapping {offset, mask, value}");
+	return get_hex(val, "value", pa->r->value, &pa->r->payload_len, errs);
+}
+
+static const struct cfg_arg payload_arg_list[] = {
+	{ .name = "offset",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct payload_args, offset),
+	  .min = 0,
+	  .max = FILTER_MAX_OFFSET },
+	{ .name = "mask",
+	  .type = CFG_ARG_NODE,
+	  .seen = CFG_SEEN(struct payload_args, have_mask),
+	  .parse = parse_payload_mask },
+	{ .name = "value", .type = CFG_ARG_NODE, .required = true, .parse = parse_payload_value },
+};
+
+static const struct cfg_args payload_args = {
+	.prefix = "filter: payload",
+	.expect = " {offset, mask, value}",
+	.args = payload_arg_list,
+	.nr = sizeof(payload_arg_list) / sizeof(payload_arg_list[0]),
+};
+
+static int parse_payload(const struct cfg_node *n, void *obj, struct cfg_errors *errs)
+{
+	struct filter_rule *r = *(struct filter_rule **)obj;
+	struct payload_args pa = { .r = r };
+	const struct cfg_node *value_node = cfg_map_get(n, "value");
+
+	if (cfg_args_parse(&payload_args, n, &pa, errs))
 		return -EINVAL;
-	}
-	cfg_iter_init(&it, n);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (duplicate_key(keys, sizeof(keys) / sizeof(keys[0]), key, &seen, &val, errs)) {
-			err = -EINVAL;
-			continue;
-		}
-		if (!strcmp(key, "offset")) {
-			if (cfg_get_u32(&val, 0, FILTER_MAX_OFFSET, &off, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "mask")) {
-			if (get_hex(&val, "mask", r->mask, &mask_len, errs))
-				err = -EINVAL;
-			have_mask = true;
-		} else if (!strcmp(key, "value")) {
-			if (get_hex(&val, "value", r->value, &r->payload_len, errs))
-				err = -EINVAL;
-			value_node = val;
-			have_value = true;
-		} else {
-			cfg_node_error(errs, &val, "filter: payload: unknown key '%s'", key);
-			err = -EINVAL;
-		}
-	}
-	if (err)
-		return err;
-	if (!have_value) {
-		cfg_node_error(errs, n, "filter: payload: missing key 'value'");
-		return -EINVAL;
-	}
-	if (!have_mask) {
+	if (!pa.have_mask) {
 		memset(r->mask, 0xff, r->payload_len);
-	} else if (mask_len != r->payload_len) {
-		cfg_node_error(errs, &value_node,
+	} else if (pa.mask_len != r->payload_len) {
+		cfg_node_error(errs, value_node,
 			       "filter: payload: mask has %u bytes and value %u; they must be "
 			       "equally long",
-			       mask_len, r->payload_len);
+			       pa.mask_len, r->payload_len);
 		return -EINVAL;
 	}
 	/* Such a rule could never match: surely a typo. */
 	for (unsigned int i = 0; i < r->payload_len; i++) {
 		if (r->value[i] & ~r->mask[i]) {
-			cfg_node_error(errs, &value_node,
+			cfg_node_error(errs, value_node,
 				       "filter: payload: value has bits set outside the mask (byte "
 				       "%u)",
 				       i);
 			return -EINVAL;
 		}
 	}
-	r->payload_off = (uint16_t)off;
+	r->payload_off = (uint16_t)pa.offset;
 	r->has_payload = true;
 	return 0;
 }
@@ -237,17 +226,68 @@ static int rule_family(const struct ferry_flow_ctx *fc, const struct cfg_node *n
 	return 0;
 }
 
+/* One rule being read; `r` first, for parse_payload(). */
+struct rule_args {
+	struct filter_rule *r;
+	const struct ferry_flow_ctx *fc;
+};
+
+static int parse_rule_addr(const struct cfg_node *val, struct rule_args *ra, bool src,
+			   struct cfg_errors *errs)
+{
+	struct filter_rule *r = ra->r;
+	struct cfg_prefix pfx;
+
+	if (cfg_get_prefix(val, &pfx, errs) ||
+	    rule_family(ra->fc, val, r, &pfx, src ? "source" : "destination", errs))
+		return -EINVAL;
+	prefix_words(&pfx, src ? r->src_mask : r->dst_mask, src ? r->src : r->dst);
+	if (src)
+		r->has_src = true;
+	else
+		r->has_dst = true;
+	return 0;
+}
+
+static int parse_rule_src(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	return parse_rule_addr(val, obj, true, errs);
+}
+
+static int parse_rule_dst(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	return parse_rule_addr(val, obj, false, errs);
+}
+
+static int parse_rule_sport(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	return cfg_get_port_range(val, &((struct rule_args *)obj)->r->sport, errs);
+}
+
+static int parse_rule_dport(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	return cfg_get_port_range(val, &((struct rule_args *)obj)->r->dport, errs);
+}
+
+static const struct cfg_arg rule_arg_list[] = {
+	{ .name = "source", .type = CFG_ARG_NODE, .parse = parse_rule_src },
+	{ .name = "destination", .type = CFG_ARG_NODE, .parse = parse_rule_dst },
+	{ .name = "source_port", .type = CFG_ARG_NODE, .parse = parse_rule_sport },
+	{ .name = "destination_port", .type = CFG_ARG_NODE, .parse = parse_rule_dport },
+	{ .name = "payload", .type = CFG_ARG_NODE, .parse = parse_payload },
+};
+
+static const struct cfg_args rule_args = {
+	.prefix = "filter",
+	.in = "a rule",
+	.args = rule_arg_list,
+	.nr = sizeof(rule_arg_list) / sizeof(rule_arg_list[0]),
+};
+
 static int parse_rule(const struct ferry_flow_ctx *fc, const struct cfg_node *n,
 		      struct filter_rule *r, struct cfg_errors *errs)
 {
-	static const char *const keys[] = {"source", "destination", "source_port",
-					   "destination_port", "payload"};
-	unsigned int seen = 0;
-	struct cfg_prefix pfx;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
+	struct rule_args ra = { .r = r, .fc = fc };
 
 	if (!cfg_node_is_map(n)) {
 		cfg_node_error(errs, n,
@@ -255,130 +295,109 @@ static int parse_rule(const struct ferry_flow_ctx *fc, const struct cfg_node *n,
 			       "destination_port, payload");
 		return -EINVAL;
 	}
-	cfg_iter_init(&it, n);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (duplicate_key(keys, sizeof(keys) / sizeof(keys[0]), key, &seen, &val, errs)) {
-			err = -EINVAL;
-			continue;
-		}
-		if (!strcmp(key, "source") || !strcmp(key, "destination")) {
-			bool src = key[0] == 's';
-
-			if (cfg_get_prefix(&val, &pfx, errs) ||
-			    rule_family(fc, &val, r, &pfx, key, errs)) {
-				err = -EINVAL;
-				continue;
-			}
-			prefix_words(&pfx, src ? r->src_mask : r->dst_mask, src ? r->src : r->dst);
-			if (src)
-				r->has_src = true;
-			else
-				r->has_dst = true;
-		} else if (!strcmp(key, "source_port")) {
-			if (cfg_get_port_range(&val, &r->sport, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "destination_port")) {
-			if (cfg_get_port_range(&val, &r->dport, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "payload")) {
-			if (parse_payload(&val, r, errs))
-				err = -EINVAL;
-		} else {
-			cfg_node_error(errs, &val, "filter: unknown key '%s' in a rule", key);
-			err = -EINVAL;
-		}
-	}
-	return err;
+	return cfg_args_parse(&rule_args, n, &ra, errs);
 }
 
-static int parse_list(const struct ferry_flow_ctx *fc, const struct cfg_node *n, bool allow,
-		      struct filter_conf *c, struct cfg_errors *errs)
+/* What filter_configure() reads; `fc` and `c` for the rule lists. */
+struct filter_args {
+	const struct ferry_flow_ctx *fc;
+	struct filter_conf *c;
+	int dirs, default_allow;
+	bool have_allow, have_deny;
+};
+
+static int parse_list(const struct cfg_node *n, bool allow, struct filter_args *fa,
+		      struct cfg_errors *errs)
 {
 	const char *what = allow ? "allow" : "deny";
-	yaml_node_item_t *item;
-	int err = 0;
+	struct filter_conf *c = fa->c;
+	int nr = cfg_seq_len(n), err = 0;
 
-	if (!n->node || n->node->type != YAML_SEQUENCE_NODE) {
+	if (nr < 0) {
 		cfg_node_error(errs, n, "filter: %s: expected a sequence of rules", what);
 		return -EINVAL;
 	}
-	for (item = n->node->data.sequence.items.start; item < n->node->data.sequence.items.top;
-	     item++) {
-		struct cfg_node rn = {.doc = n->doc, .file = n->file};
+	for (int i = 0; i < nr; i++) {
+		const struct cfg_node *rn = cfg_seq_item(n, i);
 
-		rn.node = yaml_document_get_node(n->doc, *item);
 		if (c->nr_rules == FILTER_MAX_RULES) {
-			cfg_node_error(errs, &rn,
+			cfg_node_error(errs, rn,
 				       "filter: too many rules (max %d in allow and deny)",
 				       FILTER_MAX_RULES);
 			return -EINVAL;
 		}
 		c->rules[c->nr_rules].allow = allow;
-		if (parse_rule(fc, &rn, &c->rules[c->nr_rules], errs))
+		if (parse_rule(fa->fc, rn, &c->rules[c->nr_rules], errs))
 			err = -EINVAL;
 		c->nr_rules++;
 	}
 	return err;
 }
 
+static int parse_allow(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	return parse_list(val, true, obj, errs);
+}
+
+static int parse_deny(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	return parse_list(val, false, obj, errs);
+}
+
+static const struct cfg_word filter_default_words[] = {
+	{ "allow", 1 },
+	{ "deny", 0 },
+	{ NULL, 0 },
+};
+
+static const struct cfg_arg filter_arg_list[] = {
+	{ .name = "allow",
+	  .type = CFG_ARG_NODE,
+	  .seen = CFG_SEEN(struct filter_args, have_allow),
+	  .parse = parse_allow },
+	{ .name = "deny",
+	  .type = CFG_ARG_NODE,
+	  .seen = CFG_SEEN(struct filter_args, have_deny),
+	  .parse = parse_deny },
+	SVC_DIR_ARG(struct filter_args, dirs, SVC_DIR_CLIENT),
+	{ .name = "default",
+	  .type = CFG_ARG_WORD,
+	  .offset = offsetof(struct filter_args, default_allow),
+	  .words = filter_default_words,
+	  .def = 1 },
+};
+
+static const struct cfg_args filter_args_tbl = {
+	.prefix = "filter",
+	.expect = " of allow, deny, default, direction",
+	.args = filter_arg_list,
+	.nr = sizeof(filter_arg_list) / sizeof(filter_arg_list[0]),
+};
+
 static int filter_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			    struct cfg_errors *errs, void **confp)
 {
-	bool have_allow = false, have_deny = false;
+	struct filter_args fa = { .fc = fc };
 	struct filter_conf *c;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
 
-	if (!cfg_node_is_map(args)) {
-		/* With no arguments there is no node: point at the entry itself. */
-		cfg_mark_error(errs, svc_entry_mark(fc, args),
-			       "filter: expected a mapping of allow, deny, default, direction");
-		return -EINVAL;
-	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->default_allow = true;
-	c->dirs = SVC_DIR_CLIENT;
-	cfg_iter_init(&it, args);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (!strcmp(key, "allow") || !strcmp(key, "deny")) {
-			bool allow = key[0] == 'a';
-
-			/* The config parser already refused duplicate keys. */
-			if (allow)
-				have_allow = true;
-			else
-				have_deny = true;
-			if (parse_list(fc, &val, allow, c, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "direction")) {
-			if (svc_dir_parse(&val, "filter", &c->dirs, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "default")) {
-			bool deny;
-
-			if (svc_word_parse(&val, "filter: default", "allow", "deny", &deny, errs))
-				err = -EINVAL;
-			else
-				c->default_allow = !deny;
-		} else {
-			cfg_node_error(errs, &val, "filter: unknown key '%s'", key);
-			err = -EINVAL;
-		}
-	}
-	if (!err && !have_allow && !have_deny) {
+	fa.c = c;
+	if (cfg_args_parse(&filter_args_tbl, args, &fa, errs))
+		goto err_free;
+	if (!fa.have_allow && !fa.have_deny) {
 		cfg_node_error(errs, args, "filter: no rules: give 'allow' or 'deny' (or both)");
-		err = -EINVAL;
+		goto err_free;
 	}
-	if (err) {
-		free(c);
-		return err;
-	}
+	c->dirs = (enum svc_dir)fa.dirs;
+	c->default_allow = fa.default_allow;
 	*confp = c;
 	return 0;
+
+err_free:
+	free(c);
+	return -EINVAL;
 }
 
 static int filter_worker_init(void *conf, struct ferry_worker *w, void **wstate)

@@ -33,59 +33,53 @@ struct fwd_worker {
 	struct fwd_nh *nh;
 };
 
+struct fwd_args {
+	struct cfg_endpoint upstream;
+	struct cfg_prefix source;
+};
+
+static const struct cfg_arg fwd_arg_list[] = {
+	{ .name = "upstream",
+	  .type = CFG_ARG_ENDPOINT,
+	  .offset = offsetof(struct fwd_args, upstream),
+	  .required = true },
+	{ .name = "source", .type = CFG_ARG_PREFIX, .offset = offsetof(struct fwd_args, source) },
+};
+
+static const struct cfg_args fwd_args = {
+	.prefix = "forward",
+	.expect = " with 'upstream'",
+	.args = fwd_arg_list,
+	.nr = sizeof(fwd_arg_list) / sizeof(fwd_arg_list[0]),
+};
+
 static int fwd_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			 struct cfg_errors *errs, void **confp)
 {
-	struct cfg_prefix upstream = {};
+	const struct cfg_prefix *upstream;
+	struct fwd_args a = {};
 	struct fwd_conf *c;
-	bool have_upstream = false;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
 
-	if (!args->node || !cfg_node_is_map(args)) {
-		cfg_node_error(errs, args, "forward: expected a mapping with 'upstream'");
+	if (cfg_args_parse(&fwd_args, args, &a, errs))
+		return -EINVAL;
+	upstream = &a.upstream.addr;
+	if (upstream->family != fc->flow->match.dst.family) {
+		cfg_node_error(errs, args,
+			       "forward: upstream and the flow's destination are of different "
+			       "address families");
+		return -EINVAL;
+	}
+	if (a.source.family && a.source.family != upstream->family) {
+		cfg_node_error(errs, args, "forward: source and upstream are of different families");
 		return -EINVAL;
 	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	fwd_core__init(&c->core, fc, "forward");
-	cfg_iter_init(&it, args);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (!strcmp(key, "upstream")) {
-			if (cfg_get_endpoint(&val, &upstream, &c->up.port, errs))
-				err = -EINVAL;
-			else
-				have_upstream = true;
-		} else if (!strcmp(key, "source")) {
-			if (cfg_get_prefix(&val, &c->core.source, errs))
-				err = -EINVAL;
-		} else {
-			cfg_node_error(errs, &val, "forward: unknown key '%s'", key);
-			err = -EINVAL;
-		}
-	}
-	if (!err && !have_upstream) {
-		cfg_node_error(errs, args, "forward: missing key 'upstream'");
-		err = -EINVAL;
-	}
-	if (!err && upstream.family != fc->flow->match.dst.family) {
-		cfg_node_error(errs, args,
-			       "forward: upstream and the flow's destination are of different "
-			       "address families");
-		err = -EINVAL;
-	}
-	if (!err && c->core.source.family && c->core.source.family != upstream.family) {
-		cfg_node_error(errs, args, "forward: source and upstream are of different families");
-		err = -EINVAL;
-	}
-	if (err) {
-		free(c);
-		return err;
-	}
-	memcpy(c->up.addr.b, upstream.addr.bytes, upstream.family == AF_INET ? 4 : 16);
+	c->core.source = a.source;
+	c->up.port = a.upstream.port;
+	memcpy(c->up.addr.b, upstream->addr.bytes, upstream->family == AF_INET ? 4 : 16);
 	*confp = c;
 	return 0;
 }

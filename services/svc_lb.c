@@ -78,55 +78,56 @@ static uint64_t lb_flow_hash(const struct nat_tuple *t)
 	return maglev_hash(buf, 2 * alen + 5, LB_SEED_FLOW);
 }
 
-struct lb_parse {
+/* One upstream: "ADDR:PORT", or {address: ADDR:PORT, weight: N}. */
+struct lb_upstream_args {
 	struct lb_conf *c;
-	struct cfg_errors *errs;
+	int i;
 };
 
-/* One upstream: "ADDR:PORT", or {address: ADDR:PORT, weight: N}. */
-static int lb_parse_upstream(const struct cfg_node *item, int i, void *ctx)
+static int lb_parse_address(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
 {
-	struct lb_parse *lp = ctx;
-	struct lb_conf *c = lp->c;
+	struct lb_upstream_args *ua = obj;
+
+	return fwd_core__parse_target(&ua->c->core, val, &ua->c->up[ua->i], errs);
+}
+
+static int lb_parse_weight(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	struct lb_upstream_args *ua = obj;
+
+	return cfg_get_u32(val, 1, MAGLEV_MAX_WEIGHT, &ua->c->weight[ua->i], errs);
+}
+
+static const struct cfg_arg lb_upstream_arg_list[] = {
+	{ .name = "address", .type = CFG_ARG_NODE, .required = true, .parse = lb_parse_address },
+	{ .name = "weight", .type = CFG_ARG_NODE, .parse = lb_parse_weight },
+};
+
+static const struct cfg_args lb_upstream_args = {
+	.prefix = "lb",
+	.in = "an upstream",
+	.args = lb_upstream_arg_list,
+	.nr = sizeof(lb_upstream_arg_list) / sizeof(lb_upstream_arg_list[0]),
+};
+
+static int lb_parse_upstream(const struct cfg_node *item, int i, void *obj,
+			     struct cfg_errors *errs)
+{
+	struct lb_conf *c = obj;
 	struct fwd_target *t = &c->up[i];
-	bool have_address = false;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
+	struct lb_upstream_args ua = { .c = c, .i = i };
+	int err;
 
 	c->weight[i] = 1;
-	if (!cfg_node_is_map(item)) {
-		err = fwd_core__parse_target(&c->core, item, t, lp->errs);
-		have_address = !err;
-	} else {
-		cfg_iter_init(&it, item);
-		while (cfg_iter_next(&it, &key, &val)) {
-			if (!strcmp(key, "address")) {
-				if (fwd_core__parse_target(&c->core, &val, t, lp->errs))
-					err = -EINVAL;
-				else
-					have_address = true;
-			} else if (!strcmp(key, "weight")) {
-				if (cfg_get_u32(&val, 1, MAGLEV_MAX_WEIGHT, &c->weight[i],
-						lp->errs))
-					err = -EINVAL;
-			} else {
-				cfg_node_error(lp->errs, &val,
-					       "lb: unknown key '%s' in an upstream", key);
-				err = -EINVAL;
-			}
-		}
-		if (!err && !have_address) {
-			cfg_node_error(lp->errs, item, "lb: upstream without 'address'");
-			err = -EINVAL;
-		}
-	}
+	if (!cfg_node_is_map(item))
+		err = fwd_core__parse_target(&c->core, item, t, errs);
+	else
+		err = cfg_args_parse(&lb_upstream_args, item, &ua, errs);
 	if (err)
 		return err;
 	for (int j = 0; j < i; j++) {
 		if (c->up[j].port == t->port && !memcmp(c->up[j].addr.b, t->addr.b, 16)) {
-			cfg_node_error(lp->errs, item, "lb: upstream listed twice");
+			cfg_node_error(errs, item, "lb: upstream listed twice");
 			return -EINVAL;
 		}
 	}
@@ -134,72 +135,60 @@ static int lb_parse_upstream(const struct cfg_node *item, int i, void *ctx)
 	return 0;
 }
 
+static const struct cfg_arg lb_arg_list[] = {
+	{ .name = "upstreams",
+	  .type = CFG_ARG_LIST,
+	  .required = true,
+	  .max = LB_MAX_UPSTREAMS,
+	  .item = lb_parse_upstream },
+	{ .name = "table_size",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct lb_conf, table_size),
+	  .min = MAGLEV_MIN_SIZE,
+	  .max = MAGLEV_MAX_SIZE,
+	  .def = LB_DEFAULT_TABLE },
+	{ .name = "source", .type = CFG_ARG_PREFIX, .offset = offsetof(struct lb_conf, core.source) },
+};
+
+static const struct cfg_args lb_args = {
+	.prefix = "lb",
+	.expect = " with 'upstreams'",
+	.args = lb_arg_list,
+	.nr = sizeof(lb_arg_list) / sizeof(lb_arg_list[0]),
+};
+
 static int lb_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			struct cfg_errors *errs, void **confp)
 {
-	struct lb_parse lp = { .errs = errs };
-	bool have_upstreams = false;
-	struct lb_conf *c;
-	struct cfg_node val, size_node = {};
-	const char *key;
-	cfg_iter it;
-	int err = 0;
+	const struct cfg_node *size_node = cfg_map_get(args, "table_size");
+	struct lb_conf *c = calloc(1, sizeof(*c));
+	int err = -EINVAL;
 
-	if (!args->node || !cfg_node_is_map(args)) {
-		cfg_node_error(errs, args, "lb: expected a mapping with 'upstreams'");
-		return -EINVAL;
-	}
-	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	lp.c = c;
 	fwd_core__init(&c->core, fc, "lb");
-	c->table_size = LB_DEFAULT_TABLE;
-	cfg_iter_init(&it, args);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (!strcmp(key, "upstreams")) {
-			have_upstreams = true;
-			if (fwd_core__for_each_item(&val, "lb: upstreams", LB_MAX_UPSTREAMS,
-						    lb_parse_upstream, &lp, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "table_size")) {
-			size_node = val;
-			if (cfg_get_u32(&val, MAGLEV_MIN_SIZE, MAGLEV_MAX_SIZE, &c->table_size,
-					errs))
-				err = -EINVAL;
-			else if (!maglev_is_prime(c->table_size)) {
-				cfg_node_error(errs, &val, "lb: table_size %u is not a prime",
-					       c->table_size);
-				err = -EINVAL;
-			}
-		} else if (!strcmp(key, "source")) {
-			if (cfg_get_prefix(&val, &c->core.source, errs))
-				err = -EINVAL;
-		} else {
-			cfg_node_error(errs, &val, "lb: unknown key '%s'", key);
-			err = -EINVAL;
-		}
+	if (cfg_args_parse(&lb_args, args, c, errs))
+		goto err_free;
+	if (!maglev_is_prime(c->table_size)) {
+		cfg_node_error(errs, size_node, "lb: table_size %u is not a prime", c->table_size);
+		goto err_free;
 	}
-	if (!err && !have_upstreams) {
-		cfg_node_error(errs, args, "lb: missing key 'upstreams'");
-		err = -EINVAL;
-	}
-	if (!err && c->table_size < LB_MIN_ENTRIES_PER_UPSTREAM * c->nr) {
-		cfg_node_error(errs, size_node.node ? &size_node : args,
+	if (c->table_size < LB_MIN_ENTRIES_PER_UPSTREAM * c->nr) {
+		cfg_node_error(errs, size_node ?: args,
 			       "lb: table_size %u is too small for %u upstreams (at least %u)",
 			       c->table_size, c->nr, LB_MIN_ENTRIES_PER_UPSTREAM * c->nr);
-		err = -EINVAL;
+		goto err_free;
 	}
-	if (!err && c->core.source.family && c->core.source.family != c->core.family) {
+	if (c->core.source.family && c->core.source.family != c->core.family) {
 		cfg_node_error(errs, args, "lb: source and upstreams are of different families");
-		err = -EINVAL;
-	}
-	if (err) {
-		free(c);
-		return err;
+		goto err_free;
 	}
 	*confp = c;
 	return 0;
+
+err_free:
+	free(c);
+	return err;
 }
 
 static int lb_build_table(struct lb_conf *c)

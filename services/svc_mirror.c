@@ -40,61 +40,43 @@ struct mirror_conf {
 	struct fwd_target to[MIRROR_MAX_DESTS];
 };
 
-struct mirror_parse {
-	struct mirror_conf *c;
-	struct cfg_errors *errs;
-};
-
-static int mirror_parse_dest(const struct cfg_node *item, int i, void *ctx)
+static int mirror_parse_dest(const struct cfg_node *item, int i, void *obj,
+			     struct cfg_errors *errs)
 {
-	struct mirror_parse *mp = ctx;
-	struct mirror_conf *c = mp->c;
+	struct mirror_conf *c = obj;
 
-	if (fwd_core__parse_target(&c->core, item, &c->to[i], mp->errs))
+	if (fwd_core__parse_target(&c->core, item, &c->to[i], errs))
 		return -EINVAL;
 	c->nr = (uint32_t)i + 1;
 	return 0;
 }
 
+static const struct cfg_arg mirror_arg_list[] = {
+	{ .name = "to",
+	  .type = CFG_ARG_LIST,
+	  .required = true,
+	  .max = MIRROR_MAX_DESTS,
+	  .item = mirror_parse_dest },
+};
+
+static const struct cfg_args mirror_args = {
+	.prefix = "mirror",
+	.expect = " with 'to'",
+	.args = mirror_arg_list,
+	.nr = sizeof(mirror_arg_list) / sizeof(mirror_arg_list[0]),
+};
+
 static int mirror_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			    struct cfg_errors *errs, void **confp)
 {
-	struct mirror_parse mp = { .errs = errs };
-	struct mirror_conf *c;
-	bool have_to = false;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
+	struct mirror_conf *c = calloc(1, sizeof(*c));
 
-	if (!args->node || !cfg_node_is_map(args)) {
-		cfg_node_error(errs, args, "mirror: expected a mapping with 'to'");
-		return -EINVAL;
-	}
-	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	mp.c = c;
 	fwd_core__init(&c->core, fc, "mirror");
-	cfg_iter_init(&it, args);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (!strcmp(key, "to")) {
-			have_to = true;
-			if (fwd_core__for_each_item(&val, "mirror: to", MIRROR_MAX_DESTS,
-						    mirror_parse_dest, &mp, errs))
-				err = -EINVAL;
-		} else {
-			cfg_node_error(errs, &val, "mirror: unknown key '%s'", key);
-			err = -EINVAL;
-		}
-	}
-	if (!err && !have_to) {
-		cfg_node_error(errs, args, "mirror: missing key 'to'");
-		err = -EINVAL;
-	}
-	if (err) {
+	if (cfg_args_parse(&mirror_args, args, c, errs)) {
 		free(c);
-		return err;
+		return -EINVAL;
 	}
 	*confp = c;
 	return 0;

@@ -38,6 +38,7 @@
  * one queue, so a single stream is paced exactly at the configured rate.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,7 @@ struct pace_conf {
 	uint32_t rate_pps; /* 0: no packet rate */
 	uint32_t rate_bps; /* 0: no bit rate */
 	uint32_t queue;	   /* held packets per direction and worker */
+	bool have_queue;   /* queue was given, not the default */
 	uint64_t pps_ns;   /* interval of one packet at rate_pps */
 };
 
@@ -78,47 +80,47 @@ struct pace_worker {
 	uint64_t counters[FERRY_SERVICE_COUNTERS];
 };
 
+static const struct cfg_arg pace_arg_list[] = {
+	{ .name = "rate_pps",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct pace_conf, rate_pps),
+	  .min = 1,
+	  .max = 100000000 },
+	{ .name = "rate_bps",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct pace_conf, rate_bps),
+	  .min = 1000,
+	  .max = UINT32_MAX },
+	{ .name = "queue",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct pace_conf, queue),
+	  .seen = CFG_SEEN(struct pace_conf, have_queue),
+	  .min = 1,
+	  .max = PACE_MAX_QUEUE,
+	  .def = PACE_DEFAULT_QUEUE },
+	SVC_DIR_ARG(struct pace_conf, dirs, SVC_DIR_BOTH),
+};
+
+static const struct cfg_args pace_args = {
+	.prefix = "pace",
+	.expect = " with 'rate_pps' and/or 'rate_bps'",
+	.args = pace_arg_list,
+	.nr = sizeof(pace_arg_list) / sizeof(pace_arg_list[0]),
+};
+
 static int pace_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			  struct cfg_errors *errs, void **confp)
 {
-	struct pace_conf *c;
-	bool have_queue = false;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
+	struct pace_conf *c = calloc(1, sizeof(*c));
+	bool have_queue;
 	int err = 0;
 
-	if (!cfg_node_is_map(args)) {
-		cfg_mark_error(errs, svc_entry_mark(fc, args),
-			       "pace: expected a mapping with 'rate_pps' and/or 'rate_bps'");
-		return -EINVAL;
-	}
-	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->flow_name, sizeof(c->flow_name), "%s", fc->flow->name);
-	c->dirs = SVC_DIR_BOTH;
-	c->queue = PACE_DEFAULT_QUEUE;
-	cfg_iter_init(&it, args);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (!strcmp(key, "rate_pps")) {
-			if (cfg_get_u32(&val, 1, 100000000, &c->rate_pps, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "rate_bps")) {
-			if (cfg_get_u32(&val, 1000, UINT32_MAX, &c->rate_bps, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "queue")) {
-			if (cfg_get_u32(&val, 1, PACE_MAX_QUEUE, &c->queue, errs))
-				err = -EINVAL;
-			have_queue = true;
-		} else if (!strcmp(key, "direction")) {
-			if (svc_dir_parse(&val, "pace", &c->dirs, errs))
-				err = -EINVAL;
-		} else {
-			cfg_node_error(errs, &val, "pace: unknown key '%s'", key);
-			err = -EINVAL;
-		}
-	}
+	if (cfg_args_parse(&pace_args, args, c, errs))
+		err = -EINVAL;
+	have_queue = c->have_queue;
 	if (!err && !c->rate_pps && !c->rate_bps) {
 		cfg_node_error(errs, args, "pace: missing key 'rate_pps' or 'rate_bps'");
 		err = -EINVAL;

@@ -45,6 +45,7 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -101,14 +102,6 @@ struct rl_worker {
 	struct rl_bucket *table; /* per: source */
 };
 
-/* Reads a number and notes that the key was given; 0 or -EINVAL. */
-static int get_key_u32(const struct cfg_node *n, uint32_t min, uint32_t max, uint32_t *out,
-		       bool *seen, struct cfg_errors *errs)
-{
-	*seen = true;
-	return cfg_get_u32(n, min, max, out, errs) ? -EINVAL : 0;
-}
-
 /*
  * rate_per_s and burst in packets or bytes; `divisor` workers share them.
  * `min_burst` is what one worker's bucket must at least hold.
@@ -125,93 +118,110 @@ static void rl_params_init(struct rl_params *p, uint32_t rate_per_s, uint32_t bu
 	p->fill_ns = (p->cap + p->rate - 1) / p->rate;
 }
 
+/* What rl_configure() reads, before it is turned into buckets. */
+struct rl_args {
+	uint32_t pps, bps, burst_packets, burst_bytes, max_sources;
+	int dirs, per_source;
+	bool have_pps, have_bps, have_bp, have_bb, have_sources;
+};
+
+static const struct cfg_word rl_per_words[] = {
+	{ "flow", 0 },
+	{ "source", 1 },
+	{ NULL, 0 },
+};
+
+#define RL_U32_ARG(key, field, lo, hi, dflt)                                                    \
+	{                                                                                       \
+		.name = key, .type = CFG_ARG_U32, .offset = offsetof(struct rl_args, field),    \
+		.seen = CFG_SEEN(struct rl_args, have_##field), .min = lo, .max = hi, .def = dflt \
+	}
+
+static const struct cfg_arg rl_arg_list[] = {
+	RL_U32_ARG("packets_per_second", pps, 1, UINT32_MAX, 0),
+	RL_U32_ARG("bytes_per_second", bps, 1, UINT32_MAX, 0),
+	{ .name = "burst_packets",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct rl_args, burst_packets),
+	  .seen = CFG_SEEN(struct rl_args, have_bp),
+	  .min = 1,
+	  .max = UINT32_MAX },
+	{ .name = "burst_bytes",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct rl_args, burst_bytes),
+	  .seen = CFG_SEEN(struct rl_args, have_bb),
+	  .min = 1,
+	  .max = UINT32_MAX },
+	{ .name = "max_sources",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct rl_args, max_sources),
+	  .seen = CFG_SEEN(struct rl_args, have_sources),
+	  .min = RL_MIN_SOURCES,
+	  .max = RL_MAX_SOURCES,
+	  .def = RL_DEFAULT_SOURCES },
+	SVC_DIR_ARG(struct rl_args, dirs, SVC_DIR_CLIENT),
+	{ .name = "per", .type = CFG_ARG_WORD, .offset = offsetof(struct rl_args, per_source),
+	  .words = rl_per_words },
+};
+
+static const struct cfg_args rl_args_tbl = {
+	.prefix = "ratelimit",
+	.expect = " with packets_per_second and/or bytes_per_second",
+	.args = rl_arg_list,
+	.nr = sizeof(rl_arg_list) / sizeof(rl_arg_list[0]),
+};
+
 static int rl_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			struct cfg_errors *errs, void **confp)
 {
 	const struct ferry_config *cfg = ferry_daemon__config(fc->daemon);
-	bool have_pps = false, have_bps = false, have_bp = false, have_bb = false;
-	bool have_sources = false;
-	struct cfg_node val, sources_node = { 0 };
+	const struct cfg_node *sources_node = cfg_map_get(args, "max_sources");
+	struct rl_args a = {};
 	struct rl_conf *c;
 	uint32_t divisor;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
 
-	if (!cfg_node_is_map(args)) {
-		/* With no arguments there is no node: point at the entry itself. */
-		cfg_mark_error(errs, svc_entry_mark(fc, args),
-			       "ratelimit: expected a mapping with packets_per_second and/or "
-			       "bytes_per_second");
+	if (cfg_args_parse(&rl_args_tbl, args, &a, errs))
 		return -EINVAL;
-	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	c->max_sources = RL_DEFAULT_SOURCES;
-	c->dirs = SVC_DIR_CLIENT;
-	cfg_iter_init(&it, args);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (!strcmp(key, "packets_per_second")) {
-			err = get_key_u32(&val, 1, UINT32_MAX, &c->pps, &have_pps, errs) ?: err;
-		} else if (!strcmp(key, "bytes_per_second")) {
-			err = get_key_u32(&val, 1, UINT32_MAX, &c->bps, &have_bps, errs) ?: err;
-		} else if (!strcmp(key, "burst_packets")) {
-			err = get_key_u32(&val, 1, UINT32_MAX, &c->burst_packets, &have_bp, errs)
-				  ?: err;
-		} else if (!strcmp(key, "burst_bytes")) {
-			err = get_key_u32(&val, 1, UINT32_MAX, &c->burst_bytes, &have_bb, errs)
-				  ?: err;
-		} else if (!strcmp(key, "max_sources")) {
-			sources_node = val;
-			err = get_key_u32(&val, RL_MIN_SOURCES, RL_MAX_SOURCES, &c->max_sources,
-					  &have_sources, errs)
-				  ?: err;
-		} else if (!strcmp(key, "direction")) {
-			if (svc_dir_parse(&val, "ratelimit", &c->dirs, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "per")) {
-			if (svc_word_parse(&val, "ratelimit: per", "flow", "source", &c->per_source,
-					   errs))
-				err = -EINVAL;
-		} else {
-			cfg_node_error(errs, &val, "ratelimit: unknown key '%s'", key);
-			err = -EINVAL;
-		}
-	}
-	if (err)
-		goto err_free;
-	err = -EINVAL;
-	if (!have_pps && !have_bps) {
+	c->pps = a.pps;
+	c->bps = a.bps;
+	c->burst_packets = a.burst_packets;
+	c->burst_bytes = a.burst_bytes;
+	c->max_sources = a.max_sources;
+	c->dirs = (enum svc_dir)a.dirs;
+	c->per_source = a.per_source;
+	if (!a.have_pps && !a.have_bps) {
 		cfg_node_error(errs, args,
 			       "ratelimit: give packets_per_second, bytes_per_second, or both");
 		goto err_free;
 	}
-	if (have_bp && !have_pps) {
+	if (a.have_bp && !a.have_pps) {
 		cfg_node_error(errs, args, "ratelimit: burst_packets needs packets_per_second");
 		goto err_free;
 	}
-	if (have_bb && !have_bps) {
+	if (a.have_bb && !a.have_bps) {
 		cfg_node_error(errs, args, "ratelimit: burst_bytes needs bytes_per_second");
 		goto err_free;
 	}
-	if (have_sources && !c->per_source) {
-		cfg_node_error(errs, &sources_node, "ratelimit: max_sources needs per: source");
+	if (a.have_sources && !c->per_source) {
+		cfg_node_error(errs, sources_node, "ratelimit: max_sources needs per: source");
 		goto err_free;
 	}
 	/* A tenth of a second's worth absorbs scheduling jitter without being a second flood. */
-	if (!have_bp)
+	if (!a.have_bp)
 		c->burst_packets = c->pps / 10 ?: 1;
-	if (!have_bb)
+	if (!a.have_bb)
 		c->burst_bytes = c->bps / 10 ?: 1;
 	while (c->max_sources & (c->max_sources - 1))
 		c->max_sources += c->max_sources & -c->max_sources;
 
 	divisor = c->per_source ? 1 : cfg->queues ?: 1;
 	/* Every worker's bucket holds at least one packet, and one whole frame of bytes. */
-	if (have_pps)
+	if (a.have_pps)
 		rl_params_init(&c->pkt, c->pps, c->burst_packets, divisor, 1);
-	if (have_bps)
+	if (a.have_bps)
 		rl_params_init(&c->byte, c->bps, c->burst_bytes, divisor, cfg->umem.frame_size);
 	c->idle_ns = c->pkt.fill_ns > c->byte.fill_ns ? c->pkt.fill_ns : c->byte.fill_ns;
 	*confp = c;

@@ -134,6 +134,7 @@ struct tap_conf {
 	uint64_t max_bytes;	  /* 0: no rotation */
 	uint32_t files;
 	uint32_t snaplen;
+	bool have_max_bytes, have_files, have_mode; /* given, not the defaults */
 	/* pcap mode, set up by the first worker_init(), on the main thread */
 	bool writer_started;
 	pthread_t writer;
@@ -210,78 +211,102 @@ static int tap_parse_mode(const struct cfg_node *n, mode_t *out, struct cfg_erro
 	return 0;
 }
 
+static int tap_parse_pcap(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	struct tap_conf *c = obj;
+
+	if (cfg_get_string(val, c->path, sizeof(c->path), errs))
+		return -EINVAL;
+	if (c->path[0] != '/') {
+		cfg_node_error(errs, val, "tap: pcap: '%s' is not an absolute path", c->path);
+		return -EINVAL;
+	}
+	if (tap_split_path(c)) {
+		cfg_node_error(errs, val, "tap: pcap: '%s' does not end in a file name", c->path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int tap_parse_ifname(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	struct tap_conf *c = obj;
+
+	if (cfg_get_string(val, c->ifname, sizeof(c->ifname), errs))
+		return -EINVAL;
+	if (!c->ifname[0] || strpbrk(c->ifname, "/: \t")) {
+		cfg_node_error(errs, val, "tap: bad interface name '%s'", c->ifname);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int tap_parse_mode_arg(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	return tap_parse_mode(val, &((struct tap_conf *)obj)->mode, errs);
+}
+
+static int tap_parse_max_bytes(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	struct tap_conf *c = obj;
+	uint32_t v;
+
+	if (cfg_get_u32(val, TAP_MIN_MAX_BYTES, UINT32_MAX, &v, errs))
+		return -EINVAL;
+	c->max_bytes = v;
+	return 0;
+}
+
+static const struct cfg_arg tap_arg_list[] = {
+	{ .name = "pcap", .type = CFG_ARG_NODE, .parse = tap_parse_pcap },
+	{ .name = "mode",
+	  .type = CFG_ARG_NODE,
+	  .seen = CFG_SEEN(struct tap_conf, have_mode),
+	  .parse = tap_parse_mode_arg },
+	{ .name = "interface", .type = CFG_ARG_NODE, .parse = tap_parse_ifname },
+	{ .name = "max_bytes",
+	  .type = CFG_ARG_NODE,
+	  .seen = CFG_SEEN(struct tap_conf, have_max_bytes),
+	  .parse = tap_parse_max_bytes },
+	{ .name = "files",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct tap_conf, files),
+	  .seen = CFG_SEEN(struct tap_conf, have_files),
+	  .min = 1,
+	  .max = TAP_MAX_FILES,
+	  .def = 2 },
+	{ .name = "snaplen",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct tap_conf, snaplen),
+	  .min = 64,
+	  .max = 65535,
+	  .def = 65535 },
+	SVC_DIR_ARG(struct tap_conf, dirs, SVC_DIR_BOTH),
+};
+
+static const struct cfg_args tap_args = {
+	.prefix = "tap",
+	.expect = " with 'pcap' or 'interface'",
+	.args = tap_arg_list,
+	.nr = sizeof(tap_arg_list) / sizeof(tap_arg_list[0]),
+};
+
 static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			 struct cfg_errors *errs, void **confp)
 {
-	bool have_rotation = false, have_mode = false;
 	struct tap_conf *c;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
+	bool have_rotation;
 	int err = 0;
 
-	if (!cfg_node_is_map(args)) {
-		cfg_mark_error(errs, svc_entry_mark(fc, args),
-			       "tap: expected a mapping with 'pcap' or 'interface'");
-		return -EINVAL;
-	}
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
 	snprintf(c->flow_name, sizeof(c->flow_name), "%s", fc->flow->name);
-	c->dirs = SVC_DIR_BOTH;
-	c->files = 2;
-	c->snaplen = 65535;
 	c->dirfd = -1;
 	c->mode = TAP_DEFAULT_MODE;
-	cfg_iter_init(&it, args);
-	while (cfg_iter_next(&it, &key, &val)) {
-		uint32_t v = 0;
-
-		if (!strcmp(key, "pcap")) {
-			if (cfg_get_string(&val, c->path, sizeof(c->path), errs)) {
-				err = -EINVAL;
-			} else if (c->path[0] != '/') {
-				cfg_node_error(errs, &val,
-					       "tap: pcap: '%s' is not an absolute path", c->path);
-				err = -EINVAL;
-			} else if (tap_split_path(c)) {
-				cfg_node_error(errs, &val,
-					       "tap: pcap: '%s' does not end in a file name", c->path);
-				err = -EINVAL;
-			}
-		} else if (!strcmp(key, "mode")) {
-			if (tap_parse_mode(&val, &c->mode, errs))
-				err = -EINVAL;
-			have_mode = true;
-		} else if (!strcmp(key, "interface")) {
-			if (cfg_get_string(&val, c->ifname, sizeof(c->ifname), errs)) {
-				err = -EINVAL;
-			} else if (!c->ifname[0] || strpbrk(c->ifname, "/: \t")) {
-				cfg_node_error(errs, &val, "tap: bad interface name '%s'",
-					       c->ifname);
-				err = -EINVAL;
-			}
-		} else if (!strcmp(key, "max_bytes")) {
-			if (cfg_get_u32(&val, TAP_MIN_MAX_BYTES, UINT32_MAX, &v, errs))
-				err = -EINVAL;
-			c->max_bytes = v;
-			have_rotation = true;
-		} else if (!strcmp(key, "files")) {
-			if (cfg_get_u32(&val, 1, TAP_MAX_FILES, &c->files, errs))
-				err = -EINVAL;
-			have_rotation = true;
-		} else if (!strcmp(key, "snaplen")) {
-			if (cfg_get_u32(&val, 64, 65535, &c->snaplen, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "direction")) {
-			if (svc_dir_parse(&val, "tap", &c->dirs, errs))
-				err = -EINVAL;
-		} else {
-			cfg_node_error(errs, &val, "tap: unknown key '%s'", key);
-			err = -EINVAL;
-		}
-	}
+	if (cfg_args_parse(&tap_args, args, c, errs))
+		err = -EINVAL;
+	have_rotation = c->have_max_bytes || c->have_files;
 	if (!err && !c->path[0] == !c->ifname[0]) {
 		cfg_node_error(errs, args, "tap: needs exactly one of 'pcap' and 'interface'");
 		err = -EINVAL;
@@ -290,7 +315,7 @@ static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 		cfg_node_error(errs, args, "tap: max_bytes and files go with 'pcap' only");
 		err = -EINVAL;
 	}
-	if (!err && c->ifname[0] && have_mode) {
+	if (!err && c->ifname[0] && c->have_mode) {
 		cfg_node_error(errs, args, "tap: mode goes with 'pcap' only");
 		err = -EINVAL;
 	}

@@ -20,6 +20,7 @@
  * service name and the config name must all be example_tag.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,44 +59,38 @@ static int get_byte(const struct cfg_node *n, uint8_t *out, struct cfg_errors *e
 	return 0;
 }
 
+static int tag_parse_value(const struct cfg_node *val, void *obj, struct cfg_errors *errs)
+{
+	return get_byte(val, &((struct tag_conf *)obj)->value, errs);
+}
+
+/* The arguments, read by ferryd into struct tag_conf: errors come out as FILE:LINE:COL. */
+static const struct cfg_arg tag_arg_list[] = {
+	{ .name = "offset",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct tag_conf, offset),
+	  .min = 0,
+	  .max = 65535 },
+	{ .name = "value", .type = CFG_ARG_NODE, .required = true, .parse = tag_parse_value },
+};
+
+static const struct cfg_args tag_args = {
+	.prefix = "example_tag",
+	.expect = " with offset and value",
+	.args = tag_arg_list,
+	.nr = sizeof(tag_arg_list) / sizeof(tag_arg_list[0]),
+};
+
 static int tag_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *args,
 			 struct cfg_errors *errs, void **confp)
 {
-	bool have_value = false;
-	struct tag_conf *c;
-	struct cfg_node val;
-	const char *key;
-	cfg_iter it;
-	int err = 0;
+	struct tag_conf *c = calloc(1, sizeof(*c));
 
-	if (!cfg_node_is_map(args)) {
-		cfg_node_error(errs, args, "example_tag: expected a mapping with offset and value");
-		return -EINVAL;
-	}
-	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	cfg_iter_init(&it, args);
-	while (cfg_iter_next(&it, &key, &val)) {
-		if (!strcmp(key, "offset")) {
-			if (cfg_get_u32(&val, 0, 65535, &c->offset, errs))
-				err = -EINVAL;
-		} else if (!strcmp(key, "value")) {
-			if (get_byte(&val, &c->value, errs))
-				err = -EINVAL;
-			have_value = true;
-		} else {
-			cfg_node_error(errs, &val, "example_tag: unknown key '%s'", key);
-			err = -EINVAL;
-		}
-	}
-	if (!err && !have_value) {
-		cfg_node_error(errs, args, "example_tag: missing key 'value'");
-		err = -EINVAL;
-	}
-	if (err) {
+	if (cfg_args_parse(&tag_args, args, c, errs)) {
 		free(c);
-		return err;
+		return -EINVAL;
 	}
 	*confp = c;
 	return 0;

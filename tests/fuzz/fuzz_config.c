@@ -144,7 +144,7 @@ static void configure_services(struct ferry_daemon *d, struct cfg_errors *errs)
 
 			if (!ops || !ops->configure)
 				continue;
-			err = ops->configure(&fc, &flow->services[s].args, errs, &conf);
+			err = ops->configure(&fc, flow->services[s].args, errs, &conf);
 			FUZZ_CHECK(!err == (errs->count == before),
 				   "service '%s' returned %d after %d errors", ops->name, err,
 				   errs->count - before);

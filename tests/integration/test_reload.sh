@@ -23,6 +23,21 @@ flow_a() {
 	YAML
 }
 
+# flow_a written another way: the same flow, so a reload must leave it alone.
+flow_a_respelled() {
+	cat <<-YAML
+	  - services:
+	      - forward:
+	          upstream: "198.18.2.2:6000"
+	    on_failure: pass
+	    match:
+	      port: "5000"
+	      destination: 198.18.1.1
+	      protocol: udp
+	    name: A
+	YAML
+}
+
 flow_b() { # DPORT UPSTREAM_PORT
 	cat <<-YAML
 	  - name: B
@@ -175,6 +190,9 @@ check "reload 6: B forwards to port 7006" b_works 5002 7006
 { flow_b 5002 7006; flow_a; } | write_config
 step 7 "0 flows added, 0 changed, 0 removed, 2 unchanged"
 check "reload 7: B still forwards to port 7006" b_works 5002 7006
+# 7b: A respelled (bare address, quoted numbers, a default spelled out, key order): unchanged.
+{ flow_b 5002 7006; flow_a_respelled; } | write_config
+step 7b "0 flows added, 0 changed, 0 removed, 2 unchanged"
 # 8: B removed.
 flow_a | write_config
 step 8 "0 flows added, 0 changed, 1 removed, 1 unchanged"
@@ -188,7 +206,7 @@ check "reload 9: B forwards to port 7009" b_works 5001 7009
 step 10 "0 flows added, 1 changed, 0 removed, 1 unchanged"
 check "reload 10: B forwards to port 7010" b_works 5001 7010
 
-check "ten reloads applied, two refused" [ "$(grep -cE 'reload: [0-9]+ flows? added' "$LOG")" = 10 ]
+check "eleven reloads applied, two refused" [ "$(grep -cE 'reload: [0-9]+ flows? added' "$LOG")" = 11 ]
 check "the stream on A was still running after the last reload" kill -0 $A_CLI
 wait $A_CLI
 st=$?

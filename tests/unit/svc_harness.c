@@ -112,7 +112,7 @@ static struct svc_harness *harness_create(const char *match_yaml, const char *se
 		const struct cfg_service *svc = &h->d.cfg.flows[0].services[s];
 		const struct ferry_service_ops *ops = harness_find(svc->name);
 
-		if (!ops || (ops->configure && ops->configure(&ch->fc, &svc->args, &errs,
+		if (!ops || (ops->configure && ops->configure(&ch->fc, svc->args, &errs,
 							       &ch->conf[ch->nr])))
 			goto err;
 		ch->ops[ch->nr++] = ops;

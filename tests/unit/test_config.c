@@ -126,7 +126,7 @@ static void test_full(void)
 {
 	const struct cfg_flow *f;
 	struct in6_addr v6;
-	struct cfg_node val;
+	const struct cfg_node *val;
 	const char *key;
 	cfg_iter it;
 
@@ -173,12 +173,12 @@ static void test_full(void)
 	CU_ASSERT_STRING_EQUAL(f->services[0].name, "forward");
 	CU_ASSERT_EQUAL(f->services[0].mark.line, 28);
 	CU_ASSERT_EQUAL(f->services[0].mark.col, 9);
-	CU_ASSERT(cfg_node_is_map(&f->services[0].args));
-	cfg_iter_init(&it, &f->services[0].args);
+	CU_ASSERT(cfg_node_is_map(f->services[0].args));
+	cfg_iter_init(&it, f->services[0].args);
 	CU_ASSERT(cfg_iter_next(&it, &key, &val));
 	CU_ASSERT_STRING_EQUAL(key, "upstream");
-	CU_ASSERT_EQUAL(cfg_node_mark(&val).line, 29);
-	CU_ASSERT_EQUAL(cfg_node_mark(&val).col, 21);
+	CU_ASSERT_EQUAL(cfg_node_mark(val).line, 29);
+	CU_ASSERT_EQUAL(cfg_node_mark(val).col, 21);
 	CU_ASSERT(!cfg_iter_next(&it, &key, &val));
 	CU_ASSERT_PTR_NULL(key);
 
@@ -194,10 +194,10 @@ static void test_full(void)
 	CU_ASSERT_EQUAL(f->match.src.family, 0);
 	CU_ASSERT_EQUAL_FATAL(f->nr_services, 2);
 	CU_ASSERT_STRING_EQUAL(f->services[0].name, "count");
-	CU_ASSERT_PTR_NULL(f->services[0].args.node);
-	CU_ASSERT(!cfg_node_is_map(&f->services[0].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[0].args).line, 0);
+	CU_ASSERT(!cfg_node_is_map(f->services[0].args));
 	CU_ASSERT_STRING_EQUAL(f->services[1].name, "forward");
-	CU_ASSERT(cfg_node_is_map(&f->services[1].args));
+	CU_ASSERT(cfg_node_is_map(f->services[1].args));
 
 	CU_ASSERT_PTR_EQUAL(config__find_flow(&cfg, "web.v6"), &cfg.flows[1]);
 	CU_ASSERT_PTR_NULL(config__find_flow(&cfg, "nope"));
@@ -624,7 +624,7 @@ static void test_many_errors(void)
 		CU_ASSERT_EQUAL(lines, errs.count);
 	}
 	/* A failed load leaves nothing to free, and freeing again is harmless. */
-	CU_ASSERT(!cfg.doc_loaded);
+	CU_ASSERT_PTR_NULL(cfg.tree);
 	done();
 }
 
@@ -720,15 +720,17 @@ static void test_services_forms(void)
 	CU_ASSERT_STRING_EQUAL(f->services[0].name, "count");
 	CU_ASSERT_EQUAL(f->services[0].mark.line, 10);
 	CU_ASSERT_EQUAL(f->services[0].mark.col, 9);
-	CU_ASSERT_PTR_NULL(f->services[0].args.node);
+	CU_ASSERT(!cfg_node_is_map(f->services[0].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[0].args).line, 0);
 	CU_ASSERT_STRING_EQUAL(f->services[1].name, "mirror");
-	CU_ASSERT_PTR_NULL(f->services[1].args.node);
+	CU_ASSERT(!cfg_node_is_map(f->services[1].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[1].args).line, 0);
 	CU_ASSERT_STRING_EQUAL(f->services[2].name, "trace");
-	CU_ASSERT_PTR_NULL(f->services[2].args.node);
+	CU_ASSERT(!cfg_node_is_map(f->services[2].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[2].args).line, 0);
 	CU_ASSERT_STRING_EQUAL(f->services[3].name, "forward");
-	CU_ASSERT(cfg_node_is_map(&f->services[3].args));
-	CU_ASSERT_PTR_EQUAL(f->services[3].args.doc, &cfg.doc);
-	CU_ASSERT_STRING_EQUAL(f->services[3].args.file, "t.yaml");
+	CU_ASSERT(cfg_node_is_map(f->services[3].args));
+	CU_ASSERT_EQUAL(cfg_node_mark(f->services[3].args).line, 13);
 	done();
 
 	expect_one(HEAD MATCH_OK "    services:\n      - a: {}\n        b: {}\n",
@@ -943,7 +945,7 @@ static void test_missing_file(void)
 	CU_ASSERT_EQUAL(config__load(&cfg, "/nonexistent/ferry.yaml", &errs), -ENOENT);
 	CU_ASSERT(has("/nonexistent/ferry.yaml: cannot open: No such file or directory\n"));
 	CU_ASSERT_EQUAL(errs.count, 1);
-	CU_ASSERT(!cfg.doc_loaded);
+	CU_ASSERT_PTR_NULL(cfg.tree);
 	done();
 
 	reset_errs();
@@ -957,7 +959,7 @@ static void test_shipped_configs(void)
 {
 	const struct cfg_flow *f;
 	struct cfg_prefix up;
-	struct cfg_node val;
+	const struct cfg_node *val;
 	const char *key;
 	uint16_t port;
 	cfg_iter it;
@@ -988,10 +990,10 @@ static void test_shipped_configs(void)
 	CU_ASSERT_EQUAL(f->match.dport.hi, 5000);
 	CU_ASSERT_EQUAL_FATAL(f->nr_services, 1);
 	CU_ASSERT_STRING_EQUAL(f->services[0].name, "forward");
-	cfg_iter_init(&it, &f->services[0].args);
+	cfg_iter_init(&it, f->services[0].args);
 	CU_ASSERT_FATAL(cfg_iter_next(&it, &key, &val));
 	CU_ASSERT_STRING_EQUAL(key, "upstream");
-	CU_ASSERT_EQUAL(cfg_get_endpoint(&val, &up, &port, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_endpoint(val, &up, &port, &errs), 0);
 	CU_ASSERT_EQUAL(up.addr.v4.s_addr, inet_addr("198.18.2.2"));
 	CU_ASSERT_EQUAL(port, 6000);
 	done();
@@ -1028,10 +1030,10 @@ static const char helper_yaml[] = HEAD MATCH_OK "    services:\n"
 						"          w: [1, 2]\n"           /* 33 */
 						"          x: \"198.18.2.2:\"\n"; /* 34 */
 
-static struct cfg_node arg(const char *name)
+static const struct cfg_node *arg(const char *name)
 {
-	const struct cfg_node *args = &cfg.flows[0].services[0].args;
-	struct cfg_node val = { 0 };
+	const struct cfg_node *args = cfg.flows[0].services[0].args;
+	const struct cfg_node *val;
 	const char *key;
 	cfg_iter it;
 
@@ -1040,63 +1042,60 @@ static struct cfg_node arg(const char *name)
 		if (!strcmp(key, name))
 			return val;
 	CU_FAIL("no such argument");
-	return val;
+	return NULL;
 }
-
-static struct cfg_node arg_node;
 
 static const struct cfg_node *A(const char *name)
 {
-	arg_node = arg(name);
-	return &arg_node;
+	return arg(name);
 }
 
 static void test_helpers_scalars(void)
 {
-	struct cfg_node n;
+	const struct cfg_node *n;
 	char buf[8];
 	uint32_t u;
 	bool b;
 
 	expect_ok(helper_yaml);
-	CU_ASSERT_FATAL(cfg_node_is_map(&cfg.flows[0].services[0].args));
+	CU_ASSERT_FATAL(cfg_node_is_map(cfg.flows[0].services[0].args));
 	reset_errs();
 
 	n = arg("a");
-	CU_ASSERT_EQUAL(cfg_node_mark(&n).line, 11);
-	CU_ASSERT_EQUAL(cfg_node_mark(&n).col, 14);
-	CU_ASSERT_EQUAL(cfg_get_string(&n, buf, sizeof(buf), &errs), 0);
+	CU_ASSERT_EQUAL(cfg_node_mark(n).line, 11);
+	CU_ASSERT_EQUAL(cfg_node_mark(n).col, 14);
+	CU_ASSERT_EQUAL(cfg_get_string(n, buf, sizeof(buf), &errs), 0);
 	CU_ASSERT_STRING_EQUAL(buf, "hello");
-	CU_ASSERT_EQUAL(cfg_get_string(&n, buf, 5, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_string(n, buf, 5, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:11:14: 'hello' is too long (max 4 characters)\n"));
 
 	n = arg("b");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 1, 100, &u, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 1, 100, &u, &errs), 0);
 	CU_ASSERT_EQUAL(u, 42);
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 43, 100, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 43, 100, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:12:14: value 42 is out of range 43..100\n"));
 	n = arg("c");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 0, 65535, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 0, 65535, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:13:14: value 70000 is out of range 0..65535\n"));
 	n = arg("d");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 0, 10, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 0, 10, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:14:14: value -3 is out of range 0..10\n"));
 	n = arg("e");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 0, 10, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 0, 10, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:15:14: expected a number, got '12ab'\n"));
 
 	n = arg("f");
-	CU_ASSERT_EQUAL(cfg_get_bool(&n, &b, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_bool(n, &b, &errs), 0);
 	CU_ASSERT(b);
 	n = arg("g");
-	CU_ASSERT_EQUAL(cfg_get_bool(&n, &b, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_bool(n, &b, &errs), 0);
 	CU_ASSERT(!b);
 	n = arg("h");
-	CU_ASSERT_EQUAL(cfg_get_bool(&n, &b, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_bool(n, &b, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:18:14: expected true or false, got 'maybe'\n"));
 
 	n = arg("w");
-	CU_ASSERT_EQUAL(cfg_get_u32(&n, 0, 10, &u, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_u32(n, 0, 10, &u, &errs), -EINVAL);
 	CU_ASSERT(has("t.yaml:33:14: expected a scalar\n"));
 	CU_ASSERT_EQUAL(errs.count, 7);
 	done();
@@ -1107,20 +1106,20 @@ static void test_helpers_addresses(void)
 	struct cfg_prefix pfx;
 	struct cfg_port_range r;
 	struct in6_addr v6;
-	struct cfg_node n;
+	const struct cfg_node *n;
 	uint16_t port;
 
 	expect_ok(helper_yaml);
 	reset_errs();
 
 	n = arg("i");
-	CU_ASSERT_EQUAL(cfg_get_endpoint(&n, &pfx, &port, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_endpoint(n, &pfx, &port, &errs), 0);
 	CU_ASSERT_EQUAL(pfx.family, AF_INET);
 	CU_ASSERT_EQUAL(pfx.plen, 32);
 	CU_ASSERT_EQUAL(pfx.addr.v4.s_addr, inet_addr("198.18.2.2"));
 	CU_ASSERT_EQUAL(port, 6000);
 	n = arg("j");
-	CU_ASSERT_EQUAL(cfg_get_endpoint(&n, &pfx, &port, &errs), 0);
+	CU_ASSERT_EQUAL(cfg_get_endpoint(n, &pfx, &port, &errs), 0);
 	CU_ASSERT_EQUAL(pfx.family, AF_INET6);
 	CU_ASSERT_EQUAL(pfx.plen, 128);
 	inet_pton(AF_INET6, "fd00::2", &v6);
@@ -1172,8 +1171,7 @@ static void test_helpers_addresses(void)
 static void test_node_errors(void)
 {
 	const struct cfg_service *svc;
-	struct cfg_node none = { 0 };
-	struct cfg_node val;
+	const struct cfg_node *val;
 	const char *key;
 	cfg_iter it;
 	bool b;
@@ -1184,18 +1182,18 @@ static void test_node_errors(void)
 	svc = &cfg.flows[0].services[0];
 
 	/* A service written without arguments has no node: no pairs, no mark. */
-	CU_ASSERT(!cfg_node_is_map(&svc->args));
-	cfg_iter_init(&it, &svc->args);
+	CU_ASSERT(!cfg_node_is_map(svc->args));
+	cfg_iter_init(&it, svc->args);
 	CU_ASSERT(!cfg_iter_next(&it, &key, &val));
-	CU_ASSERT_EQUAL(cfg_node_mark(&svc->args).line, 0);
-	cfg_node_error(&errs, &svc->args, "count: takes no arguments");
+	CU_ASSERT_EQUAL(cfg_node_mark(svc->args).line, 0);
+	cfg_node_error(&errs, svc->args, "count: takes no arguments");
 	CU_ASSERT(has("t.yaml: count: takes no arguments\n"));
-	CU_ASSERT_EQUAL(cfg_get_bool(&none, &b, &errs), -EINVAL);
+	CU_ASSERT_EQUAL(cfg_get_bool(NULL, &b, &errs), -EINVAL);
 
 	svc = &cfg.flows[0].services[1];
-	cfg_node_error(&errs, &svc->args, "forward: missing key '%s'", "upstream");
+	cfg_node_error(&errs, svc->args, "forward: missing key '%s'", "upstream");
 	CU_ASSERT(has("t.yaml:11:18: forward: missing key 'upstream'\n"));
-	cfg_error(&errs, svc->args.node, "plain %d", 7);
+	cfg_node_error(&errs, svc->args, "plain %d", 7);
 	CU_ASSERT(has("t.yaml:11:18: plain 7\n"));
 	CU_ASSERT_EQUAL(errs.count, 4);
 	done();
@@ -1349,6 +1347,163 @@ static void test_nat_max_sessions_per_source(void)
 		   "t.yaml:3:3: nat: duplicate key 'max_sessions_per_source'");
 }
 
+
+/* ---- argument tables (cfg_args_parse) ---- */
+
+struct probe_args {
+	uint32_t n;
+	bool b;
+	char s[8];
+	int w;
+	struct cfg_endpoint ep;
+	struct cfg_prefix pfx;
+	struct cfg_port_range ports;
+	uint32_t items[4];
+	int nr_items;
+	uint32_t nested;
+	bool have_n, have_nested;
+};
+
+static const struct cfg_word probe_words[] = {
+	{ "low", 1 },
+	{ "high", 2 },
+	{ NULL, 0 },
+};
+
+static int probe_item(const struct cfg_node *item, int i, void *obj, struct cfg_errors *e)
+{
+	struct probe_args *a = obj;
+
+	a->nr_items = i + 1;
+	return cfg_get_u32(item, 0, 9, &a->items[i], e);
+}
+
+static const struct cfg_arg probe_nested_list[] = {
+	{ .name = "x",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct probe_args, nested),
+	  .required = true,
+	  .max = 100 },
+};
+
+static const struct cfg_args probe_nested = {
+	.prefix = "probe",
+	.in = "a part",
+	.args = probe_nested_list,
+	.nr = 1,
+};
+
+static int probe_node(const struct cfg_node *val, void *obj, struct cfg_errors *e)
+{
+	return cfg_args_parse(&probe_nested, val, obj, e);
+}
+
+static const struct cfg_arg probe_list[] = {
+	{ .name = "n",
+	  .type = CFG_ARG_U32,
+	  .offset = offsetof(struct probe_args, n),
+	  .seen = CFG_SEEN(struct probe_args, have_n),
+	  .min = 1,
+	  .max = 10,
+	  .def = 7 },
+	{ .name = "b", .type = CFG_ARG_BOOL, .offset = offsetof(struct probe_args, b), .def = true },
+	{ .name = "s", .type = CFG_ARG_STRING, .offset = offsetof(struct probe_args, s), .size = 8 },
+	{ .name = "w",
+	  .type = CFG_ARG_WORD,
+	  .offset = offsetof(struct probe_args, w),
+	  .words = probe_words,
+	  .def = 2 },
+	{ .name = "ep",
+	  .type = CFG_ARG_ENDPOINT,
+	  .offset = offsetof(struct probe_args, ep),
+	  .required = true },
+	{ .name = "pfx", .type = CFG_ARG_PREFIX, .offset = offsetof(struct probe_args, pfx) },
+	{ .name = "ports", .type = CFG_ARG_PORTS, .offset = offsetof(struct probe_args, ports) },
+	{ .name = "items", .type = CFG_ARG_LIST, .max = 4, .item = probe_item },
+	{ .name = "part",
+	  .type = CFG_ARG_NODE,
+	  .seen = CFG_SEEN(struct probe_args, have_nested),
+	  .parse = probe_node },
+};
+
+static const struct cfg_args probe_tbl = {
+	.prefix = "probe",
+	.expect = " with 'ep'",
+	.args = probe_list,
+	.nr = sizeof(probe_list) / sizeof(probe_list[0]),
+};
+
+/* Loads `- probe: ARGS` (line 10, the arguments at column 16) and parses it. */
+static int probe(const char *args, struct probe_args *a)
+{
+	char yaml[1024];
+
+	snprintf(yaml, sizeof(yaml), HEAD MATCH_OK "    services:\n      - probe: %s\n", args);
+	memset(a, 0, sizeof(*a));
+	CU_ASSERT_EQUAL_FATAL(load(yaml), 0);
+	errs.file = cfg.file;
+	return cfg_args_parse(&probe_tbl, cfg.flows[0].services[0].args, a, &errs);
+}
+
+static void test_args_table(void)
+{
+	struct probe_args a;
+
+	/* Every type, and the defaults of those not given. */
+	CU_ASSERT_EQUAL(probe("{ep: 198.18.2.2:53, s: abc, pfx: 198.18.0.0/15, ports: 10-20, "
+			      "items: [1, 2], part: {x: 5}}",
+			      &a),
+			0);
+	CU_ASSERT_EQUAL(errs.count, 0);
+	CU_ASSERT_EQUAL(a.n, 7);
+	CU_ASSERT(!a.have_n);
+	CU_ASSERT(a.b);
+	CU_ASSERT_STRING_EQUAL(a.s, "abc");
+	CU_ASSERT_EQUAL(a.w, 2);
+	CU_ASSERT_EQUAL(a.ep.addr.family, AF_INET);
+	CU_ASSERT_EQUAL(a.ep.addr.addr.v4.s_addr, inet_addr("198.18.2.2"));
+	CU_ASSERT_EQUAL(a.ep.port, 53);
+	CU_ASSERT_EQUAL(a.pfx.plen, 15);
+	CU_ASSERT_EQUAL(a.ports.lo, 10);
+	CU_ASSERT_EQUAL(a.ports.hi, 20);
+	CU_ASSERT_EQUAL(a.nr_items, 2);
+	CU_ASSERT_EQUAL(a.items[1], 2);
+	CU_ASSERT_EQUAL(a.nested, 5);
+	CU_ASSERT(a.have_nested);
+	done();
+
+	CU_ASSERT_EQUAL(probe("{ep: \"[fd00::2]:53\", n: \"3\", b: off, w: low}", &a), 0);
+	CU_ASSERT_EQUAL(a.n, 3);
+	CU_ASSERT(a.have_n);
+	CU_ASSERT(!a.b);
+	CU_ASSERT_EQUAL(a.w, 1);
+	CU_ASSERT_EQUAL(a.ep.addr.family, AF_INET6);
+	done();
+
+	/* Every error is reported, in file order, each at its node. */
+	CU_ASSERT_EQUAL(probe("{n: 11, w: medium, colour: red, items: [], part: {y: 1}}", &a),
+			-EINVAL);
+	CU_ASSERT(has("t.yaml:10:20: value 11 is out of range 1..10\n"));
+	CU_ASSERT(has("t.yaml:10:27: probe: w: 'medium' is not one of low, high\n"));
+	CU_ASSERT(has("t.yaml:10:43: probe: unknown key 'colour'\n"));
+	CU_ASSERT(has("t.yaml:10:55: probe: items: at least one entry is required\n"));
+	CU_ASSERT(has("t.yaml:10:69: probe: unknown key 'y' in a part\n"));
+	CU_ASSERT(has("t.yaml:10:65: probe: missing key 'x' in a part\n"));
+	CU_ASSERT(has("t.yaml:10:16: probe: missing key 'ep'\n"));
+	CU_ASSERT_EQUAL(errs.count, 7);
+	done();
+
+	CU_ASSERT_EQUAL(probe("{ep: 198.18.2.2:53, items: [1, 2, 3, 4, 5]}", &a), -EINVAL);
+	CU_ASSERT(has("t.yaml:10:56: probe: items: too many entries (max 4)\n"));
+	done();
+
+	/* No arguments at all: the error points at the service's name. */
+	CU_ASSERT_EQUAL(probe("", &a), -EINVAL);
+	CU_ASSERT(has("t.yaml:10:9: probe: expected a mapping with 'ep'\n"));
+	CU_ASSERT_EQUAL(errs.count, 1);
+	done();
+}
+
 static CU_TestInfo config_tests[] = {
 	{ "full config, every field", test_full },
 	{ "defaults", test_defaults },
@@ -1380,6 +1535,7 @@ static CU_TestInfo config_tests[] = {
 	{ "helpers: strings, numbers, booleans", test_helpers_scalars },
 	{ "helpers: endpoints, prefixes, port ranges", test_helpers_addresses },
 	{ "node errors", test_node_errors },
+	{ "argument tables", test_args_table },
 	{ "nat.ports against the host's own ports", test_host_ports },
 	{ "nat max_sessions_per_source", test_nat_max_sessions_per_source },
 	CU_TEST_INFO_NULL,

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon.h"
 #include "nat.h"
 #include "reload.h"
 #include "unit.h"
@@ -193,6 +194,132 @@ static void test_defaults_and_log_level(void)
 	done();
 }
 
+/*
+ * Flows are compared as parsed: a bare address and the same address /32, a
+ * default spelled out, an empty argument mapping and none, a quoted number
+ * and a plain one all mean the same flow, which keeps its id and sessions.
+ */
+static void test_equivalent_spellings(void)
+{
+	const char *old_flows = "  - name: A\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5000,\n"
+				"            source: 198.18.0.0/15}\n"
+				"    services: [compress, {forward: {upstream: 198.18.2.2:6000}}]\n"
+				"  - name: B\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+				"    services: [{compress: {min_size: 64}}, {forward: {upstream: 198.18.2.2:6000}}]\n";
+	const char *new_flows = "  - name: A\n"
+				"    match: {protocol: udp, destination: 198.18.1.1/32, port: \"5000\",\n"
+				"            source: 198.18.7.9/15}\n"
+				"    on_failure: pass\n"
+				"    services: [{compress: {}}, {forward: {upstream: 198.18.2.2:6000}}]\n"
+				"  - name: B\n"
+				"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+				"    services: [{compress: {min_size: \"64\"}}, {forward: {upstream: \"198.18.2.2:6000\"}}]\n";
+	struct reload_plan p;
+
+	CU_ASSERT_EQUAL(plan_of(head, old_flows, NULL, head, new_flows, &p), 0);
+	CU_ASSERT_EQUAL(p.unchanged_count, 2);
+	CU_ASSERT_EQUAL(p.changed, 0);
+	done();
+}
+
+/* What does change the meaning still changes the flow. */
+static void test_real_changes(void)
+{
+	static const char *const variants[] = {
+		"    match: {protocol: udp, destination: 198.18.1.0/24, port: 5000}\n"
+		"    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000-5001}\n"
+		"    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		"    on_failure: drop\n"
+		"    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		"    services: [compress, {forward: {upstream: 198.18.2.2:6000}}]\n",
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		"    services: [{forward: {upstream: 198.18.2.2:6000, source: 198.18.2.1}}]\n",
+	};
+	char n[1024];
+
+	for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+		struct reload_plan p;
+
+		snprintf(n, sizeof(n), "  - name: A\n%s", variants[i]);
+		CU_ASSERT_EQUAL(plan_of(head, flow_a, NULL, head, n, &p), 0);
+		CU_ASSERT_EQUAL(p.changed, 1);
+		CU_ASSERT_EQUAL(p.unchanged_count, 0);
+		done();
+	}
+}
+
+/* Two daemons whose flows are configured, as ferryd's are when it plans a reload. */
+static struct ferry_daemon d_old, d_new;
+
+static int configured_plan(const char *old_flows, const char *new_flows, struct reload_plan *plan)
+{
+	uint32_t old_id[CFG_MAX_FLOWS] = {};
+	int err;
+
+	CU_ASSERT_EQUAL_FATAL(load(&d_old.cfg, head, old_flows), 0);
+	CU_ASSERT_EQUAL_FATAL(ferry_daemon__configure_flows(&d_old, &errs), 0);
+	for (int i = 0; i < d_old.cfg.nr_flows; i++)
+		old_id[i] = (uint32_t)i;
+	CU_ASSERT_EQUAL_FATAL(load(&d_new.cfg, head, new_flows), 0);
+	CU_ASSERT_EQUAL_FATAL(ferry_daemon__configure_flows(&d_new, &errs), 0);
+	err = reload__plan(&d_old.cfg, old_id, &d_new.cfg, plan, &errs);
+	ferry_daemon__destroy_flows(&d_old);
+	ferry_daemon__destroy_flows(&d_new);
+	config__free(&d_old.cfg);
+	config__free(&d_new.cfg);
+	return err;
+}
+
+/*
+ * Once configured, a service's arguments compare as the values its table
+ * read: defaults spelled out, another spelling of the same address, a
+ * quoted number are no change; another value is.
+ */
+static void test_configured_arguments(void)
+{
+	const char *old_flows =
+		"  - name: A\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		"    services: [{ratelimit: {packets_per_second: 100}},\n"
+		"               {forward: {upstream: 198.18.2.2:6000, source: 198.18.2.1}}]\n"
+		"  - name: B\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+		"    services: [compress, {forward: {upstream: 198.18.2.2:6000}}]\n"
+		"  - name: C\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5002}\n"
+		"    services: [{ratelimit: {packets_per_second: 100}},\n"
+		"               {forward: {upstream: 198.18.2.2:6000}}]\n";
+	const char *new_flows =
+		"  - name: A\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		"    services: [{ratelimit: {per: flow, packets_per_second: \"100\",\n"
+		"                            direction: client}},\n"
+		"               {forward: {upstream: 198.18.2.2:6000, source: 198.18.2.1/32}}]\n"
+		"  - name: B\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+		"    services: [{compress: {level: 1, min_size: 64, direction: client}},\n"
+		"               {forward: {upstream: 198.18.2.2:6000}}]\n"
+		"  - name: C\n"
+		"    match: {protocol: udp, destination: 198.18.1.1, port: 5002}\n"
+		"    services: [{ratelimit: {packets_per_second: 101}},\n"
+		"               {forward: {upstream: 198.18.2.2:6000}}]\n";
+	struct reload_plan p;
+
+	CU_ASSERT_EQUAL(configured_plan(old_flows, new_flows, &p), 0);
+	CU_ASSERT_EQUAL(errs.count, 0);
+	CU_ASSERT(p.unchanged[0] && p.unchanged[1]);
+	CU_ASSERT(!p.unchanged[2]);
+	CU_ASSERT_EQUAL(p.unchanged_count, 2);
+	CU_ASSERT_EQUAL(p.changed, 1);
+	free(errs.capture);
+	memset(&errs, 0, sizeof(errs));
+}
+
 /* A reload closes exactly the sessions of removed and changed flows. */
 static void test_remove_flow_sessions(void)
 {
@@ -237,6 +364,9 @@ static CU_TestInfo reload_tests[] = {
     {"fresh_id", test_fresh_id},
     {"needs_restart", test_needs_restart},
     {"defaults_and_log_level", test_defaults_and_log_level},
+    {"equivalent_spellings", test_equivalent_spellings},
+    {"real_changes", test_real_changes},
+    {"configured_arguments", test_configured_arguments},
     {"remove_flow_sessions", test_remove_flow_sessions},
     CU_TEST_INFO_NULL,
 };

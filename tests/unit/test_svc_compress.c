@@ -616,7 +616,7 @@ static int config_errors(const char *match, const char *svc, const char *expect)
 	fc.flow = &cfg.flows[0];
 	ops = service__find(cfg.flows[0].services[0].name);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(ops);
-	err = ops->configure(&fc, &cfg.flows[0].services[0].args, &errs, &conf);
+	err = ops->configure(&fc, cfg.flows[0].services[0].args, &errs, &conf);
 	if (!err)
 		ops->destroy(conf);
 	if (expect && (!errs.capture || !strstr(errs.capture, expect))) {
@@ -652,7 +652,7 @@ static void test_config(void)
 	    config_errors(udp, "{decompress: {max_size: 0}}", "value 0 is out of range 1..65535"),
 	    0);
 	CU_ASSERT_NOT_EQUAL(config_errors(udp, "{decompress: {direction: up}}",
-					  "decompress: direction 'up' is not one of client, "
+					  "decompress: direction: 'up' is not one of client, "
 					  "reply, both"),
 			    0);
 }

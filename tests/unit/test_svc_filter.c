@@ -396,7 +396,7 @@ static int configure(const char *dst, const char *args, char **capture)
 	err = config__load_string(&cfg_d.cfg, "t.yaml", yaml, &errs);
 	CU_ASSERT_EQUAL_FATAL(err, 0);
 	fc.flow = &cfg_d.cfg.flows[0];
-	err = ops->configure(&fc, &cfg_d.cfg.flows[0].services[0].args, &errs, &conf);
+	err = ops->configure(&fc, cfg_d.cfg.flows[0].services[0].args, &errs, &conf);
 	if (!err)
 		ops->destroy(conf);
 	else

@@ -357,7 +357,7 @@ static int configure(const char *services, const char *expect)
 		CU_ASSERT_PTR_NOT_NULL_FATAL(ops);
 		if (!ops->configure)
 			continue;
-		err = ops->configure(&fc, &cfg.flows[0].services[s].args, &errs, &conf);
+		err = ops->configure(&fc, cfg.flows[0].services[s].args, &errs, &conf);
 		if (!err)
 			ops->destroy(conf);
 	}

@@ -345,7 +345,7 @@ static int configure(unsigned int queues, const char *args, char **capture, void
 	CU_ASSERT_EQUAL_FATAL(err, 0);
 	fc.flow = &cfg_d.cfg.flows[0];
 	*confp = NULL;
-	err = ops->configure(&fc, &cfg_d.cfg.flows[0].services[0].args, &errs, confp);
+	err = ops->configure(&fc, cfg_d.cfg.flows[0].services[0].args, &errs, confp);
 	*capture = errs.capture;
 	return err;
 }
@@ -443,7 +443,7 @@ static void test_config_errors(void)
 	expect_error("", "t.yaml:8:9: ratelimit: expected a mapping with packets_per_second "
 			 "and/or bytes_per_second");
 	expect_error("{packets_per_second: 10, direction: up}",
-		     "t.yaml:9:47: ratelimit: direction 'up' is not one of client, reply, both");
+		     "t.yaml:9:47: ratelimit: direction: 'up' is not one of client, reply, both");
 }
 
 static CU_TestInfo ratelimit_tests[] = {

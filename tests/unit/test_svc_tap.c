@@ -382,7 +382,7 @@ static int configure(const char *services, const char *expect)
 		 services);
 	CU_ASSERT_EQUAL_FATAL(config__load_string(&cfg, "t.yaml", yaml, &errs), 0);
 	fc.flow = &cfg.flows[0];
-	err = ops->configure(&fc, &cfg.flows[0].services[0].args, &errs, &conf);
+	err = ops->configure(&fc, cfg.flows[0].services[0].args, &errs, &conf);
 	if (!err)
 		ops->destroy(conf);
 	if (expect && !strstr(errs.capture, expect)) {
