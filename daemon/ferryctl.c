@@ -792,39 +792,36 @@ static void put_ports(FILE *out, bool json, __u16 lo, __u16 hi)
 		fprintf(out, json ? "\"%u-%u\"" : "%u-%u", lo, hi);
 }
 
+/* What comes before each of a rule's fields, in text and in JSON. */
+static const char *const rule_seps[2][4] = {
+	{ " to ", " port ", " from ", " port " },
+	{ ",\"destination\":", ",\"port\":", ",\"source\":", ",\"source_port\":" },
+};
+
 static void put_rule(struct ctl *c, const struct ferry_rule *r)
 {
 	const char *proto = r->l4_proto == IPPROTO_UDP ? "udp" :
 			    r->l4_proto == IPPROTO_TCP ? "tcp" : "?";
+	const char *const *sep = rule_seps[c->json];
 	FILE *out = c->out;
 
-	if (!c->json) {
-		fprintf(out, "  %-10s %s to ", r->dir == FERRY_DIR_REPLY ? "reply" : "match", proto);
-		put_prefix(out, false, r->family, r->dst, r->dst_plen);
-		fputs(" port ", out);
-		put_ports(out, false, r->dport_lo, r->dport_hi);
-		fputs(" from ", out);
-		put_prefix(out, false, r->family, r->src, r->src_plen);
-		fputs(" port ", out);
-		put_ports(out, false, r->sport_lo, r->sport_hi);
-		/* An index: ferryctl need not run in ferryd's namespace to name it. */
-		if (r->ifindex)
-			fprintf(out, " on ifindex %u", r->ifindex);
-		fputc('\n', out);
-		return;
-	}
-	fprintf(out, "{\"direction\":\"%s\",\"protocol\":\"%s\",\"destination\":",
-		r->dir == FERRY_DIR_REPLY ? "reply" : "client", proto);
-	put_prefix(out, true, r->family, r->dst, r->dst_plen);
-	fputs(",\"port\":", out);
-	put_ports(out, true, r->dport_lo, r->dport_hi);
-	fputs(",\"source\":", out);
-	put_prefix(out, true, r->family, r->src, r->src_plen);
-	fputs(",\"source_port\":", out);
-	put_ports(out, true, r->sport_lo, r->sport_hi);
+	if (c->json)
+		fprintf(out, "{\"direction\":\"%s\",\"protocol\":\"%s\"",
+			r->dir == FERRY_DIR_REPLY ? "reply" : "client", proto);
+	else
+		fprintf(out, "  %-10s %s", r->dir == FERRY_DIR_REPLY ? "reply" : "match", proto);
+	fputs(sep[0], out);
+	put_prefix(out, c->json, r->family, r->dst, r->dst_plen);
+	fputs(sep[1], out);
+	put_ports(out, c->json, r->dport_lo, r->dport_hi);
+	fputs(sep[2], out);
+	put_prefix(out, c->json, r->family, r->src, r->src_plen);
+	fputs(sep[3], out);
+	put_ports(out, c->json, r->sport_lo, r->sport_hi);
+	/* An index: ferryctl need not run in ferryd's namespace to name it. */
 	if (r->ifindex)
-		fprintf(out, ",\"ifindex\":%u", r->ifindex);
-	fputc('}', out);
+		fprintf(out, c->json ? ",\"ifindex\":%u" : " on ifindex %u", r->ifindex);
+	fputs(c->json ? "}" : "\n", out);
 }
 
 /* Each flow: its rules as the XDP program scans them, on_failure, and its chain. */
