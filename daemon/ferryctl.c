@@ -460,6 +460,32 @@ static void put_group(struct ctl *c, const struct counter_group *g, const char *
 		put_group(c, g->inner, NULL, rec);
 }
 
+/* Flow id's record: 1 if the flow is configured (its name terminated), 0 if not, or -errno. */
+static int read_flow(struct ctl *c, __u32 id, struct ferry_flow_info *fi)
+{
+	int err = read_elem(c, &c->flow_info, id, fi);
+
+	if (err)
+		return err;
+	if (!fi->configured)
+		return 0;
+	fi->name[sizeof(fi->name) - 1] = '\0';
+	return 1;
+}
+
+/* A flow's opening: text, its heading line; JSON, its object's name and id. */
+static void put_flow_head(struct ctl *c, const char *name, __u32 id, bool first)
+{
+	if (c->json) {
+		fprintf(c->out, "%s{\"name\":", first ? "" : ",");
+		json_string(c->out, name);
+		fprintf(c->out, ",\"id\":%u", id);
+	} else {
+		fprintf(c->out, "flow %s (id %u)\n", name, id);
+		snprintf(c->ctx, sizeof(c->ctx), "flow%u", id);
+	}
+}
+
 /*
  * The flow's chain, in order: the generic counters of each service, then
  * its own under the names it gave them.
@@ -532,12 +558,12 @@ static int print_flows(struct ctl *c)
 		struct ferry_flow_stats fs;
 		struct ferry_fwd_stats fwd;
 
-		err = read_elem(c, &c->flow_info, id, &fi);
-		if (err)
-			return err;
-		if (!fi.configured)
+		err = read_flow(c, id, &fi);
+		if (err <= 0) {
+			if (err)
+				return err;
 			continue;
-		fi.name[sizeof(fi.name) - 1] = '\0';
+		}
 		err = read_percpu(c, &c->flow_stats, id, &fs, sizeof(fs));
 		if (err)
 			return err;
@@ -545,14 +571,7 @@ static int print_flows(struct ctl *c)
 		if (err)
 			return err;
 
-		if (c->json) {
-			fprintf(out, "%s{\"name\":", first ? "" : ",");
-			json_string(out, fi.name);
-			fprintf(out, ",\"id\":%u", id);
-		} else {
-			fprintf(out, "flow %s (id %u)\n", fi.name, id);
-			snprintf(c->ctx, sizeof(c->ctx), "flow%u", id);
-		}
+		put_flow_head(c, fi.name, id, first);
 		put_group(c, &steering_group, NULL, &fs);
 		put_group(c, &datapath_group, NULL, &fwd);
 		err = print_services(c, id);
@@ -837,19 +856,14 @@ static int print_flow_config(struct ctl *c)
 		struct ferry_flow_info fi;
 		bool drop = false, fr = true;
 
-		err = read_elem(c, &c->flow_info, id, &fi);
-		if (err)
-			return err;
-		if (!fi.configured)
+		err = read_flow(c, id, &fi);
+		if (err <= 0) {
+			if (err)
+				return err;
 			continue;
-		fi.name[sizeof(fi.name) - 1] = '\0';
-		if (c->json) {
-			fprintf(out, "%s{\"name\":", first ? "" : ",");
-			json_string(out, fi.name);
-			fprintf(out, ",\"id\":%u,\"rules\":[", id);
-		} else {
-			fprintf(out, "flow %s (id %u)\n", fi.name, id);
 		}
+		put_flow_head(c, fi.name, id, first);
+		fputs(c->json ? ",\"rules\":[" : "", out);
 		for (__u32 slot = 0; slot < c->rules.info.max_entries; slot++) {
 			struct ferry_rule r;
 
@@ -998,14 +1012,14 @@ static int print_prometheus(struct ctl *c)
 	for (__u32 id = 0; id < c->flow_info.info.max_entries && nf < FERRY_MAX_FLOWS; id++) {
 		struct ferry_flow_info fi;
 
-		err = read_elem(c, &c->flow_info, id, &fi);
-		if (err)
-			goto out_free;
-		if (!fi.configured)
+		err = read_flow(c, id, &fi);
+		if (err <= 0) {
+			if (err)
+				goto out_free;
 			continue;
+		}
 		flows[nf].id = id;
 		memcpy(flows[nf].name, fi.name, sizeof(fi.name));
-		flows[nf].name[FERRY_FLOW_NAME_LEN - 1] = '\0';
 		err = read_percpu(c, &c->flow_stats, id, &flows[nf].fs, sizeof(flows[nf].fs)) ?:
 		      read_percpu(c, &c->fwd_stats, id, &flows[nf].fwd, sizeof(flows[nf].fwd));
 		if (err)
