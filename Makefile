@@ -64,11 +64,29 @@ EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/e
 LOADER_TEST_SOS = $(patsubst %,$(1)/tests/svc/%.so,bad_abi no_symbol wrong_name unresolved \
 	example_tag mark_a mark_b)
 
-# Debian 12 packages the build, the tests and the demo need.
-DEB_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
+# Debian 12 packages: what the build needs (the sanitizer and fuzzer builds
+# and the unit tests' included), and the tools the tests and the demo run.
+# make deps installs both; make bench adds BENCH_PACKAGES (below).
+BUILD_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
 	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libcunit1-dev libsystemd-dev \
-	iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
-	libclang-rt-14-dev curl python3 tcpdump systemd groff-base man-db
+	libclang-rt-14-dev
+TEST_PACKAGES := iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
+	curl python3 tcpdump systemd groff-base man-db
+
+# $(call apt_install,WHO,PACKAGES[,optional]): apt-get install whichever of
+# PACKAGES are missing (root only).  A failed install stops make, or with
+# "optional" is only reported: what needs those packages is then skipped.
+apt_install = missing=""; for p in $(2); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' \
+			|| missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "$(1): installing$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "$(1): run as root to install packages" >&2; exit 1; fi; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
+			$(if $(3),|| echo "$(1): could not install$$missing; what needs them is skipped" >&2); \
+	fi
 
 .DELETE_ON_ERROR:
 # Intermediate, but kept: otherwise make deletes them and rebuilds everything next time.
@@ -78,16 +96,7 @@ DEB_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev b
 all: $(FERRYD) $(FERRYCTL) $(EXAMPLE_SVCS)
 
 deps:
-	$(Q)missing=""; for p in $(DEB_PACKAGES); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' \
-			|| missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "deps: installing$$missing"; \
-		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root to install packages" >&2; exit 1; fi; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
-	fi
+	$(Q)$(call apt_install,deps,$(BUILD_PACKAGES) $(TEST_PACKAGES))
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/ferry_shared.h bpf/ferry_match.h
 	$(call msg,BPF,$@)
@@ -219,21 +228,8 @@ $(BENCH_DIR)/%: tests/bench/%.c $(BENCH_HDRS) $(BENCH_SKELS) $(LIBFERRY)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< $(LIBFERRY) $(LDLIBS)
 
-# $(call bench_install,WHO,PACKAGES): apt-get install whichever are missing.
-bench_install = missing=""; for p in $(2); do \
-		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' \
-			|| missing="$$missing $$p"; \
-	done; \
-	if [ -n "$$missing" ]; then \
-		echo "$(1): installing$$missing"; \
-		if [ "$$(id -u)" != 0 ]; then echo "$(1): run as root to install packages" >&2; exit 1; fi; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-			apt-get install -y -qq --no-install-recommends $$missing >/dev/null \
-			|| echo "$(1): could not install$$missing; what needs them is skipped" >&2; \
-	fi
-
 bench-deps: deps
-	$(Q)$(call bench_install,bench-deps,$(BENCH_PACKAGES))
+	$(Q)$(call apt_install,bench-deps,$(BENCH_PACKAGES),optional)
 
 bench-tools: all $(BENCH_TOOLS)
 
@@ -244,7 +240,7 @@ bench: bench-deps
 
 # The packet path without a network: ns/packet, then instructions/packet under callgrind.
 bench-micro: deps
-	$(Q)$(call bench_install,bench-micro,valgrind)
+	$(Q)$(call apt_install,bench-micro,valgrind,optional)
 	$(Q)$(MAKE) --no-print-directory $(BENCH_DIR)/bench_micro
 	$(Q)tests/bench/micro.sh $(BENCH_DIR)/bench_micro
 

@@ -109,14 +109,75 @@ static const struct counter port_counters[] = {
 	QUEUE_COUNTER(busy_polls), QUEUE_COUNTER(drop_malformed),
 };
 
+/*
+ * A set of counters of one record and where each output format puts it.
+ * Every format prints counters through these and put_group() or
+ * prom_group(): the tables above are walked in one place.
+ */
+struct counter_group {
+	/* text: the line's label (and the rates' key) */
+	const char *label;
+	/* text: NULL, a line of their own; else on the line already open, this first */
+	const char *text_sep;
+	/* JSON: the key of the object they are in; NULL: in the record's own object */
+	const char *json_key;
+	/* text, JSON: only those that are not 0 (text: "none" when all are) */
+	bool only_nonzero;
+	/* Printed with this group: JSON, inside its object; text, on the next line */
+	const struct counter_group *inner;
+	/* Prometheus: a family <prefix><counter name>_total per counter ... */
+	const char *prom_prefix;
+	const char *prom_help;
+	/* ... or, if set, one family <prefix><label>_total, the counter's name this label */
+	const char *prom_label;
+	const struct counter *ctrs;
+	size_t n;
+};
+
+/* Text label, JSON key, counters; then the Prometheus families' prefix and help. */
+#define GROUP(lbl, key, a) .label = (lbl), .json_key = (key), .ctrs = (a), .n = ARRAY_SIZE(a)
+#define PROM(prefix, help) .prom_prefix = (prefix), .prom_help = (help)
+
+/* Only the reasons that happened: a list of ten zeros hides the one that matters. */
+static const struct counter_group drops_group = {
+	GROUP("drops", "drops", drop_counters), .only_nonzero = true, .prom_label = "reason",
+	PROM("ferry_datapath_", "Packets the workers dropped, by flow and reason."),
+};
+static const struct counter_group steering_group = {
+	GROUP("steering", "steering", flow_counters),
+	PROM("ferry_flow_", "XDP steering counter of the flow (ferry_flow_stats)."),
+};
+static const struct counter_group datapath_group = {
+	GROUP("datapath", "datapath", fwd_counters), .inner = &drops_group,
+	PROM("ferry_datapath_", "Worker data-path counter of the flow (ferry_fwd_stats)."),
+};
+/* The chain runner's counters of a service, on the line its name opens. */
+static const struct counter_group svc_group = { GROUP(NULL, NULL, svc_counters), .text_sep = "" };
+static const struct counter_group xdp_group = { GROUP("xdp", NULL, xdp_counters) };
+static const struct counter_group kernel_group = {
+	GROUP("kernel", "kernel", link_counters),
+	PROM("ferry_interface_kernel_", "The kernel's counter of the interface (IFLA_STATS64)."),
+};
+static const struct counter_group xsk_group = {
+	GROUP("xsk", "xdp_statistics", xsk_counters),
+	PROM("ferry_queue_", "AF_XDP socket XDP_STATISTICS counter of the interface queue."),
+};
+static const struct counter_group port_group = {
+	GROUP("port", "port", port_counters),
+	PROM("ferry_queue_", "ferry port counter of the interface queue's AF_XDP socket."),
+};
+
 struct pinned_map {
 	const char *name;
 	int fd;
 	struct bpf_map_info info;
 };
 
+struct emitter;
+
 struct ctl {
 	const char *pin_path;
+	const struct emitter *em; /* text or JSON */
 	bool json;
 	enum out_format format;
 	bool watch;
@@ -307,57 +368,122 @@ static void json_string(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void json_counters(FILE *out, const void *rec, const struct counter *ctrs, size_t n,
-			  bool *first)
+/*
+ * What differs between the text and the JSON output of a group of
+ * counters; put_group() does the walk.  nth counts the counters printed
+ * before this one (after: in end()).
+ */
+struct emitter {
+	void (*begin)(struct ctl *c, const struct counter_group *g, const char *label);
+	void (*counter)(struct ctl *c, const struct counter_group *g, const char *label,
+			const char *name, __u64 v, size_t nth);
+	void (*end)(struct ctl *c, const struct counter_group *g, size_t nth);
+	bool nests; /* a group's inner group goes inside it, not after it */
+};
+
+static void text_begin(struct ctl *c, const struct counter_group *g, const char *label)
 {
-	for (size_t i = 0; i < n; i++) {
-		fprintf(out, "%s\"%s\":%llu", *first ? "" : ",", ctrs[i].name,
-		       (unsigned long long)counter_value(rec, &ctrs[i]));
-		*first = false;
-	}
+	if (!g->text_sep)
+		fprintf(c->out, "  %-10s", label);
 }
 
-/* Only the reasons that happened: a list of ten zeros hides the one that matters. */
-static void json_drops(FILE *out, const struct ferry_fwd_stats *fwd)
+static void text_counter(struct ctl *c, const struct counter_group *g, const char *label,
+			 const char *name, __u64 v, size_t nth)
 {
-	bool first = true;
+	if (g->text_sep && !nth)
+		fputs(g->text_sep, c->out);
+	put_counter(c, label, name, v);
+}
 
-	fprintf(out, "\"drops\":{");
-	for (size_t i = 0; i < ARRAY_SIZE(drop_counters); i++) {
-		__u64 v = counter_value(fwd, &drop_counters[i]);
+static void text_end(struct ctl *c, const struct counter_group *g, size_t nth)
+{
+	if (!g->text_sep)
+		fprintf(c->out, "%s\n", g->only_nonzero && !nth ? " none" : "");
+}
 
-		if (!v)
+static const struct emitter text_emitter = {
+	.begin = text_begin,
+	.counter = text_counter,
+	.end = text_end,
+};
+
+/* A group with a key follows something in its object: it opens with a comma. */
+static void json_begin(struct ctl *c, const struct counter_group *g, const char *label)
+{
+	if (g->json_key)
+		fprintf(c->out, ",\"%s\":{", g->json_key);
+}
+
+static void json_counter(struct ctl *c, const struct counter_group *g, const char *label,
+			 const char *name, __u64 v, size_t nth)
+{
+	if (nth || !g->json_key)
+		fputc(',', c->out);
+	json_string(c->out, name);
+	fprintf(c->out, ":%llu", (unsigned long long)v);
+}
+
+static void json_end(struct ctl *c, const struct counter_group *g, size_t nth)
+{
+	if (g->json_key)
+		fputc('}', c->out);
+}
+
+static const struct emitter json_emitter = {
+	.begin = json_begin,
+	.counter = json_counter,
+	.end = json_end,
+	.nests = true,
+};
+
+/* The counters of group g in record rec; label NULL: the group's own. */
+static void put_group(struct ctl *c, const struct counter_group *g, const char *label,
+		      const void *rec)
+{
+	const struct emitter *em = c->em;
+	size_t nth = 0;
+
+	if (!label)
+		label = g->label;
+	em->begin(c, g, label);
+	for (size_t i = 0; i < g->n; i++) {
+		__u64 v = counter_value(rec, &g->ctrs[i]);
+
+		if (g->only_nonzero && !v)
 			continue;
-		fprintf(out, "%s\"%s\":%llu", first ? "" : ",", drop_counters[i].name,
-		       (unsigned long long)v);
-		first = false;
+		em->counter(c, g, label, g->ctrs[i].name, v, nth++);
 	}
-	fputc('}', out);
+	if (g->inner && em->nests)
+		put_group(c, g->inner, NULL, rec);
+	em->end(c, g, nth);
+	if (g->inner && !em->nests)
+		put_group(c, g->inner, NULL, rec);
 }
 
-static void text_counters(struct ctl *c, const char *label, const void *rec,
-			  const struct counter *ctrs, size_t n)
+/* Flow id's record: 1 if the flow is configured (its name terminated), 0 if not, or -errno. */
+static int read_flow(struct ctl *c, __u32 id, struct ferry_flow_info *fi)
 {
-	fprintf(c->out, "  %-10s", label);
-	for (size_t i = 0; i < n; i++)
-		put_counter(c, label, ctrs[i].name, counter_value(rec, &ctrs[i]));
-	fputc('\n', c->out);
+	int err = read_elem(c, &c->flow_info, id, fi);
+
+	if (err)
+		return err;
+	if (!fi->configured)
+		return 0;
+	fi->name[sizeof(fi->name) - 1] = '\0';
+	return 1;
 }
 
-static void text_drops(struct ctl *c, const struct ferry_fwd_stats *fwd)
+/* A flow's opening: text, its heading line; JSON, its object's name and id. */
+static void put_flow_head(struct ctl *c, const char *name, __u32 id, bool first)
 {
-	bool any = false;
-
-	fprintf(c->out, "  %-10s", "drops");
-	for (size_t i = 0; i < ARRAY_SIZE(drop_counters); i++) {
-		__u64 v = counter_value(fwd, &drop_counters[i]);
-
-		if (!v)
-			continue;
-		put_counter(c, "drops", drop_counters[i].name, v);
-		any = true;
+	if (c->json) {
+		fprintf(c->out, "%s{\"name\":", first ? "" : ",");
+		json_string(c->out, name);
+		fprintf(c->out, ",\"id\":%u", id);
+	} else {
+		fprintf(c->out, "flow %s (id %u)\n", name, id);
+		snprintf(c->ctx, sizeof(c->ctx), "flow%u", id);
 	}
-	fprintf(c->out, "%s\n", any ? "" : " none");
 }
 
 /*
@@ -374,9 +500,15 @@ static int print_services(struct ctl *c, __u32 flow_id)
 		fprintf(out, ",\"services\":[");
 	for (__u32 pos = 0; pos < FERRY_MAX_SERVICES; pos++) {
 		__u32 key = flow_id * FERRY_MAX_SERVICES + pos;
+		struct counter own[FERRY_SVC_COUNTERS];
+		struct counter_group own_group = {
+			.json_key = "counters",
+			.text_sep = " |",
+			.ctrs = own,
+		};
 		struct ferry_svc_info si;
 		struct ferry_svc_stats ss;
-		bool f = true;
+		char label[16];
 
 		err = read_elem(c, &c->svc_info, key, &si);
 		if (err)
@@ -387,41 +519,25 @@ static int print_services(struct ctl *c, __u32 flow_id)
 		err = read_percpu(c, &c->svc_stats, key, &ss, sizeof(ss));
 		if (err)
 			return err;
-		if (!c->json) {
-			char label[16];
-
-			snprintf(label, sizeof(label), "service%u", pos);
-			fprintf(out, "  %-10s %u %s", "service", pos, si.service);
-			for (size_t i = 0; i < ARRAY_SIZE(svc_counters); i++)
-				put_counter(c, label, svc_counters[i].name,
-					    counter_value(&ss, &svc_counters[i]));
-			for (int i = 0; i < FERRY_SVC_COUNTERS; i++) {
-				si.counter_names[i][FERRY_SVC_NAME_LEN - 1] = '\0';
-				if (!si.counter_names[i][0])
-					continue;
-				fputs(f ? " |" : "", out);
-				put_counter(c, label, si.counter_names[i], ss.counters[i]);
-				f = false;
-			}
-			fputc('\n', out);
-			continue;
-		}
-		fprintf(out, "%s{\"name\":", first ? "" : ",");
-		json_string(out, si.service);
-		fputc(',', out);
-		json_counters(out, &ss, svc_counters, ARRAY_SIZE(svc_counters), &f);
-		fprintf(out, ",\"counters\":{");
-		f = true;
+		/* The service's own counters: a table of the names it gave. */
 		for (int i = 0; i < FERRY_SVC_COUNTERS; i++) {
 			si.counter_names[i][FERRY_SVC_NAME_LEN - 1] = '\0';
 			if (!si.counter_names[i][0])
 				continue;
-			fputs(f ? "" : ",", out);
-			json_string(out, si.counter_names[i]);
-			fprintf(out, ":%llu", (unsigned long long)ss.counters[i]);
-			f = false;
+			own[own_group.n].name = si.counter_names[i];
+			own[own_group.n++].off = offsetof(struct ferry_svc_stats, counters) +
+						 i * sizeof(ss.counters[0]);
 		}
-		fprintf(out, "}}");
+		snprintf(label, sizeof(label), "service%u", pos);
+		if (c->json) {
+			fprintf(out, "%s{\"name\":", first ? "" : ",");
+			json_string(out, si.service);
+		} else {
+			fprintf(out, "  %-10s %u %s", "service", pos, si.service);
+		}
+		put_group(c, &svc_group, label, &ss);
+		put_group(c, &own_group, label, &ss);
+		fputc(c->json ? '}' : '\n', out);
 		first = false;
 	}
 	if (c->json)
@@ -441,14 +557,13 @@ static int print_flows(struct ctl *c)
 		struct ferry_flow_info fi;
 		struct ferry_flow_stats fs;
 		struct ferry_fwd_stats fwd;
-		bool f = true;
 
-		err = read_elem(c, &c->flow_info, id, &fi);
-		if (err)
-			return err;
-		if (!fi.configured)
+		err = read_flow(c, id, &fi);
+		if (err <= 0) {
+			if (err)
+				return err;
 			continue;
-		fi.name[sizeof(fi.name) - 1] = '\0';
+		}
 		err = read_percpu(c, &c->flow_stats, id, &fs, sizeof(fs));
 		if (err)
 			return err;
@@ -456,33 +571,14 @@ static int print_flows(struct ctl *c)
 		if (err)
 			return err;
 
-		if (!c->json) {
-			fprintf(out, "flow %s (id %u)\n", fi.name, id);
-			snprintf(c->ctx, sizeof(c->ctx), "flow%u", id);
-			text_counters(c, "steering", &fs, flow_counters,
-				      ARRAY_SIZE(flow_counters));
-			text_counters(c, "datapath", &fwd, fwd_counters,
-				      ARRAY_SIZE(fwd_counters));
-			text_drops(c, &fwd);
-			err = print_services(c, id);
-			if (err)
-				return err;
-			continue;
-		}
-		fprintf(out, "%s{\"name\":", first ? "" : ",");
-		json_string(out, fi.name);
-		fprintf(out, ",\"id\":%u,\"steering\":{", id);
-		json_counters(out, &fs, flow_counters, ARRAY_SIZE(flow_counters), &f);
-		fprintf(out, "},\"datapath\":{");
-		f = true;
-		json_counters(out, &fwd, fwd_counters, ARRAY_SIZE(fwd_counters), &f);
-		fputc(',', out);
-		json_drops(out, &fwd);
-		fputc('}', out);
+		put_flow_head(c, fi.name, id, first);
+		put_group(c, &steering_group, NULL, &fs);
+		put_group(c, &datapath_group, NULL, &fwd);
 		err = print_services(c, id);
 		if (err)
 			return err;
-		fputc('}', out);
+		if (c->json)
+			fputc('}', out);
 		first = false;
 	}
 	if (c->json)
@@ -531,7 +627,6 @@ static int print_ifaces(struct ctl *c)
 		struct pinned_map m = { .fd = -1 };
 		struct ferry_queue_stats qs;
 		struct ferry_xdp_stats xs;
-		bool f = false, link;
 		int ret;
 
 		if (err)
@@ -542,29 +637,20 @@ static int print_ifaces(struct ctl *c)
 		err = ret ?: read_percpu(c, &m, 0, &xs, sizeof(xs));
 		if (err)
 			goto next;
-		/* What the kernel dropped on the interface, before or after ferry. */
-		link = find_link_stats(c, ifname, &qs);
-		if (!c->json) {
-			fprintf(out, "interface %s\n", ifname);
-			snprintf(c->ctx, sizeof(c->ctx), "if-%s", ifname);
-			text_counters(c, "xdp", &xs, xdp_counters, ARRAY_SIZE(xdp_counters));
-			if (link)
-				text_counters(c, "kernel", &qs, link_counters,
-					      ARRAY_SIZE(link_counters));
-		} else {
+		if (c->json) {
 			fprintf(out, "%s{\"name\":", first ? "" : ",");
 			json_string(out, ifname);
-			json_counters(out, &xs, xdp_counters, ARRAY_SIZE(xdp_counters), &f);
-			if (link) {
-				fprintf(out, ",\"kernel\":{");
-				f = true;
-				json_counters(out, &qs, link_counters, ARRAY_SIZE(link_counters),
-					      &f);
-				fputc('}', out);
-			}
-			fputc('}', out);
-			first = false;
+		} else {
+			fprintf(out, "interface %s\n", ifname);
+			snprintf(c->ctx, sizeof(c->ctx), "if-%s", ifname);
 		}
+		put_group(c, &xdp_group, NULL, &xs);
+		/* What the kernel dropped on the interface, before or after ferry. */
+		if (find_link_stats(c, ifname, &qs))
+			put_group(c, &kernel_group, NULL, &qs);
+		if (c->json)
+			fputc('}', out);
+		first = false;
 next:
 		close_pin(&m);
 		free(names[i]);
@@ -585,7 +671,6 @@ static int print_queues(struct ctl *c)
 		fprintf(out, ",\"queues\":[");
 	for (__u32 key = 0; key < c->queue_stats.info.max_entries; key++) {
 		struct ferry_queue_stats qs;
-		bool f = true;
 		int err = read_elem(c, &c->queue_stats, key, &qs);
 
 		if (err)
@@ -593,23 +678,20 @@ static int print_queues(struct ctl *c)
 		if (!qs.configured)
 			continue;
 		qs.ifname[sizeof(qs.ifname) - 1] = '\0';
-		if (!c->json) {
+		if (c->json) {
+			fprintf(out, "%s{\"interface\":", first ? "" : ",");
+			json_string(out, qs.ifname);
+			fprintf(out, ",\"queue\":%u,\"zerocopy\":%s", qs.queue,
+				qs.zerocopy ? "true" : "false");
+		} else {
 			fprintf(out, "interface %s queue %u (%s)\n", qs.ifname, qs.queue,
 				qs.zerocopy ? "zero-copy" : "copy");
 			snprintf(c->ctx, sizeof(c->ctx), "q-%s-%u", qs.ifname, qs.queue);
-			text_counters(c, "xsk", &qs, xsk_counters, ARRAY_SIZE(xsk_counters));
-			text_counters(c, "port", &qs, port_counters, ARRAY_SIZE(port_counters));
-			continue;
 		}
-		fprintf(out, "%s{\"interface\":", first ? "" : ",");
-		json_string(out, qs.ifname);
-		fprintf(out, ",\"queue\":%u,\"zerocopy\":%s,\"xdp_statistics\":{", qs.queue,
-			qs.zerocopy ? "true" : "false");
-		json_counters(out, &qs, xsk_counters, ARRAY_SIZE(xsk_counters), &f);
-		fprintf(out, "},\"port\":{");
-		f = true;
-		json_counters(out, &qs, port_counters, ARRAY_SIZE(port_counters), &f);
-		fprintf(out, "}}");
+		put_group(c, &xsk_group, NULL, &qs);
+		put_group(c, &port_group, NULL, &qs);
+		if (c->json)
+			fputc('}', out);
 		first = false;
 	}
 	if (c->json)
@@ -729,39 +811,36 @@ static void put_ports(FILE *out, bool json, __u16 lo, __u16 hi)
 		fprintf(out, json ? "\"%u-%u\"" : "%u-%u", lo, hi);
 }
 
+/* What comes before each of a rule's fields, in text and in JSON. */
+static const char *const rule_seps[2][4] = {
+	{ " to ", " port ", " from ", " port " },
+	{ ",\"destination\":", ",\"port\":", ",\"source\":", ",\"source_port\":" },
+};
+
 static void put_rule(struct ctl *c, const struct ferry_rule *r)
 {
 	const char *proto = r->l4_proto == IPPROTO_UDP ? "udp" :
 			    r->l4_proto == IPPROTO_TCP ? "tcp" : "?";
+	const char *const *sep = rule_seps[c->json];
 	FILE *out = c->out;
 
-	if (!c->json) {
-		fprintf(out, "  %-10s %s to ", r->dir == FERRY_DIR_REPLY ? "reply" : "match", proto);
-		put_prefix(out, false, r->family, r->dst, r->dst_plen);
-		fputs(" port ", out);
-		put_ports(out, false, r->dport_lo, r->dport_hi);
-		fputs(" from ", out);
-		put_prefix(out, false, r->family, r->src, r->src_plen);
-		fputs(" port ", out);
-		put_ports(out, false, r->sport_lo, r->sport_hi);
-		/* An index: ferryctl need not run in ferryd's namespace to name it. */
-		if (r->ifindex)
-			fprintf(out, " on ifindex %u", r->ifindex);
-		fputc('\n', out);
-		return;
-	}
-	fprintf(out, "{\"direction\":\"%s\",\"protocol\":\"%s\",\"destination\":",
-		r->dir == FERRY_DIR_REPLY ? "reply" : "client", proto);
-	put_prefix(out, true, r->family, r->dst, r->dst_plen);
-	fputs(",\"port\":", out);
-	put_ports(out, true, r->dport_lo, r->dport_hi);
-	fputs(",\"source\":", out);
-	put_prefix(out, true, r->family, r->src, r->src_plen);
-	fputs(",\"source_port\":", out);
-	put_ports(out, true, r->sport_lo, r->sport_hi);
+	if (c->json)
+		fprintf(out, "{\"direction\":\"%s\",\"protocol\":\"%s\"",
+			r->dir == FERRY_DIR_REPLY ? "reply" : "client", proto);
+	else
+		fprintf(out, "  %-10s %s", r->dir == FERRY_DIR_REPLY ? "reply" : "match", proto);
+	fputs(sep[0], out);
+	put_prefix(out, c->json, r->family, r->dst, r->dst_plen);
+	fputs(sep[1], out);
+	put_ports(out, c->json, r->dport_lo, r->dport_hi);
+	fputs(sep[2], out);
+	put_prefix(out, c->json, r->family, r->src, r->src_plen);
+	fputs(sep[3], out);
+	put_ports(out, c->json, r->sport_lo, r->sport_hi);
+	/* An index: ferryctl need not run in ferryd's namespace to name it. */
 	if (r->ifindex)
-		fprintf(out, ",\"ifindex\":%u", r->ifindex);
-	fputc('}', out);
+		fprintf(out, c->json ? ",\"ifindex\":%u" : " on ifindex %u", r->ifindex);
+	fputs(c->json ? "}" : "\n", out);
 }
 
 /* Each flow: its rules as the XDP program scans them, on_failure, and its chain. */
@@ -777,19 +856,14 @@ static int print_flow_config(struct ctl *c)
 		struct ferry_flow_info fi;
 		bool drop = false, fr = true;
 
-		err = read_elem(c, &c->flow_info, id, &fi);
-		if (err)
-			return err;
-		if (!fi.configured)
+		err = read_flow(c, id, &fi);
+		if (err <= 0) {
+			if (err)
+				return err;
 			continue;
-		fi.name[sizeof(fi.name) - 1] = '\0';
-		if (c->json) {
-			fprintf(out, "%s{\"name\":", first ? "" : ",");
-			json_string(out, fi.name);
-			fprintf(out, ",\"id\":%u,\"rules\":[", id);
-		} else {
-			fprintf(out, "flow %s (id %u)\n", fi.name, id);
 		}
+		put_flow_head(c, fi.name, id, first);
+		fputs(c->json ? ",\"rules\":[" : "", out);
 		for (__u32 slot = 0; slot < c->rules.info.max_entries; slot++) {
 			struct ferry_rule r;
 
@@ -865,35 +939,92 @@ struct prom_flow {
 	struct ferry_fwd_stats fwd;
 };
 
+/* A sample's labels, those of the object it counts for. */
+typedef void prom_labels_fn(FILE *out, const void *obj);
+
+static void prom_flow_labels(FILE *out, const void *obj)
+{
+	fputs("flow=", out);
+	prom_label(out, ((const struct prom_flow *)obj)->name);
+}
+
+static void prom_link_labels(FILE *out, const void *obj)
+{
+	fputs("interface=", out);
+	prom_label(out, ((const struct ferry_queue_stats *)obj)->ifname);
+}
+
+static void prom_queue_labels(FILE *out, const void *obj)
+{
+	prom_link_labels(out, obj);
+	fprintf(out, ",queue=\"%u\"", ((const struct ferry_queue_stats *)obj)->queue);
+}
+
+/*
+ * Group g of each of n objects, its record rec_off bytes into the object:
+ * a family per counter with a sample per object, or with g->prom_label one
+ * family with a sample per object and counter.
+ */
+static void prom_group(struct ctl *c, const struct counter_group *g, const void *const *objs,
+		       int n, size_t rec_off, prom_labels_fn *labels)
+{
+	size_t families = g->prom_label ? 1 : g->n, per_family = g->prom_label ? g->n : 1;
+	FILE *out = c->out;
+	char name[128];
+
+	for (size_t k = 0; k < families; k++) {
+		snprintf(name, sizeof(name), "%s%s_total", g->prom_prefix,
+			 g->prom_label ? g->label : g->ctrs[k].name);
+		prom_family(out, name, g->prom_help, "counter");
+		for (int i = 0; i < n; i++) {
+			const void *rec = (const char *)objs[i] + rec_off;
+
+			for (size_t j = k; j < k + per_family; j++) {
+				fprintf(out, "%s{", name);
+				labels(out, objs[i]);
+				if (g->prom_label)
+					fprintf(out, ",%s=\"%s\"", g->prom_label, g->ctrs[j].name);
+				fprintf(out, "} %llu\n",
+					(unsigned long long)counter_value(rec, &g->ctrs[j]));
+			}
+		}
+	}
+}
+
 static int print_prometheus(struct ctl *c)
 {
 	struct prom_flow *flows;
 	struct ferry_queue_stats *qs;
+	const void **fobjs, **qobjs, **lobjs;
 	FILE *out = c->out;
-	int nf = 0, nq = 0, err = 0;
-	char name[128];
+	int nf = 0, nq = 0, nl = 0, err = 0;
 
 	flows = calloc(FERRY_MAX_FLOWS, sizeof(*flows));
 	qs = calloc(c->queue_stats.info.max_entries, sizeof(*qs));
-	if (!flows || !qs) {
+	fobjs = calloc(FERRY_MAX_FLOWS + 2 * (size_t)c->queue_stats.info.max_entries,
+		       sizeof(*fobjs));
+	if (!flows || !qs || !fobjs) {
 		err = -ENOMEM;
 		goto out_free;
 	}
+	qobjs = fobjs + FERRY_MAX_FLOWS;
+	lobjs = qobjs + c->queue_stats.info.max_entries;
 	for (__u32 id = 0; id < c->flow_info.info.max_entries && nf < FERRY_MAX_FLOWS; id++) {
 		struct ferry_flow_info fi;
 
-		err = read_elem(c, &c->flow_info, id, &fi);
-		if (err)
-			goto out_free;
-		if (!fi.configured)
+		err = read_flow(c, id, &fi);
+		if (err <= 0) {
+			if (err)
+				goto out_free;
 			continue;
+		}
 		flows[nf].id = id;
 		memcpy(flows[nf].name, fi.name, sizeof(fi.name));
-		flows[nf].name[FERRY_FLOW_NAME_LEN - 1] = '\0';
 		err = read_percpu(c, &c->flow_stats, id, &flows[nf].fs, sizeof(flows[nf].fs)) ?:
 		      read_percpu(c, &c->fwd_stats, id, &flows[nf].fwd, sizeof(flows[nf].fwd));
 		if (err)
 			goto out_free;
+		fobjs[nf] = &flows[nf];
 		nf++;
 	}
 	for (__u32 key = 0; key < c->queue_stats.info.max_entries; key++) {
@@ -901,85 +1032,37 @@ static int print_prometheus(struct ctl *c)
 		if (err)
 			goto out_free;
 		qs[nq].ifname[sizeof(qs[nq].ifname) - 1] = '\0';
-		if (qs[nq].configured)
-			nq++;
+		if (!qs[nq].configured)
+			continue;
+		qobjs[nq] = &qs[nq];
+		/* Slots are in interface order: the first of each interface has its counters. */
+		if (!nq || strcmp(qs[nq].ifname, qs[nq - 1].ifname))
+			lobjs[nl++] = &qs[nq];
+		nq++;
 	}
 
-	for (size_t k = 0; k < ARRAY_SIZE(flow_counters); k++) {
-		snprintf(name, sizeof(name), "ferry_flow_%s_total", flow_counters[k].name);
-		prom_family(out, name, "XDP steering counter of the flow (ferry_flow_stats).",
-			    "counter");
-		for (int f = 0; f < nf; f++) {
-			fprintf(out, "%s{flow=", name);
-			prom_label(out, flows[f].name);
-			fprintf(out, "} %llu\n",
-				(unsigned long long)counter_value(&flows[f].fs, &flow_counters[k]));
-		}
-	}
-	for (size_t k = 0; k < ARRAY_SIZE(fwd_counters); k++) {
-		snprintf(name, sizeof(name), "ferry_datapath_%s_total", fwd_counters[k].name);
-		prom_family(out, name, "Worker data-path counter of the flow (ferry_fwd_stats).",
-			    "counter");
-		for (int f = 0; f < nf; f++) {
-			fprintf(out, "%s{flow=", name);
-			prom_label(out, flows[f].name);
-			fprintf(out, "} %llu\n",
-				(unsigned long long)counter_value(&flows[f].fwd, &fwd_counters[k]));
-		}
-	}
-	prom_family(out, "ferry_datapath_drops_total",
-		    "Packets the workers dropped, by flow and reason.", "counter");
-	for (int f = 0; f < nf; f++)
-		for (size_t k = 0; k < ARRAY_SIZE(drop_counters); k++) {
-			fputs("ferry_datapath_drops_total{flow=", out);
-			prom_label(out, flows[f].name);
-			fprintf(out, ",reason=\"%s\"} %llu\n", drop_counters[k].name,
-				(unsigned long long)counter_value(&flows[f].fwd, &drop_counters[k]));
-		}
+	prom_group(c, &steering_group, fobjs, nf, offsetof(struct prom_flow, fs),
+		   prom_flow_labels);
+	prom_group(c, &datapath_group, fobjs, nf, offsetof(struct prom_flow, fwd),
+		   prom_flow_labels);
+	prom_group(c, &drops_group, fobjs, nf, offsetof(struct prom_flow, fwd), prom_flow_labels);
 	prom_family(out, "ferry_sessions", "NAT sessions of the flow (created - expired - early dropped).",
 		    "gauge");
 	for (int f = 0; f < nf; f++) {
-		fputs("ferry_sessions{flow=", out);
-		prom_label(out, flows[f].name);
+		fputs("ferry_sessions{", out);
+		prom_flow_labels(out, &flows[f]);
 		fprintf(out, "} %llu\n", (unsigned long long)(flows[f].fwd.sessions_created -
 							       flows[f].fwd.sessions_expired -
 							       flows[f].fwd.sessions_early_dropped));
 	}
-	for (size_t k = 0; k < ARRAY_SIZE(xsk_counters) + ARRAY_SIZE(port_counters); k++) {
-		bool xsk = k < ARRAY_SIZE(xsk_counters);
-		const struct counter *ctr = xsk ? &xsk_counters[k] :
-						  &port_counters[k - ARRAY_SIZE(xsk_counters)];
-
-		snprintf(name, sizeof(name), "ferry_queue_%s_total", ctr->name);
-		prom_family(out, name,
-			    xsk ? "AF_XDP socket XDP_STATISTICS counter of the interface queue." :
-				  "ferry port counter of the interface queue's AF_XDP socket.",
-			    "counter");
-		for (int q = 0; q < nq; q++) {
-			fprintf(out, "%s{interface=", name);
-			prom_label(out, qs[q].ifname);
-			fprintf(out, ",queue=\"%u\"} %llu\n", qs[q].queue,
-				(unsigned long long)counter_value(&qs[q], ctr));
-		}
-	}
-	for (size_t k = 0; k < ARRAY_SIZE(link_counters); k++) {
-		snprintf(name, sizeof(name), "ferry_interface_kernel_%s_total", link_counters[k].name);
-		prom_family(out, name, "The kernel's counter of the interface (IFLA_STATS64).",
-			    "counter");
-		/* Slots are in interface order: the first of each interface has its counters. */
-		for (int q = 0; q < nq; q++) {
-			if (q && !strcmp(qs[q].ifname, qs[q - 1].ifname))
-				continue;
-			fprintf(out, "%s{interface=", name);
-			prom_label(out, qs[q].ifname);
-			fprintf(out, "} %llu\n",
-				(unsigned long long)counter_value(&qs[q], &link_counters[k]));
-		}
-	}
+	prom_group(c, &xsk_group, qobjs, nq, 0, prom_queue_labels);
+	prom_group(c, &port_group, qobjs, nq, 0, prom_queue_labels);
+	prom_group(c, &kernel_group, lobjs, nl, 0, prom_link_labels);
 out_free:
 	if (err)
 		fprintf(stderr, "ferryctl: %s: cannot read the maps: %s\n", c->pin_path,
 			strerror(-err));
+	free(fobjs);
 	free(qs);
 	free(flows);
 	return err;
@@ -1250,5 +1333,6 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	c.json = c.format == FMT_JSON;
+	c.em = c.json ? &json_emitter : &text_emitter;
 	return run_command(&c, (enum command)cmd);
 }

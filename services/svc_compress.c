@@ -335,21 +335,6 @@ stored:
 	return cz_store(w, p, len);
 }
 
-static void compress_process(void *conf, void *wstate, struct ferry_worker *w,
-			     struct ferry_batch *b)
-{
-	for (uint32_t i = 0; i < b->n; i++) {
-		struct ferry_pkt *p = b->pkts[i];
-		int reason;
-
-		if (p->verdict != FERRY_VERDICT_NEXT || !cz_applies(conf, p))
-			continue;
-		reason = cz_compress_one(conf, wstate, w, p);
-		if (reason)
-			ferry_pkt_drop(p, reason);
-	}
-}
-
 /* Returns 0 with the original payload back in place, or a drop reason. */
 static int cz_decompress_one(const struct cz_conf *c, struct cz_worker *cw, struct ferry_worker *w,
 			     struct ferry_pkt *p)
@@ -398,19 +383,39 @@ static int cz_decompress_one(const struct cz_conf *c, struct cz_worker *cw, stru
 	return 0;
 }
 
-static void decompress_process(void *conf, void *wstate, struct ferry_worker *w,
-			       struct ferry_batch *b)
+/* Compresses or restores one packet: 0, or the reason to drop it. */
+typedef int cz_one_fn(const struct cz_conf *c, struct cz_worker *cw, struct ferry_worker *w,
+		      struct ferry_pkt *p);
+
+/*
+ * Both services' batch: each packet still on its way that the service
+ * applies to goes through one(); inlined with one() a constant.
+ */
+static inline void cz_process(const struct cz_conf *c, struct cz_worker *cw,
+			      struct ferry_worker *w, struct ferry_batch *b, cz_one_fn *one)
 {
 	for (uint32_t i = 0; i < b->n; i++) {
 		struct ferry_pkt *p = b->pkts[i];
 		int reason;
 
-		if (p->verdict != FERRY_VERDICT_NEXT || !cz_applies(conf, p))
+		if (p->verdict != FERRY_VERDICT_NEXT || !cz_applies(c, p))
 			continue;
-		reason = cz_decompress_one(conf, wstate, w, p);
+		reason = one(c, cw, w, p);
 		if (reason)
 			ferry_pkt_drop(p, reason);
 	}
+}
+
+static void compress_process(void *conf, void *wstate, struct ferry_worker *w,
+			     struct ferry_batch *b)
+{
+	cz_process(conf, wstate, w, b, cz_compress_one);
+}
+
+static void decompress_process(void *conf, void *wstate, struct ferry_worker *w,
+			       struct ferry_batch *b)
+{
+	cz_process(conf, wstate, w, b, cz_decompress_one);
 }
 
 const struct ferry_service_ops svc_compress_ops = {

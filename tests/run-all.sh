@@ -22,35 +22,41 @@ tally() { # LOGFILE: adds up the last "X: N passed, N failed" line
 	failed=$((failed + f))
 }
 
+# A suite that exited non-zero without counting a failed test (it crashed,
+# or timed out part way) is one failure more.
+check_exit() { # NAME STATUS LOGFILE
+	if [ "$2" != 0 ] && ! grep -qE ' [1-9][0-9]* failed' "$3"; then
+		echo "run-all: $1 exited $2"
+		failed=$((failed + 1))
+	fi
+}
+
+suite() { # NAME CMD...: runs CMD, its output also in $logs/NAME.log, and counts it
+	local name=$1 st
+	shift
+	"$@" 2>&1 | tee "$logs/$name.log"
+	st=${PIPESTATUS[0]}
+	tally "$logs/$name.log"
+	check_exit "$name" "$st" "$logs/$name.log"
+}
+
 logs=$(mktemp -d /tmp/ferry-check.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 
 echo "== unit tests"
-build/tests/unit-tests 2>&1 | tee "$logs/unit.log"
-st=${PIPESTATUS[0]}
-tally "$logs/unit.log"
-[ "$st" = 0 ] || grep -q ' [1-9][0-9]* failed' "$logs/unit.log" || failed=$((failed + 1))
+suite unit build/tests/unit-tests
 
 for t in tests/integration/test_*.sh; do
 	name=$(basename "$t" .sh)
 	echo "== $name"
-	timeout 600 "$t" 2>&1 | tee "$logs/$name.log"
-	st=${PIPESTATUS[0]}
-	tally "$logs/$name.log"
-	if [ "$st" != 0 ] && ! grep -qE ' [1-9][0-9]* failed' "$logs/$name.log"; then
-		echo "run-all: $name exited $st"
-		failed=$((failed + 1))
-	fi
+	suite "$name" timeout 600 "$t"
 done
 
 # Fuzzing (make fuzz-build): each libFuzzer harness for FUZZ_SMOKE_SECONDS,
 # one test per harness (and one for fuzz_chain's seeds reaching every service);
 # tests/fuzz/run.sh prints "fuzz: N passed, N failed".
 echo "== fuzz"
-tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-20}" 2>&1 | tee "$logs/fuzz.log"
-st=${PIPESTATUS[0]}
-tally "$logs/fuzz.log"
-[ "$st" = 0 ] || grep -qE ' [1-9][0-9]* failed' "$logs/fuzz.log" || failed=$((failed + 1))
+suite fuzz tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-20}"
 
 # The ASan + UBSan build (make asan): the unit tests, then test_forward with
 # the sanitized ferryd and ferryctl.  Any error or leak is fatal (UBSan is
@@ -70,9 +76,8 @@ san_suite() { # NAME LOG CMD...: runs CMD with the sanitizers' reports in $logs/
 		echo "FAIL: $name: sanitizer report:"
 		[ -z "$reports" ] || cat $reports | sed 's/^/  | /' | head -n 200
 		failed=$((failed + 1))
-	elif [ "$st" != 0 ] && ! grep -qE ' [1-9][0-9]* failed' "$log"; then
-		echo "run-all: $name exited $st"
-		failed=$((failed + 1))
+	else
+		check_exit "$name" "$st" "$log"
 	fi
 }
 echo "== asan-unit"
@@ -88,10 +93,7 @@ done
 # A short soak (make soak runs the full one): steady forwarding, flat RSS,
 # frame accounting at stop.
 echo "== soak"
-SOAK_SECONDS=${CHECK_SOAK_SECONDS:-10} timeout 120 tests/soak.sh 2>&1 | tee "$logs/soak.log"
-st=${PIPESTATUS[0]}
-tally "$logs/soak.log"
-[ "$st" = 0 ] || grep -qE ' [1-9][0-9]* failed' "$logs/soak.log" || failed=$((failed + 1))
+suite soak env SOAK_SECONDS="${CHECK_SOAK_SECONDS:-10}" timeout 120 tests/soak.sh
 
 # Nothing of a run may outlive it.
 left=$(ip netns list 2>/dev/null | awk '/^ferry-/ {print $1}')
