@@ -46,6 +46,10 @@ trap 'rm -rf "$logs"' EXIT
 echo "== unit tests"
 suite unit build/tests/unit-tests
 
+# The README's repository layout names every file of the tree.
+echo "== layout"
+suite layout tests/check_layout.sh
+
 for t in tests/integration/test_*.sh; do
 	name=$(basename "$t" .sh)
 	echo "== $name"
@@ -83,8 +87,9 @@ san_suite() { # NAME LOG CMD...: runs CMD with the sanitizers' reports in $logs/
 echo "== asan-unit"
 san_suite asan-unit "$logs/asan-unit.log" build/asan/tests/unit-tests
 # The integration suites that drive the most daemon code under the sanitizers:
-# forwarding, hostile input, the service chains and reload.
-for t in forward malformed services reload; do
+# forwarding, hostile input, floods of new sessions, replies of flows sharing
+# an upstream, the service chains and reload.
+for t in forward malformed flood upstream services reload; do
 	echo "== asan-$t"
 	san_suite "asan-$t" "$logs/asan-$t.log" env FERRYD="$TOP/build/asan/ferryd" \
 		FERRYCTL="$TOP/build/asan/ferryctl" timeout 600 "tests/integration/test_$t.sh"
