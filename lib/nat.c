@@ -348,6 +348,23 @@ struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct na
 	return ref ? &t->sessions[ref - 1] : NULL;
 }
 
+struct nat_session *nat_table__lookup_reply_hint(struct nat_table *t, struct nat_session *hint,
+						 const struct nat_tuple *reply)
+{
+	/* Compared as integers: a hint from elsewhere must not be dereferenced. */
+	uintptr_t off = (uintptr_t)hint - (uintptr_t)t->sessions;
+	struct nat_tuple k;
+
+	if (hint && off < (uintptr_t)t->capacity * sizeof(*hint) && off % sizeof(*hint) == 0 &&
+	    t->in_use[off / sizeof(*hint)]) {
+		/* In use with this reply tuple: the reply index maps it to this session alone. */
+		tuple_normalize(&k, reply);
+		if (reply_eq(&hint->upstream, &k))
+			return hint;
+	}
+	return nat_table__lookup_reply(t, reply);
+}
+
 /*
  * RFC 1624 eqn. 3 terms (~m + m') for a field changing from `from` to `to`,
  * accumulated over all changed fields so each checksum is folded only once;

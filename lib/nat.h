@@ -111,6 +111,15 @@ uint32_t nat_table__nr_buckets(const struct nat_table *t);
 struct nat_session *nat_table__lookup_client(struct nat_table *t, const struct nat_tuple *client);
 /* `reply` as received from the upstream: upstream -> egress:nat_port. */
 struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct nat_tuple *reply);
+/*
+ * The same, given `hint`, what a lookup of the same reply returned earlier
+ * (or NULL): `hint` itself when it is still a session of this table with
+ * exactly that reply tuple, which is what the lookup would return, without
+ * hashing; otherwise the lookup.  A stale hint (its session removed, its
+ * slot reused, a pointer into another table) only costs the lookup.
+ */
+struct nat_session *nat_table__lookup_reply_hint(struct nat_table *t, struct nat_session *hint,
+						 const struct nat_tuple *reply);
 
 /*
  * New session for `client`, sent from `egress` to `upstream`/`upstream_port`
