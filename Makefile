@@ -53,6 +53,8 @@ LIBFERRY := $(BUILD)/libferry.a
 FERRYD := $(BUILD)/ferryd
 FERRYCTL := $(BUILD)/ferryctl
 UNIT_TESTS := $(BUILD)/tests/unit-tests
+# tests/unit/test_reply_lookup.c counts the reply lookups made outside lib/nat.c.
+UNIT_LDFLAGS := -Wl,--wrap=nat_table__lookup_reply
 
 # Out-of-tree services (README "Out-of-tree services") are shared objects that
 # call the service API in ferryd itself: ferryd exports its symbols for them.
@@ -129,7 +131,7 @@ $(UNIT_TESTS): $(UNIT_OBJS) $(SVC_OBJS) $(filter-out $(BUILD)/daemon/ferryd.o,$(
 		| $(call LOADER_TEST_SOS,$(BUILD))
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) $(UNIT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
 
 $(BUILD)/services/example_%.so: services/examples/svc_example_%.c $(SKELS)
 	$(call msg,SO,$@)
@@ -339,7 +341,7 @@ $(ASAN_DIR)/tests/unit-tests: $(call asan_obj,$(UNIT_SRCS) $(SVC_SRCS) \
 		| $(call LOADER_TEST_SOS,$(ASAN_DIR))
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) $(UNIT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
 
 $(ASAN_DIR)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SKELS)
 	$(loader_test_so)

@@ -89,6 +89,7 @@ const struct ferry_rule *worker__classify(struct ferry_worker *w, struct ferry_p
 	p->in_port = port->index;
 	p->verdict = FERRY_VERDICT_NEXT;
 	p->drop_reason = 0;
+	p->reply_session = NULL;
 	if (pkt_parse(p->data, p->len, &p->pi) != PKT_OK)
 		return NULL;
 	/*
@@ -110,7 +111,10 @@ const struct ferry_rule *worker__classify(struct ferry_worker *w, struct ferry_p
  * whose reply it is.  The session can: a reply (or an ICMP error quoting
  * one) belongs to the flow that created the session its NAT port names.
  * Without a session the rule's flow keeps it, and its chain drops it as
- * no_session.  Called by the worker owning the NAT port only.
+ * no_session.  Called by the worker owning the NAT port only.  The session
+ * found rides with the packet, so that forward does not look it up again
+ * (fwd_core__from_upstream() checks it is still that reply's: an insert's
+ * early drop in an earlier chain run of the burst may have removed it).
  */
 static void reply_flow(struct ferry_worker *w, struct ferry_pkt *p)
 {
@@ -124,6 +128,7 @@ static void reply_flow(struct ferry_worker *w, struct ferry_pkt *p)
 	else
 		nat_tuple_from_pkt(&t, &p->pi);
 	s = nat_table__lookup_reply(w->nat, &t);
+	p->reply_session = s;
 	if (s && s->flow_id < (uint32_t)w->d->nr_flows)
 		p->flow_id = s->flow_id;
 }

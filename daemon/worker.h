@@ -102,15 +102,18 @@ struct ferry_worker {
 /*
  * How many frames a worker's services may hold together.  A held frame is
  * out of reach of the FILL rings until it leaves, so the services together
- * get what is left once every port's FILL ring (ring_size each) and one
- * chain run's packets (CHAIN_MAX_PKTS) are set aside; beyond it a hold is
- * refused and the packet dropped as hold_budget, and RX never starves
- * however many flows pace or wait for a neighbour.  At least an eighth of
- * the frames, for configurations whose rings alone take the whole UMEM.
+ * get what is left once every port's FILL ring and its TX and COMPLETION
+ * side (ring_size each: the frames in flight between a send and its
+ * completion) and one chain run's packets (CHAIN_MAX_PKTS) are set aside;
+ * beyond it a hold is refused and the packet dropped as hold_budget, and
+ * RX never starves however many flows pace or wait for a neighbour, even
+ * with every TX ring full.  At least an eighth of the frames, for
+ * configurations whose rings alone take the whole UMEM (the defaults:
+ * 8192 frames, 2 ports of ring_size 2048).
  */
 static inline uint32_t worker__hold_budget(uint32_t frames, uint32_t ring_size, uint32_t nr_ports)
 {
-	uint64_t reserve = (uint64_t)ring_size * nr_ports + CHAIN_MAX_PKTS;
+	uint64_t reserve = 2ull * ring_size * nr_ports + CHAIN_MAX_PKTS;
 	uint32_t floor = frames / 8;
 
 	if (reserve >= frames || frames - reserve < floor)

@@ -97,7 +97,7 @@ struct nat_table {
 static int src_admit(struct nat_table *t, const struct nat_tuple *client, uint32_t *hash);
 static void src_inc(struct nat_table *t, const struct nat_tuple *client, uint32_t hash);
 static void src_dec(struct nat_table *t, const struct nat_tuple *client);
-static void early_drop(struct nat_table *t);
+static void early_drop(struct nat_table *t, uint64_t now_ns);
 
 /*
  * Keyed SipHash-1-3 (lib/siphash.h) of a normalized key: the table's key is
@@ -348,6 +348,23 @@ struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct na
 	return ref ? &t->sessions[ref - 1] : NULL;
 }
 
+struct nat_session *nat_table__lookup_reply_hint(struct nat_table *t, struct nat_session *hint,
+						 const struct nat_tuple *reply)
+{
+	/* Compared as integers: a hint from elsewhere must not be dereferenced. */
+	uintptr_t off = (uintptr_t)hint - (uintptr_t)t->sessions;
+	struct nat_tuple k;
+
+	if (hint && off < (uintptr_t)t->capacity * sizeof(*hint) && off % sizeof(*hint) == 0 &&
+	    t->in_use[off / sizeof(*hint)]) {
+		/* In use with this reply tuple: the reply index maps it to this session alone. */
+		tuple_normalize(&k, reply);
+		if (reply_eq(&hint->upstream, &k))
+			return hint;
+	}
+	return nat_table__lookup_reply(t, reply);
+}
+
 /*
  * RFC 1624 eqn. 3 terms (~m + m') for a field changing from `from` to `to`,
  * accumulated over all changed fields so each checksum is folded only once;
@@ -506,7 +523,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	if (err)
 		return err;
 	if (t->early_drop_on && t->count >= t->high_water)
-		early_drop(t);
+		early_drop(t, now_ns);
 	if (!t->nr_free)
 		return -ENOSPC;
 
@@ -765,8 +782,11 @@ int nat_rewrite_to_client(uint8_t *frame, const struct pkt_info *pi, const struc
 /* ---- pressure guards: per-source limit and early drop ---- */
 
 /*
- * One client address and how many sessions it has.  IPv4 addresses are
- * kept v4-mapped (::ffff:a.b.c.d), so one 16-byte key covers both families.
+ * One source and how many sessions it has.  An IPv4 source is its address,
+ * kept v4-mapped (::ffff:a.b.c.d); an IPv6 source is its /64 prefix (the
+ * rest zero), since one host commonly holds a whole /64 and would otherwise
+ * get a fresh limit from every address in it.  The two forms never collide:
+ * a /64 key has zeros where a v4-mapped key has 0xffff.
  */
 struct nat_src_ent {
 	uint32_t hash;
@@ -781,7 +801,8 @@ static void src_addr(uint8_t addr[16], const struct nat_tuple *client)
 		addr[10] = addr[11] = 0xff;
 		memcpy(addr + 12, client->saddr.b, 4);
 	} else {
-		memcpy(addr, client->saddr.b, 16);
+		memcpy(addr, client->saddr.b, 8);
+		memset(addr + 8, 0, 8);
 	}
 }
 
@@ -945,12 +966,14 @@ static uint32_t drop_pick(struct nat_table *t)
  * that the cost of a new session stays O(1) however full the table is.
  * Random rather than consecutive slots, so that sessions to keep that were
  * created together (and sit side by side) cannot hide the droppable ones.
- * Assured streams and established connections are never taken: a flood of
- * new tuples cannot push out the sessions that work.
+ * Without one, the sample's longest idle assured UDP session, if idle for
+ * NAT_IDLE_EVICT_NS: assured sessions a spoofer made go idle.  Established
+ * connections are never taken, nor a UDP stream in use: a flood of new
+ * tuples cannot push out the sessions that work.
  */
-static void early_drop(struct nat_table *t)
+static void early_drop(struct nat_table *t, uint64_t now_ns)
 {
-	struct nat_session *victim = NULL;
+	struct nat_session *victim = NULL, *idle = NULL;
 
 	for (uint32_t i = 0; i < NAT_EARLY_DROP_SCAN; i++) {
 		/* A table no larger than the sample is looked at whole. */
@@ -960,11 +983,19 @@ static void early_drop(struct nat_table *t)
 		if (slot >= t->capacity)
 			break;
 		s = &t->sessions[slot];
-		if (!t->in_use[slot] || !nat_session__droppable(s))
+		if (!t->in_use[slot])
 			continue;
-		if (!victim || s->last_seen_ns < victim->last_seen_ns)
-			victim = s;
+		if (nat_session__droppable(s)) {
+			if (!victim || s->last_seen_ns < victim->last_seen_ns)
+				victim = s;
+		} else if (s->client.proto == IPPROTO_UDP &&
+			   (!idle || s->last_seen_ns < idle->last_seen_ns)) {
+			idle = s;
+		}
 	}
+	if (!victim && idle && now_ns >= idle->last_seen_ns &&
+	    now_ns - idle->last_seen_ns >= NAT_IDLE_EVICT_NS)
+		victim = idle;
 	if (!victim)
 		return;
 	if (t->early_drop)

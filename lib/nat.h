@@ -111,6 +111,15 @@ uint32_t nat_table__nr_buckets(const struct nat_table *t);
 struct nat_session *nat_table__lookup_client(struct nat_table *t, const struct nat_tuple *client);
 /* `reply` as received from the upstream: upstream -> egress:nat_port. */
 struct nat_session *nat_table__lookup_reply(struct nat_table *t, const struct nat_tuple *reply);
+/*
+ * The same, given `hint`, what a lookup of the same reply returned earlier
+ * (or NULL): `hint` itself when it is still a session of this table with
+ * exactly that reply tuple, which is what the lookup would return, without
+ * hashing; otherwise the lookup.  A stale hint (its session removed, its
+ * slot reused, a pointer into another table) only costs the lookup.
+ */
+struct nat_session *nat_table__lookup_reply_hint(struct nat_table *t, struct nat_session *hint,
+						 const struct nat_tuple *reply);
 
 /*
  * New session for `client`, sent from `egress` to `upstream`/`upstream_port`
@@ -144,22 +153,27 @@ uint32_t nat_table__remove_flows(struct nat_table *t, uint64_t flow_mask);
 /*
  * Guards against a flood of new tuples (spoofed sources), as a conntrack has.
  *
- * Per-source limit: at most `max_per_source` sessions per client address
- * (IPv4 or IPv6) in this table; nat_table__insert() refuses more with
+ * Per-source limit: at most `max_per_source` sessions per source in this
+ * table, a source being an IPv4 address or an IPv6 /64 prefix (a host
+ * commonly holds a whole /64); nat_table__insert() refuses more with
  * -EDQUOT.  0 (or a value not below the capacity) means no limit.  The
  * counts live in a table of their own keyed by SipHash with a key drawn
  * here, so senders cannot aim at its buckets.  Only on an empty table
  * (-EBUSY otherwise); -ENOMEM, or the error of drawing the key.
  */
 int nat_table__set_source_limit(struct nat_table *t, uint32_t max_per_source);
-/* Sessions of `client`'s source address now (0 without a limit). */
+/* Sessions of `client`'s source (address, or /64 for IPv6) now (0 without a limit). */
 uint32_t nat_table__source_sessions(const struct nat_table *t, const struct nat_tuple *client);
 /*
  * Early drop: once the table holds more than 15/16 of its capacity, each
  * insert first evicts the least recently seen unreplied session
  * (nat_session__droppable()) among a bounded sample of 16 slots, calling
- * `dropped(s, ctx)` before its removal.  A full table whose sample holds no
- * droppable session still refuses the insert (-ENOSPC).  The eviction frees
+ * `dropped(s, ctx)` before its removal.  A sample that holds no droppable
+ * session evicts instead its longest idle assured UDP session if that one
+ * has been idle for NAT_IDLE_EVICT_NS (a spoofer can make sessions assured,
+ * and they go idle), calling `dropped` for it as well; never a TCP
+ * connection.  With neither, a full table refuses the insert (-ENOSPC).
+ * The eviction frees
  * the session's NAT port and per-source count like nat_table__remove();
  * next-hop entries are not owned by sessions (lib/nh_cache.h), so nothing
  * else is held.  Off until this is called.
@@ -173,13 +187,28 @@ void nat_table__set_early_drop(struct nat_table *t, void (*dropped)(struct nat_s
  * draw from a server that answers anyone, as DNS does).
  */
 #define NAT_ASSURE_NS (2000ull * 1000 * 1000)
+/*
+ * How long an assured UDP session must have been idle before early drop
+ * may take it, when its sample holds nothing droppable.  A spoofer makes
+ * sessions assured blindly (each tuple twice, NAT_ASSURE_NS apart, to an
+ * upstream that answers anyone), after which they sit idle.  A second is
+ * far beyond the packet spacing of a live stream (voice, games, video and
+ * QUIC send every few to few hundred milliseconds), while keeping N such
+ * sessions from eviction then costs the spoofer N packets every second, a
+ * sustained flood instead of two packets per tuple; a fraction of
+ * udp_timeout would let it refresh 10-60 times more slowly.  Only the
+ * idlest of the sample goes, only under pressure: an idle legitimate
+ * session loses its slot only to a table full of sessions used more
+ * recently.
+ */
+#define NAT_IDLE_EVICT_NS (1000ull * 1000 * 1000)
 /* A packet of `s` at `now_ns`, from the upstream (`reply`) or the client. */
 void nat_session__seen(struct nat_session *s, uint64_t now_ns, bool reply);
 /*
  * What early drop may take: a UDP session not assured (never answered, or
  * a lone exchange), a TCP one whose handshake never completed or that is
- * closed already (RST, FINs both ways); never an assured UDP stream, an
- * established or a half-closed connection.
+ * closed already (RST, FINs both ways); never an assured UDP stream (unless
+ * idle, see NAT_IDLE_EVICT_NS), an established or a half-closed connection.
  */
 bool nat_session__droppable(const struct nat_session *s);
 

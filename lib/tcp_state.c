@@ -3,8 +3,8 @@
  * TCP session states for full NAT.
  *
  *   NONE --client SYN--> SYN_SENT --upstream SYN(-ACK)--> SYN_RECV
- *        --client ACK--> ESTABLISHED --FIN one way--> FIN_WAIT
- *        --FIN the other way--> TIME_WAIT
+ *        --client ACK--> ESTABLISHED --FIN one way, acked--> FIN_WAIT
+ *        --FIN the other way, acked--> TIME_WAIT
  *   any state --RST either way, in the window and exact--> CLOSED
  *   TIME_WAIT or CLOSED --client SYN--> SYN_SENT (the tuple is reused)
  *
@@ -40,6 +40,22 @@
  * - Before the upstream's SYN-ACK there is nothing to check its segments
  *   against: a RST from it is taken only with an ACK of the client's SYN
  *   (RFC 793, SYN-SENT), a FIN not at all.
+ * - A FIN in the window moves nothing at once: its end (seq + length + 1)
+ *   is recorded, and the session goes to FIN_WAIT (TIME_WAIT for the
+ *   second) only when a segment of the peer in the window acknowledges it
+ *   (ACK set, ack >= that end).  A blind FIN, in the window by luck, is
+ *   acknowledged by nobody: the receiver does not take a FIN past its next
+ *   expected byte as a close, so the session keeps its state and its
+ *   timeout.  Data from the same side past a recorded FIN proves that FIN
+ *   was not its last segment (a real sender sends nothing after its FIN),
+ *   and forgets it, so traffic that later flows past a blind FIN's
+ *   position cannot make its peer's ordinary acks count for it.
+ * - A RST and a segment without ACK (other than a SYN) never move the
+ *   windows: a RST carries no window worth believing, and an ACK-less
+ *   segment's ack is taken as the receiver's end for the checks above, so
+ *   checks III and IV say nothing about it; believing its window field
+ *   would let any in-window guess widen the window (up to 1 GiB scaled) for
+ *   later blind segments.
  * - Any other segment is forwarded whatever its sequence numbers; the end
  *   hosts judge them.
  *
@@ -50,8 +66,8 @@
  *   of connections in mid-stream, so connections open across a ferryd restart
  *   are lost.  The upstream can never open one.
  * - A half-closed connection (FIN_WAIT) gets the closing timeout, not a long
- *   one, and both FINs lead straight to TIME_WAIT without waiting for the
- *   last ACK.
+ *   one.  A FIN whose acknowledgement ferry never sees (the peer died)
+ *   leaves the session in its state, with that state's timeout.
  * - Simultaneous open is not modelled: any SYN from the upstream in SYN_SENT
  *   counts as its SYN-ACK.
  */
@@ -87,6 +103,7 @@ enum tcp_conn_state tcp_track_update(struct tcp_track *t, enum tcp_dir dir, uint
 		if (st == TCP_ST_NONE || st == TCP_ST_TIME_WAIT || st == TCP_ST_CLOSED) {
 			t->state = TCP_ST_SYN_SENT;
 			t->fin_seen = 0;
+			t->fin_sent = 0;
 		}
 		return t->state;
 	}
@@ -223,6 +240,35 @@ static void win_update(struct tcp_win *s, struct tcp_win *r, const struct tcp_se
 	}
 }
 
+/*
+ * The FINs of an accepted segment seen in `dir` that is neither a RST nor
+ * refused: first its ack of the peer's FIN, if it acknowledges that (the
+ * state moves now), then its own FIN, which is only recorded (see the
+ * comment at the top).
+ */
+static void fin_track(struct tcp_track *t, enum tcp_dir dir, const struct tcp_seg *seg,
+		      uint32_t end)
+{
+	uint8_t me = (uint8_t)(1u << dir), peer = (uint8_t)(1u << !dir);
+
+	if ((seg->flags & TCP_FLAG_ACK) && (t->fin_sent & peer) &&
+	    !seq_before(seg->ack, t->fin_end[!dir])) {
+		t->fin_sent &= (uint8_t)~peer;
+		tcp_track_update(t, (enum tcp_dir)!dir, TCP_FLAG_FIN);
+	}
+	if (t->fin_seen & me)
+		return;
+	/* Sending past its FIN: that FIN was not this side's last segment. */
+	if ((t->fin_sent & me) && seq_after(end, t->fin_end[dir]))
+		t->fin_sent &= (uint8_t)~me;
+	/* The lowest FIN not contradicted by later data is the one to be acked. */
+	if ((seg->flags & TCP_FLAG_FIN) &&
+	    (!(t->fin_sent & me) || seq_before(end, t->fin_end[dir]))) {
+		t->fin_end[dir] = end;
+		t->fin_sent |= me;
+	}
+}
+
 enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir, const struct tcp_seg *seg)
 {
 	struct tcp_win *s = &t->win[dir], *r = &t->win[!dir];
@@ -253,6 +299,7 @@ enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir, const 
 		if (fin || (rst && !((flags & TCP_FLAG_ACK) && (r->flags & TCP_WIN_SEEN) &&
 				     ack == r->end)))
 			return TCP_OUT_OF_WINDOW;
+		/* Its acks are not believed either: they acknowledge no FIN. */
 		tcp_track_update(t, dir, flags);
 		return TCP_ACCEPT;
 	}
@@ -268,11 +315,17 @@ enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir, const 
 	}
 	/* Exact: what the sender would send next, or what the receiver acked last. */
 	exact = seq == s->end || ((r->flags & TCP_WIN_MAXACK) && seq == r->maxack);
-	win_update(s, r, seg, end, ack);
-	if (rst && st >= TCP_ST_ESTABLISHED && !exact)
+	if (rst) {
 		/* In the window but not exact: the receiver sends a challenge ACK (RFC 5961). */
+		if (st < TCP_ST_ESTABLISHED || exact)
+			tcp_track_update(t, dir, flags);
 		return TCP_ACCEPT;
-	tcp_track_update(t, dir, flags);
+	}
+	/* Only what acknowledges something has a window worth believing (see the top). */
+	if (flags & (TCP_FLAG_ACK | TCP_FLAG_SYN))
+		win_update(s, r, seg, end, ack);
+	tcp_track_update(t, dir, flags & ~TCP_FLAG_FIN);
+	fin_track(t, dir, seg, end);
 	return TCP_ACCEPT;
 }
 

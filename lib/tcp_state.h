@@ -57,8 +57,10 @@ struct tcp_win {
 /* Per-session tracking state, embedded in struct nat_session. */
 struct tcp_track {
 	uint8_t state;	  /* enum tcp_conn_state */
-	uint8_t fin_seen; /* bit (1 << enum tcp_dir): that side sent a FIN */
+	uint8_t fin_seen; /* bit (1 << enum tcp_dir): that side's FIN, acknowledged by its peer */
+	uint8_t fin_sent; /* bit (1 << enum tcp_dir): that side sent a FIN not acknowledged yet */
 	struct tcp_win win[2]; /* by enum tcp_dir of the sender */
+	uint32_t fin_end[2];   /* by enum tcp_dir: the sequence just past its FIN (fin_sent) */
 };
 
 /* The fields of one TCP segment the tracking reads (tcp_seg_parse()). */
@@ -98,7 +100,9 @@ static inline int tcp_flags_open(uint8_t flags)
 /*
  * The state machine alone: feeds the flags of one segment seen in `dir`;
  * returns the new state.  No window check: tcp_track_segment() calls this
- * for the segments it accepts.
+ * for the segments it accepts.  A FIN in `flags` stands for a FIN of `dir`
+ * that its peer has acknowledged: tcp_track_segment() feeds it only then,
+ * never with the FIN segment itself.
  */
 enum tcp_conn_state tcp_track_update(struct tcp_track *t, enum tcp_dir dir, uint8_t flags);
 /*
@@ -111,7 +115,9 @@ int tcp_seg_parse(const uint8_t *frame, const struct pkt_info *pi, struct tcp_se
  * accepted) fed to the windows and the state machine.  Only a RST or a FIN
  * is ever refused; other segments outside the window are accepted without
  * moving the windows (the end hosts judge them), so a spoofed segment
- * cannot widen the window for a later RST.
+ * cannot widen the window for a later RST.  Neither do a RST or a segment
+ * without ACK (SYNs aside).  A FIN in the window is only recorded; the
+ * state moves when the peer acknowledges it.
  */
 enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir,
 				   const struct tcp_seg *seg);

@@ -408,7 +408,8 @@ int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct 
 		icmp_quote_reply_tuple(&t, &p->pi);
 	else
 		nat_tuple_from_pkt(&t, &p->pi);
-	s = nat_table__lookup_reply(ferry_worker__nat(w), &t);
+	/* Found on receipt already (daemon/rx.c): checked, not looked up again. */
+	s = nat_table__lookup_reply_hint(ferry_worker__nat(w), p->reply_session, &t);
 	if (!s || s->flow_id != p->flow_id)
 		return FERRY_DROP_no_session;
 	if (tcp && (reason = fwd_tcp_track(c, s, p, TCP_DIR_UPSTREAM)))

@@ -99,6 +99,13 @@ struct ferry_pkt {
 	uint8_t dir;           /* enum ferry_dir of the rule it matched */
 	uint8_t verdict;       /* enum ferry_verdict */
 	uint8_t drop_reason;   /* enum ferry_drop_reason with FERRY_VERDICT_DROP */
+	/*
+	 * ferryd's own, for forward: the NAT session the receiving worker
+	 * found for a reply (NULL if none), so that the reply is not looked up
+	 * twice.  A hint only, checked against the table before use
+	 * (nat_table__lookup_reply_hint()).
+	 */
+	struct nat_session *reply_session;
 };
 
 struct ferry_batch {
@@ -108,6 +115,7 @@ struct ferry_batch {
 };
 
 struct ferry_worker;  /* opaque: daemon/worker.c */
+struct nat_session;   /* lib/nat.h */
 struct ferry_daemon;  /* opaque: daemon/ferryd.c */
 
 /* What a flow's service knows about where it runs. */

@@ -15,7 +15,20 @@
 # single heavy source must meet nat.max_sessions_per_source, the clients'
 # next hops must be looked up off the packet path (nh_lookups counted, the
 # known gateway shared), and a stream through a session opened before the
-# flood must keep flowing: the worker keeps its loop going.  Afterwards
+# flood must keep flowing: the worker keeps its loop going.
+#
+# Then the blind way around early drop: every tuple of a spoofed set
+# (ASSURED_SET sources, nearly the table's early-drop mark) is sent
+# ASSURED_PASSES times, 2.2 s apart, so that the sessions the upstream
+# answered carry a client packet 2 s after their creation and are assured,
+# not droppable.  A second after the last pass, new legitimate sessions
+# must still get their echoes (early drop takes what is droppable, else
+# the idlest assured UDP session of its sample, idle for a second).  A
+# table made wholly of assured sessions takes a spoofer many more passes
+# than a bounded test affords: above the mark every new tuple evicts an
+# unassured one, so a larger set churns instead of settling; the unit
+# test nat_guard "early drop: spoofed tuples sent twice ..." starts from
+# that full table.  Afterwards
 # ferryd still forwards, exits 0 and its frame accounting holds.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
@@ -28,6 +41,10 @@ NEED=36          # legitimate rounds that must succeed (90%)
 UDP_FLOOD=40000  # datagrams at 8000/s: 5 s
 SYN_FLOOD=15000  # SYNs at 3000/s: 5 s
 HEAVY=3000       # from one spoofed address, at 1000/s
+ASSURED_SET=1800 # spoofed tuples, at 3000/s: 0.6 s a pass
+ASSURED_PASSES=3 # each sent 3 times, 2.2 s apart
+ASSURED_ROUNDS=10
+ASSURED_NEED=9
 
 write_config() { # MODE
 	cat >"$WORKDIR/ferry.yaml" <<-YAML
@@ -144,6 +161,36 @@ run_mode() { # MODE
 	check "$mode: live sessions within the table" \
 		[ "$(jq '[.flows[].datapath | .sessions_created - .sessions_expired -
 			.sessions_early_dropped] | add' "$WORKDIR/stats.json")" -le $MAX_SESSIONS ]
+
+	# Spoofed tuples sent again and again, 2.2 s apart: assured sessions fill the table.
+	local dropped_before full_before replies_before i
+	dropped_before=$(counter echo .datapath.sessions_early_dropped)
+	replies_before=$(counter echo .datapath.reply_packets)
+	FLOODS=()
+	st=0
+	for i in $(seq $ASSURED_PASSES); do
+		[ $i = 1 ] || sleep 2.2
+		flood assured$i --case ok --udp-port 5000 --src4 198.19.128.0 --udp-sport 2000 \
+			--vary-src $ASSURED_SET --rate 3000 --count $ASSURED_SET
+		wait "${FLOODS[-1]}" || st=1
+	done
+	sleep 1
+	stats
+	log "$mode: spoofed passes: replies $replies_before -> $(counter echo .datapath.reply_packets)," \
+		"created $(counter echo .datapath.sessions_created)," \
+		"early dropped $dropped_before -> $(counter echo .datapath.sessions_early_dropped)"
+	full_before=$(counter echo .datapath.drops.session_table_full)
+	ok=0
+	for r in $(seq $ASSURED_ROUNDS); do
+		round && ok=$((ok + 1))
+	done
+	stats
+	log "$mode: after spoofed tuples sent $ASSURED_PASSES times: $ok of $ASSURED_ROUNDS rounds got echoes," \
+		"session_table_full $full_before -> $(counter echo .datapath.drops.session_table_full)," \
+		"early dropped $dropped_before -> $(counter echo .datapath.sessions_early_dropped)"
+	check "$mode: every frame of the spoofed passes was sent" [ $st = 0 ]
+	check "$mode: $ASSURED_NEED of $ASSURED_ROUNDS new sessions get echoes among assured spoofed ones" \
+		[ "$ok" -ge $ASSURED_NEED ]
 
 	stop_ferryd
 	check "$mode: ferryd exits 0 on SIGTERM" [ $? = 0 ]

@@ -87,6 +87,7 @@ static int insert(struct nat_table *t, const struct nat_tuple *c, uint64_t now,
 
 struct dropped_log {
 	uint32_t n;
+	uint32_t idle;  /* of which assured UDP sessions taken for being idle */
 	struct nat_tuple last;
 	bool saw_kept; /* the callback was handed a session early drop must keep */
 };
@@ -97,7 +98,12 @@ static void on_dropped(struct nat_session *s, void *ctx)
 
 	l->n++;
 	l->last = s->client;
-	if (!nat_session__droppable(s))
+	if (nat_session__droppable(s))
+		return;
+	/* Only an assured UDP session may go, and only once idle for long enough. */
+	if (s->client.proto == IPPROTO_UDP && s->assured)
+		l->idle++;
+	else
 		l->saw_kept = true;
 }
 
@@ -338,6 +344,134 @@ static void test_early_drop_flood(void)
 	nat_table__destroy(t);
 }
 
+/*
+ * A sample with nothing droppable: its idlest assured UDP session goes if
+ * idle for NAT_IDLE_EVICT_NS, never a busier one and never a TCP
+ * connection, however idle.
+ */
+static void test_early_drop_idle(void)
+{
+	enum { CAP = 16 };
+	const uint64_t t0 = 100 * NAT_ASSURE_NS;
+	struct nat_table *t = nat_table__create(CAP, 20000, 29999);
+	struct dropped_log log = {};
+	struct nat_session *s[CAP];
+	struct nat_tuple c;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	nat_table__set_early_drop(t, on_dropped, &log);
+	for (int i = 0; i < CAP; i++) {
+		c = client4(IP4(198, 18, 0, 10 + i), 40000, IPPROTO_UDP);
+		CU_ASSERT_EQUAL_FATAL(insert(t, &c, t0 - NAT_ASSURE_NS, &s[i]), 0);
+		nat_session__seen(s[i], t0 - NAT_ASSURE_NS, true);
+		/* Last seen 1 ms apart: s[3] the idlest, then s[0], s[1], ... */
+		nat_session__seen(s[i], t0 + (uint64_t)i * 1000000, false);
+		s[i]->last_seen_ns = t0 + (uint64_t)i * 1000000;
+		CU_ASSERT_FATAL(s[i]->assured);
+	}
+	s[3]->last_seen_ns = t0 - 1;
+	CU_ASSERT_EQUAL(log.n, 0);
+	/* Not idle for long enough yet: refused, nothing taken. */
+	c = client4(IP4(198, 18, 0, 200), 40000, IPPROTO_UDP);
+	CU_ASSERT_EQUAL(insert(t, &c, t0 - 1 + NAT_IDLE_EVICT_NS - 1, NULL), -ENOSPC);
+	CU_ASSERT_EQUAL(log.n, 0);
+	/* Idle for a second: the idlest goes, and only it. */
+	CU_ASSERT_EQUAL(insert(t, &c, t0 - 1 + NAT_IDLE_EVICT_NS, NULL), 0);
+	CU_ASSERT_EQUAL(log.n, 1);
+	CU_ASSERT_EQUAL(log.idle, 1);
+	CU_ASSERT_EQUAL(log.last.saddr.b[3], 13);
+	CU_ASSERT_FALSE(log.saw_kept);
+	CU_ASSERT_EQUAL(nat_table__count(t), CAP);
+	nat_table__destroy(t);
+
+	/* Established TCP connections idle for minutes: never taken. */
+	t = nat_table__create(CAP, 20000, 29999);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	log = (struct dropped_log){};
+	nat_table__set_early_drop(t, on_dropped, &log);
+	for (int i = 0; i < CAP; i++) {
+		c = client4(IP4(198, 18, 0, 10 + i), 40000, IPPROTO_TCP);
+		CU_ASSERT_EQUAL_FATAL(insert(t, &c, t0, &s[i]), 0);
+		s[i]->tcp.state = i & 1 ? TCP_ST_ESTABLISHED : TCP_ST_FIN_WAIT;
+		s[i]->replied = s[i]->assured = true;
+	}
+	c = client4(IP4(198, 18, 0, 200), 40000, IPPROTO_UDP);
+	CU_ASSERT_EQUAL(insert(t, &c, t0 + 300 * NAT_IDLE_EVICT_NS, NULL), -ENOSPC);
+	CU_ASSERT_EQUAL(log.n, 0);
+	nat_table__destroy(t);
+}
+
+/*
+ * The blind way around early drop (issue 10, item 4): a spoofer sends each
+ * tuple twice, NAT_ASSURE_NS apart, to an upstream that answers anyone, so
+ * every session it made is assured; repeated, this fills the table with
+ * sessions none of which is droppable (built here with early drop off, as
+ * the state it converges to).  A second after the spoofer's last round, a
+ * legitimate client opening sessions gets every one, the spoofed sessions
+ * giving way, while a legitimate stream in use (a packet every 100 ms)
+ * keeps its own.
+ */
+static void test_early_drop_assured_flood(void)
+{
+	enum { CAP = 1024, LEGIT = 200 };
+	const uint64_t ms = 1000 * 1000, t0 = 100 * NAT_ASSURE_NS;
+	struct nat_table *t = nat_table__create(CAP, 1024, 65535);
+	struct dropped_log log = {};
+	struct nat_session *s, *stream;
+	struct nat_tuple c, sc;
+	uint32_t legit_ok = 0, assured = 0;
+	uint64_t now = t0;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	sc = client4(IP4(198, 18, 1, 3), 50000, IPPROTO_UDP);
+	CU_ASSERT_EQUAL_FATAL(insert(t, &sc, t0 - NAT_ASSURE_NS, &stream), 0);
+	nat_session__seen(stream, t0 - NAT_ASSURE_NS, true);
+	/* Round one: a packet per spoofed tuple, each answered; round two 2 s later. */
+	for (int round = 0; round < 2; round++) {
+		for (uint32_t i = 0; i < CAP - 1; i++) {
+			now = t0 + (uint64_t)round * (NAT_ASSURE_NS + 10 * ms) + i * 1000;
+			c = client4(IP4(198, 19, 0, 0) + i, 40000, IPPROTO_UDP);
+			s = NULL;
+			if (round == 0) {
+				CU_ASSERT_EQUAL_FATAL(insert(t, &c, now, &s), 0);
+			} else {
+				s = nat_table__lookup_client(t, &c);
+			}
+			CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+			s->last_seen_ns = now;
+			nat_session__seen(s, now, round == 0);
+			assured += s->assured;
+			/* The stream is alive throughout. */
+			stream->last_seen_ns = now;
+			nat_session__seen(stream, now, false);
+		}
+	}
+	CU_ASSERT_EQUAL(nat_table__count(t), CAP);
+	CU_ASSERT_EQUAL(assured, CAP - 1);
+	CU_ASSERT_FATAL(stream->assured);
+
+	nat_table__set_early_drop(t, on_dropped, &log);
+	/* A second later, the legitimate client; its stream still sends every 100 ms. */
+	now += NAT_IDLE_EVICT_NS;
+	for (uint32_t i = 0; i < LEGIT; i++) {
+		now += 5 * ms;
+		if (i % 20 == 0) {
+			stream->last_seen_ns = now;
+			nat_session__seen(stream, now, false);
+		}
+		c = client4(IP4(198, 18, 1, 2), (uint16_t)(30000 + i), IPPROTO_UDP);
+		if (insert(t, &c, now, &s) == 0) {
+			legit_ok++;
+			nat_session__seen(s, now, true);
+		}
+	}
+	CU_ASSERT_EQUAL(legit_ok, LEGIT);
+	CU_ASSERT(log.idle > 0);
+	CU_ASSERT_FALSE(log.saw_kept);
+	CU_ASSERT_PTR_EQUAL(nat_table__lookup_client(t, &sc), stream);
+	nat_table__destroy(t);
+}
+
 static void test_source_limit(void)
 {
 	struct nat_table *t = nat_table__create(64, 20000, 29999);
@@ -393,6 +527,43 @@ static void test_source_limit(void)
 	/* Only on an empty table. */
 	CU_ASSERT_EQUAL(insert(t, &b, 300, NULL), 0);
 	CU_ASSERT_EQUAL(nat_table__set_source_limit(t, 5), -EBUSY);
+	nat_table__destroy(t);
+}
+
+/*
+ * IPv6 sources count per /64: a host holding a whole /64 cannot draw a
+ * fresh limit from each of its addresses.  IPv4 sources count per address.
+ */
+static void test_source_limit_v6_prefix(void)
+{
+	struct nat_table *t = nat_table__create(64, 20000, 29999);
+	struct nat_tuple a, other;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	CU_ASSERT_EQUAL(nat_table__set_source_limit(t, 3), 0);
+	/* fd00::2, fd00::3 and fd00::4 (one /64), then the whole low 64 bits varied. */
+	for (int i = 0; i < 3; i++) {
+		a = client6((uint16_t)(2 + i), 40000);
+		CU_ASSERT_EQUAL(insert(t, &a, 1, NULL), 0);
+	}
+	CU_ASSERT_EQUAL(nat_table__source_sessions(t, &a), 3);
+	a = client6(5, 40000);
+	CU_ASSERT_EQUAL(insert(t, &a, 1, NULL), -EDQUOT);
+	memset(&a.saddr.b[8], 0xa5, 8);
+	CU_ASSERT_EQUAL(insert(t, &a, 1, NULL), -EDQUOT);
+	/* fd00:0:0:1::2: another /64, a count of its own. */
+	other = client6(2, 40000);
+	other.saddr.b[7] = 1;
+	CU_ASSERT_EQUAL(insert(t, &other, 1, NULL), 0);
+	CU_ASSERT_EQUAL(nat_table__source_sessions(t, &other), 1);
+	CU_ASSERT_EQUAL(nat_table__source_sessions(t, &a), 3);
+	/* IPv4: per address, neighbours in one /24 do not share. */
+	for (int i = 0; i < 3; i++) {
+		a = client4(IP4(198, 18, 7, 2), (uint16_t)(40000 + i), IPPROTO_UDP);
+		CU_ASSERT_EQUAL(insert(t, &a, 1, NULL), 0);
+	}
+	a = client4(IP4(198, 18, 7, 3), 40000, IPPROTO_UDP);
+	CU_ASSERT_EQUAL(insert(t, &a, 1, NULL), 0);
 	nat_table__destroy(t);
 }
 
@@ -505,7 +676,11 @@ static CU_TestInfo nat_guard_tests[] = {
 	{ "early drop: a bounded sample per insert", test_early_drop_bounded },
 	{ "early drop: answered spoofed flood, legitimate sessions and streams kept",
 	  test_early_drop_flood },
+	{ "early drop: an idle assured UDP session when nothing is droppable", test_early_drop_idle },
+	{ "early drop: spoofed tuples sent twice do not lock the table",
+	  test_early_drop_assured_flood },
 	{ "source limit: per address, both families, released on removal", test_source_limit },
+	{ "source limit: IPv6 per /64, IPv4 per address", test_source_limit_v6_prefix },
 	{ "source limit: 0 or the capacity is none", test_source_limit_off },
 	{ "source limit: early drop releases the count", test_source_limit_early_drop },
 	{ "source limit: counts under churn match a reference", test_source_churn },

@@ -236,8 +236,13 @@ static void test_hold_budget(void)
 	if (!h)
 		return;
 	w = harness__worker(h);
-	/* The default a real worker would get: its FILL rings and a chain run set aside. */
-	CU_ASSERT_EQUAL(worker__hold_budget(8192, 2048, 2), 8192 - 2 * 2048 - CHAIN_MAX_PKTS);
+	/*
+	 * Each port's FILL ring and its TX/COMPLETION side (ring_size each) and
+	 * a chain run set aside; at least an eighth, as with the defaults.
+	 */
+	CU_ASSERT_EQUAL(worker__hold_budget(16384, 2048, 2), 16384 - 2 * 2 * 2048 - CHAIN_MAX_PKTS);
+	CU_ASSERT_EQUAL(worker__hold_budget(2048, 256, 2), 2048 - 2 * 2 * 256 - CHAIN_MAX_PKTS);
+	CU_ASSERT_EQUAL(worker__hold_budget(8192, 2048, 2), 8192 / 8);
 	CU_ASSERT_EQUAL(worker__hold_budget(1024, 256, 2), 1024 / 8);
 	CU_ASSERT_EQUAL(worker__hold_budget(4096, 2048, 2), 4096 / 8);
 	CU_ASSERT_EQUAL(w->hold_budget, 128);

@@ -808,13 +808,18 @@ static void test_win_fin(void)
 	CU_ASSERT(memcmp(&t, &before, sizeof(t)) == 0);
 	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
 	CU_ASSERT_EQUAL(t.fin_seen, 0);
-	/* The real FINs close as before. */
+	/*
+	 * The real FINs close, each once its peer acknowledged it: the client's
+	 * FIN|ACK acks the upstream's FIN, the upstream's retransmitted FIN acks
+	 * the client's.
+	 */
 	CU_ASSERT_EQUAL(seg(&t, U, FIN | ACK, UISN + 501, CISN + 1001, 512, 0), TCP_ACCEPT);
-	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
 	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1001, UISN + 502, 512, 0), TCP_ACCEPT);
-	CU_ASSERT_EQUAL(t.state, TCP_ST_TIME_WAIT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
 	/* A retransmitted FIN is still in the window. */
 	CU_ASSERT_EQUAL(seg(&t, U, FIN | ACK, UISN + 501, CISN + 1002, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_TIME_WAIT);
 }
 
 /*
@@ -843,6 +848,8 @@ static void test_win_moves(void)
 	CU_ASSERT_EQUAL(seg(&t, C, FIN, CISN + 1001, 0, 512, 0), TCP_OUT_OF_WINDOW);
 	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
 	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, cseq, useq, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	CU_ASSERT_EQUAL(seg(&t, U, ACK, useq, cseq + 1, 512, 0), TCP_ACCEPT);
 	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
 	CU_ASSERT_EQUAL(seg(&t, U, RST, useq, 0, 0, 0), TCP_ACCEPT);
 	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
@@ -852,7 +859,10 @@ static void test_win_moves(void)
  * Window scaling: with both SYNs carrying the option, a window field of 512
  * is 64 KiB, so a FIN 60000 bytes ahead of the last ack is in the window
  * (a sender may have that much in flight).  Without the option on either
- * SYN it is 512 bytes, and the same FIN is not.
+ * SYN it is 512 bytes, and the same FIN is not.  In the window, a FIN is
+ * accepted (forwarded) but closes nothing until the peer acknowledges it:
+ * this one used to move the session to FIN_WAIT at once, which any blind
+ * FIN in the window could do; now the upstream's ack of its end does.
  */
 static void test_win_scale(void)
 {
@@ -862,6 +872,8 @@ static void test_win_scale(void)
 	CU_ASSERT_EQUAL(t.win[C].scale, 7);
 	CU_ASSERT_EQUAL(t.win[U].scale, 7);
 	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1001 + 60000, UISN + 501, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	CU_ASSERT_EQUAL(seg(&t, U, ACK, UISN + 501, CISN + 1001 + 60001, 512, 0), TCP_ACCEPT);
 	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
 
 	/* Only the client's SYN has it: no scaling either way. */
@@ -875,6 +887,8 @@ static void test_win_scale(void)
 	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1 + 60000, UISN + 1, 512, 0),
 			TCP_OUT_OF_WINDOW);
 	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1 + 400, UISN + 1, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	CU_ASSERT_EQUAL(seg(&t, U, ACK, UISN + 1, CISN + 1 + 401, 512, 0), TCP_ACCEPT);
 	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
 }
 
@@ -900,6 +914,146 @@ static void test_win_handshake(void)
 	/* During the handshake a RST in the window closes even if not exact. */
 	CU_ASSERT_EQUAL(seg(&t, U, RST, 900, 0, 0, 0), TCP_ACCEPT);
 	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+}
+
+/* A TCP session in a NAT table, for the tests that idle it past a timeout. */
+static struct nat_session *tcp_session(struct nat_table *nt, uint64_t now)
+{
+	union ferry_addr up = addr4(200), egress = addr4(1);
+	struct nat_tuple k = {.saddr = addr4(2),
+			      .daddr = addr4(1),
+			      .sport = 50000,
+			      .dport = 5201,
+			      .family = 4,
+			      .proto = IPPROTO_TCP};
+	struct nat_session *s = NULL;
+
+	CU_ASSERT_EQUAL(nat_table__insert(nt, &k, &egress, &up, 5201, 0, now, &s), 0);
+	return s;
+}
+
+/* What svc_forward does after each accepted segment. */
+static void touch(struct nat_session *s, uint64_t now)
+{
+	s->timeout_ns = tcp_state_timeout(s->tcp.state, &TO);
+	s->last_seen_ns = now;
+}
+
+/*
+ * A blind FIN that lands in the window (issue 10, item 5): forwarded, but
+ * nobody acknowledges it, so the session stays established with its long
+ * timeout and an idle past the closing timeout does not remove it.  Data
+ * that later flows past the blind FIN's position, and the acks of that
+ * data, do not count for it either.  The real close then still closes.
+ */
+static void test_win_blind_fin(void)
+{
+	struct nat_table *nt = nat_table__create(16, 40000, 40999);
+	uint64_t now = 1000 * NS;
+	uint32_t useq = UISN + 501;
+	struct nat_session *s;
+	struct tcp_track *t;
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(nt);
+	s = tcp_session(nt, now);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(s);
+	t = &s->tcp;
+	established(t, 7, 7);
+	/* 20000 bytes ahead of the upstream's next byte: inside its 64 KiB window. */
+	CU_ASSERT_EQUAL(seg(t, U, FIN | ACK, useq + 20000, CISN + 1001, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t->state, TCP_ST_ESTABLISHED);
+	/* The client's stack does not take it: its acks stay below the FIN. */
+	CU_ASSERT_EQUAL(seg(t, C, ACK | PSH, CISN + 1001, useq, 512, 100), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t->state, TCP_ST_ESTABLISHED);
+	touch(s, now);
+	CU_ASSERT_EQUAL(expire_all(nt, now + TO.closing_ns + NS), 0);
+	CU_ASSERT_EQUAL(nat_table__count(nt), 1);
+
+	/* The upstream's real data goes past the blind FIN, and the client acks all of it. */
+	now += TO.closing_ns + NS;
+	for (int i = 0; i < 30; i++) {
+		CU_ASSERT_EQUAL(seg(t, U, ACK | PSH, useq, CISN + 1101, 512, 1000), TCP_ACCEPT);
+		useq += 1000;
+		CU_ASSERT_EQUAL(seg(t, C, ACK, CISN + 1101, useq, 512, 0), TCP_ACCEPT);
+	}
+	CU_ASSERT((int32_t)(useq - (UISN + 501 + 20001)) > 0);
+	CU_ASSERT_EQUAL(t->state, TCP_ST_ESTABLISHED);
+	touch(s, now);
+	CU_ASSERT_EQUAL(expire_all(nt, now + TO.closing_ns + NS), 0);
+
+	/* The real close: FIN, its ACK, FIN, its ACK. */
+	now += TO.closing_ns + NS;
+	CU_ASSERT_EQUAL(seg(t, C, FIN | ACK, CISN + 1101, useq, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t->state, TCP_ST_ESTABLISHED);
+	CU_ASSERT_EQUAL(seg(t, U, ACK, useq, CISN + 1102, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t->state, TCP_ST_FIN_WAIT);
+	CU_ASSERT_EQUAL(seg(t, U, FIN | ACK, useq, CISN + 1102, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t->state, TCP_ST_FIN_WAIT);
+	CU_ASSERT_EQUAL(seg(t, C, ACK, CISN + 1102, useq + 1, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t->state, TCP_ST_TIME_WAIT);
+	touch(s, now);
+	CU_ASSERT_EQUAL(expire_all(nt, now + TO.closing_ns + NS), 1);
+	nat_table__destroy(nt);
+}
+
+/*
+ * The other order, and the blind FIN the other way: a client FIN in the
+ * window that the upstream never acks leaves the session established; the
+ * upstream's own FIN, acked, makes it FIN_WAIT (half closed), and the
+ * client's real FIN, acked, TIME_WAIT.  A FIN never acked (the peer died)
+ * keeps the state, so the session expires on that state's timeout.
+ */
+static void test_win_real_close(void)
+{
+	struct tcp_track t;
+
+	established(&t, 7, 7);
+	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1001 + 30000, UISN + 501, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(&t, U, FIN | ACK, UISN + 501, CISN + 1001, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	CU_ASSERT_EQUAL(seg(&t, C, ACK, CISN + 1001, UISN + 502, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
+	CU_ASSERT_EQUAL(t.fin_seen, 1u << U);
+	/* The upstream's acks stay below the blind FIN: still half closed. */
+	CU_ASSERT_EQUAL(seg(&t, U, ACK, UISN + 502, CISN + 1001, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
+	/* The client's real FIN, right at its next byte, and its ACK. */
+	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1001, UISN + 502, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
+	CU_ASSERT_EQUAL(seg(&t, U, ACK, UISN + 502, CISN + 1002, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_TIME_WAIT);
+	CU_ASSERT_EQUAL(t.fin_seen, 3);
+}
+
+/*
+ * Segments without ACK, and RSTs, do not move the windows (issue 10, item
+ * 5): their window field, 65535 << 7 here (8 MiB), would otherwise let the
+ * next blind FIN or RST a megabyte ahead in.
+ */
+static void test_win_ackless(void)
+{
+	struct tcp_track t, before;
+
+	established(&t, 7, 7);
+	before = t;
+	CU_ASSERT_EQUAL(seg(&t, C, PSH, CISN + 1001, 0, 65535, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(&t, U, PSH, UISN + 501, 0, 65535, 0), TCP_ACCEPT);
+	/* RSTs in the window, not exact: forwarded, nothing moves. */
+	CU_ASSERT_EQUAL(seg(&t, U, RST, UISN + 501 + 1000, 0, 65535, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(&t, C, RST | ACK, CISN + 1001 + 1000, UISN + 501, 65535, 0),
+			TCP_ACCEPT);
+	CU_ASSERT(memcmp(t.win, before.win, sizeof(t.win)) == 0);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	CU_ASSERT_EQUAL(seg(&t, U, FIN | ACK, UISN + 501 + (1u << 20), CISN + 1001, 512, 0),
+			TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(seg(&t, C, FIN | ACK, CISN + 1001 + (1u << 20), UISN + 501, 512, 0),
+			TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(seg(&t, U, RST, UISN + 501 + (1u << 20), 0, 0, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	/* A SYN without ACK still sets its side's window: the client's opener. */
+	memset(&t, 0, sizeof(t));
+	CU_ASSERT_EQUAL(syn_seg(&t, C, SYN, CISN, 0, 64240, -1), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.win[C].maxwin, 64240);
 }
 
 /* tcp_seg_parse() on a SYN with MSS, SACK-permitted, timestamps and window scale 9. */
@@ -964,6 +1118,9 @@ static CU_TestInfo tcp_tests[] = {
     {"win_moves", test_win_moves},
     {"win_scale", test_win_scale},
     {"win_handshake", test_win_handshake},
+    {"win_blind_fin", test_win_blind_fin},
+    {"win_real_close", test_win_real_close},
+    {"win_ackless", test_win_ackless},
     {"seg_parse", test_seg_parse},
     {"mss_golden_v4", test_mss_golden_v4},
     {"mss_golden_v4_odd", test_mss_golden_v4_odd},
