@@ -19,11 +19,18 @@
 #define FERRY_MAX_QUEUES 64  /* XSKMAP slots: one AF_XDP socket per RX queue */
 #define FERRY_FLOW_NAME_LEN 32
 
+/*
+ * enum ferry_dir and the drop reasons are also the service ABI's
+ * (services/ferry_service.h holds the same definitions under the same
+ * condition; tests/unit/test_service_abi.c checks that they agree).
+ */
+#ifndef FERRY_SERVICE_ABI_H
 /* Direction of a rule: packets from clients, or an upstream's replies. */
 enum ferry_dir {
 	FERRY_DIR_CLIENT = 0,
 	FERRY_DIR_REPLY = 1,
 };
+#endif /* FERRY_SERVICE_ABI_H */
 
 /*
  * With no AF_XDP socket on the packet's queue (ferryd dead or not up yet),
@@ -91,6 +98,7 @@ struct ferry_xdp_stats {
 	__u64 dropped_policy;  /* a flow's dropped_fragment and dropped_source_route: XDP_DROP */
 };
 
+#ifndef FERRY_SERVICE_ABI_H /* see enum ferry_dir */
 /*
  * Why the user-space data path dropped a packet.  Names are what ferryctl
  * prints; the order is the layout of struct ferry_fwd_stats below.
@@ -122,6 +130,7 @@ enum ferry_drop_reason {
 #undef FERRY_DROP_ENUM
 	FERRY_DROP__MAX
 };
+#endif /* FERRY_SERVICE_ABI_H */
 
 /*
  * Per-flow data-path counters of the user-space workers.  Also a

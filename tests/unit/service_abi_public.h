@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* What tests/unit/service_abi_public.c saw in the public header alone. */
+#ifndef FERRY_SERVICE_ABI_PUBLIC_H
+#define FERRY_SERVICE_ABI_PUBLIC_H
+
+extern const char *const abi_public_drop_names[];
+extern const unsigned int abi_public_nr_drops;
+extern const int abi_public_dir_client;
+extern const int abi_public_dir_reply;
+extern const unsigned int abi_public_drop_hold_budget;
+
+#endif /* FERRY_SERVICE_ABI_PUBLIC_H */
