@@ -133,7 +133,7 @@ void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pk
 		if (p->verdict == FERRY_VERDICT_TX)
 			p->drop_reason = FERRY_DROP_service;
 		worker__count_drop(st, p->drop_reason < FERRY_DROP__MAX ? p->drop_reason
-								 : FERRY_DROP_service);
+									: FERRY_DROP_service);
 		umem__free(w->umem, p->addr);
 	}
 }
@@ -164,4 +164,3 @@ void worker__flush_tx(struct ferry_worker *w)
 		w->nr_tx[port] = 0;
 	}
 }
-

@@ -9,8 +9,7 @@
  * ferryd is visible to an out-of-tree service.
  *
  * It owns no state and must not run a chain, read a ring or classify
- * (daemon/chain.c, daemon/rx.c).  The ABI's layout promises are checked
- * here at compile time.
+ * (daemon/chain.c, daemon/rx.c).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -24,9 +23,9 @@
 
 /* The log levels a service names are ferryd's. */
 _Static_assert(FERRY_SERVICE_LOG_ERR == (int)FERRY_LOG_ERR &&
-		       FERRY_SERVICE_LOG_WARN == (int)FERRY_LOG_WARN &&
-		       FERRY_SERVICE_LOG_INFO == (int)FERRY_LOG_INFO &&
-		       FERRY_SERVICE_LOG_DEBUG == (int)FERRY_LOG_DEBUG,
+		   FERRY_SERVICE_LOG_WARN == (int)FERRY_LOG_WARN &&
+		   FERRY_SERVICE_LOG_INFO == (int)FERRY_LOG_INFO &&
+		   FERRY_SERVICE_LOG_DEBUG == (int)FERRY_LOG_DEBUG,
 	       "service log levels differ from enum ferry_log_level");
 /* ferry_pkt::dir and ::drop_reason are bytes. */
 _Static_assert(FERRY_DROP__MAX <= 255, "drop reasons do not fit ferry_pkt::drop_reason");
@@ -125,10 +124,10 @@ void ferry_worker__send_held(struct ferry_worker *w, struct ferry_pkt **pkts, ui
 			worker__queue_tx(w, p, flow_id);
 			continue;
 		}
-		worker__count_drop(&w->flow_stats[flow_id],
-			   p->verdict == FERRY_VERDICT_DROP && p->drop_reason < FERRY_DROP__MAX
-				   ? p->drop_reason
-				   : FERRY_DROP_service);
+		worker__count_drop(&w->flow_stats[flow_id], p->verdict == FERRY_VERDICT_DROP &&
+								    p->drop_reason < FERRY_DROP__MAX
+								? p->drop_reason
+								: FERRY_DROP_service);
 		umem__free(w->umem, p->addr);
 	}
 	/* Held frames waited already; from tick() nothing else would send them soon. */

@@ -191,7 +191,8 @@ static inline void worker__count_drop(struct ferry_fwd_stats *st, enum ferry_dro
  * burst, and held ones are sent between chain runs too: a full queue is
  * flushed first, so it is never overrun.
  */
-static inline void worker__queue_tx(struct ferry_worker *w, const struct ferry_pkt *p, uint32_t flow_id)
+static inline void worker__queue_tx(struct ferry_worker *w, const struct ferry_pkt *p,
+				    uint32_t flow_id)
 {
 	uint32_t k;
 

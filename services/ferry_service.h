@@ -100,10 +100,9 @@
 #define FERRY_SERVICE_COUNTERS 4
 
 /*
- * Packet directions and drop reasons.  ferryd's BPF records
- * (bpf/ferry_shared.h) hold the same definitions under the same condition,
- * so either header may come first; tests/unit/test_service_abi.c checks
- * that the two copies agree.
+ * Packet directions.  ferryd's BPF records (bpf/ferry_shared.h) hold the
+ * same enum under the same condition, so either header may come first;
+ * tests/unit/test_service_abi.c checks that the two agree.
  */
 #ifndef FERRY_SHARED_H
 /* Direction of a rule: packets from clients, or an upstream's replies. */
@@ -111,6 +110,7 @@ enum ferry_dir {
 	FERRY_DIR_CLIENT = 0,
 	FERRY_DIR_REPLY = 1,
 };
+#endif /* FERRY_SHARED_H */
 
 /* Why a packet was dropped: the names ferryctl prints, in counter order. */
 #define FERRY_DROP_REASONS(X)                                                                      \
@@ -140,7 +140,6 @@ enum ferry_drop_reason {
 #undef FERRY_DROP_ENUM
 	FERRY_DROP__MAX
 };
-#endif /* FERRY_SHARED_H */
 
 /* ---- parsed packet headers (lib/packet.c fills them; lib/packet.h parses) ---- */
 

@@ -3,10 +3,7 @@
 #ifndef FERRY_SERVICE_ABI_PUBLIC_H
 #define FERRY_SERVICE_ABI_PUBLIC_H
 
-extern const char *const abi_public_drop_names[];
-extern const unsigned int abi_public_nr_drops;
 extern const int abi_public_dir_client;
 extern const int abi_public_dir_reply;
-extern const unsigned int abi_public_drop_hold_budget;
 
 #endif /* FERRY_SERVICE_ABI_PUBLIC_H */
