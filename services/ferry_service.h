@@ -14,9 +14,12 @@
  * the structs below are the layouts a .so is compiled against: changing
  * any of them, or a function's signature, means raising
  * FERRY_SERVICE_ABI_VERSION, and the loader refuses objects built for
- * another version.  Packet fields are read through the static inline
- * ferry_pkt_*() accessors or the public struct ferry_pkt directly: both
- * compile to plain loads, no call per packet.
+ * another version.  lib/packet.h (struct pkt_info) and lib/config.h (the
+ * argument tables) take those types from here rather than define their
+ * own, so changing one is visibly changing the ABI.  Packet fields are
+ * read through the static inline ferry_pkt_*() accessors or the public
+ * struct ferry_pkt directly: both compile to plain loads, no call per
+ * packet.
  *
  * The built-in services (services/svc_*.c) use this same ABI through
  * services/service.h, which adds what only they may use (the NAT table,
@@ -93,6 +96,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define FERRY_SERVICE_ABI_VERSION 3
 /* The symbol an out-of-tree service exports: const struct ferry_service_ops. */
@@ -557,5 +564,9 @@ enum ferry_service_log_level {
 /* One message through ferryd's log (stderr or the journal), when `level` is enabled. */
 void ferry_service__log(enum ferry_service_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* FERRY_SERVICE_ABI_H */
