@@ -3,7 +3,8 @@
 #   make            build ferryd, ferryctl, the XDP object and its skeleton
 #   make check      install missing Debian packages, build, run every test
 #   make demo       install missing Debian packages, build, run the demo
-#   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages)
+#   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages,
+#                   install-headers: only the service ABI's header)
 #
 # Every BPF rule is here: clang -target bpf -g -O2, then bpftool gen skeleton,
 # so the object is embedded in ferryd and never opened by path at run time.
@@ -14,6 +15,7 @@ SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
+INCLUDEDIR ?= $(PREFIX)/include
 
 BUILD := build
 CC ?= cc
@@ -57,9 +59,16 @@ UNIT_TESTS := $(BUILD)/tests/unit-tests
 UNIT_LDFLAGS := -Wl,--wrap=nat_table__lookup_reply
 
 # Out-of-tree services (README "Out-of-tree services") are shared objects that
-# call the service API in ferryd itself: ferryd exports its symbols for them.
-EXPORT_LDFLAGS := -rdynamic
-SO_CFLAGS := $(FERRY_CFLAGS) -fPIC -shared
+# call the service ABI in ferryd itself: ferryd exports exactly the functions
+# the dynamic list names (the ABI's), nothing else.  So does the unit-test
+# binary, which loads service objects too.
+SERVICE_MAP := services/ferry_service.map
+EXPORT_LDFLAGS := -Wl,--dynamic-list=$(SERVICE_MAP)
+# Service objects are built as out of tree: against the installed header
+# only (make install-headers into $(SDK_DIR)), never with -Ilib -Idaemon -Ibpf.
+SDK_DIR := $(BUILD)/sdk
+SDK_HEADER := $(SDK_DIR)/include/ferry/ferry_service.h
+SO_CFLAGS := $(CFLAGS) -std=gnu11 $(WARNINGS) -fPIC -shared -I$(SDK_DIR)/include
 EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/example_%.so,\
 	$(sort $(wildcard services/examples/svc_example_*.c)))
 # Objects the loader's unit tests load, next to the test binary (also the ASan one's).
@@ -93,7 +102,8 @@ apt_install = missing=""; for p in $(2); do \
 .DELETE_ON_ERROR:
 # Intermediate, but kept: otherwise make deletes them and rebuilds everything next time.
 .SECONDARY: $(SKELS) $(BPF_OBJS)
-.PHONY: all deps check test-unit test-integration demo soak install install-docs clean format
+.PHONY: all deps check test-unit test-integration demo soak install install-docs install-headers \
+	clean format
 
 all: $(FERRYD) $(FERRYCTL) $(EXAMPLE_SVCS)
 
@@ -119,21 +129,25 @@ $(LIBFERRY): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(FERRYD): $(FERRYD_OBJS) $(SVC_OBJS) $(LIBFERRY)
+$(FERRYD): $(FERRYD_OBJS) $(SVC_OBJS) $(LIBFERRY) $(SERVICE_MAP)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS)
 
 $(FERRYCTL): $(CTL_OBJS) $(LIBFERRY)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UNIT_TESTS): $(UNIT_OBJS) $(SVC_OBJS) $(filter-out $(BUILD)/daemon/ferryd.o,$(FERRYD_OBJS)) $(LIBFERRY) \
-		| $(call LOADER_TEST_SOS,$(BUILD))
+		$(SERVICE_MAP) | $(call LOADER_TEST_SOS,$(BUILD))
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) $(UNIT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) $(UNIT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS) -lcunit
 
-$(BUILD)/services/example_%.so: services/examples/svc_example_%.c $(SKELS)
+# The header as `make install` puts it, for building service objects against.
+$(SDK_HEADER): services/ferry_service.h
+	$(Q)$(MAKE) --no-print-directory install-headers DESTDIR=$(abspath $(SDK_DIR)) INCLUDEDIR=/include
+
+$(BUILD)/services/example_%.so: services/examples/svc_example_%.c $(SDK_HEADER)
 	$(call msg,SO,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(SO_CFLAGS) -MMD -MP -MF $@.d -o $@ $<
@@ -146,10 +160,10 @@ define loader_test_so
 	$(Q)$(CC) $(SO_CFLAGS) -DSVC_VARIANT_$* -MMD -MP -MF $@.d -o $@ $<
 endef
 
-$(BUILD)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SKELS)
+$(BUILD)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SDK_HEADER)
 	$(loader_test_so)
 
-$(BUILD)/tests/svc/mark_%.so: tests/unit/svc/mark_service.c $(SKELS)
+$(BUILD)/tests/svc/mark_%.so: tests/unit/svc/mark_service.c $(SDK_HEADER)
 	$(loader_test_so)
 
 $(BUILD)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so
@@ -192,7 +206,12 @@ install-docs:
 		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/ || exit 1; \
 	done
 
-install: all install-docs
+# The service ABI's header, for building out-of-tree services (README "Out-of-tree services").
+install-headers:
+	install -d $(DESTDIR)$(INCLUDEDIR)/ferry
+	install -m 0644 services/ferry_service.h $(DESTDIR)$(INCLUDEDIR)/ferry/ferry_service.h
+
+install: all install-docs install-headers
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ferry $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 configs/ferryd.service $(DESTDIR)$(UNITDIR)/ferryd.service
@@ -268,8 +287,8 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 # umem__alloc() is wrapped to hand out frames ASan sees as whole.
 FUZZ_WRAP := $(foreach f,create destroy route neigh,-Wl,--wrap=nh_resolver__$(f)) \
 	$(foreach f,create destroy fd drain,-Wl,--wrap=nh_events__$(f)) -Wl,--wrap=umem__alloc
-FUZZ_SUPPORT_SRCS := $(LIB_SRCS) $(SVC_SRCS) daemon/chain.c daemon/rx.c daemon/worker_nh.c \
-	daemon/handoff.c daemon/daemon.c daemon/svc_loader.c daemon/reload.c tests/fuzz/fuzz_env.c
+FUZZ_SUPPORT_SRCS := $(LIB_SRCS) $(SVC_SRCS) daemon/chain.c daemon/rx.c daemon/service_api.c \
+	daemon/worker_nh.c daemon/handoff.c daemon/daemon.c daemon/svc_loader.c daemon/reload.c tests/fuzz/fuzz_env.c
 FUZZ_SUPPORT_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SUPPORT_SRCS))
 
 # clang here too: gcc's warnings under -fsanitize have false positives
@@ -328,25 +347,25 @@ $(ASAN_LIBFERRY): $(call asan_obj,$(LIB_SRCS))
 	$(call msg,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(ASAN_DIR)/ferryd: $(call asan_obj,$(FERRYD_SRCS) $(SVC_SRCS)) $(ASAN_LIBFERRY)
+$(ASAN_DIR)/ferryd: $(call asan_obj,$(FERRYD_SRCS) $(SVC_SRCS)) $(ASAN_LIBFERRY) $(SERVICE_MAP)
 	$(call msg,LINK,$@)
-	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS)
 
 $(ASAN_DIR)/ferryctl: $(call asan_obj,$(CTL_SRCS)) $(ASAN_LIBFERRY)
 	$(call msg,LINK,$@)
 	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(ASAN_DIR)/tests/unit-tests: $(call asan_obj,$(UNIT_SRCS) $(SVC_SRCS) \
-		$(filter-out daemon/ferryd.c,$(FERRYD_SRCS))) $(ASAN_LIBFERRY) \
+		$(filter-out daemon/ferryd.c,$(FERRYD_SRCS))) $(ASAN_LIBFERRY) $(SERVICE_MAP) \
 		| $(call LOADER_TEST_SOS,$(ASAN_DIR))
 	$(call msg,LINK,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) $(UNIT_LDFLAGS) -o $@ $^ $(LDLIBS) -lcunit
+	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) $(EXPORT_LDFLAGS) $(UNIT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS) -lcunit
 
-$(ASAN_DIR)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SKELS)
+$(ASAN_DIR)/tests/svc/%.so: tests/unit/svc/bad_service.c $(SDK_HEADER)
 	$(loader_test_so)
 
-$(ASAN_DIR)/tests/svc/mark_%.so: tests/unit/svc/mark_service.c $(SKELS)
+$(ASAN_DIR)/tests/svc/mark_%.so: tests/unit/svc/mark_service.c $(SDK_HEADER)
 	$(loader_test_so)
 
 $(ASAN_DIR)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so

@@ -19,11 +19,18 @@
 #define FERRY_MAX_QUEUES 64  /* XSKMAP slots: one AF_XDP socket per RX queue */
 #define FERRY_FLOW_NAME_LEN 32
 
+/*
+ * enum ferry_dir is also the service ABI's: services/ferry_service.h has
+ * the same definition, under the same condition, so either header may come
+ * first (tests/unit/test_service_abi.c checks that the two agree).
+ */
+#ifndef FERRY_SERVICE_ABI_H
 /* Direction of a rule: packets from clients, or an upstream's replies. */
 enum ferry_dir {
 	FERRY_DIR_CLIENT = 0,
 	FERRY_DIR_REPLY = 1,
 };
+#endif /* FERRY_SERVICE_ABI_H */
 
 /*
  * With no AF_XDP socket on the packet's queue (ferryd dead or not up yet),
@@ -92,36 +99,14 @@ struct ferry_xdp_stats {
 };
 
 /*
- * Why the user-space data path dropped a packet.  Names are what ferryctl
- * prints; the order is the layout of struct ferry_fwd_stats below.
+ * Why the user-space data path dropped a packet (FERRY_DROP_REASONS, enum
+ * ferry_drop_reason; the order is the layout of struct ferry_fwd_stats
+ * below): services name them, so the service ABI defines them.  The XDP
+ * program never drops with one.
  */
-#define FERRY_DROP_REASONS(X)                                                                      \
-	X(malformed)                                                                               \
-	X(no_session)                                                                              \
-	X(ttl_exceeded)                                                                            \
-	X(no_route)                                                                                \
-	X(no_neighbour)                                                                            \
-	X(nat_ports_exhausted)                                                                     \
-	X(session_table_full)                                                                      \
-	X(tx_ring_full)                                                                            \
-	X(too_big)                                                                                 \
-	X(service)                                                                                 \
-	X(handoff_full)                                                                            \
-	X(filtered)                                                                                \
-	X(rate_limited)                                                                            \
-	X(bad_payload)                                                                             \
-	X(queue_full)                                                                              \
-	X(no_frame)                                                                                \
-	X(tcp_out_of_window)                                                                       \
-	X(hold_budget)                                                                             \
-	X(source_session_limit)
-
-enum ferry_drop_reason {
-#define FERRY_DROP_ENUM(name) FERRY_DROP_##name,
-	FERRY_DROP_REASONS(FERRY_DROP_ENUM)
-#undef FERRY_DROP_ENUM
-	FERRY_DROP__MAX
-};
+#ifndef __bpf__
+#include "ferry_service.h"
+#endif
 
 /*
  * Per-flow data-path counters of the user-space workers.  Also a

@@ -6,9 +6,8 @@
  * FERRY_VERDICT_NEXT as one batch; a packet that falls off the end of the
  * chain without a verdict is dropped as "service", so no chain can leak a
  * frame.  Transmitted frames are queued per egress port and sent in one TX
- * burst per port (worker__flush_tx()).  Also the accessors of
- * services/service.h that act on a chain run or the TX queues (emit, hold,
- * send_held, payload edits).
+ * burst per port (worker__flush_tx()).  What services call during a run
+ * (emit, hold, send_held) is daemon/service_api.c's.
  *
  * It must not read an RX ring, classify, or hand packets to other workers
  * (daemon/rx.c), and touches the ports only through port__tx().
@@ -18,21 +17,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "nat.h"
-#include "packet_edit.h"
 #include "worker.h"
-
-/* count_drop() indexes the drop fields by reason. */
-_Static_assert(offsetof(struct ferry_fwd_stats, drop_source_session_limit) -
-			       offsetof(struct ferry_fwd_stats, drop_malformed) ==
-		       (FERRY_DROP__MAX - 1) * sizeof(__u64),
-	       "struct ferry_fwd_stats drop fields out of FERRY_DROP_REASONS order");
-
-static void count_drop(struct ferry_fwd_stats *st, enum ferry_drop_reason reason)
-{
-	/* The drop fields are laid out in FERRY_DROP_REASONS order. */
-	(&st->drop_malformed)[reason]++;
-}
 
 /*
  * Generic per-service counters: what the service did with the packets it
@@ -85,23 +70,6 @@ static uint32_t gather_sees_tx(const struct ferry_worker *w, struct ferry_pkt **
 		}
 	}
 	return n;
-}
-
-/*
- * Queues p on its egress port's TX queue.  Emitted packets can outnumber a
- * burst, and held ones are sent between chain runs too: a full queue is
- * flushed first, so it is never overrun.
- */
-static void queue_tx(struct ferry_worker *w, const struct ferry_pkt *p, uint32_t flow_id)
-{
-	uint32_t k;
-
-	if (w->nr_tx[p->out_port] == CHAIN_MAX_PKTS)
-		worker__flush_tx(w);
-	k = w->nr_tx[p->out_port]++;
-	w->tx_frames[p->out_port][k].addr = p->addr;
-	w->tx_frames[p->out_port][k].len = p->len;
-	w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
 }
 
 void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
@@ -159,129 +127,15 @@ void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pk
 			continue;
 		}
 		if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
-			queue_tx(w, p, flow_id);
+			worker__queue_tx(w, p, flow_id);
 			continue;
 		}
 		if (p->verdict == FERRY_VERDICT_TX)
 			p->drop_reason = FERRY_DROP_service;
-		count_drop(st, p->drop_reason < FERRY_DROP__MAX ? p->drop_reason
-								 : FERRY_DROP_service);
+		worker__count_drop(st, p->drop_reason < FERRY_DROP__MAX ? p->drop_reason
+									: FERRY_DROP_service);
 		umem__free(w->umem, p->addr);
 	}
-}
-
-struct ferry_pkt *ferry_batch__emit(struct ferry_worker *w, struct ferry_batch *b,
-				    const struct ferry_pkt *from)
-{
-	struct ferry_pkt *p;
-	uint64_t addr;
-
-	if (b->n >= b->cap || w->chain_nr_all >= CHAIN_MAX_PKTS ||
-	    w->chain_nr_emitted >= WORKER_MAX_EMIT || !umem__alloc(w->umem, &addr))
-		return NULL;
-	p = &w->emit_pkts[w->chain_nr_emitted++];
-	*p = *from;
-	p->addr = addr;
-	p->data = umem__data(w->umem, addr);
-	memcpy(p->data, from->data, from->len);
-	p->verdict = FERRY_VERDICT_NEXT;
-	p->drop_reason = 0;
-	b->pkts[b->n++] = p;
-	w->chain_all[w->chain_nr_all++] = p;
-	return p;
-}
-
-/* Accessors of services/service.h (ferry_worker__flow_stats() is daemon/worker.c's). */
-uint64_t ferry_worker__now_ns(const struct ferry_worker *w)
-{
-	return w->now_ns;
-}
-
-uint32_t ferry_worker__id(const struct ferry_worker *w)
-{
-	return w->id;
-}
-
-struct nat_table *ferry_worker__nat(struct ferry_worker *w)
-{
-	return w->nat;
-}
-
-struct nh_resolver *ferry_worker__resolver(struct ferry_worker *w)
-{
-	return w->nh;
-}
-
-int ferry_worker__port_of_ifindex(const struct ferry_worker *w, int ifindex)
-{
-	return ferry_daemon__port_of_ifindex(w->d, ifindex);
-}
-
-uint32_t ferry_worker__frame_room(const struct ferry_worker *w, const struct ferry_pkt *p)
-{
-	return w->umem->frame_size - (uint32_t)(p->addr % w->umem->frame_size);
-}
-
-int ferry_pkt_set_payload_len(struct ferry_worker *w, struct ferry_pkt *p, uint32_t len)
-{
-	int total = pkt_set_udp_payload_len(p->data, &p->pi, ferry_worker__frame_room(w, p), len);
-
-	if (total < 0)
-		return total;
-	p->len = (uint32_t)total;
-	return 0;
-}
-
-void ferry_pkt_fix_checksums(struct ferry_pkt *p)
-{
-	pkt_fix_checksums(p->data, &p->pi);
-}
-
-int ferry_worker__hold(struct ferry_worker *w, struct ferry_pkt *p)
-{
-	/*
-	 * Holds granted in this run count at once: a service may grant several
-	 * before the run ends.  One granted and then overridden by a drop
-	 * counts until the run ends, which errs on the safe side.
-	 */
-	if (w->held_frames + w->chain_holds >= w->hold_budget) {
-		ferry_pkt_drop(p, FERRY_DROP_hold_budget);
-		return -ENOBUFS;
-	}
-	w->chain_holds++;
-	p->verdict = FERRY_VERDICT_HOLD;
-	return 0;
-}
-
-void ferry_worker__send_held(struct ferry_worker *w, struct ferry_pkt **pkts, uint32_t n)
-{
-	/* They leave the services' hands, whichever way. */
-	w->held_frames = w->held_frames > n ? w->held_frames - n : 0;
-	for (uint32_t i = 0; i < n; i++) {
-		struct ferry_pkt *p = pkts[i];
-		uint32_t flow_id = p->flow_id < CFG_MAX_FLOWS ? p->flow_id : 0;
-
-		if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
-			queue_tx(w, p, flow_id);
-			continue;
-		}
-		count_drop(&w->flow_stats[flow_id],
-			   p->verdict == FERRY_VERDICT_DROP && p->drop_reason < FERRY_DROP__MAX
-				   ? p->drop_reason
-				   : FERRY_DROP_service);
-		umem__free(w->umem, p->addr);
-	}
-	/* Held frames waited already; from tick() nothing else would send them soon. */
-	worker__flush_tx(w);
-}
-
-void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns)
-{
-	/* 0 means no deadline: one asked for at time 0 is simply due at once. */
-	if (!deadline_ns)
-		deadline_ns = 1;
-	if (!w->wake_ns || deadline_ns < w->wake_ns)
-		w->wake_ns = deadline_ns;
 }
 
 void worker__flush_tx(struct ferry_worker *w)
@@ -310,4 +164,3 @@ void worker__flush_tx(struct ferry_worker *w)
 		w->nr_tx[port] = 0;
 	}
 }
-

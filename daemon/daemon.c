@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* What the daemon offers services and workers (see services/service.h). */
+/* What the daemon offers built-in services and workers (see services/service.h). */
 #include <errno.h>
 #include <string.h>
 #include <sys/socket.h>

@@ -62,7 +62,7 @@
  *    since no worker can reach them any more.
  *
  * Services' conf of an unchanged flow outlives the YAML document it was
- * configured from: configure() must copy what it needs (service.h).
+ * configured from: configure() must copy what it needs (services/ferry_service.h).
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -114,7 +114,7 @@ static int check_ops(const struct cfg_service *svc, const char *path,
 	if (ops->abi_version != FERRY_SERVICE_ABI_VERSION) {
 		cfg_mark_error(errs, svc->mark,
 			       "service '%s': %s has service ABI version %u, but this ferryd has "
-			       "version %u: rebuild it against this ferryd's services/service.h",
+			       "version %u: rebuild it against this ferryd's ferry/ferry_service.h",
 			       svc->name, path, ops->abi_version, FERRY_SERVICE_ABI_VERSION);
 		return -EPROTO;
 	}

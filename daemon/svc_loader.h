@@ -8,10 +8,10 @@
  * privileges, it and its directory must be owned by root and writable by
  * nobody else.
  *
- * ferryd is linked with -rdynamic, so an object's calls to the service API
- * (ferry_worker__*, ferry_batch__*, ferry_pkt_*) resolve against ferryd
- * itself; objects are loaded with RTLD_NOW, so one that needs a symbol
- * ferryd lacks is refused at load instead of failing mid-packet.
+ * ferryd exports the service ABI's functions (services/ferry_service.map)
+ * and nothing else, so an object's calls to them resolve against ferryd
+ * itself; objects are loaded with RTLD_NOW, so one that needs any other
+ * symbol of ferryd is refused at load instead of failing mid-packet.
  *
  * Main thread only.  Each object is loaded once however many flows use it,
  * and stays loaded until svc_loader__destroy(), which must come after every

@@ -5,7 +5,8 @@
  * main thread), rx.c (admission, classification, hand-off, grouping per
  * flow) and chain.c (service chains and TX).  Their internal functions are
  * worker__ (the daemon's lifecycle ones are in daemon.h); the
- * ferry_worker__ ones are the service ABI (services/service.h).  Nothing
+ * ferry_worker__ ones are the service ABI (services/ferry_service.h,
+ * daemon/service_api.c) and the built-ins' extras (services/service.h).  Nothing
  * outside daemon/ sees this struct: services use those accessors.
  */
 #ifndef FERRY_WORKER_H
@@ -13,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "daemon.h"
@@ -170,5 +172,39 @@ void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pk
 		       uint32_t n);
 /* Sends what worker__run_chain() queued, per egress port; counts what found a full ring. */
 void worker__flush_tx(struct ferry_worker *w);
+
+/*
+ * Shared by the chain runner and daemon/service_api.c (send_held): inline,
+ * as they run per packet.
+ */
+/* worker__count_drop() indexes the drop fields by reason. */
+_Static_assert(offsetof(struct ferry_fwd_stats, drop_source_session_limit) -
+			       offsetof(struct ferry_fwd_stats, drop_malformed) ==
+		       (FERRY_DROP__MAX - 1) * sizeof(__u64),
+	       "struct ferry_fwd_stats drop fields out of FERRY_DROP_REASONS order");
+
+static inline void worker__count_drop(struct ferry_fwd_stats *st, enum ferry_drop_reason reason)
+{
+	/* The drop fields are laid out in FERRY_DROP_REASONS order. */
+	(&st->drop_malformed)[reason]++;
+}
+
+/*
+ * Queues p on its egress port's TX queue.  Emitted packets can outnumber a
+ * burst, and held ones are sent between chain runs too: a full queue is
+ * flushed first, so it is never overrun.
+ */
+static inline void worker__queue_tx(struct ferry_worker *w, const struct ferry_pkt *p,
+				    uint32_t flow_id)
+{
+	uint32_t k;
+
+	if (w->nr_tx[p->out_port] == CHAIN_MAX_PKTS)
+		worker__flush_tx(w);
+	k = w->nr_tx[p->out_port]++;
+	w->tx_frames[p->out_port][k].addr = p->addr;
+	w->tx_frames[p->out_port][k].len = p->len;
+	w->tx_flow[p->out_port][k] = flow_id | (uint32_t)p->dir << 31;
+}
 
 #endif /* FERRY_WORKER_H */

@@ -21,6 +21,9 @@
 #include <stddef.h>
 #include <netinet/in.h>
 
+/* cfg_prefix, cfg_mark, cfg_node and the argument tables are the service ABI's. */
+#include "ferry_service.h"
+
 #define CFG_MAX_IFACES 8
 #define CFG_MAX_FLOWS 64 /* == FERRY_MAX_FLOWS */
 #define CFG_MAX_SERVICES 8
@@ -40,31 +43,6 @@ enum cfg_poll_mode {
 	CFG_POLL_SPIN,          /* never sleep; syscalls only on need_wakeup */
 };
 
-/* An address with a prefix length; family is AF_INET or AF_INET6 (0 = unset). */
-struct cfg_prefix {
-	int family;
-	uint8_t plen;
-	union {
-		struct in_addr v4;
-		struct in6_addr v6;
-		uint8_t bytes[16];
-	} addr;
-};
-
-struct cfg_port_range {
-	uint16_t lo, hi; /* 0/0: any */
-};
-
-/* Where something was written, for messages after parsing. */
-struct cfg_mark {
-	unsigned int line, col; /* 1-based */
-};
-
-/*
- * A node of the loaded configuration (opaque), handed to services to parse
- * their arguments; it lives as long as the config it came from.
- */
-struct cfg_node;
 /* The config's private tree of nodes (lib/config.c). */
 struct cfg_tree;
 
@@ -148,7 +126,7 @@ struct ferry_config {
 };
 
 /*
- * Error sink: every error is printed at once as "FILE:LINE:COL: message"
+ * Error sink (opaque to services): every error is printed at once as "FILE:LINE:COL: message"
  * through the log, and counted.
  */
 struct cfg_errors {
@@ -199,126 +177,5 @@ bool config__flow_equal(const struct cfg_flow *a, const struct cfg_flow *b);
  */
 int config__check_host_ports(const struct ferry_config *cfg, const char *local_range_path,
 			     const char *proc_net_dir, struct cfg_errors *errs);
-
-/* ---- reading a service's arguments ---- */
-
-bool cfg_node_is_map(const struct cfg_node *n);
-/* Entries of a sequence node, or -1 when it is not one. */
-int cfg_seq_len(const struct cfg_node *n);
-/* Entry i (0-based) of a sequence node, i < cfg_seq_len(). */
-const struct cfg_node *cfg_seq_item(const struct cfg_node *n, int i);
-/* The value of `key` in a mapping node, or NULL (for pointing errors at it). */
-const struct cfg_node *cfg_map_get(const struct cfg_node *map, const char *key);
-
-/* Iterates a mapping's pairs in file order. */
-typedef struct {
-	const struct cfg_node *map;
-	int i;
-} cfg_iter;
-void cfg_iter_init(cfg_iter *it, const struct cfg_node *map);
-/* Returns false at the end; *key is the key's scalar text, *val the value node. */
-bool cfg_iter_next(cfg_iter *it, const char **key, const struct cfg_node **val);
-
-/* Scalar readers: return 0 or -EINVAL after reporting the error at the node. */
-int cfg_get_string(const struct cfg_node *n, char *buf, size_t len, struct cfg_errors *errs);
-int cfg_get_u32(const struct cfg_node *n, uint32_t min, uint32_t max, uint32_t *out,
-		struct cfg_errors *errs);
-int cfg_get_bool(const struct cfg_node *n, bool *out, struct cfg_errors *errs);
-/* "ADDR/PLEN" or "ADDR" (full length). */
-int cfg_get_prefix(const struct cfg_node *n, struct cfg_prefix *out, struct cfg_errors *errs);
-/* "N" or "LO-HI". */
-int cfg_get_port_range(const struct cfg_node *n, struct cfg_port_range *out,
-		       struct cfg_errors *errs);
-/* "198.18.2.2:5000" or "[fd00::2]:5000"; family set, port in host order. */
-int cfg_get_endpoint(const struct cfg_node *n, struct cfg_prefix *addr, uint16_t *port,
-		     struct cfg_errors *errs);
-struct cfg_mark cfg_node_mark(const struct cfg_node *n);
-void cfg_node_error(struct cfg_errors *errs, const struct cfg_node *n, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-/* An error at a mark kept from parsing (e.g. a service's name), in errs->file. */
-void cfg_mark_error(struct cfg_errors *errs, struct cfg_mark mark, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/*
- * Calls fn on each entry of a sequence of 1..max entries; errors name it
- * `what` ("lb: upstreams: expected a sequence").  Returns 0 or -EINVAL
- * (every entry is still visited, so all their errors are reported).
- */
-int cfg_for_each_item(const struct cfg_node *seq, const char *what, int max,
-		      int (*fn)(const struct cfg_node *item, int i, void *ctx), void *ctx,
-		      struct cfg_errors *errs);
-
-/* ---- argument tables ---- */
-
-enum cfg_arg_type {
-	CFG_ARG_U32,      /* uint32_t in min..max, default def */
-	CFG_ARG_BOOL,     /* bool: true/yes/on or false/no/off, default def */
-	CFG_ARG_STRING,   /* char[size] */
-	CFG_ARG_WORD,     /* int: the value of one of words[], default def */
-	CFG_ARG_ENDPOINT, /* struct cfg_endpoint: ADDR:PORT or [ADDR6]:PORT */
-	CFG_ARG_PREFIX,   /* struct cfg_prefix: ADDR/PLEN or ADDR (family 0: not given) */
-	CFG_ARG_PORTS,    /* struct cfg_port_range: N or LO-HI */
-	CFG_ARG_LIST,     /* a sequence of 1..max entries, each handed to item() */
-	CFG_ARG_NODE,     /* any node (a nested mapping), handed to parse() */
-};
-
-/* One word of a CFG_ARG_WORD argument; a table ends with a NULL name. */
-struct cfg_word {
-	const char *name;
-	int value;
-};
-
-struct cfg_endpoint {
-	struct cfg_prefix addr;
-	uint16_t port; /* host order */
-};
-
-/*
- * One argument of a service: its key, its type, and where parse puts the
- * value in the caller's struct (offsetof).  A key not given gets `def`
- * (numbers, booleans, words) or stays as the caller initialised it.
- */
-struct cfg_arg {
-	const char *name;
-	enum cfg_arg_type type;
-	size_t offset;
-	size_t seen;              /* CFG_SEEN(type, field): a bool set when given; 0: none */
-	bool required;
-	uint32_t min, max;        /* U32: the range; LIST: max entries */
-	uint32_t def;             /* U32, BOOL, WORD: the value when not given */
-	size_t size;              /* STRING: the buffer's size */
-	const struct cfg_word *words; /* WORD */
-	/* LIST: entry i of the sequence; obj is the caller's struct. */
-	int (*item)(const struct cfg_node *item, int i, void *obj, struct cfg_errors *errs);
-	/* NODE: the value. */
-	int (*parse)(const struct cfg_node *val, void *obj, struct cfg_errors *errs);
-};
-
-#define CFG_SEEN(type, field) (offsetof(type, field) + 1)
-
-/* A mapping of arguments: one service's, or a nested one (a filter rule). */
-struct cfg_args {
-	/* Messages start "<prefix>: ", e.g. "forward" or "filter: payload". */
-	const char *prefix;
-	/* Unknown keys are "unknown key 'k' in <in>" when set, e.g. "a rule". */
-	const char *in;
-	/*
-	 * What is expected when the node is not a mapping (or absent):
-	 * "<prefix>: expected a mapping<expect>".  With `optional`, having no
-	 * arguments at all is fine: every key then gets its default.
-	 */
-	const char *expect;
-	bool optional;
-	const struct cfg_arg *args;
-	unsigned int nr;
-};
-
-/*
- * Parses the mapping `n` with `tbl` into obj: unknown keys, missing required
- * keys and bad values are reported as FILE:LINE:COL (all of them, in file
- * order).  Returns 0 or -EINVAL.
- */
-int cfg_args_parse(const struct cfg_args *tbl, const struct cfg_node *n, void *obj,
-		   struct cfg_errors *errs);
 
 #endif /* FERRY_CONFIG_H */

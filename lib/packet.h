@@ -14,11 +14,12 @@
 
 #include <stdint.h>
 
-/* A v4 address is stored in the first 4 bytes, the rest zero. */
-union ferry_addr {
-	uint8_t b[16];
-	uint32_t w[4];
-};
+/*
+ * union ferry_addr, struct pkt_quote and struct pkt_info are defined in the
+ * service ABI's header (services see them in struct ferry_pkt): a change to
+ * them is a change of FERRY_SERVICE_ABI_VERSION.
+ */
+#include "ferry_service.h"
 
 enum pkt_parse_result {
 	PKT_OK = 0,
@@ -28,37 +29,6 @@ enum pkt_parse_result {
 	PKT_ERR_FRAGMENT,      /* IPv4 fragment or IPv6 fragment header */
 	PKT_ERR_UNSUPPORTED,   /* other ethertype, L4 protocol or IPv6 extension */
 	PKT_ERR__MAX
-};
-
-/*
- * The packet an ICMP or ICMPv6 error quotes: an IP header of the error's own
- * family and at least the first 8 bytes of a UDP or TCP header (all RFC 792
- * promises), neither a fragment nor behind an IPv6 extension header.  The
- * quote ends where the error does (pkt_len).
- */
-struct pkt_quote {
-	uint16_t l3_off;      /* the quoted IP header, right after the ICMP header */
-	uint16_t l4_off;      /* the quoted UDP/TCP header */
-	uint8_t l4_proto;     /* IPPROTO_UDP or IPPROTO_TCP */
-	uint8_t pad;
-	uint16_t sport, dport; /* host byte order, as quoted */
-	union ferry_addr saddr, daddr;
-};
-
-struct pkt_info {
-	uint16_t l3_off;      /* start of the IP header */
-	uint16_t l4_off;      /* start of the UDP/TCP header, or of the ICMP header */
-	uint16_t payload_off; /* start of the L4 payload (for ICMP the quoted packet) */
-	uint16_t pkt_len;     /* Ethernet header + IP total length (padding trimmed) */
-	uint8_t family;       /* 4 or 6 */
-	uint8_t l4_proto;     /* IPPROTO_UDP, IPPROTO_TCP, or an ICMP error: IPPROTO_ICMP(V6) */
-	uint8_t ttl;          /* TTL or hop limit */
-	uint8_t has_ip_options; /* IPv4 IHL > 5 (parsed, forwarded unchanged) */
-	uint16_t sport, dport; /* host byte order; 0 for ICMP */
-	union ferry_addr saddr, daddr;
-	/* ICMP errors only (l4_proto IPPROTO_ICMP or IPPROTO_ICMPV6): */
-	uint8_t icmp_type, icmp_code;
-	struct pkt_quote quote;
 };
 
 /* Parse `len` bytes at `data`.  On PKT_OK every field of *pi is set. */

@@ -2,7 +2,9 @@
 /*
  * The full-NAT machinery that forward and lb share, and the next hops and
  * rewrites that mirror and fanout use for their one-way copies.  Internal to
- * the built-in services: not part of the service ABI.
+ * the built-in services: not part of the service ABI (services/
+ * ferry_service.h); it reaches the worker's NAT table, next-hop cache and
+ * steering rules through services/service.h, which ferryd does not export.
  *
  * A NAT service (forward: one upstream; lb: one of several) differs only in
  * which upstream a new session goes to, so it hands fwd_core__from_client()

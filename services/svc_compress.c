@@ -132,7 +132,7 @@ static int cz_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *
 {
 	struct cz_conf *c;
 
-	if (fc->flow->match.l4_proto != IPPROTO_UDP) {
+	if (ferry_flow__l4_proto(fc) != IPPROTO_UDP) {
 		cfg_mark_error(errs, svc_entry_mark(fc, args), "%s: works on UDP flows only",
 			       cz_args[inflate].prefix);
 		return -EINVAL;
@@ -140,7 +140,7 @@ static int cz_configure(const struct ferry_flow_ctx *fc, const struct cfg_node *
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	snprintf(c->flow_name, sizeof(c->flow_name), "%s", fc->flow->name);
+	snprintf(c->flow_name, sizeof(c->flow_name), "%s", ferry_flow__name(fc));
 	c->max_size = CZ_MAX_PAYLOAD;
 	if (cfg_args_parse(&cz_args[inflate], args, c, errs)) {
 		free(c);

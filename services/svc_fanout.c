@@ -17,6 +17,10 @@
  * Losing one subscriber's copy (no frame, no route, no neighbour) is counted
  * with its reason and does not hold up the others.  The counters are the
  * datagrams sent (or held for the neighbour) per subscriber.
+ *
+ * Beyond the service ABI (services/ferry_service.h) it uses ferryd's
+ * internals through services/service.h and services/copy_out.h: the
+ * worker's next-hop cache and per-flow counters.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -77,7 +81,7 @@ static int fanout_configure(const struct ferry_flow_ctx *fc, const struct cfg_no
 {
 	struct fanout_conf *c;
 
-	if (cfg_node_is_map(args) && fc->flow->match.l4_proto != IPPROTO_UDP) {
+	if (cfg_node_is_map(args) && ferry_flow__l4_proto(fc) != IPPROTO_UDP) {
 		cfg_node_error(errs, args, "fanout: only UDP flows can be fanned out");
 		return -EINVAL;
 	}

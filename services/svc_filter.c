@@ -214,12 +214,12 @@ static int rule_family(const struct ferry_flow_ctx *fc, const struct cfg_node *n
 {
 	uint8_t fam = p->family == AF_INET ? 4 : 6;
 
-	if (p->family != fc->flow->match.dst.family) {
+	if (p->family != ferry_flow__family(fc)) {
 		cfg_node_error(errs, n,
 			       "filter: %s is IPv%u, but flow '%s' matches IPv%u: the rule could "
 			       "never match",
-			       what, fam, fc->flow->name,
-			       fc->flow->match.dst.family == AF_INET ? 4 : 6);
+			       what, fam, ferry_flow__name(fc),
+			       ferry_flow__family(fc) == AF_INET ? 4 : 6);
 		return -EINVAL;
 	}
 	r->family = fam;

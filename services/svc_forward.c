@@ -12,6 +12,11 @@
  * rewrites, replies, ICMP errors, TCP state and MSS clamping) is shared with
  * lb and lives in fwd_core.c; forward only says that every new session goes
  * to its one upstream.
+ *
+ * Beyond the service ABI (services/ferry_service.h) it uses ferryd's
+ * internals through services/service.h and services/fwd_core.h: the
+ * worker's NAT table and next-hop cache, and a steering rule for the
+ * replies.  An out-of-tree service could not be written this way.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -63,7 +68,7 @@ static int fwd_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 	if (cfg_args_parse(&fwd_args, args, &a, errs))
 		return -EINVAL;
 	upstream = &a.upstream.addr;
-	if (upstream->family != fc->flow->match.dst.family) {
+	if (upstream->family != ferry_flow__family(fc)) {
 		cfg_node_error(errs, args,
 			       "forward: upstream and the flow's destination are of different "
 			       "address families");

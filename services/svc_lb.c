@@ -16,6 +16,10 @@
  * gets its own reply rule, with the egress address its route gives it, so
  * upstreams behind different interfaces work.  There are no health checks:
  * an upstream that stops answering keeps its share of new flows.
+ *
+ * Beyond the service ABI (services/ferry_service.h) it uses ferryd's
+ * internals through services/service.h and services/fwd_core.h (the NAT
+ * table, next hops, the reply rule), as forward does.
  */
 #include <errno.h>
 #include <stdlib.h>

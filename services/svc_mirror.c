@@ -19,6 +19,10 @@
  * are copied; replies and ICMP errors that a later service's reply rule
  * brings pass through untouched.  Nothing steers a destination's answers
  * back: they reach the proxy's kernel.
+ *
+ * Beyond the service ABI (services/ferry_service.h) it uses ferryd's
+ * internals through services/service.h and services/copy_out.h: the
+ * worker's next-hop cache and per-flow counters.
  */
 #include <errno.h>
 #include <stdlib.h>

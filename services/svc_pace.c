@@ -117,7 +117,7 @@ static int pace_configure(const struct ferry_flow_ctx *fc, const struct cfg_node
 
 	if (!c)
 		return -ENOMEM;
-	snprintf(c->flow_name, sizeof(c->flow_name), "%s", fc->flow->name);
+	snprintf(c->flow_name, sizeof(c->flow_name), "%s", ferry_flow__name(fc));
 	if (cfg_args_parse(&pace_args, args, c, errs))
 		err = -EINVAL;
 	have_queue = c->have_queue;

@@ -301,7 +301,7 @@ static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
-	snprintf(c->flow_name, sizeof(c->flow_name), "%s", fc->flow->name);
+	snprintf(c->flow_name, sizeof(c->flow_name), "%s", ferry_flow__name(fc));
 	c->dirfd = -1;
 	c->mode = TAP_DEFAULT_MODE;
 	if (cfg_args_parse(&tap_args, args, c, errs))

@@ -13,18 +13,21 @@
  * purpose: it shows the parts every service has (config parsing with
  * FILE:LINE:COL errors, per-worker state so process() needs no lock, its own
  * counters) and that calls into ferryd (ferry_pkt_fix_checksums(), the cfg_*
- * helpers) resolve against the daemon, which exports them.
+ * helpers) resolve against the daemon, which exports them.  It includes
+ * only the installed service ABI header, nothing of ferry's source tree.
  *
- * Build: cc -O2 -fPIC -shared -Ibpf -Ilib -Iservices -o example_tag.so svc_example_tag.c
- * (make builds it as build/services/example_tag.so).  The file name, the
- * service name and the config name must all be example_tag.
+ * Build (after `make install`, which installs the header):
+ *   cc -O2 -fPIC -shared -I/usr/local/include -o example_tag.so svc_example_tag.c
+ * (make builds it as build/services/example_tag.so against the header
+ * installed into build/sdk/include).  The file name, the service name and
+ * the config name must all be example_tag.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "service.h"
+#include <ferry/ferry_service.h>
 
 enum tag_counter {
 	TAG_TAGGED,    /* client packets changed */
@@ -113,16 +116,16 @@ static void tag_process(void *conf, void *wstate, struct ferry_worker *w, struct
 
 	for (uint32_t i = 0; i < b->n; i++) {
 		struct ferry_pkt *p = b->pkts[i];
-		uint32_t off = (uint32_t)p->pi.payload_off + c->offset;
+		uint32_t off = ferry_pkt_payload_off(p) + c->offset;
 
-		if (p->dir != FERRY_DIR_CLIENT)
+		if (ferry_pkt_dir(p) != FERRY_DIR_CLIENT)
 			continue;
-		/* pkt_len ends the IP packet: never write into Ethernet padding. */
-		if (off >= p->pi.pkt_len) {
+		/* The IP packet ends there: never write into Ethernet padding. */
+		if (off >= ferry_pkt_ip_end(p)) {
 			tw->counters[TAG_TOO_SHORT]++;
 			continue;
 		}
-		p->data[off] = c->value;
+		ferry_pkt_data(p)[off] = c->value;
 		ferry_pkt_fix_checksums(p);
 		tw->counters[TAG_TAGGED]++;
 	}

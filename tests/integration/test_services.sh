@@ -19,6 +19,12 @@
 #       receives; ferryd refuses it when the directory is writable by others.
 #   (c) two out-of-tree objects in one config (example_tag, mark_a) and a
 #       third (mark_b) added by a reload each load as themselves.
+#   (abi) the service ABI: `make install-headers` into a directory of the
+#       test's own, the example built against that header alone (no -I into
+#       the source tree) is what (b) loads; `nm -D --defined-only` of
+#       ferryd lists exactly services/ferry_service.map's functions (plus
+#       the C library's copy-relocated variables), each declared in the
+#       installed header.
 #
 # forward holds the first packets towards a neighbour the kernel is still
 # resolving and sends them later (counted as held, not sent): its share of
@@ -35,6 +41,7 @@ NS_B=ferry-$RUN_ID-pxb
 N=${FERRY_TEST_DATAGRAMS:-2000}
 DENIED=200
 EXAMPLE_SO=$BUILD/services/example_tag.so
+SERVICE_MAP=$TOP/services/ferry_service.map
 
 topo4_up() {
 	add_ns "$NS_CLI" && add_ns "$NS_A" && add_ns "$NS_B" && add_ns "$NS_SRV" || return 1
@@ -431,6 +438,37 @@ run_several_objects() {
 	check "several: ferryd exits 0" [ $? = 0 ]
 }
 
+# (abi) The installed header alone builds the example, and ferryd exports the ABI and nothing else.
+run_abi() {
+	local sdk=$WORKDIR/sdk hdr want got extra missing undeclared=""
+	hdr=$sdk/usr/include/ferry/ferry_service.h
+	check "abi: make install-headers installs the public header" \
+		make -s -C "$TOP" install-headers DESTDIR="$sdk" PREFIX=/usr
+	check "abi: the example builds against the installed header alone" \
+		${CC:-cc} -std=gnu11 -O2 -Wall -Wextra -Werror -Wno-unused-parameter -fPIC -shared \
+		-I"$sdk/usr/include" -o "$WORKDIR/example_tag.so" "$TOP/services/examples/svc_example_tag.c"
+	# (b) loads this object, not the one make built.
+	[ -f "$WORKDIR/example_tag.so" ] && EXAMPLE_SO=$WORKDIR/example_tag.so
+
+	want=$(sed -n 's/^[[:space:]]*\([a-z_][a-z0-9_]*\);$/\1/p' "$SERVICE_MAP" | sort)
+	# name@GLIBC_x: the C library's variables ferryd's code reads (stderr, optarg), copied in.
+	# Always make's ferryd: a sanitized one (FERRYD under run-all.sh) also exports its runtime.
+	got=$(nm -D --defined-only "$BUILD/ferryd" | awk '$3 !~ /@/ { print $3 }' | sort)
+	extra=$(comm -13 <(echo "$want") <(echo "$got") | tr '\n' ' ')
+	missing=$(comm -23 <(echo "$want") <(echo "$got") | tr '\n' ' ')
+	eq "abi: ferryd exports nothing beyond the ABI" "$extra" ""
+	eq "abi: ferryd exports every function of the ABI" "$missing" ""
+	if [ "$FERRYD" != "$BUILD/ferryd" ]; then
+		got=$(nm -D --defined-only "$FERRYD" | awk '{ print $3 }' | sort)
+		missing=$(comm -23 <(echo "$want") <(echo "$got") | tr '\n' ' ')
+		eq "abi: $FERRYD exports every function of the ABI" "$missing" ""
+	fi
+	for f in $want; do
+		grep -q "\b$f(" "$hdr" 2>/dev/null || undeclared="$undeclared $f"
+	done
+	eq "abi: every exported function is declared in the installed header" "$undeclared" ""
+}
+
 require_root "test_services" || { echo "services: 0 passed, 1 failed"; exit 1; }
 topo4_up || { echo "FAIL: topology"; echo "services: 0 passed, 1 failed"; exit 1; }
 for f in "$FERRYD" "$FERRYCTL" "$UDPPROBE" "$EXAMPLE_SO"; do
@@ -441,6 +479,7 @@ own_bpffs a PIN_A && own_bpffs b PIN_B || {
 	echo "services: 0 passed, 1 failed"
 	exit 1
 }
+run_abi
 run_filter
 run_ratelimit
 run_example

@@ -161,8 +161,8 @@ static void test_bad_objects(void)
 	install("unresolved", "unresolved", 0644);
 	expect_refusal(svc_dir, "bad_abi",
 		       "t.yaml:12:9: service 'bad_abi': %s/bad_abi.so has service ABI version 1, "
-		       "but this ferryd has version 2: rebuild it against this ferryd's "
-		       "services/service.h\n");
+		       "but this ferryd has version 3: rebuild it against this ferryd's "
+		       "ferry/ferry_service.h\n");
 	expect_refusal(svc_dir, "no_symbol",
 		       "t.yaml:12:9: service 'no_symbol': %s/no_symbol.so does not export the "
 		       "symbol 'ferry_service' (a const struct ferry_service_ops)\n");

@@ -5,7 +5,7 @@
  * tests/unit/test_svc_loader.c.  Each is wrong in exactly one way, so each
  * refusal is the one the test expects and not an earlier one.
  */
-#include "service.h"
+#include <ferry/ferry_service.h>
 
 __attribute__((unused)) static void bad_process(void *conf, void *wstate, struct ferry_worker *w,
 						struct ferry_batch *b)
@@ -13,7 +13,7 @@ __attribute__((unused)) static void bad_process(void *conf, void *wstate, struct
 }
 
 #if defined(SVC_VARIANT_bad_abi)
-/* Built against an older service.h. */
+/* Built against an older ferry_service.h. */
 __attribute__((visibility("default"))) const struct ferry_service_ops ferry_service = {
 	.name = "bad_abi",
 	.abi_version = 1,

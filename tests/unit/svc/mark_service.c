@@ -5,7 +5,7 @@
  * byte they write: tests/unit/test_svc_loader.c loads several into one
  * loader and checks each runs its own code, not an object loaded before it.
  */
-#include "service.h"
+#include <ferry/ferry_service.h>
 
 #if defined(SVC_VARIANT_a)
 #define MARK_NAME "mark_a"

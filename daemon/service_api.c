@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The service ABI's implementation: every function services/ferry_service.h
+ * declares that ferryd itself provides (the argument readers cfg_*() are
+ * lib/config.c's), plus the built-ins' worker accessors of
+ * services/service.h.  Each wraps the worker, chain-run or packet internals
+ * so a service never sees struct ferry_worker; the functions this file
+ * exports are listed in services/ferry_service.map, and nothing else of
+ * ferryd is visible to an out-of-tree service.
+ *
+ * It owns no state and must not run a chain, read a ring or classify
+ * (daemon/chain.c, daemon/rx.c).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "packet_edit.h"
+#include "worker.h"
+
+/* The log levels a service names are ferryd's. */
+_Static_assert(FERRY_SERVICE_LOG_ERR == (int)FERRY_LOG_ERR &&
+		   FERRY_SERVICE_LOG_WARN == (int)FERRY_LOG_WARN &&
+		   FERRY_SERVICE_LOG_INFO == (int)FERRY_LOG_INFO &&
+		   FERRY_SERVICE_LOG_DEBUG == (int)FERRY_LOG_DEBUG,
+	       "service log levels differ from enum ferry_log_level");
+/* ferry_pkt::dir and ::drop_reason are bytes. */
+_Static_assert(FERRY_DROP__MAX <= 255, "drop reasons do not fit ferry_pkt::drop_reason");
+
+struct ferry_pkt *ferry_batch__emit(struct ferry_worker *w, struct ferry_batch *b,
+				    const struct ferry_pkt *from)
+{
+	struct ferry_pkt *p;
+	uint64_t addr;
+
+	if (b->n >= b->cap || w->chain_nr_all >= CHAIN_MAX_PKTS ||
+	    w->chain_nr_emitted >= WORKER_MAX_EMIT || !umem__alloc(w->umem, &addr))
+		return NULL;
+	p = &w->emit_pkts[w->chain_nr_emitted++];
+	*p = *from;
+	p->addr = addr;
+	p->data = umem__data(w->umem, addr);
+	memcpy(p->data, from->data, from->len);
+	p->verdict = FERRY_VERDICT_NEXT;
+	p->drop_reason = 0;
+	b->pkts[b->n++] = p;
+	w->chain_all[w->chain_nr_all++] = p;
+	return p;
+}
+
+uint64_t ferry_worker__now_ns(const struct ferry_worker *w)
+{
+	return w->now_ns;
+}
+
+uint32_t ferry_worker__id(const struct ferry_worker *w)
+{
+	return w->id;
+}
+
+struct nat_table *ferry_worker__nat(struct ferry_worker *w)
+{
+	return w->nat;
+}
+
+struct nh_resolver *ferry_worker__resolver(struct ferry_worker *w)
+{
+	return w->nh;
+}
+
+int ferry_worker__port_of_ifindex(const struct ferry_worker *w, int ifindex)
+{
+	return ferry_daemon__port_of_ifindex(w->d, ifindex);
+}
+
+uint32_t ferry_worker__frame_room(const struct ferry_worker *w, const struct ferry_pkt *p)
+{
+	return w->umem->frame_size - (uint32_t)(p->addr % w->umem->frame_size);
+}
+
+int ferry_pkt_set_payload_len(struct ferry_worker *w, struct ferry_pkt *p, uint32_t len)
+{
+	int total = pkt_set_udp_payload_len(p->data, &p->pi, ferry_worker__frame_room(w, p), len);
+
+	if (total < 0)
+		return total;
+	p->len = (uint32_t)total;
+	return 0;
+}
+
+void ferry_pkt_fix_checksums(struct ferry_pkt *p)
+{
+	pkt_fix_checksums(p->data, &p->pi);
+}
+
+int ferry_worker__hold(struct ferry_worker *w, struct ferry_pkt *p)
+{
+	/*
+	 * Holds granted in this run count at once: a service may grant several
+	 * before the run ends.  One granted and then overridden by a drop
+	 * counts until the run ends, which errs on the safe side.
+	 */
+	if (w->held_frames + w->chain_holds >= w->hold_budget) {
+		ferry_pkt_drop(p, FERRY_DROP_hold_budget);
+		return -ENOBUFS;
+	}
+	w->chain_holds++;
+	p->verdict = FERRY_VERDICT_HOLD;
+	return 0;
+}
+
+void ferry_worker__send_held(struct ferry_worker *w, struct ferry_pkt **pkts, uint32_t n)
+{
+	/* They leave the services' hands, whichever way. */
+	w->held_frames = w->held_frames > n ? w->held_frames - n : 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct ferry_pkt *p = pkts[i];
+		uint32_t flow_id = p->flow_id < CFG_MAX_FLOWS ? p->flow_id : 0;
+
+		if (p->verdict == FERRY_VERDICT_TX && p->out_port < w->nr_ports) {
+			worker__queue_tx(w, p, flow_id);
+			continue;
+		}
+		worker__count_drop(&w->flow_stats[flow_id], p->verdict == FERRY_VERDICT_DROP &&
+								    p->drop_reason < FERRY_DROP__MAX
+								? p->drop_reason
+								: FERRY_DROP_service);
+		umem__free(w->umem, p->addr);
+	}
+	/* Held frames waited already; from tick() nothing else would send them soon. */
+	worker__flush_tx(w);
+}
+
+void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns)
+{
+	/* 0 means no deadline: one asked for at time 0 is simply due at once. */
+	if (!deadline_ns)
+		deadline_ns = 1;
+	if (!w->wake_ns || deadline_ns < w->wake_ns)
+		w->wake_ns = deadline_ns;
+}
+
+const char *ferry_flow__name(const struct ferry_flow_ctx *fc)
+{
+	return fc->flow->name;
+}
+
+int ferry_flow__family(const struct ferry_flow_ctx *fc)
+{
+	return fc->flow->match.dst.family;
+}
+
+unsigned int ferry_flow__l4_proto(const struct ferry_flow_ctx *fc)
+{
+	return fc->flow->match.l4_proto;
+}
+
+void ferry_service__log(enum ferry_service_log_level level, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	/* Formatting costs: skip it for a level that is off (debug in tick()). */
+	if ((int)level > (int)log__level())
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	log__msg((enum ferry_log_level)level, "%s", msg);
+}
