@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The STATUS= line and the watchdog pings (health.h).  Reads the workers'
+ * published counters and loop stamps only; never touches a worker's rings,
+ * sessions or services.
+ */
 #include <stddef.h>
 #include <string.h>
 #include <time.h>

@@ -1,4 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * sd_notify(3) messages for the Type=notify unit (notify.h).  Formats and
+ * sends; knows nothing of workers or counters (health.c composes STATUS=).
+ */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>

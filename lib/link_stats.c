@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * An interface's kernel counters over rtnetlink (link_stats.h).  One
+ * request per call from the main thread; no state kept here, never called
+ * on the packet path.
+ */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>

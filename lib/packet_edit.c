@@ -1,4 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Length and checksum fixes after a service edited a packet's payload
+ * (packet_edit.h).  Works on one parsed frame in place; never allocates,
+ * never touches NAT state or the frame pool.
+ */
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
