@@ -17,7 +17,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "icmp.h"
 #include "log.h"
+#include "nat.h"
+#include "nh_cache.h"
 #include "packet_edit.h"
 #include "worker.h"
 
@@ -29,6 +32,12 @@ _Static_assert(FERRY_SERVICE_LOG_ERR == (int)FERRY_LOG_ERR &&
 	       "service log levels differ from enum ferry_log_level");
 /* ferry_pkt::dir and ::drop_reason are bytes. */
 _Static_assert(FERRY_DROP__MAX <= 255, "drop reasons do not fit ferry_pkt::drop_reason");
+/* ferry_session__client()/upstream() copy a session's tuples as they are. */
+_Static_assert(sizeof(struct ferry_tuple) == sizeof(struct nat_tuple) &&
+		   offsetof(struct ferry_tuple, sport) == offsetof(struct nat_tuple, sport) &&
+		   offsetof(struct ferry_tuple, family) == offsetof(struct nat_tuple, family) &&
+		   offsetof(struct ferry_tuple, l4_proto) == offsetof(struct nat_tuple, proto),
+	       "struct ferry_tuple differs from struct nat_tuple");
 
 struct ferry_pkt *ferry_batch__emit(struct ferry_worker *w, struct ferry_batch *b,
 				    const struct ferry_pkt *from)
@@ -141,6 +150,157 @@ void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns)
 		deadline_ns = 1;
 	if (!w->wake_ns || deadline_ns < w->wake_ns)
 		w->wake_ns = deadline_ns;
+}
+
+int ferry_worker__route_init(struct ferry_worker *w)
+{
+	struct nh_cache_params params;
+	struct nh_cache *cache;
+
+	ferry_worker__nh_params(ferry_daemon__config(w->d), &params);
+	return ferry_worker__nh_get(w, &params, &cache);
+}
+
+void ferry_worker__route_fini(struct ferry_worker *w)
+{
+	ferry_worker__nh_put(w);
+}
+
+void ferry_worker__route_poll(struct ferry_worker *w)
+{
+	if (w->nexthop.cache)
+		ferry_worker__nh_poll(w, w->now_ns);
+}
+
+/*
+ * What forward does with a rewritten packet (services/fwd_core.c), for a
+ * destination without a session to keep the cache entry's index in: the
+ * entry is found by its address, and a new one is looked up at the next
+ * lookup slot (deferred, as for clients) since any service may name any
+ * address.  Held frames leave through the worker's release
+ * (daemon/worker_nh.c), which sets the MACs once the neighbour is known.
+ */
+int ferry_worker__route(struct ferry_worker *w, struct ferry_pkt *p, int family, const void *daddr)
+{
+	struct nh_cache *c = w->nexthop.cache;
+	uint32_t idx = UINT32_MAX, gen = 0;
+	union ferry_addr dst = {0};
+	struct nat_l2 l2 = {0};
+	enum nh_verdict v;
+	uint64_t queued;
+
+	if (family != AF_INET && family != AF_INET6) {
+		ferry_pkt_drop(p, FERRY_DROP_malformed);
+		return -EINVAL;
+	}
+	if (!c) {
+		ferry_pkt_drop(p, FERRY_DROP_no_route);
+		return -ENODEV;
+	}
+	memcpy(dst.b, daddr, family == AF_INET ? 4 : 16);
+	queued = nh_cache__queued_lookups(c);
+	v = nh_cache__prepare_deferred(c, family, &dst, &idx, &gen, &l2, w->now_ns);
+	if (nh_cache__queued_lookups(c) != queued)
+		ferry_worker__nh_lookup_queued(w, p->flow_id, w->now_ns);
+	if (v == NH_SEND) {
+		if (l2.mtu && p->pi.pkt_len - p->pi.l3_off > l2.mtu) {
+			ferry_pkt_drop(p, FERRY_DROP_too_big);
+			return -EMSGSIZE;
+		}
+		memcpy(p->data, l2.dst_mac, 6);
+		memcpy(p->data + 6, l2.src_mac, 6);
+		ferry_pkt_tx(p, l2.port);
+		return 0;
+	}
+	if (v == NH_HOLD) {
+		struct nh_held h = {
+			.data = p->data,
+			.addr = p->addr,
+			.len = p->len,
+			.flow_id = p->flow_id,
+			.dir = p->dir,
+		};
+
+		/* The worker's budget first, as forward: the cache's own bound is per worker too. */
+		if (ferry_worker__hold(w, p))
+			return -ENOBUFS;
+		if (nh_cache__hold(c, idx, &h, w->now_ns)) {
+			ferry_pkt_drop(p, FERRY_DROP_no_neighbour);
+			return -EHOSTUNREACH;
+		}
+		return FERRY_ROUTE_HELD;
+	}
+	if (v == NH_NO_ROUTE_DROP) {
+		ferry_pkt_drop(p, FERRY_DROP_no_route);
+		return -ENETUNREACH;
+	}
+	ferry_pkt_drop(p, FERRY_DROP_no_neighbour);
+	return -EHOSTUNREACH;
+}
+
+/*
+ * p's parsed headers are as received even after forward rewrote its bytes,
+ * so the lookup is the one forward made: a client's tuple, or a reply's
+ * (an ICMP error's quoted one), the receive-time hint checked first.
+ */
+const struct ferry_session *ferry_worker__session(struct ferry_worker *w, const struct ferry_pkt *p)
+{
+	bool error = icmp_is_error(&p->pi);
+	struct nat_session *s;
+	struct nat_tuple t;
+
+	if (!w->nat)
+		return NULL;
+	if (p->dir == FERRY_DIR_CLIENT) {
+		/* A client's ICMP error names no session of ours. */
+		if (error)
+			return NULL;
+		nat_tuple_from_pkt(&t, &p->pi);
+		s = nat_table__lookup_client(w->nat, &t);
+	} else {
+		if (error)
+			icmp_quote_reply_tuple(&t, &p->pi);
+		else
+			nat_tuple_from_pkt(&t, &p->pi);
+		s = nat_table__lookup_reply_hint(w->nat, p->reply_session, &t);
+	}
+	if (!s || s->flow_id != p->flow_id)
+		return NULL;
+	return (const struct ferry_session *)s;
+}
+
+static const struct nat_session *session_of(const struct ferry_session *s)
+{
+	return (const struct nat_session *)s;
+}
+
+uint32_t ferry_session__flow_id(const struct ferry_session *s)
+{
+	return session_of(s)->flow_id;
+}
+
+void ferry_session__client(const struct ferry_session *s, struct ferry_tuple *out)
+{
+	memcpy(out, &session_of(s)->client, sizeof(*out));
+}
+
+void ferry_session__upstream(const struct ferry_session *s, struct ferry_tuple *out)
+{
+	memcpy(out, &session_of(s)->upstream, sizeof(*out));
+}
+
+uint64_t ferry_session__age_ns(const struct ferry_session *s, const struct ferry_worker *w)
+{
+	uint64_t t = session_of(s)->created_ns;
+
+	return w->now_ns > t ? w->now_ns - t : 0;
+}
+
+uint64_t ferry_session__idle_ns(const struct ferry_session *s, const struct ferry_worker *w)
+{
+	uint64_t t = session_of(s)->last_seen_ns;
+
+	return w->now_ns > t ? w->now_ns - t : 0;
 }
 
 const char *ferry_flow__name(const struct ferry_flow_ctx *fc)

@@ -36,6 +36,32 @@
 #define NH_LOOKUP_BUDGET 8
 #define NH_LOOKUP_NS (1000ull * 1000)
 
+#define NH_HOLD_NS (1000ull * 1000 * 1000)  /* longest wait for a neighbour */
+#define NH_RETRY_NS (1000ull * 1000 * 1000) /* between retries of failed next hops */
+
+static uint32_t clamp_u32(uint64_t v, uint32_t lo, uint32_t hi)
+{
+	return v < lo ? lo : v > hi ? hi : (uint32_t)v;
+}
+
+/*
+ * Sizes of the worker's next-hop cache: an entry per client address and
+ * upstream, so about one per session, within bounds; held frames at most an
+ * eighth of the UMEM, so that waiting packets can never starve RX.
+ */
+void ferry_worker__nh_params(const struct ferry_config *cfg, struct nh_cache_params *p)
+{
+	uint32_t sessions = cfg->nat.max_sessions / (cfg->queues ?: 1);
+
+	memset(p, 0, sizeof(*p));
+	p->capacity = clamp_u32((uint64_t)sessions + 16, 64, 16384);
+	p->hold_frames = clamp_u32(cfg->umem.frames / 8, NH_HOLD_MAX, 1024);
+	p->hold_per_entry = NH_HOLD_MAX;
+	p->hold_ns = NH_HOLD_NS;
+	p->retry_ns = NH_RETRY_NS;
+	p->idle_ns = (uint64_t)cfg->nat.udp_timeout_s * 1000000000ull;
+}
+
 static int nh_verdict_drop(enum nh_verdict v)
 {
 	return v == NH_NO_ROUTE_DROP ? FERRY_DROP_no_route : FERRY_DROP_no_neighbour;

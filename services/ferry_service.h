@@ -552,6 +552,83 @@ uint32_t ferry_worker__id(const struct ferry_worker *w);
  */
 void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns);
 
+/* ---- next hops: sending a packet towards an address ---- */
+
+/*
+ * A service that sends packets where ferry did not route them (a tunnel
+ * end, a collector) asks the worker's next-hop cache, the one forward,
+ * lb, mirror and fanout use: routes and neighbours come from the kernel
+ * and follow its notifications, frames wait in the cache's hold queue
+ * while a neighbour resolves, within the worker's hold budget.
+ *
+ * ferry_worker__route_init() from worker_init() shares the worker's cache
+ * (creating it with sizes from the nat and umem sections if no service
+ * has yet); each is paired with a ferry_worker__route_fini() from
+ * worker_destroy().  ferry_worker__route_poll() from process(), before the
+ * batch, and from tick() reads the kernel's notifications and runs queued
+ * lookups (without waiting; rate-limited, so calling it often is cheap).
+ */
+int ferry_worker__route_init(struct ferry_worker *w);
+void ferry_worker__route_fini(struct ferry_worker *w);
+void ferry_worker__route_poll(struct ferry_worker *w);
+
+/* ferry_worker__route(): the packet waits for its neighbour. */
+#define FERRY_ROUTE_HELD 1
+
+/*
+ * Sends p towards `daddr` (family AF_INET or AF_INET6; 4 or 16 bytes in
+ * network order, usually the packet's own destination after the service
+ * rewrote it): sets the Ethernet destination and source MACs of the next
+ * hop and returns 0 with p at FERRY_VERDICT_TX on the port the route uses.
+ * A destination not yet in the cache is looked up at the worker's next
+ * lookup slot, never on the packet path; meanwhile, or while the kernel
+ * resolves the neighbour, p is held (FERRY_VERDICT_HOLD, counted against
+ * the hold budget) and FERRY_ROUTE_HELD returned: the worker sends it with
+ * the MACs once known, or drops it.  Otherwise p is dropped with its
+ * reason and a negative errno returned: -ENETUNREACH (no_route: no route
+ * through a ferry interface), -EHOSTUNREACH (no_neighbour), -ENOBUFS
+ * (hold_budget), -EMSGSIZE (too_big: over the egress MTU), -EINVAL
+ * (malformed: a family other than the two), -ENODEV (no_route: no
+ * ferry_worker__route_init() on this worker).  The IP header is not
+ * touched: TTL and addresses are the service's.
+ */
+int ferry_worker__route(struct ferry_worker *w, struct ferry_pkt *p, int family,
+			const void *daddr);
+
+/* ---- sessions: forward's and lb's NAT sessions, read-only ---- */
+
+/* One direction of a session, as struct pkt_info holds a packet's. */
+struct ferry_tuple {
+	union ferry_addr saddr, daddr; /* network byte order */
+	uint16_t sport, dport;         /* host byte order */
+	uint8_t family;                /* 4 or 6 */
+	uint8_t l4_proto;              /* IPPROTO_UDP or IPPROTO_TCP */
+	uint16_t pad;
+};
+
+/* A NAT session of the worker (opaque); valid during the process() call that got it. */
+struct ferry_session;
+
+/*
+ * The session p belongs to on this worker, for a service placed before or
+ * after (.sees_tx) forward or lb: a client's packet by its tuple as
+ * received, a reply (or an ICMP error about one) by the upstream's tuple;
+ * forward's rewrite leaves p's parsed headers as received, so both places
+ * find it.  NULL when p has no session of its flow on this worker (a
+ * client's first packet before forward created one, a flow without NAT).
+ */
+const struct ferry_session *ferry_worker__session(struct ferry_worker *w,
+						  const struct ferry_pkt *p);
+/* The id of the flow that created the session. */
+uint32_t ferry_session__flow_id(const struct ferry_session *s);
+/* The client's side as received: client address:port -> the flow's address:port. */
+void ferry_session__client(const struct ferry_session *s, struct ferry_tuple *out);
+/* The upstream side as sent: NAT (egress) address:NAT port -> upstream address:port. */
+void ferry_session__upstream(const struct ferry_session *s, struct ferry_tuple *out);
+/* Time since the session was created, and since its last packet, on the worker clock. */
+uint64_t ferry_session__age_ns(const struct ferry_session *s, const struct ferry_worker *w);
+uint64_t ferry_session__idle_ns(const struct ferry_session *s, const struct ferry_worker *w);
+
 /* ---- the flow a service is configured for ---- */
 
 /* The flow's name. */

@@ -29,9 +29,6 @@
 #include "log.h"
 #include "nexthop.h"
 
-#define FWD_HOLD_NS (1000ull * 1000 * 1000)  /* longest wait for a neighbour */
-#define FWD_RETRY_NS (1000ull * 1000 * 1000) /* between retries of failed next hops */
-
 /*
  * A service's handle on its worker's next hops (the worker owns them:
  * ferry_worker__nh_get()), kept in the service's worker state so the
@@ -80,30 +77,12 @@ int fwd_core__parse_target(const struct fwd_core *c, const struct cfg_node *n, s
 
 /* ---- start-up ---- */
 
-static uint32_t clamp_u32(uint64_t v, uint32_t lo, uint32_t hi)
-{
-	return v < lo ? lo : v > hi ? hi : (uint32_t)v;
-}
-
-/*
- * Sizes of the worker's next-hop cache: an entry per client address and
- * upstream, so about one per session, within bounds; held frames at most an
- * eighth of the UMEM, so that waiting packets can never starve RX.
- */
 void fwd_core__setup(struct fwd_core *c, const struct ferry_config *cfg)
 {
-	uint32_t sessions = cfg->nat.max_sessions / (cfg->queues ?: 1);
-
 	c->tcp_to.syn_ns = (uint64_t)cfg->nat.tcp_syn_timeout_s * 1000000000ull;
 	c->tcp_to.established_ns = (uint64_t)cfg->nat.tcp_established_timeout_s * 1000000000ull;
 	c->tcp_to.closing_ns = (uint64_t)cfg->nat.tcp_closing_timeout_s * 1000000000ull;
-
-	c->nh_params.capacity = clamp_u32((uint64_t)sessions + 16, 64, 16384);
-	c->nh_params.hold_frames = clamp_u32(cfg->umem.frames / 8, NH_HOLD_MAX, 1024);
-	c->nh_params.hold_per_entry = NH_HOLD_MAX;
-	c->nh_params.hold_ns = FWD_HOLD_NS;
-	c->nh_params.retry_ns = FWD_RETRY_NS;
-	c->nh_params.idle_ns = (uint64_t)cfg->nat.udp_timeout_s * 1000000000ull;
+	ferry_worker__nh_params(cfg, &c->nh_params);
 }
 
 int fwd_core__resolve(const struct fwd_core *c, struct nh_resolver *nh, struct ferry_daemon *d,

@@ -51,6 +51,8 @@ struct ferry_fwd_stats *ferry_worker__flow_stats(struct ferry_worker *w, uint32_
  */
 struct nh_cache;
 struct nh_cache_params;
+/* The cache's sizes and timeouts for `cfg` (nat and umem sections). */
+void ferry_worker__nh_params(const struct ferry_config *cfg, struct nh_cache_params *p);
 int ferry_worker__nh_get(struct ferry_worker *w, const struct nh_cache_params *params,
 			 struct nh_cache **out);
 void ferry_worker__nh_put(struct ferry_worker *w);

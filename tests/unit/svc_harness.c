@@ -29,7 +29,7 @@ struct svc_harness {
 	int orig_ns, net_ns;
 };
 
-static const struct ferry_service_ops *test_services[8];
+static const struct ferry_service_ops *test_services[16];
 
 void harness__add_service(const struct ferry_service_ops *ops)
 {

@@ -33,7 +33,7 @@ struct svc_harness *harness__create_match(const char *match_yaml, const char *se
 /*
  * Makes a test's own service usable by name in later harness__create()
  * calls (ahead of the built-in ones), e.g. a stand-in for forward that sets
- * TX; up to 8, for the life of the test binary.
+ * TX; up to 16, for the life of the test binary.
  */
 void harness__add_service(const struct ferry_service_ops *ops);
 /*
