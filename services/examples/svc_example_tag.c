@@ -9,7 +9,10 @@
  *
  * It writes the byte `value` at payload offset `offset` of every client
  * packet whose payload reaches that far, then recomputes the checksums; a
- * shorter packet passes unchanged.  Replies pass untouched.  It is small on
+ * shorter packet passes unchanged.  Replies pass untouched.  With
+ * `sessions_only: true` it tags only the packets that already have a NAT
+ * session (ferry_worker__session(): placed before forward, a client's first
+ * packet has none yet) and counts the others as no_session.  It is small on
  * purpose: it shows the parts every service has (config parsing with
  * FILE:LINE:COL errors, per-worker state so process() needs no lock, its own
  * counters) and that calls into ferryd (ferry_pkt_fix_checksums(), the cfg_*
@@ -23,6 +26,7 @@
  * the config name must all be example_tag.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,11 +36,13 @@
 enum tag_counter {
 	TAG_TAGGED,    /* client packets changed */
 	TAG_TOO_SHORT, /* client packets whose payload ends before `offset` */
+	TAG_NO_SESSION, /* client packets left alone for want of a session (sessions_only) */
 };
 
 struct tag_conf {
 	uint32_t offset;
 	uint8_t value;
+	bool sessions_only;
 };
 
 struct tag_worker {
@@ -75,11 +81,14 @@ static const struct cfg_arg tag_arg_list[] = {
 	  .min = 0,
 	  .max = 65535 },
 	{ .name = "value", .type = CFG_ARG_NODE, .required = true, .parse = tag_parse_value },
+	{ .name = "sessions_only",
+	  .type = CFG_ARG_BOOL,
+	  .offset = offsetof(struct tag_conf, sessions_only) },
 };
 
 static const struct cfg_args tag_args = {
 	.prefix = "example_tag",
-	.expect = " with offset and value",
+	.expect = " with offset, value and sessions_only",
 	.args = tag_arg_list,
 	.nr = sizeof(tag_arg_list) / sizeof(tag_arg_list[0]),
 };
@@ -120,6 +129,10 @@ static void tag_process(void *conf, void *wstate, struct ferry_worker *w, struct
 
 		if (ferry_pkt_dir(p) != FERRY_DIR_CLIENT)
 			continue;
+		if (c->sessions_only && !ferry_worker__session(w, p)) {
+			tw->counters[TAG_NO_SESSION]++;
+			continue;
+		}
 		/* The IP packet ends there: never write into Ethernet padding. */
 		if (off >= ferry_pkt_ip_end(p)) {
 			tw->counters[TAG_TOO_SHORT]++;
@@ -162,5 +175,6 @@ __attribute__((visibility("default"))) const struct ferry_service_ops ferry_serv
 	.counter_names = {
 		[TAG_TAGGED] = "tagged",
 		[TAG_TOO_SHORT] = "too_short",
+		[TAG_NO_SESSION] = "no_session",
 	},
 };

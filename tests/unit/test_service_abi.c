@@ -18,9 +18,12 @@
 #include <arpa/inet.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <libgen.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <netinet/in.h>
 
 #include "config.h"
@@ -515,6 +518,61 @@ static void test_session(void)
 	harness__destroy(h);
 }
 
+/*
+ * The example service (services/examples/svc_example_tag.c, built against
+ * the installed header alone) with sessions_only, in front of forward: a
+ * client's first packet has no session yet and passes untagged, its second
+ * is tagged.  Loaded from next to this binary (build/tests/svc/).
+ */
+static void test_example_sessions_only(void)
+{
+	static struct ferry_service_ops tag;
+	const struct ferry_service_ops *ops;
+	uint8_t frame[256];
+	const uint8_t *frames[1] = { frame };
+	uint64_t c[FERRY_SERVICE_COUNTERS] = {0};
+	struct svc_harness *h;
+	char exe[PATH_MAX], so[PATH_MAX + 32];
+	uint32_t lens[1];
+	void *dl;
+	ssize_t n;
+
+	if (unit_require_root())
+		return;
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	CU_ASSERT_FATAL(n > 0);
+	exe[n] = '\0';
+	snprintf(so, sizeof(so), "%s/svc/example_tag.so", dirname(exe));
+	dl = dlopen(so, RTLD_NOW | RTLD_LOCAL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(dl);
+	ops = dlsym(dl, FERRY_SERVICE_SYMBOL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(ops);
+	/* The harness keeps what it is given: a copy, under a name of this test's. */
+	tag = *ops;
+	tag.name = "abi_example_tag";
+	harness__add_service(&tag);
+	h = harness__create_net(MATCH4, "[ {abi_example_tag: {value: 0x42, sessions_only: true}}, "
+					"{forward: {upstream: 198.18.2.2:6000}} ]");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	for (int i = 0; i < 2; i++) {
+		lens[0] = harness__udp4(frame, "198.18.1.2", 4321, "198.18.1.1", 5000, "abcd", 4);
+		CU_ASSERT_EQUAL(harness__run(h, frames, lens, 1), 1);
+		CU_ASSERT_EQUAL_FATAL(harness__nr_out(h), 1);
+		/* The first payload byte: the tag on the second packet only. */
+		CU_ASSERT_EQUAL(harness__out(h, 0)->data[42], i ? 0x42 : 'a');
+		harness__clear_out(h);
+	}
+	harness__service_counters(h, 0, c);
+	CU_ASSERT_EQUAL(c[0], 1); /* tagged */
+	CU_ASSERT_EQUAL(c[2], 1); /* no_session */
+	CU_ASSERT_STRING_EQUAL(tag.counter_names[2], "no_session");
+	CU_ASSERT_EQUAL(harness__check_frames(h), 0);
+	harness__destroy(h);
+	/* Nothing runs its code any more; the copy's name finds it no more either. */
+	tag.name = "abi_example_tag (closed)";
+	dlclose(dl);
+}
+
 static CU_TestInfo tests[] = {
     {"exports the ABI's functions and no internals", test_exports},
     {"public and BPF enum ferry_dir agree", test_dir_agrees},
@@ -522,6 +580,7 @@ static CU_TestInfo tests[] = {
     {"route: next hop from the worker's cache, held while it resolves", test_route},
     {"route: refused without init or with a bad family", test_route_refused},
     {"session: found before and after forward, tuples and times", test_session},
+    {"session: the example service tags only packets with a session", test_example_sessions_only},
     CU_TEST_INFO_NULL,
 };
 
