@@ -213,22 +213,12 @@ int ferry_worker__route(struct ferry_worker *w, struct ferry_pkt *p, int family,
 		return 0;
 	}
 	if (v == NH_HOLD) {
-		struct nh_held h = {
-			.data = p->data,
-			.addr = p->addr,
-			.len = p->len,
-			.flow_id = p->flow_id,
-			.dir = p->dir,
-		};
+		int reason = ferry_worker__nh_hold(w, p, idx);
 
-		/* The worker's budget first, as forward: the cache's own bound is per worker too. */
-		if (ferry_worker__hold(w, p))
-			return -ENOBUFS;
-		if (nh_cache__hold(c, idx, &h, w->now_ns)) {
-			ferry_pkt_drop(p, FERRY_DROP_no_neighbour);
-			return -EHOSTUNREACH;
-		}
-		return FERRY_ROUTE_HELD;
+		if (!reason)
+			return FERRY_ROUTE_HELD;
+		ferry_pkt_drop(p, reason);
+		return reason == FERRY_DROP_hold_budget ? -ENOBUFS : -EHOSTUNREACH;
 	}
 	if (v == NH_NO_ROUTE_DROP) {
 		ferry_pkt_drop(p, FERRY_DROP_no_route);

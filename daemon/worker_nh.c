@@ -209,6 +209,24 @@ void ferry_worker__nh_poll(struct ferry_worker *w, uint64_t now)
 			now + (nh_cache__busy(nh->cache) ? NH_DRAIN_BUSY_NS : NH_DRAIN_IDLE_NS);
 }
 
+int ferry_worker__nh_hold(struct ferry_worker *w, struct ferry_pkt *p, uint32_t idx)
+{
+	struct nh_held h = {
+		.data = p->data,
+		.addr = p->addr,
+		.len = p->len,
+		.flow_id = p->flow_id,
+		.dir = p->dir,
+	};
+
+	/* Within the worker's budget of held frames first: the cache's own bound is per worker too. */
+	if (ferry_worker__hold(w, p))
+		return FERRY_DROP_hold_budget;
+	if (nh_cache__hold(w->nexthop.cache, idx, &h, w->now_ns))
+		return FERRY_DROP_no_neighbour;
+	return 0;
+}
+
 void ferry_worker__nh_lookup_queued(struct ferry_worker *w, uint32_t flow_id, uint64_t now)
 {
 	uint64_t slot = w->nexthop.next_lookup_ns;

@@ -281,27 +281,14 @@ static int fwd_hops_new_session(const struct fwd_core *c, struct fwd_nh *nh, str
 
 /* Sends a rewritten packet through its next hop, or holds it while the neighbour resolves. */
 static int fwd_out(struct fwd_nh *nh, struct ferry_pkt *p, enum nh_verdict v, uint32_t idx,
-		   uint16_t port, uint64_t now)
+		   uint16_t port)
 {
-	struct nh_held h = {
-		.data = p->data,
-		.addr = p->addr,
-		.len = p->len,
-		.flow_id = p->flow_id,
-		.dir = p->dir,
-	};
-
 	if (v == NH_SEND) {
 		ferry_pkt_tx(p, port);
 		return 0;
 	}
-	/* Within the worker's budget of held frames first: the cache's own bound is per worker too. */
-	if (ferry_worker__hold(nh->w, p))
-		return FERRY_DROP_hold_budget;
-	/* Refused here, the caller's drop overrides the hold. */
-	if (nh_cache__hold(nh->cache, idx, &h, now))
-		return FERRY_DROP_no_neighbour;
-	return 0;
+	/* Refused, the caller's drop overrides the hold. */
+	return ferry_worker__nh_hold(nh->w, p, idx);
 }
 
 static int drop_for_rewrite_error(int err)
@@ -361,7 +348,7 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 	err = nat_rewrite_to_upstream(p->data, &p->pi, s);
 	if (err)
 		return drop_for_rewrite_error(err);
-	return fwd_out(nh, p, v, s->nh_upstream, s->to_upstream.port, now);
+	return fwd_out(nh, p, v, s->nh_upstream, s->to_upstream.port);
 }
 
 /*
@@ -414,7 +401,7 @@ int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct 
 		return drop_for_rewrite_error(err);
 	if (error)
 		ferry_worker__flow_stats(w, p->flow_id)->icmp_translated++;
-	return fwd_out(nh, p, v, s->nh_client, s->to_client.port, now);
+	return fwd_out(nh, p, v, s->nh_client, s->to_client.port);
 }
 
 /* ---- one-way copies ---- */
@@ -453,5 +440,5 @@ int fwd_core__oneway_send(struct fwd_nh *nh, struct ferry_worker *w, struct fwd_
 	err = nat_rewrite_to_upstream(p->data, &p->pi, s);
 	if (err)
 		return drop_for_rewrite_error(err);
-	return fwd_out(nh, p, v, s->nh_upstream, s->to_upstream.port, now);
+	return fwd_out(nh, p, v, s->nh_upstream, s->to_upstream.port);
 }

@@ -68,5 +68,13 @@ void ferry_worker__nh_poll(struct ferry_worker *w, uint64_t now);
  * lookup slot, even when idle.
  */
 void ferry_worker__nh_lookup_queued(struct ferry_worker *w, uint32_t flow_id, uint64_t now);
+/*
+ * After nh_cache__prepare*() said NH_HOLD for entry idx: holds p (its
+ * frame as it is now) in the cache's queue, within the worker's hold
+ * budget.  Returns 0 (p at FERRY_VERDICT_HOLD) or the drop reason
+ * (hold_budget, or no_neighbour when the queue is full), for the caller to
+ * set: it overrides the hold.
+ */
+int ferry_worker__nh_hold(struct ferry_worker *w, struct ferry_pkt *p, uint32_t idx);
 
 #endif /* FERRY_SERVICE_H */
