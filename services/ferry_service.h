@@ -22,9 +22,11 @@
  * packet.
  *
  * The built-in services (services/svc_*.c) use this same ABI through
- * services/service.h, which adds what only they may use (the NAT table,
- * next-hop cache, steering rules, the daemon's config): those are
- * internal to ferryd and not exported.
+ * services/service.h, which adds what only they may use (the NAT table
+ * and next-hop cache themselves, steering rules, the daemon's config):
+ * those are internal to ferryd and not exported.  What a service may ask
+ * of them is here: a next hop (ferry_worker__route()) and a packet's
+ * session, read-only (ferry_worker__session()).
  *
  * Each flow's packets pass through the chain of services its config names.
  * A service is a const struct ferry_service_ops with designated

@@ -157,7 +157,7 @@ static void test_flow_accessors(void)
 
 /* ---- next hops: a service that sends each packet towards its own destination ---- */
 
-#define ROUTE_MAX 8
+#define ROUTE_MAX 64
 
 /* ferry_worker__route()'s returns, in call order, for the test to read. */
 static int route_ret[ROUTE_MAX];
@@ -313,6 +313,37 @@ static void test_route(void)
 	CU_ASSERT_EQUAL(route_ret[4], -ENETUNREACH);
 	CU_ASSERT_EQUAL(harness__flow_stats(h)->drop_no_route, 2);
 	CU_ASSERT_EQUAL(harness__held_frames(h), 0);
+
+	/*
+	 * A burst to a new destination: the cache holds up to NH_HOLD_MAX (32)
+	 * frames per entry, the next is dropped as no_neighbour; the held ones
+	 * all leave once it resolves.
+	 */
+	{
+		static uint8_t burst[33][128];
+		const uint8_t *frames[33];
+		uint32_t lens[33];
+		uint32_t held = 0;
+
+		harness__tick(h, 1000000);
+		for (int i = 0; i < 33; i++) {
+			frames[i] = burst[i];
+			lens[i] = harness__udp4(burst[i], "198.18.1.2", 4321, "198.18.2.7", 5000,
+						"burst", 5);
+		}
+		route_nr = 0;
+		CU_ASSERT_EQUAL(harness__run(h, frames, lens, 33), 33);
+		CU_ASSERT_EQUAL_FATAL(route_nr, 33);
+		for (int i = 0; i < 32; i++)
+			held += route_ret[i] == FERRY_ROUTE_HELD;
+		CU_ASSERT_EQUAL(held, 32);
+		CU_ASSERT_EQUAL(route_ret[32], -EHOSTUNREACH);
+		CU_ASSERT_EQUAL(harness__flow_stats(h)->drop_no_neighbour, 1);
+		harness__tick(h, 1000000);
+		CU_ASSERT_EQUAL(harness__nr_out(h), 32);
+		CU_ASSERT_EQUAL(harness__held_frames(h), 0);
+		harness__clear_out(h);
+	}
 	CU_ASSERT_EQUAL(harness__check_frames(h), 0);
 	harness__destroy(h);
 
