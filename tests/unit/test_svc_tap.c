@@ -575,6 +575,71 @@ static void test_dir_safety(void)
 	CU_ASSERT_EQUAL(rmdir(dir), 0);
 }
 
+/* tap_once(), with what ferryd logged meanwhile (stderr) in `out`. */
+static int tap_once_logged(const char *path, char *out, size_t len)
+{
+	char name[] = "/tmp/ferry-tap-log.XXXXXX";
+	int fd = mkstemp(name), saved, ret;
+	ssize_t n;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	unlink(name);
+	fflush(stderr);
+	saved = dup(2);
+	CU_ASSERT_FATAL(saved >= 0);
+	dup2(fd, 2);
+	ret = tap_once(path, "");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, out, len - 1, 0);
+	out[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return ret;
+}
+
+/*
+ * No symbolic link in any component of the directory's path: one higher up
+ * is as good as one at the end for whoever may change it.
+ */
+static void test_dir_symlinks(void)
+{
+	char real[128], sub[160], via[128], path[192], msg[4096], want[256];
+
+	snprintf(real, sizeof(real), "%s/real", tmpdir);
+	snprintf(sub, sizeof(sub), "%s/capdir", real);
+	snprintf(via, sizeof(via), "%s/via", tmpdir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(real, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(symlink(real, via), 0);
+	/* The real path works. */
+	snprintf(path, sizeof(path), "%s/x.pcap", sub);
+	CU_ASSERT_EQUAL(tap_once(path, ""), 0);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	/* A link in the middle of the path. */
+	snprintf(path, sizeof(path), "%s/capdir/x.pcap", via);
+	CU_ASSERT_EQUAL(tap_once_logged(path, msg, sizeof(msg)), -1);
+	snprintf(want, sizeof(want),
+		 "tap: the path of the directory %s/capdir goes through a symbolic link: "
+		 "give the real path", via);
+	if (!strstr(msg, want)) {
+		fprintf(stderr, "\n  expected: %s\n  logged: %s", want, msg);
+		CU_FAIL("symbolic link in the directory's path: message");
+	}
+	CU_ASSERT_EQUAL(access(sub, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/x.pcap", sub);
+	CU_ASSERT_EQUAL(access(path, F_OK), -1);
+	/* The directory itself a link. */
+	snprintf(path, sizeof(path), "%s/x.pcap", via);
+	CU_ASSERT_EQUAL(tap_once_logged(path, msg, sizeof(msg)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "goes through a symbolic link"));
+	snprintf(path, sizeof(path), "%s/x.pcap", real);
+	CU_ASSERT_EQUAL(access(path, F_OK), -1);
+	unlink(via);
+	rmdir(sub);
+	rmdir(real);
+}
+
 /*
  * Rotation renames names, never through them: links planted at the names it
  * rotates to are moved or removed, their targets untouched, and every file
@@ -641,6 +706,7 @@ static CU_TestInfo tests[] = {
 	{ "pcap file cannot be opened", test_open_error },
 	{ "files: mode 0600 or configured, new file, symlink refused", test_file_safety },
 	{ "directory: ferryd's own, not writable by others", test_dir_safety },
+	{ "directory: no symbolic link anywhere in its path", test_dir_symlinks },
 	{ "rotation moves links, never writes through them", test_rotation_links },
 	CU_TEST_INFO_NULL,
 };
