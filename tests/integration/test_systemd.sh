@@ -11,7 +11,10 @@
 # with a tap on an interface (an AF_PACKET socket) that forwards, and SIGTERM
 # detaches cleanly.  Started with only the unit's CapabilityBoundingSet (no
 # CAP_SYS_ADMIN; capsh drops the rest, a bpffs already mounted), ferryd
-# attaches, forwards, reloads and detaches at stop in native and skb mode.
+# attaches, forwards, reloads and detaches at stop in native and skb mode;
+# SIGKILLed mid-stream and started again with the same set, it detaches its
+# old program by the pin it left, forwards, and its clean stop leaves no
+# program and no pin.
 # Finally the manual pages (docs/man/) must render without a groff warning.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
