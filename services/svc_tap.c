@@ -308,8 +308,8 @@ static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 
 /*
  * Without openat2(): the path one component at a time, none followed if it
- * is a symbolic link (O_NOFOLLOW fails them with ELOOP, as
- * RESOLVE_NO_SYMLINKS does).  Returns the directory's descriptor or -errno.
+ * is a symbolic link (O_NOFOLLOW), which is -ELOOP as with
+ * RESOLVE_NO_SYMLINKS.  Returns the directory's descriptor or -errno.
  */
 static int open_dir_walk(const char *dir)
 {
@@ -321,10 +321,20 @@ static int open_dir_walk(const char *dir)
 	if (fd < 0)
 		return -errno;
 	for (comp = strtok_r(buf, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		struct stat st;
+		int err;
+
 		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			err = -errno;
+			/* With O_DIRECTORY a link fails ENOTDIR: say what it is. */
+			if (err == -ENOTDIR && !fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) &&
+			    S_ISLNK(st.st_mode))
+				err = -ELOOP;
+			close(fd);
+			return err;
+		}
 		close(fd);
-		if (next < 0)
-			return -errno;
 		fd = next;
 	}
 	return fd;
