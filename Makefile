@@ -73,7 +73,7 @@ EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/e
 	$(sort $(wildcard services/examples/svc_example_*.c)))
 # Objects the loader's unit tests load, next to the test binary (also the ASan one's).
 LOADER_TEST_SOS = $(patsubst %,$(1)/tests/svc/%.so,bad_abi no_symbol wrong_name unresolved \
-	example_tag mark_a mark_b)
+	example_tag mark_a mark_a2 mark_b)
 
 # Debian 12 packages: what the build needs (the sanitizer and fuzzer builds
 # and the unit tests' included), and the tools the tests and the demo run.

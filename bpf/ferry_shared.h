@@ -253,5 +253,7 @@ struct ferry_queue_stats {
 #define FERRY_PIN_SVC_STATS "ferry_svc_stats"
 #define FERRY_PIN_SVC_INFO "ferry_svc_info"
 #define FERRY_PIN_QUEUE_STATS "ferry_queue_stats"
+/* ferry_steer attached alone on interface IF: FERRY_PIN_PROG "_" IF (daemon/steer.c). */
+#define FERRY_PIN_PROG "ferry_steer"
 
 #endif /* FERRY_SHARED_H */

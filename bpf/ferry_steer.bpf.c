@@ -50,6 +50,13 @@
 #define FERRY_PF_NOSTEER_FIRST 0x01
 #define FERRY_PF_NOSTEER_LATER 0x02
 #define FERRY_PF_SOURCE_ROUTE 0x04 /* IPv4 LSRR or SSRR option */
+/*
+ * The transport header could not be found (an IPv6 chain too long, or
+ * through AH, ESP or another header ferry does not walk; IPv4 AH or ESP),
+ * yet the kernel may still find it there and deliver it: the packet is
+ * matched on its addresses alone, against UDP and TCP rules.
+ */
+#define FERRY_PF_UNKNOWN_L4 0x08
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -318,6 +325,16 @@ static __always_inline int parse_ipv4(struct ferry_match_key *k, __u8 *pf, struc
 		k->daddr[0] = iph->daddr;
 		return parse_icmp(k, (void *)iph + hlen, data_end, tot_len - hlen);
 	}
+	if (iph->protocol == IPPROTO_AH || iph->protocol == IPPROTO_ESP) {
+		/* IPsec may carry the flow's UDP or TCP to the kernel's sockets. */
+		k->family = 4;
+		k->saddr[0] = iph->saddr;
+		k->daddr[0] = iph->daddr;
+		*pf |= FERRY_PF_UNKNOWN_L4;
+		*pf |= bpf_ntohs(iph->frag_off) & FERRY_IP_OFFSET ? FERRY_PF_NOSTEER_LATER :
+								     FERRY_PF_NOSTEER_FIRST;
+		return FERRY_PARSE_OK;
+	}
 	if (iph->protocol != IPPROTO_UDP && iph->protocol != IPPROTO_TCP)
 		return FERRY_PARSE_OTHER;
 
@@ -359,10 +376,41 @@ struct ferry_ipv6_frag_hdr {
 };
 
 /*
+ * Extension headers (RFC 8200 and IANA's list) the walk does not follow:
+ * what comes after them is unknown, and may be the flow's UDP or TCP.
+ * Any other next header is a transport the kernel hands to its own
+ * protocol, never to a UDP or TCP socket.
+ */
+static __always_inline bool ipv6_ext_unwalked(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_AH || nexthdr == IPPROTO_ESP || nexthdr == 135 /* MH */ ||
+	       nexthdr == 139 /* HIP */ || nexthdr == 140 /* Shim6 */ || nexthdr == 253 ||
+	       nexthdr == 254;
+}
+
+/* The walk stopped short of the transport header: match on the addresses alone. */
+static __always_inline int ipv6_give_up(struct ferry_match_key *k, __u8 *pf)
+{
+	k->l4_proto = 0;
+	k->ports_valid = 0;
+	*pf |= FERRY_PF_UNKNOWN_L4;
+	return FERRY_PARSE_OK;
+}
+
+static __always_inline bool ipv6_is_ext(__u8 nexthdr)
+{
+	return nexthdr == IPPROTO_HOPOPTS || nexthdr == IPPROTO_ROUTING ||
+	       nexthdr == IPPROTO_DSTOPTS || nexthdr == IPPROTO_FRAGMENT ||
+	       ipv6_ext_unwalked(nexthdr);
+}
+
+/*
  * Walks the extension headers of an IPv6 packet to the UDP or TCP header
  * they lead to, so a flow's policy can see what the kernel would get.
- * Returns FERRY_PARSE_OK with the key filled (ports when they are there),
- * FERRY_PARSE_OTHER for anything else (another protocol, a chain too long).
+ * Returns FERRY_PARSE_OK with the key filled (ports when they are there, or
+ * FERRY_PF_UNKNOWN_L4 when the walk gave up: a chain too long, a header it
+ * does not walk), FERRY_PARSE_OTHER for another transport or a chain cut
+ * short (which the kernel drops as well).
  */
 static __always_inline int parse_ipv6_ext(struct ferry_match_key *k, __u8 *pf,
 					  struct ipv6hdr *ip6, void *data_end, __u32 payload_len)
@@ -380,12 +428,15 @@ static __always_inline int parse_ipv6_ext(struct ferry_match_key *k, __u8 *pf,
 		if (nexthdr == IPPROTO_FRAGMENT) {
 			struct ferry_ipv6_frag_hdr *fh = p;
 
+			/* Cut short: the kernel drops it too. */
 			if ((void *)(fh + 1) > data_end || off + sizeof(*fh) > payload_len)
 				return FERRY_PARSE_OTHER;
 			nexthdr = fh->nexthdr;
 			off += sizeof(*fh);
 			if (bpf_ntohs(fh->frag_off) & FERRY_IPV6_FRAG_OFFSET) {
 				*pf = (*pf & ~FERRY_PF_NOSTEER_FIRST) | FERRY_PF_NOSTEER_LATER;
+				if (ipv6_is_ext(nexthdr))
+					return ipv6_give_up(k, pf);
 				if (nexthdr != IPPROTO_UDP && nexthdr != IPPROTO_TCP)
 					return FERRY_PARSE_OTHER;
 				k->l4_proto = nexthdr;
@@ -399,17 +450,23 @@ static __always_inline int parse_ipv6_ext(struct ferry_match_key *k, __u8 *pf,
 				return FERRY_PARSE_OTHER;
 			nexthdr = oh->nexthdr;
 			off += (oh->hdrlen + 1) * 8;
+		} else if (ipv6_ext_unwalked(nexthdr)) {
+			return ipv6_give_up(k, pf);
 		} else {
 			return FERRY_PARSE_OTHER;
 		}
 		/* Keeps the offset bounded for the verifier; no real chain is this long. */
 		if (off > 2048)
-			return FERRY_PARSE_OTHER;
+			return ipv6_give_up(k, pf);
 	}
+	if (ipv6_is_ext(nexthdr))
+		return ipv6_give_up(k, pf); /* more than FERRY_IPV6_EXT_MAX headers */
 	if (nexthdr != IPPROTO_UDP && nexthdr != IPPROTO_TCP)
 		return FERRY_PARSE_OTHER;
-	if (off > payload_len || off > 2048)
+	if (off > payload_len)
 		return FERRY_PARSE_OTHER;
+	if (off > 2048)
+		return ipv6_give_up(k, pf);
 	k->l4_proto = nexthdr;
 	ret = parse_ports(k, (void *)(ip6 + 1) + off, data_end, payload_len - off);
 	/* Cut short before its ports: matched on addresses and protocol. */
@@ -462,6 +519,7 @@ static __always_inline int parse(struct xdp_md *ctx, struct ferry_match_key *k, 
 struct ferry_lookup {
 	struct ferry_match_key key;
 	bool found;
+	bool any_drop;	/* ports unknown: a drop flow among the matches wins */
 	__u8 dir;
 	__u8 flags;
 	__u32 flow_id;
@@ -483,11 +541,29 @@ static long match_slot(__u64 slot, void *data)
 	/* The workers classify with the same function: both sides agree. */
 	if (!ferry_rule_match(r, &l->key))
 		return 0;
+	/*
+	 * Without ports, the packet may be any of the flows on its addresses:
+	 * if one of them fails closed, the kernel must not get it.
+	 */
+	if (l->any_drop && l->found && !(r->flags & FERRY_RULE_F_DROP_NO_SOCKET))
+		return 0;
 	l->found = true;
 	l->dir = r->dir;
 	l->flags = r->flags;
 	l->flow_id = r->flow_id;
-	return 1;
+	return !l->any_drop || (r->flags & FERRY_RULE_F_DROP_NO_SOCKET);
+}
+
+/* FERRY_PF_UNKNOWN_L4: the rules of both transports, a drop flow first. */
+static __always_inline void match_unknown_l4(struct ferry_lookup *l)
+{
+	l->any_drop = true;
+	l->key.l4_proto = IPPROTO_UDP;
+	bpf_loop(FERRY_MAX_RULES, match_slot, l, 0);
+	if (l->found && (l->flags & FERRY_RULE_F_DROP_NO_SOCKET))
+		return;
+	l->key.l4_proto = IPPROTO_TCP;
+	bpf_loop(FERRY_MAX_RULES, match_slot, l, 0);
 }
 
 /*
@@ -524,7 +600,10 @@ int ferry_steer(struct xdp_md *ctx)
 		return XDP_PASS;
 	}
 	l.key.ifindex = ctx->ingress_ifindex;
-	bpf_loop(FERRY_MAX_RULES, match_slot, &l, 0);
+	if (pf & FERRY_PF_UNKNOWN_L4)
+		match_unknown_l4(&l);
+	else
+		bpf_loop(FERRY_MAX_RULES, match_slot, &l, 0);
 	if (!l.found) {
 		xs->passed++;
 		return XDP_PASS;

@@ -73,6 +73,7 @@ struct steer_iface {
 	bool no_libxdp;	/* loaded and attached by libbpf: no CAP_SYS_ADMIN */
 	int prog_fd;	/* the attached program, for the detach */
 	bool stats_pinned;
+	bool prog_pinned; /* alone: pinned for the start after a crash */
 };
 
 struct steer {
@@ -312,6 +313,77 @@ static bool is_ferry_pin(const char *name)
 	return !strncmp(name, FERRY_PIN_XDP_STATS "_", plen) && name[plen];
 }
 
+static bool is_prog_pin(const char *name)
+{
+	const size_t plen = strlen(FERRY_PIN_PROG "_");
+
+	return !strncmp(name, FERRY_PIN_PROG "_", plen) && name[plen];
+}
+
+/*
+ * ferry_steer attached alone is pinned (FERRY_PIN_PROG "_" IFNAME) while it
+ * is attached, so that the run after a crash can take it off without
+ * CAP_SYS_ADMIN: the pin gives a descriptor (BPF_OBJ_GET), where finding the
+ * attached program by id (BPF_PROG_GET_FD_BY_ID) would need CAP_SYS_ADMIN.
+ * Only the pinned program is detached, and only while it is the one the
+ * interface runs (the ids agree, and XDP_FLAGS_REPLACE makes the kernel check
+ * it again): a program that is not ferry's is never taken off.  0 once the
+ * pin may go; -errno keeps it, for the next start to try again.
+ */
+static int detach_pinned_prog(struct steer *s, const char *name)
+{
+	const char *ifname = name + strlen(FERRY_PIN_PROG "_");
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info), flags;
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	char path[PATH_MAX];
+	int fd, ifindex, err;
+
+	err = pin_file(s, path, sizeof(path), name);
+	if (err)
+		return err;
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		err = -errno;
+		pr_err("pin path %s: cannot open the stale program pin %s: %s", s->pin_path,
+		       name, strerror(-err));
+		return err;
+	}
+	err = bpf_obj_get_info_by_fd(fd, &info, &len);
+	if (err) {
+		pr_err("pin path %s: cannot read the stale program pin %s: %s", s->pin_path,
+		       name, strerror(-err));
+		goto out_close;
+	}
+	ifindex = if_nametoindex(ifname);
+	if (!ifindex) /* the interface is gone, and its programs with it */
+		goto out_close;
+	err = bpf_xdp_query(ifindex, 0, &q);
+	if (err) {
+		pr_err("iface %s: cannot query its XDP programs: %s", ifname, strerror(-err));
+		goto out_close;
+	}
+	if (q.drv_prog_id == info.id)
+		flags = XDP_FLAGS_DRV_MODE;
+	else if (q.skb_prog_id == info.id)
+		flags = XDP_FLAGS_SKB_MODE;
+	else /* detached already, or replaced by someone else's: not ours to touch */
+		goto out_close;
+	pr_warn("iface %s: detaching %s (prog id %u) left by an earlier run", ifname,
+		STEER_PROG_NAME, info.id);
+	{
+		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = fd);
+
+		err = bpf_xdp_detach(ifindex, flags | XDP_FLAGS_REPLACE, &opts);
+	}
+	if (err)
+		pr_err("iface %s: cannot detach the stale %s: %s", ifname, STEER_PROG_NAME,
+		       strerror(-err));
+out_close:
+	close(fd);
+	return err;
+}
+
 static int remove_stale_pins(struct steer *s)
 {
 	struct dirent *de;
@@ -328,8 +400,13 @@ static int remove_stale_pins(struct steer *s)
 		return err;
 	}
 	while ((de = readdir(dir))) {
-		if (!is_ferry_pin(de->d_name))
+		if (is_prog_pin(de->d_name)) {
+			err = detach_pinned_prog(s, de->d_name);
+			if (err)
+				break;
+		} else if (!is_ferry_pin(de->d_name)) {
 			continue;
+		}
 		pr_warn("pin path %s: removing stale pin %s left by an earlier run", s->pin_path,
 			de->d_name);
 		if (unlinkat(s->dir_fd, de->d_name, 0) && errno != ENOENT) {
@@ -532,7 +609,7 @@ static int iface_attach(struct steer_iface *ifc, enum xdp_attach_mode xmode)
 	return bpf_xdp_attach(ifc->ifindex, ifc->prog_fd, flags, NULL);
 }
 
-static void iface_detach(struct steer_iface *ifc)
+static int iface_detach(struct steer_iface *ifc)
 {
 	char buf[128];
 	int err;
@@ -545,6 +622,7 @@ static void iface_detach(struct steer_iface *ifc)
 		pr_warn("iface %s: cannot detach %s: %s", ifc->name, STEER_PROG_NAME,
 			xdp_strerror(err, buf, sizeof(buf)));
 	ifc->attached = false;
+	return err;
 }
 
 static void iface_teardown(struct steer *s, struct steer_iface *ifc)
@@ -558,8 +636,14 @@ static void iface_teardown(struct steer *s, struct steer_iface *ifc)
 		unpin(s, what, pin);
 		ifc->stats_pinned = false;
 	}
-	if (ifc->attached)
-		iface_detach(ifc);
+	/* A program that would not come off keeps its pin: the next start detaches it. */
+	if (ifc->attached && iface_detach(ifc))
+		ifc->prog_pinned = false;
+	if (ifc->prog_pinned) {
+		snprintf(pin, sizeof(pin), "%s_%s", FERRY_PIN_PROG, ifc->name);
+		unpin(s, what, pin);
+		ifc->prog_pinned = false;
+	}
 	iface_close(ifc);
 }
 
@@ -710,6 +794,18 @@ int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode)
 	if (err)
 		goto err_teardown;
 	ifc->stats_pinned = true;
+	/*
+	 * Alone, nothing else remembers the program after a crash (a crash
+	 * between the attach and this pin leaves it for a start with
+	 * CAP_SYS_ADMIN, or a manual detach).
+	 */
+	if (ifc->alone) {
+		snprintf(pin, sizeof(pin), "%s_%s", FERRY_PIN_PROG, ifname);
+		err = pin_map(s, what, ifc->prog_fd, pin);
+		if (err)
+			goto err_teardown;
+		ifc->prog_pinned = true;
+	}
 
 	s->nr_ifaces++;
 	pr_debug("iface %s: %s attached in %s mode (prog id %u)", ifname, STEER_PROG_NAME,

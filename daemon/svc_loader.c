@@ -17,6 +17,16 @@
  * name unique; one that stays mapped after dlclose() (glibc may mark an
  * object "nodelete") keeps its descriptor, and so its name, for good.
  *
+ * glibc also knows an object by its file: a file whose device and inode
+ * match an object already loaded gets that object back, whatever its name.
+ * So a file overwritten in place (cp over it: same inode) while an earlier
+ * load of it is still mapped (the running config's, during a reload) would
+ * bring back the old code.  Every object still mapped is remembered with
+ * its inode and a digest of its content, in whichever loader: a file on
+ * such an inode with other content is refused, and the operator told to
+ * replace it with install(1) or mv (a new inode).  The same content on the
+ * same inode (a reload that did not touch the file) is the same code.
+ *
  * Only the owner and mode of the directory itself and of the object are
  * checked, not those of every ancestor: service_dir is expected to sit in a
  * root-owned tree such as /usr/lib.
@@ -36,16 +46,29 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "siphash.h"
 #include "svc_loader.h"
 
 /* Every service of every flow could be a different object. */
 #define SVC_LOADER_MAX (CFG_MAX_FLOWS * CFG_MAX_SERVICES)
+
+/* A file glibc has mapped (see above); main thread only, like every loader. */
+struct svc_inode {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	uint64_t digest; /* of the content at load */
+	struct svc_inode *next;
+};
+
+static struct svc_inode *mapped_inodes;
 
 struct svc_object {
 	char name[CFG_NAME_LEN];
 	void *handle;
 	int fd;        /* open while loaded: /proc/self/fd/<fd> is the object's name */
 	const struct ferry_service_ops *ops;
+	struct svc_inode *inode; /* in mapped_inodes while fd is open */
 };
 
 struct svc_loader {
@@ -150,9 +173,91 @@ static int open_error(const struct cfg_service *svc, const char *path, int err,
 	return err;
 }
 
+/* SipHash of the file's bytes under a fixed key: tells contents apart, no secret needed. */
+static int file_digest(int fd, off_t size, uint64_t *digest)
+{
+	static const struct siphash_key key = { 0x6665727279737663ull, 0x6c6f616465726f62ull };
+	size_t words = ((size_t)size + 7) / 8 + 1;
+	uint64_t *buf;
+	size_t got = 0;
+
+	buf = calloc(words, sizeof(*buf));
+	if (!buf)
+		return -ENOMEM;
+	while (got < (size_t)size) {
+		ssize_t n = pread(fd, (char *)buf + got, (size_t)size - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			free(buf);
+			return n < 0 ? -errno : -EIO;
+		}
+		got += (size_t)n;
+	}
+	buf[words - 1] = (uint64_t)size; /* the zero padding is not content */
+	*digest = siphash_words(&key, buf, words, 2, 4);
+	free(buf);
+	return 0;
+}
+
+/*
+ * Refuses a file on the inode of an object still mapped unless it is that
+ * object's content (see above); on success *inode is ready for
+ * mapped_inodes.
+ */
+static int check_inode(const struct cfg_service *svc, const char *path, int fd,
+		       const struct stat *st, struct svc_inode **inode, struct cfg_errors *errs)
+{
+	struct svc_inode *n;
+	int err;
+
+	n = calloc(1, sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	n->dev = st->st_dev;
+	n->ino = st->st_ino;
+	n->size = st->st_size;
+	err = file_digest(fd, st->st_size, &n->digest);
+	if (err) {
+		cfg_mark_error(errs, svc->mark, "service '%s': cannot read %s: %s", svc->name,
+			       path, strerror(-err));
+		free(n);
+		return err;
+	}
+	for (const struct svc_inode *m = mapped_inodes; m; m = m->next) {
+		if (m->dev != n->dev || m->ino != n->ino)
+			continue;
+		if (m->size == n->size && m->digest == n->digest)
+			break;
+		cfg_mark_error(errs, svc->mark,
+			       "service '%s': %s was overwritten in place while the object "
+			       "loaded from it before is still in use (same inode: it would "
+			       "load the old code); replace the file with install(1) or mv, "
+			       "which give it a new inode",
+			       svc->name, path);
+		free(n);
+		return -ESTALE;
+	}
+	*inode = n;
+	return 0;
+}
+
+static void forget_inode(struct svc_inode *inode)
+{
+	for (struct svc_inode **p = &mapped_inodes; *p; p = &(*p)->next) {
+		if (*p == inode) {
+			*p = inode->next;
+			break;
+		}
+	}
+	free(inode);
+}
+
 static int load(struct svc_loader *l, const struct cfg_service *svc, struct svc_object *obj,
 		struct cfg_errors *errs)
 {
+	struct svc_inode *inode = NULL;
 	char path[PATH_MAX + CFG_NAME_LEN + 8], file[CFG_NAME_LEN + 4], proc_path[64];
 	const struct ferry_service_ops *ops;
 	struct stat st;
@@ -193,6 +298,9 @@ static int load(struct svc_loader *l, const struct cfg_service *svc, struct svc_
 	err = check_owner(svc, "", path, &st, errs);
 	if (err)
 		goto err_close;
+	err = check_inode(svc, path, fd, &st, &inode, errs);
+	if (err)
+		goto err_close;
 
 	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
 	handle = dlopen(proc_path, RTLD_NOW | RTLD_LOCAL);
@@ -211,12 +319,16 @@ static int load(struct svc_loader *l, const struct cfg_service *svc, struct svc_
 	obj->handle = handle;
 	obj->fd = fd;
 	obj->ops = ops;
+	obj->inode = inode;
+	inode->next = mapped_inodes;
+	mapped_inodes = inode;
 	pr_info("service '%s': loaded from %s", svc->name, path);
 	return 0;
 
 err_dlclose:
 	dlclose(handle);
 err_close:
+	free(inode);
 	close(fd);
 err_close_dir:
 	close(dfd);
@@ -260,6 +372,7 @@ static void unload(struct svc_object *obj)
 		dlclose(still);
 		return;
 	}
+	forget_inode(obj->inode);
 	close(obj->fd);
 }
 

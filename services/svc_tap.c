@@ -64,8 +64,10 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/openat2.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 
 #include "caps.h"
@@ -329,6 +331,60 @@ static int tap_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 
 /* ---- pcap writer (its own thread) ---- */
 
+/*
+ * Without openat2(): the path one component at a time, none followed if it
+ * is a symbolic link (O_NOFOLLOW), which is -ELOOP as with
+ * RESOLVE_NO_SYMLINKS.  Returns the directory's descriptor or -errno.
+ */
+static int open_dir_walk(const char *dir)
+{
+	char buf[sizeof(((struct tap_conf *)0)->dir)], *comp, *save = NULL;
+	int fd, next;
+
+	snprintf(buf, sizeof(buf), "%s", dir);
+	fd = open(dir[0] == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (comp = strtok_r(buf, "/", &save); comp; comp = strtok_r(NULL, "/", &save)) {
+		struct stat st;
+		int err;
+
+		next = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			err = -errno;
+			/* With O_DIRECTORY a link fails ENOTDIR: say what it is. */
+			if (err == -ENOTDIR && !fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) &&
+			    S_ISLNK(st.st_mode))
+				err = -ELOOP;
+			close(fd);
+			return err;
+		}
+		close(fd);
+		fd = next;
+	}
+	return fd;
+}
+
+/*
+ * The directory, with no symbolic link followed in any component of its
+ * path: a link higher up would let whoever may change it point ferryd's
+ * files elsewhere after the checks on the last directory.
+ */
+static int open_dir_nofollow(const char *dir)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_NO_SYMLINKS,
+	};
+	long fd = syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
+
+	if (fd >= 0)
+		return (int)fd;
+	if (errno != ENOSYS)
+		return -errno;
+	return open_dir_walk(dir);
+}
+
 /* Opens the file's directory once, if it belongs to ferryd and nobody else may write to it. */
 static int tap_open_dir(struct tap_conf *c)
 {
@@ -337,9 +393,15 @@ static int tap_open_dir(struct tap_conf *c)
 
 	if (c->dirfd >= 0)
 		return 0;
-	fd = open(c->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = open_dir_nofollow(c->dir);
+	if (fd == -ELOOP) {
+		pr_err("flow '%s': tap: the path of the directory %s goes through a symbolic "
+		       "link: give the real path",
+		       c->flow_name, c->dir);
+		return fd;
+	}
 	if (fd < 0) {
-		err = -errno;
+		err = fd;
 		pr_err("flow '%s': tap: cannot open the directory %s: %s", c->flow_name, c->dir,
 		       strerror(-err));
 		return err;

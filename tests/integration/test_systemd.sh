@@ -11,7 +11,10 @@
 # with a tap on an interface (an AF_PACKET socket) that forwards, and SIGTERM
 # detaches cleanly.  Started with only the unit's CapabilityBoundingSet (no
 # CAP_SYS_ADMIN; capsh drops the rest, a bpffs already mounted), ferryd
-# attaches, forwards, reloads and detaches at stop in native and skb mode.
+# attaches, forwards, reloads and detaches at stop in native and skb mode;
+# SIGKILLed mid-stream and started again with the same set, it detaches its
+# old program by the pin it left, forwards, and its clean stop leaves no
+# program and no pin.
 # Finally the manual pages (docs/man/) must render without a groff warning.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
@@ -180,8 +183,74 @@ run_unit_caps() { # MODE
 	check "unit's capabilities, $mode: exits 0 on SIGTERM" [ $st = 0 ]
 	check "unit's capabilities, $mode: no XDP program left" \
 		eval "! xdp_attached $NS_PX px-c && ! xdp_attached $NS_PX px-s"
+	check "unit's capabilities, $mode: no pin left" no_pins_left "$pins/ferry"
 	check "unit's capabilities, $mode: no warning" \
 		eval "! grep -E '\[(warn|error)\]' '$WORKDIR/ferryd-unit-$mode.log'"
+	run_unit_crash "$mode" "$pins" "$port"
+}
+
+# ferryd under the unit's capabilities: START-LOG
+start_unit_ferryd() {
+	ip netns exec "$NS_PX" capsh --drop="$(unit_drop_list)" -- \
+		-c "exec '$FERRYD' -c '$WORKDIR/ferry.yaml'" >"$1" 2>&1 &
+	FERRYD_PID=$!
+	track_pid "$FERRYD_PID"
+	wait_for grep -q 'running:' "$1"
+}
+
+# No pin of ferry's left in DIR (the directory itself is removed at stop).
+no_pins_left() { # DIR
+	[ -z "$(ls -A "$1" 2>/dev/null)" ]
+}
+
+# Killed mid-stream (SIGKILL: a crash, the OOM killer, the watchdog's abort),
+# ferry_steer stays attached; restarted with the same capabilities, without
+# CAP_SYS_ADMIN, ferryd must take its own old program off and forward again
+# (Restart=on-failure, no manual cleanup).
+run_unit_crash() { # MODE PINS PORT
+	local mode=$1 pins=$2 port=$3 log=$WORKDIR/ferryd-unit-$1-restart.log st pid cpid
+	start_unit_ferryd "$WORKDIR/ferryd-unit-$mode-crash.log" ||
+		{ check "crash, $mode: ferryd starts" false; return; }
+	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:$port --count 400 \
+		--timeout 5 >/dev/null 2>&1 &
+	pid=$!
+	track_pid $pid
+	in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 400 --rate 200 --timeout 3 \
+		--no-wait >/dev/null 2>&1 &
+	cpid=$!
+	track_pid $cpid
+	sleep 0.5
+	kill -KILL "$FERRYD_PID"
+	wait "$FERRYD_PID" 2>/dev/null
+	# Its late datagrams must not count for the server after the restart.
+	wait "$cpid" 2>/dev/null
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	check "crash, $mode: SIGKILL leaves ferry_steer attached" xdp_attached "$NS_PX" px-c
+	if ! start_unit_ferryd "$log"; then
+		sed 's/^/  | /' "$log" >&2
+		check "crash, $mode: restarts without CAP_SYS_ADMIN" false
+		return
+	fi
+	check "crash, $mode: restarts without CAP_SYS_ADMIN" \
+		[ $((0x$(cap_of /proc/$FERRYD_PID/status CapBnd) & (1 << 21))) = 0 ]
+	check "crash, $mode: the old ferry_steer detached" \
+		grep -q "iface px-c: detaching ferry_steer (prog id [0-9]*) left by an earlier run" "$log"
+	check "crash, $mode: attached again in $mode mode" grep -q \
+		"iface px-c: XDP program attached in $mode mode" "$log"
+	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:$port --count 100 \
+		--timeout 20 >"$WORKDIR/server-unit-$mode-restart.log" 2>&1 &
+	track_pid $!
+	sleep 0.3
+	check "crash, $mode: after the restart 100 datagrams forwarded and echoed" \
+		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 100 --rate 400 --timeout 10
+	stop_ferryd
+	st=$?
+	check "crash, $mode: exits 0 on SIGTERM" [ $st = 0 ]
+	check "crash, $mode: no XDP program left" \
+		eval "! xdp_attached $NS_PX px-c && ! xdp_attached $NS_PX px-s"
+	check "crash, $mode: no pin left" no_pins_left "$pins/ferry"
+	check "crash, $mode: no error" eval "! grep -E '\[error\]' '$log'"
 }
 
 # line_of PATTERN: the line number of the first notification matching it.

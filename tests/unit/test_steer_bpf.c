@@ -856,6 +856,94 @@ static void test_policy_fragments(void)
 	fx_close(&f);
 }
 
+/*
+ * Where the walk gives up before the transport header (more than
+ * FERRY_IPV6_EXT_MAX extension headers, AH, ESP, a header it does not
+ * walk), the kernel may still find the flow's UDP or TCP there (it accepts
+ * a long chain of destination options): such a packet is matched on its
+ * addresses alone, and a drop flow among the matches drops it.  IPv4 AH and
+ * ESP likewise.  Another transport after the headers is not a flow's.
+ */
+static void test_policy_unknown_l4(void)
+{
+	static const uint8_t pad[8] = { 0, 0, 1, 4, 0, 0, 0, 0 }; /* PadN */
+	struct ferry_rule pass6 = rule(FLOW_B, 6, IPPROTO_UDP, "fd00:2::10", 128);
+	struct ferry_rule drop6 = rule(FLOW_A, 6, IPPROTO_UDP, "fd00:2::10", 128);
+	struct ferry_rule tcp6 = rule(FLOW_A, 6, IPPROTO_TCP, "fd00:2::20", 128);
+	struct ferry_rule drop4 = rule(FLOW_A, 4, IPPROTO_UDP, "198.18.0.10", 32);
+	uint8_t buf[PKT_MAX];
+	struct pkt p;
+	size_t len;
+	struct fx f;
+
+	FX_SETUP(&f);
+	/* A pass flow on the same address first: the drop flow (port 5000) still wins. */
+	pass6.dport_lo = pass6.dport_hi = 53;
+	drop6.dport_lo = drop6.dport_hi = 5000;
+	tcp6.dport_lo = tcp6.dport_hi = 5000;
+	drop4.dport_lo = drop4.dport_hi = 5000;
+	drop6.flags = tcp6.flags = drop4.flags = FERRY_RULE_F_DROP_NO_SOCKET;
+	fx_rule(&f, 0, &pass6);
+	fx_rule(&f, 1, &drop6);
+	fx_rule(&f, 2, &tcp6);
+	fx_rule(&f, 3, &drop4);
+
+	/* 7 destination options headers, one more than the walk follows. */
+	len = build(buf, &udp6);
+	for (int i = 0; i < 7; i++)
+		len = add_ip6_ext(buf, len, IPPROTO_DSTOPTS, pad);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, len), XDP_DROP);
+	/* An experimental extension header (RFC 3692), Shim6, AH, ESP: not walked. */
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip6_ext(buf, build(buf, &udp6), 253, pad)), XDP_DROP);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip6_ext(buf, build(buf, &udp6), 140, pad)), XDP_DROP);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip6_ext(buf, build(buf, &udp6), IPPROTO_AH, pad)),
+			XDP_DROP);
+	len = add_ip6_ext(buf, build(buf, &udp6), IPPROTO_AH, pad);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip6_ext(buf, len, IPPROTO_HOPOPTS, pad)), XDP_DROP);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip6_ext(buf, build(buf, &udp6), IPPROTO_ESP, pad)),
+			XDP_DROP);
+	/* Only a TCP flow's address: its rules are tried too. */
+	p = udp6;
+	p.dst = "fd00:2::20";
+	len = build(buf, &p);
+	for (int i = 0; i < 7; i++)
+		len = add_ip6_ext(buf, len, IPPROTO_DSTOPTS, pad);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, len), XDP_DROP);
+	/* IPv4 AH and ESP. */
+	p = udp4;
+	p.proto = IPPROTO_AH;
+	p.no_l4 = true;
+	CU_ASSERT_EQUAL(fx_run_pkt(&f, &p), XDP_DROP);
+	p.proto = IPPROTO_ESP;
+	CU_ASSERT_EQUAL(fx_run_pkt(&f, &p), XDP_DROP);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).dropped_fragment, 9);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_A).packets, 0);
+	CU_ASSERT_EQUAL(fx_xdp(&f).dropped_policy, 9);
+
+	/* Another address: nobody's.  Another transport after the headers: not a flow's. */
+	p = udp6;
+	p.dst = "fd00:2::99";
+	len = build(buf, &p);
+	for (int i = 0; i < 7; i++)
+		len = add_ip6_ext(buf, len, IPPROTO_DSTOPTS, pad);
+	CU_ASSERT_EQUAL(fx_run(&f, buf, len), XDP_PASS);
+	p = udp6;
+	p.proto = 132; /* SCTP */
+	p.no_l4 = true;
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip6_ext(buf, build(buf, &p), IPPROTO_DSTOPTS, pad)),
+			XDP_PASS);
+	CU_ASSERT_EQUAL(fx_xdp(&f).passed, 2);
+
+	/* Without the drop flows, the pass flow's: to the kernel, counted. */
+	fx_rule(&f, 1, &(struct ferry_rule){ 0 });
+	fx_rule(&f, 2, &(struct ferry_rule){ 0 });
+	CU_ASSERT_EQUAL(fx_run(&f, buf, add_ip6_ext(buf, build(buf, &udp6), 253, pad)), XDP_PASS);
+	CU_ASSERT_EQUAL(fx_flow(&f, FLOW_B).passed_fragment, 1);
+	CU_ASSERT_EQUAL(fx_xdp(&f).passed_fragment, 1);
+	CU_ASSERT_EQUAL(fx_xdp(&f).dropped_policy, 9);
+	fx_close(&f);
+}
+
 /* IPv4 source-route options (LSRR, SSRR) of a flow: dropped and counted, whatever on_failure. */
 static void test_source_route(void)
 {
@@ -1696,6 +1784,7 @@ static CU_TestInfo steer_bpf_tests[] = {
 	{ "ipv4 fragments", test_fragment },
 	{ "reply rule on the wrong interface", test_reply_rule_wrong_iface },
 	{ "on_failure drop: fragments and extension headers", test_policy_fragments },
+	{ "on_failure drop: transport header not found", test_policy_unknown_l4 },
 	{ "ipv4 source route options", test_source_route },
 	{ "icmp error about a session", test_icmp_error_session },
 	{ "icmp error from the wrong interface", test_icmp_error_wrong_iface },

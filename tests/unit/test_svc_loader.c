@@ -15,7 +15,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "csum.h"
@@ -407,6 +409,109 @@ static void test_several_objects(void)
 	svc_loader__destroy(l);
 }
 
+/* What test_overwritten_in_place()'s child saw. */
+struct overwrite_result {
+	int untouched_mark;   /* the unchanged file loaded by a second loader */
+	int same_inode;       /* the overwrite kept the inode */
+	int refused;          /* the overwritten file: NULL, one error, nothing loaded */
+	int message;          /* ... with the expected message */
+	int replaced_mark;    /* the file replaced with a new inode: its code */
+	int replaced_new_ops; /* ... a new object, not the old one */
+};
+
+static void overwrite_child(struct overwrite_result *res)
+{
+	struct cfg_service a = service("mark_a");
+	const struct ferry_service_ops *ops_old, *ops;
+	char path[PATH_MAX + 32], want[2 * PATH_MAX];
+	struct svc_loader *running, *l;
+	struct stat before, after;
+
+	install("mark_a", "mark_a", 0644);
+	reset_errs();
+	if (svc_loader__create(&running, svc_dir) || !(ops_old = svc_loader__get(running, &a, &errs)))
+		return;
+
+	/* Untouched: the reload gets the same code. */
+	if (svc_loader__create(&l, svc_dir))
+		return;
+	ops = svc_loader__get(l, &a, &errs);
+	res->untouched_mark = ops && !errs.count ? mark_of(ops) : -1;
+	svc_loader__destroy(l);
+
+	/* Overwritten in place with a rebuild (install() truncates and rewrites). */
+	snprintf(path, sizeof(path), "%s/mark_a.so", svc_dir);
+	stat(path, &before);
+	install("mark_a2", "mark_a", 0644);
+	stat(path, &after);
+	res->same_inode = before.st_ino == after.st_ino;
+	snprintf(want, sizeof(want),
+		 "t.yaml:12:9: service 'mark_a': %s was overwritten in place while the object "
+		 "loaded from it before is still in use (same inode: it would load the old "
+		 "code); replace the file with install(1) or mv, which give it a new inode\n",
+		 path);
+	reset_errs();
+	if (svc_loader__create(&l, svc_dir))
+		return;
+	ops = svc_loader__get(l, &a, &errs);
+	res->refused = !ops && errs.count == 1 && svc_loader__count(l) == 0;
+	res->message = !!strstr(errs.capture, want);
+	if (!res->message)
+		fprintf(stderr, "\n  expected: %s\n  captured: %s", want, errs.capture);
+	svc_loader__destroy(l);
+
+	/* Replaced as the message says: a new inode, the new code. */
+	unlink(path);
+	install("mark_a2", "mark_a", 0644);
+	reset_errs();
+	if (svc_loader__create(&l, svc_dir))
+		return;
+	ops = svc_loader__get(l, &a, &errs);
+	res->replaced_mark = ops && !errs.count ? mark_of(ops) : -1;
+	res->replaced_new_ops = ops && ops != ops_old;
+	svc_loader__destroy(l);
+	/* `running` stays: its pages are a file rewritten under it, not fit for dlclose(). */
+}
+
+/*
+ * A reload while the running config holds an object: glibc matches files by
+ * inode, so one overwritten in place (cp: same inode, new code) would load
+ * as the old object.  Refused, with what to do; the same file untouched
+ * loads (the same code), and one replaced with a new inode loads its new
+ * code.  In a child: the running object's file is rewritten under it, and
+ * the child leaves without unloading it.
+ */
+static void test_overwritten_in_place(void)
+{
+	struct overwrite_result *res;
+	int status = -1;
+	pid_t pid;
+
+	if (unit_require_root())
+		return;
+	fresh_dir();
+	res = mmap(NULL, sizeof(*res), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	CU_ASSERT_FATAL(res != MAP_FAILED);
+	memset(res, 0, sizeof(*res));
+	fflush(stderr);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		overwrite_child(res);
+		fflush(stderr);
+		_exit(0);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT_EQUAL(status, 0);
+	CU_ASSERT_EQUAL(res->untouched_mark, 0xa1);
+	CU_ASSERT(res->same_inode);
+	CU_ASSERT(res->refused);
+	CU_ASSERT(res->message);
+	CU_ASSERT_EQUAL(res->replaced_mark, 0xa2);
+	CU_ASSERT(res->replaced_new_ops);
+	munmap(res, sizeof(*res));
+}
+
 static CU_TestInfo loader_tests[] = {
 	{ "missing object or directory", test_missing },
 	{ "wrong ABI, no symbol, wrong name, unresolved symbol, not ELF", test_bad_objects },
@@ -414,6 +519,7 @@ static CU_TestInfo loader_tests[] = {
 	{ "service_dir: writable, wrong owner", test_dir_permissions },
 	{ "the example service loaded and run", test_load_and_run },
 	{ "several objects: each its own, a third added later", test_several_objects },
+	{ "object overwritten in place during a reload: refused", test_overwritten_in_place },
 	CU_TEST_INFO_NULL,
 };
 

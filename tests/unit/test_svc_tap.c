@@ -20,9 +20,17 @@
 #include <unistd.h>
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
+#include <linux/filter.h>
 #include <linux/if_packet.h>
+#include <linux/openat2.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 
 #include "daemon.h"
 #include "svc_harness.h"
@@ -575,6 +583,139 @@ static void test_dir_safety(void)
 	CU_ASSERT_EQUAL(rmdir(dir), 0);
 }
 
+/* tap_once(), with what ferryd logged meanwhile (stderr) in `out`. */
+static int tap_once_logged(const char *path, char *out, size_t len)
+{
+	char name[] = "/tmp/ferry-tap-log.XXXXXX";
+	int fd = mkstemp(name), saved, ret;
+	ssize_t n;
+
+	CU_ASSERT_FATAL(fd >= 0);
+	unlink(name);
+	fflush(stderr);
+	saved = dup(2);
+	CU_ASSERT_FATAL(saved >= 0);
+	dup2(fd, 2);
+	ret = tap_once(path, "");
+	fflush(stderr);
+	dup2(saved, 2);
+	close(saved);
+	n = pread(fd, out, len - 1, 0);
+	out[n > 0 ? n : 0] = '\0';
+	close(fd);
+	return ret;
+}
+
+/*
+ * No symbolic link in any component of the directory's path: one higher up
+ * is as good as one at the end for whoever may change it.
+ */
+static void test_dir_symlinks(void)
+{
+	char real[128], sub[160], via[128], path[192], msg[4096], want[256];
+
+	snprintf(real, sizeof(real), "%s/real", tmpdir);
+	snprintf(sub, sizeof(sub), "%s/capdir", real);
+	snprintf(via, sizeof(via), "%s/via", tmpdir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(real, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(symlink(real, via), 0);
+	/* The real path works. */
+	snprintf(path, sizeof(path), "%s/x.pcap", sub);
+	CU_ASSERT_EQUAL(tap_once(path, ""), 0);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	/* A link in the middle of the path. */
+	snprintf(path, sizeof(path), "%s/capdir/x.pcap", via);
+	CU_ASSERT_EQUAL(tap_once_logged(path, msg, sizeof(msg)), -1);
+	snprintf(want, sizeof(want),
+		 "tap: the path of the directory %s/capdir goes through a symbolic link: "
+		 "give the real path", via);
+	if (!strstr(msg, want)) {
+		fprintf(stderr, "\n  expected: %s\n  logged: %s", want, msg);
+		CU_FAIL("symbolic link in the directory's path: message");
+	}
+	CU_ASSERT_EQUAL(access(sub, F_OK), 0);
+	snprintf(path, sizeof(path), "%s/x.pcap", sub);
+	CU_ASSERT_EQUAL(access(path, F_OK), -1);
+	/* The directory itself a link. */
+	snprintf(path, sizeof(path), "%s/x.pcap", via);
+	CU_ASSERT_EQUAL(tap_once_logged(path, msg, sizeof(msg)), -1);
+	CU_ASSERT_PTR_NOT_NULL(strstr(msg, "goes through a symbolic link"));
+	snprintf(path, sizeof(path), "%s/x.pcap", real);
+	CU_ASSERT_EQUAL(access(path, F_OK), -1);
+	unlink(via);
+	rmdir(sub);
+	rmdir(real);
+}
+
+/* From here on openat2() fails with ENOSYS, as on a kernel before 5.6. */
+static int no_openat2(void)
+{
+	struct sock_filter filter[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_openat2, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(filter) / sizeof(filter[0]), .filter = filter };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		return -1;
+	return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog);
+}
+
+/*
+ * Without openat2() the path is walked one component at a time, with the
+ * same result: the real path works, a link anywhere is refused.  In a child,
+ * which the seccomp filter dies with.
+ */
+static void test_dir_symlinks_walk(void)
+{
+	char real[128], sub[160], via[128], path[192], msg[4096];
+	int *res, status = -1;
+	pid_t pid;
+
+	snprintf(real, sizeof(real), "%s/wreal", tmpdir);
+	snprintf(sub, sizeof(sub), "%s/capdir", real);
+	snprintf(via, sizeof(via), "%s/wvia", tmpdir);
+	CU_ASSERT_EQUAL_FATAL(mkdir(real, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(mkdir(sub, 0700), 0);
+	CU_ASSERT_EQUAL_FATAL(symlink(real, via), 0);
+	res = mmap(NULL, 4 * sizeof(int), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		   0);
+	CU_ASSERT_FATAL(res != MAP_FAILED);
+	res[0] = res[1] = res[2] = res[3] = -2;
+	fflush(stderr);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (pid == 0) {
+		struct open_how how = { .flags = O_RDONLY };
+
+		if (no_openat2())
+			_exit(1);
+		res[0] = syscall(SYS_openat2, AT_FDCWD, "/", &how, sizeof(how)) < 0 ? errno : 0;
+		snprintf(path, sizeof(path), "%s/x.pcap", sub);
+		res[1] = tap_once(path, "");
+		snprintf(path, sizeof(path), "%s/capdir/x.pcap", via);
+		res[2] = tap_once_logged(path, msg, sizeof(msg));
+		res[3] = !!strstr(msg, "goes through a symbolic link: give the real path");
+		fflush(stderr);
+		_exit(0);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT_EQUAL(status, 0);
+	CU_ASSERT_EQUAL(res[0], ENOSYS);
+	CU_ASSERT_EQUAL(res[1], 0);
+	CU_ASSERT_EQUAL(res[2], -1);
+	CU_ASSERT_EQUAL(res[3], 1);
+	snprintf(path, sizeof(path), "%s/x.pcap", sub);
+	CU_ASSERT_EQUAL(unlink(path), 0);
+	munmap(res, 4 * sizeof(int));
+	unlink(via);
+	rmdir(sub);
+	rmdir(real);
+}
+
 /*
  * Rotation renames names, never through them: links planted at the names it
  * rotates to are moved or removed, their targets untouched, and every file
@@ -641,6 +782,8 @@ static CU_TestInfo tests[] = {
 	{ "pcap file cannot be opened", test_open_error },
 	{ "files: mode 0600 or configured, new file, symlink refused", test_file_safety },
 	{ "directory: ferryd's own, not writable by others", test_dir_safety },
+	{ "directory: no symbolic link anywhere in its path", test_dir_symlinks },
+	{ "directory: the same without openat2", test_dir_symlinks_walk },
 	{ "rotation moves links, never writes through them", test_rotation_links },
 	CU_TEST_INFO_NULL,
 };

@@ -10,11 +10,14 @@
 #if defined(SVC_VARIANT_a)
 #define MARK_NAME "mark_a"
 #define MARK_BYTE 0xa1
+#elif defined(SVC_VARIANT_a2) /* mark_a rebuilt: same name, other code */
+#define MARK_NAME "mark_a"
+#define MARK_BYTE 0xa2
 #elif defined(SVC_VARIANT_b)
 #define MARK_NAME "mark_b"
 #define MARK_BYTE 0xb2
 #else
-#error "build with -DSVC_VARIANT_a or -DSVC_VARIANT_b"
+#error "build with -DSVC_VARIANT_a, -DSVC_VARIANT_a2 or -DSVC_VARIANT_b"
 #endif
 
 /* Writes MARK_BYTE over the first byte of each frame. */
