@@ -26,9 +26,16 @@
  *   IV  ack >= receiver.end - max(sender.maxwin, 66000)
  * and only segments in the window move the windows, so spoofed segments
  * cannot widen them.  The checks gate RST and FIN only:
- * - A RST or FIN outside the window is dropped (tcp_out_of_window) and
- *   changes nothing: a blind sender who knows the tuple but not the
- *   sequence numbers can no longer cut a session to the closing timeout.
+ * - A RST outside the window is dropped (tcp_out_of_window) and changes
+ *   nothing: a blind sender who knows the tuple but not the sequence
+ *   numbers can no longer cut a session to the closing timeout.
+ * - A FIN outside the window is forwarded for the end host to judge and
+ *   changes nothing either (it is not recorded, so no ack can make it
+ *   count).  Dropping it would gain nothing, as a FIN never moves the state
+ *   by itself (below), and would cost much when ferry's view of the window
+ *   is behind the hosts' (a window ferry did not see grow): the last data
+ *   segment often carries the FIN, and a dropped one is retransmitted into
+ *   the same drop until the connection times out.
  * - A RST in the window closes the session when its seq is exactly what the
  *   receiver expects as far as ferry saw (the sender's end, or the highest
  *   ack the receiver sent), or while the handshake is still open.  A RST
@@ -308,9 +315,9 @@ enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir, const 
 	if (!(flags & TCP_FLAG_ACK) || (rst && !ack))
 		ack = r->end;
 	if (!in_window(s, r, seq, end, ack)) {
-		if (rst || fin)
+		if (rst)
 			return TCP_OUT_OF_WINDOW;
-		/* Forwarded for the end hosts to judge; moves neither windows nor state. */
+		/* Forwarded for the end hosts to judge (a FIN too); moves neither windows nor state. */
 		return TCP_ACCEPT;
 	}
 	/* Exact: what the sender would send next, or what the receiver acked last. */

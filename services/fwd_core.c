@@ -211,8 +211,20 @@ static int fwd_tcp_track(const struct fwd_core *c, struct nat_session *s,
 
 	/* A malformed option list loses only the window scale; the receiver judges the rest. */
 	tcp_seg_parse(p->data, &p->pi, &seg);
-	if (tcp_track_segment(&s->tcp, dir, &seg) != TCP_ACCEPT)
+	if (tcp_track_segment(&s->tcp, dir, &seg) != TCP_ACCEPT) {
+		const struct tcp_win *sw = &s->tcp.win[dir], *rw = &s->tcp.win[!dir];
+
+		/* Rare and worth explaining: a blind injection, or a window ferry misjudged. */
+		pr_debug_ratelimited("session %u: %s %s%s seq %u len %u ack %u out of window "
+				     "(sender end %u maxend %u maxwin %u scale %u; "
+				     "receiver end %u maxwin %u; state %s)",
+				     s->id, dir == TCP_DIR_CLIENT ? "client" : "upstream",
+				     seg.flags & TCP_FLAG_RST ? "RST" : "",
+				     seg.flags & TCP_FLAG_FIN ? "FIN" : "", seg.seq, seg.len,
+				     seg.ack, sw->end, sw->maxend, sw->maxwin, sw->scale, rw->end,
+				     rw->maxwin, tcp_state_str(s->tcp.state));
 		return FERRY_DROP_tcp_out_of_window;
+	}
 	s->timeout_ns = tcp_state_timeout(s->tcp.state, &c->tcp_to);
 	return 0;
 }

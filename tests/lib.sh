@@ -50,7 +50,12 @@ ns_cleanup() {
 	for ns in "${CREATED_NS[@]}"; do
 		ip netns del "$ns" 2>/dev/null
 	done
-	rm -rf "$WORKDIR"
+	# FERRY_TEST_KEEP=1 keeps the run's files (ferryd's logs, configs) to read after a failure.
+	if [ -n "${FERRY_TEST_KEEP:-}" ]; then
+		log "kept: $WORKDIR"
+	else
+		rm -rf "$WORKDIR"
+	fi
 }
 
 require_root() {
