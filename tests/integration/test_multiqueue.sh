@@ -127,6 +127,13 @@ run_case() { # NAME XDP_MODE POLL_C POLL_S [WORKER_PRIORITY [COALESCE_USECS]]
 	check "$name: the main thread keeps normal scheduling" \
 		[ "$(sched_of "$FERRYD_PID" ferryd)" = "SCHED_OTHER 0" ]
 	pin_dir=/proc/$FERRYD_PID/root/sys/fs/bpf/ferry
+	# A datagram sent while the client's ARP entry for the proxy resolves is
+	# queued and sent later by whichever CPU takes the ARP reply, so XPS may
+	# put it on the other CPU's queue (a second session for that client).  A
+	# permanent entry keeps every datagram on its client's CPU's queue, as a
+	# NIC's RSS keeps a flow on one queue.
+	ip -n "$NS_CLI" neigh replace 198.18.1.1 dev cli0 nud permanent \
+		lladdr "$(ip -n "$NS_PX" -j link show px-c | jq -r '.[0].address')" || return 1
 
 	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6000 --expect-src 198.18.2.1/32 \
 		--expect-sport 40000-40999 --count "$TOTAL" --timeout 60 >"$WORKDIR/server.out" 2>&1 &

@@ -334,6 +334,16 @@ for tool in iperf3 curl python3 nft nc jq; do
 	command -v $tool >/dev/null || { echo "FAIL: $tool is missing (make deps)"; echo "tcp: 0 passed, 1 failed"; exit 1; }
 done
 topo_up 2 || { echo "FAIL: topology"; echo "tcp: 0 passed, 1 failed"; exit 1; }
+# A veth delivers on the RX queue of the sender's TX queue, and TCP picks
+# another TX queue after a retransmission timeout (its txhash changes), so
+# under loss a connection's client segments would move to the other worker,
+# which has no session for them.  A NIC's RSS hashes the tuple and keeps a
+# flow on one queue: XPS sends all of the client's traffic on TX queue 0 to
+# do the same.  The server's replies still arrive on both queues, so the
+# hand-off to the session's owner is exercised as before.
+ip netns exec "$NS_CLI" sh -c 'echo 3 >/sys/class/net/cli0/queues/tx-0/xps_cpus &&
+	echo 0 >/sys/class/net/cli0/queues/tx-1/xps_cpus' ||
+	{ echo "FAIL: XPS on cli0"; echo "tcp: 0 passed, 1 failed"; exit 1; }
 
 mkdir -p "$WORKDIR/www"
 head -c $((BLOB_MIB << 20)) /dev/urandom >"$WORKDIR/www/blob"
