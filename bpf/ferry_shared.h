@@ -83,6 +83,19 @@ struct ferry_flow_stats {
 	 */
 	__u64 dropped_fragment;
 	__u64 dropped_source_route; /* IPv4 LSRR/SSRR option, any flow: XDP_DROP */
+	/*
+	 * Of `packets`, forwarded by the XDP fast path (an offloaded session:
+	 * rewritten and redirected, never seen by a worker), and their bytes;
+	 * the `_reply` ones of those, back to clients.  ferryd adds them into
+	 * ferry_fwd_stats and ferry_svc_stats, so those count every packet of
+	 * the flow whichever path it took.
+	 */
+	__u64 offloaded;
+	__u64 offloaded_bytes;
+	__u64 offloaded_reply;
+	__u64 offloaded_reply_bytes;
+	/* An offloaded session's packet the fast path could not redirect (no egress device): XDP_PASS. */
+	__u64 offload_redirect_failed;
 };
 
 /*
@@ -96,6 +109,7 @@ struct ferry_xdp_stats {
 	__u64 passed_malformed; /* could not be parsed: XDP_PASS */
 	__u64 passed_fragment; /* a flow's fragment or IPv6 extension headers: XDP_PASS */
 	__u64 dropped_policy;  /* a flow's dropped_fragment and dropped_source_route: XDP_DROP */
+	__u64 offloaded;       /* of `steered`, forwarded in XDP by an offloaded session */
 };
 
 /*
@@ -129,6 +143,8 @@ struct ferry_fwd_stats {
 	__u64 nat_port_probes; /* NAT ports tried for new sessions (bounded per attempt) */
 	__u64 sessions_early_dropped; /* unreplied sessions evicted for new ones (table under pressure) */
 	__u64 nh_lookups;      /* next-hop cache misses this flow's packets queued a kernel lookup for */
+	__u64 sessions_offloaded;  /* sessions installed in the XDP fast path (ferry_sessions) */
+	__u64 offload_full;        /* sessions left in user space: the fast path's table was full */
 	__u64 drop_malformed;
 	__u64 drop_no_session;
 	__u64 drop_ttl_exceeded;
@@ -243,6 +259,65 @@ struct ferry_queue_stats {
 	struct ferry_link_stats link;
 };
 
+/*
+ * The XDP fast path (daemon/offload.c installs, bpf/ferry_steer.bpf.c
+ * forwards).  One entry per direction of an offloaded session, keyed by
+ * the packet as it arrives: addresses and ports in network byte order
+ * (IPv4 in [0], the rest zero), the interface it arrives on, and zeroed
+ * padding, since the whole key is hashed.
+ */
+struct ferry_sess_key {
+	__u32 saddr[4];
+	__u32 daddr[4];
+	__u16 sport;
+	__u16 dport;
+	__u32 ifindex;
+	__u8 family;          /* 4 or 6 */
+	__u8 l4_proto;        /* IPPROTO_UDP or IPPROTO_TCP */
+	__u8 pad[2];
+};
+
+/*
+ * What a packet of that key becomes: the session's precomputed rewrite
+ * (lib/nat.h struct nat_rw: the same deltas the workers apply, so both
+ * paths write the same bytes), and where it goes.
+ */
+struct ferry_sess {
+	__u8 dst_mac[6];
+	__u8 src_mac[6];
+	__u32 saddr[4];       /* the new source and destination, network order */
+	__u32 daddr[4];
+	__u16 sport;          /* network byte order */
+	__u16 dport;
+	__u16 ip_delta;       /* IPv4 header checksum: addresses and the TTL decrement */
+	__u16 l4_delta;       /* L4 checksum: pseudo-header addresses and ports */
+	__u32 egress_ifindex; /* key of ferry_tx_ports */
+	__u16 mtu;            /* egress MTU, IP packet; 0 = unchecked */
+	__u8 dir;             /* enum ferry_dir */
+	__u8 pad;
+	__u32 flow_id;
+	__u32 stats_slot;     /* index in ferry_sess_stats */
+	__u32 worker;         /* the worker that owns the session */
+	__u32 pad2;
+};
+
+/*
+ * Per entry and per CPU (PERCPU_ARRAY at ferry_sess.stats_slot), written by
+ * the fast path only: what it forwarded, when (bpf_ktime_get_ns(), the
+ * workers' CLOCK_MONOTONIC), and for TCP the sender's last sequence end,
+ * acknowledgement and window, which the owner takes back into its window
+ * tracking when the session leaves the fast path (a FIN or RST).
+ */
+struct ferry_sess_stats {
+	__u64 packets;
+	__u64 bytes;
+	__u64 last_seen_ns;
+	__u32 tcp_seq_end;    /* host byte order */
+	__u32 tcp_ack;
+	__u32 tcp_win;        /* as sent, unscaled */
+	__u32 tcp_valid;      /* 1 once a TCP segment was forwarded here */
+};
+
 /* Pin names under the configured pin path (default /sys/fs/bpf/ferry). */
 #define FERRY_PIN_RULES "ferry_rules"
 #define FERRY_PIN_FLOW_STATS "ferry_flow_stats"
@@ -253,6 +328,9 @@ struct ferry_queue_stats {
 #define FERRY_PIN_SVC_STATS "ferry_svc_stats"
 #define FERRY_PIN_SVC_INFO "ferry_svc_info"
 #define FERRY_PIN_QUEUE_STATS "ferry_queue_stats"
+#define FERRY_PIN_SESSIONS "ferry_sessions"
+#define FERRY_PIN_SESS_STATS "ferry_sess_stats"
+#define FERRY_PIN_TX_PORTS "ferry_tx_ports"
 /* ferry_steer attached alone on interface IF: FERRY_PIN_PROG "_" IF (daemon/steer.c). */
 #define FERRY_PIN_PROG "ferry_steer"
 

@@ -58,7 +58,9 @@ static const struct counter flow_counters[] = {
 	FLOW_COUNTER(packets),		FLOW_COUNTER(bytes),	       FLOW_COUNTER(redirected),
 	FLOW_COUNTER(passed_no_socket), FLOW_COUNTER(passed_fragment), FLOW_COUNTER(reply_packets),
 	FLOW_COUNTER(dropped_no_socket), FLOW_COUNTER(dropped_fragment),
-	FLOW_COUNTER(dropped_source_route),
+	FLOW_COUNTER(dropped_source_route), FLOW_COUNTER(offloaded), FLOW_COUNTER(offloaded_bytes),
+	FLOW_COUNTER(offloaded_reply), FLOW_COUNTER(offloaded_reply_bytes),
+	FLOW_COUNTER(offload_redirect_failed),
 };
 
 #define FWD_COUNTER(f) { #f, offsetof(struct ferry_fwd_stats, f) }
@@ -68,6 +70,7 @@ static const struct counter fwd_counters[] = {
 	FWD_COUNTER(sessions_created), FWD_COUNTER(sessions_expired),
 	FWD_COUNTER(handoff_packets),  FWD_COUNTER(nat_port_probes),
 	FWD_COUNTER(sessions_early_dropped), FWD_COUNTER(nh_lookups),
+	FWD_COUNTER(sessions_offloaded), FWD_COUNTER(offload_full),
 };
 
 /* Drop counters by reason name, in the order the shared header lists them. */
@@ -85,6 +88,7 @@ static const struct counter svc_counters[] = {
 static const struct counter xdp_counters[] = {
 	XDP_COUNTER(packets),	       XDP_COUNTER(steered),	     XDP_COUNTER(passed),
 	XDP_COUNTER(passed_malformed), XDP_COUNTER(passed_fragment), XDP_COUNTER(dropped_policy),
+	XDP_COUNTER(offloaded),
 };
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))

@@ -1276,6 +1276,11 @@ static const struct key_handler nat_keys[] = {
 	  .off = offsetof(struct cfg_nat, max_sessions_per_source),
 	  .min = 0,
 	  .max = 16777216 },
+	{ .key = "offload_max_sessions",
+	  .fn = h_u32,
+	  .off = offsetof(struct cfg_nat, offload_max_sessions),
+	  .min = 0,
+	  .max = 1048576 },
 };
 
 static void h_nat(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
@@ -1599,11 +1604,25 @@ static void h_on_failure(struct parser *p, const struct key_handler *h, yaml_nod
 		fc->flow->on_failure = (enum cfg_on_failure)v;
 }
 
+static void h_offload(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	static const struct cfg_word modes[] = {
+		{ "auto", CFG_OFFLOAD_AUTO },
+		{ "off", CFG_OFFLOAD_OFF },
+	};
+	struct flow_ctx *fc = obj;
+	int v;
+
+	if (get_word(p, h, val, modes, ARRAY_SIZE(modes), &v))
+		fc->flow->offload = (enum cfg_offload)v;
+}
+
 static const struct key_handler flow_keys[] = {
 	{ .key = "name", .fn = h_flow_name, .required = true },
 	{ .key = "match", .fn = h_match, .required = true },
 	{ .key = "services", .fn = h_services, .required = true },
 	{ .key = "on_failure", .fn = h_on_failure },
+	{ .key = "offload", .fn = h_offload },
 };
 
 static void flow_item(struct parser *p, yaml_node_t *item, void *obj)
@@ -1749,6 +1768,7 @@ static void defaults(struct ferry_config *cfg, const char *name)
 	cfg->nat.tcp_established_timeout_s = 7440;
 	cfg->nat.tcp_closing_timeout_s = 30;
 	cfg->nat.max_sessions_per_source = 4096;
+	cfg->nat.offload_max_sessions = 32768;
 	cfg->umem.frames = 8192;
 	cfg->umem.frame_size = 4096;
 	cfg->umem.ring_size = 2048;
@@ -1962,7 +1982,8 @@ bool config__flow_equal(const struct cfg_flow *a, const struct cfg_flow *b)
 	if (strcmp(a->name, b->name) || ma->l4_proto != mb->l4_proto ||
 	    !prefix_equal(&ma->dst, &mb->dst) || !prefix_equal(&ma->src, &mb->src) ||
 	    ma->dport.lo != mb->dport.lo || ma->dport.hi != mb->dport.hi ||
-	    a->on_failure != b->on_failure || a->nr_services != b->nr_services)
+	    a->on_failure != b->on_failure || a->offload != b->offload ||
+	    a->nr_services != b->nr_services)
 		return false;
 	for (int i = 0; i < a->nr_services; i++)
 		if (strcmp(a->services[i].name, b->services[i].name) ||

@@ -74,10 +74,20 @@ enum cfg_on_failure {
 	CFG_ON_FAILURE_DROP,           /* dropped and counted: fail closed */
 };
 
+/*
+ * Whether a flow's established sessions may forward in XDP (daemon/offload.c):
+ * auto when every service of its chain can do its per-packet work there.
+ */
+enum cfg_offload {
+	CFG_OFFLOAD_AUTO = 0,          /* default */
+	CFG_OFFLOAD_OFF,               /* every packet through the AF_XDP path */
+};
+
 struct cfg_flow {
 	char name[CFG_NAME_LEN];
 	struct cfg_match match;
 	enum cfg_on_failure on_failure; /* default pass */
+	enum cfg_offload offload;      /* default auto */
 	int nr_services;
 	struct cfg_service services[CFG_MAX_SERVICES];
 	struct cfg_mark mark;
@@ -96,6 +106,7 @@ struct cfg_nat {
 	uint32_t tcp_established_timeout_s; /* default 7440 */
 	uint32_t tcp_closing_timeout_s; /* default 30: FIN_WAIT, TIME_WAIT, CLOSED */
 	uint32_t max_sessions_per_source; /* per worker, default 4096, 0 = no limit */
+	uint32_t offload_max_sessions; /* sessions forwarded in XDP, all workers, default 32768, 0 = none */
 };
 
 struct cfg_umem {
