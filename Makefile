@@ -288,7 +288,8 @@ FUZZ_CFLAGS := -g -O1 -fno-omit-frame-pointer -fsanitize=address,undefined \
 FUZZ_WRAP := $(foreach f,create destroy route neigh,-Wl,--wrap=nh_resolver__$(f)) \
 	$(foreach f,create destroy fd drain,-Wl,--wrap=nh_events__$(f)) -Wl,--wrap=umem__alloc
 FUZZ_SUPPORT_SRCS := $(LIB_SRCS) $(SVC_SRCS) daemon/chain.c daemon/rx.c daemon/service_api.c \
-	daemon/worker_nh.c daemon/handoff.c daemon/daemon.c daemon/svc_loader.c daemon/reload.c tests/fuzz/fuzz_env.c
+	daemon/worker_nh.c daemon/handoff.c daemon/daemon.c daemon/svc_loader.c daemon/reload.c \
+	daemon/offload.c tests/fuzz/fuzz_env.c
 FUZZ_SUPPORT_OBJS := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SUPPORT_SRCS))
 
 # clang here too: gcc's warnings under -fsanitize have false positives

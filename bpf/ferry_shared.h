@@ -199,7 +199,8 @@ struct ferry_svc_info {
 struct ferry_flow_info {
 	char name[FERRY_FLOW_NAME_LEN];
 	__u32 configured;      /* 1 when this flow_id is in use */
-	__u32 pad;
+	__u32 offload;         /* 1: its established sessions may forward in XDP */
+	char offload_why[48];  /* offload 0: why not ("offload: off", a service) */
 };
 
 #define FERRY_MAX_IFACES 8   /* configured interfaces (== CFG_MAX_IFACES) */

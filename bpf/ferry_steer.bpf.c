@@ -132,6 +132,8 @@ struct {
 	__type(value, __u32);
 } ferry_xsks SEC(".maps");
 
+#include "ferry_fastpath.h"
+
 enum ferry_parse {
 	FERRY_PARSE_OK,
 	FERRY_PARSE_OTHER, /* well formed but not something ferry steers */
@@ -569,7 +571,7 @@ static __always_inline void match_unknown_l4(struct ferry_lookup *l)
 /*
  * Counters keep two sums exact: xdp packets = steered + passed +
  * passed_malformed + passed_fragment + dropped_policy, and per flow packets
- * = redirected + passed_no_socket + dropped_no_socket.  A packet of a flow
+ * = redirected + passed_no_socket + dropped_no_socket + offloaded.  A packet of a flow
  * that is never offered to a socket is counted in one of the flow's
  * passed_fragment, dropped_fragment or dropped_source_route only.
  */
@@ -589,6 +591,11 @@ int ferry_steer(struct xdp_md *ctx)
 	if (!xs)
 		return XDP_PASS;
 	xs->packets++;
+
+	/* An offloaded session's packet never reaches the rule scan. */
+	ret = fast_path(ctx, xs);
+	if (ret != FERRY_FAST_MISS)
+		return ret;
 
 	ret = parse(ctx, &l.key, &pf);
 	if (ret == FERRY_PARSE_MALFORMED) {

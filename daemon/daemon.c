@@ -6,6 +6,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "offload.h"
 #include "svc_loader.h"
 
 int ferry_daemon__port_of_ifindex(struct ferry_daemon *d, int ifindex)
@@ -74,6 +75,7 @@ void ferry_daemon__configure_chain(struct ferry_daemon *ld, struct ferry_daemon 
 		ch->conf[ch->nr] = conf;
 		ch->nr++;
 	}
+	offload__decide(cd, ch, flow);
 }
 
 int ferry_daemon__configure_flows(struct ferry_daemon *d, struct cfg_errors *errs)

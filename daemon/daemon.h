@@ -27,6 +27,9 @@ struct flow_chain {
 	int nr;
 	const struct ferry_service_ops *ops[CFG_MAX_SERVICES];
 	void *conf[CFG_MAX_SERVICES];
+	/* Its sessions may forward in XDP (daemon/offload.h); if not, why. */
+	bool offload;
+	char offload_why[48];
 };
 
 struct ferry_port_info {
@@ -55,6 +58,19 @@ struct ferry_daemon {
 	 */
 	atomic_int park;
 	int park_fd;
+	/*
+	 * The fast path's per-flow counters when each flow id's counters were
+	 * last reset (daemon/offload.c): they count from there.
+	 */
+	struct {
+		uint64_t client, client_bytes, reply, reply_bytes;
+	} offload_base[CFG_MAX_FLOWS];
+	/* The fast path's maps (steer.h), set by ferryd once they exist: offload_maps. */
+	bool offload_maps;
+	uint8_t egress_state[CFG_MAX_IFACES]; /* 0 unknown, 1 in ferry_tx_ports, 2 out */
+	int offload_map_fd;
+	int offload_stats_fd;
+	int flow_stats_fd;
 };
 
 /*

@@ -884,11 +884,24 @@ static int print_flow_config(struct ctl *c)
 			put_rule(c, &r);
 			fr = false;
 		}
-		if (c->json)
-			fprintf(out, "],\"on_failure\":\"%s\",\"services\":[", drop ? "drop" : "pass");
-		else
-			fprintf(out, "  %-10s %s\n  %-10s", "on_failure", drop ? "drop" : "pass",
-				"services");
+		fi.offload_why[sizeof(fi.offload_why) - 1] = '\0';
+		if (c->json) {
+			fprintf(out, "],\"on_failure\":\"%s\",\"offload\":%s,", drop ? "drop" : "pass",
+				fi.offload ? "true" : "false");
+			if (!fi.offload) {
+				fputs("\"offload_why\":", out);
+				json_string(out, fi.offload_why);
+				fputc(',', out);
+			}
+			fputs("\"services\":[", out);
+		} else {
+			fprintf(out, "  %-10s %s\n", "on_failure", drop ? "drop" : "pass");
+			if (fi.offload)
+				fprintf(out, "  %-10s established sessions forward in XDP\n", "offload");
+			else
+				fprintf(out, "  %-10s no: %s\n", "offload", fi.offload_why);
+			fprintf(out, "  %-10s", "services");
+		}
 		for (__u32 pos = 0, n = 0; pos < FERRY_MAX_SERVICES; pos++) {
 			__u32 key = id * FERRY_MAX_SERVICES + pos;
 			struct ferry_svc_info si;

@@ -33,6 +33,7 @@
 #include "napi_prio.h"
 #include "nexthop.h"
 #include "notify.h"
+#include "offload.h"
 #include "service.h"
 #include "steer.h"
 #include "svc_loader.h"
@@ -78,6 +79,7 @@ static int publish_svc_stats(struct ferry_daemon *d, int ncpus)
 {
 	int fd = steer__svc_stats_fd(d->steer);
 	struct ferry_svc_stats *vals;
+	struct offload_counts oc;
 	int err = 0;
 
 	if (fd < 0 || !d->workers)
@@ -95,6 +97,8 @@ static int publish_svc_stats(struct ferry_daemon *d, int ncpus)
 					worker__add_svc_stats(
 						d->workers[i], (uint32_t)f, pos,
 						&vals[worker__cpu_slot(d->workers[i]) % ncpus]);
+			if (!offload__flow_counts(d, (uint32_t)f, &oc))
+				offload__add_svc(d, (uint32_t)f, pos, &oc, &vals[0]);
 			if (bpf_map_update_elem(fd, &key, vals, BPF_ANY))
 				err = -errno;
 		}
@@ -156,6 +160,7 @@ static int publish_stats(struct ferry_daemon *d)
 	if (!vals)
 		return -ENOMEM;
 	for (int f = 0; f < d->nr_flows; f++) {
+		struct offload_counts oc;
 		__u32 key = (__u32)f;
 
 		memset(vals, 0, (size_t)ncpus * sizeof(*vals));
@@ -163,6 +168,9 @@ static int publish_stats(struct ferry_daemon *d)
 			if (d->workers[i])
 				worker__add_flow_stats(d->workers[i], key,
 						       &vals[worker__cpu_slot(d->workers[i]) % ncpus]);
+		/* What the XDP fast path forwarded counts as if a worker had. */
+		if (!offload__flow_counts(d, key, &oc))
+			offload__add_fwd(&oc, &vals[0]);
 		if (bpf_map_update_elem(fd, &key, vals, BPF_ANY))
 			err = -errno;
 	}
@@ -191,12 +199,17 @@ static int open_ports(struct ferry_daemon *d)
 
 static int attach_all(struct ferry_daemon *d)
 {
-	struct steer_opts opts = { .pin_path = d->cfg.pin_path };
+	struct steer_opts opts = { .pin_path = d->cfg.pin_path,
+				   .offload_sessions = d->cfg.nat.offload_max_sessions };
 	int err;
 
 	err = steer__create(&d->steer, &opts);
 	if (err)
 		return err;
+	d->offload_map_fd = steer__sessions_fd(d->steer);
+	d->offload_stats_fd = steer__sess_stats_fd(d->steer);
+	d->flow_stats_fd = steer__flow_stats_fd(d->steer);
+	d->offload_maps = true;
 	for (int i = 0; i < d->nr_ports; i++) {
 		err = steer__attach(d->steer, d->ports[i].ifname, d->cfg.ifaces[i].xdp_mode);
 		if (err)
@@ -205,7 +218,9 @@ static int attach_all(struct ferry_daemon *d)
 			steer__mode_name(d->steer, d->ports[i].ifname));
 	}
 	for (int f = 0; f < d->nr_flows; f++) {
-		err = steer__set_flow_info(d->steer, (uint32_t)f, d->cfg.flows[f].name);
+		err = steer__set_flow_info(d->steer, (uint32_t)f, d->cfg.flows[f].name) ?:
+		      steer__set_flow_offload(d->steer, (uint32_t)f, d->flows[f].offload,
+					      d->flows[f].offload_why);
 		if (err)
 			return err;
 		/* What each ferry_svc_stats slot is, so ferryctl needs no config. */
@@ -218,6 +233,7 @@ static int attach_all(struct ferry_daemon *d)
 				return err;
 		}
 	}
+	offload__follow_egress(d);
 	return 0;
 }
 
@@ -432,6 +448,7 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 		if (mono_ms() < next_publish)
 			continue;
 		next_publish = mono_ms() + PUBLISH_INTERVAL_MS;
+		offload__follow_egress(d);
 		publish_stats(d);
 		health__status(&h, d);
 	}

@@ -78,6 +78,7 @@
 #include "log.h"
 #include "nat.h"
 #include "nexthop.h"
+#include "offload.h"
 #include "reload.h"
 #include "steer.h"
 #include "svc_loader.h"
@@ -507,6 +508,10 @@ static uint32_t swap(struct ferry_daemon *d, struct ferry_daemon *nd,
 		if (plan->drop_mask)
 			sessions += nat_table__remove_flows(w->nat, plan->drop_mask);
 	}
+	/* Their fast-path entries went with their sessions: count from here. */
+	for (int id = 0; id < CFG_MAX_FLOWS; id++)
+		if (reset >> id & 1)
+			offload__rebase(d, (uint32_t)id);
 	for (int id = 0; id < CFG_MAX_FLOWS; id++) {
 		if (plan->drop_mask >> id & 1)
 			dead[id] = d->flows[id];
@@ -543,6 +548,7 @@ static void update_info(struct ferry_daemon *d, const struct reload_plan *plan,
 			continue;
 		if (plan->add_mask >> id & 1) {
 			steer__set_flow_info(d->steer, (uint32_t)id, ch->fc.flow->name);
+			steer__set_flow_offload(d->steer, (uint32_t)id, ch->offload, ch->offload_why);
 			for (int pos = 0; pos < ch->nr; pos++)
 				steer__set_svc_info(d->steer, (uint32_t)id, (uint32_t)pos,
 						    ch->ops[pos]->name,

@@ -49,6 +49,9 @@ enum steer_shared_map {
 	SHARED_SVC_STATS,
 	SHARED_SVC_INFO,
 	SHARED_QUEUE_STATS,
+	SHARED_SESSIONS,
+	SHARED_SESS_STATS,
+	SHARED_TX_PORTS,
 	SHARED__MAX,
 };
 
@@ -60,6 +63,9 @@ static const char *const shared_pin_names[SHARED__MAX] = {
 	[SHARED_SVC_STATS] = FERRY_PIN_SVC_STATS,
 	[SHARED_SVC_INFO] = FERRY_PIN_SVC_INFO,
 	[SHARED_QUEUE_STATS] = FERRY_PIN_QUEUE_STATS,
+	[SHARED_SESSIONS] = FERRY_PIN_SESSIONS,
+	[SHARED_SESS_STATS] = FERRY_PIN_SESS_STATS,
+	[SHARED_TX_PORTS] = FERRY_PIN_TX_PORTS,
 };
 
 struct steer_iface {
@@ -103,6 +109,12 @@ static struct bpf_map *shared_map(struct ferry_steer_bpf *skel, enum steer_share
 		return skel->maps.ferry_svc_info;
 	case SHARED_QUEUE_STATS:
 		return skel->maps.ferry_queue_stats;
+	case SHARED_SESSIONS:
+		return skel->maps.ferry_sessions;
+	case SHARED_SESS_STATS:
+		return skel->maps.ferry_sess_stats;
+	case SHARED_TX_PORTS:
+		return skel->maps.ferry_tx_ports;
 	default:
 		return NULL;
 	}
@@ -304,6 +316,7 @@ static bool is_ferry_pin(const char *name)
 		FERRY_PIN_RULES,     FERRY_PIN_FLOW_STATS, FERRY_PIN_FWD_STATS,
 		FERRY_PIN_FLOW_INFO, FERRY_PIN_XDP_STATS,  FERRY_PIN_XSKS,
 		FERRY_PIN_SVC_STATS, FERRY_PIN_SVC_INFO,  FERRY_PIN_QUEUE_STATS,
+		FERRY_PIN_SESSIONS,  FERRY_PIN_SESS_STATS, FERRY_PIN_TX_PORTS,
 	};
 	const size_t plen = strlen(FERRY_PIN_XDP_STATS "_");
 
@@ -420,8 +433,10 @@ static int remove_stale_pins(struct steer *s)
 	return err;
 }
 
-static int create_shared_maps(struct steer *s)
+static int create_shared_maps(struct steer *s, uint32_t offload_sessions)
 {
+	/* Two entries a session, one per direction; a map cannot be empty. */
+	uint32_t entries = offload_sessions ? 2 * offload_sessions : 1;
 	int err;
 
 	s->shared = ferry_steer_bpf__open();
@@ -434,6 +449,13 @@ static int create_shared_maps(struct steer *s)
 	bpf_program__set_autoload(s->shared->progs.ferry_steer, false);
 	bpf_map__set_autocreate(s->shared->maps.ferry_xsks, false);
 	bpf_map__set_autocreate(s->shared->maps.ferry_xdp_stats, false);
+	err = bpf_map__set_max_entries(s->shared->maps.ferry_sessions, entries) ?:
+	      bpf_map__set_max_entries(s->shared->maps.ferry_sess_stats, entries);
+	if (err) {
+		pr_err("pin path %s: cannot size the session maps: %s", s->pin_path,
+		       strerror(-err));
+		return err;
+	}
 	err = ferry_steer_bpf__load(s->shared);
 	if (err) {
 		pr_err("pin path %s: cannot create the shared maps: %s", s->pin_path,
@@ -499,7 +521,7 @@ int steer__create(struct steer **out, const struct steer_opts *opts)
 	err = remove_stale_pins(s);
 	if (err)
 		goto err_destroy;
-	err = create_shared_maps(s);
+	err = create_shared_maps(s, opts ? opts->offload_sessions : 0);
 	if (err)
 		goto err_destroy;
 
@@ -910,6 +932,36 @@ int steer__set_flow_info(struct steer *s, uint32_t flow_id, const char *name)
 	return err;
 }
 
+int steer__set_flow_offload(struct steer *s, uint32_t flow_id, bool offload, const char *why)
+{
+	struct ferry_flow_info info;
+	int fd = shared_fd(s, SHARED_FLOW_INFO);
+	int err;
+
+	if (flow_id >= FERRY_MAX_FLOWS)
+		return -ERANGE;
+	if (bpf_map_lookup_elem(fd, &flow_id, &info))
+		return -errno;
+	info.offload = offload;
+	snprintf(info.offload_why, sizeof(info.offload_why), "%s", offload || !why ? "" : why);
+	err = bpf_map_update_elem(fd, &flow_id, &info, BPF_ANY);
+	if (err)
+		pr_err("flow id %u: cannot write its offload state: %s", flow_id, strerror(-err));
+	return err;
+}
+
+int steer__set_tx_port(struct steer *s, int ifindex, bool on)
+{
+	struct bpf_devmap_val dv = { .ifindex = (__u32)ifindex };
+	__u32 key = (__u32)ifindex;
+	int fd = shared_fd(s, SHARED_TX_PORTS);
+
+	if (on ? bpf_map_update_elem(fd, &key, &dv, BPF_ANY) :
+		 bpf_map_delete_elem(fd, &key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
 int steer__xsks_fd(struct steer *s, const char *ifname)
 {
 	struct steer_iface *ifc = find_iface(s, ifname);
@@ -930,6 +982,21 @@ int steer__svc_stats_fd(struct steer *s)
 int steer__queue_stats_fd(struct steer *s)
 {
 	return shared_fd(s, SHARED_QUEUE_STATS);
+}
+
+int steer__flow_stats_fd(struct steer *s)
+{
+	return shared_fd(s, SHARED_FLOW_STATS);
+}
+
+int steer__sessions_fd(struct steer *s)
+{
+	return shared_fd(s, SHARED_SESSIONS);
+}
+
+int steer__sess_stats_fd(struct steer *s)
+{
+	return shared_fd(s, SHARED_SESS_STATS);
 }
 
 int steer__set_svc_info(struct steer *s, uint32_t flow_id, uint32_t pos, const char *name,

@@ -15,6 +15,7 @@
 #ifndef FERRY_STEER_H
 #define FERRY_STEER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "config.h"
@@ -26,6 +27,7 @@ struct steer;
 
 struct steer_opts {
 	const char *pin_path; /* NULL: STEER_DEFAULT_PIN_PATH */
+	uint32_t offload_sessions; /* nat.offload_max_sessions: sizes the fast path's maps */
 };
 
 /*
@@ -50,6 +52,8 @@ int steer__set_rule(struct steer *s, uint32_t slot, const struct ferry_rule *rul
 int steer__clear_rules(struct steer *s, uint32_t from_slot);
 /* Names flow_id for ferryctl and marks it configured; NULL name unmarks it. */
 int steer__set_flow_info(struct steer *s, uint32_t flow_id, const char *name);
+/* Whether flow_id's sessions may use the fast path, and if not why (for ferryctl flows). */
+int steer__set_flow_offload(struct steer *s, uint32_t flow_id, bool offload, const char *why);
 
 /* XSKMAP of IFNAME's program (key = queue id, value = AF_XDP socket fd), or -ENOENT. */
 int steer__xsks_fd(struct steer *s, const char *ifname);
@@ -59,6 +63,16 @@ int steer__fwd_stats_fd(struct steer *s);
 int steer__svc_stats_fd(struct steer *s);
 /* The struct ferry_queue_stats map (key port * FERRY_MAX_QUEUES + queue). */
 int steer__queue_stats_fd(struct steer *s);
+/* The XDP program's per-CPU struct ferry_flow_stats (key flow_id). */
+int steer__flow_stats_fd(struct steer *s);
+/*
+ * Whether the fast path may redirect to interface `ifindex` (ferry_tx_ports):
+ * only while it can take redirects from XDP.
+ */
+int steer__set_tx_port(struct steer *s, int ifindex, bool on);
+/* The fast path's ferry_sessions and its per-CPU ferry_sess_stats (bpf/ferry_fastpath.h). */
+int steer__sessions_fd(struct steer *s);
+int steer__sess_stats_fd(struct steer *s);
 /*
  * Names service `pos` of flow_id's chain and its counters for ferryctl and
  * marks the slot configured; a NULL name unmarks it.

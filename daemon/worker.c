@@ -43,6 +43,7 @@
 #include "log.h"
 #include "nat.h"
 #include "nexthop.h"
+#include "offload.h"
 #include "steer.h"
 #include "xdp_port.h"
 
@@ -132,6 +133,7 @@ static void tick(struct ferry_worker *w)
 	struct ferry_daemon *d = w->d;
 
 	tick_services(w);
+	offload__tick(w);
 	nat_table__expire(w->nat, w->now_ns, (uint64_t)d->cfg.nat.udp_timeout_s * 1000000000ull,
 			  EXPIRE_BUDGET, session_expired, w);
 }
@@ -272,6 +274,7 @@ static void *worker__run(void *arg)
 			}
 		}
 		worker__flush_tx(w);
+		offload__flush(w);
 		if (w->handoff_notify)
 			worker__notify_owners(w);
 		/* Busy-polled queues are run from here, busy or not: nothing else runs them. */
@@ -374,10 +377,15 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 		       strerror(-err));
 		goto err_destroy_nat;
 	}
+	err = offload__worker_init(w);
+	if (err) {
+		pr_err("worker %u: cannot set up the XDP fast path: %s", id, strerror(-err));
+		goto err_destroy_nat;
+	}
 	err = nh_resolver__create(&w->nh);
 	if (err) {
 		pr_err("worker %u: cannot open rtnetlink: %s", id, strerror(-err));
-		goto err_destroy_nat;
+		goto err_destroy_offload;
 	}
 	err = umem__create(&w->umem, cfg->umem.frames, cfg->umem.frame_size, cfg->umem.ring_size);
 	if (err)
@@ -432,6 +440,8 @@ err_destroy_ports:
 	umem__destroy(w->umem);
 err_destroy_nh:
 	nh_resolver__destroy(w->nh);
+err_destroy_offload:
+	offload__worker_destroy(w);
 err_destroy_nat:
 	nat_table__destroy(w->nat);
 err_free:
@@ -591,6 +601,7 @@ void worker__destroy(struct ferry_worker *w)
 		port__destroy(w->ports[i], steer__xsks_fd(d->steer, d->ports[i].ifname));
 	umem__destroy(w->umem);
 	nh_resolver__destroy(w->nh);
+	offload__worker_destroy(w);
 	nat_table__destroy(w->nat);
 	free(w);
 }

@@ -30,6 +30,7 @@
 #define EXPIRE_BUDGET 1024
 
 struct nh_events;
+struct worker_offload;
 
 /* A worker's next hops (daemon/worker_nh.c); all zero until a service asks for them. */
 struct worker_nh {
@@ -49,6 +50,7 @@ struct ferry_worker {
 	int nr_ports;
 	struct port *ports[CFG_MAX_IFACES];
 	struct nat_table *nat;
+	struct worker_offload *offload; /* daemon/offload.c; NULL without a fast path */
 	struct nh_resolver *nh;
 	struct worker_nh nexthop;
 	uint64_t now_ns;

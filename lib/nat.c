@@ -92,6 +92,10 @@ struct nat_table {
 	void (*early_drop)(struct nat_session *s, void *ctx);
 	void *early_drop_ctx;
 	bool early_drop_on;
+	void (*removed)(struct nat_session *s, void *ctx);
+	void *removed_ctx;
+	bool (*busy)(struct nat_session *s, void *ctx);
+	void *busy_ctx;
 };
 
 static int src_admit(struct nat_table *t, const struct nat_tuple *client, uint32_t *hash);
@@ -571,6 +575,8 @@ void nat_table__remove(struct nat_table *t, struct nat_session *s)
 	slot = s->id;
 	if (slot >= t->capacity || &t->sessions[slot] != s || !t->in_use[slot])
 		return;
+	if (t->removed)
+		t->removed(s, t->removed_ctx);
 
 	/* A port of its key space is free again: the next session may search. */
 	full = full_slot(t, &s->upstream, &space);
@@ -605,6 +611,10 @@ uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeou
 		/* A last_seen ahead of now (clock taken on another CPU) is not idle. */
 		if (now_ns <= s->last_seen_ns ||
 		    now_ns - s->last_seen_ns <= (s->timeout_ns ? s->timeout_ns : timeout_ns))
+			continue;
+		if (t->busy && t->busy(s, t->busy_ctx) &&
+		    (now_ns <= s->last_seen_ns ||
+		     now_ns - s->last_seen_ns <= (s->timeout_ns ? s->timeout_ns : timeout_ns)))
 			continue;
 		if (expired)
 			expired(s, ctx);
@@ -925,8 +935,24 @@ void nat_table__set_early_drop(struct nat_table *t, void (*dropped)(struct nat_s
 	t->early_drop_ctx = ctx;
 }
 
+void nat_table__set_remove_hook(struct nat_table *t, void (*removed)(struct nat_session *, void *),
+				void *ctx)
+{
+	t->removed = removed;
+	t->removed_ctx = ctx;
+}
+
+void nat_table__set_idle_check(struct nat_table *t, bool (*busy)(struct nat_session *, void *),
+			       void *ctx)
+{
+	t->busy = busy;
+	t->busy_ctx = ctx;
+}
+
 void nat_session__seen(struct nat_session *s, uint64_t now_ns, bool reply)
 {
+	if (s->packets != UINT32_MAX)
+		s->packets++;
 	if (reply)
 		s->replied = true;
 	if (s->replied && !s->assured && now_ns >= s->created_ns &&
@@ -994,7 +1020,9 @@ static void early_drop(struct nat_table *t, uint64_t now_ns)
 		}
 	}
 	if (!victim && idle && now_ns >= idle->last_seen_ns &&
-	    now_ns - idle->last_seen_ns >= NAT_IDLE_EVICT_NS)
+	    now_ns - idle->last_seen_ns >= NAT_IDLE_EVICT_NS &&
+	    !(t->busy && t->busy(idle, t->busy_ctx) &&
+	      (now_ns < idle->last_seen_ns || now_ns - idle->last_seen_ns < NAT_IDLE_EVICT_NS)))
 		victim = idle;
 	if (!victim)
 		return;

@@ -78,6 +78,14 @@ struct nat_session {
 	bool assured;              /* a UDP exchange past NAT_ASSURE_NS: early drop passes it by */
 	uint64_t created_ns;
 	struct tcp_track tcp;      /* TCP sessions: connection state (tcp_state.h) */
+	uint32_t packets;          /* seen by a worker, both directions (saturates) */
+	/*
+	 * The XDP fast path (daemon/offload.c): the owner's offload slot + 1
+	 * while the session is installed there (0: it is not), and when an
+	 * install refused for a full map may be tried again.
+	 */
+	uint32_t offload_slot;
+	uint64_t offload_retry_ns;
 };
 
 struct nat_table;
@@ -202,6 +210,22 @@ void nat_table__set_early_drop(struct nat_table *t, void (*dropped)(struct nat_s
  * recently.
  */
 #define NAT_IDLE_EVICT_NS (1000ull * 1000 * 1000)
+/*
+ * Called in nat_table__remove() for every session that leaves the table,
+ * whatever the reason (expiry, early drop, a reload, the service): the
+ * owner drops what it keeps beside the table (its XDP fast-path entries).
+ */
+void nat_table__set_remove_hook(struct nat_table *t, void (*removed)(struct nat_session *, void *),
+				void *ctx);
+/*
+ * Asked by nat_table__expire() before it removes a session that looks idle
+ * (and by early drop before it evicts an idle assured one): the hook may
+ * learn that the session was seen elsewhere (the XDP fast path forwards
+ * without touching last_seen_ns), update s->last_seen_ns and return true to
+ * keep it.
+ */
+void nat_table__set_idle_check(struct nat_table *t, bool (*busy)(struct nat_session *, void *),
+			       void *ctx);
 /* A packet of `s` at `now_ns`, from the upstream (`reply`) or the client. */
 void nat_session__seen(struct nat_session *s, uint64_t now_ns, bool reply);
 /*

@@ -336,6 +336,25 @@ enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir, const 
 	return TCP_ACCEPT;
 }
 
+void tcp_track_resync(struct tcp_track *t, enum tcp_dir dir, uint32_t seq_end, uint32_t ack,
+		      uint16_t win)
+{
+	struct tcp_win *s = &t->win[dir], *r = &t->win[!dir];
+	uint32_t w = (uint32_t)win << s->scale;
+
+	if (!(s->flags & TCP_WIN_SEEN))
+		return;
+	s->end = seq_end;
+	if (s->maxwin < w)
+		s->maxwin = w;
+	s->maxack = ack;
+	s->flags |= TCP_WIN_MAXACK;
+	r->maxend = ack + (w ? w : 1);
+	/* What it sent was within what the peer allowed, whatever we last saw of that. */
+	if (seq_after(s->end, s->maxend))
+		s->maxend = s->end;
+}
+
 int tcp_seg_parse(const uint8_t *frame, const struct pkt_info *pi, struct tcp_seg *seg)
 {
 	const uint8_t *th = frame + pi->l4_off;

@@ -121,6 +121,16 @@ int tcp_seg_parse(const uint8_t *frame, const struct pkt_info *pi, struct tcp_se
  */
 enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir,
 				   const struct tcp_seg *seg);
+/*
+ * What the sender in `dir` last sent while its segments bypassed the
+ * tracking (the XDP fast path forwards established connections without
+ * a worker): the end of its last segment, its ack and its unscaled window.
+ * Set, not merged: after gigabytes the tracked values are too old for
+ * sequence comparisons.  The FINs and RSTs that come after are checked
+ * against these.
+ */
+void tcp_track_resync(struct tcp_track *t, enum tcp_dir dir, uint32_t seq_end, uint32_t ack,
+		      uint16_t win);
 /* The idle timeout that applies in `state`. */
 uint64_t tcp_state_timeout(enum tcp_conn_state state, const struct tcp_timeouts *to);
 const char *tcp_state_str(enum tcp_conn_state state);

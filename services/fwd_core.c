@@ -204,11 +204,14 @@ void fwd_core__nh_put(struct fwd_nh *nh)
  * RST or FIN outside the window: it changes nothing, not even the session's
  * idle time, so a blind sender cannot close a session or keep it alive.
  */
-static int fwd_tcp_track(const struct fwd_core *c, struct nat_session *s,
+static int fwd_tcp_track(const struct fwd_core *c, struct ferry_worker *w, struct nat_session *s,
 			 const struct ferry_pkt *p, enum tcp_dir dir)
 {
 	struct tcp_seg seg;
 
+	/* A connection the fast path forwarded: its windows moved there. */
+	if (s->offload_slot)
+		ferry_worker__offload_tcp_sync(w, s);
 	/* A malformed option list loses only the window scale; the receiver judges the rest. */
 	tcp_seg_parse(p->data, &p->pi, &seg);
 	if (tcp_track_segment(&s->tcp, dir, &seg) != TCP_ACCEPT) {
@@ -348,7 +351,7 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 		ferry_worker__flow_stats(w, p->flow_id)->sessions_created++;
 		*created = up;
 	}
-	if (p->pi.l4_proto == IPPROTO_TCP && (reason = fwd_tcp_track(c, s, p, TCP_DIR_CLIENT)))
+	if (p->pi.l4_proto == IPPROTO_TCP && (reason = fwd_tcp_track(c, w, s, p, TCP_DIR_CLIENT)))
 		return reason;
 	s->last_seen_ns = now;
 	nat_session__seen(s, now, false);
@@ -360,6 +363,8 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 	err = nat_rewrite_to_upstream(p->data, &p->pi, s);
 	if (err)
 		return drop_for_rewrite_error(err);
+	if (v == NH_SEND)
+		ferry_worker__offload(w, s);
 	return fwd_out(nh, p, v, s->nh_upstream, s->to_upstream.port);
 }
 
@@ -390,7 +395,7 @@ int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct 
 	s = nat_table__lookup_reply_hint(ferry_worker__nat(w), p->reply_session, &t);
 	if (!s || s->flow_id != p->flow_id)
 		return FERRY_DROP_no_session;
-	if (tcp && (reason = fwd_tcp_track(c, s, p, TCP_DIR_UPSTREAM)))
+	if (tcp && (reason = fwd_tcp_track(c, w, s, p, TCP_DIR_UPSTREAM)))
 		return reason;
 	if (!error) {
 		s->last_seen_ns = now;
@@ -413,6 +418,8 @@ int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct 
 		return drop_for_rewrite_error(err);
 	if (error)
 		ferry_worker__flow_stats(w, p->flow_id)->icmp_translated++;
+	else if (v == NH_SEND)
+		ferry_worker__offload(w, s);
 	return fwd_out(nh, p, v, s->nh_client, s->to_client.port);
 }
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* The one table of built-in services. */
+#include <stdio.h>
 #include <string.h>
 
 #include "service.h"
@@ -34,6 +35,28 @@ const struct ferry_service_ops *service__find(const char *name)
 		if (!strcmp(builtin_services[i]->name, name))
 			return builtin_services[i];
 	return NULL;
+}
+
+bool service__offloadable(const struct ferry_service_ops *ops, const void *conf, char *why,
+			  size_t len)
+{
+	if (ops == &svc_forward_ops || ops == &svc_lb_ops)
+		return true;
+	if (ops == &svc_filter_ops)
+		return svc_filter__offloadable(conf, why, len);
+	if (service__find(ops->name) != ops)
+		snprintf(why, len, "%s: out-of-tree service", ops->name);
+	else
+		snprintf(why, len, "%s: works on payload or timing", ops->name);
+	return false;
+}
+
+void service__offload_counters(const struct ferry_service_ops *ops, const void *conf,
+			       uint64_t client, uint64_t reply,
+			       uint64_t counters[FERRY_SERVICE_COUNTERS])
+{
+	if (ops == &svc_filter_ops)
+		svc_filter__offload_counters(conf, client, reply, counters);
 }
 
 void service__foreach(void (*fn)(const struct ferry_service_ops *ops, void *ctx), void *ctx)

@@ -27,6 +27,30 @@
 const struct ferry_service_ops *service__find(const char *name);
 void service__foreach(void (*fn)(const struct ferry_service_ops *ops, void *ctx), void *ctx);
 
+/*
+ * The XDP fast path (daemon/offload.c) does the per-packet work of the
+ * built-in services forward and lb (the rewrite a session fixes at its
+ * creation) and of filter without payload rules (a verdict fixed per
+ * session); it does nothing of the others, nor of out-of-tree services, so
+ * a chain with one of those keeps every packet on the AF_XDP path.
+ *
+ * Whether service `ops` with configuration `conf` is offloadable; if not,
+ * why, in `why`.
+ */
+bool service__offloadable(const struct ferry_service_ops *ops, const void *conf, char *why,
+			  size_t len);
+/*
+ * Adds into `counters` (the service's own, as its stats() reports them)
+ * what it would have counted for `client` and `reply` packets the fast
+ * path forwarded.
+ */
+void service__offload_counters(const struct ferry_service_ops *ops, const void *conf,
+			       uint64_t client, uint64_t reply,
+			       uint64_t counters[FERRY_SERVICE_COUNTERS]);
+bool svc_filter__offloadable(const void *conf, char *why, size_t len);
+void svc_filter__offload_counters(const void *conf, uint64_t client, uint64_t reply,
+				  uint64_t counters[FERRY_SERVICE_COUNTERS]);
+
 struct nat_table;
 struct nh_resolver;
 
@@ -76,5 +100,17 @@ void ferry_worker__nh_lookup_queued(struct ferry_worker *w, uint32_t flow_id, ui
  * set: it overrides the hold.
  */
 int ferry_worker__nh_hold(struct ferry_worker *w, struct ferry_pkt *p, uint32_t idx);
+
+/*
+ * daemon/offload.c.  After a packet of session `s` was sent (not held):
+ * the session may now go to the XDP fast path, or (a TCP FIN) leave it.
+ */
+struct nat_session;
+void ferry_worker__offload(struct ferry_worker *w, struct nat_session *s);
+/*
+ * Before a TCP segment of `s` is tracked: if the fast path forwarded the
+ * connection's segments, the windows it last saw become the tracked ones.
+ */
+void ferry_worker__offload_tcp_sync(struct ferry_worker *w, struct nat_session *s);
 
 #endif /* FERRY_SERVICE_H */

@@ -504,6 +504,55 @@ static void filter_destroy(void *conf)
 	free(conf);
 }
 
+/*
+ * The XDP fast path judges nothing: it forwards the packets of sessions
+ * whose first packets this filter allowed.  That is the filter's own
+ * verdict only when the verdict cannot change within a session, that is
+ * when no rule looks at the payload: addresses and ports are the session's.
+ */
+bool svc_filter__offloadable(const void *conf, char *why, size_t len)
+{
+	const struct filter_conf *c = conf;
+
+	for (uint32_t r = 0; r < c->nr_rules; r++) {
+		if (c->rules[r].has_payload) {
+			snprintf(why, len, "filter: rule %u matches payload bytes", r + 1);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The fast path's packets, as filter_process() would have counted them:
+ * allowed when judged (every packet of an offloaded session is), skipped
+ * when not.  by_default only when no rule allows, so that every allowed
+ * packet was allowed by the default; otherwise which one allowed a session
+ * is not known here, and by_default counts the packets a worker judged.
+ */
+void svc_filter__offload_counters(const void *conf, uint64_t client, uint64_t reply,
+				  uint64_t counters[FERRY_SERVICE_COUNTERS])
+{
+	const struct filter_conf *c = conf;
+	uint64_t judged = 0, skipped = 0;
+	bool allow_rule = false;
+
+	if (c->dirs & SVC_DIR_CLIENT)
+		judged += client;
+	else
+		skipped += client;
+	if (c->dirs & SVC_DIR_REPLY)
+		judged += reply;
+	else
+		skipped += reply;
+	for (uint32_t r = 0; r < c->nr_rules; r++)
+		allow_rule |= c->rules[r].allow;
+	counters[FILTER_ALLOWED] += judged;
+	counters[FILTER_SKIPPED] += skipped;
+	if (!allow_rule)
+		counters[FILTER_DEFAULTED] += judged;
+}
+
 const struct ferry_service_ops svc_filter_ops = {
 	.name = "filter",
 	.abi_version = FERRY_SERVICE_ABI_VERSION,
