@@ -382,6 +382,9 @@ static bool qualifies(const struct ferry_worker *w, const struct nat_session *s)
 		return false;
 	if (!s->rw_upstream.ready || !s->rw_client.ready)
 		return false;
+	/* Both ways out must take XDP redirects (offload_egress.c), or it gains nothing. */
+	if (w->d->egress_state[s->to_upstream.port] != 1 || w->d->egress_state[s->to_client.port] != 1)
+		return false;
 	if (s->client.proto == IPPROTO_TCP)
 		return s->tcp.state == TCP_ST_ESTABLISHED && !s->tcp.fin_sent && !s->tcp.fin_seen;
 	return s->replied || s->packets >= OFFLOAD_UDP_PACKETS;
@@ -494,8 +497,10 @@ touch:
 	     n++, rel += 8) {
 		if (rel >= o->capacity)
 			break;
-		if (o->ents[rel].s)
-			hops_ready(w, o->ents[rel].s, NULL);
+		struct nat_session *s = o->ents[rel].s;
+
+		if (s && (!hops_ready(w, s, NULL) || !qualifies(w, s)))
+			uninstall(w, s);
 	}
 }
 

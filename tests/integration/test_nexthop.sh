@@ -74,6 +74,9 @@ write_config() { # MODE
 	      protocol: udp
 	      destination: 198.18.1.1/32
 	      port: 5000
+	    # The workers' next-hop path is under test, held frames included
+	    # (test_offload.sh switches routes under offloaded sessions).
+	    offload: off
 	    services:
 	      - forward:
 	          upstream: 198.18.9.9:6000
