@@ -7,7 +7,8 @@
 #      BENCH_DURATION s: the sink's delivered packets and bytes, the proxy
 #      CPU's busy share; after each ferry system's sweep, the share of its
 #      flow's packets that the XDP fast path forwarded (ferry_flow_stats)
-#   2. latency: sockperf UDP ping-pong at 1000 msg/s through ferry, nftables,
+#   2. latency: sockperf UDP ping-pong at 1000 msg/s through ferry (offload
+#      auto and off), nftables (with a flowtable where the kernel has them),
 #      the socket relay and testpmd, idle and with a background stream at
 #      half the relay's peak
 #   3. memory: ferryd's RSS at start, under load and after many sessions
