@@ -9,8 +9,8 @@
 #   latency:    system, frame_bytes, background_pps, p50_us, p99_us,
 #               p999_us, max_us (full round trip)
 #   offload:    system, runs, packets, offloaded (sums over the runs of the
-#               flow's ferry_flow_stats after each sweep), share (offloaded /
-#               packets, null if ferryctl had no such counter)
+#               flow's ferry_flow_stats after each sweep; null if ferryctl
+#               had no such counter), share (offloaded / packets)
 #
 # $labels maps a system's key to its name in the table.
 
@@ -50,8 +50,9 @@ def with_label: . + {label: ($labels[.system] // .system)};
 (map(select(.kind == "offload"))
 	| group_by(.system)
 	| map((all(.[]; .packets != null and .offloaded != null)) as $known
-	      | {kind: "offload", system: .[0].system, runs: length,
-	         packets: (map(.packets // 0) | add), offloaded: (map(.offloaded // 0) | add)}
-	      | . + {share: (if $known and .packets > 0 then (.offloaded / .packets | round_to(10000))
-	                     else null end)}
+	      | {kind: "offload", system: .[0].system, runs: length}
+	      + if $known then {packets: (map(.packets) | add), offloaded: (map(.offloaded) | add)}
+	        else {packets: null, offloaded: null} end
+	      | . + {share: (if .packets != null and .packets > 0
+	                     then (.offloaded / .packets | round_to(10000)) else null end)}
 	      | with_label))

@@ -183,4 +183,6 @@ def rate_name: if . == 0 then "unpaced" else (. / 1e6 | tostring) + "M" end;
 	why("latency"; ["ferry", "nft"])),
    row("ferry forward's stream forwarded in XDP (\(if $off == null or $off.packets == null then "-" else $off.packets end) packets)";
 	if $off == null then null else $off.share end; ">="; 0.99;
-	if $off == null then why("throughput"; ["ferry"]) else "n/a: ferryctl shows no offloaded counter" end))
+	if $off == null then why("throughput"; ["ferry"])
+	elif $off.packets == null then "n/a: ferryctl shows no offloaded counter"
+	else "n/a: the flow counted no packets" end))
