@@ -238,6 +238,8 @@ ferry_config() { # FILE FLOWS PORTS MAX_SESSIONS [SERVICES-YAML]
 		for ((i = 0; i < $2; i++)); do
 			echo "  - name: bench$i"
 			echo "    match: {protocol: udp, destination: $FLOW_ADDR/32, port: $((FLOW_PORT + i))}"
+			# Unset: ferry's default (auto: established sessions forward in XDP).
+			if [ -n "${FLOW_OFFLOAD:-}" ]; then echo "    offload: $FLOW_OFFLOAD"; fi
 			echo "    services:"
 			if [ -n "${5:-}" ]; then printf '%s\n' "$5"; fi
 			echo "      - forward: {upstream: '$UPSTREAM:$((UPSTREAM_PORT + i))'}"
@@ -281,6 +283,14 @@ ferryd_stop() {
 
 ferry_stats() { "$FERRYCTL" -p "$WORK/bpffs/ferry" stats --json; }
 
+# The first flow's XDP counters (ferry_flow_stats, summed over CPUs by
+# ferryctl): {packets, offloaded}, offloaded being those of packets that the
+# fast path forwarded without a worker.  null where ferryctl has no such field.
+ferry_offload_counts() {
+	ferry_stats | jq -c 'first(.flows[] | select(.name == "bench0")) // {}
+		| {packets: .steering.packets, offloaded: .steering.offloaded}'
+}
+
 sys_ferry_up() {
 	ferry_config "$WORK/ferry.yaml" 1 $NAT_PORTS 65536 && ferryd_start "$WORK/ferry.yaml" || return 1
 	target_flow
@@ -288,16 +298,23 @@ sys_ferry_up() {
 }
 sys_ferry_down() { ferryd_stop; }
 
+# The same flow with `offload: off`: every packet through the AF_XDP path, as
+# before the fast path.
+sys_ferryoff_up() { FLOW_OFFLOAD=off sys_ferry_up; }
+sys_ferryoff_down() { ferryd_stop; }
+
 # The same with ferryd's defaults (normal scheduling, no naps): what the tuning buys.
 sys_ferrynorm_up() { BENCH_FERRY_PRIORITY=0 BENCH_FERRY_COALESCE=0 sys_ferry_up; }
 sys_ferrynorm_down() { ferryd_stop; }
 
 # Until its services are built, --check rejects the chain's config and the row is n/a.
-# The chain: an access list that allows the client's prefix (every packet is
-# judged) and a rate limit far above anything offered here (every packet takes
-# a token), then the same forward.
-CHAIN_SERVICES="      - filter: {allow: [{source: 198.18.1.0/24}], default: deny}
-      - ratelimit: {packets_per_second: 100000000, burst_packets: 1000000}"
+# The chain: an access list on addresses and ports only (no payload rule, so
+# the chain stays offloadable) that allows the client's prefix and ports
+# (every packet is judged), and a per-flow rate limit far above anything
+# offered here (every packet takes a token, none is dropped), then the same
+# forward, with the flow's default offload (auto).
+CHAIN_SERVICES="      - filter: {allow: [{source: 198.18.1.0/24, source_port: 1024-65535, destination_port: $FLOW_PORT}], default: deny}
+      - ratelimit: {packets_per_second: 100000000, burst_packets: 1000000, per: flow}"
 sys_chain_up() {
 	ferry_config "$WORK/chain.yaml" 1 $NAT_PORTS 65536 "$CHAIN_SERVICES"
 	if ! "$FERRYD" -c "$WORK/chain.yaml" --check >"$WORK/chain.check" 2>&1; then
@@ -331,6 +348,74 @@ sys_nft_up() {
 }
 sys_nft_down() {
 	in_px nft delete table ip fbench
+	in_px sysctl -qw net.ipv4.ip_forward=0
+}
+
+# nft_flowtable_probe: 0 if this kernel creates an nftables flowtable and a
+# rule that adds flows to it (CONFIG_NF_FLOW_TABLE); else 1 with the reason
+# in NA.  Tried in a namespace of its own on a veth pair of its own, deleted
+# before it returns (and by the EXIT trap if the run stops meanwhile).
+nft_flowtable_probe() {
+	local ns=fbench-$ID-ftprobe out rc
+	command -v nft >/dev/null || { NA="nft not installed"; return 1; }
+	add_ns "$ns" || { NA="could not create the probe's namespace"; return 1; }
+	if ! ip -n "$ns" link add ftp0 type veth peer name ftp1; then
+		ip netns del "$ns"
+		NA="could not create the probe's veths"
+		return 1
+	fi
+	out=$(ip netns exec "$ns" nft -f - 2>&1 <<-EOF
+	table inet probe {
+		flowtable ft { hook ingress priority 0; devices = { ftp0, ftp1 }; }
+		chain fw {
+			type filter hook forward priority filter; policy accept;
+			ip protocol { udp, tcp } flow add @ft
+		}
+	}
+	EOF
+	)
+	rc=$?
+	ip netns del "$ns"
+	[ $rc = 0 ] && return 0
+	NA="not supported by this kernel: nft says '$(printf '%s\n' "$out" | grep -m1 -o 'Error: .*' |
+		sed 's/^Error: //')' (CONFIG_NF_FLOW_TABLE)"
+	return 1
+}
+
+# Kernel forwarding with the same NAT, plus the kernel's software fast path:
+# a flowtable on both veths.  The forward chain adds each UDP and TCP flow
+# to it, and from then on its packets skip the forwarding path and the NAT
+# chains (the rewrite comes from the conntrack entry), at the ingress hook.
+sys_nftft_up() {
+	local out
+	in_px sysctl -qw net.ipv4.ip_forward=1
+	if ! out=$(in_px nft -f - 2>&1 <<-EOF
+	table inet fbenchft {
+		flowtable ft { hook ingress priority 0; devices = { $DEV_PC, $DEV_PS }; }
+		chain pre {
+			type nat hook prerouting priority dstnat; policy accept;
+			ip daddr $FLOW_ADDR udp dport $FLOW_PORT dnat ip to $UPSTREAM:$UPSTREAM_PORT
+		}
+		chain post {
+			type nat hook postrouting priority srcnat; policy accept;
+			oifname "$DEV_PS" ip daddr $UPSTREAM udp dport $UPSTREAM_PORT snat ip to $EGRESS:$NAT_PORTS
+		}
+		chain fw {
+			type filter hook forward priority filter; policy accept;
+			ip protocol { udp, tcp } flow add @ft
+		}
+	}
+	EOF
+	); then
+		NA="nft rules refused: $(printf '%s\n' "$out" | grep -m1 -o 'Error: .*')"
+		in_px sysctl -qw net.ipv4.ip_forward=0
+		return 1
+	fi
+	target_flow
+	LAT_DST=$FLOW_ADDR:$FLOW_PORT
+}
+sys_nftft_down() {
+	in_px nft delete table inet fbenchft
 	in_px sysctl -qw net.ipv4.ip_forward=0
 }
 

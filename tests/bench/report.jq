@@ -8,6 +8,9 @@
 #               the proxy's CPU, 0..1), bad_* (sums over the runs)
 #   latency:    system, frame_bytes, background_pps, p50_us, p99_us,
 #               p999_us, max_us (full round trip)
+#   offload:    system, runs, packets, offloaded (sums over the runs of the
+#               flow's ferry_flow_stats after each sweep; null if ferryctl
+#               had no such counter), share (offloaded / packets)
 #
 # $labels maps a system's key to its name in the table.
 
@@ -43,4 +46,13 @@ def with_label: . + {label: ($labels[.system] // .system)};
 	      + spread("p50_us"; 1000) + spread("p99_us"; 1000) + spread("p999_us"; 1000)
 	      + spread("max_us"; 1000)
 	      | with_label)) +
-(map(select(.kind == "memory" and .status == null)) | map(with_label))
+(map(select(.kind == "memory" and .status == null)) | map(with_label)) +
+(map(select(.kind == "offload"))
+	| group_by(.system)
+	| map((all(.[]; .packets != null and .offloaded != null)) as $known
+	      | {kind: "offload", system: .[0].system, runs: length}
+	      + if $known then {packets: (map(.packets) | add), offloaded: (map(.offloaded) | add)}
+	        else {packets: null, offloaded: null} end
+	      | . + {share: (if .packets != null and .packets > 0
+	                     then (.offloaded / .packets | round_to(10000)) else null end)}
+	      | with_label))

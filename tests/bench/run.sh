@@ -5,12 +5,19 @@
 #   1. throughput: BENCH_RUNS rounds over the systems; in each, every frame
 #      size (64, 1400 B) and offered rate (paced sweep, then unpaced) for
 #      BENCH_DURATION s: the sink's delivered packets and bytes, the proxy
-#      CPU's busy share
-#   2. latency: sockperf UDP ping-pong at 1000 msg/s through ferry, nftables,
+#      CPU's busy share; after each ferry system's sweep, the share of its
+#      flow's packets that the XDP fast path forwarded (ferry_flow_stats)
+#   2. latency: sockperf UDP ping-pong at 1000 msg/s through ferry (offload
+#      auto and off), nftables (with a flowtable where the kernel has them),
 #      the socket relay and testpmd, idle and with a background stream at
 #      half the relay's peak
 #   3. memory: ferryd's RSS at start, under load and after many sessions
-# then the table (tests/bench/report.jq) and bench-results.json.
+# then the table (tests/bench/report.jq) and bench-results.json, and the
+# targets judged from this run's figures (tests/bench/table.jq).
+#
+# The nftables flowtable system (nftft) needs CONFIG_NF_FLOW_TABLE: a probe at
+# the start tries one in a throwaway namespace, and without it the row is
+# left out (n/a, with the reason), never a failure.
 #
 # Every sample is appended to a raw JSON-lines file as it is taken, so an
 # interrupted run still leaves its numbers; report.jq reduces them to the
@@ -35,18 +42,22 @@ else
 	LAT_DUR=5 SESSIONS=${BENCH_SESSIONS:-200000}
 fi
 SIZES=${BENCH_SIZES:-"64 1400"}
-SYSTEMS=${BENCH_SYSTEMS:-"direct ferry ferrynorm chain nft relay xdpnat testpmd"}
+SYSTEMS=${BENCH_SYSTEMS:-"direct ferry ferryoff ferrynorm chain nft nftft relay xdpnat testpmd"}
 PHASES=${BENCH_PHASES:-"throughput latency memory"}
-LAT_SYSTEMS="ferry nft relay testpmd"
+LAT_SYSTEMS="ferry ferryoff nft nftft relay testpmd"
+# The systems run by ferryd: their flow's offloaded share is read after each sweep.
+FERRY_SYSTEMS="ferry ferryoff ferrynorm chain"
 OUT=${BENCH_OUT:-$TOP/bench-results.json}
 RAW=${BENCH_RAW:-$TOP/build/bench/bench-raw.jsonl}
 
 declare -A LABEL=(
 	[direct]="no proxy (generator ceiling)"
 	[ferry]="ferry forward"
+	[ferryoff]="ferry forward (offload: off)"
 	[ferrynorm]="ferry forward, default tuning"
 	[chain]="ferry filter+ratelimit+forward"
 	[nft]="kernel forwarding + nftables NAT"
+	[nftft]="nftables NAT + flowtable"
 	[relay]="udp_relay (recvmmsg/sendmmsg)"
 	[xdpnat]="XDP NAT forwarder"
 	[testpmd]="DPDK testpmd af_xdp (MAC only)"
@@ -84,6 +95,19 @@ not_available() { # SYSTEM KIND REASON
 		'{kind: $kind, system: $sys, status: "n/a", note: $note}')"
 }
 
+# After a ferry system's sweep (one session: warm-up and every sample): how
+# many of its flow's packets the XDP fast path forwarded, from ferryd's
+# counters, which count every packet whichever path it took.
+offload_sample() { # SYSTEM RUN
+	local c
+	c=$(ferry_offload_counts) || { say "  offloaded share: ferryctl failed"; return; }
+	record "$(jq -cn --arg sys "$1" --argjson run "$2" --argjson c "$c" \
+		'{kind: "offload", system: $sys, run: $run, packets: $c.packets, offloaded: $c.offloaded}')"
+	say "  $(jq -r 'if .packets == null or .offloaded == null then "offloaded share: ferryctl shows no such counter"
+		else "forwarded in XDP: \(.offloaded) of \(.packets) packets (\(if .packets > 0
+			then .offloaded * 1000 / .packets | round / 10 else 0 end)%)" end' <<<"$c")"
+}
+
 # Every system's flow is warmed up first: its session, conntrack entry or
 # relay socket exists before the first measured frame.
 warm_up() { gen 64 10000 0.2 --count 1000 >/dev/null; sleep 0.2; }
@@ -111,6 +135,7 @@ throughput_phase() {
 					measure "$sys" "$size" "$rate" "$run" || say "  sample lost"
 				done
 			done
+			case " $FERRY_SYSTEMS " in *" $sys "*) offload_sample "$sys" "$run" ;; esac
 			"sys_${sys}_down"
 		done
 	done
@@ -268,6 +293,23 @@ snapshot_binaries() {
 	BENCH=$bin FERRYD=$bin/ferryd FERRYCTL=$bin/ferryctl
 }
 
+# Without flowtable support the nftft row is left out: said once, recorded as
+# n/a for the tables, and dropped from the systems.
+flowtable_check() {
+	local phase kind
+	case " $SYSTEMS " in *" nftft "*) ;; *) return ;; esac
+	NA=""
+	nft_flowtable_probe && return
+	say "bench: ${LABEL[nftft]}: $NA: row left out"
+	for phase in $PHASES; do
+		case $phase in throughput | latency) kind=$phase ;; *) continue ;; esac
+		[ $kind = latency ] && case " $LAT_SYSTEMS " in *" nftft "*) ;; *) continue ;; esac
+		record "$(jq -cn --arg kind "$kind" --arg note "$NA" \
+			'{kind: $kind, system: "nftft", status: "n/a", note: $note}')"
+	done
+	SYSTEMS=$(printf '%s\n' $SYSTEMS | grep -vx nftft | tr '\n' ' ')
+}
+
 main() {
 	local t0=$SECONDS labels t phase
 	if [ "$(id -u)" != 0 ]; then say "bench: needs root (namespaces, XDP)"; exit 1; fi
@@ -284,6 +326,7 @@ main() {
 	taskset -p -c $GEN_CPU $$ >/dev/null
 	topo_up || { say "bench: topology setup failed"; exit 1; }
 	sink_up || { say "bench: the sink did not start"; exit 1; }
+	flowtable_check
 	for phase in $PHASES; do "${phase}_phase"; done
 	labels=$(for k in "${!LABEL[@]}"; do jq -cn --arg k "$k" --arg v "${LABEL[$k]}" '{($k): $v}'; done | jq -cs add)
 	jq -s --argjson labels "$labels" -f "$TOP/tests/bench/report.jq" "$RAW" >"$OUT" || exit 1
