@@ -233,6 +233,8 @@ static int attach_all(struct ferry_daemon *d)
 				return err;
 		}
 	}
+	/* What an earlier run left attached on interfaces this run does not use. */
+	steer__drop_stale(d->steer);
 	offload__follow_egress(d);
 	return 0;
 }
@@ -257,6 +259,10 @@ static int start_workers(struct ferry_daemon *d)
 		if (err)
 			return err;
 	}
+	/* Before any worker runs: the sessions an earlier run left forwarding in XDP. */
+	err = offload__adopt(d);
+	if (err)
+		pr_warn("offload: cannot take over an earlier run's sessions: %s", strerror(-err));
 	for (uint32_t i = 0; i < d->nr_workers; i++) {
 		err = worker__start(d->workers[i]);
 		if (err)

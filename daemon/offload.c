@@ -413,27 +413,64 @@ void ferry_worker__offload(struct ferry_worker *w, struct nat_session *s)
 	o->nr_pending++;
 }
 
+enum hops {
+	HOPS_READY,   /* both next hops known: entries may be written */
+	HOPS_PENDING, /* one is being resolved: what is installed stays */
+	HOPS_GONE,    /* no route or no neighbour: back to the worker, which drops as before */
+};
+
 /*
- * Both next hops, current: NH_SEND for each, or the session stays (or goes
- * back) on the worker, which holds or drops its packets as it always did.
+ * Both next hops of `s`, refreshed from the worker's next-hop cache;
+ * *changed when either moved since the session last copied it.
  */
-static bool hops_ready(struct ferry_worker *w, struct nat_session *s, bool *changed)
+static enum hops hops_check(struct ferry_worker *w, struct nat_session *s, bool *changed)
 {
 	struct nh_cache *c = w->nexthop.cache;
 	int family = s->client.family == 4 ? AF_INET : AF_INET6;
 	uint32_t up_gen = s->nh_upstream_gen, cl_gen = s->nh_client_gen;
+	enum nh_verdict up, cl;
 
 	if (!c)
-		return false;
-	if (nh_cache__prepare(c, family, &s->upstream.daddr, &s->nh_upstream, &s->nh_upstream_gen,
-			      &s->to_upstream, w->now_ns) != NH_SEND)
-		return false;
-	if (nh_cache__prepare_deferred(c, family, &s->client.saddr, &s->nh_client,
-				       &s->nh_client_gen, &s->to_client, w->now_ns) != NH_SEND)
-		return false;
+		return HOPS_GONE;
+	up = nh_cache__prepare(c, family, &s->upstream.daddr, &s->nh_upstream, &s->nh_upstream_gen,
+			       &s->to_upstream, w->now_ns);
+	cl = nh_cache__prepare_deferred(c, family, &s->client.saddr, &s->nh_client,
+					&s->nh_client_gen, &s->to_client, w->now_ns);
 	if (changed)
 		*changed = up_gen != s->nh_upstream_gen || cl_gen != s->nh_client_gen;
-	return true;
+	if (up > NH_HOLD || cl > NH_HOLD)
+		return HOPS_GONE;
+	return up == NH_SEND && cl == NH_SEND ? HOPS_READY : HOPS_PENDING;
+}
+
+/*
+ * An installed session's entries after its next hops moved: written over
+ * in place (the fast path never misses them), new keys first and the old
+ * ones removed after when its interfaces moved.
+ */
+static void rewrite_entries(struct ferry_worker *w, struct nat_session *s)
+{
+	struct worker_offload *o = w->offload;
+	struct offload_ent *e = &o->ents[s->offload_slot - 1];
+	struct ferry_sess_key k[2];
+	struct ferry_sess v[2];
+	uint32_t slot = o->base + s->offload_slot - 1;
+
+	for (int dir = 0; dir < 2; dir++) {
+		entry_make(w, s, (enum ferry_dir)dir, slot, &k[dir], &v[dir]);
+		if (bpf_map_update_elem(o->map_fd, &k[dir], &v[dir], BPF_ANY)) {
+			count_error(o, errno, "rewrite a session in");
+			/* Half old, half new is worse than the worker's path. */
+			bpf_map_delete_elem(o->map_fd, &k[dir]);
+			uninstall(w, s);
+			return;
+		}
+	}
+	for (int dir = 0; dir < 2; dir++) {
+		if (memcmp(&k[dir], &e->key[dir], sizeof(k[dir])))
+			bpf_map_delete_elem(o->map_fd, &e->key[dir]);
+		e->key[dir] = k[dir];
+	}
 }
 
 void offload__flush(struct ferry_worker *w)
@@ -448,7 +485,7 @@ void offload__flush(struct ferry_worker *w)
 		/* Removed since (offload_removed()), or its slot reused by another session. */
 		if (!s || s->id != o->pending_id[i] || s->offload_slot || !qualifies(w, s))
 			continue;
-		if (!hops_ready(w, s, NULL))
+		if (hops_check(w, s, NULL) != HOPS_READY)
 			continue;
 		install(w, s);
 	}
@@ -480,14 +517,16 @@ void offload__tick(struct ferry_worker *w)
 
 		if (!s)
 			continue;
-		if (!hops_ready(w, s, &changed)) {
+		switch (hops_check(w, s, &changed)) {
+		case HOPS_GONE:
 			uninstall(w, s);
-			continue;
-		}
-		if (changed) {
-			/* Removed and installed again: keys and values may both have moved. */
-			uninstall(w, s);
-			install(w, s);
+			break;
+		case HOPS_READY:
+			if (changed)
+				rewrite_entries(w, s);
+			break;
+		case HOPS_PENDING:
+			break;
 		}
 	}
 	return;
@@ -498,10 +537,73 @@ touch:
 		if (rel >= o->capacity)
 			break;
 		struct nat_session *s = o->ents[rel].s;
+		bool changed = false;
+		enum hops h;
 
-		if (s && (!hops_ready(w, s, NULL) || !qualifies(w, s)))
+		if (!s)
+			continue;
+		h = hops_check(w, s, &changed);
+		if (h == HOPS_GONE || !qualifies(w, s))
 			uninstall(w, s);
+		else if (h == HOPS_READY && changed)
+			rewrite_entries(w, s);
 	}
+}
+
+/* ---- a run before this one ---- */
+
+int offload__adopt_session(struct ferry_worker *w, struct nat_session *s, uint32_t old_slot,
+			   const struct ferry_sess_key keys[2], const struct ferry_sess vals[2])
+{
+	struct worker_offload *o = w->offload;
+	struct offload_ent *e;
+	uint32_t rel, slot;
+
+	if (!o || !o->nr_free)
+		return -ENOSPC;
+	/* Its own slot when free: the per-session counters go on where they are. */
+	rel = o->nr_free;
+	if (old_slot >= o->base && old_slot - o->base < o->capacity &&
+	    !o->ents[old_slot - o->base].s) {
+		for (uint32_t i = 0; i < o->nr_free; i++)
+			if (o->free[i] == old_slot - o->base) {
+				rel = i;
+				break;
+			}
+	}
+	if (rel == o->nr_free) {
+		/* Another slot: its counters move with it (last_seen above all). */
+		rel = o->nr_free - 1;
+		for (int dir = 0; dir < 2; dir++) {
+			__u32 from = old_slot * 2 + dir, to = (o->base + o->free[rel]) * 2 + dir;
+
+			if (bpf_map_lookup_elem(o->stats_fd, &from, o->percpu) ||
+			    bpf_map_update_elem(o->stats_fd, &to, o->percpu, BPF_ANY))
+				return -errno;
+		}
+	}
+	slot = o->free[rel];
+	o->free[rel] = o->free[o->nr_free - 1];
+	o->nr_free--;
+	e = &o->ents[slot];
+	for (int dir = 0; dir < 2; dir++) {
+		struct ferry_sess v = vals[dir];
+
+		v.flow_id = s->flow_id;
+		v.worker = w->id;
+		v.stats_slot = (o->base + slot) * 2 + dir;
+		e->key[dir] = keys[dir];
+		if (bpf_map_update_elem(o->map_fd, &keys[dir], &v, BPF_ANY)) {
+			int err = -errno;
+
+			memset(e, 0, sizeof(*e));
+			o->free[o->nr_free++] = slot;
+			return err;
+		}
+	}
+	e->s = s;
+	s->offload_slot = slot + 1;
+	return 0;
 }
 
 /* ---- counters ---- */

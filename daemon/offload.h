@@ -56,6 +56,20 @@ void offload__flush(struct ferry_worker *w);
 void offload__tick(struct ferry_worker *w);
 
 /*
+ * daemon/offload_adopt.c, at start before the workers run: the sessions a
+ * run that did not stop left forwarding in XDP (steer__adopting()) become
+ * this run's, with their NAT ports, in the workers that own those ports.
+ */
+int offload__adopt(struct ferry_daemon *d);
+/*
+ * One of them, `s` already in w's table: its entries `keys`/`vals` (stats
+ * slot old_slot, as that run numbered them) rewritten for this run, in a
+ * slot of w's slice.  0, or -errno and the entries are the caller's.
+ */
+int offload__adopt_session(struct ferry_worker *w, struct nat_session *s, uint32_t old_slot,
+			   const struct ferry_sess_key keys[2], const struct ferry_sess vals[2]);
+
+/*
  * The main thread's publish: the packets the fast path forwarded for each
  * flow since its counters were last reset, added into what the workers
  * counted (sum of ferry_fwd_stats, and each service's ferry_svc_stats).

@@ -82,6 +82,23 @@ struct steer_iface {
 	bool prog_pinned; /* alone: pinned for the start after a crash */
 };
 
+/*
+ * A run that did not stop (SIGKILL, a crash) leaves its program attached,
+ * and with it the fast path forwarding its offloaded sessions.  The next
+ * start keeps both until it replaces the program in one step
+ * (XDP_FLAGS_REPLACE) with its own, which uses the same session maps, so
+ * those sessions never stop: see steer__adopting().
+ */
+struct steer_stale {
+	char ifname[IF_NAMESIZE];
+	int ifindex;
+	int prog_fd;
+	__u32 mode_flags; /* XDP_FLAGS_DRV_MODE or XDP_FLAGS_SKB_MODE */
+};
+
+/* The fast path's maps, taken over from the run before when they fit. */
+enum steer_adopt_map { ADOPT_SESSIONS, ADOPT_SESS_STATS, ADOPT_TX_PORTS, ADOPT__MAX };
+
 struct steer {
 	char pin_path[PATH_MAX];
 	int dir_fd; /* holds the pin directory's lock */
@@ -90,6 +107,23 @@ struct steer {
 	bool pinned[SHARED__MAX];
 	int nr_ifaces;
 	struct steer_iface ifaces[STEER_MAX_IFACES];
+	struct steer_stale stale[STEER_MAX_IFACES];
+	int nr_stale;
+	int adopt_fd[ADOPT__MAX]; /* pins of the run before, -1 when absent */
+	bool adopting;		  /* they are this run's maps too */
+	bool old_flows;		  /* old_flow holds the run before's flow names */
+	char old_flow[FERRY_MAX_FLOWS][FERRY_FLOW_NAME_LEN];
+};
+
+static const char *const adopt_pin_names[ADOPT__MAX] = {
+	[ADOPT_SESSIONS] = FERRY_PIN_SESSIONS,
+	[ADOPT_SESS_STATS] = FERRY_PIN_SESS_STATS,
+	[ADOPT_TX_PORTS] = FERRY_PIN_TX_PORTS,
+};
+static const enum steer_shared_map adopt_shared[ADOPT__MAX] = {
+	[ADOPT_SESSIONS] = SHARED_SESSIONS,
+	[ADOPT_SESS_STATS] = SHARED_SESS_STATS,
+	[ADOPT_TX_PORTS] = SHARED_TX_PORTS,
 };
 
 static struct bpf_map *shared_map(struct ferry_steer_bpf *skel, enum steer_shared_map which)
@@ -397,6 +431,129 @@ out_close:
 	return err;
 }
 
+/*
+ * The program pin NAME of the run before, kept with its fd while it is the
+ * one attached, for steer__attach() to replace.  0 when kept (or nothing is
+ * attached any more), else the caller detaches it as before.
+ */
+static int keep_stale_prog(struct steer *s, const char *name)
+{
+	const char *ifname = name + strlen(FERRY_PIN_PROG "_");
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	LIBBPF_OPTS(bpf_xdp_query_opts, q);
+	struct steer_stale *st;
+	char path[PATH_MAX];
+	int fd, ifindex;
+
+	if (s->nr_stale >= STEER_MAX_IFACES || strlen(ifname) >= IF_NAMESIZE)
+		return -ENOSPC;
+	if (pin_file(s, path, sizeof(path), name))
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	if (fd < 0)
+		return -errno;
+	ifindex = if_nametoindex(ifname);
+	if (!ifindex || bpf_obj_get_info_by_fd(fd, &info, &len) || bpf_xdp_query(ifindex, 0, &q)) {
+		close(fd);
+		return ifindex ? -EIO : 0; /* the interface is gone, and the program with it */
+	}
+	st = &s->stale[s->nr_stale];
+	if (q.drv_prog_id == info.id) {
+		st->mode_flags = XDP_FLAGS_DRV_MODE;
+	} else if (q.skb_prog_id == info.id) {
+		st->mode_flags = XDP_FLAGS_SKB_MODE;
+	} else {
+		close(fd);
+		return 0;
+	}
+	snprintf(st->ifname, sizeof(st->ifname), "%s", ifname);
+	st->ifindex = ifindex;
+	st->prog_fd = fd;
+	s->nr_stale++;
+	pr_info("iface %s: %s (prog id %u) left by an earlier run keeps forwarding until "
+		"replaced", ifname, STEER_PROG_NAME, info.id);
+	return 0;
+}
+
+/* What a stale pin of the run before holds that this one takes over, before it goes. */
+static void take_over_pin(struct steer *s, const char *name)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (pin_file(s, path, sizeof(path), name))
+		return;
+	for (int i = 0; i < ADOPT__MAX; i++) {
+		if (strcmp(name, adopt_pin_names[i]) || s->adopt_fd[i] >= 0)
+			continue;
+		s->adopt_fd[i] = bpf_obj_get(path);
+		return;
+	}
+	if (!strcmp(name, FERRY_PIN_FLOW_INFO)) {
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			return;
+		for (__u32 id = 0; id < FERRY_MAX_FLOWS; id++) {
+			struct ferry_flow_info fi;
+
+			if (bpf_map_lookup_elem(fd, &id, &fi) || !fi.configured)
+				continue;
+			memcpy(s->old_flow[id], fi.name, sizeof(fi.name));
+			s->old_flow[id][FERRY_FLOW_NAME_LEN - 1] = '\0';
+			s->old_flows = true;
+		}
+		close(fd);
+	}
+}
+
+/* Its program off `st`'s interface, if it is still the one attached. */
+static void stale_detach(struct steer_stale *st)
+{
+	LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = st->prog_fd);
+	int err;
+
+	pr_warn("iface %s: detaching %s left by an earlier run", st->ifname, STEER_PROG_NAME);
+	err = bpf_xdp_detach(st->ifindex, st->mode_flags | XDP_FLAGS_REPLACE, &opts);
+	if (err && err != -EEXIST)
+		pr_err("iface %s: cannot detach the stale %s: %s", st->ifname, STEER_PROG_NAME,
+		       strerror(-err));
+	close(st->prog_fd);
+	st->prog_fd = -1;
+}
+
+static struct steer_stale *find_stale(struct steer *s, int ifindex)
+{
+	for (int i = 0; i < s->nr_stale; i++)
+		if (s->stale[i].prog_fd >= 0 && s->stale[i].ifindex == ifindex)
+			return &s->stale[i];
+	return NULL;
+}
+
+void steer__drop_stale(struct steer *s)
+{
+	for (int i = 0; i < s->nr_stale; i++)
+		if (s->stale[i].prog_fd >= 0)
+			stale_detach(&s->stale[i]);
+	s->nr_stale = 0;
+}
+
+/*
+ * Whether the pinned fast-path map `fd` of the run before has the shape
+ * this run's would: then it is reused, entries and all.
+ */
+static bool adoptable(int fd, const struct bpf_map *want, uint32_t entries)
+{
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info);
+
+	if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+		return false;
+	return info.type == bpf_map__type(want) && info.key_size == bpf_map__key_size(want) &&
+	       info.value_size == bpf_map__value_size(want) &&
+	       (!entries || info.max_entries == entries);
+}
+
 static int remove_stale_pins(struct steer *s)
 {
 	struct dirent *de;
@@ -414,11 +571,16 @@ static int remove_stale_pins(struct steer *s)
 	}
 	while ((de = readdir(dir))) {
 		if (is_prog_pin(de->d_name)) {
-			err = detach_pinned_prog(s, de->d_name);
-			if (err)
-				break;
+			/* Still forwarding offloaded sessions: replaced at attach, not detached. */
+			if (keep_stale_prog(s, de->d_name)) {
+				err = detach_pinned_prog(s, de->d_name);
+				if (err)
+					break;
+			}
 		} else if (!is_ferry_pin(de->d_name)) {
 			continue;
+		} else {
+			take_over_pin(s, de->d_name);
 		}
 		pr_warn("pin path %s: removing stale pin %s left by an earlier run", s->pin_path,
 			de->d_name);
@@ -455,6 +617,25 @@ static int create_shared_maps(struct steer *s, uint32_t offload_sessions)
 		pr_err("pin path %s: cannot size the session maps: %s", s->pin_path,
 		       strerror(-err));
 		return err;
+	}
+	/* The fast path of a run that did not stop goes on in this run's maps. */
+	s->adopting = offload_sessions && s->adopt_fd[ADOPT_SESSIONS] >= 0;
+	for (int i = 0; i < ADOPT__MAX && s->adopting; i++) {
+		struct bpf_map *m = shared_map(s->shared, adopt_shared[i]);
+
+		s->adopting = adoptable(s->adopt_fd[i], m, i == ADOPT_TX_PORTS ? 0 : entries);
+	}
+	if (s->adopt_fd[ADOPT_SESSIONS] >= 0 && !s->adopting)
+		pr_warn("pin path %s: the offloaded sessions of an earlier run cannot be taken over "
+			"(nat.offload_max_sessions or ferry's version changed): they end here",
+			s->pin_path);
+	for (int i = 0; i < ADOPT__MAX && s->adopting; i++) {
+		err = bpf_map__reuse_fd(shared_map(s->shared, adopt_shared[i]), s->adopt_fd[i]);
+		if (err) {
+			pr_err("pin path %s: cannot take over %s: %s", s->pin_path,
+			       adopt_pin_names[i], strerror(-err));
+			return err;
+		}
 	}
 	err = ferry_steer_bpf__load(s->shared);
 	if (err) {
@@ -505,6 +686,8 @@ int steer__create(struct steer **out, const struct steer_opts *opts)
 	if (!s)
 		return -ENOMEM;
 	s->dir_fd = -1;
+	for (int i = 0; i < ADOPT__MAX; i++)
+		s->adopt_fd[i] = -1;
 
 	err = set_pin_path(s, pin_path);
 	if (err)
@@ -612,10 +795,23 @@ static int iface_detach_alone(struct steer_iface *ifc)
  * kernel refuses its dispatcher; it then cannot share the interface with
  * another XDP program, and refuses to replace one.
  */
-static int iface_attach(struct steer_iface *ifc, enum xdp_attach_mode xmode)
+static int iface_attach(struct steer_iface *ifc, enum xdp_attach_mode xmode,
+			struct steer_stale *st)
 {
 	__u32 flags = XDP_FLAGS_UPDATE_IF_NOEXIST;
 	int err;
+
+	/* In one step over the program a run that did not stop left: no packet misses both. */
+	if (st) {
+		LIBBPF_OPTS(bpf_xdp_attach_opts, opts, .old_prog_fd = st->prog_fd);
+
+		err = ferry_steer_bpf__load(ifc->skel);
+		if (err)
+			return err;
+		ifc->prog_fd = bpf_program__fd(ifc->skel->progs.ferry_steer);
+		return bpf_xdp_attach(ifc->ifindex, ifc->prog_fd, st->mode_flags | XDP_FLAGS_REPLACE,
+				      &opts);
+	}
 
 	if (!ifc->no_libxdp) {
 		err = xdp_program__attach(ifc->prog, ifc->ifindex, xmode, 0);
@@ -747,6 +943,7 @@ int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode)
 	char pin[sizeof(FERRY_PIN_XDP_STATS "_") + IF_NAMESIZE];
 	char what[IF_NAMESIZE + 8];
 	enum xdp_attach_mode xmode;
+	struct steer_stale *stale;
 	struct steer_iface *ifc;
 	char buf[128];
 	int err;
@@ -773,16 +970,41 @@ int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode)
 		return err;
 	}
 	ifc->no_libxdp = !caps__effective(CAP_SYS_ADMIN);
+	xmode = mode == CFG_XDP_SKB ? XDP_MODE_SKB : XDP_MODE_NATIVE;
+	stale = find_stale(s, ifc->ifindex);
+	/* Replaced in place only in the mode it runs in; else it goes first. */
+	if (stale && stale->mode_flags != (xmode == XDP_MODE_SKB ? XDP_FLAGS_SKB_MODE :
+								    XDP_FLAGS_DRV_MODE)) {
+		stale_detach(stale);
+		stale = NULL;
+	}
+	/* Replacing needs the program loaded by libbpf: it runs alone, as the one it replaces. */
+	if (stale)
+		ifc->no_libxdp = true;
 
 	/* Needs libxdp's look-ups by id; without them an old program makes the attach fail. */
 	if (!ifc->no_libxdp)
 		detach_stale_progs(ifc);
 
-	xmode = mode == CFG_XDP_SKB ? XDP_MODE_SKB : XDP_MODE_NATIVE;
 	err = iface_open(s, ifc);
 	if (err)
 		return err;
-	err = iface_attach(ifc, xmode);
+	err = iface_attach(ifc, xmode, stale);
+	if (stale) {
+		if (err) {
+			pr_warn("iface %s: cannot replace the earlier run's %s in place (%s): "
+				"detaching it first",
+				ifname, STEER_PROG_NAME, xdp_strerror(err, buf, sizeof(buf)));
+			stale_detach(stale);
+			iface_close(ifc);
+			err = iface_open(s, ifc) ?: iface_attach(ifc, xmode, NULL);
+		} else {
+			pr_info("iface %s: replaced the earlier run's %s in place", ifname,
+				STEER_PROG_NAME);
+			close(stale->prog_fd);
+			stale->prog_fd = -1;
+		}
+	}
 	if (err && mode == CFG_XDP_NATIVE) {
 		pr_warn("iface %s: attach in native mode failed (%s): falling back to skb mode",
 			ifname, xdp_strerror(err, buf, sizeof(buf)));
@@ -792,7 +1014,7 @@ int steer__attach(struct steer *s, const char *ifname, enum cfg_xdp_mode mode)
 		if (err)
 			return err;
 		xmode = XDP_MODE_SKB;
-		err = iface_attach(ifc, xmode);
+		err = iface_attach(ifc, xmode, NULL);
 	}
 	if (err) {
 		pr_err("iface %s: attach in %s mode failed: %s", ifname, xdp_mode_name(xmode),
@@ -1041,12 +1263,29 @@ bool steer__uses_dispatcher(const struct steer *s)
 	return false;
 }
 
+bool steer__adopting(const struct steer *s)
+{
+	return s->adopting;
+}
+
+const char *steer__old_flow_name(const struct steer *s, uint32_t flow_id)
+{
+	if (!s->old_flows || flow_id >= FERRY_MAX_FLOWS || !s->old_flow[flow_id][0])
+		return NULL;
+	return s->old_flow[flow_id];
+}
+
 void steer__destroy(struct steer *s)
 {
 	if (!s)
 		return;
 	for (int i = s->nr_ifaces - 1; i >= 0; i--)
 		iface_teardown(s, &s->ifaces[i]);
+	/* Nothing of an earlier run stays attached past a start that failed. */
+	steer__drop_stale(s);
+	for (int i = 0; i < ADOPT__MAX; i++)
+		if (s->adopt_fd[i] >= 0)
+			close(s->adopt_fd[i]);
 	for (int i = 0; i < SHARED__MAX; i++) {
 		char what[64];
 

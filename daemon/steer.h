@@ -88,6 +88,17 @@ const char *steer__mode_name(struct steer *s, const char *ifname);
  * at steer__destroy() needs CAP_SYS_ADMIN (it looks programs up by id).
  */
 bool steer__uses_dispatcher(const struct steer *s);
+/*
+ * A run that did not stop left its fast path forwarding: its session maps
+ * are this run's (steer__create() took them over), and steer__attach()
+ * replaced its programs in one step.  ferryd adopts the entries
+ * (daemon/offload_adopt.c); the flow each was installed for is named by
+ * steer__old_flow_name() (NULL: unknown).
+ */
+bool steer__adopting(const struct steer *s);
+const char *steer__old_flow_name(const struct steer *s, uint32_t flow_id);
+/* Detaches what that run left attached where this one did not attach (its interface is gone). */
+void steer__drop_stale(struct steer *s);
 void steer__destroy(struct steer *s);
 
 #endif /* FERRY_STEER_H */

@@ -564,6 +564,57 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	return 0;
 }
 
+int nat_table__adopt(struct nat_table *t, const struct nat_tuple *client,
+		     const struct nat_tuple *upstream, uint32_t flow_id, uint64_t now_ns,
+		     struct nat_session **out)
+{
+	struct nat_tuple key, up, reply_in, reply_out;
+	uint32_t slot, src_h = 0;
+	struct nat_session *s;
+	uint64_t client_hash;
+	uint32_t reply_hash;
+	int err;
+
+	if ((client->family != 4 && client->family != 6) || upstream->family != client->family ||
+	    upstream->proto != client->proto)
+		return -EINVAL;
+	if (upstream->sport < t->port_lo || upstream->sport > t->port_hi)
+		return -ERANGE;
+	tuple_normalize(&key, client);
+	tuple_normalize(&up, upstream);
+	client_hash = tuple_hash(&t->key, &key);
+	if (idx_find(t, false, &key, (uint32_t)client_hash))
+		return -EEXIST;
+	tuple_reverse(&reply_in, &up);
+	reply_hash = (uint32_t)tuple_hash(&t->key, &reply_in);
+	if (idx_find(t, true, &reply_in, reply_hash))
+		return -EADDRINUSE;
+	err = src_admit(t, &key, &src_h);
+	if (err)
+		return err;
+	if (!t->nr_free)
+		return -ENOSPC;
+	slot = t->free_slots[--t->nr_free];
+	s = &t->sessions[slot];
+	memset(s, 0, sizeof(*s));
+	s->client = key;
+	s->upstream = up;
+	rw_prepare(&s->rw_upstream, &key, &up);
+	tuple_reverse(&reply_out, &key);
+	rw_prepare(&s->rw_client, &reply_in, &reply_out);
+	s->last_seen_ns = now_ns;
+	s->created_ns = now_ns;
+	s->flow_id = flow_id;
+	s->id = slot;
+	idx_insert(t->by_client, t->mask, (uint32_t)client_hash, slot + 1);
+	idx_insert(t->by_reply, t->mask, reply_hash, slot + 1);
+	t->in_use[slot] = 1;
+	t->count++;
+	src_inc(t, &key, src_h);
+	*out = s;
+	return 0;
+}
+
 void nat_table__remove(struct nat_table *t, struct nat_session *s)
 {
 	struct nat_tuple reply, space, *full;

@@ -140,6 +140,15 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 		      const union ferry_addr *egress, const union ferry_addr *upstream,
 		      uint16_t upstream_port, uint32_t flow_id, uint64_t now_ns,
 		      struct nat_session **out);
+/*
+ * A session of a run before this one (ferryd restarted while the XDP fast
+ * path forwarded it), with its NAT port: `upstream` as it was sent.
+ * -ERANGE: the port is not this table's; -EADDRINUSE: its reply key is
+ * taken; else as nat_table__insert().
+ */
+int nat_table__adopt(struct nat_table *t, const struct nat_tuple *client,
+		     const struct nat_tuple *upstream, uint32_t flow_id, uint64_t now_ns,
+		     struct nat_session **out);
 void nat_table__remove(struct nat_table *t, struct nat_session *s);
 /*
  * Remove sessions idle for longer than their own timeout_ns, or timeout_ns
