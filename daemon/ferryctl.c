@@ -549,6 +549,18 @@ static int print_services(struct ctl *c, __u32 flow_id)
 	return 0;
 }
 
+/* Of the flow's packets, the share the XDP fast path forwarded itself. */
+static void put_offload_share(struct ctl *c, const struct ferry_flow_stats *fs)
+{
+	double share = fs->packets ? (double)fs->offloaded / (double)fs->packets : 0;
+
+	if (c->json)
+		fprintf(c->out, ",\"offloaded_share\":%.4f", share);
+	else if (fs->offloaded)
+		fprintf(c->out, "  %-10s %.1f%% of its packets forwarded in XDP\n", "offload",
+			100 * share);
+}
+
 static int print_flows(struct ctl *c)
 {
 	FILE *out = c->out;
@@ -578,6 +590,7 @@ static int print_flows(struct ctl *c)
 		put_flow_head(c, fi.name, id, first);
 		put_group(c, &steering_group, NULL, &fs);
 		put_group(c, &datapath_group, NULL, &fwd);
+		put_offload_share(c, &fs);
 		err = print_services(c, id);
 		if (err)
 			return err;
