@@ -15,6 +15,10 @@ fail() { log "demo: $*"; exit 1; }
 require_root "make demo" || exit 1
 step "topology: client 198.18.1.2 -> proxy 198.18.1.1 | 198.18.2.1 -> server 198.18.2.2"
 topo_up || fail "cannot build the namespaces"
+# GRO on the end hosts' veths gives them the NAPI an XDP redirect into them
+# needs: established sessions then forward in XDP (README, "XDP fast path").
+in_cli ethtool -K cli0 gro on >/dev/null && in_srv ethtool -K srv0 gro on >/dev/null ||
+	fail "cannot turn GRO on"
 ip -n "$NS_PX" -br addr
 
 step "ferryd -c configs/demo.yaml (in the proxy namespace)"
@@ -43,7 +47,9 @@ echo "hello over TCP to the proxy's own port 5000" | in_cli timeout 5 nc -N -w 2
 wait $nc_pid
 
 sleep 1.2 # ferryd publishes the workers' counters once a second
-step "ferryctl stats"
+step "ferryctl flows: the flow's rules, and whether its sessions forward in XDP"
+"$FERRYCTL" -p "$PINS" flows
+step "ferryctl stats (the 'offload' line: the share the XDP fast path forwarded itself)"
 "$FERRYCTL" -p "$PINS" stats
 step "bpftool map lookup pinned \$PINS/ferry_flow_stats key 0 0 0 0 (XDP side, per CPU, named fields)"
 in_px bpftool map lookup pinned "$PINS/ferry_flow_stats" key 0 0 0 0

@@ -578,6 +578,34 @@ static void test_on_failure(void)
 		   "t.yaml:12:17: on_failure: expected a scalar");
 }
 
+/* flows[].offload and nat.offload_max_sessions: defaults, values, errors, reload equality. */
+static void test_offload_keys(void)
+{
+	struct cfg_flow a;
+
+	expect_ok(MINIMAL);
+	CU_ASSERT_EQUAL(cfg.flows[0].offload, CFG_OFFLOAD_AUTO);
+	CU_ASSERT_EQUAL(cfg.nat.offload_max_sessions, 32768);
+	a = cfg.flows[0];
+	done();
+	expect_ok(MINIMAL "    offload: off\n");
+	CU_ASSERT_EQUAL(cfg.flows[0].offload, CFG_OFFLOAD_OFF);
+	/* A flow whose offload changes is a changed flow: its sessions are renewed. */
+	CU_ASSERT_FALSE(config__flow_equal(&a, &cfg.flows[0]));
+	done();
+	expect_ok(MINIMAL "    offload: auto\n");
+	CU_ASSERT_EQUAL(cfg.flows[0].offload, CFG_OFFLOAD_AUTO);
+	CU_ASSERT_TRUE(config__flow_equal(&a, &cfg.flows[0]));
+	done();
+	expect_ok("nat: {offload_max_sessions: 0}\n" MINIMAL);
+	CU_ASSERT_EQUAL(cfg.nat.offload_max_sessions, 0);
+	done();
+	expect_one(MINIMAL "    offload: on\n",
+		   "t.yaml:12:14: offload: 'on' is not one of auto, off");
+	expect_one("nat:\n  offload_max_sessions: 1048577\n" MINIMAL,
+		   "t.yaml:2:25: offload_max_sessions: value 1048577 is out of range 0..1048576");
+}
+
 static void test_many_errors(void)
 {
 	static const char yaml[] = "queues: 0\n"                         /* 1 */
@@ -1538,6 +1566,7 @@ static CU_TestInfo config_tests[] = {
 	{ "argument tables", test_args_table },
 	{ "nat.ports against the host's own ports", test_host_ports },
 	{ "nat max_sessions_per_source", test_nat_max_sessions_per_source },
+	{ "offload and nat offload_max_sessions", test_offload_keys },
 	CU_TEST_INFO_NULL,
 };
 

@@ -1032,6 +1032,44 @@ static void test_win_real_close(void)
  * 5): their window field, 65535 << 7 here (8 MiB), would otherwise let the
  * next blind FIN or RST a megabyte ahead in.
  */
+/*
+ * A connection the XDP fast path forwarded for 3 GB (past a sequence wrap
+ * and more than 2^31 ahead of what the worker last saw): the windows it
+ * records are taken back, and the close is judged against them.
+ */
+static void test_win_resync(void)
+{
+	const uint32_t far = 3000000000u;
+	uint32_t u_end = UISN + 501 + far, c_end = CISN + 1001 + 77;
+	struct tcp_track t, stale;
+
+	established(&t, 7, 7);
+	stale = t;
+	/* Without the fast path's windows, its FIN would be outside: forwarded, not recorded. */
+	CU_ASSERT_EQUAL(seg(&stale, U, FIN | ACK, u_end, c_end, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(stale.fin_sent, 0);
+
+	tcp_track_resync(&t, TCP_DIR_CLIENT, c_end, u_end, 512);
+	tcp_track_resync(&t, TCP_DIR_UPSTREAM, u_end, c_end, 512);
+	CU_ASSERT_EQUAL(t.win[U].end, u_end);
+	CU_ASSERT_EQUAL(t.win[C].end, c_end);
+	/* A blind RST where the connection was 3 GB ago is outside now. */
+	CU_ASSERT_EQUAL(seg(&t, U, RST, UISN + 501, 0, 0, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+	/* The real close: FIN recorded, acknowledged, the state moves. */
+	CU_ASSERT_EQUAL(seg(&t, U, FIN | ACK, u_end, c_end, 512, 0), TCP_ACCEPT);
+	CU_ASSERT(t.fin_sent & (1u << TCP_DIR_UPSTREAM));
+	CU_ASSERT_EQUAL(seg(&t, C, ACK, c_end, u_end + 1, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_FIN_WAIT);
+
+	/* A RST at exactly the next sequence number closes a resynced connection too. */
+	established(&t, 7, 7);
+	tcp_track_resync(&t, TCP_DIR_CLIENT, c_end, u_end, 512);
+	tcp_track_resync(&t, TCP_DIR_UPSTREAM, u_end, c_end, 512);
+	CU_ASSERT_EQUAL(seg(&t, C, RST, c_end, 0, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+}
+
 static void test_win_ackless(void)
 {
 	struct tcp_track t, before;
@@ -1124,6 +1162,7 @@ static CU_TestInfo tcp_tests[] = {
     {"win_blind_fin", test_win_blind_fin},
     {"win_real_close", test_win_real_close},
     {"win_ackless", test_win_ackless},
+    {"win_resync", test_win_resync},
     {"seg_parse", test_seg_parse},
     {"mss_golden_v4", test_mss_golden_v4},
     {"mss_golden_v4_odd", test_mss_golden_v4_odd},
