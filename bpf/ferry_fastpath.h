@@ -15,7 +15,8 @@
  * connection's state), IPv4 options, IPv6 extension headers, fragments, a
  * TTL or hop limit that would expire, a packet above the egress MTU,
  * malformed lengths, ICMP (errors are translated by the worker), an egress
- * with no device in ferry_tx_ports, and a miss.
+ * with no device in ferry_tx_ports, and a miss.  A flow's ratelimit is
+ * applied first (fast_ratelimit()): over the limit, XDP_DROP, counted.
  *
  * Included by ferry_steer.bpf.c only: the maps below are part of its object.
  */

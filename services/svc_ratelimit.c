@@ -41,7 +41,15 @@
  * Tokens are integers scaled so that the arithmetic is exact and cannot
  * overflow: a bucket holds up to burst * 1e9 units, refills `rate` units per
  * nanosecond, and a packet (or byte) costs 1e9 * divisor units, where the
- * divisor is the number of workers sharing the rate (1 per source).
+ * divisor is the number of workers sharing the rate (1 per source). *
+ * In the XDP fast path (bpf/ferry_fastpath.h), a chain with one ratelimit
+ * forwards its offloaded sessions with the same buckets, per CPU instead of
+ * per worker: svc_ratelimit__offload_params() gives ferryd the parameters
+ * above for ferry_rl_params, and the drops there come back as this
+ * service's `dropped` and over_* counters (svc_ratelimit__offload_counters()).
+ * A session's first packets, before it is offloaded, take the worker's
+ * bucket and the rest the CPU's, so the total may exceed the rate by those
+ * few packets per session (a UDP session's up to 8, a TCP handshake).
  */
 #include <errno.h>
 #include <stdbool.h>
