@@ -15,7 +15,8 @@
  * connection's state), IPv4 options, IPv6 extension headers, fragments, a
  * TTL or hop limit that would expire, a packet above the egress MTU,
  * malformed lengths, ICMP (errors are translated by the worker), an egress
- * with no device in ferry_tx_ports, and a miss.
+ * with no device in ferry_tx_ports, and a miss.  A flow's ratelimit is
+ * applied first (fast_ratelimit()): over the limit, XDP_DROP, counted.
  *
  * Included by ferry_steer.bpf.c only: the maps below are part of its object.
  */
@@ -50,6 +51,114 @@ struct {
 	__type(key, __u32);
 	__type(value, struct bpf_devmap_val);
 } ferry_tx_ports SEC(".maps");
+
+/*
+ * A flow's ratelimit (struct ferry_rl_params), applied to an offloaded
+ * packet before its rewrite.  Buckets are per CPU, never shared, so no
+ * lock: per flow, each CPU has one bucket with 1/queues of the rate and
+ * burst, as each worker has (ferryd computes `cost` with that divisor).
+ * One RX queue is served by one CPU's NAPI, where this program runs, so a
+ * CPU stands for a worker: the flow's packets spread over the queues, and
+ * the CPUs, by the NIC's hash.  (On a veth the XDP program runs on the
+ * sending task's CPU: a sender that moves between CPUs may get up to one
+ * share per CPU, as a flow spread over more queues than workers would.)
+ * Per source, each CPU has a bucket per source address with the full rate,
+ * as each worker has a table: in an LRU map shared by every flow
+ * (FERRY_RL_MAX_SOURCES), where the least recently used source goes and
+ * comes back full, as an evicted one does in a worker's table.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FERRY_MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct ferry_rl_params);
+} ferry_rl_params SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, FERRY_MAX_FLOWS);
+	__type(key, __u32);
+	__type(value, struct ferry_rl_bucket);
+} ferry_rl_flow SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(max_entries, FERRY_RL_MAX_SOURCES);
+	__type(key, struct ferry_rl_src_key);
+	__type(value, struct ferry_rl_bucket);
+} ferry_rl_sources SEC(".maps");
+
+#define FERRY_RL_PASS 0
+#define FERRY_RL_OVER_PACKETS 1
+#define FERRY_RL_OVER_BYTES 2
+
+/* As services/svc_ratelimit.c refill(): dt < fill_ns keeps rate * dt below cap + rate. */
+static __always_inline void fast_rl_refill(const struct ferry_rl_bucket_params *p, __u64 *tokens,
+					   __u64 dt)
+{
+	if (!p->rate)
+		return;
+	if (dt >= p->fill_ns)
+		*tokens = p->cap;
+	else if ((*tokens += p->rate * dt) > p->cap)
+		*tokens = p->cap;
+}
+
+/*
+ * FERRY_RL_PASS (the tokens taken), FERRY_RL_OVER_* (none taken), or
+ * FERRY_FAST_MISS: no bucket could be had, the worker limits the packet.
+ */
+static __always_inline int fast_ratelimit(const struct ferry_sess *s,
+					  const struct ferry_sess_key *k, __u32 len, __u64 now)
+{
+	struct ferry_rl_params *p;
+	struct ferry_rl_bucket *b;
+	__u64 dt, bytes_cost;
+
+	p = bpf_map_lookup_elem(&ferry_rl_params, &s->flow_id);
+	if (!p || !p->gen || !(p->dirs & (1u << s->dir)))
+		return FERRY_RL_PASS;
+	if (p->per_source) {
+		struct ferry_rl_src_key sk = {};
+		struct ferry_rl_bucket fresh = {};
+
+		__builtin_memcpy(sk.addr, k->saddr, sizeof(sk.addr));
+		sk.flow_id = s->flow_id;
+		sk.family = k->family;
+		b = bpf_map_lookup_elem(&ferry_rl_sources, &sk);
+		if (!b) {
+			/* Zero: full at the check below.  The other CPUs' copies start zero too. */
+			bpf_map_update_elem(&ferry_rl_sources, &sk, &fresh, BPF_NOEXIST);
+			b = bpf_map_lookup_elem(&ferry_rl_sources, &sk);
+			if (!b)
+				return FERRY_FAST_MISS;
+		}
+	} else {
+		b = bpf_map_lookup_elem(&ferry_rl_flow, &s->flow_id);
+		if (!b)
+			return FERRY_FAST_MISS;
+	}
+	if (b->gen != p->gen) {
+		b->pkt_tokens = p->pkt.cap;
+		b->byte_tokens = p->byte.cap;
+		b->last_ns = now;
+		b->gen = p->gen;
+	}
+	dt = now > b->last_ns ? now - b->last_ns : 0;
+	fast_rl_refill(&p->pkt, &b->pkt_tokens, dt);
+	fast_rl_refill(&p->byte, &b->byte_tokens, dt);
+	b->last_ns = now;
+	bytes_cost = p->byte.cost * len;
+	if (p->pkt.rate && b->pkt_tokens < p->pkt.cost)
+		return FERRY_RL_OVER_PACKETS;
+	if (p->byte.rate && b->byte_tokens < bytes_cost)
+		return FERRY_RL_OVER_BYTES;
+	if (p->pkt.rate)
+		b->pkt_tokens -= p->pkt.cost;
+	if (p->byte.rate)
+		b->byte_tokens -= bytes_cost;
+	return FERRY_RL_PASS;
+}
 
 /* As lib/nat.c csum_apply16(): a checksum after a change folded to 16 bits. */
 static __always_inline void fast_csum_apply16(__u16 *field, __u16 d)
@@ -262,6 +371,31 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct ferry_xdp_stats 
 	keep = sizeof(struct ethhdr) + fp.ip_len;
 	if (keep < FERRY_ETH_MIN_LEN)
 		keep = FERRY_ETH_MIN_LEN;
+
+	/* The chain's ratelimit, on the frame's length as a worker sees it. */
+	now = bpf_ktime_get_ns();
+	ret = fast_ratelimit(s, &k, len > keep ? keep : len, now);
+	if (ret == FERRY_FAST_MISS)
+		return FERRY_FAST_MISS;
+	if (ret != FERRY_RL_PASS) {
+		len = len > keep ? keep : len;
+		xs->steered++;
+		if (fs) {
+			fs->packets++;
+			fs->bytes += len;
+			fs->offload_rate_limited++;
+			fs->offload_rate_limited_bytes += len;
+			if (ret == FERRY_RL_OVER_BYTES)
+				fs->offload_rate_limited_over_bytes++;
+			if (s->dir == FERRY_DIR_REPLY) {
+				fs->reply_packets++;
+				fs->offload_rate_limited_reply++;
+				fs->offload_rate_limited_reply_bytes += len;
+			}
+		}
+		return XDP_DROP;
+	}
+
 	if (len > keep) {
 		if (bpf_xdp_adjust_tail(ctx, (int)keep - (int)len))
 			return FERRY_FAST_MISS;
@@ -272,7 +406,6 @@ static __always_inline int fast_path(struct xdp_md *ctx, struct ferry_xdp_stats 
 	if (fast_rewrite(data, data_end, s, k.family, k.l4_proto, fp.l4_off))
 		return XDP_DROP; /* cannot happen: the headers were read above */
 
-	now = bpf_ktime_get_ns();
 	st = bpf_map_lookup_elem(&ferry_sess_stats, &s->stats_slot);
 	if (st) {
 		st->packets++;

@@ -96,6 +96,19 @@ struct ferry_flow_stats {
 	__u64 offloaded_reply_bytes;
 	/* An offloaded session's packet the fast path could not redirect (no egress device): XDP_PASS. */
 	__u64 offload_redirect_failed;
+	/*
+	 * An offloaded session's packet over its flow's ratelimit bucket in
+	 * the fast path (struct ferry_rl_params): XDP_DROP, counted in
+	 * `packets` too, never in `offloaded`.  Its bytes; the `_reply` ones
+	 * of those; of all of them, those the byte bucket (not the packet
+	 * bucket) was short for.  ferryd adds them into ferry_fwd_stats
+	 * (rx, drop_rate_limited) and the chain's ferry_svc_stats.
+	 */
+	__u64 offload_rate_limited;
+	__u64 offload_rate_limited_bytes;
+	__u64 offload_rate_limited_reply;
+	__u64 offload_rate_limited_reply_bytes;
+	__u64 offload_rate_limited_over_bytes;
 };
 
 /*
@@ -319,6 +332,55 @@ struct ferry_sess_stats {
 	__u32 tcp_valid;      /* 1 once a TCP segment was forwarded here */
 };
 
+/*
+ * A flow's `ratelimit` service in the fast path (ARRAY keyed by flow_id,
+ * written by ferryd at start and at each reload from the service's
+ * configuration: services/svc_ratelimit.c).  The same integer token
+ * buckets as the workers': a bucket holds up to `cap` units, refills `rate`
+ * units per nanosecond (full after `fill_ns`), a packet costs `cost` units
+ * of the packet bucket and frame bytes * `cost` units of the byte bucket.
+ * A bucket with rate 0 is not configured.  `gen` 0: the flow has no
+ * ratelimit; any other value names this configuration, and a bucket left
+ * by another one (a reload, a reused flow id) starts again full.
+ */
+struct ferry_rl_bucket_params {
+	__u64 rate;
+	__u64 cap;
+	__u64 cost;
+	__u64 fill_ns;
+};
+
+struct ferry_rl_params {
+	__u64 gen;
+	struct ferry_rl_bucket_params pkt;
+	struct ferry_rl_bucket_params byte;
+	__u8 dirs;            /* 1 << enum ferry_dir: the directions limited */
+	__u8 per_source;      /* 1: a bucket per source address, else one per flow */
+	__u8 pad[6];
+};
+
+/*
+ * One bucket, per CPU: in ferry_rl_flow (PERCPU_ARRAY by flow_id) or
+ * ferry_rl_sources (LRU_PERCPU_HASH by struct ferry_rl_src_key).  All
+ * zero, or of another `gen`, it is full.
+ */
+struct ferry_rl_bucket {
+	__u64 pkt_tokens;
+	__u64 byte_tokens;
+	__u64 last_ns;
+	__u64 gen;
+};
+
+struct ferry_rl_src_key {
+	__u32 addr[4];        /* the packet's source, network order, IPv4 in [0] */
+	__u32 flow_id;
+	__u8 family;
+	__u8 pad[3];
+};
+
+/* Source buckets for all flows together (ferry_rl_sources): the least recently used go. */
+#define FERRY_RL_MAX_SOURCES 16384
+
 /* Pin names under the configured pin path (default /sys/fs/bpf/ferry). */
 #define FERRY_PIN_RULES "ferry_rules"
 #define FERRY_PIN_FLOW_STATS "ferry_flow_stats"
@@ -332,6 +394,9 @@ struct ferry_sess_stats {
 #define FERRY_PIN_SESSIONS "ferry_sessions"
 #define FERRY_PIN_SESS_STATS "ferry_sess_stats"
 #define FERRY_PIN_TX_PORTS "ferry_tx_ports"
+#define FERRY_PIN_RL_PARAMS "ferry_rl_params"
+#define FERRY_PIN_RL_FLOW "ferry_rl_flow"
+#define FERRY_PIN_RL_SOURCES "ferry_rl_sources"
 /* ferry_steer attached alone on interface IF: FERRY_PIN_PROG "_" IF (daemon/steer.c). */
 #define FERRY_PIN_PROG "ferry_steer"
 

@@ -64,6 +64,7 @@ struct ferry_daemon {
 	 */
 	struct {
 		uint64_t client, client_bytes, reply, reply_bytes;
+		uint64_t rl_client, rl_client_bytes, rl_reply, rl_reply_bytes, rl_over_bytes;
 	} offload_base[CFG_MAX_FLOWS];
 	/* The fast path's maps (steer.h), set by ferryd once they exist: offload_maps. */
 	bool offload_maps;

@@ -60,7 +60,10 @@ static const struct counter flow_counters[] = {
 	FLOW_COUNTER(dropped_no_socket), FLOW_COUNTER(dropped_fragment),
 	FLOW_COUNTER(dropped_source_route), FLOW_COUNTER(offloaded), FLOW_COUNTER(offloaded_bytes),
 	FLOW_COUNTER(offloaded_reply), FLOW_COUNTER(offloaded_reply_bytes),
-	FLOW_COUNTER(offload_redirect_failed),
+	FLOW_COUNTER(offload_redirect_failed), FLOW_COUNTER(offload_rate_limited),
+	FLOW_COUNTER(offload_rate_limited_bytes), FLOW_COUNTER(offload_rate_limited_reply),
+	FLOW_COUNTER(offload_rate_limited_reply_bytes),
+	FLOW_COUNTER(offload_rate_limited_over_bytes),
 };
 
 #define FWD_COUNTER(f) { #f, offsetof(struct ferry_fwd_stats, f) }

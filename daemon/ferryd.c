@@ -220,7 +220,8 @@ static int attach_all(struct ferry_daemon *d)
 	for (int f = 0; f < d->nr_flows; f++) {
 		err = steer__set_flow_info(d->steer, (uint32_t)f, d->cfg.flows[f].name) ?:
 		      steer__set_flow_offload(d->steer, (uint32_t)f, d->flows[f].offload,
-					      d->flows[f].offload_why);
+					      d->flows[f].offload_why) ?:
+		      offload__write_ratelimit(d, (uint32_t)f, true);
 		if (err)
 			return err;
 		/* What each ferry_svc_stats slot is, so ferryctl needs no config. */

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -22,6 +23,8 @@
 #include "nat.h"
 #include "nh_cache.h"
 #include "offload.h"
+#include "service.h"
+#include "steer.h"
 #include "tcp_state.h"
 #include "worker.h"
 
@@ -67,10 +70,17 @@ void offload__decide(const struct ferry_daemon *d, struct flow_chain *ch,
 		snprintf(ch->offload_why, sizeof(ch->offload_why), "no services");
 		return;
 	}
-	for (int s = 0; s < ch->nr; s++)
+	for (int s = 0, limits = 0; s < ch->nr; s++) {
 		if (!service__offloadable(ch->ops[s], ch->conf[s], ch->offload_why,
 					  sizeof(ch->offload_why)))
 			return;
+		/* The fast path has one bucket set per flow (ferry_rl_params). */
+		if (service__is_ratelimit(ch->ops[s]) && ++limits > 1) {
+			snprintf(ch->offload_why, sizeof(ch->offload_why),
+				 "ratelimit: more than one in the chain");
+			return;
+		}
+	}
 	/* Only a NAT service ends a chain that sends: forward or lb decides the rewrite. */
 	if (strcmp(ch->ops[ch->nr - 1]->name, "forward") && strcmp(ch->ops[ch->nr - 1]->name, "lb")) {
 		snprintf(ch->offload_why, sizeof(ch->offload_why), "%s: not a NAT service",
@@ -78,6 +88,37 @@ void offload__decide(const struct ferry_daemon *d, struct flow_chain *ch,
 		return;
 	}
 	ch->offload = true;
+}
+
+/* The chain's ratelimit's position, or -1. */
+static int rl_pos(const struct flow_chain *ch)
+{
+	for (int s = 0; s < ch->nr; s++)
+		if (service__is_ratelimit(ch->ops[s]))
+			return s;
+	return -1;
+}
+
+int offload__write_ratelimit(struct ferry_daemon *d, uint32_t flow_id, bool configured)
+{
+	/* Names this configuration: buckets of an earlier one (or run) start again full. */
+	static uint64_t gen;
+	const struct flow_chain *ch = &d->flows[flow_id];
+	struct ferry_rl_params p;
+	int pos;
+
+	if (flow_id >= CFG_MAX_FLOWS)
+		return -ERANGE;
+	memset(&p, 0, sizeof(p));
+	pos = configured && ch->offload ? rl_pos(ch) : -1;
+	if (pos >= 0) {
+		struct timespec ts;
+
+		if (!gen && !clock_gettime(CLOCK_REALTIME, &ts))
+			gen = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		svc_ratelimit__offload_params(ch->conf[pos], ++gen, &p);
+	}
+	return steer__set_flow_ratelimit(d->steer, flow_id, &p);
 }
 
 /* ---- a worker's slice ---- */
@@ -613,6 +654,7 @@ int offload__flow_counts(struct ferry_daemon *d, uint32_t flow_id, struct offloa
 	int ncpus = libbpf_num_possible_cpus();
 	struct ferry_flow_stats *vals;
 	uint64_t off = 0, off_b = 0, rep = 0, rep_b = 0;
+	uint64_t rl = 0, rl_b = 0, rl_rep = 0, rl_rep_b = 0, rl_over_b = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!d->offload_maps || ncpus <= 0 || flow_id >= CFG_MAX_FLOWS)
@@ -629,6 +671,11 @@ int offload__flow_counts(struct ferry_daemon *d, uint32_t flow_id, struct offloa
 		off_b += vals[c].offloaded_bytes;
 		rep += vals[c].offloaded_reply;
 		rep_b += vals[c].offloaded_reply_bytes;
+		rl += vals[c].offload_rate_limited;
+		rl_b += vals[c].offload_rate_limited_bytes;
+		rl_rep += vals[c].offload_rate_limited_reply;
+		rl_rep_b += vals[c].offload_rate_limited_reply_bytes;
+		rl_over_b += vals[c].offload_rate_limited_over_bytes;
 	}
 	free(vals);
 	/* Since the flow id was last reset; the XDP program's counters never are. */
@@ -640,6 +687,16 @@ int offload__flow_counts(struct ferry_daemon *d, uint32_t flow_id, struct offloa
 	out->client_bytes = off_b - rep_b;
 	out->reply = rep;
 	out->reply_bytes = rep_b;
+	rl -= d->offload_base[flow_id].rl_client + d->offload_base[flow_id].rl_reply;
+	rl_b -= d->offload_base[flow_id].rl_client_bytes + d->offload_base[flow_id].rl_reply_bytes;
+	rl_rep -= d->offload_base[flow_id].rl_reply;
+	rl_rep_b -= d->offload_base[flow_id].rl_reply_bytes;
+	rl_over_b -= d->offload_base[flow_id].rl_over_bytes;
+	out->rl_client = rl - rl_rep;
+	out->rl_client_bytes = rl_b - rl_rep_b;
+	out->rl_reply = rl_rep;
+	out->rl_reply_bytes = rl_rep_b;
+	out->rl_over_bytes = rl_over_b;
 	return 0;
 }
 
@@ -656,11 +713,22 @@ void offload__rebase(struct ferry_daemon *d, uint32_t flow_id)
 	d->offload_base[flow_id].client_bytes = now.client_bytes;
 	d->offload_base[flow_id].reply = now.reply;
 	d->offload_base[flow_id].reply_bytes = now.reply_bytes;
+	d->offload_base[flow_id].rl_client = now.rl_client;
+	d->offload_base[flow_id].rl_client_bytes = now.rl_client_bytes;
+	d->offload_base[flow_id].rl_reply = now.rl_reply;
+	d->offload_base[flow_id].rl_reply_bytes = now.rl_reply_bytes;
+	d->offload_base[flow_id].rl_over_bytes = now.rl_over_bytes;
 }
 
-/* As the workers count a packet they receive and send: rx, then tx or reply. */
+/*
+ * As the workers count a packet they receive and send: rx, then tx or
+ * reply; or one the ratelimit dropped: rx, then drop_rate_limited.
+ */
 void offload__add_fwd(const struct offload_counts *c, struct ferry_fwd_stats *st)
 {
+	st->rx_packets += c->rl_client + c->rl_reply;
+	st->rx_bytes += c->rl_client_bytes + c->rl_reply_bytes;
+	st->drop_rate_limited += c->rl_client + c->rl_reply;
 	st->rx_packets += c->client + c->reply;
 	st->rx_bytes += c->client_bytes + c->reply_bytes;
 	st->tx_packets += c->client;
@@ -669,12 +737,18 @@ void offload__add_fwd(const struct offload_counts *c, struct ferry_fwd_stats *st
 	st->reply_bytes += c->reply_bytes;
 }
 
-/* Every service saw each packet; the last one (forward or lb) sent it. */
+/*
+ * Every service saw each packet the fast path forwarded; the last one
+ * (forward or lb) sent it.  One the ratelimit dropped passed the services
+ * before it, was dropped by the ratelimit, and the ones after never saw it.
+ */
 void offload__add_svc(const struct ferry_daemon *d, uint32_t flow_id, int pos,
 		      const struct offload_counts *c, struct ferry_svc_stats *st)
 {
 	const struct flow_chain *ch = &d->flows[flow_id];
-	uint64_t n = c->client + c->reply;
+	uint64_t n = c->client + c->reply, dropped = c->rl_client + c->rl_reply;
+	uint64_t client = c->client, reply = c->reply;
+	int limit = rl_pos(ch);
 
 	st->packets_in += n;
 	st->bytes_in += c->client_bytes + c->reply_bytes;
@@ -682,6 +756,21 @@ void offload__add_svc(const struct ferry_daemon *d, uint32_t flow_id, int pos,
 		st->sent += n;
 	else
 		st->passed += n;
-	service__offload_counters(ch->ops[pos], ch->conf[pos], c->client, c->reply,
+	if (limit >= 0 && pos <= limit) {
+		st->packets_in += dropped;
+		st->bytes_in += c->rl_client_bytes + c->rl_reply_bytes;
+		if (pos == limit) {
+			st->dropped += dropped;
+			service__offload_drop_counters(ch->ops[pos], ch->conf[pos],
+						       dropped - c->rl_over_bytes,
+						       c->rl_over_bytes,
+						       (uint64_t *)st->counters);
+		} else {
+			st->passed += dropped;
+			client += c->rl_client;
+			reply += c->rl_reply;
+		}
+	}
+	service__offload_counters(ch->ops[pos], ch->conf[pos], client, reply,
 				  (uint64_t *)st->counters);
 }

@@ -77,6 +77,10 @@ int offload__adopt_session(struct ferry_worker *w, struct nat_session *s, uint32
 struct offload_counts {
 	uint64_t client, client_bytes;
 	uint64_t reply, reply_bytes;
+	/* dropped by the chain's ratelimit in XDP; of all, for the byte bucket */
+	uint64_t rl_client, rl_client_bytes;
+	uint64_t rl_reply, rl_reply_bytes;
+	uint64_t rl_over_bytes;
 };
 int offload__flow_counts(struct ferry_daemon *d, uint32_t flow_id, struct offload_counts *out);
 void offload__add_fwd(const struct offload_counts *c, struct ferry_fwd_stats *st);
@@ -87,6 +91,12 @@ void offload__add_svc(const struct ferry_daemon *d, uint32_t flow_id, int pos,
  * interfaces can take the fast path's redirects now, into ferry_tx_ports.
  */
 void offload__follow_egress(struct ferry_daemon *d);
+/*
+ * At start and when a reload adds flow_id: its chain's ratelimit into the
+ * fast path's ferry_rl_params (none when not `configured`, or the flow is
+ * not offloaded, or has no ratelimit).  0 or -errno.
+ */
+int offload__write_ratelimit(struct ferry_daemon *d, uint32_t flow_id, bool configured);
 /* A flow id's counters start again from 0 (a reload reset it). */
 void offload__rebase(struct ferry_daemon *d, uint32_t flow_id);
 

@@ -549,12 +549,14 @@ static void update_info(struct ferry_daemon *d, const struct reload_plan *plan,
 		if (plan->add_mask >> id & 1) {
 			steer__set_flow_info(d->steer, (uint32_t)id, ch->fc.flow->name);
 			steer__set_flow_offload(d->steer, (uint32_t)id, ch->offload, ch->offload_why);
+			offload__write_ratelimit(d, (uint32_t)id, true);
 			for (int pos = 0; pos < ch->nr; pos++)
 				steer__set_svc_info(d->steer, (uint32_t)id, (uint32_t)pos,
 						    ch->ops[pos]->name,
 						    ch->ops[pos]->counter_names);
 		} else {
 			steer__set_flow_info(d->steer, (uint32_t)id, NULL);
+			offload__write_ratelimit(d, (uint32_t)id, false);
 		}
 		for (int pos = (plan->add_mask >> id & 1) ? ch->nr : 0; pos < old_nr; pos++)
 			steer__set_svc_info(d->steer, (uint32_t)id, (uint32_t)pos, NULL, NULL);

@@ -52,6 +52,9 @@ enum steer_shared_map {
 	SHARED_SESSIONS,
 	SHARED_SESS_STATS,
 	SHARED_TX_PORTS,
+	SHARED_RL_PARAMS,
+	SHARED_RL_FLOW,
+	SHARED_RL_SOURCES,
 	SHARED__MAX,
 };
 
@@ -66,6 +69,9 @@ static const char *const shared_pin_names[SHARED__MAX] = {
 	[SHARED_SESSIONS] = FERRY_PIN_SESSIONS,
 	[SHARED_SESS_STATS] = FERRY_PIN_SESS_STATS,
 	[SHARED_TX_PORTS] = FERRY_PIN_TX_PORTS,
+	[SHARED_RL_PARAMS] = FERRY_PIN_RL_PARAMS,
+	[SHARED_RL_FLOW] = FERRY_PIN_RL_FLOW,
+	[SHARED_RL_SOURCES] = FERRY_PIN_RL_SOURCES,
 };
 
 struct steer_iface {
@@ -149,6 +155,12 @@ static struct bpf_map *shared_map(struct ferry_steer_bpf *skel, enum steer_share
 		return skel->maps.ferry_sess_stats;
 	case SHARED_TX_PORTS:
 		return skel->maps.ferry_tx_ports;
+	case SHARED_RL_PARAMS:
+		return skel->maps.ferry_rl_params;
+	case SHARED_RL_FLOW:
+		return skel->maps.ferry_rl_flow;
+	case SHARED_RL_SOURCES:
+		return skel->maps.ferry_rl_sources;
 	default:
 		return NULL;
 	}
@@ -351,6 +363,7 @@ static bool is_ferry_pin(const char *name)
 		FERRY_PIN_FLOW_INFO, FERRY_PIN_XDP_STATS,  FERRY_PIN_XSKS,
 		FERRY_PIN_SVC_STATS, FERRY_PIN_SVC_INFO,  FERRY_PIN_QUEUE_STATS,
 		FERRY_PIN_SESSIONS,  FERRY_PIN_SESS_STATS, FERRY_PIN_TX_PORTS,
+		FERRY_PIN_RL_PARAMS, FERRY_PIN_RL_FLOW,    FERRY_PIN_RL_SOURCES,
 	};
 	const size_t plen = strlen(FERRY_PIN_XDP_STATS "_");
 
@@ -1169,6 +1182,20 @@ int steer__set_flow_offload(struct steer *s, uint32_t flow_id, bool offload, con
 	err = bpf_map_update_elem(fd, &flow_id, &info, BPF_ANY);
 	if (err)
 		pr_err("flow id %u: cannot write its offload state: %s", flow_id, strerror(-err));
+	return err;
+}
+
+int steer__set_flow_ratelimit(struct steer *s, uint32_t flow_id,
+			       const struct ferry_rl_params *p)
+{
+	int err = 0;
+
+	if (flow_id >= FERRY_MAX_FLOWS)
+		return -ERANGE;
+	if (bpf_map_update_elem(shared_fd(s, SHARED_RL_PARAMS), &flow_id, p, BPF_ANY)) {
+		err = -errno;
+		pr_err("flow id %u: cannot write its ratelimit: %s", flow_id, strerror(-err));
+	}
 	return err;
 }
 

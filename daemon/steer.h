@@ -54,6 +54,9 @@ int steer__clear_rules(struct steer *s, uint32_t from_slot);
 int steer__set_flow_info(struct steer *s, uint32_t flow_id, const char *name);
 /* Whether flow_id's sessions may use the fast path, and if not why (for ferryctl flows). */
 int steer__set_flow_offload(struct steer *s, uint32_t flow_id, bool offload, const char *why);
+/* flow_id's ratelimit in the fast path (ferry_rl_params; gen 0: none). */
+int steer__set_flow_ratelimit(struct steer *s, uint32_t flow_id,
+			      const struct ferry_rl_params *p);
 
 /* XSKMAP of IFNAME's program (key = queue id, value = AF_XDP socket fd), or -ENOENT. */
 int steer__xsks_fd(struct steer *s, const char *ifname);

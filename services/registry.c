@@ -44,6 +44,8 @@ bool service__offloadable(const struct ferry_service_ops *ops, const void *conf,
 		return true;
 	if (ops == &svc_filter_ops)
 		return svc_filter__offloadable(conf, why, len);
+	if (ops == &svc_ratelimit_ops)
+		return svc_ratelimit__offloadable(conf, why, len);
 	if (service__find(ops->name) != ops)
 		snprintf(why, len, "%s: out-of-tree service", ops->name);
 	else
@@ -57,6 +59,19 @@ void service__offload_counters(const struct ferry_service_ops *ops, const void *
 {
 	if (ops == &svc_filter_ops)
 		svc_filter__offload_counters(conf, client, reply, counters);
+}
+
+void service__offload_drop_counters(const struct ferry_service_ops *ops, const void *conf,
+				    uint64_t over_packets, uint64_t over_bytes,
+				    uint64_t counters[FERRY_SERVICE_COUNTERS])
+{
+	if (ops == &svc_ratelimit_ops)
+		svc_ratelimit__offload_counters(conf, over_packets, over_bytes, counters);
+}
+
+bool service__is_ratelimit(const struct ferry_service_ops *ops)
+{
+	return ops == &svc_ratelimit_ops;
 }
 
 void service__foreach(void (*fn)(const struct ferry_service_ops *ops, void *ctx), void *ctx)

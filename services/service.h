@@ -30,8 +30,8 @@ void service__foreach(void (*fn)(const struct ferry_service_ops *ops, void *ctx)
 /*
  * The XDP fast path (daemon/offload.c) does the per-packet work of the
  * built-in services forward and lb (the rewrite a session fixes at its
- * creation) and of filter without payload rules (a verdict fixed per
- * session); it does nothing of the others, nor of out-of-tree services, so
+ * creation), of filter without payload rules (a verdict fixed per
+ * session) and of ratelimit (its token buckets, per CPU); it does nothing of the others, nor of out-of-tree services, so
  * a chain with one of those keeps every packet on the AF_XDP path.
  *
  * Whether service `ops` with configuration `conf` is offloadable; if not,
@@ -47,9 +47,25 @@ bool service__offloadable(const struct ferry_service_ops *ops, const void *conf,
 void service__offload_counters(const struct ferry_service_ops *ops, const void *conf,
 			       uint64_t client, uint64_t reply,
 			       uint64_t counters[FERRY_SERVICE_COUNTERS]);
+/*
+ * Adds into `counters` what the service would have counted for the packets
+ * a ratelimit in the fast path dropped (over_packets: its packet bucket was
+ * short, over_bytes: its byte bucket); nothing for other services.
+ */
+void service__offload_drop_counters(const struct ferry_service_ops *ops, const void *conf,
+				    uint64_t over_packets, uint64_t over_bytes,
+				    uint64_t counters[FERRY_SERVICE_COUNTERS]);
+/* Whether `ops` is the built-in ratelimit, the one service the fast path drops for. */
+bool service__is_ratelimit(const struct ferry_service_ops *ops);
 bool svc_filter__offloadable(const void *conf, char *why, size_t len);
 void svc_filter__offload_counters(const void *conf, uint64_t client, uint64_t reply,
 				  uint64_t counters[FERRY_SERVICE_COUNTERS]);
+bool svc_ratelimit__offloadable(const void *conf, char *why, size_t len);
+/* The fast path's copy of its buckets' parameters, named `gen` (not 0). */
+void svc_ratelimit__offload_params(const void *conf, uint64_t gen, struct ferry_rl_params *out);
+void svc_ratelimit__offload_counters(const void *conf, uint64_t over_packets,
+				     uint64_t over_bytes,
+				     uint64_t counters[FERRY_SERVICE_COUNTERS]);
 
 struct nat_table;
 struct nh_resolver;

@@ -41,7 +41,15 @@
  * Tokens are integers scaled so that the arithmetic is exact and cannot
  * overflow: a bucket holds up to burst * 1e9 units, refills `rate` units per
  * nanosecond, and a packet (or byte) costs 1e9 * divisor units, where the
- * divisor is the number of workers sharing the rate (1 per source).
+ * divisor is the number of workers sharing the rate (1 per source). *
+ * In the XDP fast path (bpf/ferry_fastpath.h), a chain with one ratelimit
+ * forwards its offloaded sessions with the same buckets, per CPU instead of
+ * per worker: svc_ratelimit__offload_params() gives ferryd the parameters
+ * above for ferry_rl_params, and the drops there come back as this
+ * service's `dropped` and over_* counters (svc_ratelimit__offload_counters()).
+ * A session's first packets, before it is offloaded, take the worker's
+ * bucket and the rest the CPU's, so the total may exceed the rate by those
+ * few packets per session (a UDP session's up to 8, a TCP handshake).
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -403,6 +411,57 @@ static void rl_worker_destroy(void *conf, void *wstate)
 
 	free(rw->table);
 	free(rw);
+}
+
+/* ---- the XDP fast path (daemon/offload.c, bpf/ferry_fastpath.h) ---- */
+
+/*
+ * Either kind of bucket runs in XDP with the workers' arithmetic and
+ * shares: a bucket per CPU, as per worker.  daemon/offload.c keeps a
+ * chain with two ratelimits on the workers' path.
+ */
+bool svc_ratelimit__offloadable(const void *conf, char *why, size_t len)
+{
+	(void)conf;
+	(void)why;
+	(void)len;
+	return true;
+}
+
+static void rl_offload_bucket(const struct rl_params *p, struct ferry_rl_bucket_params *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!p->on)
+		return;
+	out->rate = p->rate;
+	out->cap = p->cap;
+	out->cost = p->cost;
+	out->fill_ns = p->fill_ns;
+}
+
+void svc_ratelimit__offload_params(const void *conf, uint64_t gen, struct ferry_rl_params *out)
+{
+	const struct rl_conf *c = conf;
+
+	memset(out, 0, sizeof(*out));
+	out->gen = gen;
+	out->dirs = (__u8)c->dirs;
+	out->per_source = c->per_source;
+	rl_offload_bucket(&c->pkt, &out->pkt);
+	rl_offload_bucket(&c->byte, &out->byte);
+}
+
+/*
+ * The fast path's drops, as the service's own counters: over_packets and
+ * over_bytes.  buckets_in_use and evictions are the workers' tables only.
+ */
+void svc_ratelimit__offload_counters(const void *conf, uint64_t over_packets,
+				     uint64_t over_bytes,
+				     uint64_t counters[FERRY_SERVICE_COUNTERS])
+{
+	(void)conf;
+	counters[RL_OVER_PACKETS] += over_packets;
+	counters[RL_OVER_BYTES] += over_bytes;
 }
 
 static void rl_destroy(void *conf)
