@@ -31,8 +31,9 @@ void service__foreach(void (*fn)(const struct ferry_service_ops *ops, void *ctx)
  * The XDP fast path (daemon/offload.c) does the per-packet work of the
  * built-in services forward and lb (the rewrite a session fixes at its
  * creation), of filter without payload rules (a verdict fixed per
- * session) and of ratelimit (its token buckets, per CPU); it does nothing of the others, nor of out-of-tree services, so
- * a chain with one of those keeps every packet on the AF_XDP path.
+ * session) and of ratelimit (its token buckets, per CPU); it does nothing
+ * of the others, nor of out-of-tree services, so a chain with one of those
+ * keeps every packet on the AF_XDP path.
  *
  * Whether service `ops` with configuration `conf` is offloadable; if not,
  * why, in `why`.
