@@ -110,7 +110,7 @@ all: $(FERRYD) $(FERRYCTL) $(EXAMPLE_SVCS)
 deps:
 	$(Q)$(call apt_install,deps,$(BUILD_PACKAGES) $(TEST_PACKAGES))
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/ferry_shared.h bpf/ferry_match.h
+$(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/ferry_shared.h bpf/ferry_match.h bpf/ferry_fastpath.h
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
