@@ -47,10 +47,10 @@
 #define OB_SESSIONS 24
 #define OB_CASES 800
 #define OB_MAP_ENTRIES 64
-#define OB_LO 1			/* ingress and egress: the loopback */
-#define OB_NO_DEV 0x7ffffff0	/* an ifindex no device has, never in ferry_tx_ports */
+#define OB_LO 1              /* ingress and egress: the loopback */
+#define OB_NO_DEV 0x7ffffff0 /* an ifindex no device has, never in ferry_tx_ports */
 #define OB_FRAME_MAX 2048
-#define OB_DUMPS 4		/* mismatches printed in full */
+#define OB_DUMPS 4 /* mismatches printed in full */
 
 /* ---- seeded randomness ---- */
 
@@ -99,7 +99,7 @@ static void rnd_mac(uint8_t mac[6])
 
 struct ob_sess {
 	struct nat_session *s;
-	bool no_egress;	/* the upstream side's interface is not in ferry_tx_ports */
+	bool no_egress; /* the upstream side's interface is not in ferry_tx_ports */
 	struct ferry_sess_key key[2];
 	struct ferry_sess val[2];
 	/* What the fast path forwarded, by enum ferry_dir. */
@@ -241,6 +241,11 @@ static void put16(uint8_t *p, uint16_t v)
 	p[1] = (uint8_t)v;
 }
 
+static uint32_t get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
 /*
  * A packet of direction `dir` of `os`, of kind `kind`: valid checksums
  * unless the kind says otherwise, everything the rewrite must carry over
@@ -279,6 +284,8 @@ static void gen_packet(const struct ob_sess *os, int dir, enum ob_kind kind, str
 	}
 	if (kind == K_IP_OPTIONS)
 		opt_len = 4 * (1 + rnd_below(10));
+	if (kind == K_FRAGMENT && family == 6)
+		opt_len = 8; /* a fragment header */
 	l4_hlen = proto == IPPROTO_UDP ? 8 : 20 + 4 * rnd_below(11);
 	payload = rnd_below(1401);
 	/* Within the entry's MTU, sometimes exactly at it. */
@@ -322,6 +329,13 @@ static void gen_packet(const struct ob_sess *os, int dir, enum ob_kind kind, str
 		ip[7] = ttl;
 		memcpy(ip + 8, saddr.b, 16);
 		memcpy(ip + 24, daddr.b, 16);
+		if (kind == K_FRAGMENT) {
+			ip[6] = IPPROTO_FRAGMENT;
+			ip[40] = (uint8_t)proto;
+			ip[41] = 0;
+			/* The first fragment (offset 0, more) or a later one. */
+			put16(ip + 42, (rnd() & 1) ? 1 : (uint16_t)((1 + rnd_below(0x1fff)) << 3));
+		}
 	}
 	l4 = ip + ip_hlen + opt_len;
 	put16(l4, sport);
@@ -346,9 +360,8 @@ static void gen_packet(const struct ob_sess *os, int dir, enum ob_kind kind, str
 		else if (kind == K_RST)
 			l4[13] |= 0x04;
 		memset(l4 + 20, 1, l4_hlen - 20); /* NOP options */
-		p->seq_end = ((uint32_t)l4[4] << 24 | (uint32_t)l4[5] << 16 | (uint32_t)l4[6] << 8 | l4[7]) +
-			     payload;
-		p->ack = (uint32_t)l4[8] << 24 | (uint32_t)l4[9] << 16 | (uint32_t)l4[10] << 8 | l4[11];
+		p->seq_end = get32(l4 + 4) + payload;
+		p->ack = get32(l4 + 8);
 		p->win = (uint32_t)l4[14] << 8 | l4[15];
 	}
 
@@ -469,7 +482,7 @@ static bool ob_case(struct ob *o, uint32_t n, uint32_t *seen)
 			kind = (enum ob_kind)(1 + rnd_below(K_NO_EGRESS - 1));
 		while ((proto != IPPROTO_TCP && (kind == K_SYN || kind == K_FIN || kind == K_RST)) ||
 		       (proto != IPPROTO_UDP && kind == K_UDP_LEN) ||
-		       (family != 4 && (kind == K_IP_OPTIONS || kind == K_FRAGMENT)) ||
+		       (family != 4 && kind == K_IP_OPTIONS) ||
 		       (!l2->mtu && kind == K_OVER_MTU));
 	}
 	seen[kind]++;
