@@ -195,24 +195,24 @@ void offload__worker_destroy(struct ferry_worker *w)
 	w->offload = NULL;
 }
 
-/* The entry of one direction of `s`: the packet as it arrives, and what it becomes. */
-static void entry_make(const struct ferry_worker *w, const struct nat_session *s,
-		       enum ferry_dir dir, uint32_t slot, struct ferry_sess_key *k,
-		       struct ferry_sess *v)
+void offload__entry(const struct nat_session *s, enum ferry_dir dir, int client_ifindex,
+		    int upstream_ifindex, uint32_t slot, uint32_t worker, struct ferry_sess_key *k,
+		    struct ferry_sess *v)
 {
-	const struct ferry_daemon *d = w->d;
 	const struct nat_tuple *in, *out;
-	const struct nat_l2 *l2, *in_l2;
+	const struct nat_l2 *l2;
 	const struct nat_rw *rw;
 	size_t alen = s->client.family == 4 ? 4 : 16;
 	struct nat_tuple rev_in, rev_out;
+	int in_ifindex, out_ifindex;
 
 	if (dir == FERRY_DIR_CLIENT) {
 		in = &s->client;
 		out = &s->upstream;
 		l2 = &s->to_upstream;
-		in_l2 = &s->to_client;
 		rw = &s->rw_upstream;
+		in_ifindex = client_ifindex;
+		out_ifindex = upstream_ifindex;
 	} else {
 		/* A reply arrives as upstream -> egress:nat_port, leaves as flow -> client. */
 		memset(&rev_in, 0, sizeof(rev_in));
@@ -226,8 +226,9 @@ static void entry_make(const struct ferry_worker *w, const struct nat_session *s
 		in = &rev_in;
 		out = &rev_out;
 		l2 = &s->to_client;
-		in_l2 = &s->to_upstream;
 		rw = &s->rw_client;
+		in_ifindex = upstream_ifindex;
+		out_ifindex = client_ifindex;
 	}
 	memset(k, 0, sizeof(*k));
 	memcpy(k->saddr, in->saddr.b, alen);
@@ -235,7 +236,7 @@ static void entry_make(const struct ferry_worker *w, const struct nat_session *s
 	k->sport = htons(in->sport);
 	k->dport = htons(in->dport);
 	/* It arrives where the kernel routes its sender: the way back to it. */
-	k->ifindex = (__u32)d->ports[in_l2->port].ifindex;
+	k->ifindex = (__u32)in_ifindex;
 	k->family = s->client.family;
 	k->l4_proto = s->client.proto;
 
@@ -248,12 +249,23 @@ static void entry_make(const struct ferry_worker *w, const struct nat_session *s
 	v->dport = rw->dport;
 	v->ip_delta = rw->ip_delta;
 	v->l4_delta = rw->l4_delta;
-	v->egress_ifindex = (__u32)d->ports[l2->port].ifindex;
+	v->egress_ifindex = (__u32)out_ifindex;
 	v->mtu = l2->mtu;
 	v->dir = (__u8)dir;
 	v->flow_id = s->flow_id;
 	v->stats_slot = slot * 2 + dir;
-	v->worker = w->id;
+	v->worker = worker;
+}
+
+/* The entry of one direction of `s`, with the ifindexes of its ports. */
+static void entry_make(const struct ferry_worker *w, const struct nat_session *s,
+		       enum ferry_dir dir, uint32_t slot, struct ferry_sess_key *k,
+		       struct ferry_sess *v)
+{
+	const struct ferry_daemon *d = w->d;
+
+	offload__entry(s, dir, d->ports[s->to_client.port].ifindex,
+		       d->ports[s->to_upstream.port].ifindex, slot, w->id, k, v);
 }
 
 static void count_error(struct worker_offload *o, int err, const char *what)

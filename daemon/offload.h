@@ -47,6 +47,18 @@ struct nat_session;
 void offload__decide(const struct ferry_daemon *d, struct flow_chain *ch,
 		     const struct cfg_flow *flow);
 
+/*
+ * The ferry_sessions entry of direction `dir` of `s` (the packet as it
+ * arrives, and what it becomes) for stats slot `slot` of worker `worker`,
+ * its sides on interfaces `client_ifindex` (where the client is reached)
+ * and `upstream_ifindex`.  Pure: the workers' installs and the tests that
+ * hold the XDP rewrite to lib/nat.c's (tests/unit/test_offload_bpf.c,
+ * tests/fuzz/fuzz_packet.c) build entries with it.
+ */
+void offload__entry(const struct nat_session *s, enum ferry_dir dir, int client_ifindex,
+		    int upstream_ifindex, uint32_t slot, uint32_t worker, struct ferry_sess_key *k,
+		    struct ferry_sess *v);
+
 /* worker__create() / worker__destroy(): the worker's slice and the table's hooks. */
 int offload__worker_init(struct ferry_worker *w);
 void offload__worker_destroy(struct ferry_worker *w);

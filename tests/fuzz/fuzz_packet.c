@@ -27,6 +27,15 @@
  * every input the table holds exactly the background sessions again, and a
  * sample of them is still found by both indexes.
  *
+ * Both rewrites go through the XDP fast path too (bpf/ferry_fastpath.h in
+ * ferry_steer, run with BPF_PROG_TEST_RUN, the session's entries made by
+ * offload__entry() as ferryd's workers make them): where lib/nat.c
+ * rewrites and the fast path may take the packet, it must redirect it with
+ * exactly lib/nat.c's bytes (trimmed as the workers trim); anything else it
+ * must hand on untouched, frames lib/packet.c refuses included.  The input
+ * picks the session's MTUs (none, 1500, exactly the packet, one byte short)
+ * and MACs.  Without root or BPF the comparison is skipped, said once.
+ *
  * The frame is copied into a heap buffer of exactly its size, so ASan
  * catches any read or write past its end.
  */
@@ -34,11 +43,19 @@
 #include <string.h>
 #include <netinet/in.h>
 
+#include <linux/bpf.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include "csum.h"
+#include "ferry_shared.h"
+#include "ferry_steer.skel.h"
 #include "fuzz.h"
 #include "icmp.h"
 #include "log.h"
 #include "nat.h"
+#include "offload.h"
 #include "packet.h"
 
 #define ETH_HLEN 14
@@ -61,6 +78,158 @@ static const uint8_t up_dst_mac[6] = { 0x02, 0, 0, 0, 0x02, 0x02 };
 static const uint8_t up_src_mac[6] = { 0x02, 0, 0, 0, 0x02, 0x01 };
 static const uint8_t cli_dst_mac[6] = { 0x02, 0, 0, 0, 0x01, 0x02 };
 static const uint8_t cli_src_mac[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
+
+/* ---- the XDP fast path (bpf/ferry_fastpath.h), held to lib/nat.c ---- */
+
+#define FAST_IFINDEX 1	  /* ingress and egress: the loopback */
+#define FAST_MAX_FRAME 3072 /* test_run takes one page's worth without xdp.frags */
+#define FAST_TCP_SYN_FIN_RST 0x07
+
+static struct ferry_steer_bpf *fast; /* NULL: the comparison is skipped */
+static int fast_prog, fast_sess, fast_stats, fast_ncpus;
+static struct ferry_sess_stats *fast_percpu;
+
+/* Root and BPF (make check runs the fuzzers as root): otherwise say so, once. */
+static void fast_init(void)
+{
+	struct bpf_devmap_val dev = { .ifindex = FAST_IFINDEX };
+	__u32 ifindex = FAST_IFINDEX;
+	const char *why = "open";
+	int err = 0;
+
+	fast_ncpus = libbpf_num_possible_cpus();
+	fast = ferry_steer_bpf__open();
+	if (!fast || fast_ncpus <= 0)
+		goto err_destroy;
+	why = "load";
+	if (bpf_map__set_max_entries(fast->maps.ferry_sessions, 4) ||
+	    bpf_map__set_max_entries(fast->maps.ferry_sess_stats, 4) ||
+	    (err = ferry_steer_bpf__load(fast)))
+		goto err_destroy;
+	why = "ferry_tx_ports";
+	if (bpf_map_update_elem(bpf_map__fd(fast->maps.ferry_tx_ports), &ifindex, &dev, BPF_ANY))
+		goto err_destroy;
+	fast_prog = bpf_program__fd(fast->progs.ferry_steer);
+	fast_sess = bpf_map__fd(fast->maps.ferry_sessions);
+	fast_stats = bpf_map__fd(fast->maps.ferry_sess_stats);
+	fast_percpu = calloc((size_t)fast_ncpus, sizeof(*fast_percpu));
+	FUZZ_CHECK(fast_percpu, "out of memory");
+	return;
+
+err_destroy:
+	fprintf(stderr, "fuzz_packet: SKIPPED: the XDP fast path comparison: cannot %s ferry_steer "
+		"(%s): it needs root and BPF\n", why, strerror(err < 0 ? -err : errno));
+	ferry_steer_bpf__destroy(fast);
+	fast = NULL;
+}
+
+/*
+ * `in` (`size` bytes) through ferry_steer with `entry` under `key`: with
+ * `want` (lib/nat.c's rewrite, `want_len` bytes) it must be redirected as
+ * exactly that and counted for the entry; without, handed on untouched.
+ */
+static void fast_run(const struct ferry_sess_key *key, const struct ferry_sess *entry,
+		     const uint8_t *in, size_t size, const uint8_t *want, uint32_t want_len,
+		     const char *what)
+{
+	static uint8_t out[FAST_MAX_FRAME];
+	struct xdp_md ctx = { .data_end = (__u32)size, .ingress_ifindex = FAST_IFINDEX };
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)size,
+		    .data_out = out, .data_size_out = sizeof(out), .ctx_in = &ctx,
+		    .ctx_size_in = sizeof(ctx), .repeat = 1);
+	uint64_t packets = 0, bytes = 0;
+	__u32 slot = entry->stats_slot;
+	int err;
+
+	memset(fast_percpu, 0, (size_t)fast_ncpus * sizeof(*fast_percpu));
+	FUZZ_CHECK(!bpf_map_update_elem(fast_stats, &slot, fast_percpu, BPF_ANY) &&
+			   !bpf_map_update_elem(fast_sess, key, entry, BPF_ANY),
+		   "%s: install the entry: %s", what, strerror(errno));
+	err = bpf_prog_test_run_opts(fast_prog, &opts);
+	FUZZ_CHECK(!err, "%s: BPF_PROG_TEST_RUN: %s", what, strerror(-err));
+	FUZZ_CHECK(!bpf_map_delete_elem(fast_sess, key), "%s: remove the entry", what);
+	if (!want) {
+		FUZZ_CHECK(opts.retval != XDP_REDIRECT && opts.data_size_out == size &&
+				   !memcmp(out, in, size),
+			   "%s: the fast path took a packet lib/nat.c would not forward "
+			   "(verdict %u, %u bytes of %zu)",
+			   what, opts.retval, opts.data_size_out, size);
+		return;
+	}
+	FUZZ_CHECK(opts.retval == XDP_REDIRECT, "%s: the fast path left it (verdict %u)", what,
+		   opts.retval);
+	FUZZ_CHECK(opts.data_size_out == want_len, "%s: the fast path sends %u bytes, lib/nat.c %u",
+		   what, opts.data_size_out, want_len);
+	for (uint32_t i = 0; i < want_len; i++)
+		FUZZ_CHECK(out[i] == want[i], "%s: byte %u: the fast path wrote %02x, lib/nat.c %02x",
+			   what, i, out[i], want[i]);
+	FUZZ_CHECK(!bpf_map_lookup_elem(fast_stats, &slot, fast_percpu), "%s: session stats", what);
+	for (int c = 0; c < fast_ncpus; c++) {
+		packets += fast_percpu[c].packets;
+		bytes += fast_percpu[c].bytes;
+	}
+	FUZZ_CHECK(packets == 1 && bytes == want_len, "%s: session counted %llu packets %llu bytes",
+		   what, (unsigned long long)packets, (unsigned long long)bytes);
+}
+
+/*
+ * Direction `dir` of `s` on the packet `in` (parsed as `pi`), which
+ * lib/nat.c rewrote into `rewritten` (0) or refused (`err`).  The fast path
+ * leaves to the workers what they must see even when they rewrite it: IPv4
+ * options and TCP SYN, FIN or RST.
+ */
+static void fast_compare(const struct nat_session *s, enum ferry_dir dir, const uint8_t *in,
+			 size_t size, const struct pkt_info *pi, const uint8_t *rewritten, int err)
+{
+	const char *what = dir == FERRY_DIR_CLIENT ? "fast path, to upstream" :
+						     "fast path, to client";
+	struct ferry_sess_key key;
+	struct ferry_sess entry;
+	bool takes = !err && !pi->has_ip_options &&
+		     !(pi->l4_proto == IPPROTO_TCP && (in[pi->l4_off + 13] & FAST_TCP_SYN_FIN_RST));
+
+	if (!fast || size > FAST_MAX_FRAME)
+		return;
+	offload__entry(s, dir, FAST_IFINDEX, FAST_IFINDEX, 0, 0, &key, &entry);
+	fast_run(&key, &entry, in, size, takes ? rewritten : NULL, pkt_frame_len(pi, (uint32_t)size),
+		 what);
+}
+
+/*
+ * A frame lib/packet.c refuses, under an entry keyed as the fast path would
+ * key it: the fast path must refuse it too.
+ */
+static void fast_refused(const uint8_t *in, size_t size)
+{
+	struct ferry_sess_key key = { .ifindex = FAST_IFINDEX };
+	struct ferry_sess entry = { .egress_ifindex = FAST_IFINDEX, .dir = FERRY_DIR_CLIENT };
+	uint32_t l3 = ETH_HLEN, l4;
+	uint16_t ethertype;
+
+	if (!fast || size > FAST_MAX_FRAME || size < ETH_HLEN)
+		return;
+	ethertype = (uint16_t)(in[12] << 8 | in[13]);
+	if (ethertype == 0x0800 && size >= l3 + 20) {
+		key.family = 4;
+		key.l4_proto = in[l3 + 9];
+		memcpy(key.saddr, in + l3 + 12, 4);
+		memcpy(key.daddr, in + l3 + 16, 4);
+		l4 = l3 + 20;
+	} else if (ethertype == 0x86dd && size >= l3 + 40) {
+		key.family = 6;
+		key.l4_proto = in[l3 + 6];
+		memcpy(key.saddr, in + l3 + 8, 16);
+		memcpy(key.daddr, in + l3 + 24, 16);
+		l4 = l3 + 40;
+	} else {
+		return;
+	}
+	if ((key.l4_proto != IPPROTO_UDP && key.l4_proto != IPPROTO_TCP) || size < l4 + 4)
+		return;
+	memcpy(&key.sport, in + l4, 2);
+	memcpy(&key.dport, in + l4 + 2, 2);
+	fast_run(&key, &entry, in, size, NULL, 0, "fast path, a frame lib/packet.c refuses");
+}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
@@ -96,6 +265,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 					&background[i]);
 		FUZZ_CHECK(err == 0, "background session %u: %d", i, err);
 	}
+	fast_init();
 	return 0;
 }
 
@@ -260,6 +430,38 @@ static void check_csum_helpers(const uint8_t *frame, size_t size, const struct p
 	free(fixed);
 }
 
+/*
+ * The session's next hops, chosen by the input's last byte: MACs, and MTUs
+ * at the edges the rewrites check (none, exactly the packet, a byte short)
+ * or well above it.
+ */
+static void session_l2(struct nat_session *s, const uint8_t *orig, size_t size,
+		       const struct pkt_info *pi)
+{
+	uint8_t pick = orig[size - 1];
+	uint32_t ip_len = (uint32_t)pi->pkt_len - pi->l3_off;
+	static const uint16_t up_mtu[8] = { UPSTREAM_MTU, UPSTREAM_MTU, UPSTREAM_MTU, 0, 1, 1, 2,
+					    UPSTREAM_MTU };
+	static const uint16_t cli_mtu[4] = { 0xffff, 0, 1, 2 };
+	uint16_t m;
+
+	memcpy(s->to_upstream.dst_mac, up_dst_mac, 6);
+	memcpy(s->to_upstream.src_mac, up_src_mac, 6);
+	memcpy(s->to_client.dst_mac, cli_dst_mac, 6);
+	memcpy(s->to_client.src_mac, cli_src_mac, 6);
+	s->to_upstream.dst_mac[5] ^= pick;
+	s->to_upstream.src_mac[4] ^= (uint8_t)size;
+	s->to_client.dst_mac[5] ^= (uint8_t)(size >> 8);
+	s->to_client.src_mac[4] ^= pick;
+	s->to_upstream.port = 1;
+	s->to_client.port = 0;
+	/* 1: exactly the packet; 2: one byte short of it (a packet is at least 20 bytes). */
+	m = up_mtu[pick & 7];
+	s->to_upstream.mtu = m == 1 ? (uint16_t)ip_len : m == 2 ? (uint16_t)(ip_len - 1) : m;
+	m = cli_mtu[(pick >> 3) & 3];
+	s->to_client.mtu = m == 1 ? (uint16_t)ip_len : m == 2 ? (uint16_t)(ip_len - 1) : m;
+}
+
 static void nat_round_trip(const uint8_t *orig, size_t size, const struct pkt_info *pi,
 			   bool valid)
 {
@@ -273,9 +475,10 @@ static void nat_round_trip(const uint8_t *orig, size_t size, const struct pkt_in
 	struct nat_tuple client, want, got, nbc[MAX_NEIGHBOURS];
 	/* The input decides how many neighbours there are and who goes first. */
 	uint32_t nr_nb = pi->sport % (MAX_NEIGHBOURS + 1), order = pi->dport;
+	uint32_t ip_len = (uint32_t)pi->pkt_len - pi->l3_off;
 	struct pkt_info rpi;
+	uint8_t *frame, *reply;
 	uint16_t stored;
-	uint8_t *frame;
 	int err;
 
 	nat_tuple_from_pkt(&client, pi);
@@ -312,31 +515,26 @@ static void nat_round_trip(const uint8_t *orig, size_t size, const struct pkt_in
 	FUZZ_CHECK(nat_table__lookup_client(nat, &client) == s, "client lookup");
 	FUZZ_CHECK(s->upstream.sport >= NAT_PORT_LO && s->upstream.sport <= NAT_PORT_HI,
 		   "NAT port %u", s->upstream.sport);
-	memcpy(s->to_upstream.dst_mac, up_dst_mac, 6);
-	memcpy(s->to_upstream.src_mac, up_src_mac, 6);
-	s->to_upstream.port = 1;
-	s->to_upstream.mtu = UPSTREAM_MTU;
-	memcpy(s->to_client.dst_mac, cli_dst_mac, 6);
-	memcpy(s->to_client.src_mac, cli_src_mac, 6);
-	s->to_client.port = 0;
-	s->to_client.mtu = 0xffff;
+	session_l2(s, orig, size, pi);
 
 	frame = malloc(size);
 	FUZZ_CHECK(frame, "out of memory");
 	memcpy(frame, orig, size);
 
 	err = nat_rewrite_to_upstream(frame, pi, s);
+	fast_compare(s, FERRY_DIR_CLIENT, orig, size, pi, frame, err);
 	if (pi->ttl <= 1) {
 		FUZZ_CHECK(err == -ETIMEDOUT, "ttl %u: rewrite returned %d", pi->ttl, err);
 		goto out;
 	}
-	if ((uint32_t)pi->pkt_len - pi->l3_off > UPSTREAM_MTU) {
-		FUZZ_CHECK(err == -EMSGSIZE, "IP length %u over MTU: rewrite returned %d",
-			   pi->pkt_len - pi->l3_off, err);
+	if (s->to_upstream.mtu && ip_len > s->to_upstream.mtu) {
+		FUZZ_CHECK(err == -EMSGSIZE, "IP length %u over MTU %u: rewrite returned %d", ip_len,
+			   s->to_upstream.mtu, err);
 		goto out;
 	}
 	FUZZ_CHECK(err == 0, "rewrite to upstream: %d", err);
-	FUZZ_CHECK(!memcmp(frame, up_dst_mac, 6) && !memcmp(frame + 6, up_src_mac, 6),
+	FUZZ_CHECK(!memcmp(frame, s->to_upstream.dst_mac, 6) &&
+			   !memcmp(frame + 6, s->to_upstream.src_mac, 6),
 		   "upstream MACs");
 	check_reparse(frame, size, pi, &s->upstream, pi->ttl - 1, "to upstream");
 	check_unchanged(orig, frame, size, pi, "to upstream");
@@ -358,13 +556,24 @@ static void nat_round_trip(const uint8_t *orig, size_t size, const struct pkt_in
 	nat_tuple_from_pkt(&got, &rpi);
 	FUZZ_CHECK(nat_table__lookup_reply(nat, &got) == s, "reply lookup");
 
+	reply = malloc(size);
+	FUZZ_CHECK(reply, "out of memory");
+	memcpy(reply, frame, size);
 	err = nat_rewrite_to_client(frame, &rpi, s);
+	fast_compare(s, FERRY_DIR_REPLY, reply, size, &rpi, frame, err);
+	free(reply);
 	if (rpi.ttl <= 1) {
 		FUZZ_CHECK(err == -ETIMEDOUT, "reply ttl %u: rewrite returned %d", rpi.ttl, err);
 		goto out;
 	}
+	if (s->to_client.mtu && ip_len > s->to_client.mtu) {
+		FUZZ_CHECK(err == -EMSGSIZE, "reply IP length %u over MTU %u: rewrite returned %d",
+			   ip_len, s->to_client.mtu, err);
+		goto out;
+	}
 	FUZZ_CHECK(err == 0, "rewrite to client: %d", err);
-	FUZZ_CHECK(!memcmp(frame, cli_dst_mac, 6) && !memcmp(frame + 6, cli_src_mac, 6),
+	FUZZ_CHECK(!memcmp(frame, s->to_client.dst_mac, 6) &&
+			   !memcmp(frame + 6, s->to_client.src_mac, 6),
 		   "client MACs");
 	reverse(&want, &client);
 	check_reparse(frame, size, pi, &want, pi->ttl - 2, "to client");
@@ -559,6 +768,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		check_csum_helpers(frame, size, &pi);
 		nat_round_trip(frame, size, &pi, valid);
 		FUZZ_CHECK(!memcmp(frame, data, size), "a check wrote to the input");
+	} else if (r != PKT_OK) {
+		fast_refused(frame, size);
 	}
 	free(frame);
 	return 0;
