@@ -74,12 +74,6 @@ int steer__set_svc_info(struct steer *s, uint32_t flow_id, uint32_t pos, const c
 	return -EOPNOTSUPP;
 }
 
-int steer__set_flow_offload(struct steer *s, uint32_t flow_id, bool offload, const char *why)
-{
-	FUZZ_CHECK(0, "steer__set_flow_offload() without a steering program");
-	return -EOPNOTSUPP;
-}
-
 int steer__set_flow_ratelimit(struct steer *s, uint32_t flow_id,
 			      const struct ferry_rl_params *p)
 {
