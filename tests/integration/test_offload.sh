@@ -197,8 +197,8 @@ phase_udp() {
 		[ "$(counter udp .datapath.reply_packets)" = $n ]
 	check "$m: udp: forward's packets_in = the flow's packets" \
 		[ "$(counter udp '.services[0].packets_in')" = "$(counter udp .steering.packets)" ]
-	check "$m: udp: one session, offloaded" \
-		[ "$(counter udp .datapath.sessions_created)/$(counter udp .datapath.sessions_offloaded)" = 1/1 ]
+	check "$m: udp: one session" [ "$(counter udp .datapath.sessions_created)" = 1 ]
+	check "$m: udp: sessions_offloaded >= 1" at_least "$(counter udp .datapath.sessions_offloaded)" 1
 	check "$m: udp: no drop" [ "$(counter udp '.datapath.drops | length')" = 0 ]
 }
 
