@@ -85,6 +85,13 @@
  * earlier service holds (forward waiting for a neighbour) and later sends
  * itself is seen by no later service.
  *
+ * The XDP fast path: once a session is established, ferryd may forward a
+ * flow's packets in its XDP program without a worker (README, "XDP fast
+ * path"), when every service of the chain is one whose per-packet work the
+ * program does itself: the built-ins forward, lb, filter without payload
+ * rules, and ratelimit.  A chain with an out-of-tree service is never
+ * offloaded: its process() sees every packet, as without the fast path.
+ *
  * Timers: tick() runs about every 100 ms.  A service that must act sooner
  * (pace releasing held packets) calls ferry_worker__wake_at() with a
  * deadline on the worker clock; the worker does not sleep past the earliest
