@@ -581,22 +581,26 @@ static void test_on_failure(void)
 /* flows[].offload and nat.offload_max_sessions: defaults, values, errors, reload equality. */
 static void test_offload_keys(void)
 {
-	struct cfg_flow a;
+	struct ferry_config base = { 0 };
+	struct cfg_errors berrs = { 0 };
 
 	expect_ok(MINIMAL);
 	CU_ASSERT_EQUAL(cfg.flows[0].offload, CFG_OFFLOAD_AUTO);
 	CU_ASSERT_EQUAL(cfg.nat.offload_max_sessions, 32768);
-	a = cfg.flows[0];
 	done();
+	/* The default flow, kept loaded to compare the others with. */
+	CU_ASSERT_EQUAL_FATAL(config__load_string(&base, "t.yaml", MINIMAL, &berrs), 0);
 	expect_ok(MINIMAL "    offload: off\n");
 	CU_ASSERT_EQUAL(cfg.flows[0].offload, CFG_OFFLOAD_OFF);
 	/* A flow whose offload changes is a changed flow: its sessions are renewed. */
-	CU_ASSERT_FALSE(config__flow_equal(&a, &cfg.flows[0]));
+	CU_ASSERT_FALSE(config__flow_equal(&base.flows[0], &cfg.flows[0]));
 	done();
 	expect_ok(MINIMAL "    offload: auto\n");
 	CU_ASSERT_EQUAL(cfg.flows[0].offload, CFG_OFFLOAD_AUTO);
-	CU_ASSERT_TRUE(config__flow_equal(&a, &cfg.flows[0]));
+	CU_ASSERT_TRUE(config__flow_equal(&base.flows[0], &cfg.flows[0]));
 	done();
+	config__free(&base);
+	free(berrs.capture);
 	expect_ok("nat: {offload_max_sessions: 0}\n" MINIMAL);
 	CU_ASSERT_EQUAL(cfg.nat.offload_max_sessions, 0);
 	done();
