@@ -16,7 +16,9 @@ FERRYD=${FERRYD:-$BUILD/ferryd}
 FERRYCTL=${FERRYCTL:-$BUILD/ferryctl}
 UDPPROBE=$BUILD/tests/udpprobe
 
-RUN_ID=${RUN_ID:-$$-$RANDOM}
+# make check tags its suites' namespaces (FERRY_RUN_TAG), so that its
+# leftover check sees its own only, whatever else runs on the host.
+RUN_ID=${RUN_ID:-${FERRY_RUN_TAG:+$FERRY_RUN_TAG-}$$-$RANDOM}
 NS_CLI=ferry-$RUN_ID-cli
 NS_PX=ferry-$RUN_ID-px
 NS_SRV=ferry-$RUN_ID-srv

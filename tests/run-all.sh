@@ -5,6 +5,8 @@
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
+# Every namespace of this run is ferry-$FERRY_RUN_TAG-... (tests/lib.sh).
+export FERRY_RUN_TAG=ck$$
 passed=0
 failed=0
 
@@ -100,8 +102,8 @@ done
 echo "== soak"
 suite soak env SOAK_SECONDS="${CHECK_SOAK_SECONDS:-10}" timeout 120 tests/soak.sh
 
-# Nothing of a run may outlive it.
-left=$(ip netns list 2>/dev/null | awk '/^ferry-/ {print $1}')
+# Nothing of a run may outlive it (its namespaces carry its tag: tests/lib.sh).
+left=$(ip netns list 2>/dev/null | awk -v p="ferry-$FERRY_RUN_TAG-" 'index($1, p) == 1 {print $1}')
 if [ -n "$left" ]; then
 	echo "FAIL: namespaces left behind: $left"
 	failed=$((failed + 1))
