@@ -290,6 +290,7 @@ enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir, const 
 	if (dir == TCP_DIR_CLIENT && tcp_flags_open(flags) &&
 	    (st == TCP_ST_NONE || st == TCP_ST_TIME_WAIT || st == TCP_ST_CLOSED)) {
 		memset(t->win, 0, sizeof(t->win));
+		t->challenged = 0;
 		win_init(s, seg, end);
 		tcp_track_update(t, dir, flags);
 		return TCP_ACCEPT;
@@ -306,11 +307,30 @@ enum tcp_verdict tcp_track_segment(struct tcp_track *t, enum tcp_dir dir, const 
 		if (fin || (rst && !((flags & TCP_FLAG_ACK) && (r->flags & TCP_WIN_SEEN) &&
 				     ack == r->end)))
 			return TCP_OUT_OF_WINDOW;
+		/* An ACK that acknowledges none of ours: its sender's answer to a SYN it refuses. */
+		if ((flags & TCP_FLAG_ACK) && !rst) {
+			t->challenged |= (uint8_t)(1u << dir);
+			t->challenge_ack[dir] = ack;
+		}
 		/* Its acks are not believed either: they acknowledge no FIN. */
 		tcp_track_update(t, dir, flags);
 		return TCP_ACCEPT;
 	}
 
+	/*
+	 * The RST a host sends back for that ACK (RFC 9293: its sequence is the
+	 * ACK's acknowledgement): it clears the other host's TIME_WAIT so that
+	 * the SYN, sent again, opens the connection.  A NAT that reused a port
+	 * still in an upstream's TIME_WAIT needs it through: dropped, the
+	 * connection never opens.  Only that exact sequence, only before the
+	 * peer's SYN: no blind sender can aim at a connection that works.
+	 */
+	if (rst && st == TCP_ST_SYN_SENT && (t->challenged & (1u << !dir)) &&
+	    seq == t->challenge_ack[!dir]) {
+		t->challenged &= (uint8_t)~(1u << !dir);
+		tcp_track_update(t, dir, flags);
+		return TCP_ACCEPT;
+	}
 	/* No ACK (or a RST's broken zero ACK): as if it acked all it could. */
 	if (!(flags & TCP_FLAG_ACK) || (rst && !ack))
 		ack = r->end;

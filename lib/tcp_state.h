@@ -59,8 +59,16 @@ struct tcp_track {
 	uint8_t state;	  /* enum tcp_conn_state */
 	uint8_t fin_seen; /* bit (1 << enum tcp_dir): that side's FIN, acknowledged by its peer */
 	uint8_t fin_sent; /* bit (1 << enum tcp_dir): that side sent a FIN not acknowledged yet */
+	/*
+	 * bit (1 << enum tcp_dir): that side, before its own SYN, sent an ACK
+	 * (ack in challenge_ack): a host answering a SYN for a tuple its
+	 * TIME_WAIT still holds (RFC 9293 3.10.7.4), whose peer then resets
+	 * with exactly that sequence number.
+	 */
+	uint8_t challenged;
 	struct tcp_win win[2]; /* by enum tcp_dir of the sender */
 	uint32_t fin_end[2];   /* by enum tcp_dir: the sequence just past its FIN (fin_sent) */
+	uint32_t challenge_ack[2]; /* by enum tcp_dir of the ACK's sender (challenged) */
 };
 
 /* The fields of one TCP segment the tracking reads (tcp_seg_parse()). */

@@ -1070,6 +1070,35 @@ static void test_win_resync(void)
 	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
 }
 
+/*
+ * A NAT port still in the upstream's TIME_WAIT: the upstream answers the
+ * client's SYN with a bare ACK of the old connection, the client resets
+ * with that ACK's number, and the SYN sent again opens the connection.
+ */
+static void test_win_time_wait_challenge(void)
+{
+	const uint32_t old_ack = 0x12345678u;
+	struct tcp_track t = {0};
+
+	CU_ASSERT_EQUAL(syn_seg(&t, C, SYN, CISN, 0, 64240, 7), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_SYN_SENT);
+	/* Before the challenge, a RST at that number is a blind one. */
+	CU_ASSERT_EQUAL(seg(&t, C, RST, old_ack, 0, 0, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(seg(&t, U, ACK, 0x0badf00du, old_ack, 502, 0), TCP_ACCEPT);
+	/* Another number is still refused; the exact one goes through and closes. */
+	CU_ASSERT_EQUAL(seg(&t, C, RST, old_ack + 1, 0, 0, 0), TCP_OUT_OF_WINDOW);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_SYN_SENT);
+	CU_ASSERT_EQUAL(seg(&t, C, RST, old_ack, 0, 0, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_CLOSED);
+	/* The SYN again: a new connection on the same tuple. */
+	CU_ASSERT_EQUAL(syn_seg(&t, C, SYN, CISN, 0, 64240, 7), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_SYN_SENT);
+	CU_ASSERT_EQUAL(t.challenged, 0);
+	CU_ASSERT_EQUAL(syn_seg(&t, U, SYN | ACK, UISN, CISN + 1, 65160, 7), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(seg(&t, C, ACK, CISN + 1, UISN + 1, 512, 0), TCP_ACCEPT);
+	CU_ASSERT_EQUAL(t.state, TCP_ST_ESTABLISHED);
+}
+
 static void test_win_ackless(void)
 {
 	struct tcp_track t, before;
@@ -1163,6 +1192,7 @@ static CU_TestInfo tcp_tests[] = {
     {"win_real_close", test_win_real_close},
     {"win_ackless", test_win_ackless},
     {"win_resync", test_win_resync},
+    {"win_time_wait_challenge", test_win_time_wait_challenge},
     {"seg_parse", test_seg_parse},
     {"mss_golden_v4", test_mss_golden_v4},
     {"mss_golden_v4_odd", test_mss_golden_v4_odd},
