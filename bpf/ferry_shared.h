@@ -177,6 +177,7 @@ struct ferry_fwd_stats {
 	__u64 drop_tcp_out_of_window; /* TCP RST or FIN outside the receiver's window */
 	__u64 drop_hold_budget;    /* the worker's services held as many frames as they may */
 	__u64 drop_source_session_limit; /* the client address has nat.max_sessions_per_source */
+	__u64 drop_app_unavailable; /* an app slot with on_failure drop and no app answering */
 };
 
 #define FERRY_MAX_SERVICES 8   /* services per flow (== CFG_MAX_SERVICES) */
