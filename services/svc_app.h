@@ -3,6 +3,7 @@
 #ifndef FERRY_SVC_APP_H
 #define FERRY_SVC_APP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -20,6 +21,32 @@ enum svc_app_failure {
 	SVC_APP_DROP,       /* dropped as app_unavailable */
 };
 
+/*
+ * What the main thread (daemon/control.c) and the slot's workers share,
+ * without locks.  `gen` is odd while an application is attached: the main
+ * thread sets area and wake_app_fd, then publishes gen + 1 (release).  A
+ * worker that sees a new gen (acquire) at its next process() or tick()
+ * drops its state for the old one (its in-flight packets take on_failure),
+ * takes up the new one, and stores it in ack[its id] (release).  The main
+ * thread unmaps an area only once every worker has acknowledged the even
+ * gen that detached it.
+ */
+struct svc_app_slot {
+	_Atomic uint64_t gen;
+	uint8_t *area;
+	int wake_app_fd;
+	_Atomic uint64_t ack[FERRY_APP_MAX_QUEUES];
+	/* A worker's request: the application stopped answering. */
+	_Atomic bool hung;
+	/* Per worker, for ferryctl apps: packets out now, round trips. */
+	struct {
+		_Atomic uint64_t depth, rtt_ns, rtts;
+	} wstat[FERRY_APP_MAX_QUEUES];
+	/* The main thread's: who is attached (0 when nobody). */
+	int pid;
+	uid_t uid;
+};
+
 struct svc_app_conf {
 	char name[FERRY_APP_NAME_LEN];
 	uint32_t flow_id;
@@ -29,7 +56,14 @@ struct svc_app_conf {
 	enum svc_app_failure on_failure;
 	uint32_t ring_size;   /* frames and ring entries per worker queue */
 	uint64_t timeout_ns;
+	int pos;              /* the service's position in its flow's chain */
+	struct svc_app_slot slot;
 };
+
+/* For daemon/control.c: is `ops` the app service's. */
+bool svc_app__is_app(const struct ferry_service_ops *ops);
+/* Whether conf is still configured (main thread): a reload may destroy it. */
+bool svc_app__alive(const struct svc_app_conf *conf);
 
 /* A UDP or TCP packet with at least one payload byte: what an application sees. */
 bool svc_app__has_payload(const struct ferry_pkt *p);
