@@ -25,6 +25,7 @@
 
 #include "caps.h"
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
 #include "handoff.h"
 #include "health.h"
@@ -417,9 +418,12 @@ static void routes_fini(struct routes *r)
 	nh_events__destroy(r->events);
 }
 
-static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log_level)
+static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log_level,
+		struct control *ctl)
 {
-	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = -1, .events = POLLIN } };
+	/* The signalfd, route notifications, then the control socket and its clients. */
+	struct pollfd pfd[2 + CONTROL_MAX_FDS] = { { .fd = sfd, .events = POLLIN },
+						   { .fd = -1, .events = POLLIN } };
 	uint64_t next_publish = mono_ms() + PUBLISH_INTERVAL_MS;
 	struct routes routes;
 	struct health h;
@@ -430,11 +434,18 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 		struct signalfd_siginfo si;
 		uint64_t now = mono_ms();
 		int timeout = now < next_publish ? (int)(next_publish - now) : 0;
+		int nctl = control__fill(ctl, &pfd[2]);
 
 		/* The watchdog may want pings more often than the counters are published. */
 		timeout = health__timeout_ms(&h, timeout);
-		if (poll(pfd, 2, timeout) > 0 && (pfd[1].revents & POLLIN))
+		timeout = control__timeout(ctl, timeout);
+		for (int i = 0; i < 2 + nctl; i++)
+			pfd[i].revents = 0;
+		if (poll(pfd, 2 + (nfds_t)nctl, timeout) > 0 && (pfd[1].revents & POLLIN))
 			routes_changed(&routes, d);
+		control__handle(ctl, &pfd[2], nctl);
+		if (!nctl)
+			control__sync(ctl);
 		if ((pfd[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
 				/*
@@ -444,6 +455,7 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 				 */
 				notify__reloading();
 				reload__run(d, file, keep_log_level);
+				control__sync(ctl);
 				notify__ready(NULL);
 				continue;
 			}
@@ -476,6 +488,7 @@ int main(int argc, char **argv)
 	struct cfg_errors errs = {};
 	enum ferry_log_level level;
 	struct ferry_daemon *d;
+	struct control *ctl = NULL;
 	bool check = false;
 	int verbose = 0, opt, err, sfd, ret = 1;
 
@@ -551,6 +564,9 @@ int main(int argc, char **argv)
 	reload__init(d);
 	if (start_workers(d))
 		goto out_stop_workers;
+	/* After the workers: an area has one queue per worker. */
+	if (control__create(&ctl, d))
+		goto out_stop_workers;
 	/*
 	 * Real-time workers must not starve the NAPI threads that feed them
 	 * (napi_prio.h).  After the XDP attach, which may re-create them; a
@@ -567,7 +583,7 @@ int main(int argc, char **argv)
 		d->nr_ports == 1 ? "" : "s", d->nr_flows, d->nr_flows == 1 ? "" : "s",
 		d->nr_workers, d->nr_workers == 1 ? "" : "s");
 	notify__ready(NULL);
-	run(d, sfd, file, verbose);
+	run(d, sfd, file, verbose, ctl);
 	notify__stopping();
 	ret = 0;
 
@@ -576,6 +592,8 @@ out_stop_workers:
 	napi_prio__restore(&napi);
 	publish_stats(d);
 	destroy_workers(d);
+	/* The workers gave their packets back: the areas may go. */
+	control__destroy(ctl);
 	reload__fini(d);
 out_detach:
 	steer__destroy(d->steer);
