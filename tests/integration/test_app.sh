@@ -22,6 +22,9 @@
 #       every bad one counted in bad_desc, the stream still intact, ferryd
 #       alive, and a plain flow beside it unaffected.  This application is
 #       a re-attach after (d): traffic is transformed again.
+#   (g) a hung application (takes nothing): its packets time out and are
+#       dropped (on_failure drop), and after three timeouts in a row ferryd
+#       detaches it, logged, closing its connection.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
@@ -249,6 +252,16 @@ run_mode() {
 		settle xor '.services[0].counters.bad_desc' "${bad:-1}"
 	check "$mode: (f) and no more than written" \
 		[ "$(counter xor '.services[0].counters.bad_desc')" = "${bad:-x}" ]
+
+	# (g)
+	check "$mode: (g) a hung application attaches" app_start g xdrop --stall
+	in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count 20 --rate 100 --no-wait >/dev/null 2>&1
+	check "$mode: (g) ferryd detaches it" \
+		wait_for grep -q 'app_echo: detached by ferryd' "$WORKDIR/app-g.out"
+	check "$mode: (g) and logs why" \
+		grep -q "app slot xdrop: pid $APP_PID stopped answering: detached" "$WORKDIR/ferryd-$mode.log"
+	check "$mode: (g) its packets timed out" settle xdrop '.services[0].counters.timeouts' 3
+	wait "$APP_PID"
 	check "$mode: ferryd is alive" kill -0 "$FERRYD_PID"
 	check "$mode: ferryd stops cleanly" stop_ferryd
 	check "$mode: the control socket is removed at stop" [ ! -e "$SOCK" ]

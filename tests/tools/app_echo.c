@@ -8,7 +8,9 @@
  *
  * --hostile writes three bad descriptors before each good one: a frame
  * index out of range, a length beyond the cap, a wrong cookie.  --drop
- * returns every packet with DROP.  Prints "app_echo: attached ..." once
+ * returns every packet with DROP.  --stall takes nothing and returns
+ * nothing (a hung application) until ferryd closes the connection, then
+ * prints "app_echo: detached by ferryd".  Prints "app_echo: attached ..." once
  * attached, and at the end (SIGTERM, or ferryd closing the connection)
  * "app_echo: returned N, bad M".  Exit status: 0, 1 on a refused attach
  * (the status printed as "refused: -ERRNO MESSAGE"), 2 on a usage or setup
@@ -91,11 +93,12 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' }, { "slot", required_argument, NULL, 'n' },
 		{ "key", required_argument, NULL, 'k' },    { "hostile", no_argument, NULL, 'H' },
-		{ "drop", no_argument, NULL, 'D' },	    {},
+		{ "drop", no_argument, NULL, 'D' },	    { "stall", no_argument, NULL, 'S' },
+		{},
 	};
 	const char *path = FERRY_CONTROL_SOCKET, *slot = NULL;
 	struct ferry_ctl_attach_reply r;
-	bool hostile = false, drop = false;
+	bool hostile = false, drop = false, stall = false;
 	uint64_t returned = 0, bad = 0;
 	int opt, fds[3], cfd, idle = 0;
 	struct ferry_app_area *a;
@@ -109,6 +112,7 @@ int main(int argc, char **argv)
 		case 'k': key = (uint8_t)strtoul(optarg, NULL, 0); break;
 		case 'H': hostile = true; break;
 		case 'D': drop = true; break;
+		case 'S': stall = true; break;
 		default: return 2;
 		}
 	}
@@ -138,6 +142,14 @@ int main(int argc, char **argv)
 	printf("app_echo: attached slot %s, %u queues, %llu bytes\n", a->slot, a->nr_queues,
 	       (unsigned long long)r.area_size);
 	fflush(stdout);
+	while (stall && !stop) {
+		struct pollfd p = { .fd = cfd, .events = POLLIN };
+
+		if (poll(&p, 1, 100) > 0) {
+			printf("app_echo: detached by ferryd\n");
+			return 0;
+		}
+	}
 	while (!stop) {
 		bool any = false;
 
