@@ -209,6 +209,34 @@ struct ferry_svc_info {
 	__u32 pad;
 };
 
+/*
+ * The flows' `app` slots (services/svc_app.c), for `ferryctl apps`: an
+ * ARRAY of FERRY_MAX_APP_SLOTS written by ferryd's main thread at each
+ * publish, in config order; unused entries have configured 0.
+ */
+#define FERRY_MAX_APP_SLOTS 64
+#define FERRY_APP_SLOT_NAME_LEN 32
+
+struct ferry_app_slot_stats {
+	char slot[FERRY_APP_SLOT_NAME_LEN];
+	__u32 configured;
+	__u32 flow_id;
+	__u32 owner_is_group;  /* owner_gid, else owner_uid */
+	__u32 owner_uid;
+	__u32 owner_gid;
+	__u32 attached_pid;    /* 0: no application attached */
+	__u32 attached_uid;
+	__u32 on_failure_drop; /* 1: on_failure drop, 0: bypass */
+	__u64 in;              /* payloads given to the application */
+	__u64 out;             /* returned with PASS and sent on */
+	__u64 dropped;         /* returned with DROP, or on_failure drop */
+	__u64 bypassed;        /* on_failure bypass: no application, full queue, timeout */
+	__u64 bad_desc;        /* descriptors that failed validation */
+	__u64 timeouts;
+	__u64 queue_depth;     /* packets with the application now, all queues */
+	__u64 rtt_avg_ns;      /* average round trip, since the slot was configured */
+};
+
 /* Name of each flow, so that ferryctl needs no config file to label counters. */
 struct ferry_flow_info {
 	char name[FERRY_FLOW_NAME_LEN];
@@ -391,6 +419,7 @@ struct ferry_rl_src_key {
 #define FERRY_PIN_XSKS "ferry_xsks"
 #define FERRY_PIN_SVC_STATS "ferry_svc_stats"
 #define FERRY_PIN_SVC_INFO "ferry_svc_info"
+#define FERRY_PIN_APP_SLOTS "ferry_app_slots"
 #define FERRY_PIN_QUEUE_STATS "ferry_queue_stats"
 #define FERRY_PIN_SESSIONS "ferry_sessions"
 #define FERRY_PIN_SESS_STATS "ferry_sess_stats"

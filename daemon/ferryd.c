@@ -37,6 +37,7 @@
 #include "offload.h"
 #include "service.h"
 #include "steer.h"
+#include "svc_app.h"
 #include "svc_loader.h"
 #include "reload.h"
 
@@ -105,6 +106,70 @@ static int publish_svc_stats(struct ferry_daemon *d, int ncpus)
 		}
 	}
 	free(vals);
+	return err;
+}
+
+_Static_assert(FERRY_APP_SLOT_NAME_LEN == FERRY_APP_NAME_LEN, "app slot names differ in size");
+
+/*
+ * The flows' app slots for ferryctl apps, in config order: who is attached
+ * (the control socket's record), the service's own counters and what the
+ * workers report through the slot (services/svc_app.h).
+ */
+static int publish_app_slots(struct ferry_daemon *d)
+{
+	int fd = steer__app_slots_fd(d->steer), err = 0;
+	__u32 k = 0;
+
+	if (fd < 0 || !d->workers)
+		return -EINVAL;
+	for (int f = 0; f < d->nr_flows; f++) {
+		for (int pos = 0; pos < d->flows[f].nr && k < FERRY_MAX_APP_SLOTS; pos++) {
+			struct svc_app_conf *c = d->flows[f].conf[pos];
+			struct ferry_app_slot_stats st = {};
+			struct ferry_svc_stats ss = {};
+			uint64_t rtt = 0, rtts = 0;
+
+			if (!svc_app__is_app(d->flows[f].ops[pos]))
+				continue;
+			memcpy(st.slot, c->name, sizeof(st.slot));
+			st.configured = 1;
+			st.flow_id = (__u32)f;
+			st.owner_is_group = c->owner_is_group;
+			st.owner_uid = c->owner_uid;
+			st.owner_gid = c->owner_gid;
+			st.attached_pid = (__u32)c->slot.pid;
+			st.attached_uid = c->slot.pid ? c->slot.uid : 0;
+			st.on_failure_drop = c->on_failure == SVC_APP_DROP;
+			for (uint32_t i = 0; i < d->nr_workers && i < FERRY_APP_MAX_QUEUES; i++) {
+				if (d->workers[i])
+					worker__add_svc_stats(d->workers[i], (uint32_t)f, pos, &ss);
+				st.out += atomic_load_explicit(&c->slot.wstat[i].out,
+							       memory_order_relaxed);
+				st.dropped += atomic_load_explicit(&c->slot.wstat[i].dropped,
+								   memory_order_relaxed);
+				st.queue_depth += atomic_load_explicit(&c->slot.wstat[i].depth,
+								       memory_order_relaxed);
+				rtt += atomic_load_explicit(&c->slot.wstat[i].rtt_ns,
+							    memory_order_relaxed);
+				rtts += atomic_load_explicit(&c->slot.wstat[i].rtts,
+							     memory_order_relaxed);
+			}
+			/* The service's counters: to_app, bypassed, bad_desc, timeouts. */
+			st.in = ss.counters[0];
+			st.bypassed = ss.counters[1];
+			st.bad_desc = ss.counters[2];
+			st.timeouts = ss.counters[3];
+			st.rtt_avg_ns = rtts ? rtt / rtts : 0;
+			if (bpf_map_update_elem(fd, &k, &st, BPF_ANY))
+				err = -errno;
+			k++;
+		}
+	}
+	/* Slots a reload removed. */
+	for (struct ferry_app_slot_stats none = {}; k < FERRY_MAX_APP_SLOTS; k++)
+		if (bpf_map_update_elem(fd, &k, &none, BPF_ANY))
+			err = -errno;
 	return err;
 }
 
@@ -177,6 +242,7 @@ static int publish_stats(struct ferry_daemon *d)
 	}
 	free(vals);
 	err = publish_queue_stats(d) ?: err;
+	err = publish_app_slots(d) ?: err;
 	return publish_svc_stats(d, ncpus) ?: err;
 }
 

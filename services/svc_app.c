@@ -256,6 +256,7 @@ struct app_worker {
 	uint32_t nr_out;
 	uint32_t timeouts_in_row;
 	uint64_t rtt_ns, rtts;
+	uint64_t out, dropped; /* for ferryctl apps: PASSed back; dropped, however */
 };
 
 static int app_worker_init(void *conf, struct ferry_worker *w, void **wstate)
@@ -299,6 +300,7 @@ static void app_fail(const struct svc_app_conf *c, struct app_worker *aw, struct
 {
 	if (c->on_failure == SVC_APP_DROP) {
 		ferry_pkt_drop(p, FERRY_DROP_app_unavailable);
+		aw->dropped++;
 		return;
 	}
 	aw->counters[APP_BYPASSED]++;
@@ -323,6 +325,7 @@ static void app_release(const struct svc_app_conf *c, struct app_worker *aw,
 {
 	uint32_t i = 0;
 
+	aw->dropped += nd;
 	ferry_worker__send_held(aw->w, drop, nd);
 	/* Resume per flow id (one, unless a reload renumbered the flows). */
 	while (i < np) {
@@ -495,6 +498,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 		}
 		memcpy(ferry_pkt_data(p) + ferry_pkt_payload_off(p), frame, d.len);
 		ferry_pkt_fix_checksums(p);
+		aw->out++;
 		pass[np++] = p;
 	}
 	aw->from_cons += n;
@@ -525,9 +529,6 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 		aw->fifo_n--;
 	}
 	app_release(c, aw, pass, np, drop, nd);
-	atomic_store_explicit(&c->slot.wstat[aw->id].depth, aw->nr_out, memory_order_relaxed);
-	atomic_store_explicit(&c->slot.wstat[aw->id].rtt_ns, aw->rtt_ns, memory_order_relaxed);
-	atomic_store_explicit(&c->slot.wstat[aw->id].rtts, aw->rtts, memory_order_relaxed);
 	if (aw->nr_out)
 		ferry_worker__wake_at(aw->w, now + APP_POLL_NS);
 }
@@ -568,10 +569,12 @@ static void app_process(void *conf, void *wstate, struct ferry_worker *w, struct
 			sent = true;
 			continue;
 		}
-		if (c->on_failure == SVC_APP_DROP)
+		if (c->on_failure == SVC_APP_DROP) {
 			ferry_pkt_drop(p, FERRY_DROP_queue_full);
-		else
+			aw->dropped++;
+		} else {
 			aw->counters[APP_BYPASSED]++;
+		}
 	}
 	if (sent)
 		app_kick(c, aw, now);
@@ -591,6 +594,12 @@ static void app_tick(void *conf, void *wstate, struct ferry_worker *w)
 		app_flush(c, aw, true);
 		app_follow(c, aw, g);
 	}
+	/* For ferryctl apps (daemon/ferryd.c reads them at each publish). */
+	atomic_store_explicit(&c->slot.wstat[aw->id].depth, aw->nr_out, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].rtt_ns, aw->rtt_ns, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].rtts, aw->rtts, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].out, aw->out, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].dropped, aw->dropped, memory_order_relaxed);
 }
 
 static void app_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])

@@ -22,6 +22,8 @@
 #       every bad one counted in bad_desc, the stream still intact, ferryd
 #       alive, and a plain flow beside it unaffected.  This application is
 #       a re-attach after (d): traffic is transformed again.
+#   (apps) `ferryctl apps --json` lists the slots, the attached pid and
+#       uid, and counters that agree with what was sent.
 #   (g) a hung application (takes nothing): its packets time out and are
 #       dropped (on_failure drop), and after three timeouts in a row ferryd
 #       detaches it, logged, closing its connection.
@@ -83,6 +85,20 @@ counter() { jq -r ".flows[] | select(.name == \"$1\") | $2 // 0" "$WORKDIR/stats
 settle() {
 	for _ in $(seq 50); do
 		stats && [ "$(counter "$1" "$2")" -ge "$3" ] && return 0
+		sleep 0.2
+	done
+	return 1
+}
+
+apps() {
+	"$FERRYCTL" -p "/proc/$FERRYD_PID/root/sys/fs/bpf/ferry" apps --json >"$WORKDIR/apps.json" &&
+		[ -s "$WORKDIR/apps.json" ]
+}
+app() { jq -r ".apps[] | select(.slot == \"$1\") | $2" "$WORKDIR/apps.json"; }
+# apps_settle SLOT EXPR WANT: until EXPR of SLOT equals WANT, up to 10 s.
+apps_settle() {
+	for _ in $(seq 50); do
+		apps && [ "$(app "$1" "$2")" = "$3" ] && return 0
 		sleep 0.2
 	done
 	return 1
@@ -155,6 +171,20 @@ run_mode() {
 	check "$mode: (b) to_app counted both directions" \
 		settle xor '.services[0].counters.to_app' $((2 * N))
 
+	# (apps)
+	check "$mode: (apps) ferryctl apps shows the attached pid" apps_settle xor .pid "$APP_PID"
+	check "$mode: (apps) and its uid" [ "$(app xor .uid)" = 65534 ]
+	check "$mode: (apps) the owner and flow" [ "$(app xor .owner_uid):$(app xor .flow)" = 65534:xor ]
+	check "$mode: (apps) in = out, nothing out now" \
+		[ "$(app xor .in)" = "$(app xor .out)" ] && [ "$(app xor .queue_depth)" = 0 ]
+	check "$mode: (apps) in counts the stream both ways" [ "$(app xor .in)" -ge $((2 * N)) ]
+	check "$mode: (apps) a round trip measured" [ "$(app xor .rtt_avg_ns)" -gt 0 ]
+	check "$mode: (apps) the drop slot: nobody attached" [ "$(app xdrop .attached)" = false ]
+	"$FERRYCTL" -p "/proc/$FERRYD_PID/root/sys/fs/bpf/ferry" apps >"$WORKDIR/apps-$mode.txt"
+	check "$mode: (apps) text output" \
+		grep -q "^app xor (flow xor, owner uid 65534, on_failure bypass): attached pid $APP_PID uid 65534" \
+		"$WORKDIR/apps-$mode.txt"
+
 	# (c)
 	ip netns exec "$NS_PX" setpriv --reuid=4242 --regid=4242 --clear-groups \
 		"$APP_ECHO" --socket "$SOCK" --slot xor --key 1 >"$WORKDIR/app-c-$mode.out" 2>&1
@@ -195,6 +225,7 @@ run_mode() {
 	check "$mode: (d) ferryd logs the detach" \
 		grep -q 'app slot xor: pid [0-9]* closed its connection: detached' "$WORKDIR/ferryd-$mode.log"
 	check "$mode: (d) bypassed counted" settle xor '.services[0].counters.bypassed' 1
+	check "$mode: (d) ferryctl apps: detached" apps_settle xor .attached false
 
 	# (e)
 	check "$mode: (e) app_echo attaches to the drop slot" app_start e xdrop

@@ -269,6 +269,8 @@ static void test_round_trip(void)
 	CU_ASSERT_EQUAL(c[C_BAD_DESC], 0);
 	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].rtts), 6);
 	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].depth), 0);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].out), 5);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].dropped), 1);
 	detach(&a);
 }
 
