@@ -336,6 +336,15 @@ err_close:
 	return err;
 }
 
+static int attached_clients(const struct control *c)
+{
+	int n = 0;
+
+	for (int i = 0; i < c->nr_clients; i++)
+		n += c->clients[i].conf != NULL;
+	return n;
+}
+
 /* One request from client i; false when the client goes. */
 static bool handle_request(struct control *c, int i)
 {
@@ -382,6 +391,13 @@ static bool handle_request(struct control *c, int i)
 		pr_info("app slot %s: refused pid %d: pid %d is attached", conf->name,
 			(int)cl->cred.pid, conf->slot.pid);
 		send_reply(cl, -EBUSY, "another application is attached", 0, 0, NULL);
+		return true;
+	}
+	/* Each attached client may leave an area pending: their sum stays bounded. */
+	if (c->nr_pending + attached_clients(c) >= CONTROL_MAX_CLIENTS) {
+		pr_warn_ratelimited("app slot %s: refused pid %d: %d areas still detaching",
+				    conf->name, (int)cl->cred.pid, c->nr_pending);
+		send_reply(cl, -EAGAIN, "too many applications detaching: try again", 0, 0, NULL);
 		return true;
 	}
 	err = make_area(c, cl, conf);

@@ -227,6 +227,8 @@ static int app_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 #define APP_HUNG_TIMEOUTS 3
 /* While packets are out, the worker looks at FROM_APP this often. */
 #define APP_POLL_NS (20 * 1000)
+/* Packets out are checked for timeouts at most this often. */
+#define APP_SCAN_NS (200 * 1000)
 
 /* A packet the application has: ferryd's copy of its ferry_pkt. */
 struct app_entry {
@@ -250,9 +252,7 @@ struct app_worker {
 	uint32_t nr_free;
 	struct app_inflight *inflight; /* per frame */
 	struct app_entry *ent;	       /* per frame */
-	/* Cookies in the order they went out, for timeouts: a ring of ring_size. */
-	uint32_t *fifo;
-	uint32_t fifo_head, fifo_n;
+	uint64_t next_scan_ns; /* the next look for packets out too long */
 	uint32_t nr_out;
 	uint32_t timeouts_in_row;
 	uint64_t rtt_ns, rtts;
@@ -271,15 +271,13 @@ static int app_worker_init(void *conf, struct ferry_worker *w, void **wstate)
 	aw->free_frames = calloc(c->ring_size, sizeof(*aw->free_frames));
 	aw->inflight = calloc(c->ring_size, sizeof(*aw->inflight));
 	aw->ent = calloc(c->ring_size, sizeof(*aw->ent));
-	aw->fifo = calloc(c->ring_size, sizeof(*aw->fifo));
-	if (!aw->free_frames || !aw->inflight || !aw->ent || !aw->fifo ||
+	if (!aw->free_frames || !aw->inflight || !aw->ent ||
 	    aw->id >= FERRY_APP_MAX_QUEUES) {
 		int err = aw->id >= FERRY_APP_MAX_QUEUES ? -E2BIG : -ENOMEM;
 
 		free(aw->free_frames);
 		free(aw->inflight);
 		free(aw->ent);
-		free(aw->fifo);
 		free(aw);
 		return err;
 	}
@@ -358,7 +356,6 @@ static void app_flush(const struct svc_app_conf *c, struct app_worker *aw, bool 
 			pass[np++] = p;
 		}
 	}
-	aw->fifo_n = 0;
 	app_release(c, aw, pass, np, drop, nd);
 }
 
@@ -378,7 +375,7 @@ static void app_follow(struct svc_app_conf *c, struct app_worker *aw, uint64_t g
 		aw->nr_free = 0;
 		for (uint32_t f = c->ring_size; f-- > 0;)
 			aw->free_frames[aw->nr_free++] = f;
-		aw->fifo_head = aw->fifo_n = 0;
+		aw->next_scan_ns = 0;
 		aw->timeouts_in_row = 0;
 		aw->attached = true;
 	}
@@ -426,7 +423,6 @@ static bool app_send(const struct svc_app_conf *c, struct app_worker *aw, struct
 	d->verdict = 0;
 	d->pad = 0;
 	aw->to_prod++;
-	aw->fifo[(aw->fifo_head + aw->fifo_n++) & (c->ring_size - 1)] = d->cookie;
 	aw->nr_out++;
 	aw->counters[APP_TO_APP]++;
 	return true;
@@ -504,15 +500,20 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 	aw->from_cons += n;
 	atomic_store_explicit((_Atomic uint32_t *)&r->consumer, aw->from_cons, memory_order_release);
 
-	/* Timeouts, oldest first; cookies of frames returned since are skipped. */
-	while (aw->fifo_n) {
-		uint32_t cookie = aw->fifo[aw->fifo_head & (c->ring_size - 1)];
-		uint32_t f = cookie & APP_COOKIE_IDX_MASK;
-		struct ferry_pkt *p = &aw->ent[f].pkt;
+	/*
+	 * Timeouts: a scan of the frames out, an eighth of the timeout apart
+	 * (at least APP_SCAN_NS), so a packet takes on_failure at most 1/8
+	 * late, whatever order the application returns them in.
+	 */
+	if (aw->nr_out && now >= aw->next_scan_ns) {
+		uint64_t step = c->timeout_ns / 8;
 
-		if (aw->inflight[f].live && app_cookie(f, aw->inflight[f].seq) == cookie) {
-			if (now - aw->ent[f].sent_ns < c->timeout_ns)
-				break;
+		aw->next_scan_ns = now + (step > APP_SCAN_NS ? step : APP_SCAN_NS);
+		for (uint32_t f = 0; f < c->ring_size; f++) {
+			struct ferry_pkt *p = &aw->ent[f].pkt;
+
+			if (!aw->inflight[f].live || now - aw->ent[f].sent_ns < c->timeout_ns)
+				continue;
 			frame_back(aw, f);
 			aw->counters[APP_TIMEOUTS]++;
 			if (++aw->timeouts_in_row == APP_HUNG_TIMEOUTS)
@@ -525,8 +526,6 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 				pass[np++] = p;
 			}
 		}
-		aw->fifo_head++;
-		aw->fifo_n--;
 	}
 	app_release(c, aw, pass, np, drop, nd);
 	if (aw->nr_out)
@@ -621,7 +620,6 @@ static void app_worker_destroy(void *conf, void *wstate)
 	free(aw->free_frames);
 	free(aw->inflight);
 	free(aw->ent);
-	free(aw->fifo);
 	free(aw);
 }
 

@@ -365,6 +365,51 @@ static void test_hung(void)
 	detach(&a);
 }
 
+/*
+ * One packet the application keeps while many others make the round trip
+ * (more than the ring holds): it still times out, alone, and nothing else.
+ */
+static void test_one_kept(void)
+{
+	struct fake_app a;
+	struct ferry_app_desc *d, kept;
+	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
+
+	if (!attach(&a, "{name: t, owner: root, ring_size: 64, timeout_ms: 50}"))
+		return;
+	send_n(a.h, 1, 0);
+	kept = *app_next(&a);
+	a.q->to_app.consumer = a.to_cons;
+	for (int round = 0; round < 10; round++) {
+		send_n(a.h, 30, 0);
+		while ((d = app_next(&a))) {
+			struct ferry_app_desc r = *d;
+
+			r.verdict = FERRY_APP_PASS;
+			app_return(&a, &r);
+		}
+		harness__tick(a.h, 1 * MS);
+	}
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 300);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 1);
+	harness__tick(a.h, 50 * MS);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 301);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 0);
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_TIMEOUTS], 1);
+	CU_ASSERT_EQUAL(c[C_BYPASSED], 1);
+	CU_ASSERT_EQUAL(c[C_TO_APP], 301);
+	/* Returned after its timeout: stale, counted, ignored. */
+	kept.verdict = FERRY_APP_PASS;
+	app_return(&a, &kept);
+	harness__tick(a.h, 1 * MS);
+	memset(c, 0, sizeof(c));
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], 1);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 301);
+	detach(&a);
+}
+
 /* A full queue (the application consumes nothing) takes on_failure at once. */
 static void test_queue_full(void)
 {
@@ -618,6 +663,7 @@ static CU_TestInfo app_tests[] = {
 	{ "attached: hostile descriptors counted and ignored", test_hostile },
 	{ "attached: timeouts, a hung application", test_hung },
 	{ "attached: a full queue, detach with packets out, re-attach", test_queue_full },
+	{ "attached: one packet kept while many pass, its timeout", test_one_kept },
 	{ "area layout", test_area_layout },
 	{ "descriptor checks", test_desc_checks },
 	{ "arguments and owners", test_config },
