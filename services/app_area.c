@@ -25,32 +25,39 @@ uint64_t app_area__size(uint32_t nr_queues, uint32_t ring_size)
 	return align_up(sizeof(struct ferry_app_area)) + nr_queues * queue_size(ring_size);
 }
 
+void app_area__queue_layout(uint32_t ring_size, uint32_t q, struct app_queue_layout *l)
+{
+	uint64_t dsz = align_up((uint64_t)ring_size * sizeof(struct ferry_app_desc));
+
+	l->queue_off = align_up(sizeof(struct ferry_app_area)) + q * queue_size(ring_size);
+	l->to_desc_off = l->queue_off + align_up(sizeof(struct ferry_app_queue));
+	l->from_desc_off = l->to_desc_off + dsz;
+	l->frames_off = l->from_desc_off + dsz;
+}
+
 void app_area__init(void *mem, const char *slot, uint32_t nr_queues, uint32_t ring_size)
 {
 	struct ferry_app_area *a = mem;
-	uint64_t off = align_up(sizeof(*a)), dsz;
 
 	a->magic = FERRY_APP_MAGIC;
 	a->version = FERRY_APP_VERSION;
 	a->nr_queues = nr_queues;
 	a->size = app_area__size(nr_queues, ring_size);
 	strncpy(a->slot, slot, sizeof(a->slot) - 1);
-	dsz = align_up((uint64_t)ring_size * sizeof(struct ferry_app_desc));
 	for (uint32_t q = 0; q < nr_queues; q++) {
-		struct ferry_app_queue *qu = (struct ferry_app_queue *)((char *)mem + off);
+		struct app_queue_layout l;
+		struct ferry_app_queue *qu;
 
-		a->queue_off[q] = off;
-		off += align_up(sizeof(*qu));
+		app_area__queue_layout(ring_size, q, &l);
+		qu = (struct ferry_app_queue *)((char *)mem + l.queue_off);
+		a->queue_off[q] = l.queue_off;
 		qu->to_app.size = ring_size;
-		qu->to_app.desc_off = off;
-		off += dsz;
+		qu->to_app.desc_off = l.to_desc_off;
 		qu->from_app.size = ring_size;
-		qu->from_app.desc_off = off;
-		off += dsz;
-		qu->frames_off = off;
+		qu->from_app.desc_off = l.from_desc_off;
+		qu->frames_off = l.frames_off;
 		qu->frames = ring_size;
 		qu->frame_size = APP_FRAME_SIZE;
-		off += (uint64_t)ring_size * APP_FRAME_SIZE;
 	}
 }
 

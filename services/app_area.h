@@ -29,6 +29,17 @@ uint64_t app_area__size(uint32_t nr_queues, uint32_t ring_size);
  */
 void app_area__init(void *mem, const char *slot, uint32_t nr_queues, uint32_t ring_size);
 
+/*
+ * Where queue q's parts are, from the area's start: ferryd's own
+ * arithmetic.  ferryd never reads an offset back from the area, which the
+ * application can write.
+ */
+struct app_queue_layout {
+	uint64_t queue_off, to_desc_off, from_desc_off, frames_off;
+};
+
+void app_area__queue_layout(uint32_t ring_size, uint32_t q, struct app_queue_layout *l);
+
 /* ferryd's record of a frame it gave the application: its in-flight entry. */
 struct app_inflight {
 	bool live;

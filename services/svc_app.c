@@ -364,12 +364,14 @@ static void app_follow(struct svc_app_conf *c, struct app_worker *aw, uint64_t g
 {
 	aw->attached = false;
 	if (g & 1) {
-		struct ferry_app_area *a = (struct ferry_app_area *)c->slot.area;
+		struct app_queue_layout l;
 
-		aw->q = (struct ferry_app_queue *)(c->slot.area + a->queue_off[aw->id]);
-		aw->to_desc = (struct ferry_app_desc *)(c->slot.area + aw->q->to_app.desc_off);
-		aw->from_desc = (struct ferry_app_desc *)(c->slot.area + aw->q->from_app.desc_off);
-		aw->frames = c->slot.area + aw->q->frames_off;
+		/* Offsets from ferryd's own layout: the application may rewrite the area's. */
+		app_area__queue_layout(c->ring_size, aw->id, &l);
+		aw->q = (struct ferry_app_queue *)(c->slot.area + l.queue_off);
+		aw->to_desc = (struct ferry_app_desc *)(c->slot.area + l.to_desc_off);
+		aw->from_desc = (struct ferry_app_desc *)(c->slot.area + l.from_desc_off);
+		aw->frames = c->slot.area + l.frames_off;
 		aw->to_prod = 0;
 		aw->from_cons = 0;
 		aw->nr_free = 0;

@@ -410,6 +410,41 @@ static void test_one_kept(void)
 	detach(&a);
 }
 
+/*
+ * The application rewrites the area's offsets and sizes before the worker
+ * takes the attach up: the worker keeps to its own layout.
+ */
+static void test_scribbled_header(void)
+{
+	struct fake_app a;
+	struct ferry_app_queue saved;
+	uint64_t qoff;
+
+	if (!attach(&a, "{name: t, owner: root, ring_size: 64}"))
+		return;
+	saved = *a.q;
+	qoff = ((struct ferry_app_area *)a.area)->queue_off[0];
+	((struct ferry_app_area *)a.area)->queue_off[0] = 1ull << 40;
+	((struct ferry_app_area *)a.area)->nr_queues = 1000;
+	a.q->to_app.desc_off = 1ull << 41;
+	a.q->from_app.desc_off = UINT64_MAX - 8;
+	a.q->frames_off = 1ull << 42;
+	a.q->to_app.size = 1u << 30;
+	a.q->frames = 1u << 30;
+	send_n(a.h, 3, 0);
+	/* Where ferryd laid them out: the descriptors and payloads are there. */
+	CU_ASSERT_EQUAL(a.q->to_app.producer, 3);
+	CU_ASSERT_EQUAL(((struct ferry_app_desc *)(a.area + saved.to_app.desc_off))[2].len, 20);
+	CU_ASSERT(!memcmp(a.area + saved.frames_off +
+				  (size_t)((struct ferry_app_desc *)(a.area + saved.to_app.desc_off))[0].frame *
+					  2048,
+			  "pkt 0", 5));
+	CU_ASSERT_EQUAL(qoff, (uint64_t)((uint8_t *)a.q - a.area));
+	*a.q = saved;
+	a.q->to_app.producer = 3;
+	detach(&a);
+}
+
 /* A full queue (the application consumes nothing) takes on_failure at once. */
 static void test_queue_full(void)
 {
@@ -466,6 +501,17 @@ static void test_area_layout(void)
 			CU_ASSERT_EQUAL(a->size, size);
 			CU_ASSERT_STRING_EQUAL(a->slot, "slot");
 			end = sizeof(*a);
+			for (uint32_t q = 0; q < nq; q++) {
+				struct app_queue_layout l;
+				struct ferry_app_queue *qu =
+					(struct ferry_app_queue *)(mem + a->queue_off[q]);
+
+				app_area__queue_layout(rings[k], q, &l);
+				CU_ASSERT_EQUAL(l.queue_off, a->queue_off[q]);
+				CU_ASSERT_EQUAL(l.to_desc_off, qu->to_app.desc_off);
+				CU_ASSERT_EQUAL(l.from_desc_off, qu->from_app.desc_off);
+				CU_ASSERT_EQUAL(l.frames_off, qu->frames_off);
+			}
 			for (uint32_t q = 0; q < nq; q++) {
 				struct ferry_app_queue *qu =
 					(struct ferry_app_queue *)(mem + a->queue_off[q]);
@@ -664,6 +710,7 @@ static CU_TestInfo app_tests[] = {
 	{ "attached: timeouts, a hung application", test_hung },
 	{ "attached: a full queue, detach with packets out, re-attach", test_queue_full },
 	{ "attached: one packet kept while many pass, its timeout", test_one_kept },
+	{ "attached: an area header rewritten by the application is not trusted", test_scribbled_header },
 	{ "area layout", test_area_layout },
 	{ "descriptor checks", test_desc_checks },
 	{ "arguments and owners", test_config },
