@@ -41,6 +41,7 @@
 /* An area detached but maybe still in a worker's hands. */
 struct pending {
 	struct svc_app_conf *conf;
+	uint64_t serial;
 	uint64_t gen;
 	void *area;
 	uint64_t size;
@@ -51,6 +52,8 @@ struct client {
 	int fd;
 	struct ucred cred;
 	struct svc_app_conf *conf; /* attached to, or NULL */
+	uint64_t serial;	   /* conf's */
+	char name[FERRY_APP_NAME_LEN]; /* the slot's, for the log after a reload freed conf */
 	void *area;
 	uint64_t size;
 	int fds[3]; /* memfd, wake_app, wake_ferryd */
@@ -192,11 +195,11 @@ static void reap_pending(struct control *c, bool all)
 	for (int i = 0; i < c->nr_pending;) {
 		struct pending *p = &c->pending[i];
 
-		if (!all && svc_app__alive(p->conf) && !acked(c, p)) {
+		if (!all && svc_app__alive(p->conf, p->serial) && !acked(c, p)) {
 			i++;
 			continue;
 		}
-		if (svc_app__alive(p->conf)) {
+		if (svc_app__alive(p->conf, p->serial)) {
 			p->conf->slot.area = NULL;
 			p->conf->slot.wake_app_fd = -1;
 		}
@@ -220,11 +223,12 @@ static void drop_client(struct control *c, int i, const char *why)
 	struct client *cl = &c->clients[i];
 
 	if (cl->conf) {
-		pr_info("app slot %s: pid %d %s: detached", cl->conf->name, (int)cl->cred.pid, why);
-		if (svc_app__alive(cl->conf)) {
+		pr_info("app slot %s: pid %d %s: detached", cl->name, (int)cl->cred.pid, why);
+		if (svc_app__alive(cl->conf, cl->serial)) {
 			struct pending *p = &c->pending[c->nr_pending++];
 
 			p->conf = cl->conf;
+			p->serial = cl->serial;
 			p->gen = atomic_load(&cl->conf->slot.gen) + 1;
 			p->area = cl->area;
 			p->size = cl->size;
@@ -413,6 +417,8 @@ static bool handle_request(struct control *c, int i)
 		return false;
 	}
 	cl->conf = conf;
+	cl->serial = conf->serial;
+	memcpy(cl->name, conf->name, sizeof(cl->name));
 	conf->slot.area = cl->area;
 	conf->slot.wake_app_fd = cl->fds[1];
 	conf->slot.pid = cl->cred.pid;
@@ -458,7 +464,7 @@ void control__sync(struct control *c)
 	for (int i = c->nr_clients; i-- > 0;) {
 		struct client *cl = &c->clients[i];
 
-		if (cl->conf && !svc_app__alive(cl->conf))
+		if (cl->conf && !svc_app__alive(cl->conf, cl->serial))
 			drop_client(c, i, "its slot changed in a reload");
 		else if (cl->conf && atomic_load(&cl->conf->slot.hung))
 			drop_client(c, i, "stopped answering");

@@ -106,6 +106,7 @@ static const struct cfg_args app_args_tbl = {
  */
 static struct svc_app_conf **live;
 static size_t nr_live, live_cap;
+static uint64_t last_serial;
 
 static int live_add(struct svc_app_conf *c)
 {
@@ -136,11 +137,11 @@ static void live_del(const struct svc_app_conf *c)
 	}
 }
 
-bool svc_app__alive(const struct svc_app_conf *conf)
+bool svc_app__alive(const struct svc_app_conf *conf, uint64_t serial)
 {
 	for (size_t i = 0; i < nr_live; i++)
 		if (live[i] == conf)
-			return true;
+			return conf->serial == serial;
 	return false;
 }
 
@@ -215,6 +216,7 @@ static int app_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 	c->timeout_ns = (uint64_t)a.timeout_ms * 1000000;
 	c->pos = svc_entry_index(fc, args);
 	c->slot.wake_app_fd = -1;
+	c->serial = ++last_serial;
 	if (live_add(c)) {
 		free(c);
 		return -ENOMEM;

@@ -57,13 +57,17 @@ struct svc_app_conf {
 	uint32_t ring_size;   /* frames and ring entries per worker queue */
 	uint64_t timeout_ns;
 	int pos;              /* the service's position in its flow's chain */
+	uint64_t serial;      /* unique per configure(): a reload's new conf may reuse an address */
 	struct svc_app_slot slot;
 };
 
 /* For daemon/control.c: is `ops` the app service's. */
 bool svc_app__is_app(const struct ferry_service_ops *ops);
-/* Whether conf is still configured (main thread): a reload may destroy it. */
-bool svc_app__alive(const struct svc_app_conf *conf);
+/*
+ * Whether conf, configured with this serial, is still configured (main
+ * thread): a reload may destroy it, and configure another at its address.
+ */
+bool svc_app__alive(const struct svc_app_conf *conf, uint64_t serial);
 
 /* A UDP or TCP packet with at least one payload byte: what an application sees. */
 bool svc_app__has_payload(const struct ferry_pkt *p);

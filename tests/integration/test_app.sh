@@ -27,6 +27,9 @@
 #   (g) a hung application (takes nothing): its packets time out and are
 #       dropped (on_failure drop), and after three timeouts in a row ferryd
 #       detaches it, logged, closing its connection.
+#   (h) a reload that changes the slot's flow detaches its application
+#       (logged, connection closed); a new one attaches to the new slot and
+#       transforms again.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
@@ -292,6 +295,31 @@ run_mode() {
 	check "$mode: (g) and logs why" \
 		grep -q "app slot xdrop: pid $APP_PID stopped answering: detached" "$WORKDIR/ferryd-$mode.log"
 	check "$mode: (g) its packets timed out" settle xdrop '.services[0].counters.timeouts' 3
+	wait "$APP_PID"
+
+	# (h)
+	check "$mode: (h) an application attaches before the reload" app_start h1 xor
+	sed -i 's/{name: xor, owner: nobody}/{name: xor, owner: nobody, timeout_ms: 60}/' \
+		"$WORKDIR/ferry.yaml"
+	kill -HUP "$FERRYD_PID"
+	check "$mode: (h) the reload changes the flow" \
+		wait_for grep -q 'reload: 0 flows added, 1 changed' "$WORKDIR/ferryd-$mode.log"
+	check "$mode: (h) its application is detached, logged" \
+		wait_for grep -q "app slot xor: pid $APP_PID its slot changed in a reload: detached" \
+		"$WORKDIR/ferryd-$mode.log"
+	check "$mode: (h) and its connection closed" wait_for grep -q '^app_echo: returned' \
+		"$WORKDIR/app-h1.out"
+	wait "$APP_PID"
+	check "$mode: (h) a new application attaches to the new slot" app_start h2 xor
+	ip netns exec "$NS_SRV" python3 "$WORKDIR/xor_check.py" recv "$KEY" >"$WORKDIR/xor-h-$mode.out" 2>&1 &
+	srv=$!
+	track_pid $srv
+	sleep 0.3
+	in_cli python3 "$WORKDIR/xor_check.py" send "$KEY"
+	wait $srv
+	check "$mode: (h) and transforms" \
+		grep -q 'received 5 of 5 transformed exactly' "$WORKDIR/xor-h-$mode.out"
+	kill -TERM "$APP_PID"
 	wait "$APP_PID"
 	check "$mode: ferryd is alive" kill -0 "$FERRYD_PID"
 	check "$mode: ferryd stops cleanly" stop_ferryd
