@@ -411,8 +411,15 @@ static bool app_send(const struct svc_app_conf *c, struct app_worker *aw, struct
 	/* A consumer index the application moved beyond what was produced is as good as full. */
 	if (!aw->nr_free || aw->to_prod - cons >= c->ring_size || len > APP_FRAME_SIZE)
 		return false;
-	if (ferry_worker__hold(aw->w, p))
-		return true; /* dropped as hold_budget */
+	/*
+	 * The worker's budget of held frames is spent: as a full queue, the
+	 * slot's on_failure decides, not a hold_budget drop.
+	 */
+	if (ferry_worker__hold(aw->w, p)) {
+		p->verdict = FERRY_VERDICT_NEXT;
+		p->drop_reason = 0;
+		return false;
+	}
 	f = aw->free_frames[--aw->nr_free];
 	memcpy(aw->frames + (size_t)f * APP_FRAME_SIZE, ferry_pkt_data(p) + off, len);
 	aw->inflight[f].live = true;

@@ -445,6 +445,25 @@ static void test_scribbled_header(void)
 	detach(&a);
 }
 
+/* The worker's hold budget spent: on_failure, as for a full queue. */
+static void test_hold_budget(void)
+{
+	struct fake_app a;
+	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
+
+	if (!attach(&a, "{name: t, owner: root}"))
+		return;
+	harness__worker(a.h)->hold_budget = 2;
+	send_n(a.h, 5, 0);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 2);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 3);
+	CU_ASSERT_EQUAL(harness__flow_stats(a.h)->drop_hold_budget, 0);
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_TO_APP], 2);
+	CU_ASSERT_EQUAL(c[C_BYPASSED], 3);
+	detach(&a);
+}
+
 /* A full queue (the application consumes nothing) takes on_failure at once. */
 static void test_queue_full(void)
 {
@@ -710,6 +729,7 @@ static CU_TestInfo app_tests[] = {
 	{ "attached: timeouts, a hung application", test_hung },
 	{ "attached: a full queue, detach with packets out, re-attach", test_queue_full },
 	{ "attached: one packet kept while many pass, its timeout", test_one_kept },
+	{ "attached: the worker's hold budget spent takes on_failure", test_hold_budget },
 	{ "attached: an area header rewritten by the application is not trusted", test_scribbled_header },
 	{ "area layout", test_area_layout },
 	{ "descriptor checks", test_desc_checks },
