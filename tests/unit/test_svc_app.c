@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "app_area.h"
 #include "daemon.h"
@@ -445,6 +447,32 @@ static void test_scribbled_header(void)
 	detach(&a);
 }
 
+/* Need-wakeup: the eventfd is written once per batch, only when the flag is set. */
+static void test_wakeup(void)
+{
+	struct fake_app a;
+	uint64_t v = 0;
+	int efd;
+
+	if (!attach(&a, "{name: t, owner: root}"))
+		return;
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CU_ASSERT_FATAL(efd >= 0);
+	a.c->slot.wake_app_fd = efd;
+	send_n(a.h, 4, 0);
+	CU_ASSERT_EQUAL(read(efd, &v, sizeof(v)), -1);
+	a.q->to_app.flags = FERRY_APP_RING_NEED_WAKEUP;
+	send_n(a.h, 4, 0);
+	send_n(a.h, 4, 0);
+	CU_ASSERT_EQUAL(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	CU_ASSERT_EQUAL(v, 2);
+	a.q->to_app.flags = 0;
+	send_n(a.h, 4, 0);
+	CU_ASSERT_EQUAL(read(efd, &v, sizeof(v)), -1);
+	detach(&a);
+	close(efd);
+}
+
 /* The worker's hold budget spent: on_failure, as for a full queue. */
 static void test_hold_budget(void)
 {
@@ -730,6 +758,7 @@ static CU_TestInfo app_tests[] = {
 	{ "attached: a full queue, detach with packets out, re-attach", test_queue_full },
 	{ "attached: one packet kept while many pass, its timeout", test_one_kept },
 	{ "attached: the worker's hold budget spent takes on_failure", test_hold_budget },
+	{ "attached: need-wakeup, one eventfd write per batch", test_wakeup },
 	{ "attached: an area header rewritten by the application is not trusted", test_scribbled_header },
 	{ "area layout", test_area_layout },
 	{ "descriptor checks", test_desc_checks },
