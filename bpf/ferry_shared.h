@@ -177,6 +177,7 @@ struct ferry_fwd_stats {
 	__u64 drop_tcp_out_of_window; /* TCP RST or FIN outside the receiver's window */
 	__u64 drop_hold_budget;    /* the worker's services held as many frames as they may */
 	__u64 drop_source_session_limit; /* the client address has nat.max_sessions_per_source */
+	__u64 drop_app_unavailable; /* an app slot with on_failure drop and no app answering */
 };
 
 #define FERRY_MAX_SERVICES 8   /* services per flow (== CFG_MAX_SERVICES) */
@@ -206,6 +207,34 @@ struct ferry_svc_info {
 	char counter_names[FERRY_SVC_COUNTERS][FERRY_SVC_NAME_LEN];
 	__u32 configured;
 	__u32 pad;
+};
+
+/*
+ * The flows' `app` slots (services/svc_app.c), for `ferryctl apps`: an
+ * ARRAY of FERRY_MAX_APP_SLOTS written by ferryd's main thread at each
+ * publish, in config order; unused entries have configured 0.
+ */
+#define FERRY_MAX_APP_SLOTS 64
+#define FERRY_APP_SLOT_NAME_LEN 32
+
+struct ferry_app_slot_stats {
+	char slot[FERRY_APP_SLOT_NAME_LEN];
+	__u32 configured;
+	__u32 flow_id;
+	__u32 owner_is_group;  /* owner_gid, else owner_uid */
+	__u32 owner_uid;
+	__u32 owner_gid;
+	__u32 attached_pid;    /* 0: no application attached */
+	__u32 attached_uid;
+	__u32 on_failure_drop; /* 1: on_failure drop, 0: bypass */
+	__u64 in;              /* payloads given to the application */
+	__u64 out;             /* returned with PASS and sent on */
+	__u64 dropped;         /* returned with DROP, or on_failure drop */
+	__u64 bypassed;        /* on_failure bypass: no application, full queue, timeout */
+	__u64 bad_desc;        /* descriptors that failed validation */
+	__u64 timeouts;
+	__u64 queue_depth;     /* packets with the application now, all queues */
+	__u64 rtt_avg_ns;      /* average round trip, since the slot was configured */
 };
 
 /* Name of each flow, so that ferryctl needs no config file to label counters. */
@@ -390,6 +419,7 @@ struct ferry_rl_src_key {
 #define FERRY_PIN_XSKS "ferry_xsks"
 #define FERRY_PIN_SVC_STATS "ferry_svc_stats"
 #define FERRY_PIN_SVC_INFO "ferry_svc_info"
+#define FERRY_PIN_APP_SLOTS "ferry_app_slots"
 #define FERRY_PIN_QUEUE_STATS "ferry_queue_stats"
 #define FERRY_PIN_SESSIONS "ferry_sessions"
 #define FERRY_PIN_SESS_STATS "ferry_sess_stats"

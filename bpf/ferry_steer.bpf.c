@@ -109,6 +109,14 @@ struct {
 	__type(value, struct ferry_svc_info);
 } ferry_svc_info SEC(".maps");
 
+/* The flows' app slots, for ferryctl apps: written by ferryd's main thread only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FERRY_MAX_APP_SLOTS);
+	__type(key, __u32);
+	__type(value, struct ferry_app_slot_stats);
+} ferry_app_slots SEC(".maps");
+
 /* Per AF_XDP socket counters, written by ferryd's main thread only (see ferry_shared.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

@@ -72,8 +72,9 @@ static uint32_t gather_sees_tx(const struct ferry_worker *w, struct ferry_pkt **
 	return n;
 }
 
-void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
-		       uint32_t n)
+/* The chain of flow_id from service `first` on (0: the whole chain). */
+static void run_chain_from(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
+			   uint32_t n, int first)
 {
 	const struct flow_chain *ch = &w->d->flows[flow_id];
 	struct ferry_fwd_stats *st = &w->flow_stats[flow_id];
@@ -89,7 +90,7 @@ void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pk
 	w->chain_holds = 0;
 	for (uint32_t i = 0; i < n; i++)
 		bytes += pkts[i]->len;
-	for (int s = 0; s < ch->nr; s++) {
+	for (int s = first; s < ch->nr; s++) {
 		struct ferry_svc_stats *ss = &w->svc_stats[flow_id][s];
 		uint32_t seen, keep = 0;
 
@@ -136,6 +137,41 @@ void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pk
 									: FERRY_DROP_service);
 		umem__free(w->umem, p->addr);
 	}
+}
+
+void worker__run_chain(struct ferry_worker *w, uint32_t flow_id, struct ferry_pkt **pkts,
+		       uint32_t n)
+{
+	run_chain_from(w, flow_id, pkts, n, 0);
+}
+
+/*
+ * Packets a service held go on along their flow's chain after it, as if
+ * it had just let them pass: never from inside a chain run (tick() only),
+ * as it reuses the run's arrays.  They leave the held frames first; a
+ * service after this one may hold them again.
+ */
+void ferry_worker__resume(struct ferry_worker *w, struct ferry_pkt **pkts, uint32_t n,
+			  int after_pos)
+{
+	uint32_t flow_id;
+
+	if (!n)
+		return;
+	w->held_frames = w->held_frames > n ? w->held_frames - n : 0;
+	flow_id = pkts[0]->flow_id;
+	if (flow_id >= (uint32_t)w->d->nr_flows || n > CHAIN_MAX_PKTS) {
+		/* Not a flow of this config (cannot happen): drop rather than guess. */
+		for (uint32_t i = 0; i < n; i++)
+			ferry_pkt_drop(pkts[i], FERRY_DROP_service);
+		w->held_frames += n;
+		ferry_worker__send_held(w, pkts, n);
+		return;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		pkts[i]->verdict = FERRY_VERDICT_NEXT;
+	run_chain_from(w, flow_id, pkts, n, after_pos + 1);
+	worker__flush_tx(w);
 }
 
 void worker__flush_tx(struct ferry_worker *w)

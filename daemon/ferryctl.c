@@ -196,12 +196,12 @@ struct ctl {
 	FILE *out; /* in memory until complete: a failure prints no half a report */
 	int ncpus;
 	struct pinned_map flow_info, flow_stats, fwd_stats, svc_info, svc_stats;
-	struct pinned_map queue_stats, rules;
+	struct pinned_map queue_stats, rules, app_slots;
 };
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: ferryctl [-p PIN_PATH] stats|flows|sessions [--json | --format FMT]\n"
+	fprintf(f, "Usage: ferryctl [-p PIN_PATH] stats|flows|sessions|apps [--json | --format FMT]\n"
 		   "                [--watch [SECONDS]]\n"
 		   "       ferryctl --help\n");
 	if (f == stderr) {
@@ -221,6 +221,8 @@ static void usage(FILE *f)
 		   "socket's XDP_STATISTICS and ferry's port counters.\n"
 		   "flows: each configured flow's match rules, on_failure and service chain.\n"
 		   "sessions: the NAT sessions of each flow, per worker.\n"
+		   "apps: the flows' app slots: owner, the attached application (pid, uid),\n"
+		   "its counters, queue depth and average round trip.\n"
 		   "\n"
 		   "  --json               one JSON object instead of text\n"
 		   "  --format FMT         text, json or prometheus (stats only: the\n"
@@ -1105,13 +1107,89 @@ enum command {
 	CMD_STATS,
 	CMD_FLOWS,
 	CMD_SESSIONS,
+	CMD_APPS,
 };
 
 static const char *const command_names[] = {
 	[CMD_STATS] = "stats",
 	[CMD_FLOWS] = "flows",
 	[CMD_SESSIONS] = "sessions",
+	[CMD_APPS] = "apps",
 };
+
+/* ferryctl apps: one entry per app slot, in config order. */
+static int print_apps(struct ctl *c)
+{
+	FILE *out = c->out;
+	bool first = true;
+	int err;
+
+	if (c->json)
+		fputs("{\"apps\":[", out);
+	for (__u32 k = 0; k < FERRY_MAX_APP_SLOTS; k++) {
+		struct ferry_app_slot_stats st;
+		struct ferry_flow_info fi = {};
+		static const char *const ctrs[] = { "in",	"out",	    "dropped",	   "bypassed",
+						    "bad_desc", "timeouts", "queue_depth", "rtt_avg_ns" };
+		char owner[48];
+
+		err = read_elem(c, &c->app_slots, k, &st);
+		if (err)
+			return err;
+		if (!st.configured)
+			continue;
+		st.slot[sizeof(st.slot) - 1] = '\0';
+		if (st.flow_id < FERRY_MAX_FLOWS && !read_elem(c, &c->flow_info, st.flow_id, &fi))
+			fi.name[sizeof(fi.name) - 1] = '\0';
+		if (st.owner_is_group)
+			snprintf(owner, sizeof(owner), "gid %u", st.owner_gid);
+		else
+			snprintf(owner, sizeof(owner), "uid %u", st.owner_uid);
+		{
+			const __u64 v[] = { st.in,	 st.out,      st.dropped,     st.bypassed,
+					    st.bad_desc, st.timeouts, st.queue_depth, st.rtt_avg_ns };
+
+			if (c->json) {
+				fprintf(out, "%s{\"slot\":", first ? "" : ",");
+				json_string(out, st.slot);
+				fputs(",\"flow\":", out);
+				json_string(out, fi.name);
+				fprintf(out,
+					",\"owner_%s\":%u,\"on_failure\":\"%s\",\"attached\":%s",
+					st.owner_is_group ? "gid" : "uid",
+					st.owner_is_group ? st.owner_gid : st.owner_uid,
+					st.on_failure_drop ? "drop" : "bypass",
+					st.attached_pid ? "true" : "false");
+				if (st.attached_pid)
+					fprintf(out, ",\"pid\":%u,\"uid\":%u", st.attached_pid,
+						st.attached_uid);
+				for (size_t i = 0; i < ARRAY_SIZE(ctrs); i++)
+					fprintf(out, ",\"%s\":%llu", ctrs[i],
+						(unsigned long long)v[i]);
+				fputc('}', out);
+			} else {
+				fprintf(out, "app %s (flow %s, owner %s, on_failure %s): ", st.slot,
+					fi.name, owner, st.on_failure_drop ? "drop" : "bypass");
+				if (st.attached_pid)
+					fprintf(out, "attached pid %u uid %u\n", st.attached_pid,
+						st.attached_uid);
+				else
+					fputs("no application attached\n", out);
+				fputs(" ", out);
+				snprintf(c->ctx, sizeof(c->ctx), "app/%s", st.slot);
+				for (size_t i = 0; i < ARRAY_SIZE(ctrs); i++)
+					put_counter(c, "app", ctrs[i], v[i]);
+				fputc('\n', out);
+			}
+		}
+		first = false;
+	}
+	if (c->json)
+		fputs("]}\n", out);
+	else if (first)
+		fputs("no app slots configured\n", out);
+	return 0;
+}
 
 static int exit_code(int err)
 {
@@ -1123,6 +1201,7 @@ static int exit_code(int err)
 static void close_maps(struct ctl *c)
 {
 	close_pin(&c->rules);
+	close_pin(&c->app_slots);
 	close_pin(&c->queue_stats);
 	close_pin(&c->svc_stats);
 	close_pin(&c->svc_info);
@@ -1156,6 +1235,9 @@ static int open_maps(struct ctl *c, enum command cmd)
 			       sizeof(struct ferry_queue_stats), false);
 	if (!err && cmd == CMD_FLOWS)
 		err = open_pin(c, &c->rules, FERRY_PIN_RULES, sizeof(struct ferry_rule), false);
+	if (!err && cmd == CMD_APPS)
+		err = open_pin(c, &c->app_slots, FERRY_PIN_APP_SLOTS,
+			       sizeof(struct ferry_app_slot_stats), false);
 	return err;
 }
 
@@ -1167,6 +1249,8 @@ static int render(struct ctl *c, enum command cmd)
 		return print_flow_config(c);
 	if (cmd == CMD_SESSIONS)
 		return print_sessions(c);
+	if (cmd == CMD_APPS)
+		return print_apps(c);
 	if (c->format == FMT_PROMETHEUS)
 		return print_prometheus(c);
 	if (c->json)
@@ -1281,6 +1365,7 @@ int main(int argc, char **argv)
 
 	c.flow_info.fd = c.flow_stats.fd = c.fwd_stats.fd = -1;
 	c.svc_info.fd = c.svc_stats.fd = c.queue_stats.fd = c.rules.fd = -1;
+	c.app_slots.fd = -1;
 	/* "+": options end at the command, whose own options come after it. */
 	while ((opt = getopt_long(argc, argv, "+p:h", global_opts, NULL)) != -1) {
 		switch (opt) {

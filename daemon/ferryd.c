@@ -25,6 +25,7 @@
 
 #include "caps.h"
 #include "config.h"
+#include "control.h"
 #include "daemon.h"
 #include "handoff.h"
 #include "health.h"
@@ -36,6 +37,7 @@
 #include "offload.h"
 #include "service.h"
 #include "steer.h"
+#include "svc_app.h"
 #include "svc_loader.h"
 #include "reload.h"
 
@@ -104,6 +106,70 @@ static int publish_svc_stats(struct ferry_daemon *d, int ncpus)
 		}
 	}
 	free(vals);
+	return err;
+}
+
+_Static_assert(FERRY_APP_SLOT_NAME_LEN == FERRY_APP_NAME_LEN, "app slot names differ in size");
+
+/*
+ * The flows' app slots for ferryctl apps, in config order: who is attached
+ * (the control socket's record), the service's own counters and what the
+ * workers report through the slot (services/svc_app.h).
+ */
+static int publish_app_slots(struct ferry_daemon *d)
+{
+	int fd = steer__app_slots_fd(d->steer), err = 0;
+	__u32 k = 0;
+
+	if (fd < 0 || !d->workers)
+		return -EINVAL;
+	for (int f = 0; f < d->nr_flows; f++) {
+		for (int pos = 0; pos < d->flows[f].nr && k < FERRY_MAX_APP_SLOTS; pos++) {
+			struct svc_app_conf *c = d->flows[f].conf[pos];
+			struct ferry_app_slot_stats st = {};
+			struct ferry_svc_stats ss = {};
+			uint64_t rtt = 0, rtts = 0;
+
+			if (!svc_app__is_app(d->flows[f].ops[pos]))
+				continue;
+			memcpy(st.slot, c->name, sizeof(st.slot));
+			st.configured = 1;
+			st.flow_id = (__u32)f;
+			st.owner_is_group = c->owner_is_group;
+			st.owner_uid = c->owner_uid;
+			st.owner_gid = c->owner_gid;
+			st.attached_pid = (__u32)c->slot.pid;
+			st.attached_uid = c->slot.pid ? c->slot.uid : 0;
+			st.on_failure_drop = c->on_failure == SVC_APP_DROP;
+			for (uint32_t i = 0; i < d->nr_workers && i < FERRY_APP_MAX_QUEUES; i++) {
+				if (d->workers[i])
+					worker__add_svc_stats(d->workers[i], (uint32_t)f, pos, &ss);
+				st.out += atomic_load_explicit(&c->slot.wstat[i].out,
+							       memory_order_relaxed);
+				st.dropped += atomic_load_explicit(&c->slot.wstat[i].dropped,
+								   memory_order_relaxed);
+				st.queue_depth += atomic_load_explicit(&c->slot.wstat[i].depth,
+								       memory_order_relaxed);
+				rtt += atomic_load_explicit(&c->slot.wstat[i].rtt_ns,
+							    memory_order_relaxed);
+				rtts += atomic_load_explicit(&c->slot.wstat[i].rtts,
+							     memory_order_relaxed);
+			}
+			/* The service's counters: to_app, bypassed, bad_desc, timeouts. */
+			st.in = ss.counters[0];
+			st.bypassed = ss.counters[1];
+			st.bad_desc = ss.counters[2];
+			st.timeouts = ss.counters[3];
+			st.rtt_avg_ns = rtts ? rtt / rtts : 0;
+			if (bpf_map_update_elem(fd, &k, &st, BPF_ANY))
+				err = -errno;
+			k++;
+		}
+	}
+	/* Slots a reload removed. */
+	for (struct ferry_app_slot_stats none = {}; k < FERRY_MAX_APP_SLOTS; k++)
+		if (bpf_map_update_elem(fd, &k, &none, BPF_ANY))
+			err = -errno;
 	return err;
 }
 
@@ -176,6 +242,7 @@ static int publish_stats(struct ferry_daemon *d)
 	}
 	free(vals);
 	err = publish_queue_stats(d) ?: err;
+	err = publish_app_slots(d) ?: err;
 	return publish_svc_stats(d, ncpus) ?: err;
 }
 
@@ -417,9 +484,12 @@ static void routes_fini(struct routes *r)
 	nh_events__destroy(r->events);
 }
 
-static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log_level)
+static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log_level,
+		struct control *ctl)
 {
-	struct pollfd pfd[2] = { { .fd = sfd, .events = POLLIN }, { .fd = -1, .events = POLLIN } };
+	/* The signalfd, route notifications, then the control socket and its clients. */
+	struct pollfd pfd[2 + CONTROL_MAX_FDS] = { { .fd = sfd, .events = POLLIN },
+						   { .fd = -1, .events = POLLIN } };
 	uint64_t next_publish = mono_ms() + PUBLISH_INTERVAL_MS;
 	struct routes routes;
 	struct health h;
@@ -430,11 +500,18 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 		struct signalfd_siginfo si;
 		uint64_t now = mono_ms();
 		int timeout = now < next_publish ? (int)(next_publish - now) : 0;
+		int nctl = control__fill(ctl, &pfd[2]);
 
 		/* The watchdog may want pings more often than the counters are published. */
 		timeout = health__timeout_ms(&h, timeout);
-		if (poll(pfd, 2, timeout) > 0 && (pfd[1].revents & POLLIN))
+		timeout = control__timeout(ctl, timeout);
+		for (int i = 0; i < 2 + nctl; i++)
+			pfd[i].revents = 0;
+		if (poll(pfd, 2 + (nfds_t)nctl, timeout) > 0 && (pfd[1].revents & POLLIN))
 			routes_changed(&routes, d);
+		control__handle(ctl, &pfd[2], nctl);
+		if (!nctl)
+			control__sync(ctl);
 		if ((pfd[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
 				/*
@@ -444,6 +521,7 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 				 */
 				notify__reloading();
 				reload__run(d, file, keep_log_level);
+				control__sync(ctl);
 				notify__ready(NULL);
 				continue;
 			}
@@ -476,6 +554,7 @@ int main(int argc, char **argv)
 	struct cfg_errors errs = {};
 	enum ferry_log_level level;
 	struct ferry_daemon *d;
+	struct control *ctl = NULL;
 	bool check = false;
 	int verbose = 0, opt, err, sfd, ret = 1;
 
@@ -551,6 +630,9 @@ int main(int argc, char **argv)
 	reload__init(d);
 	if (start_workers(d))
 		goto out_stop_workers;
+	/* After the workers: an area has one queue per worker. */
+	if (control__create(&ctl, d))
+		goto out_stop_workers;
 	/*
 	 * Real-time workers must not starve the NAPI threads that feed them
 	 * (napi_prio.h).  After the XDP attach, which may re-create them; a
@@ -567,7 +649,7 @@ int main(int argc, char **argv)
 		d->nr_ports == 1 ? "" : "s", d->nr_flows, d->nr_flows == 1 ? "" : "s",
 		d->nr_workers, d->nr_workers == 1 ? "" : "s");
 	notify__ready(NULL);
-	run(d, sfd, file, verbose);
+	run(d, sfd, file, verbose, ctl);
 	notify__stopping();
 	ret = 0;
 
@@ -576,6 +658,8 @@ out_stop_workers:
 	napi_prio__restore(&napi);
 	publish_stats(d);
 	destroy_workers(d);
+	/* The workers gave their packets back: the areas may go. */
+	control__destroy(ctl);
 	reload__fini(d);
 out_detach:
 	steer__destroy(d->steer);

@@ -144,6 +144,8 @@ static int check_static(const struct ferry_config *old, const struct ferry_confi
 		cfg_mark_error(errs, none, "changing pin_path needs a restart");
 	if (strcmp(old->service_dir, new->service_dir))
 		cfg_mark_error(errs, none, "changing service_dir needs a restart");
+	if (strcmp(old->control_socket, new->control_socket))
+		cfg_mark_error(errs, none, "changing control_socket needs a restart");
 	return errs->count != before ? -EINVAL : 0;
 }
 

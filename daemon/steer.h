@@ -64,6 +64,8 @@ int steer__xsks_fd(struct steer *s, const char *ifname);
 int steer__fwd_stats_fd(struct steer *s);
 /* The per-CPU struct ferry_svc_stats map (key flow_id * FERRY_MAX_SERVICES + position). */
 int steer__svc_stats_fd(struct steer *s);
+/* ferry_app_slots (ferry_shared.h): the flows' app slots, for ferryctl apps. */
+int steer__app_slots_fd(struct steer *s);
 /* The struct ferry_queue_stats map (key port * FERRY_MAX_QUEUES + queue). */
 int steer__queue_stats_fd(struct steer *s);
 /* The XDP program's per-CPU struct ferry_flow_stats (key flow_id). */

@@ -180,7 +180,7 @@ void worker__flush_tx(struct ferry_worker *w);
  * as they run per packet.
  */
 /* worker__count_drop() indexes the drop fields by reason. */
-_Static_assert(offsetof(struct ferry_fwd_stats, drop_source_session_limit) -
+_Static_assert(offsetof(struct ferry_fwd_stats, drop_app_unavailable) -
 			       offsetof(struct ferry_fwd_stats, drop_malformed) ==
 		       (FERRY_DROP__MAX - 1) * sizeof(__u64),
 	       "struct ferry_fwd_stats drop fields out of FERRY_DROP_REASONS order");

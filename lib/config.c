@@ -24,6 +24,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "ferry_app.h"
 #include "log.h"
 
 #ifndef ARRAY_SIZE
@@ -1083,6 +1084,27 @@ static void h_service_dir(struct parser *p, const struct key_handler *h, yaml_no
 	strcpy(cfg->service_dir, path);
 }
 
+/*
+ * Where applications attach to `app` slots (daemon/control.c): an absolute
+ * path that fits an AF_UNIX address (sun_path, NUL included).
+ */
+static void h_control_socket(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			     void *obj)
+{
+	struct ferry_config *cfg = obj;
+	const struct cfg_node *n = node_of(p, val);
+	char path[sizeof(cfg->control_socket)];
+
+	if (copy_text(n, h->key, path, sizeof(path), p->errs))
+		return;
+	if (path[0] != '/' || !path[1] || path[strlen(path) - 1] == '/') {
+		cfg_error(p->errs, val, "%s: '%s' is not an absolute path to a file", h->key,
+			  path);
+		return;
+	}
+	strcpy(cfg->control_socket, path);
+}
+
 /* A scalar that must be one of a few words, each standing for a value. */
 /*
  * Reads the word at `val` into *out; reports "KEY: 'x' is not one of a, b, c"
@@ -1679,6 +1701,7 @@ static const struct key_handler root_keys[] = {
 	{ .key = "pin_path", .fn = h_pin_path },
 	{ .key = "log_level", .fn = h_log_level },
 	{ .key = "service_dir", .fn = h_service_dir },
+	{ .key = "control_socket", .fn = h_control_socket },
 	{ .key = "queues",
 	  .fn = h_u32,
 	  .off = offsetof(struct ferry_config, queues),
@@ -1700,6 +1723,53 @@ static const struct key_handler root_keys[] = {
 	{ .key = "umem", .fn = h_umem },
 	{ .key = "flows", .fn = h_flows, .required = true },
 };
+
+/*
+ * An application attaches to an `app` slot by its name (daemon/control.c),
+ * so a name must be unique across all flows.  The service checks the rest
+ * of its arguments (services/svc_app.c); a name that is not a scalar is
+ * left to it.
+ */
+static void check_app_names(struct parser *p)
+{
+	const struct ferry_config *cfg = p->cfg;
+
+	for (int fi = 0; fi < cfg->nr_flows; fi++) {
+		const struct cfg_flow *f = &cfg->flows[fi];
+
+		for (int si = 0; si < f->nr_services; si++) {
+			const struct cfg_node *n = f->services[si].args, *m;
+			const yaml_node_t *y;
+
+			if (strcmp(f->services[si].name, "app"))
+				continue;
+			n = cfg_map_get(n, "name");
+			if (!n || !n->node || n->node->type != YAML_SCALAR_NODE)
+				continue;
+			y = n->node;
+			for (int fj = 0; fj <= fi; fj++) {
+				const struct cfg_flow *g = &cfg->flows[fj];
+				int end = fj == fi ? si : g->nr_services;
+
+				for (int sj = 0; sj < end; sj++) {
+					if (strcmp(g->services[sj].name, "app"))
+						continue;
+					m = cfg_map_get(g->services[sj].args, "name");
+					if (!m || !m->node || m->node->type != YAML_SCALAR_NODE ||
+					    strcmp((const char *)m->node->data.scalar.value,
+						   (const char *)y->data.scalar.value))
+						continue;
+					cfg_node_error(p->errs, n,
+						       "app: name '%s' is taken already by flow '%s' (line %u)",
+						       (const char *)y->data.scalar.value, g->name,
+						       g->services[sj].mark.line);
+					goto next;
+				}
+			}
+next:;
+		}
+	}
+}
 
 /* `key`, set at the top level, needs every interface in poll_mode interrupt. */
 static void require_interrupt_mode(struct parser *p, yaml_node_t *root, const char *key,
@@ -1726,6 +1796,7 @@ static void parse_root(struct parser *p, yaml_node_t *root)
 	const struct cfg_port_range *r = &cfg->nat.ports;
 
 	parse_map(p, root, root_keys, ARRAY_SIZE(root_keys), NULL, cfg);
+	check_app_names(p);
 	/*
 	 * A real-time worker that never sleeps starves whatever else runs on
 	 * its CPU, the kernel's receive processing (a threaded NAPI, ksoftirqd)
@@ -1755,6 +1826,7 @@ static void defaults(struct ferry_config *cfg, const char *name)
 	snprintf(cfg->file, sizeof(cfg->file), "%s", name);
 	snprintf(cfg->pin_path, sizeof(cfg->pin_path), "%s", DEFAULT_PIN_PATH);
 	snprintf(cfg->service_dir, sizeof(cfg->service_dir), "%s", DEFAULT_SERVICE_DIR);
+	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s", FERRY_CONTROL_SOCKET);
 	cfg->queues = 1;
 	/*
 	 * Linux's default ephemeral range is 32768-60999: the rest of IANA's

@@ -120,6 +120,7 @@ struct ferry_config {
 	char file[256];
 	char pin_path[256];            /* default /sys/fs/bpf/ferry */
 	char service_dir[256];         /* out-of-tree services, default /usr/lib/ferry/services */
+	char control_socket[108];      /* apps attach here (sun_path), default FERRY_CONTROL_SOCKET */
 	char log_level[16];            /* "" = keep the command line's */
 	uint32_t queues;               /* workers = queues, default 1 */
 	int nr_cpus;                   /* 0: workers are not pinned */

@@ -148,7 +148,8 @@ enum ferry_dir {
 	X(no_frame)                                                                                \
 	X(tcp_out_of_window)                                                                       \
 	X(hold_budget)                                                                             \
-	X(source_session_limit)
+	X(source_session_limit)                                                                    \
+	X(app_unavailable)
 
 enum ferry_drop_reason {
 #define FERRY_DROP_ENUM(name) FERRY_DROP_##name,

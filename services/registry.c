@@ -15,6 +15,7 @@ extern const struct ferry_service_ops svc_ratelimit_ops;
 extern const struct ferry_service_ops svc_lb_ops;
 extern const struct ferry_service_ops svc_mirror_ops;
 extern const struct ferry_service_ops svc_fanout_ops;
+extern const struct ferry_service_ops svc_app_ops;
 
 static const struct ferry_service_ops *const builtin_services[] = {
 	&svc_forward_ops,
@@ -27,6 +28,7 @@ static const struct ferry_service_ops *const builtin_services[] = {
 	&svc_lb_ops,
 	&svc_mirror_ops,
 	&svc_fanout_ops,
+	&svc_app_ops,
 };
 
 const struct ferry_service_ops *service__find(const char *name)

@@ -83,6 +83,13 @@ int ferry_worker__port_of_ifindex(const struct ferry_worker *w, int ifindex);
 /* Counters of this worker for a flow, published as ferry_fwd_stats. */
 struct ferry_fwd_stats *ferry_worker__flow_stats(struct ferry_worker *w, uint32_t flow_id);
 /*
+ * daemon/chain.c: held packets of one flow go on along its chain from
+ * position after_pos + 1, counted as the chain runner counts, then TX.
+ * From tick() only, never inside a chain run (the app service).
+ */
+void ferry_worker__resume(struct ferry_worker *w, struct ferry_pkt **pkts, uint32_t n,
+			  int after_pos);
+/*
  * The worker's next hops: one next-hop cache (lib/nh_cache.h) per worker,
  * kept current by the kernel's route, neighbour and link notifications and
  * shared by every service on the worker.  ferry_worker__nh_get() (from

@@ -90,8 +90,8 @@ echo "== asan-unit"
 san_suite asan-unit "$logs/asan-unit.log" build/asan/tests/unit-tests
 # The integration suites that drive the most daemon code under the sanitizers:
 # forwarding, hostile input, floods of new sessions, replies of flows sharing
-# an upstream, the service chains and reload.
-for t in forward malformed flood upstream services reload; do
+# an upstream, the service chains, reload and application services.
+for t in forward malformed flood upstream services reload app; do
 	echo "== asan-$t"
 	san_suite "asan-$t" "$logs/asan-$t.log" env FERRYD="$TOP/build/asan/ferryd" \
 		FERRYCTL="$TOP/build/asan/ferryctl" timeout 600 "tests/integration/test_$t.sh"

@@ -147,6 +147,7 @@ static const char services_a_yaml[] =
 	"  - name: mirror\n"
 	"    match: {protocol: udp, destination: 198.18.1.1, port: 5005}\n"
 	"    services:\n"
+	"      - app: {name: fz-mirror, owner: root}\n"
 	"      - mirror: {to: ['198.18.2.9:9', '198.18.2.10:9']}\n"
 	"      - forward: {upstream: '198.18.2.2:6006'}\n"
 	"  - name: fanout\n"

@@ -209,6 +209,7 @@ static void test_defaults(void)
 	expect_ok(MINIMAL);
 	CU_ASSERT_STRING_EQUAL(cfg.pin_path, "/sys/fs/bpf/ferry");
 	CU_ASSERT_STRING_EQUAL(cfg.service_dir, "/usr/lib/ferry/services");
+	CU_ASSERT_STRING_EQUAL(cfg.control_socket, "/run/ferry/ferryd.sock");
 	CU_ASSERT_STRING_EQUAL(cfg.log_level, "");
 	CU_ASSERT_EQUAL(cfg.queues, 1);
 	CU_ASSERT_EQUAL(cfg.nr_ifaces, 1);
@@ -736,6 +737,51 @@ static void test_top_scalars(void)
 		CU_ASSERT_STRING_EQUAL(cfg.log_level, levels[i]);
 		done();
 	}
+}
+
+static void test_control_socket(void)
+{
+	expect_ok("control_socket: /tmp/ferry-t/ctl.sock\n" MINIMAL);
+	CU_ASSERT_STRING_EQUAL(cfg.control_socket, "/tmp/ferry-t/ctl.sock");
+	done();
+	expect_one("control_socket: run/ferry.sock\n" MINIMAL,
+		   "t.yaml:1:17: control_socket: 'run/ferry.sock' is not an absolute path to a file");
+	expect_one("control_socket: /run/ferry/\n" MINIMAL,
+		   "t.yaml:1:17: control_socket: '/run/ferry/' is not an absolute path to a file");
+	expect_one("control_socket: [a]\n" MINIMAL, "t.yaml:1:17: control_socket: expected a scalar");
+	/* sun_path holds 107 characters and the NUL. */
+	expect_one("control_socket: /"
+		   "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		   "aaaaaaaaaaaaaaaaaaaaaaa\n" MINIMAL,
+		   "t.yaml:1:17: control_socket: '/");
+	expect_ok("control_socket: /"
+		  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+		  "aaaaaaaaaaaaaaaaaaaaaa\n" MINIMAL);
+	CU_ASSERT_EQUAL(strlen(cfg.control_socket), 107);
+	done();
+}
+
+/* `app` slots are found by name: one name, one slot, across all flows. */
+static void test_app_names(void)
+{
+	static const char two[] =
+		"interfaces:\n  - name: px-c\nflows:\n"
+		"  - name: a\n    match:\n" MATCH_OK
+		"    services:\n      - app: {name: x, owner: root}\n"
+		"      - app: {name: y, owner: root}\n"
+		"  - name: b\n    match:\n      protocol: udp\n      destination: 198.18.1.1\n"
+		"      port: 5001\n"
+		"    services:\n      - app: {name: %s, owner: root}\n";
+	char yaml[1024];
+
+	snprintf(yaml, sizeof(yaml), two, "z");
+	expect_ok(yaml);
+	done();
+	snprintf(yaml, sizeof(yaml), two, "y");
+	expect_one(yaml, "t.yaml:18:21: app: name 'y' is taken already by flow 'a' (line 11)");
+	expect_one(HEAD MATCH_OK "    services:\n      - app: {name: q, owner: root}\n"
+				"      - app: {owner: root, name: q}\n",
+		   "t.yaml:11:34: app: name 'q' is taken already by flow 'f' (line 10)");
 }
 
 static void test_services_forms(void)
@@ -1557,6 +1603,8 @@ static CU_TestInfo config_tests[] = {
 	{ "empty and extra documents", test_documents },
 	{ "names", test_names },
 	{ "pin_path, service_dir and log_level", test_top_scalars },
+	{ "control_socket", test_control_socket },
+	{ "app slot names are unique", test_app_names },
 	{ "service entry forms", test_services_forms },
 	{ "entry count limits", test_limits },
 	{ "xdp modes", test_xdp_modes },

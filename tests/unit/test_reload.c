@@ -165,11 +165,13 @@ static void test_needs_restart(void)
 			  "umem: {frames: 4096}\n"
 			  "nat: {ports: 40000-40998}\n"
 			  "pin_path: /sys/fs/bpf/other\n"
+			  "control_socket: /run/other.sock\n"
 			  "flows:\n";
 	struct reload_plan p;
 
 	CU_ASSERT_EQUAL(plan_of(head, flow_a, NULL, top, flow_a, &p), -EINVAL);
-	CU_ASSERT_EQUAL(errs.count, 5);
+	CU_ASSERT_EQUAL(errs.count, 6);
+	CU_ASSERT_PTR_NOT_NULL(strstr(errs.capture, "changing control_socket needs a restart"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(errs.capture, "changing interfaces needs a restart"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(errs.capture, "changing queues needs a restart"));
 	CU_ASSERT_PTR_NOT_NULL(strstr(errs.capture, "changing umem needs a restart"));

@@ -1,0 +1,534 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The control socket: applications attach to `app` slots.
+ *
+ * An AF_UNIX SOCK_SEQPACKET socket, mode 0666: who may attach is decided per
+ * slot from the peer's credentials (SO_PEERCRED) against the slot's owner,
+ * not by the file's mode.  A client sends one struct ferry_ctl_request; an
+ * attach that succeeds gets struct ferry_ctl_attach_reply and three
+ * descriptors: the slot's packet area (a sealed memfd: it cannot shrink
+ * under ferryd), the eventfd ferryd writes to wake the application, and the
+ * one the application may write.  The application stays attached while the
+ * connection is open.  Everything is non-blocking: a client that sends
+ * garbage or cannot take its reply is dropped, and logged.
+ *
+ * Detaching never frees an area the workers may still use: the slot's
+ * generation goes even, and the area is unmapped once every worker has
+ * acknowledged it (services/svc_app.h), at their next tick at the latest.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "app_area.h"
+#include "control.h"
+#include "daemon.h"
+#include "ferry_app.h"
+#include "log.h"
+#include "svc_app.h"
+
+/* An area detached but maybe still in a worker's hands. */
+struct pending {
+	struct svc_app_conf *conf;
+	uint64_t serial;
+	uint64_t gen;
+	void *area;
+	uint64_t size;
+	int fds[3];
+};
+
+struct client {
+	int fd;
+	struct ucred cred;
+	struct svc_app_conf *conf; /* attached to, or NULL */
+	uint64_t serial;	   /* conf's */
+	char name[FERRY_APP_NAME_LEN]; /* the slot's, for the log after a reload freed conf */
+	void *area;
+	uint64_t size;
+	int fds[3]; /* memfd, wake_app, wake_ferryd */
+};
+
+struct control {
+	struct ferry_daemon *d;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int lfd;
+	int nr_clients;
+	struct client clients[CONTROL_MAX_CLIENTS];
+	int nr_pending;
+	struct pending pending[CONTROL_MAX_CLIENTS];
+};
+
+static bool has_slots(const struct ferry_daemon *d)
+{
+	for (int f = 0; f < d->nr_flows; f++)
+		for (int s = 0; s < d->flows[f].nr; s++)
+			if (svc_app__is_app(d->flows[f].ops[s]))
+				return true;
+	return false;
+}
+
+static struct svc_app_conf *find_slot(const struct ferry_daemon *d, const char *name)
+{
+	for (int f = 0; f < d->nr_flows; f++)
+		for (int s = 0; s < d->flows[f].nr; s++) {
+			struct svc_app_conf *c = d->flows[f].conf[s];
+
+			if (svc_app__is_app(d->flows[f].ops[s]) && !strcmp(c->name, name))
+				return c;
+		}
+	return NULL;
+}
+
+/* mkdir -p of path's directory, 0755 for what it creates. */
+static int make_parent(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	return 0;
+}
+
+static int listen_on(struct control *c)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, err, probe;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->path);
+	err = make_parent(c->path);
+	if (err) {
+		pr_err("control socket %s: cannot create its directory: %s", c->path,
+		       strerror(-err));
+		return err;
+	}
+	/* A socket file nobody listens on is a dead ferryd's: take its place. */
+	probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		if (!connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
+			close(probe);
+			pr_err("control socket %s: another process listens on it", c->path);
+			return -EADDRINUSE;
+		}
+		if (errno == ECONNREFUSED) {
+			struct stat st;
+
+			if (!lstat(c->path, &st) && S_ISSOCK(st.st_mode))
+				unlink(c->path);
+		}
+		close(probe);
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || chmod(c->path, 0666) ||
+	    listen(fd, 16)) {
+		err = -errno;
+		pr_err("control socket %s: %s", c->path, strerror(-err));
+		close(fd);
+		return err;
+	}
+	c->lfd = fd;
+	pr_info("control socket %s: applications attach here", c->path);
+	return 0;
+}
+
+int control__create(struct control **out, struct ferry_daemon *d)
+{
+	struct control *c = calloc(1, sizeof(*c));
+	int err;
+
+	if (!c)
+		return -ENOMEM;
+	c->d = d;
+	c->lfd = -1;
+	snprintf(c->path, sizeof(c->path), "%s", d->cfg.control_socket);
+	if (has_slots(d)) {
+		err = listen_on(c);
+		if (err) {
+			free(c);
+			return err;
+		}
+	}
+	*out = c;
+	return 0;
+}
+
+static void close_fds(int fds[3])
+{
+	for (int i = 0; i < 3; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* Every worker has left generation gen (or is gone). */
+static bool acked(const struct control *c, const struct pending *p)
+{
+	for (uint32_t i = 0; i < c->d->nr_workers && i < FERRY_APP_MAX_QUEUES; i++) {
+		uint64_t a = atomic_load_explicit(&p->conf->slot.ack[i], memory_order_acquire);
+
+		if (a != p->gen && a != UINT64_MAX)
+			return false;
+	}
+	return true;
+}
+
+static void reap_pending(struct control *c, bool all)
+{
+	for (int i = 0; i < c->nr_pending;) {
+		struct pending *p = &c->pending[i];
+
+		if (!all && svc_app__alive(p->conf, p->serial) && !acked(c, p)) {
+			i++;
+			continue;
+		}
+		if (svc_app__alive(p->conf, p->serial)) {
+			p->conf->slot.area = NULL;
+			p->conf->slot.wake_app_fd = -1;
+		}
+		munmap(p->area, p->size);
+		close_fds(p->fds);
+		c->pending[i] = c->pending[--c->nr_pending];
+	}
+}
+
+static bool slot_pending(const struct control *c, const struct svc_app_conf *conf)
+{
+	for (int i = 0; i < c->nr_pending; i++)
+		if (c->pending[i].conf == conf)
+			return true;
+	return false;
+}
+
+/* Closes client i; an attached application's area waits for the workers. */
+static void drop_client(struct control *c, int i, const char *why)
+{
+	struct client *cl = &c->clients[i];
+
+	if (cl->conf) {
+		pr_info("app slot %s: pid %d %s: detached", cl->name, (int)cl->cred.pid, why);
+		if (svc_app__alive(cl->conf, cl->serial)) {
+			struct pending *p = &c->pending[c->nr_pending++];
+
+			p->conf = cl->conf;
+			p->serial = cl->serial;
+			p->gen = atomic_load(&cl->conf->slot.gen) + 1;
+			p->area = cl->area;
+			p->size = cl->size;
+			memcpy(p->fds, cl->fds, sizeof(p->fds));
+			cl->conf->slot.pid = 0;
+			cl->conf->slot.uid = 0;
+			atomic_store(&cl->conf->slot.hung, false);
+			atomic_store_explicit(&cl->conf->slot.gen, p->gen, memory_order_release);
+		} else {
+			/* Destroyed by a reload: its workers' states went first. */
+			munmap(cl->area, cl->size);
+			close_fds(cl->fds);
+		}
+	} else if (why) {
+		pr_info("control socket: pid %d uid %u: %s", (int)cl->cred.pid,
+			(unsigned int)cl->cred.uid, why);
+	}
+	close(cl->fd);
+	c->clients[i] = c->clients[--c->nr_clients];
+}
+
+/* The peer is the slot's owner: its uid, or a member of its group. */
+static bool is_owner(const struct svc_app_conf *conf, const struct ucred *cr)
+{
+	struct passwd *pw;
+	gid_t groups[256];
+	int n = 256;
+
+	if (!conf->owner_is_group)
+		return cr->uid == conf->owner_uid;
+	if (cr->gid == conf->owner_gid)
+		return true;
+	pw = getpwuid(cr->uid);
+	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return false;
+	for (int i = 0; i < n; i++)
+		if (groups[i] == conf->owner_gid)
+			return true;
+	return false;
+}
+
+static int send_reply(struct client *cl, int status, const char *msg, uint32_t nr_queues,
+		      uint64_t size, const int *fds)
+{
+	struct ferry_ctl_attach_reply r = {
+		.magic = FERRY_APP_MAGIC,
+		.version = FERRY_APP_VERSION,
+		.status = status,
+		.nr_queues = nr_queues,
+		.area_size = size,
+	};
+	union {
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { .iov_base = &r, .iov_len = sizeof(r) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	snprintf(r.message, sizeof(r.message), "%s", msg);
+	if (fds) {
+		struct cmsghdr *cm;
+
+		memset(&u, 0, sizeof(u));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = sizeof(u.buf);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, 3 * sizeof(int));
+	}
+	return sendmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(r) ? 0 : -EIO;
+}
+
+/* The slot's area and eventfds, for an application about to attach. */
+static int make_area(struct control *c, struct client *cl, struct svc_app_conf *conf)
+{
+	uint32_t nq = c->d->nr_workers;
+	char name[64];
+	int err;
+
+	cl->size = app_area__size(nq, conf->ring_size);
+	if (!cl->size)
+		return -E2BIG;
+	snprintf(name, sizeof(name), "ferry-app-%s", conf->name);
+	cl->fds[0] = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (cl->fds[0] < 0)
+		return -errno;
+	/* Sealed: an application that could shrink it would fault ferryd (SIGBUS). */
+	if (ftruncate(cl->fds[0], (off_t)cl->size) ||
+	    fcntl(cl->fds[0], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
+		goto err_close;
+	cl->fds[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	cl->fds[2] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (cl->fds[1] < 0 || cl->fds[2] < 0)
+		goto err_close;
+	cl->area = mmap(NULL, cl->size, PROT_READ | PROT_WRITE, MAP_SHARED, cl->fds[0], 0);
+	if (cl->area == MAP_FAILED) {
+		cl->area = NULL;
+		goto err_close;
+	}
+	app_area__init(cl->area, conf->name, nq, conf->ring_size);
+	return 0;
+
+err_close:
+	err = -errno;
+	close_fds(cl->fds);
+	cl->fds[0] = cl->fds[1] = cl->fds[2] = -1;
+	return err;
+}
+
+static int attached_clients(const struct control *c)
+{
+	int n = 0;
+
+	for (int i = 0; i < c->nr_clients; i++)
+		n += c->clients[i].conf != NULL;
+	return n;
+}
+
+/* One request from client i; false when the client goes. */
+static bool handle_request(struct control *c, int i)
+{
+	struct client *cl = &c->clients[i];
+	struct ferry_ctl_request req;
+	struct svc_app_conf *conf;
+	char msg[96];
+	ssize_t n;
+	int err;
+
+	n = recv(cl->fd, &req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return true;
+	if (n <= 0) {
+		drop_client(c, i, cl->conf ? "closed its connection" : NULL);
+		return false;
+	}
+	if (n != sizeof(req) || req.magic != FERRY_APP_MAGIC || req.version != FERRY_APP_VERSION ||
+	    req.op != FERRY_CTL_ATTACH || !memchr(req.slot, '\0', sizeof(req.slot))) {
+		snprintf(msg, sizeof(msg),
+			 "bad request (%zd bytes, magic %#x, version %u, op %u): dropped", n,
+			 n >= 4 ? req.magic : 0, n >= 8 ? req.version : 0, n >= 12 ? req.op : 0);
+		drop_client(c, i, msg);
+		return false;
+	}
+	if (cl->conf) {
+		send_reply(cl, -EBUSY, "this connection is attached already", 0, 0, NULL);
+		return true;
+	}
+	conf = find_slot(c->d, req.slot);
+	if (!conf) {
+		pr_info("control socket: pid %d uid %u: no app slot '%s'", (int)cl->cred.pid,
+			(unsigned int)cl->cred.uid, req.slot);
+		send_reply(cl, -ENOENT, "no such app slot", 0, 0, NULL);
+		return true;
+	}
+	if (!is_owner(conf, &cl->cred)) {
+		pr_warn("app slot %s: refused pid %d uid %u gid %u: not its owner", conf->name,
+			(int)cl->cred.pid, (unsigned int)cl->cred.uid, (unsigned int)cl->cred.gid);
+		send_reply(cl, -EACCES, "not the slot's owner", 0, 0, NULL);
+		return true;
+	}
+	if (conf->slot.pid || slot_pending(c, conf)) {
+		pr_info("app slot %s: refused pid %d: pid %d is attached", conf->name,
+			(int)cl->cred.pid, conf->slot.pid);
+		send_reply(cl, -EBUSY, "another application is attached", 0, 0, NULL);
+		return true;
+	}
+	/* Each attached client may leave an area pending: their sum stays bounded. */
+	if (c->nr_pending + attached_clients(c) >= CONTROL_MAX_CLIENTS) {
+		pr_warn_ratelimited("app slot %s: refused pid %d: %d areas still detaching",
+				    conf->name, (int)cl->cred.pid, c->nr_pending);
+		send_reply(cl, -EAGAIN, "too many applications detaching: try again", 0, 0, NULL);
+		return true;
+	}
+	err = make_area(c, cl, conf);
+	if (err) {
+		pr_err("app slot %s: cannot make its area: %s", conf->name, strerror(-err));
+		send_reply(cl, err, "ferryd cannot make the packet area", 0, 0, NULL);
+		return true;
+	}
+	if (send_reply(cl, 0, "attached", c->d->nr_workers, cl->size, cl->fds)) {
+		munmap(cl->area, cl->size);
+		close_fds(cl->fds);
+		drop_client(c, i, "cannot take its reply: dropped");
+		return false;
+	}
+	cl->conf = conf;
+	cl->serial = conf->serial;
+	memcpy(cl->name, conf->name, sizeof(cl->name));
+	conf->slot.area = cl->area;
+	conf->slot.wake_app_fd = cl->fds[1];
+	conf->slot.pid = cl->cred.pid;
+	conf->slot.uid = cl->cred.uid;
+	atomic_store(&conf->slot.hung, false);
+	/* Odd: attached.  The workers take it up at their next process() or tick(). */
+	atomic_store_explicit(&conf->slot.gen, atomic_load(&conf->slot.gen) + 1,
+			      memory_order_release);
+	pr_info("app slot %s: attached pid %d uid %u", conf->name, (int)cl->cred.pid,
+		(unsigned int)cl->cred.uid);
+	return true;
+}
+
+static void accept_clients(struct control *c)
+{
+	for (;;) {
+		socklen_t len = sizeof(struct ucred);
+		struct client *cl;
+		int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0)
+			return;
+		if (c->nr_clients == CONTROL_MAX_CLIENTS) {
+			pr_warn_ratelimited("control socket: %d clients already: one refused",
+					    CONTROL_MAX_CLIENTS);
+			close(fd);
+			continue;
+		}
+		cl = &c->clients[c->nr_clients];
+		memset(cl, 0, sizeof(*cl));
+		cl->fd = fd;
+		cl->fds[0] = cl->fds[1] = cl->fds[2] = -1;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len)) {
+			close(fd);
+			continue;
+		}
+		c->nr_clients++;
+	}
+}
+
+void control__sync(struct control *c)
+{
+	for (int i = c->nr_clients; i-- > 0;) {
+		struct client *cl = &c->clients[i];
+
+		if (cl->conf && !svc_app__alive(cl->conf, cl->serial))
+			drop_client(c, i, "its slot changed in a reload");
+		else if (cl->conf && atomic_load(&cl->conf->slot.hung))
+			drop_client(c, i, "stopped answering");
+	}
+	reap_pending(c, false);
+	if (c->lfd < 0 && has_slots(c->d))
+		listen_on(c);
+}
+
+int control__fill(struct control *c, struct pollfd *pfd)
+{
+	int n = 0;
+
+	if (c->lfd < 0)
+		return 0;
+	pfd[n++] = (struct pollfd){ .fd = c->lfd, .events = POLLIN };
+	for (int i = 0; i < c->nr_clients; i++)
+		pfd[n++] = (struct pollfd){ .fd = c->clients[i].fd, .events = POLLIN };
+	return n;
+}
+
+void control__handle(struct control *c, const struct pollfd *pfd, int n)
+{
+	int fds[CONTROL_MAX_CLIENTS], nr = 0;
+
+	if (!n)
+		return;
+	/* By fd: handling one client may move the others in the table. */
+	for (int k = 1; k < n; k++)
+		if (pfd[k].revents)
+			fds[nr++] = pfd[k].fd;
+	for (int k = 0; k < nr; k++)
+		for (int i = 0; i < c->nr_clients; i++) {
+			if (c->clients[i].fd != fds[k])
+				continue;
+			handle_request(c, i);
+			break;
+		}
+	if (pfd[0].revents & POLLIN)
+		accept_clients(c);
+	control__sync(c);
+}
+
+int control__timeout(const struct control *c, int timeout)
+{
+	/* Workers acknowledge at their next tick: look again soon. */
+	if (c->nr_pending && timeout > 10)
+		return 10;
+	for (int i = 0; i < c->nr_clients; i++)
+		if (c->clients[i].conf && atomic_load(&c->clients[i].conf->slot.hung))
+			return 0;
+	return timeout;
+}
+
+void control__destroy(struct control *c)
+{
+	if (!c)
+		return;
+	while (c->nr_clients)
+		drop_client(c, c->nr_clients - 1, "ferryd stops");
+	reap_pending(c, true);
+	if (c->lfd >= 0) {
+		close(c->lfd);
+		unlink(c->path);
+	}
+	free(c);
+}
