@@ -1,0 +1,135 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * ferry application services: the contract between ferryd and an
+ * unprivileged application process that runs a flow's `app` service slot.
+ *
+ * This header is public (installed as ferry/ferry_app.h, libc only): the
+ * client library (lib/ferry_app.c, libferry_app) and any other
+ * implementation of the protocol (the Python binding, a Rust crate) follow
+ * it.  It defines two things:
+ *
+ * 1. The control protocol, on ferryd's control socket (AF_UNIX,
+ *    SOCK_SEQPACKET, config key `control_socket`, default
+ *    FERRY_CONTROL_SOCKET).  One message per request, one per reply, host
+ *    byte order.  An application sends FERRY_CTL_ATTACH naming a slot;
+ *    ferryd checks the peer's credentials (SO_PEERCRED) against the slot's
+ *    `owner` and answers with struct ferry_ctl_attach_reply and, on
+ *    success, three descriptors (SCM_RIGHTS, in this order): the slot's
+ *    packet area (a memfd to mmap MAP_SHARED, read and write, `area_size`
+ *    bytes), an eventfd ferryd writes to wake the application, and an
+ *    eventfd the application writes to wake ferryd.  The application stays
+ *    attached while the connection is open: closing it (or dying) detaches.
+ *    One application per slot at a time (-EBUSY for a second).
+ *
+ * 2. The packet area's layout.  It starts with struct ferry_app_area, then
+ *    `nr_queues` queues (one per ferryd worker: each worker is the only
+ *    producer and consumer of its queue's ferryd side, so nothing is
+ *    locked), each a struct ferry_app_queue at area + queue_off[q]: a TO_APP
+ *    ring (ferryd produces packets, the application consumes), a FROM_APP
+ *    ring (the application produces verdicts, ferryd consumes), and
+ *    `frames` frames of `frame_size` bytes.
+ *
+ * A packet in the area is its UDP or TCP payload only: headers stay in
+ * ferryd, so an application cannot change where a packet goes or who it
+ * claims to come from.  The application may rewrite the payload in place
+ * and change its length (up to desc.cap), then returns the descriptor on
+ * FROM_APP with a verdict:
+ *   FERRY_APP_PASS  the packet, as the frame now holds it, goes on along the
+ *                   flow's chain (ferryd fixes lengths and checksums)
+ *   FERRY_APP_DROP  dropped, counted
+ * Each descriptor ferryd put on TO_APP must come back exactly once, with its
+ * `frame` and `cookie` unchanged.  ferryd validates every descriptor it
+ * reads (frame index, cookie, length, verdict): a bad one is counted and
+ * ignored, and a packet not returned within the slot's `timeout_ms` takes
+ * the slot's `on_failure`; a slot that keeps timing out is detached.
+ *
+ * Rings are single-producer single-consumer with free-running 32-bit
+ * indexes: the producer writes descriptors then publishes `producer` with a
+ * release store; the consumer reads `producer` with an acquire load, reads
+ * the descriptors, then publishes `consumer` with a release store.  Entry i
+ * is desc[i & (size - 1)].  Wake-ups are needed only by a side that sleeps:
+ * before blocking on its eventfd, a side sets FERRY_APP_RING_NEED_WAKEUP in
+ * the `flags` of the ring it consumes and checks the ring once more; the
+ * producer writes the eventfd only when it sees the flag (AF_XDP's
+ * need_wakeup).  No syscall per packet on either side.
+ */
+#ifndef FERRY_APP_H
+#define FERRY_APP_H
+
+#include <stdint.h>
+
+#define FERRY_CONTROL_SOCKET "/run/ferry/ferryd.sock"
+
+#define FERRY_APP_MAGIC 0x46415050u /* "FAPP" */
+#define FERRY_APP_VERSION 1
+#define FERRY_APP_NAME_LEN 32
+
+/* ---- control protocol ---- */
+
+enum ferry_ctl_op {
+	FERRY_CTL_ATTACH = 1,
+};
+
+struct ferry_ctl_request {
+	uint32_t magic;        /* FERRY_APP_MAGIC */
+	uint32_t version;      /* FERRY_APP_VERSION */
+	uint32_t op;           /* enum ferry_ctl_op */
+	uint32_t pad;
+	char slot[FERRY_APP_NAME_LEN]; /* the `app` service's `name`, NUL-terminated */
+};
+
+struct ferry_ctl_attach_reply {
+	uint32_t magic;
+	uint32_t version;
+	int32_t status;        /* 0, or -errno: -ENOENT no such slot, -EACCES not its owner, -EBUSY attached already */
+	uint32_t nr_queues;
+	uint64_t area_size;    /* bytes to mmap */
+	char message[96];      /* why, for people, when status != 0 */
+};
+
+/* ---- the packet area ---- */
+
+#define FERRY_APP_MAX_QUEUES 64
+#define FERRY_APP_RING_NEED_WAKEUP 0x1
+
+enum ferry_app_verdict {
+	FERRY_APP_PASS = 1,
+	FERRY_APP_DROP = 2,
+};
+
+struct ferry_app_desc {
+	uint32_t frame;        /* index in the queue's frames */
+	uint32_t len;          /* payload bytes in the frame */
+	uint32_t cap;          /* most the payload may grow to (TO_APP; ignored FROM_APP) */
+	uint32_t cookie;       /* ferryd's, returned unchanged */
+	uint32_t verdict;      /* enum ferry_app_verdict (FROM_APP) */
+	uint32_t pad;
+};
+
+struct ferry_app_ring {
+	uint32_t producer __attribute__((aligned(64)));
+	uint32_t consumer __attribute__((aligned(64)));
+	uint32_t flags __attribute__((aligned(64)));   /* FERRY_APP_RING_NEED_WAKEUP, set by the consumer */
+	uint32_t size;                                 /* entries, a power of two */
+	uint64_t desc_off __attribute__((aligned(64))); /* from the area's start: size descriptors */
+};
+
+struct ferry_app_queue {
+	struct ferry_app_ring to_app;
+	struct ferry_app_ring from_app;
+	uint64_t frames_off;   /* from the area's start */
+	uint32_t frames;
+	uint32_t frame_size;
+};
+
+struct ferry_app_area {
+	uint32_t magic;        /* FERRY_APP_MAGIC */
+	uint32_t version;      /* FERRY_APP_VERSION */
+	uint32_t nr_queues;
+	uint32_t pad;
+	uint64_t size;         /* of the whole area */
+	char slot[FERRY_APP_NAME_LEN];
+	uint64_t queue_off[FERRY_APP_MAX_QUEUES];
+};
+
+#endif /* FERRY_APP_H */
