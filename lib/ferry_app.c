@@ -273,24 +273,13 @@ static int recv_reply(int fd, struct ferry_ctl_attach_reply *reply, int fds[3], 
 int ferry_app_attach(const char *control_socket, const char *slot, struct ferry_app **out,
 		     char *err, size_t errlen)
 {
-	struct ferry_ctl_attach_reply reply;
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fds[3], nr_fds = 0, fd, ret;
-	struct ferry_app *a;
-	struct stat st;
-	void *map;
+	int fd, ret;
 
 	if (err && errlen)
 		err[0] = '\0';
-	if (!slot || !out) {
-		set_err(err, errlen, "no slot or handle pointer");
-		return -EINVAL;
-	}
-	*out = NULL;
-	if (!slot[0] || strlen(slot) >= FERRY_APP_NAME_LEN) {
-		set_err(err, errlen, "slot name must be 1..%d bytes", FERRY_APP_NAME_LEN - 1);
-		return -EINVAL;
-	}
+	if (out)
+		*out = NULL;
 	if (!control_socket)
 		control_socket = FERRY_CONTROL_SOCKET;
 	if (strlen(control_socket) >= sizeof(sun.sun_path)) {
@@ -308,6 +297,34 @@ int ferry_app_attach(const char *control_socket, const char *slot, struct ferry_
 	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
 		ret = -errno;
 		set_err(err, errlen, "connect %s: %s", control_socket, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	return ferry_app_attach_fd(fd, slot, out, err, errlen);
+}
+
+int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *err,
+			size_t errlen)
+{
+	struct ferry_ctl_attach_reply reply;
+	int fds[3], nr_fds = 0, ret;
+	struct ferry_app *a;
+	struct stat st;
+	void *map;
+
+	if (err && errlen)
+		err[0] = '\0';
+	if (fd < 0)
+		return -EBADF;
+	if (!slot || !out) {
+		set_err(err, errlen, "no slot or handle pointer");
+		ret = -EINVAL;
+		goto close_socket;
+	}
+	*out = NULL;
+	if (!slot[0] || strlen(slot) >= FERRY_APP_NAME_LEN) {
+		set_err(err, errlen, "slot name must be 1..%d bytes", FERRY_APP_NAME_LEN - 1);
+		ret = -EINVAL;
 		goto close_socket;
 	}
 	ret = send_request(fd, slot);

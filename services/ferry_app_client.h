@@ -46,6 +46,15 @@ int ferry_app_attach(const char *control_socket, const char *slot, struct ferry_
 		     char *err, size_t errlen);
 
 /*
+ * The same on a control connection already open (ctl_fd, SOCK_SEQPACKET),
+ * e.g. one a launcher connected before it confined the application, or
+ * handed over by socket activation.  The handle owns ctl_fd from here on,
+ * failure included.
+ */
+int ferry_app_attach_fd(int ctl_fd, const char *slot, struct ferry_app **out, char *err,
+			size_t errlen);
+
+/*
  * Up to max packets from all the slot's queues.  When none is waiting,
  * sleeps on the wake-up eventfd up to timeout_ms (< 0: no limit, 0: do not
  * sleep).  Returns the count, 0 on timeout, -EINTR when a signal
