@@ -16,6 +16,7 @@
 #   (install) make install into a DESTDIR: libferry_app.so.1 (SONAME), its
 #             link name, both headers, ferry_app(3); a program built against
 #             the installed header and library alone attaches and runs
+#   (unit)    configs/ferry-app@.service passes systemd-analyze verify
 #
 # No namespaces: nothing here touches a network (the control socket is a
 # file in the test's own directory).  Every wait is bounded (the fake gives
@@ -152,5 +153,21 @@ cc -std=gnu11 -Wall -Werror -I"$dest/usr/include" -o "$WORKDIR/user" "$WORKDIR/u
 check "install: a program builds against the installed header and library alone" test -x "$WORKDIR/user"
 run_app user "$SOCK" xform 'anything at all' -- "$WORKDIR/user" "$SOCK"
 check "install: and runs against ferryd's side (payload shrunk and rewritten)" same user "0 PASS ok"
+
+# (unit) configs/ferry-app@.service, the confined application's example
+# unit, passes systemd-analyze verify (its program: the built app_xor).
+verify_app_unit() {
+	local unit=$WORKDIR/ferry-app@xform.service
+	sed "s|/usr/local/libexec/ferry-apps/%i|$EX/app_xor|" "$TOP/configs/ferry-app@.service" >"$unit"
+	MANPATH=$dest/usr/share/man SYSTEMD_LOG_LEVEL=warning \
+		systemd-analyze verify --man=yes "$unit" >"$WORKDIR/verify.log" 2>&1
+	local st=$?
+	# Messages about units other than ours (the host's) are not our concern.
+	if [ $st != 0 ] || grep -q "ferry-app@" "$WORKDIR/verify.log"; then
+		sed 's/^/  | /' "$WORKDIR/verify.log" >&2
+		return 1
+	fi
+}
+check "unit: configs/ferry-app@.service passes systemd-analyze verify" verify_app_unit
 
 summary app_examples
