@@ -319,7 +319,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
 export FUZZ_SECONDS FUZZ_SMOKE_SECONDS
 FUZZ_DIR := $(BUILD)/fuzz
-FUZZ_HARNESSES := packet config chain
+FUZZ_HARNESSES := packet config chain app
 FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_HARNESSES))
 # Both builds use clang (libFuzzer needs it).  The gcc build is the warnings
 # gate: clang warns about things gcc accepts (-Wsign-compare on constants,
