@@ -374,6 +374,15 @@ int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *
 		ret = -EPROTO;
 		goto close_fds;
 	}
+	/*
+	 * Seal the area against shrinking, unless ferryd did: a file cut short
+	 * under the mapping would fault (SIGBUS) at the next access, the one
+	 * crash an area check at attach cannot rule out.  A memfd created
+	 * without MFD_ALLOW_SEALING refuses (EPERM): that residual risk is
+	 * ferryd's to remove (ferry_app(3)).
+	 */
+	if (!(fcntl(fds[0], F_GET_SEALS) & F_SEAL_SHRINK))
+		(void)fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK);
 	if (!is_eventfd(fds[1]) || !is_eventfd(fds[2])) {
 		set_err(err, errlen, "the wake-up descriptors are not eventfds");
 		ret = -EPROTO;

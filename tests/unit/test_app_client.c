@@ -6,6 +6,7 @@
  * malformed replies and areas: refused with a reason, never a crash.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -74,6 +75,9 @@ static void test_attach(void)
 	CU_ASSERT_EQUAL(req.version, FERRY_APP_VERSION);
 	CU_ASSERT_EQUAL(req.op, FERRY_CTL_ATTACH);
 	CU_ASSERT_STRING_EQUAL(req.slot, SLOT);
+	/* The area can no longer be cut short under the library's mapping. */
+	CU_ASSERT(fcntl(c.f.memfd, F_GET_SEALS) & F_SEAL_SHRINK);
+	CU_ASSERT_EQUAL(ftruncate(c.f.memfd, 4096), -1);
 	conn_close(&c);
 }
 
