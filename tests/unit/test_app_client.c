@@ -298,6 +298,7 @@ enum corruption {
 	REPLY_QUEUES_HUGE,
 	MEMFD_SHORT,
 	TWO_FDS,
+	FOUR_FDS,
 	PIPE_NOT_EVENTFD,
 	NR_CORRUPTIONS,
 };
@@ -307,7 +308,7 @@ static void corrupt(struct conn *c, enum corruption what)
 	struct ferry_app_area *h = (void *)c->f.area;
 	struct ferry_app_queue *q = app_fake_queue(&c->f, 1);
 	struct ferry_ctl_attach_reply reply;
-	int fds[3], p[2];
+	int fds[3], fds4[4], p[2];
 
 	switch (what) {
 	case BAD_MAGIC: h->magic ^= 1; break;
@@ -342,6 +343,13 @@ static void corrupt(struct conn *c, enum corruption what)
 		fds[1] = c->f.wake_fd;
 		CU_ASSERT_FATAL(app_fake_reply(&c->f, c->ferryd, 0, NULL, fds, 2) == 0);
 		break;
+	case FOUR_FDS:
+		fds4[0] = c->f.memfd;
+		fds4[1] = c->f.wake_fd;
+		fds4[2] = c->f.kick_fd;
+		fds4[3] = c->f.wake_fd;
+		CU_ASSERT_FATAL(app_fake_reply(&c->f, c->ferryd, 0, NULL, fds4, 4) == 0);
+		break;
 	case PIPE_NOT_EVENTFD:
 		CU_ASSERT_FATAL(pipe(p) == 0);
 		fds[0] = c->f.memfd;
@@ -357,8 +365,19 @@ static void corrupt(struct conn *c, enum corruption what)
 }
 
 /* Every way of being wrong: refused with -EPROTO and a reason, no handle, no crash. */
+static int open_fds(void)
+{
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) >= 0;
+	return n;
+}
+
 static void test_corrupt_area(void)
 {
+	int before = open_fds();
+
 	for (int what = 0; what < NR_CORRUPTIONS; what++) {
 		struct conn c;
 		int ret;
@@ -373,6 +392,8 @@ static void test_corrupt_area(void)
 		CU_ASSERT(c.err[0] != '\0');
 		conn_close(&c);
 	}
+	/* Every descriptor a refused reply carried was closed again. */
+	CU_ASSERT_EQUAL(open_fds(), before);
 }
 
 static void test_bad_args(void)
