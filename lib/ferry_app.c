@@ -55,6 +55,7 @@ struct ferry_app {
 	size_t area_size;
 	unsigned int nr_queues;
 	unsigned int next_queue; /* round robin start for recv */
+	int armed;               /* to_app.flags ask for a wake-up (got_packets()) */
 	uint64_t bad_descs;
 	struct app_queue q[];
 };
@@ -307,7 +308,7 @@ int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *
 			size_t errlen)
 {
 	struct ferry_ctl_attach_reply reply;
-	int fds[3], nr_fds = 0, ret;
+	int fds[3], nr_fds = 0, ret, fl;
 	struct ferry_app *a;
 	struct stat st;
 	void *map;
@@ -409,6 +410,17 @@ int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *
 		goto unmap_area;
 	/* The mapping keeps the memory: the memfd itself is no longer needed. */
 	close(fds[0]);
+	/*
+	 * recv empties the wake-up eventfd without knowing whether it is
+	 * readable: nonblocking, then.  The flag is the open file's, shared
+	 * with ferryd, whose writes it changes only at a count of 2^64 - 2.
+	 */
+	fl = fcntl(fds[1], F_GETFL);
+	if (fl < 0 || fcntl(fds[1], F_SETFL, fl | O_NONBLOCK)) {
+		ret = -errno;
+		set_err(err, errlen, "wake-up eventfd: %s", strerror(-ret));
+		goto unmap_area;
+	}
 	a->ctl_fd = fd;
 	a->wake_fd = fds[1];
 	a->kick_fd = fds[2];
@@ -531,20 +543,60 @@ static int check_control(struct ferry_app *a)
 	return 0; /* an unexpected message: ignored (a later version may speak here) */
 }
 
+/* Empties the wake-up eventfd's count (it is nonblocking: attach made it so). */
+static int drain_wake(struct ferry_app *a)
+{
+	uint64_t cnt;
+
+	if (read(a->wake_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN && errno != EINTR)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The handle is "armed" while every queue's to_app.flags asks ferryd for a
+ * wake-up: from the moment recv finds nothing until it next finds packets.
+ * Left armed when recv returns 0, so that an application sleeping in its
+ * own epoll on ferry_app_fd() is woken too; disarmed as soon as packets
+ * flow, so that a busy application costs ferryd no eventfd writes.
+ */
+static unsigned int got_packets(struct ferry_app *a, unsigned int got)
+{
+	if (got && a->armed) {
+		set_need_wakeup(a, 0);
+		a->armed = 0;
+	}
+	return got;
+}
+
 int ferry_app_recv(struct ferry_app *a, struct ferry_app_pkt *pkts, unsigned int max,
 		   int timeout_ms)
 {
 	int64_t deadline = timeout_ms > 0 ? now_ms() + timeout_ms : 0;
 	unsigned int got;
-	int ret = 0;
+	int ret;
 
 	if (!a || (!pkts && max))
 		return -EINVAL;
 	if (!max)
 		return 0;
 	got = take_all(a, pkts, max);
+	if (got)
+		return got_packets(a, got);
+
+	/*
+	 * Idle: empty the eventfd first, then ask for a wake-up and look once
+	 * more.  A packet ferryd produces after that look finds the flag set
+	 * and makes the eventfd readable; one produced before it is taken now.
+	 */
+	ret = drain_wake(a);
+	if (ret)
+		return ret;
+	set_need_wakeup(a, 1);
+	a->armed = 1;
+	got = take_all(a, pkts, max);
 	if (got || !timeout_ms)
-		return got;
+		return got_packets(a, got);
 
 	for (;;) {
 		struct pollfd pfd[2] = {
@@ -553,47 +605,32 @@ int ferry_app_recv(struct ferry_app *a, struct ferry_app_pkt *pkts, unsigned int
 		};
 		int wait = -1;
 
-		set_need_wakeup(a, 1);
-		got = take_all(a, pkts, max);
-		if (got)
-			break;
 		if (timeout_ms > 0) {
 			int64_t left = deadline - now_ms();
 
 			if (left <= 0)
-				break;
+				return 0;
 			wait = left > INT_MAX ? INT_MAX : (int)left;
 		}
-		if (poll(pfd, 2, wait) < 0) {
-			ret = -errno;
-			break;
-		}
-		if (pfd[0].revents & POLLIN) {
-			uint64_t cnt;
-
-			/* Clear the eventfd's count: a nonblocking read would be nicer, but
-			 * POLLIN says it is non-zero, so this read does not block. */
-			if (read(a->wake_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN &&
-			    errno != EINTR) {
-				ret = -errno;
-				break;
-			}
-		}
-		if (pfd[0].revents & (POLLERR | POLLNVAL)) {
-			ret = -EBADF;
-			break;
-		}
+		if (poll(pfd, 2, wait) < 0)
+			return -errno;
+		if (pfd[0].revents & (POLLERR | POLLNVAL))
+			return -EBADF;
 		if (pfd[1].revents) {
 			ret = check_control(a);
 			if (ret)
-				break;
+				return ret;
 		}
+		if (pfd[0].revents & POLLIN) {
+			ret = drain_wake(a);
+			if (ret)
+				return ret;
+		}
+		/* Woken, or a spurious return: the rings say whether there is work. */
+		got = take_all(a, pkts, max);
+		if (got)
+			return got_packets(a, got);
 	}
-	set_need_wakeup(a, 0);
-	if (ret)
-		return ret;
-	/* Packets that came in while the flag was being cleared are taken next call. */
-	return got;
 }
 
 /* One descriptor onto a FROM_APP ring, published later by the caller. */

@@ -56,10 +56,13 @@ int ferry_app_attach_fd(int ctl_fd, const char *slot, struct ferry_app **out, ch
 
 /*
  * Up to max packets from all the slot's queues.  When none is waiting,
- * sleeps on the wake-up eventfd up to timeout_ms (< 0: no limit, 0: do not
- * sleep).  Returns the count, 0 on timeout, -EINTR when a signal
- * interrupted the wait, -ENOTCONN when ferryd closed the connection (the
- * slot was detached: detach and attach again).
+ * asks ferryd for a wake-up (need-wakeup) and sleeps on the wake-up
+ * eventfd up to timeout_ms (< 0: no limit, 0: do not sleep).  Returns the
+ * count, 0 on timeout, -EINTR when a signal interrupted the wait,
+ * -ENOTCONN when ferryd closed the connection (the slot was detached:
+ * detach and attach again).  A return of 0 leaves the wake-up asked for,
+ * so ferry_app_fd() becomes readable when packets arrive (epoll users:
+ * call recv with timeout 0 until it returns 0, then wait on the fd).
  */
 int ferry_app_recv(struct ferry_app *a, struct ferry_app_pkt *pkts, unsigned int max,
 		   int timeout_ms);
@@ -75,7 +78,7 @@ int ferry_app_recv(struct ferry_app *a, struct ferry_app_pkt *pkts, unsigned int
 int ferry_app_done(struct ferry_app *a, const struct ferry_app_pkt *pkts, unsigned int n,
 		   const uint8_t *verdicts);
 
-/* The wake-up eventfd, for an application's own epoll loop (readable: call recv). */
+/* The wake-up eventfd, for an application's own epoll loop (readable: call recv; nonblocking). */
 int ferry_app_fd(const struct ferry_app *a);
 
 /* The queues' count (ferryd's workers). */

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -216,10 +217,14 @@ static void test_need_wakeup(void)
 	int i;
 
 	CU_ASSERT_EQUAL_FATAL(attach_ok(&c, 2, 8), 0);
-	/* A short timeout with nothing there: 0, and the flags cleared afterwards. */
-	CU_ASSERT_EQUAL(ferry_app_recv(c.app, &pkt, 1, 20), 0);
-	CU_ASSERT_EQUAL(app_fake_queue(&c.f, 0)->to_app.flags & FERRY_APP_RING_NEED_WAKEUP, 0);
+	/* Busy: packets found at once, no wake-up asked for. */
+	CU_ASSERT_EQUAL(app_fake_push(&c.f, 0, 1, 1, "x", 1, 100), 0);
+	CU_ASSERT_EQUAL(ferry_app_recv(c.app, &pkt, 1, 1000), 1);
+	CU_ASSERT_EQUAL(ferry_app_done(c.app, &pkt, 1, NULL), 0);
 	CU_ASSERT_EQUAL(app_fake_wake(&c.f), 0); /* nobody asked: no write */
+	/* A short timeout with nothing there: 0, and left asking (see test_epoll). */
+	CU_ASSERT_EQUAL(ferry_app_recv(c.app, &pkt, 1, 20), 0);
+	CU_ASSERT(app_fake_queue(&c.f, 0)->to_app.flags & FERRY_APP_RING_NEED_WAKEUP);
 
 	s.app = c.app;
 	CU_ASSERT_FATAL(pthread_create(&th, NULL, sleeper_run, &s) == 0);
@@ -238,6 +243,36 @@ static void test_need_wakeup(void)
 	CU_ASSERT_EQUAL(s.ret, 1);
 	CU_ASSERT(s.pkt.cookie == 77 && !memcmp(s.pkt.data, "wake", 4));
 	CU_ASSERT_EQUAL(app_fake_queue(&c.f, 1)->to_app.flags & FERRY_APP_RING_NEED_WAKEUP, 0);
+	conn_close(&c);
+}
+
+/*
+ * An application with its own epoll loop: it calls recv with timeout 0 and
+ * sleeps on ferry_app_fd().  A recv that found nothing must leave the
+ * handle asking for a wake-up, or the fd never becomes readable.
+ */
+static void test_epoll(void)
+{
+	struct pollfd pfd = { .events = POLLIN };
+	struct ferry_app_pkt pkt;
+	struct conn c;
+
+	CU_ASSERT_EQUAL_FATAL(attach_ok(&c, 2, 8), 0);
+	pfd.fd = ferry_app_fd(c.app);
+	CU_ASSERT_EQUAL(ferry_app_recv(c.app, &pkt, 1, 0), 0);
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 0), 0);
+	CU_ASSERT_EQUAL(app_fake_push(&c.f, 1, 2, 5, "epoll", 5, 100), 0);
+	CU_ASSERT_EQUAL(app_fake_wake(&c.f), 1); /* asked: written */
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 0), 1);
+	CU_ASSERT_EQUAL_FATAL(ferry_app_recv(c.app, &pkt, 1, 0), 1);
+	CU_ASSERT(pkt.cookie == 5 && !memcmp(pkt.data, "epoll", 5));
+	/* Packets flowing: no longer asking, ferryd saves its writes. */
+	CU_ASSERT_EQUAL(app_fake_queue(&c.f, 0)->to_app.flags & FERRY_APP_RING_NEED_WAKEUP, 0);
+	CU_ASSERT_EQUAL(app_fake_queue(&c.f, 1)->to_app.flags & FERRY_APP_RING_NEED_WAKEUP, 0);
+	CU_ASSERT_EQUAL(ferry_app_done(c.app, &pkt, 1, NULL), 0);
+	/* Idle again: the old wake-up is emptied, so a level-triggered loop does not spin. */
+	CU_ASSERT_EQUAL(ferry_app_recv(c.app, &pkt, 1, 0), 0);
+	CU_ASSERT_EQUAL(poll(&pfd, 1, 0), 0);
 	conn_close(&c);
 }
 
@@ -419,6 +454,7 @@ static CU_TestInfo tests[] = {
 	{ "done refuses bad packets and a full ring, all or nothing", test_done_refuses },
 	{ "a malformed TO_APP descriptor goes back as DROP", test_bad_desc },
 	{ "need-wakeup: recv sleeps, the eventfd wakes it", test_need_wakeup },
+	{ "epoll users: recv(0) finding nothing asks for a wake-up", test_epoll },
 	{ "ferryd closing the connection: -ENOTCONN", test_ferryd_gone },
 	{ "a refused attach is reported with ferryd's message", test_refused },
 	{ "corrupt replies and areas are refused", test_corrupt_area },
