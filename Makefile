@@ -4,7 +4,7 @@
 #   make check      install missing Debian packages, build, run every test
 #   make demo       install missing Debian packages, build, run the demo
 #   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages,
-#                   install-headers: only the service ABI's header)
+#                   install-headers: only the headers: service ABI, libferry_app)
 #
 # Every BPF rule is here: clang -target bpf -g -O2, then bpftool gen skeleton,
 # so the object is embedded in ferryd and never opened by path at run time.
@@ -16,6 +16,7 @@ SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 INCLUDEDIR ?= $(PREFIX)/include
+LIBDIR ?= $(PREFIX)/lib
 
 BUILD := build
 CC ?= cc
@@ -75,6 +76,19 @@ EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/e
 LOADER_TEST_SOS = $(patsubst %,$(1)/tests/svc/%.so,bad_abi no_symbol wrong_name unresolved \
 	example_tag mark_a mark_a2 mark_b)
 
+# libferry_app, the client library of application services (README
+# "Application services"): libc only, built like an application would build
+# it (only -Iservices, for the contract and its API header), position
+# independent for the shared object.  Also in libferry.a (lib/*.c) for the
+# unit tests.  The examples link the static one: they run from build/ as is.
+APP_LIB := $(BUILD)/libferry_app.so
+APP_LIB_A := $(BUILD)/libferry_app.a
+APP_SONAME := libferry_app.so.1
+APP_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iservices
+APP_HEADERS := services/ferry_app.h services/ferry_app_client.h
+APP_EXAMPLES := $(patsubst services/examples/app_%.c,$(BUILD)/examples/app_%,\
+	$(sort $(wildcard services/examples/app_*.c)))
+
 # Debian 12 packages: what the build needs (the sanitizer and fuzzer builds
 # and the unit tests' included), and the tools the tests and the demo run.
 # make deps installs both; make bench adds BENCH_PACKAGES (below).
@@ -103,9 +117,10 @@ apt_install = missing=""; for p in $(2); do \
 # Intermediate, but kept: otherwise make deletes them and rebuilds everything next time.
 .SECONDARY: $(SKELS) $(BPF_OBJS)
 .PHONY: all deps check test-unit test-integration demo soak install install-docs install-headers \
+	install-app-lib \
 	clean format
 
-all: $(FERRYD) $(FERRYCTL) $(EXAMPLE_SVCS)
+all: $(FERRYD) $(FERRYCTL) $(EXAMPLE_SVCS) $(APP_LIB) $(APP_LIB_A) $(APP_EXAMPLES)
 
 deps:
 	$(Q)$(call apt_install,deps,$(BUILD_PACKAGES) $(TEST_PACKAGES))
@@ -151,6 +166,29 @@ $(BUILD)/services/example_%.so: services/examples/svc_example_%.c $(SDK_HEADER)
 	$(call msg,SO,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(SO_CFLAGS) -MMD -MP -MF $@.d -o $@ $<
+
+$(BUILD)/app/ferry_app.pic.o: lib/ferry_app.c $(APP_HEADERS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(APP_CFLAGS) -fPIC -c $< -o $@
+
+$(BUILD)/app/ferry_app.o: lib/ferry_app.c $(APP_HEADERS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(APP_CFLAGS) -c $< -o $@
+
+$(APP_LIB): $(BUILD)/app/ferry_app.pic.o
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(APP_CFLAGS) -shared -Wl,-soname,$(APP_SONAME) -o $@ $<
+
+$(APP_LIB_A): $(BUILD)/app/ferry_app.o
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/examples/app_%: services/examples/app_%.c $(APP_LIB_A) $(APP_HEADERS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(APP_LIB_A)
 
 # The loader's test objects: one source, a -D per way of being wrong.  Built
 # with the plain compiler for the ASan test binary too: only binaries are sanitized.
@@ -201,17 +239,25 @@ soak: deps
 MAN_PAGES := $(sort $(wildcard docs/man/*.[0-9]))
 
 install-docs:
-	install -d $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for p in $(MAN_PAGES); do \
 		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/ || exit 1; \
 	done
 
-# The service ABI's header, for building out-of-tree services (README "Out-of-tree services").
+# The headers: the service ABI (README "Out-of-tree services") and libferry_app's
+# (README "Application services").
 install-headers:
 	install -d $(DESTDIR)$(INCLUDEDIR)/ferry
 	install -m 0644 services/ferry_service.h $(DESTDIR)$(INCLUDEDIR)/ferry/ferry_service.h
+	install -m 0644 $(APP_HEADERS) $(DESTDIR)$(INCLUDEDIR)/ferry/
 
-install: all install-docs install-headers
+# libferry_app: the shared object under its SONAME, the link-time name beside it.
+install-app-lib: $(APP_LIB)
+	install -d $(DESTDIR)$(LIBDIR)
+	install -m 0755 $(APP_LIB) $(DESTDIR)$(LIBDIR)/$(APP_SONAME)
+	ln -sf $(APP_SONAME) $(DESTDIR)$(LIBDIR)/libferry_app.so
+
+install: all install-docs install-headers install-app-lib
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ferry $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 configs/ferryd.service $(DESTDIR)$(UNITDIR)/ferryd.service
@@ -273,7 +319,7 @@ FUZZ_SECONDS ?= 300
 FUZZ_SMOKE_SECONDS ?= 20
 export FUZZ_SECONDS FUZZ_SMOKE_SECONDS
 FUZZ_DIR := $(BUILD)/fuzz
-FUZZ_HARNESSES := packet config chain
+FUZZ_HARNESSES := packet config chain app
 FUZZ_BINS := $(patsubst %,$(FUZZ_DIR)/fuzz_%,$(FUZZ_HARNESSES))
 # Both builds use clang (libFuzzer needs it).  The gcc build is the warnings
 # gate: clang warns about things gcc accepts (-Wsign-compare on constants,

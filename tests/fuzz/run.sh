@@ -1,7 +1,7 @@
 #!/bin/bash
 # Runs ferry's libFuzzer harnesses, each for SECONDS, one after the other.
 #
-#   tests/fuzz/run.sh SECONDS [HARNESS...]     (default: packet config chain)
+#   tests/fuzz/run.sh SECONDS [HARNESS...]     (default: packet config chain app)
 #
 # Each harness starts from its committed seeds (tests/fuzz/corpus/NAME, only
 # read) plus what earlier runs found (build/fuzz/corpus/NAME, grown), with
@@ -21,7 +21,7 @@ FUZZ_DIR=${FUZZ_DIR:-build/fuzz}
 secs=${1:-20}
 shift
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(packet config chain)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(packet config chain app)
 
 passed=0
 failed=0
