@@ -230,6 +230,27 @@ run_mode() {
 	check "$mode: (d) bypassed counted" settle xor '.services[0].counters.bypassed' 1
 	check "$mode: (d) ferryctl apps: detached" apps_settle xor .attached false
 
+	# (lib) The shipped example on libferry_app, against the real ferryd:
+	# the same transform as app_echo's, the same bytes at the server.
+	ip netns exec "$NS_PX" setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$BUILD/examples/app_xor" -s "$SOCK" xor $((KEY)) >"$WORKDIR/app-lib-$mode.out" 2>&1 &
+	local lib_pid=$!
+	track_pid $lib_pid
+	check "$mode: (lib) the example app_xor (libferry_app) attaches as nobody" \
+		wait_for grep -q "app_xor: attached to 'xor'" "$WORKDIR/app-lib-$mode.out"
+	ip netns exec "$NS_SRV" python3 "$WORKDIR/xor_check.py" recv "$KEY" >"$WORKDIR/xor-lib-$mode.out" 2>&1 &
+	srv=$!
+	track_pid $srv
+	sleep 0.3
+	in_cli python3 "$WORKDIR/xor_check.py" send "$KEY"
+	wait $srv
+	check "$mode: (lib) the server receives every payload XORed by app_xor, byte for byte" \
+		grep -q 'received 5 of 5 transformed exactly' "$WORKDIR/xor-lib-$mode.out"
+	kill -TERM $lib_pid
+	wait $lib_pid
+	check "$mode: (lib) app_xor exits 0 on SIGTERM" [ $? = 0 ]
+	check "$mode: (lib) ferryd saw it detach" apps_settle xor .attached false
+
 	# (e)
 	check "$mode: (e) app_echo attaches to the drop slot" app_start e xdrop
 	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6001 --count "$N" --timeout 20 --no-echo \
