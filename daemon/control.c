@@ -7,7 +7,8 @@
  * not by the file's mode.  A client sends one struct ferry_ctl_request; an
  * attach that succeeds gets struct ferry_ctl_attach_reply and three
  * descriptors: the slot's packet area (a sealed memfd: it cannot shrink
- * under ferryd), the eventfd ferryd writes to wake the application, and the
+ * under ferryd), the read end of the pipe ferryd writes to wake the
+ * application, and the eventfd
  * one the application may write.  The application stays attached while the
  * connection is open.  Everything is non-blocking: a client that sends
  * garbage or cannot take its reply is dropped, and logged.
@@ -29,6 +30,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app_area.h"
@@ -39,13 +41,28 @@
 #include "svc_app.h"
 
 /* An area detached but maybe still in a worker's hands. */
+#define CONTROL_FDS 4
+#define CONTROL_SENT_FDS 3
+/* A connection that has not attached by then is dropped: the socket is everyone's. */
+#define CONTROL_IDLE_NS (5ull * 1000 * 1000 * 1000)
+/* After accept() ran out of descriptors, the listener rests this long (no busy loop). */
+#define CONTROL_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 struct pending {
 	struct svc_app_conf *conf;
 	uint64_t serial;
 	uint64_t gen;
 	void *area;
 	uint64_t size;
-	int fds[3];
+	int fds[CONTROL_FDS];
 };
 
 struct client {
@@ -56,7 +73,15 @@ struct client {
 	char name[FERRY_APP_NAME_LEN]; /* the slot's, for the log after a reload freed conf */
 	void *area;
 	uint64_t size;
-	int fds[3]; /* memfd, wake_app, wake_ferryd */
+	/*
+	 * The three the application gets (memfd, the read end of the wake-up
+	 * pipe, the eventfd it may write to wake ferryd), then the pipe's write
+	 * end, which only ferryd holds: its O_NONBLOCK is ferryd's alone, so an
+	 * application cannot make a worker's wake-up write block (an eventfd's
+	 * flags would be shared through SCM_RIGHTS).
+	 */
+	int fds[CONTROL_FDS];
+	uint64_t since_ns;	   /* connected at; one not attached is dropped after a while */
 };
 
 struct control {
@@ -67,6 +92,7 @@ struct control {
 	struct client clients[CONTROL_MAX_CLIENTS];
 	int nr_pending;
 	struct pending pending[CONTROL_MAX_CLIENTS];
+	uint64_t accept_after_ns; /* the listener rests until then (descriptors ran out) */
 };
 
 static bool has_slots(const struct ferry_daemon *d)
@@ -171,9 +197,9 @@ int control__create(struct control **out, struct ferry_daemon *d)
 	return 0;
 }
 
-static void close_fds(int fds[3])
+static void close_fds(int fds[CONTROL_FDS])
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < CONTROL_FDS; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 }
@@ -251,20 +277,24 @@ static void drop_client(struct control *c, int i, const char *why)
 }
 
 /* The peer is the slot's owner: its uid, or a member of its group. */
-static bool is_owner(const struct svc_app_conf *conf, const struct ucred *cr)
+/*
+ * The process's own groups (SO_PEERGROUPS, as they were when it connected),
+ * not its user's in the user database: a sandboxed process that dropped a
+ * group has dropped it, and no NSS lookup (LDAP, sssd) can stall the main
+ * thread.
+ */
+static bool is_owner(const struct svc_app_conf *conf, int fd, const struct ucred *cr)
 {
-	struct passwd *pw;
 	gid_t groups[256];
-	int n = 256;
+	socklen_t len = sizeof(groups);
 
 	if (!conf->owner_is_group)
 		return cr->uid == conf->owner_uid;
 	if (cr->gid == conf->owner_gid)
 		return true;
-	pw = getpwuid(cr->uid);
-	if (!pw || getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
 		return false;
-	for (int i = 0; i < n; i++)
+	for (size_t i = 0; i < len / sizeof(groups[0]); i++)
 		if (groups[i] == conf->owner_gid)
 			return true;
 	return false;
@@ -281,7 +311,7 @@ static int send_reply(struct client *cl, int status, const char *msg, uint32_t n
 		.area_size = size,
 	};
 	union {
-		char buf[CMSG_SPACE(3 * sizeof(int))];
+		char buf[CMSG_SPACE(CONTROL_SENT_FDS * sizeof(int))];
 		struct cmsghdr align;
 	} u;
 	struct iovec iov = { .iov_base = &r, .iov_len = sizeof(r) };
@@ -297,13 +327,13 @@ static int send_reply(struct client *cl, int status, const char *msg, uint32_t n
 		cm = CMSG_FIRSTHDR(&mh);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(3 * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, 3 * sizeof(int));
+		cm->cmsg_len = CMSG_LEN(CONTROL_SENT_FDS * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, CONTROL_SENT_FDS * sizeof(int));
 	}
 	return sendmsg(cl->fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)sizeof(r) ? 0 : -EIO;
 }
 
-/* The slot's area and eventfds, for an application about to attach. */
+/* The slot's area, wake-up pipe and eventfd, for an application about to attach. */
 static int make_area(struct control *c, struct client *cl, struct svc_app_conf *conf)
 {
 	uint32_t nq = c->d->nr_workers;
@@ -321,9 +351,17 @@ static int make_area(struct control *c, struct client *cl, struct svc_app_conf *
 	if (ftruncate(cl->fds[0], (off_t)cl->size) ||
 	    fcntl(cl->fds[0], F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL))
 		goto err_close;
-	cl->fds[1] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	{
+		int wake[2];
+
+		/* ferryd keeps its read end open too: a write never meets a closed pipe. */
+		if (pipe2(wake, O_NONBLOCK | O_CLOEXEC))
+			goto err_close;
+		cl->fds[1] = wake[0];
+		cl->fds[3] = wake[1];
+	}
 	cl->fds[2] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (cl->fds[1] < 0 || cl->fds[2] < 0)
+	if (cl->fds[2] < 0)
 		goto err_close;
 	cl->area = mmap(NULL, cl->size, PROT_READ | PROT_WRITE, MAP_SHARED, cl->fds[0], 0);
 	if (cl->area == MAP_FAILED) {
@@ -336,8 +374,18 @@ static int make_area(struct control *c, struct client *cl, struct svc_app_conf *
 err_close:
 	err = -errno;
 	close_fds(cl->fds);
-	cl->fds[0] = cl->fds[1] = cl->fds[2] = -1;
+	for (int k = 0; k < CONTROL_FDS; k++)
+		cl->fds[k] = -1;
 	return err;
+}
+
+/* An application is attached to conf (by its connection, not a pid: peers may have none here). */
+static bool slot_attached(const struct control *c, const struct svc_app_conf *conf)
+{
+	for (int i = 0; i < c->nr_clients; i++)
+		if (c->clients[i].conf == conf)
+			return true;
+	return false;
 }
 
 static int attached_clients(const struct control *c)
@@ -378,37 +426,48 @@ static bool handle_request(struct control *c, int i)
 		send_reply(cl, -EBUSY, "this connection is attached already", 0, 0, NULL);
 		return true;
 	}
+	/*
+	 * A refused connection is closed after its answer: the socket is open
+	 * to every local user, and one must not hold a client slot it cannot
+	 * use.  The refusals are logged, at a bounded rate.
+	 */
 	conf = find_slot(c->d, req.slot);
 	if (!conf) {
-		pr_info("control socket: pid %d uid %u: no app slot '%s'", (int)cl->cred.pid,
-			(unsigned int)cl->cred.uid, req.slot);
+		pr_info_ratelimited("control socket: pid %d uid %u: no app slot '%s'",
+				    (int)cl->cred.pid, (unsigned int)cl->cred.uid, req.slot);
 		send_reply(cl, -ENOENT, "no such app slot", 0, 0, NULL);
-		return true;
+		drop_client(c, i, NULL);
+		return false;
 	}
-	if (!is_owner(conf, &cl->cred)) {
-		pr_warn("app slot %s: refused pid %d uid %u gid %u: not its owner", conf->name,
-			(int)cl->cred.pid, (unsigned int)cl->cred.uid, (unsigned int)cl->cred.gid);
+	if (!is_owner(conf, cl->fd, &cl->cred)) {
+		pr_warn_ratelimited("app slot %s: refused pid %d uid %u gid %u: not its owner",
+				    conf->name, (int)cl->cred.pid, (unsigned int)cl->cred.uid,
+				    (unsigned int)cl->cred.gid);
 		send_reply(cl, -EACCES, "not the slot's owner", 0, 0, NULL);
-		return true;
+		drop_client(c, i, NULL);
+		return false;
 	}
-	if (conf->slot.pid || slot_pending(c, conf)) {
-		pr_info("app slot %s: refused pid %d: pid %d is attached", conf->name,
-			(int)cl->cred.pid, conf->slot.pid);
+	if (slot_attached(c, conf) || slot_pending(c, conf)) {
+		pr_info_ratelimited("app slot %s: refused pid %d: pid %d is attached", conf->name,
+				    (int)cl->cred.pid, conf->slot.pid);
 		send_reply(cl, -EBUSY, "another application is attached", 0, 0, NULL);
-		return true;
+		drop_client(c, i, NULL);
+		return false;
 	}
 	/* Each attached client may leave an area pending: their sum stays bounded. */
 	if (c->nr_pending + attached_clients(c) >= CONTROL_MAX_CLIENTS) {
 		pr_warn_ratelimited("app slot %s: refused pid %d: %d areas still detaching",
 				    conf->name, (int)cl->cred.pid, c->nr_pending);
 		send_reply(cl, -EAGAIN, "too many applications detaching: try again", 0, 0, NULL);
-		return true;
+		drop_client(c, i, NULL);
+		return false;
 	}
 	err = make_area(c, cl, conf);
 	if (err) {
 		pr_err("app slot %s: cannot make its area: %s", conf->name, strerror(-err));
 		send_reply(cl, err, "ferryd cannot make the packet area", 0, 0, NULL);
-		return true;
+		drop_client(c, i, NULL);
+		return false;
 	}
 	if (send_reply(cl, 0, "attached", c->d->nr_workers, cl->size, cl->fds)) {
 		munmap(cl->area, cl->size);
@@ -420,7 +479,7 @@ static bool handle_request(struct control *c, int i)
 	cl->serial = conf->serial;
 	memcpy(cl->name, conf->name, sizeof(cl->name));
 	conf->slot.area = cl->area;
-	conf->slot.wake_app_fd = cl->fds[1];
+	conf->slot.wake_app_fd = cl->fds[3];
 	conf->slot.pid = cl->cred.pid;
 	conf->slot.uid = cl->cred.uid;
 	atomic_store(&conf->slot.hung, false);
@@ -439,8 +498,16 @@ static void accept_clients(struct control *c)
 		struct client *cl;
 		int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-		if (fd < 0)
+		if (fd < 0) {
+			/* Still pending, the listener would wake poll() at once, forever. */
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				pr_warn_ratelimited("control socket: cannot accept: %s",
+						    strerror(errno));
+				c->accept_after_ns = mono_ns() + CONTROL_ACCEPT_PAUSE_NS;
+			}
 			return;
+		}
 		if (c->nr_clients == CONTROL_MAX_CLIENTS) {
 			pr_warn_ratelimited("control socket: %d clients already: one refused",
 					    CONTROL_MAX_CLIENTS);
@@ -450,7 +517,9 @@ static void accept_clients(struct control *c)
 		cl = &c->clients[c->nr_clients];
 		memset(cl, 0, sizeof(*cl));
 		cl->fd = fd;
-		cl->fds[0] = cl->fds[1] = cl->fds[2] = -1;
+		for (int k = 0; k < CONTROL_FDS; k++)
+			cl->fds[k] = -1;
+		cl->since_ns = mono_ns();
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len)) {
 			close(fd);
 			continue;
@@ -461,10 +530,14 @@ static void accept_clients(struct control *c)
 
 void control__sync(struct control *c)
 {
+	uint64_t now = mono_ns();
+
 	for (int i = c->nr_clients; i-- > 0;) {
 		struct client *cl = &c->clients[i];
 
-		if (cl->conf && !svc_app__alive(cl->conf, cl->serial))
+		if (!cl->conf && now - cl->since_ns > CONTROL_IDLE_NS)
+			drop_client(c, i, "did not attach in time: dropped");
+		else if (cl->conf && !svc_app__alive(cl->conf, cl->serial))
 			drop_client(c, i, "its slot changed in a reload");
 		else if (cl->conf && atomic_load(&cl->conf->slot.hung))
 			drop_client(c, i, "stopped answering");
@@ -480,7 +553,9 @@ int control__fill(struct control *c, struct pollfd *pfd)
 
 	if (c->lfd < 0)
 		return 0;
-	pfd[n++] = (struct pollfd){ .fd = c->lfd, .events = POLLIN };
+	/* Resting (fd -1: poll() skips it) keeps the table's layout for control__handle(). */
+	pfd[n++] = (struct pollfd){ .fd = mono_ns() < c->accept_after_ns ? -1 : c->lfd,
+				    .events = POLLIN };
 	for (int i = 0; i < c->nr_clients; i++)
 		pfd[n++] = (struct pollfd){ .fd = c->clients[i].fd, .events = POLLIN };
 	return n;
@@ -513,9 +588,15 @@ int control__timeout(const struct control *c, int timeout)
 	/* Workers acknowledge at their next tick: look again soon. */
 	if (c->nr_pending && timeout > 10)
 		return 10;
-	for (int i = 0; i < c->nr_clients; i++)
+	for (int i = 0; i < c->nr_clients; i++) {
 		if (c->clients[i].conf && atomic_load(&c->clients[i].conf->slot.hung))
 			return 0;
+		/* A connection still to attach is dropped on time (control__sync()). */
+		if (!c->clients[i].conf && timeout > 1000)
+			timeout = 1000;
+	}
+	if (c->accept_after_ns && timeout > 100)
+		timeout = 100;
 	return timeout;
 }
 

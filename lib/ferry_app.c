@@ -183,6 +183,14 @@ static int check_area(struct ferry_app *a, const struct ferry_ctl_attach_reply *
 	return 0;
 }
 
+/* The wake-up pipe's read end, as the contract says. */
+static int is_fifo(int fd)
+{
+	struct stat st;
+
+	return !fstat(fd, &st) && S_ISFIFO(st.st_mode);
+}
+
 /* An eventfd, as the contract says: anything else is refused (never polled or written). */
 static int is_eventfd(int fd)
 {
@@ -384,8 +392,8 @@ int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *
 	 */
 	if (!(fcntl(fds[0], F_GET_SEALS) & F_SEAL_SHRINK))
 		(void)fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK);
-	if (!is_eventfd(fds[1]) || !is_eventfd(fds[2])) {
-		set_err(err, errlen, "the wake-up descriptors are not eventfds");
+	if (!is_fifo(fds[1]) || !is_eventfd(fds[2])) {
+		set_err(err, errlen, "the wake-up descriptors are not a pipe and an eventfd");
 		ret = -EPROTO;
 		goto close_fds;
 	}
@@ -411,14 +419,14 @@ int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *
 	/* The mapping keeps the memory: the memfd itself is no longer needed. */
 	close(fds[0]);
 	/*
-	 * recv empties the wake-up eventfd without knowing whether it is
-	 * readable: nonblocking, then.  The flag is the open file's, shared
-	 * with ferryd, whose writes it changes only at a count of 2^64 - 2.
+	 * recv empties the wake-up pipe without knowing whether it is
+	 * readable: nonblocking, then.  The flag is our read end's own; ferryd
+	 * writes through its own end, whose flags no application can change.
 	 */
 	fl = fcntl(fds[1], F_GETFL);
 	if (fl < 0 || fcntl(fds[1], F_SETFL, fl | O_NONBLOCK)) {
 		ret = -errno;
-		set_err(err, errlen, "wake-up eventfd: %s", strerror(-ret));
+		set_err(err, errlen, "wake-up pipe: %s", strerror(-ret));
 		goto unmap_area;
 	}
 	a->ctl_fd = fd;
@@ -543,12 +551,15 @@ static int check_control(struct ferry_app *a)
 	return 0; /* an unexpected message: ignored (a later version may speak here) */
 }
 
-/* Empties the wake-up eventfd's count (it is nonblocking: attach made it so). */
+/* Empties the wake-up pipe (nonblocking: attach made it so); ferryd writes a byte a wake-up. */
 static int drain_wake(struct ferry_app *a)
 {
-	uint64_t cnt;
+	uint8_t buf[256];
+	ssize_t n;
 
-	if (read(a->wake_fd, &cnt, sizeof(cnt)) < 0 && errno != EAGAIN && errno != EINTR)
+	while ((n = read(a->wake_fd, buf, sizeof(buf))) == (ssize_t)sizeof(buf))
+		;
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
 		return -errno;
 	return 0;
 }
@@ -585,9 +596,9 @@ int ferry_app_recv(struct ferry_app *a, struct ferry_app_pkt *pkts, unsigned int
 		return got_packets(a, got);
 
 	/*
-	 * Idle: empty the eventfd first, then ask for a wake-up and look once
+	 * Idle: empty the wake-up pipe first, then ask for a wake-up and look once
 	 * more.  A packet ferryd produces after that look finds the flag set
-	 * and makes the eventfd readable; one produced before it is taken now.
+	 * and makes the pipe readable; one produced before it is taken now.
 	 */
 	ret = drain_wake(a);
 	if (ret)

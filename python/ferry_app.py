@@ -133,7 +133,7 @@ class App:
         self._h = handle
 
     def fileno(self):
-        """The wake-up eventfd: readable when recv has packets (for selectors)."""
+        """The wake-up pipe's read end: readable when recv has packets (for selectors)."""
         return self._lib.ferry_app_fd(self._h)
 
     @property

@@ -16,8 +16,10 @@
  *    `owner` and answers with struct ferry_ctl_attach_reply and, on
  *    success, three descriptors (SCM_RIGHTS, in this order): the slot's
  *    packet area (a memfd to mmap MAP_SHARED, read and write, `area_size`
- *    bytes), an eventfd ferryd writes to wake the application, and an
- *    eventfd the application writes to wake ferryd.  The application stays
+ *    bytes), the read end of a pipe ferryd writes a byte to to wake the
+ *    application (a pipe, not an eventfd: its write end is ferryd's alone,
+ *    so no application can make that write block), and an eventfd the
+ *    application writes to wake ferryd.  The application stays
  *    attached while the connection is open: closing it (or dying) detaches.
  *    One application per slot at a time (-EBUSY for a second).
  *
@@ -48,9 +50,9 @@
  * release store; the consumer reads `producer` with an acquire load, reads
  * the descriptors, then publishes `consumer` with a release store.  Entry i
  * is desc[i & (size - 1)].  Wake-ups are needed only by a side that sleeps:
- * before blocking on its eventfd, a side sets FERRY_APP_RING_NEED_WAKEUP in
+ * before blocking on its wake-up descriptor, a side sets FERRY_APP_RING_NEED_WAKEUP in
  * the `flags` of the ring it consumes and checks the ring once more; the
- * producer writes the eventfd only when it sees the flag (AF_XDP's
+ * producer writes it only when it sees the flag (AF_XDP's
  * need_wakeup).  No syscall per packet on either side.
  */
 #ifndef FERRY_APP_H

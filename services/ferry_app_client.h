@@ -78,7 +78,7 @@ int ferry_app_recv(struct ferry_app *a, struct ferry_app_pkt *pkts, unsigned int
 int ferry_app_done(struct ferry_app *a, const struct ferry_app_pkt *pkts, unsigned int n,
 		   const uint8_t *verdicts);
 
-/* The wake-up eventfd, for an application's own epoll loop (readable: call recv; nonblocking). */
+/* The wake-up pipe's read end, for an application's own epoll loop (readable: call recv; nonblocking). */
 int ferry_app_fd(const struct ferry_app *a);
 
 /* The queues' count (ferryd's workers). */

@@ -229,6 +229,11 @@ static int app_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 #define APP_HUNG_TIMEOUTS 3
 /* While packets are out, the worker looks at FROM_APP this often. */
 #define APP_POLL_NS (20 * 1000)
+/*
+ * Packets resumed per ferry_worker__resume() call: a chain run holds a
+ * burst (WORKER_MAX_BATCH) and what its services emit, and drops a larger one.
+ */
+#define APP_RESUME_MAX 256
 /* Packets out are checked for timeouts at most this often. */
 #define APP_SCAN_NS (200 * 1000)
 
@@ -327,11 +332,15 @@ static void app_release(const struct svc_app_conf *c, struct app_worker *aw,
 
 	aw->dropped += nd;
 	ferry_worker__send_held(aw->w, drop, nd);
-	/* Resume per flow id (one, unless a reload renumbered the flows). */
+	/*
+	 * Resume per flow id (one, unless a reload renumbered the flows), in
+	 * chain runs of at most a burst: a run has room for a burst and what
+	 * its services emit, and drops what exceeds it.
+	 */
 	while (i < np) {
 		uint32_t j = i + 1;
 
-		while (j < np && pass[j]->flow_id == pass[i]->flow_id)
+		while (j < np && j - i < APP_RESUME_MAX && pass[j]->flow_id == pass[i]->flow_id)
 			j++;
 		ferry_worker__resume(aw->w, pass + i, j - i, c->pos);
 		i = j;
@@ -442,13 +451,23 @@ static bool app_send(const struct svc_app_conf *c, struct app_worker *aw, struct
 /* Publishes what app_send() placed, and wakes a sleeping application once. */
 static void app_kick(struct svc_app_conf *c, struct app_worker *aw, uint64_t now)
 {
-	uint64_t one = 1;
+	const uint8_t one = 1;
 
 	atomic_store_explicit((_Atomic uint32_t *)&aw->q->to_app.producer, aw->to_prod,
 			      memory_order_release);
-	if (atomic_load_explicit((_Atomic uint32_t *)&aw->q->to_app.flags, memory_order_acquire) &
+	/*
+	 * Store-load: without a full fence the flag may be read before the
+	 * producer is visible, while the application sets the flag and reads
+	 * the producer (its own fence between them) and sleeps: neither side
+	 * would see the other.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit((_Atomic uint32_t *)&aw->q->to_app.flags, memory_order_relaxed) &
 	    FERRY_APP_RING_NEED_WAKEUP) {
-		/* Full or not, the application has a wake-up pending either way. */
+		/*
+		 * The write end of a pipe only ferryd holds, O_NONBLOCK: a full
+		 * pipe (EAGAIN) means a wake-up is pending already.
+		 */
 		if (write(c->slot.wake_app_fd, &one, sizeof(one)) < 0) {
 		}
 	}
@@ -474,8 +493,19 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 		n = c->ring_size;
 	}
 	for (uint32_t i = 0; i < n; i++) {
-		/* One read of shared memory: the application may change it meanwhile. */
-		struct ferry_app_desc d = aw->from_desc[(aw->from_cons + i) & (c->ring_size - 1)];
+		/*
+		 * One read of each field of shared memory, into our copy: the
+		 * application may change it meanwhile, and a plain struct copy
+		 * would let the compiler read a field again after its check.
+		 */
+		const struct ferry_app_desc *sd =
+			&aw->from_desc[(aw->from_cons + i) & (c->ring_size - 1)];
+		struct ferry_app_desc d = {
+			.frame = __atomic_load_n(&sd->frame, __ATOMIC_RELAXED),
+			.len = __atomic_load_n(&sd->len, __ATOMIC_RELAXED),
+			.cookie = __atomic_load_n(&sd->cookie, __ATOMIC_RELAXED),
+			.verdict = __atomic_load_n(&sd->verdict, __ATOMIC_RELAXED),
+		};
 		struct ferry_pkt *p;
 		uint8_t *frame;
 

@@ -10,6 +10,7 @@
 #define FERRY_APP_FAKE_H
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -20,7 +21,8 @@
 #include "ferry_app.h"
 
 struct app_fake {
-	int memfd, wake_fd, kick_fd;
+	int memfd, wake_fd, kick_fd; /* wake_fd: the read end of the wake-up pipe, sent */
+	int wake_w;                  /* its write end, the fake ferryd's own */
 	uint8_t *area;
 	uint64_t size;
 	unsigned int nr_queues;
@@ -62,9 +64,16 @@ static inline int app_fake_build(struct app_fake *f, const char *slot, unsigned 
 	f->area = mmap(NULL, f->size, PROT_READ | PROT_WRITE, MAP_SHARED, f->memfd, 0);
 	if (f->area == MAP_FAILED)
 		return -errno;
-	f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	{
+		int p[2];
+
+		if (pipe2(p, O_CLOEXEC | O_NONBLOCK))
+			return -errno;
+		f->wake_fd = p[0];
+		f->wake_w = p[1];
+	}
 	f->kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (f->wake_fd < 0 || f->kick_fd < 0)
+	if (f->kick_fd < 0)
 		return -errno;
 	h = (void *)f->area;
 	h->magic = FERRY_APP_MAGIC;
@@ -100,6 +109,8 @@ static inline void app_fake_destroy(struct app_fake *f)
 		close(f->memfd);
 	if (f->wake_fd > 0)
 		close(f->wake_fd);
+	if (f->wake_w > 0)
+		close(f->wake_w);
 	if (f->kick_fd > 0)
 		close(f->kick_fd);
 	memset(f, 0, sizeof(*f));
@@ -173,14 +184,14 @@ static inline int app_fake_push(struct app_fake *f, unsigned int q, uint32_t fra
 /* After producing: wake the application if it asked (ferryd's side of need-wakeup). */
 static inline int app_fake_wake(struct app_fake *f)
 {
-	uint64_t one = 1;
+	const uint8_t one = 1;
 	int need = 0;
 
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	for (unsigned int q = 0; q < f->nr_queues; q++)
 		need |= __atomic_load_n(&app_fake_queue(f, q)->to_app.flags, __ATOMIC_RELAXED) &
 			FERRY_APP_RING_NEED_WAKEUP;
-	if (need && write(f->wake_fd, &one, sizeof(one)) != sizeof(one))
+	if (need && write(f->wake_w, &one, sizeof(one)) != sizeof(one) && errno != EAGAIN)
 		return -errno;
 	return need;
 }
