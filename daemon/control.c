@@ -8,8 +8,7 @@
  * attach that succeeds gets struct ferry_ctl_attach_reply and three
  * descriptors: the slot's packet area (a sealed memfd: it cannot shrink
  * under ferryd), the read end of the pipe ferryd writes to wake the
- * application, and the eventfd
- * one the application may write.  The application stays attached while the
+ * application, and the eventfd the application may write.  The application stays attached while the
  * connection is open.  Everything is non-blocking: a client that sends
  * garbage or cannot take its reply is dropped, and logged.
  *
