@@ -506,14 +506,49 @@ static int alloc_port(struct nat_table *t, struct nat_tuple *up, uint64_t client
 	return -EADDRNOTAVAIL;
 }
 
+/*
+ * A session of `key` (normalized, its hash client_hash) sent as `up` (NAT
+ * port chosen, its reply's hash reply_hash) in a free slot, indexed both
+ * ways and counted for its source: what insert and adopt share once they
+ * have checked everything.
+ */
+static struct nat_session *place(struct nat_table *t, const struct nat_tuple *key,
+				 const struct nat_tuple *up, uint64_t client_hash,
+				 uint32_t reply_hash, uint32_t src_h, uint32_t flow_id,
+				 uint64_t now_ns)
+{
+	uint32_t slot = t->free_slots[--t->nr_free];
+	struct nat_session *s = &t->sessions[slot];
+	struct nat_tuple reply_in, reply_out;
+
+	memset(s, 0, sizeof(*s));
+	s->client = *key;
+	s->upstream = *up;
+	rw_prepare(&s->rw_upstream, key, up);
+	/* A reply arrives as upstream -> egress:nat_port and leaves as flow -> client. */
+	tuple_reverse(&reply_in, up);
+	tuple_reverse(&reply_out, key);
+	rw_prepare(&s->rw_client, &reply_in, &reply_out);
+	s->last_seen_ns = now_ns;
+	s->created_ns = now_ns;
+	s->flow_id = flow_id;
+	s->id = slot;
+	idx_insert(t->by_client, t->mask, (uint32_t)client_hash, slot + 1);
+	idx_insert(t->by_reply, t->mask, reply_hash, slot + 1);
+	t->in_use[slot] = 1;
+	t->count++;
+	src_inc(t, key, src_h);
+	return s;
+}
+
 int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 		      const union ferry_addr *egress, const union ferry_addr *upstream,
 		      uint16_t upstream_port, uint32_t flow_id, uint64_t now_ns,
 		      struct nat_session **out)
 {
-	struct nat_tuple key, up = {0}, reply_in, reply_out;
+	struct nat_tuple key, up = {0};
 	struct nat_session *s;
-	uint32_t slot, reply_hash, src_h = 0;
+	uint32_t reply_hash, src_h = 0;
 	uint64_t client_hash;
 	int err;
 
@@ -540,25 +575,7 @@ int nat_table__insert(struct nat_table *t, const struct nat_tuple *client,
 	if (err)
 		return err;
 
-	slot = t->free_slots[--t->nr_free];
-	s = &t->sessions[slot];
-	memset(s, 0, sizeof(*s));
-	s->client = key;
-	s->upstream = up;
-	rw_prepare(&s->rw_upstream, &key, &up);
-	/* A reply arrives as upstream -> egress:nat_port and leaves as flow -> client. */
-	tuple_reverse(&reply_in, &up);
-	tuple_reverse(&reply_out, &key);
-	rw_prepare(&s->rw_client, &reply_in, &reply_out);
-	s->last_seen_ns = now_ns;
-	s->created_ns = now_ns;
-	s->flow_id = flow_id;
-	s->id = slot;
-	idx_insert(t->by_client, t->mask, (uint32_t)client_hash, slot + 1);
-	idx_insert(t->by_reply, t->mask, reply_hash, slot + 1);
-	t->in_use[slot] = 1;
-	t->count++;
-	src_inc(t, &key, src_h);
+	s = place(t, &key, &up, client_hash, reply_hash, src_h, flow_id, now_ns);
 	if (out)
 		*out = s;
 	return 0;
@@ -568,11 +585,9 @@ int nat_table__adopt(struct nat_table *t, const struct nat_tuple *client,
 		     const struct nat_tuple *upstream, uint32_t flow_id, uint64_t now_ns,
 		     struct nat_session **out)
 {
-	struct nat_tuple key, up, reply_in, reply_out;
-	uint32_t slot, src_h = 0;
-	struct nat_session *s;
+	struct nat_tuple key, up, reply_in;
+	uint32_t reply_hash, src_h = 0;
 	uint64_t client_hash;
-	uint32_t reply_hash;
 	int err;
 
 	if ((client->family != 4 && client->family != 6) || upstream->family != client->family ||
@@ -594,24 +609,7 @@ int nat_table__adopt(struct nat_table *t, const struct nat_tuple *client,
 		return err;
 	if (!t->nr_free)
 		return -ENOSPC;
-	slot = t->free_slots[--t->nr_free];
-	s = &t->sessions[slot];
-	memset(s, 0, sizeof(*s));
-	s->client = key;
-	s->upstream = up;
-	rw_prepare(&s->rw_upstream, &key, &up);
-	tuple_reverse(&reply_out, &key);
-	rw_prepare(&s->rw_client, &reply_in, &reply_out);
-	s->last_seen_ns = now_ns;
-	s->created_ns = now_ns;
-	s->flow_id = flow_id;
-	s->id = slot;
-	idx_insert(t->by_client, t->mask, (uint32_t)client_hash, slot + 1);
-	idx_insert(t->by_reply, t->mask, reply_hash, slot + 1);
-	t->in_use[slot] = 1;
-	t->count++;
-	src_inc(t, &key, src_h);
-	*out = s;
+	*out = place(t, &key, &up, client_hash, reply_hash, src_h, flow_id, now_ns);
 	return 0;
 }
 
