@@ -36,8 +36,9 @@ BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -I$(ARCH_INCLUDE) -Ibpf
 
 LIB_SRCS := $(sort $(wildcard lib/*.c))
 SVC_SRCS := $(sort $(wildcard services/*.c))
-FERRYD_SRCS := $(sort $(filter-out daemon/ferryctl.c,$(wildcard daemon/*.c)))
-CTL_SRCS := daemon/ferryctl.c
+FERRYD_SRCS := $(sort $(filter-out daemon/ferryctl%.c,$(wildcard daemon/*.c)))
+# ferryctl's subcommands may live in files of their own: daemon/ferryctl_*.c.
+CTL_SRCS := $(sort $(wildcard daemon/ferryctl*.c))
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 TOOL_SRCS := $(sort $(wildcard tests/tools/*.c))
 BPF_SRCS := $(sort $(wildcard bpf/*.bpf.c))
