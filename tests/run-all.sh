@@ -33,74 +33,112 @@ check_exit() { # NAME STATUS LOGFILE
 	fi
 }
 
-suite() { # NAME CMD...: runs CMD, its output also in $logs/NAME.log, and counts it
-	local name=$1 st
-	shift
-	"$@" 2>&1 | tee "$logs/$name.log"
-	st=${PIPESTATUS[0]}
-	tally "$logs/$name.log"
-	check_exit "$name" "$st" "$logs/$name.log"
-}
-
 logs=$(mktemp -d /tmp/ferry-check.XXXXXX)
 trap 'rm -rf "$logs"' EXIT
 
-echo "== unit tests"
-suite unit build/tests/unit-tests
+# Suites run as jobs, CHECK_JOBS at a time (default 2): most of a namespace
+# suite's time is spent waiting on its clients and timers, and every suite has
+# namespaces of its own (tests/lib.sh), so two at once share nothing but the
+# CPUs.  A job's output is printed whole when it ends, with its duration.
+# The suites that measure CPU placement, scheduling or a queue's saturation
+# run alone (run_alone).
+CHECK_JOBS=${CHECK_JOBS:-2}
+declare -A job_name=() job_kind=() job_start=()
 
+# finish NAME KIND STATUS: prints a job's output and counts it.
+finish() {
+	local name=$1 kind=$2 st=$3 log=$logs/$1.log reports
+	echo "== $name ($(($(date +%s) - ${job_start[$name]}))s)"
+	cat "$log"
+	tally "$log"
+	if [ "$kind" = san ]; then
+		reports=$(find "$logs/$name.san" -type f -size +0 2>/dev/null)
+		if [ -n "$reports" ] || grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
+			echo "FAIL: $name: sanitizer report:"
+			[ -z "$reports" ] || cat $reports | sed 's/^/  | /' | head -n 200
+			failed=$((failed + 1))
+			return
+		fi
+	fi
+	check_exit "$name" "$st" "$log"
+}
+
+# reap: waits for one job to end and reports it.
+reap() {
+	local pid st
+	wait -n -p pid
+	st=$?
+	[ -n "${pid:-}" ] || return 1
+	finish "${job_name[$pid]}" "${job_kind[$pid]}" "$st"
+	unset "job_name[$pid]" "job_kind[$pid]"
+}
+
+reap_all() { while [ "${#job_name[@]}" -gt 0 ]; do reap || break; done; }
+
+# start KIND NAME CMD...: runs CMD as a job once a slot is free.  KIND san
+# runs it under ASan + UBSan: any error or leak is fatal (UBSan is built
+# without recovery); reports also go to files, since ferryd's own log is
+# removed with the test's directory, and a suite with a report fails.
+start() {
+	local kind=$1 name=$2
+	shift 2
+	while [ "${#job_name[@]}" -ge "$CHECK_JOBS" ]; do reap || break; done
+	job_start[$name]=$(date +%s)
+	if [ "$kind" = san ]; then
+		mkdir -p "$logs/$name.san"
+		ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:fast_unwind_on_malloc=0:log_path=$logs/$name.san/asan" \
+			UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/$name.san/ubsan" \
+			bash -c '"$@" 2>&1 | sed -u -E "s/^[a-z_-]+: ([0-9]+ passed, [0-9]+ failed)/$0: \1/"
+				exit "${PIPESTATUS[0]}"' "$name" "$@" >"$logs/$name.log" &
+	else
+		"$@" >"$logs/$name.log" 2>&1 &
+	fi
+	job_name[$!]=$name
+	job_kind[$!]=$kind
+}
+
+# run_alone NAME CMD...: waits for every job, then runs CMD with the machine
+# to itself.
+run_alone() {
+	reap_all
+	start plain "$@"
+	reap_all
+}
+
+start plain unit build/tests/unit-tests
 # The README's repository layout names every file of the tree.
-echo "== layout"
-suite layout tests/check_layout.sh
+start plain layout tests/check_layout.sh
 
+# CPU placement, real-time scheduling, saturated queues and RSS: alone.
+alone=" test_multiqueue test_rt_napi test_overload test_hold_budget test_offload_ratelimit "
 for t in tests/integration/test_*.sh; do
 	name=$(basename "$t" .sh)
-	echo "== $name"
-	suite "$name" timeout 600 "$t"
+	case "$alone" in *" $name "*) continue ;; esac
+	start plain "$name" timeout 600 "$t"
 done
 
 # Fuzzing (make fuzz-build): each libFuzzer harness for FUZZ_SMOKE_SECONDS,
 # one test per harness (and one for fuzz_chain's seeds reaching every service);
 # tests/fuzz/run.sh prints "fuzz: N passed, N failed".
-echo "== fuzz"
-suite fuzz tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-20}"
+start plain fuzz tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-20}"
 
-# The ASan + UBSan build (make asan): the unit tests, then test_forward with
-# the sanitized ferryd and ferryctl.  Any error or leak is fatal (UBSan is
-# built without recovery); reports also go to files, since ferryd's own log
-# is removed with the test's directory, and a suite with a report fails.
-san_suite() { # NAME LOG CMD...: runs CMD with the sanitizers' reports in $logs/NAME.san
-	local name=$1 log=$2 st reports
-	shift 2
-	mkdir -p "$logs/$name.san"
-	ASAN_OPTIONS="detect_leaks=1:halt_on_error=1:fast_unwind_on_malloc=0:log_path=$logs/$name.san/asan" \
-		UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$logs/$name.san/ubsan" \
-		"$@" 2>&1 | sed -u -E "s/^[a-z_-]+: ([0-9]+ passed, [0-9]+ failed)/$name: \1/" | tee "$log"
-	st=${PIPESTATUS[0]}
-	tally "$log"
-	reports=$(find "$logs/$name.san" -type f -size +0 2>/dev/null)
-	if [ -n "$reports" ] || grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log"; then
-		echo "FAIL: $name: sanitizer report:"
-		[ -z "$reports" ] || cat $reports | sed 's/^/  | /' | head -n 200
-		failed=$((failed + 1))
-	else
-		check_exit "$name" "$st" "$log"
-	fi
-}
-echo "== asan-unit"
-san_suite asan-unit "$logs/asan-unit.log" build/asan/tests/unit-tests
-# The integration suites that drive the most daemon code under the sanitizers:
-# forwarding, hostile input, floods of new sessions, replies of flows sharing
-# an upstream, the service chains, reload and application services.
+# The ASan + UBSan build (make asan): the unit tests, then the integration
+# suites that drive the most daemon code under the sanitizers: forwarding,
+# hostile input, floods of new sessions, replies of flows sharing an
+# upstream, the service chains, reload and application services.
+start san asan-unit build/asan/tests/unit-tests
 for t in forward malformed flood upstream services reload app; do
-	echo "== asan-$t"
-	san_suite "asan-$t" "$logs/asan-$t.log" env FERRYD="$TOP/build/asan/ferryd" \
+	start san "asan-$t" env FERRYD="$TOP/build/asan/ferryd" \
 		FERRYCTL="$TOP/build/asan/ferryctl" timeout 600 "tests/integration/test_$t.sh"
+done
+
+for name in $alone; do
+	run_alone "$name" timeout 600 "tests/integration/$name.sh"
 done
 
 # A short soak (make soak runs the full one): steady forwarding, flat RSS,
 # frame accounting at stop.
-echo "== soak"
-suite soak env SOAK_SECONDS="${CHECK_SOAK_SECONDS:-10}" timeout 120 tests/soak.sh
+run_alone soak env SOAK_SECONDS="${CHECK_SOAK_SECONDS:-10}" timeout 120 tests/soak.sh
 
 # Nothing of a run may outlive it (its namespaces carry its tag: tests/lib.sh).
 left=$(ip netns list 2>/dev/null | awk -v p="ferry-$FERRY_RUN_TAG-" 'index($1, p) == 1 {print $1}')
