@@ -36,6 +36,8 @@ BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -I$(ARCH_INCLUDE) -Ibpf
 
 LIB_SRCS := $(sort $(wildcard lib/*.c))
 SVC_SRCS := $(sort $(wildcard services/*.c))
+# Parallel jobs of the builds make check and make demo run.
+NPROC ?= $(shell nproc)
 FERRYD_SRCS := $(sort $(filter-out daemon/ferryctl%.c,$(wildcard daemon/*.c)))
 # ferryctl's subcommands may live in files of their own: daemon/ferryctl_*.c.
 CTL_SRCS := $(sort $(wildcard daemon/ferryctl*.c))
@@ -223,17 +225,17 @@ test-integration: all $(TOOLS) $(call LOADER_TEST_SOS,$(BUILD))
 # line "N passed, N failed" at the end counts the suites.
 # The benchmark's tools are built too (not run), so they cannot rot unseen.
 check: deps
-	$(Q)$(MAKE) --no-print-directory all $(UNIT_TESTS) $(TOOLS) asan fuzz-build $(BENCH_TOOLS)
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(UNIT_TESTS) $(TOOLS) asan fuzz-build $(BENCH_TOOLS)
 	$(Q)tests/run-all.sh
 
 demo: deps
-	$(Q)$(MAKE) --no-print-directory all $(TOOLS)
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(TOOLS)
 	$(Q)tests/demo.sh
 
 # Forwarding at full rate for SOAK_SECONDS (default 60), checking that
 # ferryd's RSS stays flat and the frame accounting holds (tests/soak.sh).
 soak: deps
-	$(Q)$(MAKE) --no-print-directory all $(TOOLS)
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(TOOLS)
 	$(Q)tests/soak.sh
 
 # Manual pages (docs/man/): section from the file name's suffix.
