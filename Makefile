@@ -213,6 +213,13 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIBFERRY) $(SKELS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $< $(LIBFERRY) $(LDLIBS)
 
+# config_keys (tests/check_docs.sh) configures the built-in services as ferryd does.
+$(BUILD)/tests/config_keys: tests/tools/config_keys.c $(SVC_OBJS) \
+		$(filter-out $(BUILD)/daemon/ferryd.o,$(FERRYD_OBJS)) $(LIBFERRY) $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $(filter-out $(SKELS),$^) $(LDLIBS)
+
 test-unit: $(UNIT_TESTS)
 	$(Q)$(UNIT_TESTS)
 

@@ -48,9 +48,14 @@ trap 'rm -rf "$logs"' EXIT
 echo "== unit tests"
 suite unit build/tests/unit-tests
 
-# The README's repository layout names every file of the tree.
+# docs/layout.md names every file of the tree.
 echo "== layout"
 suite layout tests/check_layout.sh
+
+# The manual pages render without a warning, and ferry.yaml(5) names every
+# config key the parser accepts (build/tests/config_keys lists them).
+echo "== docs"
+suite docs tests/check_docs.sh
 
 for t in tests/integration/test_*.sh; do
 	name=$(basename "$t" .sh)
