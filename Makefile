@@ -3,7 +3,7 @@
 #   make            build ferryd, ferryctl, the XDP object and its skeleton
 #   make check      install missing Debian packages, build, run every test
 #   make demo       install missing Debian packages, build, run the demo
-#   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages,
+#   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages and docs/*.md,
 #                   install-headers: only the headers: service ABI, libferry_app)
 #
 # Every BPF rule is here: clang -target bpf -g -O2, then bpftool gen skeleton,
@@ -15,6 +15,7 @@ SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/ferry
 INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR ?= $(PREFIX)/lib
 
@@ -246,11 +247,16 @@ soak: deps
 # Manual pages (docs/man/): section from the file name's suffix.
 MAN_PAGES := $(sort $(wildcard docs/man/*.[0-9]))
 
+# The rest of the reference (docs/*.md) goes to DOCDIR, where the pages' SEE ALSO points.
+DOC_FILES := $(sort $(wildcard docs/*.md))
+
 install-docs:
-	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for p in $(MAN_PAGES); do \
+		install -d $(DESTDIR)$(MANDIR)/man$${p##*.} && \
 		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/ || exit 1; \
 	done
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 0644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
 
 # The headers: the service ABI (README "Out-of-tree services") and libferry_app's
 # (README "Application services").
