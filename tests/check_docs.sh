@@ -51,10 +51,10 @@ while IFS=$'\t' read -r section key; do
 	# The key as a word of a term (a dotted path like match.port counts).
 	word="(^|[^A-Za-z0-9_])$key([^A-Za-z0-9_]|\$)"
 	if [ "$section" = - ]; then
-		where="an entry"
+		where="any entry"
 		lines=$(cut -f2- <<<"$terms")
 	else
-		where="the entries of a section naming service '$section'"
+		where="an entry of a section naming service '$section'"
 		lines=$(awk -F'\t' -v s="$section" '
 			{ n = split($1, w, /[^A-Za-z0-9_]+/); for (i = 1; i <= n; i++) if (w[i] == s) { print $2; next } }' <<<"$terms")
 	fi
@@ -63,7 +63,8 @@ while IFS=$'\t' read -r section key; do
 		grep -oE '\\fB[^\\]*' <<<"$lines" | sed 's/^\\fB//' | grep -qE -- "$word"; then
 		pass
 	else
-		fail "$PAGE: config key '$key'${section:+ ($section)} is not among $where"
+		[ "$section" = - ] && what="config key '$key'" || what="$section argument '$key'"
+		fail "$PAGE: $what is not the term of $where"
 	fi
 done <<<"$keys"
 
