@@ -4,8 +4,9 @@
 # and ferry.yaml(5) documents every config key the parser accepts: each key
 # that build/tests/config_keys lists from the parser's own tables is the
 # term of an entry (.TP) of the page, a service's argument inside that
-# service's section (.SS naming the service).  One check per page and one
-# per key; prints "check_docs: N passed, N failed".
+# service's section (.SS naming the service).  Two checks per page and one
+# per key; prints "check_docs: N passed, N failed".  No page may point to
+# the README, which is not installed.
 set -u
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
@@ -31,6 +32,13 @@ for p in $pages; do
 	else
 		fail "$p does not render cleanly:"
 		sed 's/^/  | /' <<<"$err"
+	fi
+	# Installed pages are the reference: none sends the reader to the README,
+	# which is not installed.
+	if grep -n 'README' "$p"; then
+		fail "$p points to the README"
+	else
+		pass
 	fi
 done
 
