@@ -3,7 +3,7 @@
 #   make            build ferryd, ferryctl, the XDP object and its skeleton
 #   make check      install missing Debian packages, build, run every test
 #   make demo       install missing Debian packages, build, run the demo
-#   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages,
+#   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages and docs/*.md,
 #                   install-headers: only the headers: service ABI, libferry_app)
 #
 # Every BPF rule is here: clang -target bpf -g -O2, then bpftool gen skeleton,
@@ -15,6 +15,7 @@ SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
 UNITDIR ?= /lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
+DOCDIR ?= $(PREFIX)/share/doc/ferry
 INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR ?= $(PREFIX)/lib
 
@@ -62,7 +63,7 @@ UNIT_TESTS := $(BUILD)/tests/unit-tests
 # tests/unit/test_reply_lookup.c counts the reply lookups made outside lib/nat.c.
 UNIT_LDFLAGS := -Wl,--wrap=nat_table__lookup_reply
 
-# Out-of-tree services (README "Out-of-tree services") are shared objects that
+# Out-of-tree services (ferry-services(7)) are shared objects that
 # call the service ABI in ferryd itself: ferryd exports exactly the functions
 # the dynamic list names (the ABI's), nothing else.  So does the unit-test
 # binary, which loads service objects too.
@@ -79,7 +80,7 @@ EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/e
 LOADER_TEST_SOS = $(patsubst %,$(1)/tests/svc/%.so,bad_abi no_symbol wrong_name unresolved \
 	example_tag mark_a mark_a2 mark_b)
 
-# libferry_app, the client library of application services (README
+# libferry_app, the client library of application services (ferry-services(7),
 # "Application services"): libc only, built like an application would build
 # it (only -Iservices, for the contract and its API header), position
 # independent for the shared object.  Also in libferry.a (lib/*.c) for the
@@ -215,13 +216,20 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIBFERRY) $(SKELS)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $< $(LIBFERRY) $(LDLIBS)
 
+# config_keys (tests/check_docs.sh) configures the built-in services as ferryd does.
+$(BUILD)/tests/config_keys: tests/tools/config_keys.c $(SVC_OBJS) \
+		$(filter-out $(BUILD)/daemon/ferryd.o,$(FERRYD_OBJS)) $(LIBFERRY) $(SKELS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $(filter-out $(SKELS),$^) $(LDLIBS)
+
 test-unit: $(UNIT_TESTS)
 	$(Q)$(UNIT_TESTS)
 
 test-integration: all $(TOOLS) $(call LOADER_TEST_SOS,$(BUILD))
 	$(Q)for t in tests/integration/test_*.sh; do $$t || exit 1; done
 
-# The README's test command: everything, from a fresh machine.  The summary
+# The test command (docs/testing.md): everything, from a fresh machine.  The summary
 # line "N passed, N failed" at the end counts the suites.
 # The benchmark's tools are built too (not run), so they cannot rot unseen.
 check: deps
@@ -241,14 +249,18 @@ soak: deps
 # Manual pages (docs/man/): section from the file name's suffix.
 MAN_PAGES := $(sort $(wildcard docs/man/*.[0-9]))
 
+# The rest of the reference (docs/*.md) goes to DOCDIR, where the pages' SEE ALSO points.
+DOC_FILES := $(sort $(wildcard docs/*.md))
+
 install-docs:
-	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for p in $(MAN_PAGES); do \
+		install -d $(DESTDIR)$(MANDIR)/man$${p##*.} && \
 		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/ || exit 1; \
 	done
+	install -d $(DESTDIR)$(DOCDIR)
+	install -m 0644 $(DOC_FILES) $(DESTDIR)$(DOCDIR)/
 
-# The headers: the service ABI (README "Out-of-tree services") and libferry_app's
-# (README "Application services").
+# The headers: the service ABI and libferry_app's (ferry-services(7)).
 install-headers:
 	install -d $(DESTDIR)$(INCLUDEDIR)/ferry
 	install -m 0644 services/ferry_service.h $(DESTDIR)$(INCLUDEDIR)/ferry/ferry_service.h
@@ -268,7 +280,7 @@ install: all install-docs install-headers install-app-lib
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml ] || \
 		install -m 0644 configs/ferry.yaml $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml
 
-# Benchmarks (tests/bench/, README "Benchmarks").  Their BPF programs follow
+# Benchmarks (tests/bench/, docs/benchmarks.md).  Their BPF programs follow
 # the same two steps as bpf/: clang -target bpf, then bpftool gen skeleton.
 BENCH_DIR := $(BUILD)/bench
 BENCH_BPF_SRCS := $(sort $(wildcard tests/bench/*.bpf.c))
@@ -314,7 +326,7 @@ bench-micro: deps
 	$(Q)$(MAKE) --no-print-directory $(BENCH_DIR)/bench_micro
 	$(Q)tests/bench/micro.sh $(BENCH_DIR)/bench_micro
 
-# Fuzzing and sanitizer builds (tests/fuzz/, README "Fuzzing and sanitizers").
+# Fuzzing and sanitizer builds (tests/fuzz/, docs/testing.md).
 # Each has its own object directory: sanitizer and coverage instrumentation
 # never mix with the normal build's objects.
 FUZZ_CC ?= clang

@@ -827,6 +827,8 @@ static void typed_canon(const struct cfg_args *tbl, const struct cfg_node *n, co
 	}
 }
 
+void (*config__key_hook)(const void *table, const char *key);
+
 int cfg_args_parse(const struct cfg_args *tbl, const struct cfg_node *n, void *obj,
 		   struct cfg_errors *errs)
 {
@@ -836,6 +838,9 @@ int cfg_args_parse(const struct cfg_args *tbl, const struct cfg_node *n, void *o
 	cfg_iter it;
 	int err = 0;
 
+	if (config__key_hook)
+		for (unsigned int i = 0; i < tbl->nr; i++)
+			config__key_hook(tbl, tbl->args[i].name);
 	if (!cfg_node_is_map(n) && !(tbl->optional && n && !n->node)) {
 		/* With no arguments there is no node: point at the service's name. */
 		if (n && !n->node && n->entry.line)
@@ -969,6 +974,9 @@ static void parse_map(struct parser *p, yaml_node_t *map, const struct key_handl
 	yaml_node_pair_t *pair;
 	unsigned int seen = 0; /* one bit per table entry: tables are short */
 
+	if (config__key_hook)
+		for (unsigned int i = 0; i < n; i++)
+			config__key_hook(tbl, tbl[i].key);
 	if (!ctx)
 		ctx = "";
 	if (!map || map->type != YAML_MAPPING_NODE) {

@@ -169,6 +169,14 @@ void config__move(struct ferry_config *dst, struct ferry_config *src);
 const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const char *name);
 
 /*
+ * Unset but for tests/tools/config_keys.c, which lists every key the parser
+ * accepts for tests/check_docs.sh: called with each key of every key table
+ * the parser walks, the file's own (nat, flows, ...) and each argument table
+ * a service passes to cfg_args_parse().  `table` tells the tables apart.
+ */
+extern void (*config__key_hook)(const void *table, const char *key);
+
+/*
  * Whether two flows mean the same: compared as parsed and normalised (a
  * prefix written with or without /32, key order, quoting and YAML style, a
  * spelled-out default carry no meaning).  A service's arguments compare as

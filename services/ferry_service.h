@@ -86,7 +86,7 @@
  * itself is seen by no later service.
  *
  * The XDP fast path: once a session is established, ferryd may forward a
- * flow's packets in its XDP program without a worker (README, "XDP fast
+ * flow's packets in its XDP program without a worker (docs/design.md, "XDP fast
  * path"), when every service of the chain is one whose per-packet work the
  * program does itself: the built-ins forward, lb, filter without payload
  * rules, and ratelimit.  A chain with an out-of-tree service is never

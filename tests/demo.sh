@@ -16,7 +16,7 @@ require_root "make demo" || exit 1
 step "topology: client 198.18.1.2 -> proxy 198.18.1.1 | 198.18.2.1 -> server 198.18.2.2"
 topo_up || fail "cannot build the namespaces"
 # GRO on the end hosts' veths gives them the NAPI an XDP redirect into them
-# needs: established sessions then forward in XDP (README, "XDP fast path").
+# needs: established sessions then forward in XDP (docs/design.md, "XDP fast path").
 in_cli ethtool -K cli0 gro on >/dev/null && in_srv ethtool -K srv0 gro on >/dev/null ||
 	fail "cannot turn GRO on"
 ip -n "$NS_PX" -br addr

@@ -106,8 +106,11 @@ run_alone() {
 }
 
 start plain unit build/tests/unit-tests
-# The README's repository layout names every file of the tree.
+# docs/layout.md names every file of the tree.
 start plain layout tests/check_layout.sh
+# The manual pages render without a warning, and ferry.yaml(5) names every
+# config key the parser accepts (build/tests/config_keys lists them).
+start plain docs tests/check_docs.sh
 
 # CPU placement, real-time scheduling, saturated queues and RSS: alone.
 alone=" test_multiqueue test_rt_napi test_overload test_hold_budget test_offload_ratelimit "

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * example_tag: an out-of-tree service, built as a shared object apart from
- * ferryd and loaded from service_dir (see README "Out-of-tree services").
+ * ferryd and loaded from service_dir (see ferry-services(7)).
  *
  *   services:
  *     - example_tag: {offset: 0, value: 0x42}

@@ -226,7 +226,7 @@ ferry_config() { # FILE FLOWS PORTS MAX_SESSIONS [SERVICES-YAML]
 		echo "interfaces:"
 		echo "  - {name: $DEV_PC, xdp_mode: native-only${BENCH_FERRY_IFACE:+, $BENCH_FERRY_IFACE}}"
 		echo "  - {name: $DEV_PS, xdp_mode: native-only${BENCH_FERRY_IFACE:+, $BENCH_FERRY_IFACE}}"
-		# Tuned for a forwarding host (README, Real-time workers): workers above
+		# Tuned for a forwarding host (docs/design.md, Real-time workers): workers above
 		# the proxy's NAPI threads, and 50 us naps while packets trickle in.
 		echo "worker_priority: ${BENCH_FERRY_PRIORITY:-10}"
 		echo "coalesce_usecs: ${BENCH_FERRY_COALESCE:-50}"

@@ -6,7 +6,7 @@
  * Errors are fine; crashes, leaks (LeakSanitizer runs at exit of each
  * input batch) and inconsistent results are not.  A load reports failure
  * if and only if it reported an error, and a config it accepts must obey
- * every rule the README's configuration reference states, so a value that
+ * every rule ferry.yaml(5) (docs/man/) states, so a value that
  * slips past validation is caught here, not by ferryd at start-up.  When
  * the file is accepted, each flow's services are configured and destroyed
  * as ferryd does it, which runs forward's own argument parser.

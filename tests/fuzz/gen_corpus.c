@@ -449,7 +449,7 @@ static void gen_chain(void)
 }
 
 /*
- * A payload as compress sends it (README "On-wire format"): header, then
+ * A payload as compress sends it (ferry.yaml(5), "On-wire format"): header, then
  * the original (stored) or its raw deflate stream.  Returns its length.
  */
 static uint32_t wire_payload(uint8_t *out, uint32_t room, const char *text, bool stored)

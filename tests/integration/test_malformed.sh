@@ -3,7 +3,7 @@
 # from the client's veth into steered flows while a udpprobe stream runs
 # through ferryd on the same interface, queue and worker.  For each case of
 # its catalogue: ferryd keeps running, and every injected frame shows up in
-# exactly the counter the malformed-input policy (README, "Malformed input")
+# exactly the counter the malformed-input policy (docs/design.md, "Malformed input")
 # names for it: passed to the kernel by XDP (passed_malformed,
 # passed_fragment, passed), dropped by the worker with a reason (the queue's
 # drop_malformed, a flow's drop reasons), dropped by the kernel's AF_XDP

@@ -92,7 +92,7 @@ two_flows() { # MODE
 	check "$mode: no drop on flow one" [ "$(counter one '.datapath.drops | length')" = 0 ]
 	check "$mode: no drop on flow two" [ "$(counter two '.datapath.drops | length')" = 0 ]
 	# XDP counts a reply it hands to the workers on the flow whose reply rule
-	# matched first (README); one it forwards itself (an offloaded session) on
+	# matched first (ferryctl(8), COUNTERS); one it forwards itself (an offloaded session) on
 	# the session's flow.
 	check "$mode: XDP counted every reply once" \
 		[ $(($(counter one .steering.reply_packets) + $(counter two .steering.reply_packets))) = $((2 * N)) ]
