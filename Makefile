@@ -422,6 +422,27 @@ $(ASAN_DIR)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so
 # ferryd, ferryctl and the unit tests with ASan and UBSan (tests/run-all.sh runs them).
 asan: $(ASAN_BINS)
 
+# The version is the first line's of debian/changelog; the commit, the git
+# tree's when built from one.  Only lib/version.c gets them (in every build:
+# normal, ASan, fuzz), rebuilt when either changes (the stamp).
+FERRY_VERSION := $(shell head -n 1 debian/changelog 2>/dev/null | cut -d ' ' -f 2 | tr -d '()')
+FERRY_COMMIT := $(shell [ -e .git ] && c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
+	{ git diff --quiet HEAD -- 2>/dev/null && echo $$c || echo $$c-dirty; })
+VERSION_DEFS := -DFERRY_VERSION='"$(FERRY_VERSION)"' -DFERRY_COMMIT='"$(FERRY_COMMIT)"'
+VERSION_OBJS := $(call obj,lib/version.c) $(call asan_obj,lib/version.c) \
+	$(FUZZ_DIR)/obj/lib/version.o
+$(VERSION_OBJS): $(BUILD)/version.stamp
+$(call obj,lib/version.c): FERRY_CFLAGS += $(VERSION_DEFS)
+$(call asan_obj,lib/version.c): ASAN_CFLAGS += $(VERSION_DEFS)
+$(FUZZ_DIR)/obj/lib/version.o: FUZZ_CFLAGS += $(VERSION_DEFS)
+
+.PHONY: FORCE
+$(BUILD)/version.stamp: FORCE
+	$(Q)[ -n "$(FERRY_VERSION)" ] || { echo "no version: debian/changelog missing?" >&2; exit 1; }
+	$(Q)mkdir -p $(@D)
+	$(Q)echo '$(FERRY_VERSION) $(FERRY_COMMIT)' | cmp -s - $@ || \
+		echo '$(FERRY_VERSION) $(FERRY_COMMIT)' >$@
+
 format:
 	clang-format -i $(LIB_SRCS) $(SVC_SRCS) $(FERRYD_SRCS) $(CTL_SRCS) lib/*.h services/*.h daemon/*.h
 
