@@ -5,18 +5,30 @@
 #   make demo       install missing Debian packages, build, run the demo
 #   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages,
 #                   install-headers: only the headers: service ABI, libferry_app)
+#   make uninstall  the same variables: removes what make install put
+#   make deb        the Debian packages (debian/), in build/deb/
+#   make deps       the Debian packages the build needs (make test-deps: the tests')
 #
 # Every BPF rule is here: clang -target bpf -g -O2, then bpftool gen skeleton,
 # so the object is embedded in ferryd and never opened by path at run time.
 
+# Every installed file goes under $(DESTDIR)$(PREFIX), except the config:
+# SYSCONFDIR stays /etc whatever the PREFIX (ferryd reads
+# /etc/ferry/ferry.yaml unless told otherwise; the unit names SYSCONFDIR's).
+# The unit goes where systemd looks for the PREFIX's units:
+# /usr/local/lib/systemd/system for /usr/local, the distribution's
+# /lib/systemd/system for /usr (Debian 12); set UNITDIR for another PREFIX
+# (e.g. /etc/systemd/system).
 PREFIX ?= /usr/local
 DESTDIR ?=
 SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
-UNITDIR ?= /lib/systemd/system
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 MANDIR ?= $(PREFIX)/share/man
 INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR ?= $(PREFIX)/lib
+# Loadable services (service_dir): the installed config names this one.
+SERVICEDIR ?= $(PREFIX)/lib/ferry/services
 
 BUILD := build
 CC ?= cc
@@ -29,7 +41,7 @@ ARCH_INCLUDE := /usr/include/$(shell $(CC) -dumpmachine)
 WARNINGS := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wvla
 CFLAGS ?= -O2 -g
-FERRY_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE -pthread $(WARNINGS) \
+FERRY_CFLAGS := $(CPPFLAGS) $(CFLAGS) -std=gnu11 -D_GNU_SOURCE -pthread $(WARNINGS) \
 	-Ibpf -Ilib -Iservices -Idaemon -I$(BUILD) $(EXTRA_CFLAGS)
 LDLIBS := -lxdp -lbpf -lelf -lz -lyaml -lmnl -lsystemd -pthread
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -I$(ARCH_INCLUDE) -Ibpf
@@ -70,7 +82,7 @@ EXPORT_LDFLAGS := -Wl,--dynamic-list=$(SERVICE_MAP)
 # only (make install-headers into $(SDK_DIR)), never with -Ilib -Idaemon -Ibpf.
 SDK_DIR := $(BUILD)/sdk
 SDK_HEADER := $(SDK_DIR)/include/ferry/ferry_service.h
-SO_CFLAGS := $(CFLAGS) -std=gnu11 $(WARNINGS) -fPIC -shared -I$(SDK_DIR)/include
+SO_CFLAGS := $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNINGS) -fPIC -shared -I$(SDK_DIR)/include
 EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/example_%.so,\
 	$(sort $(wildcard services/examples/svc_example_*.c)))
 # Objects the loader's unit tests load, next to the test binary (also the ASan one's).
@@ -85,19 +97,23 @@ LOADER_TEST_SOS = $(patsubst %,$(1)/tests/svc/%.so,bad_abi no_symbol wrong_name 
 APP_LIB := $(BUILD)/libferry_app.so
 APP_LIB_A := $(BUILD)/libferry_app.a
 APP_SONAME := libferry_app.so.1
-APP_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iservices
+APP_CFLAGS := $(CPPFLAGS) $(CFLAGS) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iservices
 APP_HEADERS := services/ferry_app.h services/ferry_app_client.h
 APP_EXAMPLES := $(patsubst services/examples/app_%.c,$(BUILD)/examples/app_%,\
 	$(sort $(wildcard services/examples/app_*.c)))
 
-# Debian 12 packages: what the build needs (the sanitizer and fuzzer builds
-# and the unit tests' included), and the tools the tests and the demo run.
-# make deps installs both; make bench adds BENCH_PACKAGES (below).
+# Debian 12 packages: what the build of ferryd, ferryctl and libferry_app
+# needs (make deps: all a production host that builds from source gets;
+# debian/control's Build-Depends lists the same, tests/integration/test_deb.sh
+# checks), and what the tests, the demo and make deb add: the unit tests',
+# sanitizer and fuzzer builds' libraries, the tools they run, the packaging
+# tools (make test-deps).  make bench adds BENCH_PACKAGES (below).
 BUILD_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
-	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libcunit1-dev libsystemd-dev \
-	libclang-rt-14-dev
-TEST_PACKAGES := iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
-	curl python3 tcpdump systemd groff-base man-db
+	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libsystemd-dev
+DEB_PACKAGES := debhelper dpkg-dev fakeroot
+TEST_PACKAGES := libcunit1-dev libclang-rt-14-dev \
+	iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
+	curl python3 tcpdump systemd groff-base man-db $(DEB_PACKAGES) lintian
 
 # $(call apt_install,WHO,PACKAGES[,optional]): apt-get install whichever of
 # PACKAGES are missing (root only).  A failed install stops make, or with
@@ -117,14 +133,17 @@ apt_install = missing=""; for p in $(2); do \
 .DELETE_ON_ERROR:
 # Intermediate, but kept: otherwise make deletes them and rebuilds everything next time.
 .SECONDARY: $(SKELS) $(BPF_OBJS)
-.PHONY: all deps check test-unit test-integration demo soak install install-docs install-headers \
-	install-app-lib \
+.PHONY: all deps test-deps check test-unit test-integration demo soak install install-docs \
+	install-headers install-app-lib uninstall deb \
 	clean format
 
 all: $(FERRYD) $(FERRYCTL) $(EXAMPLE_SVCS) $(APP_LIB) $(APP_LIB_A) $(APP_EXAMPLES)
 
 deps:
-	$(Q)$(call apt_install,deps,$(BUILD_PACKAGES) $(TEST_PACKAGES))
+	$(Q)$(call apt_install,deps,$(BUILD_PACKAGES))
+
+test-deps:
+	$(Q)$(call apt_install,test-deps,$(TEST_PACKAGES))
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/ferry_shared.h bpf/ferry_match.h bpf/ferry_fastpath.h
 	$(call msg,BPF,$@)
@@ -147,11 +166,11 @@ $(LIBFERRY): $(LIB_OBJS)
 
 $(FERRYD): $(FERRYD_OBJS) $(SVC_OBJS) $(LIBFERRY) $(SERVICE_MAP)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS)
+	$(Q)$(CC) $(FERRY_CFLAGS) $(LDFLAGS) $(EXPORT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS)
 
 $(FERRYCTL): $(CTL_OBJS) $(LIBFERRY)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(FERRY_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UNIT_TESTS): $(UNIT_OBJS) $(SVC_OBJS) $(filter-out $(BUILD)/daemon/ferryd.o,$(FERRYD_OBJS)) $(LIBFERRY) \
 		$(SERVICE_MAP) | $(call LOADER_TEST_SOS,$(BUILD))
@@ -166,7 +185,7 @@ $(SDK_HEADER): services/ferry_service.h
 $(BUILD)/services/example_%.so: services/examples/svc_example_%.c $(SDK_HEADER)
 	$(call msg,SO,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(SO_CFLAGS) -MMD -MP -MF $@.d -o $@ $<
+	$(Q)$(CC) $(SO_CFLAGS) $(LDFLAGS) -MMD -MP -MF $@.d -o $@ $<
 
 $(BUILD)/app/ferry_app.pic.o: lib/ferry_app.c $(APP_HEADERS)
 	$(call msg,CC,$@)
@@ -180,7 +199,7 @@ $(BUILD)/app/ferry_app.o: lib/ferry_app.c $(APP_HEADERS)
 
 $(APP_LIB): $(BUILD)/app/ferry_app.pic.o
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(APP_CFLAGS) -shared -Wl,-soname,$(APP_SONAME) -o $@ $<
+	$(Q)$(CC) $(APP_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(APP_SONAME) -o $@ $<
 
 $(APP_LIB_A): $(BUILD)/app/ferry_app.o
 	$(call msg,AR,$@)
@@ -189,7 +208,7 @@ $(APP_LIB_A): $(BUILD)/app/ferry_app.o
 $(BUILD)/examples/app_%: services/examples/app_%.c $(APP_LIB_A) $(APP_HEADERS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(APP_LIB_A)
+	$(Q)$(CC) $(APP_CFLAGS) $(LDFLAGS) -o $@ $< $(APP_LIB_A)
 
 # The loader's test objects: one source, a -D per way of being wrong.  Built
 # with the plain compiler for the ASan test binary too: only binaries are sanitized.
@@ -222,17 +241,17 @@ test-integration: all $(TOOLS) $(call LOADER_TEST_SOS,$(BUILD))
 # The README's test command: everything, from a fresh machine.  The summary
 # line "N passed, N failed" at the end counts the suites.
 # The benchmark's tools are built too (not run), so they cannot rot unseen.
-check: deps
+check: deps test-deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_TESTS) $(TOOLS) asan fuzz-build $(BENCH_TOOLS)
 	$(Q)tests/run-all.sh
 
-demo: deps
+demo: deps test-deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOLS)
 	$(Q)tests/demo.sh
 
 # Forwarding at full rate for SOAK_SECONDS (default 60), checking that
 # ferryd's RSS stays flat and the frame accounting holds (tests/soak.sh).
-soak: deps
+soak: deps test-deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOLS)
 	$(Q)tests/soak.sh
 
@@ -240,8 +259,8 @@ soak: deps
 MAN_PAGES := $(sort $(wildcard docs/man/*.[0-9]))
 
 install-docs:
-	install -d $(DESTDIR)$(MANDIR)/man3 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for p in $(MAN_PAGES); do \
+		install -d $(DESTDIR)$(MANDIR)/man$${p##*.} && \
 		install -m 0644 $$p $(DESTDIR)$(MANDIR)/man$${p##*.}/ || exit 1; \
 	done
 
@@ -252,19 +271,69 @@ install-headers:
 	install -m 0644 services/ferry_service.h $(DESTDIR)$(INCLUDEDIR)/ferry/ferry_service.h
 	install -m 0644 $(APP_HEADERS) $(DESTDIR)$(INCLUDEDIR)/ferry/
 
-# libferry_app: the shared object under its SONAME, the link-time name beside it.
-install-app-lib: $(APP_LIB)
+# libferry_app: the shared object under its SONAME, the link-time name beside
+# it, and the static library.
+install-app-lib: $(APP_LIB) $(APP_LIB_A)
 	install -d $(DESTDIR)$(LIBDIR)
 	install -m 0755 $(APP_LIB) $(DESTDIR)$(LIBDIR)/$(APP_SONAME)
 	ln -sf $(APP_SONAME) $(DESTDIR)$(LIBDIR)/libferry_app.so
+	install -m 0644 $(APP_LIB_A) $(DESTDIR)$(LIBDIR)/libferry_app.a
 
+# The unit and the config as installed: they name the installed paths.
+UNIT_SED := -e 's|/usr/local/sbin|$(SBINDIR)|g' -e 's|/etc/ferry/|$(SYSCONFDIR)/ferry/|g'
+CONFIG_SED := -e 's|^service_dir: /usr/lib/ferry/services$$|service_dir: $(SERVICEDIR)|'
+CONFIG := $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml
+
+# An existing config is left as it is.
 install: all install-docs install-headers install-app-lib
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ferry $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ferry $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SERVICEDIR)
 	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
-	install -m 0644 configs/ferryd.service $(DESTDIR)$(UNITDIR)/ferryd.service
-	sed -i 's|/usr/local/sbin|$(SBINDIR)|g' $(DESTDIR)$(UNITDIR)/ferryd.service
-	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml ] || \
-		install -m 0644 configs/ferry.yaml $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml
+	sed $(UNIT_SED) configs/ferryd.service >$(BUILD)/ferryd.service.installed
+	install -m 0644 $(BUILD)/ferryd.service.installed $(DESTDIR)$(UNITDIR)/ferryd.service
+	sed $(CONFIG_SED) configs/ferry.yaml >$(BUILD)/ferry.yaml.installed
+	[ -e $(CONFIG) ] || install -m 0644 $(BUILD)/ferry.yaml.installed $(CONFIG)
+
+# Removes every file make install puts, with the same variables, and the
+# directories of ferry's own it made once empty (a service_dir with services
+# in it stays).  The config goes only when it is still the one make install
+# writes: one an operator changed is kept, and said so.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ferryd $(DESTDIR)$(SBINDIR)/ferryctl \
+		$(DESTDIR)$(UNITDIR)/ferryd.service
+	for p in $(MAN_PAGES); do \
+		rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$${p##*/}; \
+	done
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ferry/ferry_service.h \
+		$(patsubst services/%,$(DESTDIR)$(INCLUDEDIR)/ferry/%,$(APP_HEADERS))
+	rm -f $(DESTDIR)$(LIBDIR)/$(APP_SONAME) $(DESTDIR)$(LIBDIR)/libferry_app.so \
+		$(DESTDIR)$(LIBDIR)/libferry_app.a
+	mkdir -p $(BUILD) && sed $(CONFIG_SED) configs/ferry.yaml >$(BUILD)/ferry.yaml.installed
+	if [ -e $(CONFIG) ]; then \
+		if cmp -s $(BUILD)/ferry.yaml.installed $(CONFIG); then rm -f $(CONFIG); \
+		else echo "uninstall: kept $(CONFIG): changed since make install"; fi; \
+	fi
+	for d in $(DESTDIR)$(INCLUDEDIR)/ferry $(DESTDIR)$(SYSCONFDIR)/ferry \
+			$(DESTDIR)$(SERVICEDIR) $(patsubst %/services,%,$(filter %/ferry/services,\
+			$(DESTDIR)$(SERVICEDIR))); do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
+	done
+
+# The Debian packages (debian/): ferry, libferry-app1, ferry-dev and their
+# -dbgsym, built by dpkg-buildpackage into $(DEB_DIR).  Their objects are
+# kept in $(BUILD)/deb-obj between runs (built with dpkg-buildflags' hardening
+# flags, so apart from these): only what changed is built again.
+DEB_DIR := $(BUILD)/deb
+deb: deps
+	$(Q)$(call apt_install,deb,$(DEB_PACKAGES))
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
+	dh_clean
+	FERRY_DEB_DIR=$(abspath $(DEB_DIR)) FERRY_DEB_OBJ=$(BUILD)/deb-obj \
+		dpkg-buildpackage -b -nc -us -uc -Jauto \
+		--buildinfo-file=$(DEB_DIR)/ferry.buildinfo --buildinfo-option=-u$(DEB_DIR) \
+		--changes-file=$(DEB_DIR)/ferry.changes --changes-option=-u$(DEB_DIR)
+	dh_clean
+	ls $(DEB_DIR)/*.deb
 
 # Benchmarks (tests/bench/, README "Benchmarks").  Their BPF programs follow
 # the same two steps as bpf/: clang -target bpf, then bpftool gen skeleton.
@@ -296,7 +365,7 @@ $(BENCH_DIR)/%: tests/bench/%.c $(BENCH_HDRS) $(BENCH_SKELS) $(LIBFERRY)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< $(LIBFERRY) $(LDLIBS)
 
-bench-deps: deps
+bench-deps: deps test-deps
 	$(Q)$(call apt_install,bench-deps,$(BENCH_PACKAGES),optional)
 
 bench-tools: all $(BENCH_TOOLS)
