@@ -324,15 +324,19 @@ uninstall:
 # kept in $(BUILD)/deb-obj between runs (built with dpkg-buildflags' hardening
 # flags, so apart from these): only what changed is built again.
 DEB_DIR := $(BUILD)/deb
+# What a package build leaves in debian/ (not dh_clean: it also deletes the
+# tree's *.orig, *.rej, *~ files, which are not the package build's).
+DEB_CLEAN := dh_clean -d && rm -rf debian/.debhelper debian/debhelper-build-stamp debian/files \
+	debian/*.substvars debian/*.debhelper.log debian/*.debhelper
 deb: deps
 	$(Q)$(call apt_install,deb,$(DEB_PACKAGES))
 	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
-	dh_clean
+	$(DEB_CLEAN)
 	FERRY_DEB_DIR=$(abspath $(DEB_DIR)) FERRY_DEB_OBJ=$(BUILD)/deb-obj \
 		dpkg-buildpackage -b -nc -us -uc -Jauto \
 		--buildinfo-file=$(DEB_DIR)/ferry.buildinfo --buildinfo-option=-u$(DEB_DIR) \
 		--changes-file=$(DEB_DIR)/ferry.changes --changes-option=-u$(DEB_DIR)
-	dh_clean
+	$(DEB_CLEAN)
 	ls $(DEB_DIR)/*.deb
 
 # Benchmarks (tests/bench/, README "Benchmarks").  Their BPF programs follow

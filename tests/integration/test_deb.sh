@@ -128,8 +128,9 @@ if [ ! -s "$DEB_FERRY" ] || [ ! -s "$DEB_LIB" ] || [ ! -s "$DEB_DEV" ]; then
 	summary deb
 	exit 1
 fi
-check "deb: the tree is left clean (no debian/ferry, debian/tmp, debian/files)" \
-	test ! -e "$TOP/debian/ferry" -a ! -e "$TOP/debian/tmp" -a ! -e "$TOP/debian/files"
+check "deb: debian/ is left clean (no ferry/, tmp/, files, build stamp)" \
+	test ! -e "$TOP/debian/ferry" -a ! -e "$TOP/debian/tmp" -a ! -e "$TOP/debian/files" \
+	-a ! -e "$TOP/debian/debhelper-build-stamp"
 
 # (files)
 # Paths as installed, directories' too; *.files: only what is not a directory.
