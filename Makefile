@@ -500,7 +500,7 @@ asan: $(ASAN_BINS)
 # normal, ASan, fuzz), rebuilt when either changes (the stamp).
 FERRY_VERSION := $(shell head -n 1 debian/changelog 2>/dev/null | cut -d ' ' -f 2 | tr -d '()')
 FERRY_COMMIT := $(shell [ -e .git ] && c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
-	{ git diff --quiet HEAD -- 2>/dev/null && echo $$c || echo $$c-dirty; })
+	{ git --no-optional-locks diff --quiet HEAD -- 2>/dev/null && echo $$c || echo $$c-dirty; })
 VERSION_DEFS := -DFERRY_VERSION='"$(FERRY_VERSION)"' -DFERRY_COMMIT='"$(FERRY_COMMIT)"'
 VERSION_OBJS := $(call obj,lib/version.c) $(call asan_obj,lib/version.c) \
 	$(FUZZ_DIR)/obj/lib/version.o
