@@ -27,16 +27,17 @@
 #   (deps)      debian/control's Build-Depends holds every BUILD_PACKAGES
 #               package but the build-essential ones; make deps installs
 #               none of TEST_PACKAGES, make test-deps does
-#   (install)   make install PREFIX=/usr/local DESTDIR=D puts every file
-#               under D/usr/local or D/etc/ferry, the unit in
+#   (install)   make install PREFIX=/usr/local DESTDIR=D puts exactly the
+#               files it should under D/usr/local or D/etc/ferry, the unit in
 #               /usr/local/lib/systemd/system naming /usr/local/sbin; with
 #               PREFIX=/usr the unit goes to /lib/systemd/system; make
 #               uninstall then leaves no file, and a changed config is kept
 #               (and said so) while everything else goes
 #
-# No namespaces, no network: everything happens in the test's directory and
-# in build/.  Takes about 30 s on an idle machine (make deb's first run
-# builds everything once more: a minute more on a loaded one).
+# (deps) and (install) run first: they need no package.  No namespaces, no
+# network: everything happens in the test's directory and in build/.  Takes
+# 10-40 s on an idle machine (make deb's first run builds everything once
+# more, in build/deb-obj; later runs only what changed).
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 require_root test_deb || { echo "deb: 0 passed, 1 failed"; exit 1; }
@@ -78,20 +79,43 @@ deps_only_build() {
 	return $st
 }
 check "deps: make deps installs the build's packages and none of the tests'" deps_only_build
-check "deps: make test-deps installs the tests' (iperf3, libcunit1-dev, lintian)" \
-	sh -c "installs() { make -s -n -C '$TOP' \"\$1\" | grep -oE 'for p in [^;]*'; }
-		installs test-deps | grep -qw iperf3 && installs test-deps | grep -qw libcunit1-dev &&
-		installs test-deps | grep -qw lintian"
+test_deps_all() {
+	local p st=0 list
+	list=" $(installs test-deps) "
+	for p in $(make_var TEST_PACKAGES); do
+		case $list in *" $p "*) ;; *) log "  make test-deps misses $p"; st=1 ;; esac
+	done
+	# What the tests need and the build does not.
+	for p in libcunit1-dev iperf3 lintian; do
+		case $list in *" $p "*) ;; *) log "  make test-deps misses $p"; st=1 ;; esac
+	done
+	return $st
+}
+check "deps: make test-deps installs the tests' packages (CUnit, iperf3, lintian...)" test_deps_all
 
 # (install)
 stage=$WORKDIR/stage
 inst() { make -s -C "$TOP" --no-print-directory "$@" >>"$WORKDIR/install.log" 2>&1; }
 check "install: make install PREFIX=/usr/local DESTDIR=..." inst install PREFIX=/usr/local DESTDIR="$stage"
-check "install: every file under DESTDIR/usr/local or DESTDIR/etc/ferry" \
-	sh -c "cd '$stage' && find . ! -type d | tee '$WORKDIR/installed.list' |
-		grep -v -e '^./usr/local/' -e '^./etc/ferry/' | grep -q . && exit 1 || exit 0"
-check "install: ferryd, ferryctl, config, unit, pages, headers, library installed" \
-	sh -c "[ \$(wc -l <'$WORKDIR/installed.list') -ge 14 ]"
+installed_exactly() {
+	local p
+	{
+		printf '%s\n' ./etc/ferry/ferry.yaml ./usr/local/sbin/ferryd ./usr/local/sbin/ferryctl \
+			./usr/local/lib/systemd/system/ferryd.service \
+			./usr/local/include/ferry/{ferry_service.h,ferry_app.h,ferry_app_client.h} \
+			./usr/local/lib/libferry_app.{so.1,so,a}
+		for p in "$TOP"/docs/man/*.[0-9]; do
+			echo "./usr/local/share/man/man${p##*.}/${p##*/}"
+		done
+	} | sort >"$WORKDIR/expected.list"
+	(cd "$stage" && find . ! -type d | sort) >"$WORKDIR/installed.list"
+	diff -u "$WORKDIR/expected.list" "$WORKDIR/installed.list" | sed 's/^/  | /' >&2
+	cmp -s "$WORKDIR/expected.list" "$WORKDIR/installed.list"
+}
+check "install: exactly ferryd, ferryctl, config, unit, pages, headers, library, under DESTDIR/usr/local or /etc/ferry" \
+	installed_exactly
+check "install: the empty service_dir DESTDIR/usr/local/lib/ferry/services" \
+	test -d "$stage/usr/local/lib/ferry/services"
 unit=$stage/usr/local/lib/systemd/system/ferryd.service
 check "install: the unit in /usr/local/lib/systemd/system, Exec from /usr/local/sbin" \
 	sh -c "grep -q '^ExecStart=/usr/local/sbin/ferryd ' '$unit' &&
