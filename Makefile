@@ -320,9 +320,9 @@ uninstall:
 	done
 
 # The Debian packages (debian/): ferry, libferry-app1, ferry-dev and their
-# -dbgsym, built by dpkg-buildpackage into $(DEB_DIR).  Their objects are
-# kept in $(BUILD)/deb-obj between runs (built with dpkg-buildflags' hardening
-# flags, so apart from these): only what changed is built again.
+# -dbgsym, built by dpkg-buildpackage into $(DEB_DIR).  Their objects,
+# built with dpkg-buildflags' hardening flags, live apart from $(BUILD)'s, in
+# $(BUILD)/deb-obj, kept between runs (-nc): only what changed is built again.
 DEB_DIR := $(BUILD)/deb
 # What a package build leaves in debian/ (not dh_clean: it also deletes the
 # tree's *.orig, *.rej, *~ files, which are not the package build's).
@@ -495,8 +495,8 @@ $(ASAN_DIR)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so
 # ferryd, ferryctl and the unit tests with ASan and UBSan (tests/run-all.sh runs them).
 asan: $(ASAN_BINS)
 
-# The version is the first line's of debian/changelog; the commit, the git
-# tree's when built from one.  Only lib/version.c gets them (in every build:
+# The version comes from debian/changelog's first line; the commit from git
+# when built from a git tree.  Only lib/version.c gets them (in every build:
 # normal, ASan, fuzz), rebuilt when either changes (the stamp).
 FERRY_VERSION := $(shell head -n 1 debian/changelog 2>/dev/null | cut -d ' ' -f 2 | tr -d '()')
 FERRY_COMMIT := $(shell [ -e .git ] && c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
