@@ -5,19 +5,31 @@
 #   make demo       install missing Debian packages, build, run the demo
 #   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages and docs/*.md,
 #                   install-headers: only the headers: service ABI, libferry_app)
+#   make uninstall  the same variables: removes what make install put
+#   make deb        the Debian packages (debian/), in build/deb/
+#   make deps       the Debian packages the build needs (make test-deps: the tests')
 #
 # Every BPF rule is here: clang -target bpf -g -O2, then bpftool gen skeleton,
 # so the object is embedded in ferryd and never opened by path at run time.
 
+# Every installed file goes under $(DESTDIR)$(PREFIX), except the config:
+# SYSCONFDIR stays /etc whatever the PREFIX (ferryd reads
+# /etc/ferry/ferry.yaml unless told otherwise; the unit names SYSCONFDIR's).
+# The unit goes where systemd looks for the PREFIX's units:
+# /usr/local/lib/systemd/system for /usr/local, the distribution's
+# /lib/systemd/system for /usr (Debian 12); set UNITDIR for another PREFIX
+# (e.g. /etc/systemd/system).
 PREFIX ?= /usr/local
 DESTDIR ?=
 SBINDIR ?= $(PREFIX)/sbin
 SYSCONFDIR ?= /etc
-UNITDIR ?= /lib/systemd/system
+UNITDIR ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
 MANDIR ?= $(PREFIX)/share/man
 DOCDIR ?= $(PREFIX)/share/doc/ferry
 INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR ?= $(PREFIX)/lib
+# Loadable services (service_dir): the installed config names this one.
+SERVICEDIR ?= $(PREFIX)/lib/ferry/services
 
 BUILD := build
 CC ?= cc
@@ -30,7 +42,7 @@ ARCH_INCLUDE := /usr/include/$(shell $(CC) -dumpmachine)
 WARNINGS := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wformat=2 -Wvla
 CFLAGS ?= -O2 -g
-FERRY_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE -pthread $(WARNINGS) \
+FERRY_CFLAGS := $(CPPFLAGS) $(CFLAGS) -std=gnu11 -D_GNU_SOURCE -pthread $(WARNINGS) \
 	-Ibpf -Ilib -Iservices -Idaemon -I$(BUILD) $(EXTRA_CFLAGS)
 LDLIBS := -lxdp -lbpf -lelf -lz -lyaml -lmnl -lsystemd -pthread
 BPF_CFLAGS := -target bpf -g -O2 -Wall -Werror -I$(ARCH_INCLUDE) -Ibpf
@@ -73,7 +85,7 @@ EXPORT_LDFLAGS := -Wl,--dynamic-list=$(SERVICE_MAP)
 # only (make install-headers into $(SDK_DIR)), never with -Ilib -Idaemon -Ibpf.
 SDK_DIR := $(BUILD)/sdk
 SDK_HEADER := $(SDK_DIR)/include/ferry/ferry_service.h
-SO_CFLAGS := $(CFLAGS) -std=gnu11 $(WARNINGS) -fPIC -shared -I$(SDK_DIR)/include
+SO_CFLAGS := $(CPPFLAGS) $(CFLAGS) -std=gnu11 $(WARNINGS) -fPIC -shared -I$(SDK_DIR)/include
 EXAMPLE_SVCS := $(patsubst services/examples/svc_example_%.c,$(BUILD)/services/example_%.so,\
 	$(sort $(wildcard services/examples/svc_example_*.c)))
 # Objects the loader's unit tests load, next to the test binary (also the ASan one's).
@@ -88,19 +100,23 @@ LOADER_TEST_SOS = $(patsubst %,$(1)/tests/svc/%.so,bad_abi no_symbol wrong_name 
 APP_LIB := $(BUILD)/libferry_app.so
 APP_LIB_A := $(BUILD)/libferry_app.a
 APP_SONAME := libferry_app.so.1
-APP_CFLAGS := $(CFLAGS) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iservices
+APP_CFLAGS := $(CPPFLAGS) $(CFLAGS) -std=gnu11 -D_GNU_SOURCE $(WARNINGS) -Iservices
 APP_HEADERS := services/ferry_app.h services/ferry_app_client.h
 APP_EXAMPLES := $(patsubst services/examples/app_%.c,$(BUILD)/examples/app_%,\
 	$(sort $(wildcard services/examples/app_*.c)))
 
-# Debian 12 packages: what the build needs (the sanitizer and fuzzer builds
-# and the unit tests' included), and the tools the tests and the demo run.
-# make deps installs both; make bench adds BENCH_PACKAGES (below).
+# Debian 12 packages: what the build of ferryd, ferryctl and libferry_app
+# needs (make deps: all a production host that builds from source gets;
+# debian/control's Build-Depends lists the same, tests/integration/test_deb.sh
+# checks), and what the tests, the demo and make deb add: the unit tests',
+# sanitizer and fuzzer builds' libraries, the tools they run, the packaging
+# tools (make test-deps).  make bench adds BENCH_PACKAGES (below).
 BUILD_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
-	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libcunit1-dev libsystemd-dev \
-	libclang-rt-14-dev
-TEST_PACKAGES := iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
-	curl python3 tcpdump systemd groff-base man-db
+	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libsystemd-dev
+DEB_PACKAGES := debhelper dpkg-dev fakeroot
+TEST_PACKAGES := libcunit1-dev libclang-rt-14-dev \
+	iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
+	curl python3 tcpdump systemd groff-base man-db $(DEB_PACKAGES) lintian
 
 # $(call apt_install,WHO,PACKAGES[,optional]): apt-get install whichever of
 # PACKAGES are missing (root only).  A failed install stops make, or with
@@ -120,14 +136,17 @@ apt_install = missing=""; for p in $(2); do \
 .DELETE_ON_ERROR:
 # Intermediate, but kept: otherwise make deletes them and rebuilds everything next time.
 .SECONDARY: $(SKELS) $(BPF_OBJS)
-.PHONY: all deps check test-unit test-integration demo soak install install-docs install-headers \
-	install-app-lib \
+.PHONY: all deps test-deps check test-unit test-integration demo soak install install-docs \
+	install-headers install-app-lib uninstall deb \
 	clean format
 
 all: $(FERRYD) $(FERRYCTL) $(EXAMPLE_SVCS) $(APP_LIB) $(APP_LIB_A) $(APP_EXAMPLES)
 
 deps:
-	$(Q)$(call apt_install,deps,$(BUILD_PACKAGES) $(TEST_PACKAGES))
+	$(Q)$(call apt_install,deps,$(BUILD_PACKAGES))
+
+test-deps:
+	$(Q)$(call apt_install,test-deps,$(TEST_PACKAGES))
 
 $(BUILD)/%.bpf.o: bpf/%.bpf.c bpf/ferry_shared.h bpf/ferry_match.h bpf/ferry_fastpath.h
 	$(call msg,BPF,$@)
@@ -150,11 +169,11 @@ $(LIBFERRY): $(LIB_OBJS)
 
 $(FERRYD): $(FERRYD_OBJS) $(SVC_OBJS) $(LIBFERRY) $(SERVICE_MAP)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS)
+	$(Q)$(CC) $(FERRY_CFLAGS) $(LDFLAGS) $(EXPORT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS)
 
 $(FERRYCTL): $(CTL_OBJS) $(LIBFERRY)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(FERRY_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(UNIT_TESTS): $(UNIT_OBJS) $(SVC_OBJS) $(filter-out $(BUILD)/daemon/ferryd.o,$(FERRYD_OBJS)) $(LIBFERRY) \
 		$(SERVICE_MAP) | $(call LOADER_TEST_SOS,$(BUILD))
@@ -169,7 +188,7 @@ $(SDK_HEADER): services/ferry_service.h
 $(BUILD)/services/example_%.so: services/examples/svc_example_%.c $(SDK_HEADER)
 	$(call msg,SO,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(SO_CFLAGS) -MMD -MP -MF $@.d -o $@ $<
+	$(Q)$(CC) $(SO_CFLAGS) $(LDFLAGS) -MMD -MP -MF $@.d -o $@ $<
 
 $(BUILD)/app/ferry_app.pic.o: lib/ferry_app.c $(APP_HEADERS)
 	$(call msg,CC,$@)
@@ -183,7 +202,7 @@ $(BUILD)/app/ferry_app.o: lib/ferry_app.c $(APP_HEADERS)
 
 $(APP_LIB): $(BUILD)/app/ferry_app.pic.o
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(APP_CFLAGS) -shared -Wl,-soname,$(APP_SONAME) -o $@ $<
+	$(Q)$(CC) $(APP_CFLAGS) $(LDFLAGS) -shared -Wl,-soname,$(APP_SONAME) -o $@ $<
 
 $(APP_LIB_A): $(BUILD)/app/ferry_app.o
 	$(call msg,AR,$@)
@@ -192,7 +211,7 @@ $(APP_LIB_A): $(BUILD)/app/ferry_app.o
 $(BUILD)/examples/app_%: services/examples/app_%.c $(APP_LIB_A) $(APP_HEADERS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(APP_CFLAGS) -o $@ $< $(APP_LIB_A)
+	$(Q)$(CC) $(APP_CFLAGS) $(LDFLAGS) -o $@ $< $(APP_LIB_A)
 
 # The loader's test objects: one source, a -D per way of being wrong.  Built
 # with the plain compiler for the ASan test binary too: only binaries are sanitized.
@@ -232,17 +251,17 @@ test-integration: all $(TOOLS) $(call LOADER_TEST_SOS,$(BUILD))
 # The test command (docs/testing.md): everything, from a fresh machine.  The summary
 # line "N passed, N failed" at the end counts the suites.
 # The benchmark's tools are built too (not run), so they cannot rot unseen.
-check: deps
+check: deps test-deps
 	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(UNIT_TESTS) $(TOOLS) asan fuzz-build $(BENCH_TOOLS)
 	$(Q)tests/run-all.sh
 
-demo: deps
+demo: deps test-deps
 	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(TOOLS)
 	$(Q)tests/demo.sh
 
 # Forwarding at full rate for SOAK_SECONDS (default 60), checking that
 # ferryd's RSS stays flat and the frame accounting holds (tests/soak.sh).
-soak: deps
+soak: deps test-deps
 	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(TOOLS)
 	$(Q)tests/soak.sh
 
@@ -266,19 +285,73 @@ install-headers:
 	install -m 0644 services/ferry_service.h $(DESTDIR)$(INCLUDEDIR)/ferry/ferry_service.h
 	install -m 0644 $(APP_HEADERS) $(DESTDIR)$(INCLUDEDIR)/ferry/
 
-# libferry_app: the shared object under its SONAME, the link-time name beside it.
-install-app-lib: $(APP_LIB)
+# libferry_app: the shared object under its SONAME, the link-time name beside
+# it, and the static library.
+install-app-lib: $(APP_LIB) $(APP_LIB_A)
 	install -d $(DESTDIR)$(LIBDIR)
 	install -m 0755 $(APP_LIB) $(DESTDIR)$(LIBDIR)/$(APP_SONAME)
 	ln -sf $(APP_SONAME) $(DESTDIR)$(LIBDIR)/libferry_app.so
+	install -m 0644 $(APP_LIB_A) $(DESTDIR)$(LIBDIR)/libferry_app.a
 
+# The unit and the config as installed: they name the installed paths.
+UNIT_SED := -e 's|/usr/local/sbin|$(SBINDIR)|g' -e 's|/etc/ferry/|$(SYSCONFDIR)/ferry/|g'
+CONFIG_SED := -e 's|^service_dir: /usr/lib/ferry/services$$|service_dir: $(SERVICEDIR)|'
+CONFIG := $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml
+
+# An existing config is left as it is.
 install: all install-docs install-headers install-app-lib
-	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ferry $(DESTDIR)$(UNITDIR)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ferry $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SERVICEDIR)
 	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
-	install -m 0644 configs/ferryd.service $(DESTDIR)$(UNITDIR)/ferryd.service
-	sed -i 's|/usr/local/sbin|$(SBINDIR)|g' $(DESTDIR)$(UNITDIR)/ferryd.service
-	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml ] || \
-		install -m 0644 configs/ferry.yaml $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml
+	sed $(UNIT_SED) configs/ferryd.service >$(BUILD)/ferryd.service.installed
+	install -m 0644 $(BUILD)/ferryd.service.installed $(DESTDIR)$(UNITDIR)/ferryd.service
+	sed $(CONFIG_SED) configs/ferry.yaml >$(BUILD)/ferry.yaml.installed
+	[ -e $(CONFIG) ] || install -m 0644 $(BUILD)/ferry.yaml.installed $(CONFIG)
+
+# Removes every file make install puts, with the same variables, and the
+# directories of ferry's own it made once empty (a service_dir with services
+# in it stays).  The config goes only when it is still the one make install
+# writes: one an operator changed is kept, and said so.
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/ferryd $(DESTDIR)$(SBINDIR)/ferryctl \
+		$(DESTDIR)$(UNITDIR)/ferryd.service
+	for p in $(MAN_PAGES); do \
+		rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$${p##*/}; \
+	done
+	rm -f $(DESTDIR)$(INCLUDEDIR)/ferry/ferry_service.h \
+		$(patsubst services/%,$(DESTDIR)$(INCLUDEDIR)/ferry/%,$(APP_HEADERS))
+	rm -f $(DESTDIR)$(LIBDIR)/$(APP_SONAME) $(DESTDIR)$(LIBDIR)/libferry_app.so \
+		$(DESTDIR)$(LIBDIR)/libferry_app.a
+	mkdir -p $(BUILD) && sed $(CONFIG_SED) configs/ferry.yaml >$(BUILD)/ferry.yaml.installed
+	if [ -e $(CONFIG) ]; then \
+		if cmp -s $(BUILD)/ferry.yaml.installed $(CONFIG); then rm -f $(CONFIG); \
+		else echo "uninstall: kept $(CONFIG): changed since make install"; fi; \
+	fi
+	for d in $(DESTDIR)$(INCLUDEDIR)/ferry $(DESTDIR)$(SYSCONFDIR)/ferry \
+			$(DESTDIR)$(SERVICEDIR) $(patsubst %/services,%,$(filter %/ferry/services,\
+			$(DESTDIR)$(SERVICEDIR))); do \
+		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \
+	done
+
+# The Debian packages (debian/): ferry, libferry-app1, ferry-dev and their
+# -dbgsym, built by dpkg-buildpackage into $(DEB_DIR).  Their objects,
+# built with dpkg-buildflags' hardening flags, live apart from $(BUILD)'s, in
+# $(BUILD)/deb-obj, kept between runs (-nc): only what changed is built again.
+DEB_DIR := $(BUILD)/deb
+# What a package build leaves in debian/ (not dh_clean: it also deletes the
+# tree's *.orig, *.rej, *~ files, which are not the package build's).
+DEB_CLEAN := dh_clean -d && rm -rf debian/.debhelper debian/debhelper-build-stamp debian/files \
+	debian/*.substvars debian/*.debhelper.log debian/*.debhelper
+deb: deps
+	$(Q)$(call apt_install,deb,$(DEB_PACKAGES))
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
+	$(DEB_CLEAN)
+	FERRY_DEB_DIR=$(abspath $(DEB_DIR)) FERRY_DEB_OBJ=$(BUILD)/deb-obj \
+		dpkg-buildpackage -b -nc -us -uc -Jauto \
+		--buildinfo-file=$(DEB_DIR)/ferry.buildinfo --buildinfo-option=-u$(DEB_DIR) \
+		--changes-file=$(DEB_DIR)/ferry.changes --changes-option=-u$(DEB_DIR)
+	$(DEB_CLEAN)
+	ls $(DEB_DIR)/*.deb
 
 # Benchmarks (tests/bench/, docs/benchmarks.md).  Their BPF programs follow
 # the same two steps as bpf/: clang -target bpf, then bpftool gen skeleton.
@@ -310,7 +383,7 @@ $(BENCH_DIR)/%: tests/bench/%.c $(BENCH_HDRS) $(BENCH_SKELS) $(LIBFERRY)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(BENCH_CFLAGS) -o $@ $< $(LIBFERRY) $(LDLIBS)
 
-bench-deps: deps
+bench-deps: deps test-deps
 	$(Q)$(call apt_install,bench-deps,$(BENCH_PACKAGES),optional)
 
 bench-tools: all $(BENCH_TOOLS)
@@ -435,6 +508,27 @@ $(ASAN_DIR)/tests/svc/example_tag.so: $(BUILD)/services/example_tag.so
 
 # ferryd, ferryctl and the unit tests with ASan and UBSan (tests/run-all.sh runs them).
 asan: $(ASAN_BINS)
+
+# The version comes from debian/changelog's first line; the commit from git
+# when built from a git tree.  Only lib/version.c gets them (in every build:
+# normal, ASan, fuzz), rebuilt when either changes (the stamp).
+FERRY_VERSION := $(shell head -n 1 debian/changelog 2>/dev/null | cut -d ' ' -f 2 | tr -d '()')
+FERRY_COMMIT := $(shell [ -e .git ] && c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && \
+	{ git --no-optional-locks diff --quiet HEAD -- 2>/dev/null && echo $$c || echo $$c-dirty; })
+VERSION_DEFS := -DFERRY_VERSION='"$(FERRY_VERSION)"' -DFERRY_COMMIT='"$(FERRY_COMMIT)"'
+VERSION_OBJS := $(call obj,lib/version.c) $(call asan_obj,lib/version.c) \
+	$(FUZZ_DIR)/obj/lib/version.o
+$(VERSION_OBJS): $(BUILD)/version.stamp
+$(call obj,lib/version.c): FERRY_CFLAGS += $(VERSION_DEFS)
+$(call asan_obj,lib/version.c): ASAN_CFLAGS += $(VERSION_DEFS)
+$(FUZZ_DIR)/obj/lib/version.o: FUZZ_CFLAGS += $(VERSION_DEFS)
+
+.PHONY: FORCE
+$(BUILD)/version.stamp: FORCE
+	$(Q)[ -n "$(FERRY_VERSION)" ] || { echo "no version: debian/changelog missing?" >&2; exit 1; }
+	$(Q)mkdir -p $(@D)
+	$(Q)echo '$(FERRY_VERSION) $(FERRY_COMMIT)' | cmp -s - $@ || \
+		echo '$(FERRY_VERSION) $(FERRY_COMMIT)' >$@
 
 format:
 	clang-format -i $(LIB_SRCS) $(SVC_SRCS) $(FERRYD_SRCS) $(CTL_SRCS) lib/*.h services/*.h daemon/*.h

@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 
 #include "ferry_shared.h"
+#include "version.h"
 
 #define DEFAULT_PIN_PATH "/sys/fs/bpf/ferry"
 
@@ -203,7 +204,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: ferryctl [-p PIN_PATH] stats|flows|sessions|apps [--json | --format FMT]\n"
 		   "                [--watch [SECONDS]]\n"
-		   "       ferryctl --help\n");
+		   "       ferryctl --help | --version\n");
 	if (f == stderr) {
 		fprintf(f, "Try 'ferryctl --help' for more information.\n");
 		return;
@@ -214,6 +215,7 @@ static void usage(FILE *f)
 		   "  -p, --pin-path PATH  where ferryd pins its maps\n"
 		   "                       (default " DEFAULT_PIN_PATH ")\n"
 		   "  -h, --help           show this help\n"
+		   "      --version        the version and the git commit it was built from\n"
 		   "\n"
 		   "stats: per configured flow, the XDP steering counters, the data-path\n"
 		   "counters (drops by reason) and the counters of each service of its chain;\n"
@@ -1350,6 +1352,7 @@ int main(int argc, char **argv)
 	static const struct option global_opts[] = {
 		{ "pin-path", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{},
 	};
 	static const struct option cmd_opts[] = {
@@ -1374,6 +1377,13 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			if (ferry_build_info.commit[0])
+				printf("ferryctl %s (git %s)\n", ferry_version(),
+				       ferry_build_info.commit);
+			else
+				printf("ferryctl %s\n", ferry_version());
 			return EXIT_OK;
 		default:
 			usage(stderr);

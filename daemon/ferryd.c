@@ -40,16 +40,28 @@
 #include "svc_app.h"
 #include "svc_loader.h"
 #include "reload.h"
+#include "version.h"
 
 #define PUBLISH_INTERVAL_MS 1000
 
 static void usage(FILE *out)
 {
 	fprintf(out, "usage: ferryd -c FILE [--check] [-v]...\n"
+		     "       ferryd --version\n"
 		     "  -c, --config FILE  the YAML configuration (default /etc/ferry/ferry.yaml)\n"
 		     "      --check        validate the configuration and exit (1 when invalid)\n"
 		     "  -v, --verbose      debug output (overrides log_level)\n"
-		     "  -h, --help         this text\n");
+		     "  -h, --help         this text\n"
+		     "      --version      the version, and the git commit it was built from\n");
+}
+
+/* "ferryd 0.1.0 (git 3f2a9c1d0b4e)": what a bug report should quote. */
+static void print_version(void)
+{
+	if (ferry_build_info.commit[0])
+		printf("ferryd %s (git %s)\n", ferry_version(), ferry_build_info.commit);
+	else
+		printf("ferryd %s\n", ferry_version());
 }
 
 /*
@@ -547,6 +559,7 @@ int main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
 		{},
 	};
 	const char *file = "/etc/ferry/ferry.yaml";
@@ -572,6 +585,9 @@ int main(int argc, char **argv)
 			break;
 		case 'h':
 			usage(stdout);
+			return 0;
+		case 'V':
+			print_version();
 			return 0;
 		default:
 			usage(stderr);
