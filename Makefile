@@ -322,12 +322,13 @@ uninstall:
 		$(patsubst services/%,$(DESTDIR)$(INCLUDEDIR)/ferry/%,$(APP_HEADERS))
 	rm -f $(DESTDIR)$(LIBDIR)/$(APP_SONAME) $(DESTDIR)$(LIBDIR)/libferry_app.so \
 		$(DESTDIR)$(LIBDIR)/libferry_app.a
+	rm -f $(patsubst docs/%,$(DESTDIR)$(DOCDIR)/%,$(DOC_FILES))
 	mkdir -p $(BUILD) && sed $(CONFIG_SED) configs/ferry.yaml >$(BUILD)/ferry.yaml.installed
 	if [ -e $(CONFIG) ]; then \
 		if cmp -s $(BUILD)/ferry.yaml.installed $(CONFIG); then rm -f $(CONFIG); \
 		else echo "uninstall: kept $(CONFIG): changed since make install"; fi; \
 	fi
-	for d in $(DESTDIR)$(INCLUDEDIR)/ferry $(DESTDIR)$(SYSCONFDIR)/ferry \
+	for d in $(DESTDIR)$(INCLUDEDIR)/ferry $(DESTDIR)$(SYSCONFDIR)/ferry $(DESTDIR)$(DOCDIR) \
 			$(DESTDIR)$(SERVICEDIR) $(patsubst %/services,%,$(filter %/ferry/services,\
 			$(DESTDIR)$(SERVICEDIR))); do \
 		[ ! -d $$d ] || rmdir --ignore-fail-on-non-empty $$d || exit 1; \

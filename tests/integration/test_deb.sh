@@ -107,6 +107,9 @@ installed_exactly() {
 		for p in "$TOP"/docs/man/*.[0-9]; do
 			echo "./usr/local/share/man/man${p##*.}/${p##*/}"
 		done
+		for p in "$TOP"/docs/*.md; do
+			echo "./usr/local/share/doc/ferry/${p##*/}"
+		done
 	} | sort >"$WORKDIR/expected.list"
 	(cd "$stage" && find . ! -type d | sort) >"$WORKDIR/installed.list"
 	diff -u "$WORKDIR/expected.list" "$WORKDIR/installed.list" | sed 's/^/  | /' >&2
