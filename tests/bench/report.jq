@@ -5,12 +5,17 @@
 #
 #   throughput: system, frame_bytes, offered_target (pps, 0 = unpaced),
 #               offered_pps, delivered_pps, gbps, proxy_cpu (busy share of
-#               the proxy's CPU, 0..1), bad_* (sums over the runs)
+#               the proxy's CPU, 0..1), bad_* (sums over the runs);
+#               the XOR systems (app, relayxor) count only payloads that
+#               arrived XORed, and untransformed (sum over the runs) the
+#               marked frames that arrived as sent
 #   latency:    system, frame_bytes, background_pps, p50_us, p99_us,
 #               p999_us, max_us (full round trip)
 #   offload:    system, runs, packets, offloaded (sums over the runs of the
 #               flow's ferry_flow_stats after each sweep; null if ferryctl
 #               had no such counter), share (offloaded / packets)
+#   app_placement: where the app rows ran (ferryd_cpu, app_cpu,
+#               app_priority, xor_key, latency_xor_key), as recorded
 #
 # $labels maps a system's key to its name in the table.
 
@@ -38,6 +43,7 @@ def with_label: . + {label: ($labels[.system] // .system)};
 	      + spread("proxy_cpu"; 1000)
 	      + {bad_dst: (map(.bad_dst) | add), bad_ip_csum: (map(.bad_ip_csum) | add),
 	         bad_udp_csum: (map(.bad_udp_csum) | add)}
+	      + (if any(.[]; has("untransformed")) then {untransformed: (map(.untransformed // 0) | add)} else {} end)
 	      | with_label)) +
 (map(select(.kind == "latency" and .status == null))
 	| group_by([.system, .background_pps])
@@ -47,6 +53,7 @@ def with_label: . + {label: ($labels[.system] // .system)};
 	      + spread("max_us"; 1000)
 	      | with_label)) +
 (map(select(.kind == "memory" and .status == null)) | map(with_label)) +
+(map(select(.kind == "app_placement")) | unique | map(with_label)) +
 (map(select(.kind == "offload"))
 	| group_by(.system)
 	| map((all(.[]; .packets != null and .offloaded != null)) as $known
