@@ -14,6 +14,8 @@
 #   offload:    system, runs, packets, offloaded (sums over the runs of the
 #               flow's ferry_flow_stats after each sweep; null if ferryctl
 #               had no such counter), share (offloaded / packets)
+#   latency_lost: system, background_pps, runs: ping-pong runs in which
+#               sockperf got no reply at all (so no percentiles), and why
 #   app_placement: where the app rows ran (ferryd_cpu, app_cpu,
 #               app_priority, xor_key, latency_xor_key), as recorded
 #
@@ -54,6 +56,10 @@ def with_label: . + {label: ($labels[.system] // .system)};
 	      | with_label)) +
 (map(select(.kind == "memory" and .status == null)) | map(with_label)) +
 (map(select(.kind == "app_placement")) | unique | map(with_label)) +
+# Ping-pong runs that got no reply at all, counted per point.
+(map(select(.kind == "latency_lost")) | group_by([.system, .background_pps])
+	| map({kind: "latency_lost", system: .[0].system, frame_bytes: .[0].frame_bytes,
+	       background_pps: .[0].background_pps, runs: length, note: .[0].note} | with_label)) +
 (map(select(.kind == "offload"))
 	| group_by(.system)
 	| map((all(.[]; .packets != null and .offloaded != null)) as $known

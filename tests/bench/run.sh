@@ -257,6 +257,11 @@ latency_sample() { # SYSTEM LOAD RUN
 		say "  ${LABEL[$sys]}, background $load pps: $(tail -n 1 "$RAW" | jq -r '"p50 \(.p50_us) p99 \(.p99_us) p99.9 \(.p999_us) max \(.max_us) us (\(.samples) samples)"')"
 	else
 		say "  ${LABEL[$sys]}, background $load pps: no result: $(tail -n 3 "$WORK/sockperf.log" | tr '\n' ' ')"
+		# Kept, so a target can tell "every ping lost" from "not measured".
+		record "$(jq -cn --arg sys "$sys" --argjson bg "$load" --argjson run "$run" \
+			--arg note "$(grep -m1 -o 'No messages were received[^.]*' "$WORK/sockperf.log" ||
+				tail -n 1 "$WORK/sockperf.log")" \
+			'{kind: "latency_lost", system: $sys, frame_bytes: 64, background_pps: $bg, run: $run, note: $note}')"
 	fi
 }
 
