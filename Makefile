@@ -216,7 +216,7 @@ $(BUILD)/tests/%: tests/tools/%.c $(LIBFERRY) $(SKELS)
 test-unit: $(UNIT_TESTS)
 	$(Q)$(UNIT_TESTS)
 
-test-integration: all $(TOOLS) $(call LOADER_TEST_SOS,$(BUILD))
+test-integration: all $(TOOLS) $(call LOADER_TEST_SOS,$(BUILD)) bench-tools
 	$(Q)for t in tests/integration/test_*.sh; do $$t || exit 1; done
 
 # The README's test command: everything, from a fresh machine.  The summary
