@@ -492,7 +492,9 @@ sys_app_up() {
 	LAT_DST=$FLOW_ADDR:$FLOW_PORT
 }
 sys_app_down() {
-	# What the slot did, by ferryd's counters: in = out unless it dropped.
+	# What the slot did, by ferryd's counters: in = out unless it dropped
+	# (published once a second: one more publish after the last sample).
+	sleep 1.1
 	"$FERRYCTL" -p "$WORK/bpffs/ferry" apps --json 2>/dev/null | jq -r '.apps[]
 		| "  app \(.slot): in \(.in) out \(.out) dropped \(.dropped) bypassed \(.bypassed) timeouts \(.timeouts) bad_desc \(.bad_desc) rtt avg \(.rtt_avg_ns / 1000 | round) us"' >&2 2>/dev/null
 	# Anything app_xor said after it attached (a detach by ferryd: exit 3).
