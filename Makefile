@@ -245,7 +245,7 @@ $(BUILD)/tests/config_keys: tests/tools/config_keys.c $(SVC_OBJS) \
 test-unit: $(UNIT_TESTS)
 	$(Q)$(UNIT_TESTS)
 
-test-integration: all $(TOOLS) $(call LOADER_TEST_SOS,$(BUILD))
+test-integration: all $(TOOLS) $(call LOADER_TEST_SOS,$(BUILD)) bench-tools
 	$(Q)for t in tests/integration/test_*.sh; do $$t || exit 1; done
 
 # The test command (docs/testing.md): everything, from a fresh machine.  The summary

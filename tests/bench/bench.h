@@ -65,6 +65,11 @@ struct bench_sink_stats {
 	__u64 bad_ip_csum;  /* IPv4 header checksum wrong */
 	__u64 bad_udp_csum; /* UDP checksum wrong (0, "none", counts as wrong too) */
 	__u64 other;        /* not a marked frame: passed to the kernel */
+	/*
+	 * Of packets: those whose payload came XORed with the key of --xor
+	 * (mark included), i.e. transformed by an app service or a relay.
+	 */
+	__u64 xored;
 };
 
 /* The MAC of each interface the sink is on (key: ifindex). */
@@ -77,7 +82,8 @@ struct bench_mac {
 struct bench_sink_cfg {
 	__u32 daddr;
 	__u16 dport;
-	__u16 pad;
+	__u8 xor_key; /* 0: only the plain mark; else also the mark XORed with it */
+	__u8 pad;
 };
 
 /*

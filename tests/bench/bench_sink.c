@@ -45,11 +45,13 @@ static int print_stats(struct bench_sink_bpf *skel)
 		sum.bad_ip_csum += v[i].bad_ip_csum;
 		sum.bad_udp_csum += v[i].bad_udp_csum;
 		sum.other += v[i].other;
+		sum.xored += v[i].xored;
 	}
 	free(v);
 	printf("{\"packets\":%llu,\"bytes\":%llu,\"bad_dst\":%llu,\"bad_ip_csum\":%llu,"
-	       "\"bad_udp_csum\":%llu,\"other\":%llu}\n",
-	       sum.packets, sum.bytes, sum.bad_dst, sum.bad_ip_csum, sum.bad_udp_csum, sum.other);
+	       "\"bad_udp_csum\":%llu,\"other\":%llu,\"xored\":%llu}\n",
+	       sum.packets, sum.bytes, sum.bad_dst, sum.bad_ip_csum, sum.bad_udp_csum, sum.other,
+	       sum.xored);
 	fflush(stdout);
 	return 0;
 }
@@ -64,8 +66,10 @@ static void report(void *ctx)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: bench_sink --dev DEV [--dev DEV...] --expect ADDR:PORT [--max-time S]\n"
-		   "  SIGUSR1 prints the counters as one JSON line; SIGTERM detaches and exits.\n");
+	fprintf(f, "usage: bench_sink --dev DEV [--dev DEV...] --expect ADDR:PORT [--xor KEY]\n"
+		   "                  [--max-time S]\n"
+		   "  SIGUSR1 prints the counters as one JSON line; SIGTERM detaches and exits.\n"
+		   "  --xor KEY (1..255): also accept payloads XORed with KEY, counted in xored.\n");
 }
 
 int main(int argc, char **argv)
@@ -74,6 +78,7 @@ int main(int argc, char **argv)
 		{"dev", required_argument, NULL, 'd'},
 		{"expect", required_argument, NULL, 'e'},
 		{"max-time", required_argument, NULL, 'T'},
+		{"xor", required_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -85,6 +90,7 @@ int main(int argc, char **argv)
 	uint32_t daddr = 0;
 	uint16_t dport = 0;
 	double max_time = 3600;
+	uint64_t xor_key = 0;
 	sigset_t set;
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -106,6 +112,12 @@ int main(int argc, char **argv)
 		case 'T':
 			if (bench_parse_double(optarg, 1, 86400, &max_time)) {
 				fprintf(stderr, "bench_sink: bad --max-time '%s'\n", optarg);
+				return 2;
+			}
+			break;
+		case 'x':
+			if (bench_parse_u64(optarg, 1, 255, &xor_key)) {
+				fprintf(stderr, "bench_sink: bad --xor '%s' (1..255)\n", optarg);
 				return 2;
 			}
 			break;
@@ -131,6 +143,7 @@ int main(int argc, char **argv)
 	}
 	skel->rodata->cfg.daddr = daddr;
 	skel->rodata->cfg.dport = htons(dport);
+	skel->rodata->cfg.xor_key = (__u8)xor_key;
 	err = bench_sink_bpf__load(skel);
 	if (err) {
 		fprintf(stderr, "bench_sink: cannot load: %s\n", strerror(-err));

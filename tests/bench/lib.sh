@@ -37,6 +37,15 @@ EGRESS=198.18.2.1 UPSTREAM=198.18.2.2 UPSTREAM_PORT=6000
 NAT_PORTS=40000-40999
 UMEM_FRAMES=8192 UMEM_FRAME_SIZE=4096
 GEN_CPU=0 PROXY_CPU=1
+# The app rows (app, relayxor): the transform's key, at the sink too (payloads
+# XORed with it are counted as transformed); where app_xor runs, and at what
+# SCHED_FIFO priority (0: normal scheduling).  Like ferryd by default: its
+# CPU, and its workers' priority, so that ferryd + app have the one CPU the
+# relay has.
+XOR_KEY=${BENCH_XOR_KEY:-0x5a}
+APP_CPU=${BENCH_APP_CPU:-$PROXY_CPU}
+APP_PRIORITY=${BENCH_APP_PRIORITY:-${BENCH_FERRY_PRIORITY:-10}}
+APP_XOR=$BUILD/examples/app_xor
 
 in_cli() { ip netns exec "$NS_CLI" "$@"; }
 in_px() { ip netns exec "$NS_PX" "$@"; }
@@ -153,7 +162,7 @@ topo_up() {
 sink_up() {
 	SINK_OUT=$WORK/sink.out
 	ip netns exec "$NS_SRV" "$BENCH/bench_sink" --dev "$DEV_S" --dev "$DEV_DS" \
-		--expect $UPSTREAM:$UPSTREAM_PORT --max-time 3600 >"$SINK_OUT" 2>"$WORK/sink.err" &
+		--expect $UPSTREAM:$UPSTREAM_PORT --xor "$XOR_KEY" --max-time 3600 >"$SINK_OUT" 2>"$WORK/sink.err" &
 	SINK_PID=$!
 	track_pid $SINK_PID
 	wait_for 100 grep -q ready "$SINK_OUT" || { cat "$WORK/sink.err" >&2; return 1; }
@@ -432,6 +441,66 @@ sys_relay_up() {
 sys_relay_down() {
 	stop_pid "$RELAY_PID"
 	say "  $(tail -n 1 "$WORK/relay.log")"
+}
+
+# The same relay doing the app rows' transform in its own process: each
+# datagram's payload, both ways, XORed with the key (RUN_KEY: the key of this
+# phase, see sys_app_up).
+sys_relayxor_up() {
+	ip netns exec "$NS_PX" taskset -c $PROXY_CPU "$BENCH/udp_relay" \
+		--listen $FLOW_ADDR:$FLOW_PORT --upstream $UPSTREAM:$UPSTREAM_PORT --source $EGRESS \
+		--batch 64 --xor "${RUN_KEY:-$XOR_KEY}" --max-time 3600 2>"$WORK/relay.log" &
+	RELAY_PID=$!
+	track_pid $RELAY_PID
+	wait_for 50 grep -q ready "$WORK/relay.log" || { NA="udp_relay --xor did not start"; return 1; }
+	target_flow
+	LAT_DST=$FLOW_ADDR:$FLOW_PORT
+}
+sys_relayxor_down() { sys_relay_down; }
+
+# ferry forward with an app slot before the forward, and the example app
+# services/examples/app_xor attached to it as nobody: every payload goes
+# out to the app's process and back.  on_failure: drop, so a packet the app
+# did not return never reaches the sink (nor would it count there: the sink
+# counts only XORed payloads for this row).  The app runs on APP_CPU at
+# SCHED_FIFO APP_PRIORITY (set before it drops to nobody; an unprivileged
+# process inherits it).  timeout_ms 1000: on a shared CPU a starved app is
+# slow, not hung; the row measures throughput, not the hang detection.
+APP_SERVICES="      - app: {name: bench, owner: nobody, on_failure: drop, timeout_ms: 1000}"
+sys_app_up() {
+	local sched=()
+	# nobody reaches the control socket through the work directory.
+	chmod 0711 "$WORK" && mkdir -p -m 0755 "$WORK/ctl" || return 1
+	[ -x "$APP_XOR" ] || { NA="$APP_XOR missing (make all)"; return 1; }
+	ferry_config "$WORK/app.yaml" 1 $NAT_PORTS 65536 "$APP_SERVICES" || return 1
+	echo "control_socket: $WORK/ctl/ferryd.sock" >>"$WORK/app.yaml"
+	ferryd_start "$WORK/app.yaml" || return 1
+	[ "$APP_PRIORITY" != 0 ] && sched=(chrt -f "$APP_PRIORITY")
+	APP_LOG=$WORK/app.$(date +%s%N).log
+	ip netns exec "$NS_PX" "${sched[@]}" taskset -c $APP_CPU setpriv --reuid=65534 --regid=65534 \
+		--clear-groups "$APP_XOR" -s "$WORK/ctl/ferryd.sock" bench "${RUN_KEY:-$XOR_KEY}" \
+		>"$APP_LOG" 2>&1 &
+	APP_PID=$!
+	track_pid $APP_PID
+	if ! wait_for 50 grep -q 'app_xor: attached' "$APP_LOG"; then
+		NA="app_xor did not attach: $(head -n1 "$APP_LOG")"
+		stop_pid $APP_PID
+		ferryd_stop
+		return 1
+	fi
+	target_flow
+	LAT_DST=$FLOW_ADDR:$FLOW_PORT
+}
+sys_app_down() {
+	# What the slot did, by ferryd's counters: in = out unless it dropped
+	# (published once a second: one more publish after the last sample).
+	sleep 1.1
+	"$FERRYCTL" -p "$WORK/bpffs/ferry" apps --json 2>/dev/null | jq -r '.apps[]
+		| "  app \(.slot): in \(.in) out \(.out) dropped \(.dropped) bypassed \(.bypassed) timeouts \(.timeouts) bad_desc \(.bad_desc) rtt avg \(.rtt_avg_ns / 1000 | round) us"' >&2 2>/dev/null
+	# Anything app_xor said after it attached (a detach by ferryd: exit 3).
+	tail -n +2 "$APP_LOG" | head -n 3 | sed 's/^/  /' >&2
+	stop_pid "$APP_PID"
+	ferryd_stop
 }
 
 sys_xdpnat_up() {

@@ -5,12 +5,19 @@
 #
 #   throughput: system, frame_bytes, offered_target (pps, 0 = unpaced),
 #               offered_pps, delivered_pps, gbps, proxy_cpu (busy share of
-#               the proxy's CPU, 0..1), bad_* (sums over the runs)
+#               the proxy's CPU, 0..1), bad_* (sums over the runs);
+#               the XOR systems (app, relayxor) count only payloads that
+#               arrived XORed, and untransformed (sum over the runs) the
+#               marked frames that arrived as sent
 #   latency:    system, frame_bytes, background_pps, p50_us, p99_us,
 #               p999_us, max_us (full round trip)
 #   offload:    system, runs, packets, offloaded (sums over the runs of the
 #               flow's ferry_flow_stats after each sweep; null if ferryctl
 #               had no such counter), share (offloaded / packets)
+#   latency_lost: system, background_pps, runs: ping-pong runs in which
+#               sockperf got no reply at all (so no percentiles), and why
+#   app_placement: where the app rows ran (ferryd_cpu, app_cpu,
+#               app_priority, xor_key, latency_xor_key), as recorded
 #
 # $labels maps a system's key to its name in the table.
 
@@ -38,6 +45,7 @@ def with_label: . + {label: ($labels[.system] // .system)};
 	      + spread("proxy_cpu"; 1000)
 	      + {bad_dst: (map(.bad_dst) | add), bad_ip_csum: (map(.bad_ip_csum) | add),
 	         bad_udp_csum: (map(.bad_udp_csum) | add)}
+	      + (if any(.[]; has("untransformed")) then {untransformed: (map(.untransformed // 0) | add)} else {} end)
 	      | with_label)) +
 (map(select(.kind == "latency" and .status == null))
 	| group_by([.system, .background_pps])
@@ -47,6 +55,11 @@ def with_label: . + {label: ($labels[.system] // .system)};
 	      + spread("max_us"; 1000)
 	      | with_label)) +
 (map(select(.kind == "memory" and .status == null)) | map(with_label)) +
+(map(select(.kind == "app_placement")) | unique | map(with_label)) +
+# Ping-pong runs that got no reply at all, counted per point.
+(map(select(.kind == "latency_lost")) | group_by([.system, .background_pps])
+	| map({kind: "latency_lost", system: .[0].system, frame_bytes: .[0].frame_bytes,
+	       background_pps: .[0].background_pps, runs: length, note: .[0].note} | with_label)) +
 (map(select(.kind == "offload"))
 	| group_by(.system)
 	| map((all(.[]; .packets != null and .offloaded != null)) as $known

@@ -23,9 +23,16 @@
 # interrupted run still leaves its numbers; report.jq reduces them to the
 # median, min and max per point.
 #
+# The app rows (issue 13, docs/bench/app-rows.md): `app` is ferry forward
+# with an app slot and services/examples/app_xor attached to it (XOR of every
+# payload), `relayxor` the socket relay doing the same XOR in its own
+# process; the sink counts only XORed payloads for them.  BENCH_ONLY=app runs
+# just these and the forward rows they are judged against.
+#
 # Knobs: BENCH_QUICK=1 (one run, three rates, short windows: < 5 min),
 # BENCH_RUNS, BENCH_DURATION, BENCH_RATES, BENCH_SIZES, BENCH_SYSTEMS,
-# BENCH_PHASES, BENCH_SESSIONS, BENCH_OUT, BENCH_RAW, BENCH_GEN_RT (lib.sh).
+# BENCH_PHASES, BENCH_SESSIONS, BENCH_OUT, BENCH_RAW, BENCH_GEN_RT, BENCH_ONLY,
+# BENCH_XOR_KEY, BENCH_APP_CPU, BENCH_APP_PRIORITY (lib.sh).
 set -u
 . "$(dirname "$0")/lib.sh"
 trap bench_cleanup EXIT
@@ -42,11 +49,28 @@ else
 	LAT_DUR=5 SESSIONS=${BENCH_SESSIONS:-200000}
 fi
 SIZES=${BENCH_SIZES:-"64 1400"}
-SYSTEMS=${BENCH_SYSTEMS:-"direct ferry ferryoff ferrynorm chain nft nftft relay xdpnat testpmd"}
-PHASES=${BENCH_PHASES:-"throughput latency memory"}
-LAT_SYSTEMS="ferry ferryoff nft nftft relay testpmd"
+SYSTEMS="" PHASES="" LAT_SYSTEMS=""
+case ${BENCH_ONLY:-} in
+"") ;;
+# The app rows and what their targets compare them with: forward (offload
+# auto, and off: the path every app packet takes), and the XOR relay.
+app)
+	SYSTEMS=${BENCH_SYSTEMS:-"ferry ferryoff app relayxor"}
+	PHASES=${BENCH_PHASES:-"throughput latency"}
+	LAT_SYSTEMS="app relayxor"
+	;;
+*)
+	say "bench: BENCH_ONLY='$BENCH_ONLY': the only selection is 'app' (else BENCH_SYSTEMS)"
+	exit 2
+	;;
+esac
+SYSTEMS=${SYSTEMS:-${BENCH_SYSTEMS:-"direct ferry ferryoff ferrynorm chain app nft nftft relay relayxor xdpnat testpmd"}}
+PHASES=${PHASES:-${BENCH_PHASES:-"throughput latency memory"}}
+LAT_SYSTEMS=${LAT_SYSTEMS:-"ferry ferryoff app nft nftft relay relayxor testpmd"}
 # The systems run by ferryd: their flow's offloaded share is read after each sweep.
-FERRY_SYSTEMS="ferry ferryoff ferrynorm chain"
+FERRY_SYSTEMS="ferry ferryoff ferrynorm chain app"
+# The systems whose delivery counts only payloads XORed with XOR_KEY (lib.sh).
+XOR_SYSTEMS="app relayxor"
 OUT=${BENCH_OUT:-$TOP/bench-results.json}
 RAW=${BENCH_RAW:-$TOP/build/bench/bench-raw.jsonl}
 
@@ -59,34 +83,45 @@ declare -A LABEL=(
 	[nft]="kernel forwarding + nftables NAT"
 	[nftft]="nftables NAT + flowtable"
 	[relay]="udp_relay (recvmmsg/sendmmsg)"
+	[app]="ferry forward + app (app_xor)"
+	[relayxor]="udp_relay + xor (recvmmsg)"
 	[xdpnat]="XDP NAT forwarder"
 	[testpmd]="DPDK testpmd af_xdp (MAC only)"
 )
 
 record() { printf '%s\n' "$1" >>"$RAW"; }
 
-# One throughput sample: SYSTEM SIZE RATE RUN.
+# One throughput sample: SYSTEM SIZE RATE RUN.  For the XOR systems only
+# payloads that arrive XORed count as delivered; the others are untransformed.
 measure() {
-	local sys=$1 size=$2 rate=$3 run=$4 before after g
+	local sys=$1 size=$2 rate=$3 run=$4 before after g xor=false
 	before=$(sink_read) || return 1
 	g=$(gen "$size" "$rate" "$DUR") || { say "  generator failed: $g"; return 1; }
 	sleep 0.1 # what is still in the rings reaches the sink
 	after=$(sink_read) || return 1
+	case " $XOR_SYSTEMS " in *" $sys "*) xor=true ;; esac
 	record "$(jq -cn --arg sys "$sys" --argjson size "$size" --argjson rate "$rate" \
-		--argjson run "$run" --argjson b "$before" --argjson a "$after" --argjson g "$g" '{
+		--argjson run "$run" --argjson b "$before" --argjson a "$after" --argjson g "$g" \
+		--argjson xor $xor '
+		($a.packets - $b.packets) as $all | (($a.xored // 0) - ($b.xored // 0)) as $x
+		| (if $xor then $x else $all end) as $good
+		| {
 		kind: "throughput", system: $sys, frame_bytes: $size, offered_target: $rate, run: $run,
 		offered_pps: $g.offered_pps,
-		delivered_pps: (($a.packets - $b.packets) / $g.elapsed_s),
-		gbps: (($a.bytes - $b.bytes) * 8 / $g.elapsed_s / 1e9),
+		delivered_pps: ($good / $g.elapsed_s),
+		# An XOR system: its frames are all of one size, so bytes scale with the count.
+		gbps: (($a.bytes - $b.bytes) * (if $all > 0 then $good / $all else 1 end) * 8 / $g.elapsed_s / 1e9),
 		proxy_cpu: $g.cpu_busy,
 		bad_dst: ($a.bad_dst - $b.bad_dst),
 		bad_ip_csum: ($a.bad_ip_csum - $b.bad_ip_csum),
-		bad_udp_csum: ($a.bad_udp_csum - $b.bad_udp_csum)}')"
+		bad_udp_csum: ($a.bad_udp_csum - $b.bad_udp_csum)}
+		+ if $xor then {untransformed: ($all - $x)} else {} end')"
 	tail -n 1 "$RAW" | jq -r '"  \(.frame_bytes) B  offered \(.offered_pps / 1e6 * 1000 | round / 1000) Mpps" +
 		"  delivered \(.delivered_pps / 1e6 * 1000 | round / 1000) Mpps" +
 		"  \(.gbps * 100 | round / 100) Gbit/s  proxy CPU \(.proxy_cpu * 100 | round)%" +
 		(if .bad_dst + .bad_ip_csum + .bad_udp_csum > 0
-		 then "  BAD dst \(.bad_dst) ip_csum \(.bad_ip_csum) udp_csum \(.bad_udp_csum)" else "" end)' >&2
+		 then "  BAD dst \(.bad_dst) ip_csum \(.bad_ip_csum) udp_csum \(.bad_udp_csum)" else "" end) +
+		(if (.untransformed // 0) > 0 then "  UNTRANSFORMED \(.untransformed)" else "" end)' >&2
 }
 
 not_available() { # SYSTEM KIND REASON
@@ -162,12 +197,17 @@ latency_phase() {
 		for sys in $LAT_SYSTEMS; do not_available "$sys" latency "sockperf not installed"; done
 		return
 	fi
-	# The background stream: half the relay's best 64-byte delivery (50 kpps if unknown).
-	relay_peak=$(jq -s '[.[] | select(.kind == "throughput" and .system == "relay" and
-		.frame_bytes == 64 and .status == null) | .delivered_pps] | max // 0
+	# The background stream: half the relay's best 64-byte delivery (the XOR
+	# relay's when the plain one did not run; 50 kpps if unknown).
+	relay_peak=$(jq -s '[.[] | select(.kind == "throughput" and .frame_bytes == 64 and .status == null)]
+		| ([.[] | select(.system == "relay") | .delivered_pps] | max)
+		  // ([.[] | select(.system == "relayxor") | .delivered_pps] | max) // 0
 		| if . > 2000 then . else 100000 end' "$RAW")
 	bg=$(awk -v p="$relay_peak" 'BEGIN { printf "%d", p / 2 }')
 	say "== latency: sockperf ping-pong, 1000 msg/s, 64-byte frames, ${LAT_DUR} s per run; background $bg pps"
+	# The XOR systems run key 0 here: the same work per byte, but sockperf's
+	# server must recognise its client's messages (it would ignore XORed ones).
+	RUN_KEY=0
 	# sockperf busy-waits between sends; above the generator's priority (nice -10)
 	# it keeps its schedule, and the generator still gets the gaps while it waits
 	# for a reply, which is all a background stream of this rate needs.
@@ -217,6 +257,11 @@ latency_sample() { # SYSTEM LOAD RUN
 		say "  ${LABEL[$sys]}, background $load pps: $(tail -n 1 "$RAW" | jq -r '"p50 \(.p50_us) p99 \(.p99_us) p99.9 \(.p999_us) max \(.max_us) us (\(.samples) samples)"')"
 	else
 		say "  ${LABEL[$sys]}, background $load pps: no result: $(tail -n 3 "$WORK/sockperf.log" | tr '\n' ' ')"
+		# Kept, so a target can tell "every ping lost" from "not measured".
+		record "$(jq -cn --arg sys "$sys" --argjson bg "$load" --argjson run "$run" \
+			--arg note "$(grep -m1 -o 'No messages were received[^.]*' "$WORK/sockperf.log" ||
+				tail -n 1 "$WORK/sockperf.log")" \
+			'{kind: "latency_lost", system: $sys, frame_bytes: 64, background_pps: $bg, run: $run, note: $note}')"
 	fi
 }
 
@@ -291,6 +336,14 @@ snapshot_binaries() {
 	for t in bench_gen bench_sink udp_relay xdp_nat_fwd; do cp "$BENCH/$t" "$bin/" || return 1; done
 	cp "$FERRYD" "$FERRYCTL" "$bin/" || return 1
 	BENCH=$bin FERRYD=$bin/ferryd FERRYCTL=$bin/ferryctl
+	# app_xor runs as nobody: its copy must be reachable and executable by it.
+	# (Not built: the app row says so, n/a.)
+	case " $SYSTEMS " in *" app "*)
+		if [ -x "$APP_XOR" ]; then
+			install -m 0755 "$APP_XOR" "$bin/app_xor" && chmod 0711 "$WORK" "$bin" || return 1
+			APP_XOR=$bin/app_xor
+		fi ;;
+	esac
 }
 
 # Without flowtable support the nftft row is left out: said once, recorded as
@@ -320,6 +373,13 @@ main() {
 	: >"$RAW"
 	say "bench: run $ID, $(nproc) CPUs, kernel $(uname -r); runs $RUNS x ${DUR} s; rates: $RATES; sizes: $SIZES"
 	say "bench: the machine is shared: $(cut -d' ' -f1-3 /proc/loadavg) load average at start"
+	case " $SYSTEMS " in *" app "*)
+		say "bench: app rows: ferryd on CPU $PROXY_CPU, app_xor on CPU $APP_CPU" \
+			"$([ "$APP_PRIORITY" = 0 ] && echo "(normal scheduling)" || echo "(SCHED_FIFO $APP_PRIORITY)"), key $XOR_KEY"
+		record "$(jq -cn --argjson f $PROXY_CPU --argjson a $APP_CPU --argjson p "$APP_PRIORITY" \
+			--arg k "$XOR_KEY" '{kind: "app_placement", system: "app", ferryd_cpu: $f,
+			app_cpu: $a, app_priority: $p, xor_key: $k, latency_xor_key: "0"}')" ;;
+	esac
 	snapshot_binaries || { say "bench: cannot copy the binaries"; exit 1; }
 	# The script's own work (jq, the sink's counter reads) stays off the proxy's
 	# CPU; every system under test is placed on it explicitly.

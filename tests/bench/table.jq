@@ -4,7 +4,7 @@
 # performance targets judged from this run's figures: the earlier ones, then
 # those of the XDP fast path (issue 12) with PASS or MISS.  jq -r.
 
-def order: ["direct", "ferry", "ferryoff", "ferrynorm", "chain", "nft", "nftft", "relay", "xdpnat", "testpmd"];
+def order: ["direct", "ferry", "ferryoff", "ferrynorm", "chain", "app", "nft", "nftft", "relay", "relayxor", "xdpnat", "testpmd"];
 def pad($n): tostring | if length >= $n then . else . + (" " * ($n - length)) end;
 def lpad($n): tostring | if length >= $n then . else (" " * ($n - length)) + . end;
 def fmt($d): if . == null then "-" else ((. * $d | round) / $d | tostring) end;
@@ -185,4 +185,61 @@ def rate_name: if . == 0 then "unpaced" else (. / 1e6 | tostring) + "M" end;
 	if $off == null then null else $off.share end; ">="; 0.99;
 	if $off == null then why("throughput"; ["ferry"])
 	elif $off.packets == null then "n/a: ferryctl shows no offloaded counter"
-	else "n/a: the flow counted no packets" end))
+	else "n/a: the flow counted no packets" end)),
+# The targets of issue 13 (application services): ferry forward with an app
+# slot and app_xor attached (every payload out to the app's process and
+# back) against plain forward (offload auto, as the issue names it; offload
+# off, the path every app packet takes, beside it for reading) and against
+# the socket relay doing the same XOR in one process, at 64 B; 1400 B
+# ratios for reading; ping-pong p99 through each, idle and loaded (the XOR
+# systems run key 0 there so that sockperf recognises its messages).
+(def tp: $all | map(select(.kind == "throughput" and .status == null));
+ def na($s; $kind): first($all[] | select(.system == $s and .kind == $kind and .status == "n/a")) // null;
+ def pk($s; $size): [tp[] | select(.system == $s and .frame_bytes == $size) | .delivered_pps] | max;
+ def lat($s; $idle): first($all[] | select(.kind == "latency" and .system == $s and .status == null
+		and (if $idle then .background_pps == 0 else .background_pps > 0 end))) // null;
+ def r($a; $b): if $a == null or $b == null or $b == 0 then null else $a / $b end;
+ def why($kind; $systems): (first($systems[] as $s | na($s; $kind) | select(. != null)) // null)
+	| if . == null then "n/a: not measured" else "n/a: \(.label // .system): \(.note)" end;
+ def row($name; $v; $op; $t; $why):
+	($name | pad(70)) + ($v | if . == null then "-" else (. * 1000 | round / 1000 | tostring) end | lpad(8))
+	+ (if $op == "" then "" else "\($op) \($t)" end | lpad(9)) + "  "
+	+ (if $v == null then $why
+	   elif $op == "" then "(for reading)"
+	   elif ($op == ">=" and $v >= $t) or ($op == "<" and $v < $t) then "holds"
+	   else "misses" end);
+ def lost($s; $idle): first($all[] | select(.kind == "latency_lost" and .system == $s
+		and (if $idle then .background_pps == 0 else .background_pps > 0 end))) // null;
+ # p99 against the XOR relay; where every ping through the relay was lost
+ # (no percentiles at all), its p99 is unbounded: the app's is lower.
+ def prow($name; $idle):
+	if lat("relayxor"; $idle) == null and lost("relayxor"; $idle) != null and lat("app"; $idle) != null
+	then ($name | pad(70)) + ("-" | lpad(8)) + ("< 1" | lpad(9))
+		+ "  holds: every ping through udp_relay + xor lost (\(lost("relayxor"; $idle).note)); app p99 \(lat("app"; $idle).p99_us | fmt(1)) us"
+	else row($name; r(lat("app"; $idle).p99_us; lat("relayxor"; $idle).p99_us); "<"; 1;
+		if lost("app"; $idle) != null then "misses: every ping through the app path lost (\(lost("app"; $idle).note))"
+		else why("latency"; ["app", "relayxor"]) end) end;
+ (first($all[] | select(.kind == "app_placement")) // null) as $pl
+ | select($all | any(.[]; .system == "app" or .system == "relayxor"))
+ | "",
+   "Targets (issue 13, app services): the ratio this run measured, the target, holds or misses",
+   (if $pl == null then empty else
+    "  ferryd on CPU \($pl.ferryd_cpu), app_xor on CPU \($pl.app_cpu) "
+    + (if $pl.app_priority == 0 then "(normal scheduling)" else "(SCHED_FIFO \($pl.app_priority))" end)
+    + "; key \($pl.xor_key) (latency: key \($pl.latency_xor_key)); the XOR relay on CPU \($pl.ferryd_cpu)" end),
+   ([tp[] | select(.system == "app" or .system == "relayxor") | .untransformed // 0] | add) as $u
+   | (if $u > 0 then "  NOTE: \($u) frames reached the sink untransformed (not counted as delivered)" else empty end),
+   row("64 B peak Mpps, ferry forward + app / ferry forward"; r(pk("app"; 64); pk("ferry"; 64)); ">="; 0.5;
+	why("throughput"; ["app", "ferry"])),
+   row("64 B peak Mpps, ferry forward + app / udp_relay + xor"; r(pk("app"; 64); pk("relayxor"; 64)); ">="; 3;
+	why("throughput"; ["app", "relayxor"])),
+   row("64 B peak Mpps, ferry forward + app / ferry forward (offload: off)"; r(pk("app"; 64); pk("ferryoff"; 64)); ""; 0;
+	why("throughput"; ["app", "ferryoff"])),
+   row("1400 B peak Mpps, ferry forward + app / ferry forward"; r(pk("app"; 1400); pk("ferry"; 1400)); ""; 0;
+	why("throughput"; ["app", "ferry"])),
+   row("1400 B peak Mpps, ferry forward + app / udp_relay + xor"; r(pk("app"; 1400); pk("relayxor"; 1400)); ""; 0;
+	why("throughput"; ["app", "relayxor"])),
+   prow("ping-pong p99 idle, ferry forward + app / udp_relay + xor"; true),
+   prow("ping-pong p99 loaded, ferry forward + app / udp_relay + xor"; false),
+   row("ping-pong p50 idle, ferry forward + app / udp_relay + xor"; r(lat("app"; true).p50_us; lat("relayxor"; true).p50_us); ""; 0;
+	why("latency"; ["app", "relayxor"])))

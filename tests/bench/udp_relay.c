@@ -14,6 +14,13 @@
  * buffers forced large so a burst is queued rather than dropped.  It is one
  * thread; pin it with taskset.  SIGTERM or SIGINT print the counters on
  * stderr and exit; --max-time bounds its life.
+ *
+ * --xor KEY (0..255) makes it the baseline of an app service
+ * (services/examples/app_xor.c): every datagram's payload, both ways, is
+ * XORed byte for byte with KEY in this same process, with app_xor's own
+ * loop, between the batch's recvmmsg() and its sendmmsg().  Key 0 does the
+ * same work and leaves the bytes as they are (for ping-pong probes that
+ * check their own messages).
  */
 #include <fcntl.h>
 #include <getopt.h>
@@ -41,6 +48,8 @@ struct relay {
 	uint32_t nr_slots;     /* a power of two, twice --max-sessions */
 	uint32_t nr_sessions, max_sessions;
 	uint32_t batch;
+	bool xor;
+	uint8_t xor_key;
 	struct mmsghdr msgs[MAX_BATCH];
 	struct iovec iovs[MAX_BATCH];
 	struct sockaddr_in names[MAX_BATCH];
@@ -127,6 +136,16 @@ static void prepare_rx(struct relay *r)
 	}
 }
 
+/* The app service's transform, as services/examples/app_xor.c does it. */
+static void xor_payloads(struct relay *r, uint32_t n)
+{
+	if (!r->xor)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		for (uint32_t j = 0; j < r->msgs[i].msg_len; j++)
+			r->bufs[i][j] ^= r->xor_key;
+}
+
 /* Sends msgs[from, to) on fd; what the kernel refuses is counted, not retried. */
 static void send_batch(struct relay *r, int fd, uint32_t from, uint32_t to, uint64_t *sent)
 {
@@ -154,6 +173,7 @@ static void from_clients(struct relay *r)
 	if (n <= 0)
 		return;
 	r->rx_client += (uint64_t)n;
+	xor_payloads(r, (uint32_t)n);
 	for (uint32_t i = 0; i < (uint32_t)n; i++) {
 		struct session *s = session_of(r, &r->names[i]);
 
@@ -186,6 +206,7 @@ static void from_upstream(struct relay *r, struct session *s)
 	if (n <= 0)
 		return;
 	r->rx_upstream += (uint64_t)n;
+	xor_payloads(r, (uint32_t)n);
 	for (int i = 0; i < n; i++) {
 		r->iovs[i].iov_len = r->msgs[i].msg_len;
 		r->names[i] = s->client;
@@ -203,6 +224,7 @@ static int parse_args(int argc, char **argv, struct relay *r, double *max_time)
 		{"batch", required_argument, NULL, 'b'},
 		{"max-sessions", required_argument, NULL, 'm'},
 		{"max-time", required_argument, NULL, 'T'},
+		{"xor", required_argument, NULL, 'x'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -244,9 +266,14 @@ static int parse_args(int argc, char **argv, struct relay *r, double *max_time)
 		case 'T':
 			err = bench_parse_double(optarg, 1, 86400, max_time);
 			break;
+		case 'x':
+			err = bench_parse_u64(optarg, 0, 255, &v);
+			r->xor = true;
+			r->xor_key = (uint8_t)v;
+			break;
 		case 'h':
 			printf("usage: udp_relay --listen F:f --upstream U:u --source E [--batch N]\n"
-			       "                 [--max-sessions N] [--max-time S]\n");
+			       "                 [--max-sessions N] [--max-time S] [--xor KEY]\n");
 			exit(0);
 		default:
 			return -EINVAL;
@@ -294,7 +321,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "udp_relay: epoll: %s\n", strerror(errno));
 		return 1;
 	}
-	fprintf(stderr, "udp_relay: ready, batch %u\n", r->batch);
+	if (r->xor)
+		fprintf(stderr, "udp_relay: ready, batch %u, xor 0x%02x\n", r->batch, r->xor_key);
+	else
+		fprintf(stderr, "udp_relay: ready, batch %u\n", r->batch);
 	deadline = bench_now() + max_time;
 	while (!stop && bench_now() < deadline) {
 		int n = epoll_wait(r->ep, evs, 64, 100);
