@@ -23,7 +23,7 @@
 # interrupted run still leaves its numbers; report.jq reduces them to the
 # median, min and max per point.
 #
-# The app rows (issue 13, docs/bench/app-rows.md): `app` is ferry forward
+# The app rows (issue 13, docs/benchmarks.md, "Application services: the app rows"): `app` is ferry forward
 # with an app slot and services/examples/app_xor attached to it (XOR of every
 # payload), `relayxor` the socket relay doing the same XOR in its own
 # process; the sink counts only XORed payloads for them.  BENCH_ONLY=app runs

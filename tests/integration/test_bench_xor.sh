@@ -1,6 +1,6 @@
 #!/bin/bash
 # The benchmark's app rows rest on two tools doing the transform and
-# counting it right (docs/bench/app-rows.md); this checks both, in the
+# counting it right (docs/benchmarks.md, "Application services: the app rows"); this checks both, in the
 # test topology, without ferryd and without a load:
 #
 #   (relay)  udp_relay --xor 0x5a in the proxy namespace: datagrams of known
