@@ -685,10 +685,9 @@ static int start_sessions(struct control *c, struct client *cl)
 
 /* Fast-path counters of a record whose session forwards in XDP. */
 static void add_xdp(struct control *c, struct ferry_ctl_session *r, int64_t slot,
-		    uint64_t worker_seen_ns)
+		    uint64_t worker_seen_ns, uint64_t copied_ns)
 {
 	uint64_t last = worker_seen_ns;
-	struct timespec ts;
 
 	if (slot < 0 || !c->d->offload_maps || c->d->offload_stats_fd < 0)
 		return;
@@ -712,13 +711,12 @@ static void add_xdp(struct control *c, struct ferry_ctl_session *r, int64_t slot
 			r->bytes_in += b;
 		}
 	}
-	/* bpf_ktime_get_ns() is CLOCK_MONOTONIC, as the workers' clock. */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (last > worker_seen_ns) {
-		uint64_t now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-
-		r->idle_ms = now > last ? (now - last) / 1000000ull : 0;
-	}
+	/*
+	 * bpf_ktime_get_ns() is CLOCK_MONOTONIC, as the workers' clock; idle as
+	 * of the copy, as the age is (a packet since then: 0).
+	 */
+	if (last > worker_seen_ns)
+		r->idle_ms = copied_ns > last ? (copied_ns - last) / 1000000ull : 0;
 }
 
 /* A worker answered client i's chunk (or took too long): the reply. */
@@ -749,7 +747,7 @@ static void finish_sessions(struct control *c, int i, bool timed_out)
 
 		*r = q->recs[k];
 		snprintf(r->flow_name, sizeof(r->flow_name), "%s", fl ? fl->name : "?");
-		add_xdp(c, r, q->xdp_slot[k], q->last_seen_ns[k]);
+		add_xdp(c, r, q->xdp_slot[k], q->last_seen_ns[k], q->now_ns);
 	}
 	h->next_worker = q->end ? w + 1 : w;
 	h->next_slot = q->end ? 0 : q->next_slot;

@@ -69,6 +69,7 @@ void sessions__collect(const struct nat_table *t, struct sess_snap *q, uint32_t 
 	uint32_t max = q->max && q->max <= FERRY_CTL_SESS_CHUNK ? q->max : FERRY_CTL_SESS_CHUNK;
 
 	q->nr = 0;
+	q->now_ns = now_ns;
 	while (q->nr < max && slot < cap && scanned < SESS_SCAN_LIMIT) {
 		uint32_t from = slot;
 		const struct nat_session *s = nat_table__next(t, &slot, SESS_SCAN_LIMIT - scanned);

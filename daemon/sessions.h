@@ -33,6 +33,7 @@ struct sess_snap {
 	/* The answer: written by the worker before `done`. */
 	uint32_t nr, next_slot, count;
 	bool end; /* the table was walked to its end */
+	uint64_t now_ns; /* the worker's clock at the copy: ages and idle times are from it */
 	atomic_int done;
 	struct ferry_ctl_session recs[FERRY_CTL_SESS_CHUNK];
 	/* Each record's fast-path slot (daemon/offload.h), -1 when not offloaded. */
