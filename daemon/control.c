@@ -175,7 +175,8 @@ static int make_parent(const char *path)
 	return 0;
 }
 
-static int listen_on(struct control *c)
+/* quiet: another process holding the socket is the caller's to report. */
+static int listen_on(struct control *c, bool quiet)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, err, probe;
@@ -192,7 +193,8 @@ static int listen_on(struct control *c)
 	if (probe >= 0) {
 		if (!connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
 			close(probe);
-			pr_err("control socket %s: another process listens on it", c->path);
+			if (!quiet)
+				pr_err("control socket %s: another process listens on it", c->path);
 			return -EADDRINUSE;
 		}
 		if (errno == ECONNREFUSED) {
@@ -284,12 +286,17 @@ int control__create(struct control **out, struct ferry_daemon *d)
 	 * holds (a second instance with the default path) only costs those
 	 * commands, and is logged; with slots it is needed and fails the start.
 	 */
-	err = listen_on(c);
+	err = listen_on(c, !has_slots(d));
 	if (err && has_slots(d))
 		goto err_free;
-	if (err)
+	/* Tests and a second instance run ferryds side by side with the default: not alarming. */
+	if (err == -EADDRINUSE && !strcmp(c->path, FERRY_CONTROL_SOCKET))
+		pr_info("control socket %s: another ferryd has it: ferryctl reload and sessions "
+			"cannot reach this one (set control_socket to a path of its own)",
+			c->path);
+	else if (err)
 		pr_warn("control socket %s: not open: ferryctl reload and sessions cannot reach "
-			"this ferryd (set control_socket to a path of its own)",
+			"this ferryd",
 			c->path);
 	*out = c;
 	return 0;
@@ -1002,7 +1009,7 @@ void control__sync(struct control *c)
 	reap_pending(c, false);
 	poll_sessions(c);
 	if (c->lfd < 0 && has_slots(c->d))
-		listen_on(c);
+		listen_on(c, false);
 }
 
 int control__fill(struct control *c, struct pollfd *pfd)
