@@ -60,6 +60,8 @@
 #define CONTROL_SENT_FDS 3
 /* A connection that has not attached by then is dropped: the socket is everyone's. */
 #define CONTROL_IDLE_NS (5ull * 1000 * 1000 * 1000)
+/* An admin's between two requests (ferryctl sessions piped into a pager). */
+#define CONTROL_ADMIN_IDLE_NS (120ull * 1000 * 1000 * 1000)
 /* After accept() ran out of descriptors, the listener rests this long (no busy loop). */
 #define CONTROL_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
 /* A worker that has not copied a listing's chunk by then is reported busy. */
@@ -104,6 +106,7 @@ struct client {
 	/* An admin's listing: the worker whose chunk it waits for (-1 none), since when. */
 	int wait_worker;
 	uint64_t wait_ns;
+	bool admin; /* has passed is_admin() */
 	struct ferry_ctl_admin_request sreq;
 };
 
@@ -818,6 +821,7 @@ static bool handle_admin(struct control *c, int i, const struct ferry_ctl_admin_
 		return false;
 	}
 	cl->since_ns = mono_ns();
+	cl->admin = true;
 	if (r->op == FERRY_CTL_RELOAD) {
 		static const char busy[] = "refused: another reload is under way\n";
 
@@ -999,7 +1003,7 @@ void control__sync(struct control *c)
 		struct client *cl = &c->clients[i];
 
 		if (!cl->conf && cl->wait_worker < 0 && cl->fd != c->reload_fd &&
-		    now - cl->since_ns > CONTROL_IDLE_NS)
+		    now - cl->since_ns > (cl->admin ? CONTROL_ADMIN_IDLE_NS : CONTROL_IDLE_NS))
 			drop_client(c, i, "did not attach in time: dropped");
 		else if (cl->conf && !svc_app__alive(cl->conf, cl->serial))
 			drop_client(c, i, "its slot changed in a reload");
