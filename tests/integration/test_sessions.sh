@@ -6,7 +6,8 @@
 # upstream saw, their state, and each UDP session's packets and bytes both
 # ways (in native mode the XDP fast path forwards part of them: its counters
 # must be in the sum).  The filters (--flow, --addr, --limit), --json (jq)
-# and the refusal of an unprivileged caller.  About 30 s.
+# and the refusal of an unprivileged caller; then 600 sessions more, listed
+# over several chunks, each once.  About 10 s.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
@@ -59,6 +60,16 @@ else:
     c.connect(("198.18.1.1", 5001)); c.sendall(b"hello\n"); c.recv(100)
     time.sleep(60)
 PY
+
+# Many UDP sessions, one datagram each from ports FIRST..FIRST+N-1: more than one chunk.
+cat >"$WORKDIR/udp_many.py" <<'PY'
+import socket, sys
+first, n = int(sys.argv[1]), int(sys.argv[2])
+for p in range(first, first + n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("198.18.1.2", p)); s.sendto(b"x" * 32, ("198.18.1.1", 5000)); s.close()
+PY
+MANY=600
 
 sessions() { "$FERRYCTL" sessions --socket "$SOCK" "$@"; }
 jcount() { sessions --json "$@" | jq -s length; }
@@ -140,6 +151,14 @@ run_mode() { # MODE
 	check "$mode: --addr another: none" [ "$(jcount --addr 198.18.1.99)" = 0 ]
 	check "$mode: --limit 3: three" [ "$(jcount --limit 3)" = 3 ]
 	check "$mode: --flow of no flow: an error" eval '! sessions --flow nosuch >/dev/null 2>&1'
+	# More than two chunks of 256: the cursor carries the listing on, each session once.
+	in_cli python3 "$WORKDIR/udp_many.py" 53000 $MANY
+	check "$mode: $MANY more UDP sessions listed, over several chunks" \
+		wait_for eval "[ \$(sessions --json --flow u5 | jq -s length) = $((MANY + 5)) ]"
+	sessions --json --flow u5 >"$WORKDIR/s.json"
+	check "$mode: each of them once" \
+		[ "$(js '[.[] | .client_port] | unique | length')" = $((MANY + 5)) ]
+	check "$mode: --limit 300 over chunks: 300" [ "$(jcount --limit 300)" = 300 ]
 	setpriv --reuid=nobody --regid=nogroup --clear-groups "$FERRYCTL" sessions --socket "$SOCK" \
 		>/dev/null 2>"$WORKDIR/nobody.err"
 	st=$?
