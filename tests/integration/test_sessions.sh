@@ -7,7 +7,8 @@
 # ways (in native mode the XDP fast path forwards part of them: its counters
 # must be in the sum).  The filters (--flow, --addr, --limit), --json (jq)
 # and the refusal of an unprivileged caller; then 600 sessions more, listed
-# over several chunks, each once.  About 10 s.
+# over several chunks, each once; then all of it again with two workers
+# (native), the listing going on from one table to the next.  About 15 s.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
@@ -18,7 +19,7 @@ TCP_PORTS="52001 52002"
 PAYLOAD=100
 FRAME=$((14 + 20 + 8 + PAYLOAD)) # what the counters count: the whole frame
 
-write_config() { # MODE
+write_config() { # MODE QUEUES
 	cat >"$WORKDIR/ferry.yaml" <<-YAML
 	interfaces:
 	  - name: px-c
@@ -26,6 +27,7 @@ write_config() { # MODE
 	  - name: px-s
 	    xdp_mode: $1
 	control_socket: $SOCK
+	queues: $2
 	nat:
 	  ports: 40000-40999
 	flows:
@@ -76,9 +78,10 @@ jcount() { sessions --json "$@" | jq -s length; }
 js() { jq -r -s "$1" "$WORKDIR/s.json"; }          # JQ's value on the whole listing
 jtrue() { jq -e -s "$1" "$WORKDIR/s.json" >/dev/null; } # JQ holds for it
 
-run_mode() { # MODE
-	local mode=$1 srv tsrv p pids=() st seen_nat listed_nat
-	write_config "$mode"
+run_mode() { # MODE [QUEUES]
+	local mode=$1 q=${2:-1} srv tsrv p pids=() st seen_nat listed_nat
+	write_config "$mode" "$q"
+	[ "$q" = 1 ] || mode="$mode, $q workers"
 	start_ferryd "$WORKDIR/ferry.yaml" "$WORKDIR/ferryd-$mode.log" ||
 		{ check "$mode: ferryd starts" false; return; }
 	check "$mode: ferryd starts" true
@@ -136,7 +139,8 @@ run_mode() { # MODE
 			.bytes_out == $((10 * FRAME)) and .bytes_in == $((10 * FRAME)))"
 	check "$mode: ages and idle times are sane" \
 		jtrue 'all(.[]; .age_ms >= .idle_ms and .age_ms < 120000)'
-	log "$mode: $(js '[.[] | select(.offloaded)] | length') of 7 sessions offloaded to XDP"
+	log "$mode: $(js '[.[] | select(.offloaded)] | length') of 7 sessions offloaded to XDP," \
+		"on workers $(js '[.[].worker] | unique | map(tostring) | join(",")')"
 
 	sessions >"$WORKDIR/s.txt"
 	sed 's/^/  | /' "$WORKDIR/s.txt" >&2
@@ -156,6 +160,7 @@ run_mode() { # MODE
 	check "$mode: $MANY more UDP sessions listed, over several chunks" \
 		wait_for eval "[ \$(sessions --json --flow u5 | jq -s length) = $((MANY + 5)) ]"
 	sessions --json --flow u5 >"$WORKDIR/s.json"
+	log "$mode: $(js length) listed, per worker $(js '[.[].worker] | group_by(.) | map(length) | map(tostring) | join(",")')"
 	check "$mode: each of them once" \
 		[ "$(js '[.[] | .client_port] | unique | length')" = $((MANY + 5)) ]
 	check "$mode: --limit 300 over chunks: 300" [ "$(jcount --limit 300)" = 300 ]
@@ -174,4 +179,11 @@ require_root "test_sessions" || { echo "sessions: 0 passed, 1 failed"; exit 1; }
 topo_up || { echo "FAIL: topology"; echo "sessions: 0 passed, 1 failed"; exit 1; }
 run_mode native
 run_mode skb
+# Two workers, two tables: the listing goes on from one to the next.  Native
+# only: a veth hands generic XDP its frames on the queue below (tests/lib.sh).
+for ns in "$NS_CLI" "$NS_PX" "$NS_SRV"; do ip netns del "$ns"; done
+topo_up 2 || { check "topology with 2 queues" false; summary sessions; exit 1; }
+run_mode native 2
+check "native, 2 workers: the sessions were on both" \
+	[ "$(js '[.[].worker] | unique | length')" = 2 ]
 summary sessions
