@@ -4,8 +4,8 @@
 # connections held open; the listing shows exactly those seven sessions with
 # their client address:port, flow address, upstream, the NAT port the
 # upstream saw, their state, and each UDP session's packets and bytes both
-# ways (in native mode the XDP fast path forwards part of them: its counters
-# must be in the sum).  The filters (--flow, --addr, --limit), --json (jq)
+# ways (where the XDP fast path forwards part of them, as it does on these
+# veths in skb mode, its counters must be in the sum).  The filters (--flow, --addr, --limit), --json (jq)
 # and the refusal of an unprivileged caller; then 600 sessions more, listed
 # over several chunks, each once; then all of it again with two workers
 # (native), the listing going on from one table to the next.  About 15 s.
