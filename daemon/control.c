@@ -12,12 +12,21 @@
  * connection is open.  Everything is non-blocking: a client that sends
  * garbage or cannot take its reply is dropped, and logged.
  *
+ * The same socket takes ferryctl's admin ops (daemon/control_proto.h):
+ * reload (and its dry run), performed by the main loop as on SIGHUP, whose
+ * report goes back in text messages, and the session listing, one chunk
+ * per request, each chunk copied by the worker that owns the table
+ * (daemon/sessions.h) while the main thread waits for it in its poll loop,
+ * not blocked.  Admin ops are for root, ferryd's uid and the config's
+ * control_group; the apps' attach is checked against each slot's owner.
+ *
  * Detaching never frees an area the workers may still use: the slot's
  * generation goes even, and the area is unmapped once every worker has
  * acknowledged it (services/svc_app.h), at their next tick at the latest.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdatomic.h>
@@ -32,20 +41,33 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
 #include "app_area.h"
 #include "control.h"
+#include "control_proto.h"
 #include "daemon.h"
 #include "ferry_app.h"
 #include "log.h"
+#include "reload.h"
+#include "sessions.h"
 #include "svc_app.h"
+#include "worker.h"
 
 /* An area detached but maybe still in a worker's hands. */
 #define CONTROL_FDS 4
 #define CONTROL_SENT_FDS 3
 /* A connection that has not attached by then is dropped: the socket is everyone's. */
 #define CONTROL_IDLE_NS (5ull * 1000 * 1000 * 1000)
+/* An admin's between two requests (ferryctl sessions piped into a pager). */
+#define CONTROL_ADMIN_IDLE_NS (120ull * 1000 * 1000 * 1000)
 /* After accept() ran out of descriptors, the listener rests this long (no busy loop). */
 #define CONTROL_ACCEPT_PAUSE_NS (100ull * 1000 * 1000)
+/* A worker that has not copied a listing's chunk by then is reported busy. */
+#define CONTROL_SNAP_TIMEOUT_NS (2000ull * 1000 * 1000)
+/* A reload's report, at most: the messages all fit the socket's buffer at once. */
+#define CONTROL_REPORT_MAX (48 * 1024)
 
 static uint64_t mono_ns(void)
 {
@@ -81,6 +103,19 @@ struct client {
 	 */
 	int fds[CONTROL_FDS];
 	uint64_t since_ns;	   /* connected at; one not attached is dropped after a while */
+	/* An admin's listing: the worker whose chunk it waits for (-1 none), since when. */
+	int wait_worker;
+	uint64_t wait_ns;
+	bool admin; /* has passed is_admin() */
+	struct ferry_ctl_admin_request sreq;
+};
+
+/* A listing's chunk handed to a worker; owner_fd: the client waiting for it, or -1. */
+struct snap_slot {
+	struct sess_snap *q;
+	int fd; /* the worker's doorbell, an eventfd */
+	int owner_fd;
+	bool handed; /* given to the worker, not yet seen done */
 };
 
 struct control {
@@ -92,6 +127,17 @@ struct control {
 	int nr_pending;
 	struct pending pending[CONTROL_MAX_CLIENTS];
 	uint64_t accept_after_ns; /* the listener rests until then (descriptors ran out) */
+	/* A reload asked for by this client (-1: none), for the main loop to run. */
+	int reload_fd;
+	uint32_t reload_flags;
+	uint32_t nr_snaps;
+	struct snap_slot *snaps; /* one per worker */
+	struct {
+		struct ferry_ctl_sessions_reply h;
+		struct ferry_ctl_session r[FERRY_CTL_SESS_CHUNK];
+	} *sbuf;
+	int ncpus;
+	struct ferry_sess_stats *percpu; /* one fast-path counter entry, every CPU */
 };
 
 static bool has_slots(const struct ferry_daemon *d)
@@ -132,7 +178,8 @@ static int make_parent(const char *path)
 	return 0;
 }
 
-static int listen_on(struct control *c)
+/* quiet: another process holding the socket is the caller's to report. */
+static int listen_on(struct control *c, bool quiet)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd, err, probe;
@@ -149,7 +196,8 @@ static int listen_on(struct control *c)
 	if (probe >= 0) {
 		if (!connect(probe, (struct sockaddr *)&sa, sizeof(sa))) {
 			close(probe);
-			pr_err("control socket %s: another process listens on it", c->path);
+			if (!quiet)
+				pr_err("control socket %s: another process listens on it", c->path);
 			return -EADDRINUSE;
 		}
 		if (errno == ECONNREFUSED) {
@@ -171,7 +219,51 @@ static int listen_on(struct control *c)
 		return err;
 	}
 	c->lfd = fd;
-	pr_info("control socket %s: applications attach here", c->path);
+	pr_info("control socket %s: ferryctl and applications connect here", c->path);
+	return 0;
+}
+
+static void free_snaps(struct control *c)
+{
+	for (uint32_t i = 0; c->snaps && i < c->nr_snaps; i++) {
+		free(c->snaps[i].q);
+		if (c->snaps[i].fd >= 0)
+			close(c->snaps[i].fd);
+	}
+	free(c->snaps);
+	free(c->sbuf);
+	free(c->percpu);
+}
+
+/* Each worker's chunk and doorbell for ferryctl sessions; the workers run already. */
+static int make_snaps(struct control *c)
+{
+	struct ferry_daemon *d = c->d;
+
+	c->ncpus = libbpf_num_possible_cpus();
+	if (c->ncpus <= 0)
+		c->ncpus = 1;
+	c->snaps = calloc(d->nr_workers, sizeof(*c->snaps));
+	c->sbuf = malloc(sizeof(*c->sbuf));
+	c->percpu = calloc((size_t)c->ncpus, sizeof(*c->percpu));
+	if (!c->snaps || !c->sbuf || !c->percpu)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < d->nr_workers; i++) {
+		struct snap_slot *sl = &c->snaps[i];
+
+		sl->fd = -1;
+		sl->owner_fd = -1;
+		c->nr_snaps++;
+		sl->q = calloc(1, sizeof(*sl->q));
+		if (!sl->q)
+			return -ENOMEM;
+		sl->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (sl->fd < 0)
+			return -errno;
+	}
+	for (uint32_t i = 0; i < d->nr_workers; i++)
+		if (d->workers && d->workers[i])
+			atomic_store(&d->workers[i]->snap_fd, c->snaps[i].fd);
 	return 0;
 }
 
@@ -184,16 +276,41 @@ int control__create(struct control **out, struct ferry_daemon *d)
 		return -ENOMEM;
 	c->d = d;
 	c->lfd = -1;
+	c->reload_fd = -1;
 	snprintf(c->path, sizeof(c->path), "%s", d->cfg.control_socket);
-	if (has_slots(d)) {
-		err = listen_on(c);
-		if (err) {
-			free(c);
-			return err;
-		}
+	err = make_snaps(c);
+	if (err) {
+		pr_err("control socket: %s", strerror(-err));
+		goto err_free;
 	}
+	/*
+	 * Always open: ferryctl reload and sessions use it.  Without app slots
+	 * nothing depends on it for forwarding, so a socket another ferryd
+	 * holds (a second instance with the default path) only costs those
+	 * commands, and is logged; with slots it is needed and fails the start.
+	 */
+	err = listen_on(c, !has_slots(d));
+	if (err && has_slots(d))
+		goto err_free;
+	/* Tests and a second instance run ferryds side by side with the default: not alarming. */
+	if (err == -EADDRINUSE && !strcmp(c->path, FERRY_CONTROL_SOCKET))
+		pr_info("control socket %s: another ferryd has it: ferryctl reload and sessions "
+			"cannot reach this one (set control_socket to a path of its own)",
+			c->path);
+	else if (err)
+		pr_warn("control socket %s: not open: ferryctl reload and sessions cannot reach "
+			"this ferryd",
+			c->path);
 	*out = c;
 	return 0;
+
+err_free:
+	for (uint32_t i = 0; d->workers && i < c->nr_snaps; i++)
+		if (d->workers[i])
+			atomic_store(&d->workers[i]->snap_fd, -1);
+	free_snaps(c);
+	free(c);
+	return err;
 }
 
 static void close_fds(int fds[CONTROL_FDS])
@@ -271,6 +388,10 @@ static void drop_client(struct control *c, int i, const char *why)
 		pr_info("control socket: pid %d uid %u: %s", (int)cl->cred.pid,
 			(unsigned int)cl->cred.uid, why);
 	}
+	if (cl->wait_worker >= 0)
+		c->snaps[cl->wait_worker].owner_fd = -1;
+	if (c->reload_fd == cl->fd)
+		c->reload_fd = -1;
 	close(cl->fd);
 	c->clients[i] = c->clients[--c->nr_clients];
 }
@@ -396,23 +517,369 @@ static int attached_clients(const struct control *c)
 	return n;
 }
 
+/* ---- admin ops (ferryctl) ---- */
+
+/* Root, ferryd's own uid, or a member of control_group (the peer's own groups, as for slots). */
+static bool is_admin(const struct control *c, int fd, const struct ucred *cr)
+{
+	const struct ferry_config *cfg = &c->d->cfg;
+	gid_t groups[256];
+	socklen_t len = sizeof(groups);
+
+	if (cr->uid == 0 || cr->uid == geteuid())
+		return true;
+	if (!cfg->control_group_set)
+		return false;
+	if (cr->gid == cfg->control_gid)
+		return true;
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &len))
+		return false;
+	for (size_t k = 0; k < len / sizeof(groups[0]); k++)
+		if (groups[k] == cfg->control_gid)
+			return true;
+	return false;
+}
+
+/* text in as many ferry_ctl_text messages as it takes; 0 or -errno. */
+static int send_text(int fd, int status, const char *text, size_t len)
+{
+	struct ferry_ctl_text *m = malloc(sizeof(*m));
+	size_t off = 0;
+	int err = 0;
+
+	if (!m)
+		return -ENOMEM;
+	do {
+		size_t n = len - off < sizeof(m->text) ? len - off : sizeof(m->text);
+
+		memset(m, 0, offsetof(struct ferry_ctl_text, text));
+		m->magic = FERRY_APP_MAGIC;
+		m->version = FERRY_APP_VERSION;
+		m->status = status;
+		m->len = (uint32_t)n;
+		m->more = off + n < len;
+		memcpy(m->text, text + off, n);
+		if (send(fd, m, offsetof(struct ferry_ctl_text, text) + n,
+			 MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+			err = -errno;
+			break;
+		}
+		off += n;
+	} while (off < len);
+	free(m);
+	return err;
+}
+
+static int find_client(const struct control *c, int fd)
+{
+	for (int i = 0; i < c->nr_clients; i++)
+		if (c->clients[i].fd == fd)
+			return i;
+	return -1;
+}
+
+bool control__reload_wanted(const struct control *c, bool *dry_run)
+{
+	if (c->reload_fd < 0)
+		return false;
+	*dry_run = c->reload_flags & FERRY_CTL_DRY_RUN;
+	return true;
+}
+
+void control__reload_done(struct control *c, int status, const struct reload_report *rep)
+{
+	static const char cut[] = "... (the rest is in ferryd's log)\n";
+	int i = find_client(c, c->reload_fd);
+	char *text = rep && rep->text ? rep->text : "";
+	size_t len = rep && rep->text ? rep->len : 0;
+	char *buf = NULL;
+	int err;
+
+	c->reload_fd = -1;
+	if (i < 0)
+		return; /* it went away meanwhile: the log has the outcome */
+	if (len > CONTROL_REPORT_MAX || (rep && rep->truncated)) {
+		if (len > CONTROL_REPORT_MAX - sizeof(cut))
+			len = CONTROL_REPORT_MAX - sizeof(cut);
+		buf = malloc(len + sizeof(cut));
+		if (buf) {
+			memcpy(buf, text, len);
+			memcpy(buf + len, cut, sizeof(cut) - 1);
+			text = buf;
+			len += sizeof(cut) - 1;
+		}
+	}
+	if (!len) {
+		text = status ? "refused\n" : "done\n";
+		len = strlen(text);
+	}
+	err = send_text(c->clients[i].fd, status, text, len);
+	free(buf);
+	c->clients[i].since_ns = mono_ns();
+	if (err)
+		drop_client(c, i, "cannot take its reload report: dropped");
+}
+
+static int flow_id_of(const struct ferry_daemon *d, const char *name, uint32_t *id)
+{
+	for (int f = 0; f < d->nr_flows; f++)
+		if (d->flows[f].fc.flow && !strcmp(d->flows[f].fc.flow->name, name)) {
+			*id = (uint32_t)f;
+			return 0;
+		}
+	return -ENOENT;
+}
+
+static int send_sessions(const struct control *c, int fd, struct ferry_ctl_sessions_reply *h,
+			 uint32_t nr)
+{
+	size_t len = sizeof(*h) + nr * sizeof(struct ferry_ctl_session);
+
+	h->magic = FERRY_APP_MAGIC;
+	h->version = FERRY_APP_VERSION;
+	h->nr = nr;
+	h->nr_workers = c->nr_snaps;
+	return send(fd, h, len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len ? 0 : -EIO;
+}
+
+static int sessions_error(struct control *c, struct client *cl, int status, const char *msg)
+{
+	struct ferry_ctl_sessions_reply h = { .status = status };
+
+	snprintf(h.message, sizeof(h.message), "%s", msg);
+	return send_sessions(c, cl->fd, &h, 0);
+}
+
+/* A chunk request: handed to its worker; the answer goes out from control__sync(). */
+static int start_sessions(struct control *c, struct client *cl)
+{
+	const struct ferry_ctl_admin_request *r = &cl->sreq;
+	struct snap_slot *sl;
+	struct sess_snap *q;
+	uint32_t flow_id = 0;
+	uint64_t one = 1;
+
+	if (r->worker >= c->nr_snaps) {
+		struct ferry_ctl_sessions_reply h = { .done = 1, .next_worker = c->nr_snaps };
+
+		return send_sessions(c, cl->fd, &h, 0);
+	}
+	if ((r->flags & FERRY_CTL_SESS_FLOW) &&
+	    (!memchr(r->flow, '\0', sizeof(r->flow)) || flow_id_of(c->d, r->flow, &flow_id)))
+		return sessions_error(c, cl, -ENOENT, "no such flow");
+	if ((r->flags & FERRY_CTL_SESS_ADDR) && r->family != 4 && r->family != 6)
+		return sessions_error(c, cl, -EINVAL, "bad address family");
+	sl = &c->snaps[r->worker];
+	/* Still the worker's (an earlier request it has not answered): not ours to reuse. */
+	if (sl->handed || (c->d->workers[r->worker] &&
+			   atomic_load(&c->d->workers[r->worker]->snap_req)))
+		return sessions_error(c, cl, -EBUSY, "another listing is in progress");
+	q = sl->q;
+	q->slot = r->slot;
+	q->max = r->max;
+	q->flags = r->flags;
+	q->flow_id = flow_id;
+	q->family = r->family;
+	memcpy(q->addr, r->addr, sizeof(q->addr));
+	atomic_store_explicit(&q->done, 0, memory_order_relaxed);
+	sl->handed = true;
+	sl->owner_fd = cl->fd;
+	cl->wait_worker = (int)r->worker;
+	cl->wait_ns = mono_ns();
+	atomic_store_explicit(&c->d->workers[r->worker]->snap_req, q, memory_order_release);
+	if (write(sl->fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_warn_ratelimited("control socket: cannot wake worker %u: %s", r->worker,
+				    strerror(errno));
+	return 0;
+}
+
+/* Fast-path counters of a record whose session forwards in XDP. */
+static void add_xdp(struct control *c, struct ferry_ctl_session *r, int64_t slot,
+		    uint64_t worker_seen_ns, uint64_t copied_ns)
+{
+	uint64_t last = worker_seen_ns;
+
+	if (slot < 0 || !c->d->offload_maps || c->d->offload_stats_fd < 0)
+		return;
+	for (int dir = 0; dir < 2; dir++) {
+		uint32_t key = (uint32_t)slot * 2 + (uint32_t)dir;
+		uint64_t p = 0, b = 0;
+
+		if (bpf_map_lookup_elem(c->d->offload_stats_fd, &key, c->percpu))
+			continue;
+		for (int k = 0; k < c->ncpus; k++) {
+			p += c->percpu[k].packets;
+			b += c->percpu[k].bytes;
+			if (c->percpu[k].last_seen_ns > last)
+				last = c->percpu[k].last_seen_ns;
+		}
+		if (dir == FERRY_DIR_CLIENT) {
+			r->packets_out += p;
+			r->bytes_out += b;
+		} else {
+			r->packets_in += p;
+			r->bytes_in += b;
+		}
+	}
+	/*
+	 * bpf_ktime_get_ns() is CLOCK_MONOTONIC, as the workers' clock; idle as
+	 * of the copy, as the age is (a packet since then: 0).
+	 */
+	if (last > worker_seen_ns)
+		r->idle_ms = copied_ns > last ? (copied_ns - last) / 1000000ull : 0;
+}
+
+/* A worker answered client i's chunk (or took too long): the reply. */
+static void finish_sessions(struct control *c, int i, bool timed_out)
+{
+	struct client *cl = &c->clients[i];
+	struct snap_slot *sl = &c->snaps[cl->wait_worker];
+	struct ferry_ctl_sessions_reply *h = &c->sbuf->h;
+	struct sess_snap *q = sl->q;
+	uint32_t w = (uint32_t)cl->wait_worker;
+	int err;
+
+	cl->wait_worker = -1;
+	cl->since_ns = mono_ns();
+	if (timed_out) {
+		/* The worker still has it: the slot stays handed until it answers. */
+		sl->owner_fd = -1;
+		err = sessions_error(c, cl, -ETIMEDOUT, "the worker did not answer in time");
+		goto out;
+	}
+	sl->handed = false;
+	sl->owner_fd = -1;
+	memset(h, 0, sizeof(*h));
+	for (uint32_t k = 0; k < q->nr; k++) {
+		struct ferry_ctl_session *r = &c->sbuf->r[k];
+		uint32_t id = q->recs[k].flow_id;
+		const struct cfg_flow *fl = id < CFG_MAX_FLOWS ? c->d->flows[id].fc.flow : NULL;
+
+		*r = q->recs[k];
+		snprintf(r->flow_name, sizeof(r->flow_name), "%s", fl ? fl->name : "?");
+		add_xdp(c, r, q->xdp_slot[k], q->last_seen_ns[k], q->now_ns);
+	}
+	h->next_worker = q->end ? w + 1 : w;
+	h->next_slot = q->end ? 0 : q->next_slot;
+	h->done = q->end && w + 1 >= c->nr_snaps;
+	h->total = q->count;
+	err = send_sessions(c, cl->fd, h, q->nr);
+out:
+	if (err)
+		drop_client(c, i, "cannot take its sessions: dropped");
+}
+
+static void poll_sessions(struct control *c)
+{
+	uint64_t now = mono_ns();
+
+	for (int i = c->nr_clients; i-- > 0;) {
+		struct client *cl = &c->clients[i];
+		struct snap_slot *sl;
+
+		if (cl->wait_worker < 0)
+			continue;
+		sl = &c->snaps[cl->wait_worker];
+		if (atomic_load_explicit(&sl->q->done, memory_order_acquire))
+			finish_sessions(c, i, false);
+		else if (now - cl->wait_ns > CONTROL_SNAP_TIMEOUT_NS)
+			finish_sessions(c, i, true);
+	}
+	/* Chunks whose client went: free once their worker answered. */
+	for (uint32_t w = 0; w < c->nr_snaps; w++) {
+		struct snap_slot *sl = &c->snaps[w];
+
+		if (sl->handed && sl->owner_fd < 0 &&
+		    atomic_load_explicit(&sl->q->done, memory_order_acquire))
+			sl->handed = false;
+	}
+}
+
+/* An admin op from client i (n bytes in r); false when the client goes. */
+static bool handle_admin(struct control *c, int i, const struct ferry_ctl_admin_request *r,
+			 ssize_t n)
+{
+	struct client *cl = &c->clients[i];
+
+	if (n != sizeof(*r)) {
+		drop_client(c, i, "bad admin request: dropped");
+		return false;
+	}
+	if (!is_admin(c, cl->fd, &cl->cred)) {
+		pr_warn_ratelimited("control socket: refused pid %d uid %u: op %#x needs root, "
+				    "ferryd's uid or control_group",
+				    (int)cl->cred.pid, (unsigned int)cl->cred.uid, r->op);
+		if (r->op == FERRY_CTL_RELOAD) {
+			static const char why[] = "refused: not permitted (root, ferryd's user or "
+						  "a member of control_group only)\n";
+
+			send_text(cl->fd, -EPERM, why, sizeof(why) - 1);
+		} else {
+			sessions_error(c, cl, -EPERM, "not permitted");
+		}
+		drop_client(c, i, NULL);
+		return false;
+	}
+	cl->since_ns = mono_ns();
+	cl->admin = true;
+	if (r->op == FERRY_CTL_RELOAD) {
+		static const char busy[] = "refused: another reload is under way\n";
+
+		if (c->reload_fd >= 0 && c->reload_fd != cl->fd) {
+			if (!send_text(cl->fd, -EBUSY, busy, sizeof(busy) - 1))
+				return true;
+			drop_client(c, i, NULL);
+			return false;
+		}
+		c->reload_fd = cl->fd;
+		c->reload_flags = r->flags;
+		pr_info("control socket: pid %d uid %u asks for a %s", (int)cl->cred.pid,
+			(unsigned int)cl->cred.uid,
+			r->flags & FERRY_CTL_DRY_RUN ? "reload dry run" : "reload");
+		return true;
+	}
+	if (r->op == FERRY_CTL_SESSIONS) {
+		if (cl->wait_worker >= 0) {
+			drop_client(c, i, "asked for sessions before its last answer: dropped");
+			return false;
+		}
+		cl->sreq = *r;
+		if (start_sessions(c, cl)) {
+			drop_client(c, i, "cannot take its sessions: dropped");
+			return false;
+		}
+		return true;
+	}
+	drop_client(c, i, "unknown admin op: dropped");
+	return false;
+}
+
 /* One request from client i; false when the client goes. */
 static bool handle_request(struct control *c, int i)
 {
 	struct client *cl = &c->clients[i];
+	union {
+		struct ferry_ctl_request app;
+		struct ferry_ctl_admin_request adm;
+	} u;
 	struct ferry_ctl_request req;
 	struct svc_app_conf *conf;
 	char msg[96];
 	ssize_t n;
 	int err;
 
-	n = recv(cl->fd, &req, sizeof(req), MSG_DONTWAIT | MSG_TRUNC);
+	memset(&u, 0, sizeof(u));
+	n = recv(cl->fd, &u, sizeof(u), MSG_DONTWAIT | MSG_TRUNC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return true;
 	if (n <= 0) {
 		drop_client(c, i, cl->conf ? "closed its connection" : NULL);
 		return false;
 	}
+	if (n >= 12 && u.adm.magic == FERRY_APP_MAGIC && u.adm.version == FERRY_APP_VERSION &&
+	    (u.adm.op == FERRY_CTL_RELOAD || u.adm.op == FERRY_CTL_SESSIONS) && !cl->conf)
+		return handle_admin(c, i, &u.adm, n);
+	req = u.app;
 	if (n != sizeof(req) || req.magic != FERRY_APP_MAGIC || req.version != FERRY_APP_VERSION ||
 	    req.op != FERRY_CTL_ATTACH || !memchr(req.slot, '\0', sizeof(req.slot))) {
 		snprintf(msg, sizeof(msg),
@@ -519,6 +986,7 @@ static void accept_clients(struct control *c)
 		for (int k = 0; k < CONTROL_FDS; k++)
 			cl->fds[k] = -1;
 		cl->since_ns = mono_ns();
+		cl->wait_worker = -1;
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len)) {
 			close(fd);
 			continue;
@@ -534,7 +1002,8 @@ void control__sync(struct control *c)
 	for (int i = c->nr_clients; i-- > 0;) {
 		struct client *cl = &c->clients[i];
 
-		if (!cl->conf && now - cl->since_ns > CONTROL_IDLE_NS)
+		if (!cl->conf && cl->wait_worker < 0 && cl->fd != c->reload_fd &&
+		    now - cl->since_ns > (cl->admin ? CONTROL_ADMIN_IDLE_NS : CONTROL_IDLE_NS))
 			drop_client(c, i, "did not attach in time: dropped");
 		else if (cl->conf && !svc_app__alive(cl->conf, cl->serial))
 			drop_client(c, i, "its slot changed in a reload");
@@ -542,8 +1011,9 @@ void control__sync(struct control *c)
 			drop_client(c, i, "stopped answering");
 	}
 	reap_pending(c, false);
+	poll_sessions(c);
 	if (c->lfd < 0 && has_slots(c->d))
-		listen_on(c);
+		listen_on(c, false);
 }
 
 int control__fill(struct control *c, struct pollfd *pfd)
@@ -588,6 +1058,9 @@ int control__timeout(const struct control *c, int timeout)
 	if (c->nr_pending && timeout > 10)
 		return 10;
 	for (int i = 0; i < c->nr_clients; i++) {
+		/* A worker copies a listing's chunk within a loop iteration: look again soon. */
+		if (c->clients[i].wait_worker >= 0)
+			return timeout > 1 ? 1 : timeout;
 		if (c->clients[i].conf && atomic_load(&c->clients[i].conf->slot.hung))
 			return 0;
 		/* A connection still to attach is dropped on time (control__sync()). */
@@ -610,5 +1083,7 @@ void control__destroy(struct control *c)
 		close(c->lfd);
 		unlink(c->path);
 	}
+	/* After the workers: none can hold a chunk any more. */
+	free_snaps(c);
 	free(c);
 }

@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 
 #include "ferry_shared.h"
+#include "ferryctl_ctl.h"
 #include "version.h"
 
 #define DEFAULT_PIN_PATH "/sys/fs/bpf/ferry"
@@ -202,8 +203,10 @@ struct ctl {
 
 static void usage(FILE *f)
 {
-	fprintf(f, "Usage: ferryctl [-p PIN_PATH] stats|flows|sessions|apps [--json | --format FMT]\n"
+	fprintf(f, "Usage: ferryctl [-p PIN_PATH] stats|flows|sessions --count|apps [--json | --format FMT]\n"
 		   "                [--watch [SECONDS]]\n"
+		   "       ferryctl reload [--dry-run] [--socket PATH]\n"
+		   "       ferryctl sessions [--flow NAME] [--addr ADDRESS] [--limit N] [--json] [--socket PATH]\n"
 		   "       ferryctl --help | --version\n");
 	if (f == stderr) {
 		fprintf(f, "Try 'ferryctl --help' for more information.\n");
@@ -222,7 +225,9 @@ static void usage(FILE *f)
 		   "the XDP counters of each interface; per interface and queue, the AF_XDP\n"
 		   "socket's XDP_STATISTICS and ferry's port counters.\n"
 		   "flows: each configured flow's match rules, on_failure and service chain.\n"
-		   "sessions: the NAT sessions of each flow, per worker.\n"
+		   "sessions --count: the number of NAT sessions of each flow, per worker.\n"
+		   "sessions: each NAT session (ferryctl sessions --help), from ferryd.\n"
+		   "reload: reload ferryd's config and print what changed (ferryctl reload --help).\n"
 		   "apps: the flows' app slots: owner, the attached application (pid, uid),\n"
 		   "its counters, queue depth and average round trip.\n"
 		   "\n"
@@ -1394,6 +1399,20 @@ int main(int argc, char **argv)
 		fprintf(stderr, "ferryctl: missing command\n");
 		usage(stderr);
 		return EXIT_USAGE;
+	}
+	/* Subcommands that ask ferryd over its control socket (ferryctl_ctl.h). */
+	if (!strcmp(argv[optind], "reload"))
+		return ferryctl_reload(argc - optind, argv + optind);
+	if (!strcmp(argv[optind], "sessions")) {
+		int k = optind + 1;
+
+		while (k < argc && strcmp(argv[k], "--count"))
+			k++;
+		if (k == argc)
+			return ferryctl_sessions(argc - optind, argv + optind);
+		/* --count: the per-flow counts from the pinned maps, below. */
+		memmove(&argv[k], &argv[k + 1], (size_t)(argc - k) * sizeof(*argv));
+		argc--;
 	}
 	for (size_t i = 0; i < ARRAY_SIZE(command_names); i++)
 		if (!strcmp(argv[optind], command_names[i]))

@@ -496,6 +496,27 @@ static void routes_fini(struct routes *r)
 	nh_events__destroy(r->events);
 }
 
+/*
+ * A reload, from SIGHUP or ferryctl (rep then gets the report).  Every
+ * outcome is logged; a refused reload keeps the old config.  systemd hears
+ * READY=1 again either way, or `systemctl reload` would wait forever; a dry
+ * run changes nothing and tells systemd nothing.
+ */
+static int do_reload(struct ferry_daemon *d, const char *file, bool keep_log_level,
+		     struct control *ctl, struct reload_report *rep)
+{
+	bool dry_run = rep && rep->dry_run;
+	int err;
+
+	if (!dry_run)
+		notify__reloading();
+	err = reload__run(d, file, keep_log_level, rep);
+	control__sync(ctl);
+	if (!dry_run)
+		notify__ready(NULL);
+	return err;
+}
+
 static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log_level,
 		struct control *ctl)
 {
@@ -511,6 +532,7 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 	while (!d->stop) {
 		struct signalfd_siginfo si;
 		uint64_t now = mono_ms();
+		bool dry_run;
 		int timeout = now < next_publish ? (int)(next_publish - now) : 0;
 		int nctl = control__fill(ctl, &pfd[2]);
 
@@ -524,17 +546,18 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 		control__handle(ctl, &pfd[2], nctl);
 		if (!nctl)
 			control__sync(ctl);
+		/* ferryctl reload: here, where SIGHUP's reload runs too. */
+		if (control__reload_wanted(ctl, &dry_run)) {
+			struct reload_report rep = { .dry_run = dry_run };
+			int err = do_reload(d, file, keep_log_level, ctl, &rep);
+
+			control__reload_done(ctl, err, &rep);
+			reload_report__free(&rep);
+			continue;
+		}
 		if ((pfd[0].revents & POLLIN) && read(sfd, &si, sizeof(si)) == sizeof(si)) {
 			if (si.ssi_signo == SIGHUP) {
-				/*
-				 * Every outcome is logged; a refused reload keeps the old
-				 * config.  systemd hears READY=1 again either way, or
-				 * `systemctl reload` would wait forever.
-				 */
-				notify__reloading();
-				reload__run(d, file, keep_log_level);
-				control__sync(ctl);
-				notify__ready(NULL);
+				do_reload(d, file, keep_log_level, ctl, NULL);
 				continue;
 			}
 			pr_info("%s: stopping", strsignal((int)si.ssi_signo));

@@ -786,3 +786,12 @@ void offload__add_svc(const struct ferry_daemon *d, uint32_t flow_id, int pos,
 	service__offload_counters(ch->ops[pos], ch->conf[pos], client, reply,
 				  (uint64_t *)st->counters);
 }
+
+int64_t offload__stats_slot(const struct ferry_worker *w, const struct nat_session *s)
+{
+	const struct worker_offload *o = w->offload;
+
+	if (!o || !s->offload_slot || s->offload_slot > o->capacity)
+		return -1;
+	return (int64_t)(o->base + s->offload_slot - 1);
+}

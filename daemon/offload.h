@@ -109,6 +109,11 @@ void offload__follow_egress(struct ferry_daemon *d);
  * not offloaded, or has no ratelimit).  0 or -errno.
  */
 int offload__write_ratelimit(struct ferry_daemon *d, uint32_t flow_id, bool configured);
+/*
+ * The fast-path slot of s (its ferry_sess_stats keys are slot * 2 + enum
+ * ferry_dir), or -1 when s is not forwarded in XDP.  The owner only.
+ */
+int64_t offload__stats_slot(const struct ferry_worker *w, const struct nat_session *s);
 /* A flow id's counters start again from 0 (a reload reset it). */
 void offload__rebase(struct ferry_daemon *d, uint32_t flow_id);
 

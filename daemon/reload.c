@@ -65,6 +65,8 @@
  * configured from: configure() must copy what it needs (services/ferry_service.h).
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -211,6 +213,81 @@ int reload__plan(const struct ferry_config *old, const uint32_t old_id[CFG_MAX_F
 	return 0;
 }
 
+/* ---- the report (ferryctl reload) ---- */
+
+void reload_report__printf(struct reload_report *r, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (!r)
+		return;
+	for (;;) {
+		size_t room = r->cap - r->len;
+
+		va_start(ap, fmt);
+		n = vsnprintf(r->text ? r->text + r->len : NULL, r->text ? room : 0, fmt, ap);
+		va_end(ap);
+		if (n < 0)
+			return;
+		if (r->text && (size_t)n < room) {
+			r->len += (size_t)n;
+			return;
+		}
+		{
+			size_t cap = (r->cap ? r->cap * 2 : 1024) + (size_t)n;
+			char *t = realloc(r->text, cap);
+
+			/* A short report beats none: the log has every line anyway. */
+			if (!t) {
+				r->truncated = true;
+				return;
+			}
+			r->text = t;
+			r->cap = cap;
+			if (!r->len)
+				r->text[0] = '\0';
+		}
+	}
+}
+
+void reload_report__free(struct reload_report *r)
+{
+	free(r->text);
+	r->text = NULL;
+	r->len = r->cap = 0;
+}
+
+void reload__describe(const struct ferry_config *old, const struct ferry_config *new,
+		      const struct reload_plan *plan, struct reload_report *r)
+{
+	char buf[96];
+
+	for (int i = 0; i < new->nr_flows; i++) {
+		const struct cfg_flow *was = config__find_flow(old, new->flows[i].name);
+
+		if (!was)
+			reload_report__printf(r, "added %s\n", new->flows[i].name);
+		else if (!plan->unchanged[i])
+			reload_report__printf(r, "changed %s: %s\n", new->flows[i].name,
+					      config__flow_change(was, &new->flows[i], buf,
+								  sizeof(buf)) ?: "its services");
+	}
+	for (int j = 0; j < old->nr_flows; j++)
+		if (!config__find_flow(new, old->flows[j].name))
+			reload_report__printf(r, "removed %s\n", old->flows[j].name);
+	for (int i = 0; i < new->nr_flows; i++)
+		if (plan->unchanged[i])
+			reload_report__printf(r, "unchanged %s\n", new->flows[i].name);
+}
+
+/* Logged, and the report's reason. */
+#define refuse(rep, fmt, ...)                                                  \
+	do {                                                                   \
+		pr_err("reload: " fmt, ##__VA_ARGS__);                         \
+		reload_report__printf(rep, "refused: " fmt "\n", ##__VA_ARGS__); \
+	} while (0)
+
 /* ---- staging ---- */
 
 /*
@@ -254,7 +331,7 @@ static int place_chains(struct ferry_daemon *nd, const struct reload_plan *plan)
  * start-up.
  */
 static int build_rules(struct ferry_daemon *d, struct ferry_daemon *nd,
-		       const struct reload_plan *plan)
+		       const struct reload_plan *plan, struct reload_report *rep)
 {
 	struct ferry_rule sorted[FERRY_MAX_RULES];
 	uint32_t n = 0;
@@ -275,7 +352,7 @@ static int build_rules(struct ferry_daemon *d, struct ferry_daemon *nd,
 		}
 		err = ferry_daemon__add_client_rule(nd, &nd->cfg.flows[f].match, plan->new_id[f]);
 		if (err) {
-			pr_err("reload: flow '%s': cannot add its rule: %s", ch->fc.flow->name,
+			refuse(rep, "flow '%s': cannot add its rule: %s", ch->fc.flow->name,
 			       strerror(-err));
 			return err;
 		}
@@ -284,7 +361,7 @@ static int build_rules(struct ferry_daemon *d, struct ferry_daemon *nd,
 				continue;
 			err = ch->ops[s]->start(&ch->fc, ch->conf[s]);
 			if (err) {
-				pr_err("reload: flow '%s': service '%s' failed to start: %s",
+				refuse(rep, "flow '%s': service '%s' failed to start: %s",
 				       ch->fc.flow->name, ch->ops[s]->name, strerror(-err));
 				return err;
 			}
@@ -448,7 +525,7 @@ static void free_states(struct ferry_daemon *nd, uint32_t nr_workers, void ***st
 
 /* worker_init() of the added flows' services, into st; workers parked. */
 static int init_states(struct ferry_daemon *d, struct ferry_daemon *nd,
-		       const struct reload_plan *plan, void ***st)
+		       const struct reload_plan *plan, void ***st, struct reload_report *rep)
 {
 	for (uint32_t i = 0; i < d->nr_workers; i++) {
 		struct ferry_worker *w = d->workers[i];
@@ -466,7 +543,8 @@ static int init_states(struct ferry_daemon *d, struct ferry_daemon *nd,
 				err = ch->ops[s]->worker_init(ch->conf[s], w,
 							      &st[i][id * CFG_MAX_SERVICES + s]);
 				if (err) {
-					pr_err("reload: worker %u: flow '%s': service '%s' failed "
+					refuse(rep,
+					       "worker %u: flow '%s': service '%s' failed "
 					       "to start: %s",
 					       w->id, ch->fc.flow->name, ch->ops[s]->name,
 					       strerror(-err));
@@ -613,11 +691,13 @@ static const char *plural(int n)
 	return n == 1 ? "" : "s";
 }
 
-int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
+int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level,
+		struct reload_report *rep)
 {
 	struct flow_chain *dead = NULL;
 	struct cfg_errors errs = { .file = file };
 	uint32_t ids[CFG_MAX_FLOWS] = {};
+	bool dry_run = rep && rep->dry_run;
 	struct reload_plan plan;
 	struct ferry_daemon *nd;
 	enum ferry_log_level level;
@@ -626,12 +706,15 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
 	uint32_t sessions;
 	int err;
 
-	pr_info("reload: loading %s", file);
+	pr_info("reload: %s %s", dry_run ? "dry run of" : "loading", file);
 	nd = calloc(1, sizeof(*nd));
 	dead = calloc(CFG_MAX_FLOWS, sizeof(*dead));
+	/* The errors' lines, for the report: a malloc'd "" starts the capture. */
+	if (rep)
+		errs.capture = calloc(1, 1);
 	if (!nd || !dead) {
 		err = -ENOMEM;
-		pr_err("reload: out of memory; the running config stays in force");
+		refuse(rep, "out of memory; the running config stays in force");
 		goto out_free;
 	}
 	nd->steer = d->steer;
@@ -648,25 +731,41 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
 		err = place_chains(nd, &plan);
 	if (err) {
 		if (errs.count)
-			pr_err("reload: %s: %d error%s; the running config stays in force", file,
+			refuse(rep, "%s: %d error%s; the running config stays in force", file,
 			       errs.count, plural(errs.count));
 		else
-			pr_err("reload: %s: %s; the running config stays in force", file,
+			refuse(rep, "%s: %s; the running config stays in force", file,
 			       strerror(-err));
+		if (errs.capture)
+			reload_report__printf(rep, "%s", errs.capture);
+		goto out_destroy_staged;
+	}
+	reload__describe(&d->cfg, &nd->cfg, &plan, rep);
+	if (dry_run) {
+		reload_report__printf(rep,
+				      "dry run: %d flow%s would be added, %d changed, %d removed, "
+				      "%d unchanged; nothing applied\n",
+				      plan.added, plural(plan.added), plan.changed, plan.removed,
+				      plan.unchanged_count);
+		pr_info("reload: dry run: %d flow%s would be added, %d changed, %d removed, %d "
+			"unchanged",
+			plan.added, plural(plan.added), plan.changed, plan.removed,
+			plan.unchanged_count);
 		goto out_destroy_staged;
 	}
 	/* Unchanged flows keep their running chain: this copy only validated. */
 	for (int f = 0; f < nd->cfg.nr_flows; f++)
 		if (plan.unchanged[f])
 			ferry_daemon__destroy_chain(&nd->flows[plan.new_id[f]]);
-	err = build_rules(d, nd, &plan);
+	err = build_rules(d, nd, &plan, rep);
 	if (err) {
-		pr_err("reload: the running config stays in force");
+		refuse(rep, "the running config stays in force");
 		goto out_destroy_staged;
 	}
 	if (d->nr_rules + nd->nr_rules > FERRY_MAX_RULES) {
 		err = -ENOSPC;
-		pr_err("reload: the old and new rule tables need %u slots together, more than %d; "
+		refuse(rep,
+		       "the old and new rule tables need %u slots together, more than %d; "
 		       "restart ferryd to apply this config",
 		       d->nr_rules + nd->nr_rules, FERRY_MAX_RULES);
 		goto out_destroy_staged;
@@ -674,22 +773,24 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
 	st = alloc_states(d->nr_workers);
 	if (!st) {
 		err = -ENOMEM;
-		pr_err("reload: out of memory; the running config stays in force");
+		refuse(rep, "out of memory; the running config stays in force");
 		goto out_destroy_staged;
 	}
 	err = write_appended(d, nd);
 	if (err) {
-		pr_err("reload: cannot write the rule table; the running config stays in force");
+		refuse(rep, "cannot write the rule table; the running config stays in force");
 		goto out_destroy_staged;
 	}
 	parked_at = mono_us();
 	err = park_all(d);
-	if (err)
+	if (err) {
+		refuse(rep, "the workers did not pause; the running config stays in force");
 		goto out_clear_appended;
-	err = init_states(d, nd, &plan, st);
+	}
+	err = init_states(d, nd, &plan, st, rep);
 	if (err) {
 		unpark(d);
-		pr_err("reload: the running config stays in force");
+		refuse(rep, "the running config stays in force");
 		goto out_clear_appended;
 	}
 	sessions = swap(d, nd, &plan, st, dead);
@@ -698,8 +799,11 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
 		 (unsigned long long)(mono_us() - parked_at));
 
 	err = write_final(d);
-	if (err)
+	if (err) {
 		pr_err("reload: cannot rewrite the rule table; new flows may not be steered");
+		reload_report__printf(rep, "warning: cannot rewrite the rule table; new flows "
+					   "may not be steered\n");
+	}
 	update_info(d, &plan, dead);
 	for (int id = 0; id < CFG_MAX_FLOWS; id++)
 		ferry_daemon__destroy_chain(&dead[id]);
@@ -710,6 +814,11 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
 		"changed and removed flows closed",
 		plan.added, plural(plan.added), plan.changed, plan.removed, plan.unchanged_count,
 		sessions, plural((int)sessions));
+	reload_report__printf(rep,
+			      "applied: %d flow%s added, %d changed, %d removed, %d unchanged; %u "
+			      "session%s of changed and removed flows closed\n",
+			      plan.added, plural(plan.added), plan.changed, plan.removed,
+			      plan.unchanged_count, sessions, plural((int)sessions));
 	err = 0;
 	goto out_free;
 

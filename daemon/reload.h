@@ -42,11 +42,35 @@ int reload__init(struct ferry_daemon *d);
 void reload__fini(struct ferry_daemon *d);
 
 /*
+ * What a reload did or would do, for `ferryctl reload` (daemon/control.c):
+ * lines "added NAME", "removed NAME", "changed NAME: why", "unchanged NAME",
+ * then a summary line; or "refused: why" and the config's FILE:LINE:COL
+ * errors.  dry_run: validate and diff only, apply nothing.
+ */
+struct reload_report {
+	bool dry_run;
+	char *text; /* NUL-terminated, malloc'd; NULL until something is written */
+	size_t len, cap;
+	bool truncated; /* ran out of memory: the text is short */
+};
+
+void reload_report__printf(struct reload_report *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void reload_report__free(struct reload_report *r);
+/* The added/removed/changed/unchanged lines of `plan` (from reload__plan()). */
+void reload__describe(const struct ferry_config *old, const struct ferry_config *new,
+		      const struct reload_plan *plan, struct reload_report *r);
+
+/*
  * Loads `file` and applies it, or keeps the running config in force and
  * logs why.  `keep_log_level`: -v was given, log_level is not applied.
+ * `rep` (or NULL) gets the report; with rep->dry_run nothing is applied
+ * (services' start() and worker_init() do not run: a failure of theirs
+ * shows only in a real reload).  0, or -errno when refused.
  * Main thread only.
  */
-int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level);
+int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level,
+		struct reload_report *rep);
 
 struct nh_resolver;
 /*

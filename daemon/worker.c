@@ -44,6 +44,7 @@
 #include "nat.h"
 #include "nexthop.h"
 #include "offload.h"
+#include "sessions.h"
 #include "steer.h"
 #include "xdp_port.h"
 
@@ -153,7 +154,7 @@ static uint64_t sleep_budget(const struct ferry_worker *w, uint64_t max_ns)
 
 static void idle_wait(struct ferry_worker *w)
 {
-	struct pollfd fds[CFG_MAX_IFACES + 2];
+	struct pollfd fds[CFG_MAX_IFACES + 3];
 	int nfds = w->nr_ports;
 	bool tx_busy = false;
 	uint64_t timeout_ns;
@@ -168,6 +169,13 @@ static void idle_wait(struct ferry_worker *w)
 	/* A reload must not wait out a 100 ms sleep to park this worker. */
 	if (w->d->park_fd >= 0) {
 		fds[nfds].fd = w->d->park_fd;
+		fds[nfds].events = POLLIN;
+		fds[nfds].revents = 0;
+		nfds++;
+	}
+	/* Nor a listing's request (ferryctl sessions). */
+	if (atomic_load_explicit(&w->snap_fd, memory_order_relaxed) >= 0) {
+		fds[nfds].fd = atomic_load_explicit(&w->snap_fd, memory_order_relaxed);
 		fds[nfds].events = POLLIN;
 		fds[nfds].revents = 0;
 		nfds++;
@@ -257,6 +265,9 @@ static void *worker__run(void *arg)
 
 		__atomic_store_n(&w->loops, w->loops + 1, __ATOMIC_RELAXED);
 		w->now_ns = now_ns();
+		/* Between two bursts: a listing's chunk never meets a half-updated table. */
+		if (atomic_load_explicit(&w->snap_req, memory_order_relaxed))
+			sessions__serve(w);
 		for (int i = 0; i < w->nr_ports; i++) {
 			port__complete(w->ports[i]);
 			port__refill(w->ports[i]);
@@ -338,6 +349,7 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 		return -ENOMEM;
 	memset(w, 0, sizeof(*w));
 	w->id = id;
+	atomic_store(&w->snap_fd, -1);
 	w->queue = id;
 	w->d = d;
 	w->batch = cfg->umem.batch < WORKER_MAX_BATCH ? cfg->umem.batch : WORKER_MAX_BATCH;

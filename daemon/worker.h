@@ -64,6 +64,9 @@ struct ferry_worker {
 	bool running;
 	volatile int stop;
 	atomic_int parked;           /* at the reload quiescent point (daemon/reload.c) */
+	/* ferryctl sessions (daemon/sessions.h): a chunk asked of this worker, and its doorbell */
+	struct sess_snap *_Atomic snap_req;
+	atomic_int snap_fd;          /* an eventfd, -1 until the control socket sets it */
 	/* loop iterations; the main thread's watchdog reads it to see the worker is not stuck */
 	uint64_t loops;
 	/* packets that matched no rule or did not parse (the XDP program disagreed) */

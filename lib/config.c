@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <sched.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -1113,6 +1114,40 @@ static void h_control_socket(struct parser *p, const struct key_handler *h, yaml
 	strcpy(cfg->control_socket, path);
 }
 
+/*
+ * Who besides root and ferryd's own user may use ferryctl's admin ops on
+ * the control socket (reload, sessions): a group, by name or number.
+ */
+static void h_control_group(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			    void *obj)
+{
+	struct ferry_config *cfg = obj;
+	const struct cfg_node *n = node_of(p, val);
+	char name[64], *end;
+	struct group *gr;
+	unsigned long v;
+
+	if (copy_text(n, h->key, name, sizeof(name), p->errs))
+		return;
+	if (name[0] >= '0' && name[0] <= '9') {
+		errno = 0;
+		v = strtoul(name, &end, 10);
+		if (errno || *end || v >= (gid_t)-1) {
+			cfg_error(p->errs, val, "%s: '%s' is not a group id", h->key, name);
+			return;
+		}
+		cfg->control_gid = (gid_t)v;
+	} else {
+		gr = getgrnam(name);
+		if (!gr) {
+			cfg_error(p->errs, val, "%s: no group '%s'", h->key, name);
+			return;
+		}
+		cfg->control_gid = gr->gr_gid;
+	}
+	cfg->control_group_set = true;
+}
+
 /* A scalar that must be one of a few words, each standing for a value. */
 /*
  * Reads the word at `val` into *out; reports "KEY: 'x' is not one of a, b, c"
@@ -1710,6 +1745,7 @@ static const struct key_handler root_keys[] = {
 	{ .key = "log_level", .fn = h_log_level },
 	{ .key = "service_dir", .fn = h_service_dir },
 	{ .key = "control_socket", .fn = h_control_socket },
+	{ .key = "control_group", .fn = h_control_group },
 	{ .key = "queues",
 	  .fn = h_u32,
 	  .off = offsetof(struct ferry_config, queues),
@@ -2070,6 +2106,40 @@ bool config__flow_equal(const struct cfg_flow *a, const struct cfg_flow *b)
 		    !args_equal(a->services[i].args, b->services[i].args))
 			return false;
 	return true;
+}
+
+/* What config__flow_equal() found different, first difference only, for reload's report. */
+const char *config__flow_change(const struct cfg_flow *a, const struct cfg_flow *b, char *buf,
+				size_t len)
+{
+	const struct cfg_match *ma = &a->match, *mb = &b->match;
+
+	if (ma->l4_proto != mb->l4_proto)
+		return "match: protocol";
+	if (!prefix_equal(&ma->dst, &mb->dst))
+		return "match: destination";
+	if (ma->dport.lo != mb->dport.lo || ma->dport.hi != mb->dport.hi)
+		return "match: port";
+	if (!prefix_equal(&ma->src, &mb->src))
+		return "match: source";
+	if (a->on_failure != b->on_failure)
+		return "on_failure";
+	if (a->offload != b->offload)
+		return "offload";
+	if (a->nr_services != b->nr_services)
+		return "services: the chain";
+	for (int i = 0; i < a->nr_services; i++) {
+		if (strcmp(a->services[i].name, b->services[i].name)) {
+			snprintf(buf, len, "services: %s replaces %s", b->services[i].name,
+				 a->services[i].name);
+			return buf;
+		}
+		if (!args_equal(a->services[i].args, b->services[i].args)) {
+			snprintf(buf, len, "services: %s's arguments", b->services[i].name);
+			return buf;
+		}
+	}
+	return strcmp(a->name, b->name) ? "name" : NULL;
 }
 
 const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const char *name)

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <net/if.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <netinet/in.h>
 
 /* cfg_prefix, cfg_mark, cfg_node and the argument tables are the service ABI's. */
@@ -121,6 +122,8 @@ struct ferry_config {
 	char pin_path[256];            /* default /sys/fs/bpf/ferry */
 	char service_dir[256];         /* out-of-tree services, default /usr/lib/ferry/services */
 	char control_socket[108];      /* apps attach here (sun_path), default FERRY_CONTROL_SOCKET */
+	bool control_group_set;        /* control_group: its members may use ferryctl's admin ops */
+	gid_t control_gid;
 	char log_level[16];            /* "" = keep the command line's */
 	uint32_t queues;               /* workers = queues, default 1 */
 	int nr_cpus;                   /* 0: workers are not pinned */
@@ -185,6 +188,13 @@ extern void (*config__key_hook)(const void *table, const char *key);
  * text); compare two flows whose services were both configured, or neither.
  */
 bool config__flow_equal(const struct cfg_flow *a, const struct cfg_flow *b);
+/*
+ * Why two flows config__flow_equal() finds different differ, in a few words
+ * ("match: port", "services: forward's arguments"), the first difference
+ * found; NULL when they are equal.  buf (len bytes) may hold the answer.
+ */
+const char *config__flow_change(const struct cfg_flow *a, const struct cfg_flow *b, char *buf,
+				size_t len);
 
 /*
  * At start, in ferryd's network namespace: nat.ports must not overlap the

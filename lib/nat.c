@@ -314,6 +314,22 @@ uint32_t nat_table__capacity(const struct nat_table *t)
 	return t->capacity;
 }
 
+const struct nat_session *nat_table__next(const struct nat_table *t, uint32_t *slot,
+					 uint32_t limit)
+{
+	uint32_t end = *slot < t->capacity && t->capacity - *slot > limit ? *slot + limit
+									 : t->capacity;
+
+	for (uint32_t i = *slot; i < end; i++) {
+		if (!t->in_use[i])
+			continue;
+		*slot = i + 1;
+		return &t->sessions[i];
+	}
+	*slot = end > *slot ? end : *slot;
+	return NULL;
+}
+
 const struct nat_stats *nat_table__stats(const struct nat_table *t)
 {
 	return &t->stats;

@@ -79,6 +79,8 @@ struct nat_session {
 	uint64_t created_ns;
 	struct tcp_track tcp;      /* TCP sessions: connection state (tcp_state.h) */
 	uint32_t packets;          /* seen by a worker, both directions (saturates) */
+	/* Seen by a worker, for ferryctl sessions: [0] client -> upstream, [1] replies. */
+	uint64_t dir_packets[2], dir_bytes[2];
 	/*
 	 * The XDP fast path (daemon/offload.c): the owner's offload slot + 1
 	 * while the session is installed there (0: it is not), and when an
@@ -107,6 +109,14 @@ void nat_table__destroy(struct nat_table *t);
 uint32_t nat_table__count(const struct nat_table *t);
 uint32_t nat_table__capacity(const struct nat_table *t);
 const struct nat_stats *nat_table__stats(const struct nat_table *t);
+/*
+ * Listing (ferryctl sessions), by the table's owner only: the first session
+ * in a slot from *slot on, looking at `limit` slots at most; *slot moves
+ * past it (or past the slots looked at).  NULL when none was found there:
+ * the walk is over when *slot reaches nat_table__capacity().
+ */
+const struct nat_session *nat_table__next(const struct nat_table *t, uint32_t *slot,
+					 uint32_t limit);
 /*
  * For tests and benchmarks, not the packet path: the home bucket of `k` in
  * the index it is looked up in (a client tuple in the client index, a reply
@@ -237,6 +247,12 @@ void nat_table__set_idle_check(struct nat_table *t, bool (*busy)(struct nat_sess
 			       void *ctx);
 /* A packet of `s` at `now_ns`, from the upstream (`reply`) or the client. */
 void nat_session__seen(struct nat_session *s, uint64_t now_ns, bool reply);
+/* Counts a packet of `bytes` (its frame) of `s` that a worker handled. */
+static inline void nat_session__count(struct nat_session *s, bool reply, uint32_t bytes)
+{
+	s->dir_packets[reply]++;
+	s->dir_bytes[reply] += bytes;
+}
 /*
  * What early drop may take: a UDP session not assured (never answered, or
  * a lone exchange), a TCP one whose handshake never completed or that is

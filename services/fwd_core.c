@@ -355,6 +355,7 @@ int fwd_core__from_client(const struct fwd_core *c, struct fwd_nh *nh, struct fe
 		return reason;
 	s->last_seen_ns = now;
 	nat_session__seen(s, now, false);
+	nat_session__count(s, false, p->len);
 	v = fwd_hop_upstream(c, nh, s, now);
 	if (v > NH_HOLD)
 		return nh_verdict_drop(v);
@@ -401,6 +402,7 @@ int fwd_core__from_upstream(const struct fwd_core *c, struct fwd_nh *nh, struct 
 		s->last_seen_ns = now;
 		/* Replied, and a stream after a while: early drop passes it by then. */
 		nat_session__seen(s, now, true);
+		nat_session__count(s, true, p->len);
 	}
 	v = fwd_hop_client(c, nh, s, now);
 	if (v > NH_HOLD)

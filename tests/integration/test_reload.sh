@@ -13,6 +13,12 @@ RATE=250 # N / RATE = 20 s: the stream spans every reload
 Q=${FERRY_TEST_QUEUES:-1} # workers; 2 exercises parking with hand-off rings
 CONF=$WORKDIR/ferry.yaml
 LOG=$WORKDIR/ferryd.log
+# ferryctl reload's socket: traversable by others, so that the unprivileged
+# check reaches ferryd and is refused by it, not by the file system.
+SOCK=$WORKDIR/ctl/ferryd.sock
+mkdir -p "$WORKDIR/ctl" && chmod o+x "$WORKDIR" "$WORKDIR/ctl"
+CTL_OUT=$WORKDIR/ctl.out
+CTL_ERR=$WORKDIR/ctl.err
 
 flow_a() {
 	cat <<-YAML
@@ -58,6 +64,7 @@ write_config() {
 		  - name: px-s
 		    xdp_mode: native
 		queues: ${1:-$Q}
+		control_socket: $SOCK
 		nat:
 		  ports: 40000-40999
 		flows:
@@ -107,6 +114,30 @@ stat_of() { # FLOW JQ-PATH  (from the last `save_stats`)
 save_stats() { "$FERRYCTL" -p "$(pin_dir)" stats --json >"$WORKDIR/stats.json"; }
 flow_names() { "$FERRYCTL" -p "$(pin_dir)" stats --json | jq -r '[.flows[].name] | sort | join(",")'; }
 
+# ferryctl reload [ARGS]: its output in $CTL_OUT and $CTL_ERR; returns its exit status.
+ctl_reload() {
+	"$FERRYCTL" reload --socket "$SOCK" "$@" >"$CTL_OUT" 2>"$CTL_ERR"
+	local st=$?
+	sed 's/^/  ferryctl reload: /' "$CTL_OUT" "$CTL_ERR" >&2
+	return $st
+}
+out_has() { grep -qE "$1" "$CTL_OUT"; }
+err_has() { grep -qE "$1" "$CTL_ERR"; }
+# The report names exactly these flows in these roles: "added:C changed:B unchanged:A".
+report_is() {
+	[ "$(grep -E '^(added|removed|changed|unchanged) ' "$CTL_OUT" | sed -E 's/^([a-z]+) ([^: ]+).*/\1:\2/' |
+		sort | tr '\n' ' ' | sed 's/ $//')" = "$1" ]
+}
+
+# step_ctl NAME SUMMARY-REGEX ROLES: the same as step, through ferryctl reload.
+step_ctl() {
+	ctl_reload
+	check "ferryctl reload $1: exits 0" [ $? = 0 ]
+	check "ferryctl reload $1: reports $2" out_has "^applied: $2"
+	check "ferryctl reload $1: lists $3" report_is "$3"
+	check "reload $1: applied ($2)" eval "last_summary | grep -qE '$2'"
+}
+
 step() { # NAME EXPECTED-SUMMARY-REGEX  (after write_config)
 	reload
 	check "reload $1: applied ($2)" eval "last_summary | grep -qE '$2'"
@@ -132,13 +163,39 @@ A_CLI=$!
 track_pid $A_CLI
 sleep 1
 
+# Dry run: B changed, C added, A unchanged; reported, nothing applied.
+{
+	flow_a
+	flow_b 5001 7002
+	cat <<-YAML
+	  - name: C
+	    match: {protocol: udp, destination: 198.18.1.1/32, port: 5003}
+	    services:
+	      - forward: {upstream: 198.18.2.2:7003}
+	YAML
+} | write_config
+ctl_reload --dry-run
+check "dry run: exits 0" [ $? = 0 ]
+check "dry run: lists added C, changed B, unchanged A" report_is "added:C changed:B unchanged:A"
+check "dry run: B changed in its forward arguments" out_has "^changed B: services: forward's arguments$"
+check "dry run: says nothing was applied" \
+	out_has "^dry run: 1 flow would be added, 1 changed, 0 removed, 1 unchanged; nothing applied$"
+check "dry run: B still forwards to port 7001" b_works 5001 7001
+check "dry run: C is not steered" b_absent 5003
+check "dry run: ferryctl still lists A and B" [ "$(flow_names)" = A,B ]
+check "dry run: no reload happened" [ "$(grep -cE 'reload: [0-9]+ flows? added' "$LOG")" = 0 ]
+# Dry run of a match change: the why names it.
+{ flow_a; flow_b 5002 7001; } | write_config
+ctl_reload -n
+check "dry run: a port change is reported as such" out_has "^changed B: match: port$"
+
 # 1: B's upstream changes.
 { flow_a; flow_b 5001 7002; } | write_config
-step 1 "0 flows added, 1 changed, 0 removed, 1 unchanged"
+step_ctl 1 "0 flows added, 1 changed, 0 removed, 1 unchanged" "changed:B unchanged:A"
 check "reload 1: B forwards to port 7002" b_works 5001 7002
 # 2: B removed.
 flow_a | write_config
-step 2 "0 flows added, 0 changed, 1 removed, 1 unchanged"
+step_ctl 2 "0 flows added, 0 changed, 1 removed, 1 unchanged" "removed:B unchanged:A"
 check "reload 2: B is no longer steered" b_absent 5001
 check "reload 2: ferryctl lists only A" [ "$(flow_names)" = A ]
 # 3: B added again.
@@ -146,6 +203,42 @@ check "reload 2: ferryctl lists only A" [ "$(flow_names)" = A ]
 step 3 "1 flow added, 0 changed, 0 removed, 1 unchanged"
 check "reload 3: B forwards to port 7003" b_works 5001 7003
 check "reload 3: ferryctl lists A and B" [ "$(flow_names)" = A,B ]
+
+# Refused through ferryctl: a syntax error, then an unknown service.
+{ flow_a; flow_b 5001 7100; echo "  - name: [broken"; } | write_config
+ctl_reload
+st=$?
+check "ferryctl reload, syntax error: exits 1" [ $st = 1 ]
+check "ferryctl reload, syntax error: says refused" err_has "^refused: $CONF: 1 error; the running config stays in force"
+check "ferryctl reload, syntax error: the error at FILE:LINE:COL" err_has "^$CONF:[0-9]+:[0-9]+: "
+{
+	flow_a
+	flow_b 5001 7100
+	cat <<-YAML
+	  - name: D
+	    match: {protocol: udp, destination: 198.18.1.1/32, port: 5004}
+	    services:
+	      - no_such_service: {x: 1}
+	YAML
+} | write_config
+ctl_reload
+st=$?
+check "ferryctl reload, unknown service: exits 1" [ $st = 1 ]
+check "ferryctl reload, unknown service: named at FILE:LINE:COL" \
+	err_has "^$CONF:[0-9]+:[0-9]+: .*no_such_service"
+check "ferryctl reload, refused: B still forwards to port 7003" b_works 5001 7003
+check "ferryctl reload, refused: ferryctl still lists A and B" [ "$(flow_names)" = A,B ]
+# Not root, not ferryd's user: refused by ferryd, nothing reloaded.
+before=$(reloads)
+{ flow_a; flow_b 5001 7100; } | write_config
+setpriv --reuid=nobody --regid=nogroup --clear-groups \
+	"$FERRYCTL" reload --socket "$SOCK" >"$CTL_OUT" 2>"$CTL_ERR"
+st=$?
+sed 's/^/  nobody: /' "$CTL_ERR" >&2
+check "ferryctl reload as nobody: exits 3" [ $st = 3 ]
+check "ferryctl reload as nobody: says not permitted" err_has "not permitted"
+check "ferryctl reload as nobody: nothing was loaded" [ "$(reloads)" = "$before" ]
+check "ferryctl reload as nobody: B still forwards to port 7003" b_works 5001 7003
 
 # An invalid config: every error logged with FILE:LINE:COL, nothing changes.
 {

@@ -360,7 +360,7 @@ run_ferryctl() { # PIN_DIR
 			has("rx_fill_ring_empty_descs") and has("tx_ring_empty_descs") and
 			has("rx_invalid_descs") and has("tx_invalid_descs")' "$WORKDIR/stats.json" >/dev/null
 	"$FERRYCTL" -p "$pins" stats | sed -n '/^interface px-c queue/,$p' | head -3 >&2
-	"$FERRYCTL" -p "$pins" sessions --json >"$WORKDIR/sessions.json"
+	"$FERRYCTL" -p "$pins" sessions --count --json >"$WORKDIR/sessions.json"
 	check "sessions --json: one session for sd-udp" \
 		[ "$(jq '.flows[] | select(.name == "sd-udp") | .sessions' "$WORKDIR/sessions.json")" = 1 ]
 	check "sessions --json: on worker 0" \

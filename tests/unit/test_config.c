@@ -739,6 +739,26 @@ static void test_top_scalars(void)
 	}
 }
 
+/* control_group: a group by name or number; unknown ones refused at their place. */
+static void test_control_group(void)
+{
+	expect_ok(MINIMAL);
+	CU_ASSERT(!cfg.control_group_set);
+	done();
+	expect_ok("control_group: root\n" MINIMAL);
+	CU_ASSERT(cfg.control_group_set);
+	CU_ASSERT_EQUAL(cfg.control_gid, 0);
+	done();
+	expect_ok("control_group: 4242\n" MINIMAL);
+	CU_ASSERT(cfg.control_group_set);
+	CU_ASSERT_EQUAL(cfg.control_gid, 4242);
+	done();
+	expect_one("control_group: no-such-group-here\n" MINIMAL,
+		   "t.yaml:1:16: control_group: no group 'no-such-group-here'");
+	expect_one("control_group: 12x\n" MINIMAL, "t.yaml:1:16: control_group: '12x' is not a group id");
+	expect_one("control_group: [a]\n" MINIMAL, "t.yaml:1:16: control_group: expected a scalar");
+}
+
 static void test_control_socket(void)
 {
 	expect_ok("control_socket: /tmp/ferry-t/ctl.sock\n" MINIMAL);
@@ -1604,6 +1624,7 @@ static CU_TestInfo config_tests[] = {
 	{ "names", test_names },
 	{ "pin_path, service_dir and log_level", test_top_scalars },
 	{ "control_socket", test_control_socket },
+	{ "control_group", test_control_group },
 	{ "app slot names are unique", test_app_names },
 	{ "service entry forms", test_services_forms },
 	{ "entry count limits", test_limits },

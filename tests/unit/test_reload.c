@@ -255,6 +255,72 @@ static void test_real_changes(void)
 	}
 }
 
+/* The report ferryctl reload prints: each flow's role, and for a changed one what changed. */
+static void test_report(void)
+{
+	static const struct {
+		const char *flow, *line;
+	} cases[] = {
+		{ "    match: {protocol: udp, destination: 198.18.1.0/24, port: 5000}\n"
+		  "    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		  "changed A: match: destination\n" },
+		{ "    match: {protocol: udp, destination: 198.18.1.1, port: 5000-5001}\n"
+		  "    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		  "changed A: match: port\n" },
+		{ "    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		  "    on_failure: drop\n"
+		  "    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		  "changed A: on_failure\n" },
+		{ "    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		  "    services: [compress, {forward: {upstream: 198.18.2.2:6000}}]\n",
+		  "changed A: services: the chain\n" },
+		{ "    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		  "    services: [{forward: {upstream: 198.18.2.2:6001}}]\n",
+		  "changed A: services: forward's arguments\n" },
+		{ "    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		  "    services: [{forward: {upstream: 198.18.2.2:6000}}]\n",
+		  "unchanged A\n" },
+	};
+	const char *b = "  - name: B\n"
+			"    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+			"    services: [{forward: {upstream: 198.18.2.2:6001}}]\n";
+	const char *c = "  - name: C\n"
+			"    match: {protocol: udp, destination: 198.18.1.1, port: 5002}\n"
+			"    services: [{forward: {upstream: 198.18.2.2:6002}}]\n";
+	char olds[1024], news[1024];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct reload_report r = {};
+		struct reload_plan p;
+
+		snprintf(news, sizeof(news), "  - name: A\n%s", cases[i].flow);
+		CU_ASSERT_EQUAL(plan_of(head, flow_a, NULL, head, news, &p), 0);
+		reload__describe(&old_cfg, &new_cfg, &p, &r);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(r.text);
+		CU_ASSERT_STRING_EQUAL(r.text, cases[i].line);
+		reload_report__free(&r);
+		done();
+	}
+	/* A and B running; A, C loaded: C added, B removed, A unchanged, in that order. */
+	{
+		struct reload_report r = {};
+		struct reload_plan p;
+
+		snprintf(olds, sizeof(olds), "%s%s", flow_a, b);
+		snprintf(news, sizeof(news), "%s%s", c, flow_a);
+		CU_ASSERT_EQUAL(plan_of(head, olds, NULL, head, news, &p), 0);
+		reload__describe(&old_cfg, &new_cfg, &p, &r);
+		CU_ASSERT_PTR_NOT_NULL_FATAL(r.text);
+		CU_ASSERT_STRING_EQUAL(r.text, "added C\nremoved B\nunchanged A\n");
+		/* The printf grows its buffer: a long line is kept whole. */
+		reload_report__printf(&r, "%0*d\n", 5000, 7);
+		CU_ASSERT_EQUAL(r.len, strlen("added C\nremoved B\nunchanged A\n") + 5001);
+		CU_ASSERT_EQUAL(strlen(r.text), r.len);
+		reload_report__free(&r);
+		done();
+	}
+}
+
 /* Two daemons whose flows are configured, as ferryd's are when it plans a reload. */
 static struct ferry_daemon d_old, d_new;
 
@@ -370,6 +436,7 @@ static CU_TestInfo reload_tests[] = {
     {"real_changes", test_real_changes},
     {"configured_arguments", test_configured_arguments},
     {"remove_flow_sessions", test_remove_flow_sessions},
+    {"report", test_report},
     CU_TEST_INFO_NULL,
 };
 
