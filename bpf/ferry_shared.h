@@ -235,6 +235,7 @@ struct ferry_app_slot_stats {
 	__u64 timeouts;
 	__u64 queue_depth;     /* packets with the application now, all queues */
 	__u64 rtt_avg_ns;      /* average round trip, since the slot was configured */
+	__u64 sleeps;          /* idle worker waits for the application's wake-up (eventfd) */
 };
 
 /* Name of each flow, so that ferryctl needs no config file to label counters. */

@@ -227,6 +227,7 @@ static void reap_pending(struct control *c, bool all)
 		if (svc_app__alive(p->conf, p->serial)) {
 			p->conf->slot.area = NULL;
 			p->conf->slot.wake_app_fd = -1;
+			p->conf->slot.wake_ferry_fd = -1;
 		}
 		munmap(p->area, p->size);
 		close_fds(p->fds);
@@ -479,6 +480,7 @@ static bool handle_request(struct control *c, int i)
 	memcpy(cl->name, conf->name, sizeof(cl->name));
 	conf->slot.area = cl->area;
 	conf->slot.wake_app_fd = cl->fds[3];
+	conf->slot.wake_ferry_fd = cl->fds[2];
 	conf->slot.pid = cl->cred.pid;
 	conf->slot.uid = cl->cred.uid;
 	atomic_store(&conf->slot.hung, false);

@@ -152,6 +152,29 @@ void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns)
 		w->wake_ns = deadline_ns;
 }
 
+void ferry_worker__wait_fd(struct ferry_worker *w, int fd, uint64_t poll_ns,
+			   bool (*arm)(void *ctx), void *ctx)
+{
+	if (!poll_ns)
+		poll_ns = 1;
+	if (!w->poll_ns || poll_ns < w->poll_ns)
+		w->poll_ns = poll_ns;
+	/* No room to sleep on it: then its poll deadline holds asleep too. */
+	if (fd < 0 || w->nr_waits == WORKER_MAX_WAITS) {
+		ferry_worker__wake_at(w, poll_ns);
+		return;
+	}
+	w->waits[w->nr_waits].fd = fd;
+	w->waits[w->nr_waits].arm = arm;
+	w->waits[w->nr_waits].ctx = ctx;
+	w->nr_waits++;
+}
+
+uint64_t ferry_worker__wait_wakeups(const struct ferry_worker *w)
+{
+	return w->wait_wakeups;
+}
+
 int ferry_worker__route_init(struct ferry_worker *w)
 {
 	struct nh_cache_params params;

@@ -54,6 +54,16 @@
  * the `flags` of the ring it consumes and checks the ring once more; the
  * producer writes it only when it sees the flag (AF_XDP's
  * need_wakeup).  No syscall per packet on either side.
+ *
+ * ferryd's side sleeps too: a worker (in interrupt mode, the default) with
+ * packets out at the application and nothing else to do sets the flag in
+ * from_app.flags, looks at FROM_APP once more and sleeps on the eventfd,
+ * bounded by the slot's timeout.  An application must therefore, after
+ * publishing FROM_APP's producer, issue a full fence, read from_app.flags
+ * and write the eventfd (any nonzero 8-byte value) when the flag is set;
+ * one that never does has its verdicts taken only at ferryd's next timeout
+ * scan (every timeout_ms / 8).  A worker in a busy-poll or spin mode never
+ * sleeps and never sets the flag.
  */
 #ifndef FERRY_APP_H
 #define FERRY_APP_H

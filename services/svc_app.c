@@ -216,6 +216,7 @@ static int app_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 	c->timeout_ns = (uint64_t)a.timeout_ms * 1000000;
 	c->pos = svc_entry_index(fc, args);
 	c->slot.wake_app_fd = -1;
+	c->slot.wake_ferry_fd = -1;
 	c->serial = ++last_serial;
 	if (live_add(c)) {
 		free(c);
@@ -227,7 +228,10 @@ static int app_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 
 /* Consecutive timeouts after which a worker asks for the application's detach. */
 #define APP_HUNG_TIMEOUTS 3
-/* While packets are out, the worker looks at FROM_APP this often. */
+/*
+ * While packets are out, an awake worker looks at FROM_APP this often; an
+ * idle one (interrupt mode) sleeps until the application wakes it.
+ */
 #define APP_POLL_NS (20 * 1000)
 /*
  * Packets resumed per ferry_worker__resume() call: a chain run holds a
@@ -254,6 +258,9 @@ struct app_worker {
 	struct ferry_app_desc *to_desc, *from_desc;
 	uint8_t *frames;
 	uint32_t to_prod, from_cons; /* ferryd's own indexes: never read back */
+	int wake_fd;		/* the eventfd the application writes, -1: none */
+	bool armed;		/* FROM_APP's NEED_WAKEUP is ours to clear */
+	uint64_t sleeps;	/* times the worker went idle asking the application for a wake-up */
 	/* Frames not out: a stack of indexes. */
 	uint32_t *free_frames;
 	uint32_t nr_free;
@@ -385,6 +392,8 @@ static void app_follow(struct svc_app_conf *c, struct app_worker *aw, uint64_t g
 		aw->frames = c->slot.area + l.frames_off;
 		aw->to_prod = 0;
 		aw->from_cons = 0;
+		aw->wake_fd = c->slot.wake_ferry_fd;
+		aw->armed = false;
 		aw->nr_free = 0;
 		for (uint32_t f = c->ring_size; f-- > 0;)
 			aw->free_frames[aw->nr_free++] = f;
@@ -448,6 +457,41 @@ static bool app_send(const struct svc_app_conf *c, struct app_worker *aw, struct
 	return true;
 }
 
+/*
+ * The worker is about to sleep with packets out: asks the application for
+ * a wake-up on FROM_APP and looks once more (need-wakeup, like the
+ * application's side in libferry_app's recv).  false: answers are there.
+ */
+static bool app_arm(void *ctx)
+{
+	struct app_worker *aw = ctx;
+	_Atomic uint32_t *flags = (_Atomic uint32_t *)&aw->q->from_app.flags;
+
+	atomic_store_explicit(flags, FERRY_APP_RING_NEED_WAKEUP, memory_order_relaxed);
+	aw->armed = true;
+	/*
+	 * Store-load, the mirror of app_kick()'s: the flag visible before the
+	 * producer is read, while the application publishes its producer and
+	 * then reads the flag.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit((_Atomic uint32_t *)&aw->q->from_app.producer,
+				 memory_order_acquire) != aw->from_cons)
+		return false;
+	aw->sleeps++;
+	return true;
+}
+
+/*
+ * Packets are out: FROM_APP is polled while the worker is awake, slept on
+ * when it is idle, and the timeout scan bounds the sleep in any case.
+ */
+static void app_wait(struct app_worker *aw, uint64_t now)
+{
+	ferry_worker__wait_fd(aw->w, aw->wake_fd, now + APP_POLL_NS, app_arm, aw);
+	ferry_worker__wake_at(aw->w, aw->next_scan_ns > now ? aw->next_scan_ns : now);
+}
+
 /* Publishes what app_send() placed, and wakes a sleeping application once. */
 static void app_kick(struct svc_app_conf *c, struct app_worker *aw, uint64_t now)
 {
@@ -471,7 +515,7 @@ static void app_kick(struct svc_app_conf *c, struct app_worker *aw, uint64_t now
 		if (write(c->slot.wake_app_fd, &one, sizeof(one)) < 0) {
 		}
 	}
-	ferry_worker__wake_at(aw->w, now + APP_POLL_NS);
+	app_wait(aw, now);
 }
 
 /*
@@ -485,6 +529,11 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 	struct ferry_app_ring *r = &aw->q->from_app;
 	uint32_t np = 0, nd = 0, prod, n;
 
+	/* Awake: the application need not write the eventfd until we sleep again. */
+	if (aw->armed) {
+		atomic_store_explicit((_Atomic uint32_t *)&r->flags, 0, memory_order_relaxed);
+		aw->armed = false;
+	}
 	prod = atomic_load_explicit((_Atomic uint32_t *)&r->producer, memory_order_acquire);
 	n = prod - aw->from_cons;
 	/* More than the ring holds: garbage beyond, read one ring's worth at most. */
@@ -570,7 +619,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 	}
 	app_release(c, aw, pass, np, drop, nd);
 	if (aw->nr_out)
-		ferry_worker__wake_at(aw->w, now + APP_POLL_NS);
+		app_wait(aw, now);
 }
 
 static void app_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
@@ -640,6 +689,7 @@ static void app_tick(void *conf, void *wstate, struct ferry_worker *w)
 	atomic_store_explicit(&c->slot.wstat[aw->id].rtts, aw->rtts, memory_order_relaxed);
 	atomic_store_explicit(&c->slot.wstat[aw->id].out, aw->out, memory_order_relaxed);
 	atomic_store_explicit(&c->slot.wstat[aw->id].dropped, aw->dropped, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].sleeps, aw->sleeps, memory_order_relaxed);
 }
 
 static void app_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])

@@ -24,6 +24,12 @@
 #       a re-attach after (d): traffic is transformed again.
 #   (apps) `ferryctl apps --json` lists the slots, the attached pid and
 #       uid, and counters that agree with what was sent.
+#   (i) a slow application (holds each batch 3 s) with packets out at it:
+#       the worker sleeps on the slot's eventfd instead of polling FROM_APP,
+#       so its threads take little CPU over 2 s of that wait (the polling
+#       worker took 13% of one), ferryctl apps counts its sleeps, and the
+#       held datagrams arrive transformed once returned.  Then 200
+#       ping-pongs through app_xor (libferry_app, which wakes the worker).
 #   (g) a hung application (takes nothing): its packets time out and are
 #       dropped (on_failure drop), and after three timeouts in a row ferryd
 #       detaches it, logged, closing its connection.
@@ -60,6 +66,11 @@ write_config() { # MODE
 	    services:
 	      - app: {name: xdrop, owner: nobody, on_failure: drop, timeout_ms: 50}
 	      - forward: {upstream: "198.18.2.2:6001"}
+	  - name: xslow
+	    match: {protocol: udp, destination: 198.18.1.1, port: 5003}
+	    services:
+	      - app: {name: xslow, owner: nobody, timeout_ms: 10000}
+	      - forward: {upstream: "198.18.2.2:6003"}
 	  - name: plain
 	    match: {protocol: udp, destination: 198.18.1.1, port: 5002}
 	    services:
@@ -98,6 +109,16 @@ apps() {
 		[ -s "$WORKDIR/apps.json" ]
 }
 app() { jq -r ".apps[] | select(.slot == \"$1\") | $2" "$WORKDIR/apps.json"; }
+# worker_ticks: CPU time (utime + stime, clock ticks) of ferryd's worker threads together.
+worker_ticks() {
+	local t sum=0
+	for t in /proc/"$FERRYD_PID"/task/*; do
+		case "$(cat "$t/comm" 2>/dev/null)" in ferry-q*) ;; *) continue ;; esac
+		# Fields 14 and 15, after the comm in parentheses.
+		sum=$((sum + $(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}')))
+	done
+	echo "$sum"
+}
 # apps_settle SLOT EXPR WANT: until EXPR of SLOT equals WANT, up to 10 s.
 apps_settle() {
 	for _ in $(seq 50); do
@@ -188,6 +209,48 @@ run_mode() {
 		grep -q "^app xor (flow xor, owner uid 65534, on_failure bypass): attached pid $APP_PID uid 65534" \
 		"$WORKDIR/apps-$mode.txt"
 
+	# (i): (d) kills the application of (a), in APP_PID again after this.
+	local a_pid=$APP_PID t0 t1
+	check "$mode: (i) a slow application attaches" app_start i xslow --hold-ms 3000
+	cat >"$WORKDIR/slow_recv.py" <<-'PY'
+	import socket, sys
+	key = int(sys.argv[1], 0)
+	want = {bytes(b ^ key for b in ("slow %d" % i).encode()) for i in range(5)}
+	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	s.bind(("198.18.2.2", 6003))
+	s.settimeout(15)
+	got = set()
+	try:
+	    while got != want:
+	        got.add(s.recvfrom(2048)[0])
+	except socket.timeout:
+	    pass
+	print("slow: %d of %d transformed" % (len(got & want), len(want)))
+	PY
+	ip netns exec "$NS_SRV" python3 "$WORKDIR/slow_recv.py" "$KEY" >"$WORKDIR/slow-$mode.out" 2>&1 &
+	srv=$!
+	track_pid $srv
+	sleep 0.3
+	in_cli python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5): s.sendto(("slow %d" % i).encode(), ("198.18.1.1", 5003))'
+	sleep 0.5
+	t0=$(worker_ticks)
+	sleep 2
+	t1=$(worker_ticks)
+	apps
+	log "$mode: (i) worker CPU over 2 s with packets out: $((t1 - t0)) ticks of $(getconf CLK_TCK)/s, depth $(app xslow .queue_depth)"
+	check "$mode: (i) packets were out at the application meanwhile" [ "$(app xslow .queue_depth)" -gt 0 ]
+	# A polling worker took 26 of 200 ticks here (measured), a sleeping one 0.
+	check "$mode: (i) the worker sleeps meanwhile (under 4% of a CPU)" [ $((t1 - t0)) -lt 8 ]
+	check "$mode: (i) ferryctl apps counts its sleeps" [ "$(app xslow .sleeps)" -gt 0 ]
+	wait $srv
+	check "$mode: (i) the held datagrams arrive transformed" \
+		grep -q 'slow: 5 of 5 transformed' "$WORKDIR/slow-$mode.out"
+	kill -TERM "$APP_PID"
+	wait "$APP_PID"
+	APP_PID=$a_pid
+
 	# (c)
 	ip netns exec "$NS_PX" setpriv --reuid=4242 --regid=4242 --clear-groups \
 		"$APP_ECHO" --socket "$SOCK" --slot xor --key 1 >"$WORKDIR/app-c-$mode.out" 2>&1
@@ -246,6 +309,15 @@ run_mode() {
 	wait $srv
 	check "$mode: (lib) the server receives every payload XORed by app_xor, byte for byte" \
 		grep -q 'received 5 of 5 transformed exactly' "$WORKDIR/xor-lib-$mode.out"
+	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6000 --count 200 --timeout 20 --echo-any --any-count \
+		>"$WORKDIR/srv-pp-$mode.out" 2>&1 &
+	srv=$!
+	track_pid $srv
+	sleep 0.3
+	check "$mode: (i) 200 ping-pongs through app_xor, one at a time, all intact" \
+		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 200 --window 1 --timeout 20
+	kill -TERM $srv 2>/dev/null
+	wait $srv
 	kill -TERM $lib_pid
 	wait $lib_pid
 	check "$mode: (lib) app_xor exits 0 on SIGTERM" [ $? = 0 ]
