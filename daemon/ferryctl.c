@@ -1131,7 +1131,7 @@ static int print_apps(struct ctl *c)
 		struct ferry_flow_info fi = {};
 		static const char *const ctrs[] = { "in",	"out",	    "dropped",	   "bypassed",
 						    "bad_desc", "timeouts", "queue_depth", "rtt_avg_ns",
-						    "sleeps" };
+						    "sleeps",	"emitted",  "emit_dropped" };
 		char owner[48];
 
 		err = read_elem(c, &c->app_slots, k, &st);
@@ -1149,7 +1149,7 @@ static int print_apps(struct ctl *c)
 		{
 			const __u64 v[] = { st.in,	 st.out,      st.dropped,     st.bypassed,
 					    st.bad_desc, st.timeouts, st.queue_depth, st.rtt_avg_ns,
-					    st.sleeps };
+					    st.sleeps,	 st.emitted,  st.emit_dropped };
 
 			if (c->json) {
 				fprintf(out, "%s{\"slot\":", first ? "" : ",");

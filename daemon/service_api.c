@@ -60,6 +60,25 @@ struct ferry_pkt *ferry_batch__emit(struct ferry_worker *w, struct ferry_batch *
 	return p;
 }
 
+int ferry_worker__copy_held(struct ferry_worker *w, const struct ferry_pkt *from,
+			    struct ferry_pkt *to)
+{
+	uint64_t addr;
+
+	if (w->held_frames + w->chain_holds >= w->hold_budget)
+		return -ENOBUFS;
+	if (!umem__alloc(w->umem, &addr))
+		return -ENOMEM;
+	*to = *from;
+	to->addr = addr;
+	to->data = umem__data(w->umem, addr);
+	memcpy(to->data, from->data, from->len);
+	to->verdict = FERRY_VERDICT_HOLD;
+	to->drop_reason = 0;
+	w->held_frames++;
+	return 0;
+}
+
 uint64_t ferry_worker__now_ns(const struct ferry_worker *w)
 {
 	return w->now_ns;

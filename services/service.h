@@ -138,6 +138,16 @@ void ferry_worker__offload(struct ferry_worker *w, struct nat_session *s);
 void ferry_worker__offload_tcp_sync(struct ferry_worker *w, struct nat_session *s);
 
 /*
+ * A copy of `from` (its frame's bytes and parsed headers) in a fresh frame
+ * of the worker's pool, held by the service (FERRY_VERDICT_HOLD, counted
+ * against the hold budget), in *to: for a service that makes a new packet
+ * outside a chain run (the app service's emits) and finishes it with
+ * ferry_worker__resume() or ferry_worker__send_held().  -ENOBUFS when the
+ * services hold their budget, -ENOMEM when the pool has no free frame.
+ */
+int ferry_worker__copy_held(struct ferry_worker *w, const struct ferry_pkt *from,
+			    struct ferry_pkt *to);
+/*
  * Until the services' next tick(), the service expects work to arrive
  * through fd (an app slot's FROM_APP ring, whose application writes the
  * eventfd fd when asked to): an awake worker runs the tick at poll_ns at

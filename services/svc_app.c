@@ -256,7 +256,7 @@ struct app_worker {
 	/* The worker's queue in the attached area. */
 	struct ferry_app_queue *q;
 	struct ferry_app_desc *to_desc, *from_desc;
-	uint8_t *frames;
+	uint8_t *frames, *emit_frames;
 	uint32_t to_prod, from_cons; /* ferryd's own indexes: never read back */
 	int wake_fd;		/* the eventfd the application writes, -1: none */
 	bool armed;		/* FROM_APP's NEED_WAKEUP is ours to clear */
@@ -266,11 +266,13 @@ struct app_worker {
 	uint32_t nr_free;
 	struct app_inflight *inflight; /* per frame */
 	struct app_entry *ent;	       /* per frame */
+	struct ferry_pkt *emit;	       /* one drain's emitted packets, ring_size at most */
 	uint64_t next_scan_ns; /* the next look for packets out too long */
 	uint32_t nr_out;
 	uint32_t timeouts_in_row;
 	uint64_t rtt_ns, rtts;
 	uint64_t out, dropped; /* for ferryctl apps: PASSed back; dropped, however */
+	uint64_t emitted, emit_dropped; /* FERRY_APP_EMIT sent on; refused for want of a frame */
 };
 
 static int app_worker_init(void *conf, struct ferry_worker *w, void **wstate)
@@ -285,13 +287,15 @@ static int app_worker_init(void *conf, struct ferry_worker *w, void **wstate)
 	aw->free_frames = calloc(c->ring_size, sizeof(*aw->free_frames));
 	aw->inflight = calloc(c->ring_size, sizeof(*aw->inflight));
 	aw->ent = calloc(c->ring_size, sizeof(*aw->ent));
-	if (!aw->free_frames || !aw->inflight || !aw->ent ||
+	aw->emit = calloc(c->ring_size, sizeof(*aw->emit));
+	if (!aw->free_frames || !aw->inflight || !aw->ent || !aw->emit ||
 	    aw->id >= FERRY_APP_MAX_QUEUES) {
 		int err = aw->id >= FERRY_APP_MAX_QUEUES ? -E2BIG : -ENOMEM;
 
 		free(aw->free_frames);
 		free(aw->inflight);
 		free(aw->ent);
+		free(aw->emit);
 		free(aw);
 		return err;
 	}
@@ -390,6 +394,7 @@ static void app_follow(struct svc_app_conf *c, struct app_worker *aw, uint64_t g
 		aw->to_desc = (struct ferry_app_desc *)(c->slot.area + l.to_desc_off);
 		aw->from_desc = (struct ferry_app_desc *)(c->slot.area + l.from_desc_off);
 		aw->frames = c->slot.area + l.frames_off;
+		aw->emit_frames = c->slot.area + l.emit_frames_off;
 		aw->to_prod = 0;
 		aw->from_cons = 0;
 		aw->wake_fd = c->slot.wake_ferry_fd;
@@ -441,6 +446,7 @@ static bool app_send(const struct svc_app_conf *c, struct app_worker *aw, struct
 	f = aw->free_frames[--aw->nr_free];
 	memcpy(aw->frames + (size_t)f * APP_FRAME_SIZE, ferry_pkt_data(p) + off, len);
 	aw->inflight[f].live = true;
+	aw->inflight[f].emits = 0;
 	aw->inflight[f].cap = payload_cap(aw, p, len);
 	aw->ent[f].pkt = *p;
 	aw->ent[f].sent_ns = now;
@@ -519,15 +525,50 @@ static void app_kick(struct svc_app_conf *c, struct app_worker *aw, uint64_t now
 }
 
 /*
+ * A FERRY_APP_EMIT descriptor, validated: a copy of the reference packet's
+ * headers in a fresh frame, the emit frame's payload after them, in
+ * *e for the caller to send on; false when it is not sent (counted).
+ */
+static bool app_emit(struct app_worker *aw, const struct ferry_app_desc *d, struct ferry_pkt *e)
+{
+	const struct ferry_pkt *ref = &aw->ent[d->frame].pkt;
+
+	/* A TCP payload of its own would need sequence space the session does not have. */
+	if (ferry_pkt_l4_proto(ref) != IPPROTO_UDP) {
+		aw->counters[APP_BAD_DESC]++;
+		return false;
+	}
+	aw->inflight[d->frame].emits++;
+	if (ferry_worker__copy_held(aw->w, ref, e)) {
+		/* No free frame, or the services hold their budget: the emit is lost, counted. */
+		aw->emit_dropped++;
+		return false;
+	}
+	if (ferry_pkt_set_payload_len(aw->w, e, d->len)) {
+		/* Longer than the new frame holds after the headers. */
+		aw->counters[APP_BAD_DESC]++;
+		ferry_pkt_drop(e, FERRY_DROP_service);
+		ferry_worker__send_held(aw->w, &e, 1);
+		return false;
+	}
+	memcpy(ferry_pkt_data(e) + ferry_pkt_payload_off(e),
+	       aw->emit_frames + (size_t)d->emit_frame * APP_FRAME_SIZE, d->len);
+	ferry_pkt_fix_checksums(e);
+	aw->emitted++;
+	return true;
+}
+
+/*
  * Takes back what the application returned on FROM_APP and packets out for
  * longer than timeout_ms: outside a chain run only (tick), as PASS resumes
  * the chain.
  */
 static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t now)
 {
-	struct ferry_pkt *pass[SVC_APP_MAX_RING], *drop[SVC_APP_MAX_RING];
+	/* Passed: the packets out (returned or timed out) and up to a ring of emits. */
+	struct ferry_pkt *pass[2 * SVC_APP_MAX_RING], *drop[SVC_APP_MAX_RING];
 	struct ferry_app_ring *r = &aw->q->from_app;
-	uint32_t np = 0, nd = 0, prod, n;
+	uint32_t np = 0, nd = 0, ne = 0, prod, n;
 
 	/* Awake: the application need not write the eventfd until we sleep again. */
 	if (aw->armed) {
@@ -554,10 +595,18 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 			.len = __atomic_load_n(&sd->len, __ATOMIC_RELAXED),
 			.cookie = __atomic_load_n(&sd->cookie, __ATOMIC_RELAXED),
 			.verdict = __atomic_load_n(&sd->verdict, __ATOMIC_RELAXED),
+			.emit_frame = __atomic_load_n(&sd->emit_frame, __ATOMIC_RELAXED),
 		};
 		struct ferry_pkt *p;
 		uint8_t *frame;
 
+		if (d.verdict == FERRY_APP_EMIT) {
+			if (!app_area__emit_ok(&d, aw->inflight, c->ring_size))
+				aw->counters[APP_BAD_DESC]++;
+			else if (app_emit(aw, &d, &aw->emit[ne]))
+				pass[np++] = &aw->emit[ne++];
+			continue;
+		}
 		if (!app_area__desc_ok(&d, aw->inflight, c->ring_size)) {
 			aw->counters[APP_BAD_DESC]++;
 			continue;
@@ -690,6 +739,9 @@ static void app_tick(void *conf, void *wstate, struct ferry_worker *w)
 	atomic_store_explicit(&c->slot.wstat[aw->id].out, aw->out, memory_order_relaxed);
 	atomic_store_explicit(&c->slot.wstat[aw->id].dropped, aw->dropped, memory_order_relaxed);
 	atomic_store_explicit(&c->slot.wstat[aw->id].sleeps, aw->sleeps, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].emitted, aw->emitted, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].emit_dropped, aw->emit_dropped,
+			      memory_order_relaxed);
 }
 
 static void app_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])
@@ -711,6 +763,7 @@ static void app_worker_destroy(void *conf, void *wstate)
 	free(aw->free_frames);
 	free(aw->inflight);
 	free(aw->ent);
+	free(aw->emit);
 	free(aw);
 }
 

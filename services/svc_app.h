@@ -42,7 +42,7 @@ struct svc_app_slot {
 	_Atomic bool hung;
 	/* Per worker, for ferryctl apps: packets out now, round trips. */
 	struct {
-		_Atomic uint64_t depth, rtt_ns, rtts, out, dropped, sleeps;
+		_Atomic uint64_t depth, rtt_ns, rtts, out, dropped, sleeps, emitted, emit_dropped;
 	} wstat[FERRY_APP_MAX_QUEUES];
 	/* The main thread's: who is attached (0 when nobody). */
 	int pid;

@@ -30,6 +30,9 @@
 #       worker took 13% of one), ferryctl apps counts its sleeps, and the
 #       held datagrams arrive transformed once returned.  Then 200
 #       ping-pongs through app_xor (libferry_app, which wakes the worker).
+#   (j) emit: app_xor -e emits each payload as received ahead of the XORed
+#       one (ferry_app_emit()): the server gets exactly 2N datagrams, N as
+#       sent and N XORed, and ferryctl apps counts N emitted, none dropped.
 #   (g) a hung application (takes nothing): its packets time out and are
 #       dropped (on_failure drop), and after three timeouts in a row ferryd
 #       detaches it, logged, closing its connection.
@@ -322,6 +325,54 @@ for i in range(5): s.sendto(("slow %d" % i).encode(), ("198.18.1.1", 5003))'
 	wait $lib_pid
 	check "$mode: (lib) app_xor exits 0 on SIGTERM" [ $? = 0 ]
 	check "$mode: (lib) ferryd saw it detach" apps_settle xor .attached false
+
+	# (j)
+	cat >"$WORKDIR/emit_check.py" <<-'PY'
+	import socket, sys, time
+	role, key, n = sys.argv[1], int(sys.argv[2], 0), int(sys.argv[3])
+	msgs = [("emit %03d: ferry app emits a copy" % i).encode() for i in range(n)]
+	if role == "recv":
+	    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	    s.bind(("198.18.2.2", 6000))
+	    s.settimeout(3)
+	    got = []
+	    try:
+	        while True:
+	            got.append(s.recvfrom(2048)[0])
+	    except socket.timeout:
+	        pass
+	    plain = sorted(d for d in got if d in set(msgs))
+	    xored = sorted(d for d in got if d in {bytes(b ^ key for b in m) for m in msgs})
+	    print("emit: %d datagrams, %d as sent, %d transformed, %d other" %
+	          (len(got), len(plain), len(xored), len(got) - len(plain) - len(xored)))
+	    ok = plain == sorted(msgs) and len(xored) == n and len(set(xored)) == n
+	    sys.exit(0 if ok and len(got) == 2 * n else 1)
+	else:
+	    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	    for m in msgs:
+	        s.sendto(m, ("198.18.1.1", 5000))
+	        time.sleep(0.005)
+	PY
+	ip netns exec "$NS_PX" setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$BUILD/examples/app_xor" -e -s "$SOCK" xor $((KEY)) >"$WORKDIR/app-emit-$mode.out" 2>&1 &
+	lib_pid=$!
+	track_pid $lib_pid
+	check "$mode: (j) app_xor -e attaches" \
+		wait_for grep -q "app_xor: attached to 'xor'" "$WORKDIR/app-emit-$mode.out"
+	ip netns exec "$NS_SRV" python3 "$WORKDIR/emit_check.py" recv "$KEY" 100 >"$WORKDIR/emit-$mode.out" 2>&1 &
+	srv=$!
+	track_pid $srv
+	sleep 0.3
+	in_cli python3 "$WORKDIR/emit_check.py" send "$KEY" 100
+	check "$mode: (j) the server gets exactly 2N: each datagram as sent and XORed" wait $srv
+	log "$mode: (j) $(cat "$WORKDIR/emit-$mode.out")"
+	check "$mode: (j) ferryctl apps: 100 emitted" apps_settle xor .emitted 100
+	check "$mode: (j) none dropped" [ "$(app xor .emit_dropped)" = 0 ]
+	kill -TERM $lib_pid
+	wait $lib_pid
+	check "$mode: (j) app_xor: every emit accepted" \
+		grep -q 'app_xor: emitted 100, failed 0' "$WORKDIR/app-emit-$mode.out"
+	apps_settle xor .attached false
 
 	# (e)
 	check "$mode: (e) app_echo attaches to the drop slot" app_start e xdrop

@@ -535,6 +535,160 @@ static void test_queue_full(void)
 	detach(&a);
 }
 
+/* The application's side: an emit of `text` with `ref`'s headers, through emit frame ef. */
+static void app_emit(struct fake_app *a, const struct ferry_app_desc *ref, uint32_t ef,
+		     const char *text, uint32_t len)
+{
+	struct ferry_app_desc e = *ref;
+
+	if (ef < a->q->emit_frames)
+		memcpy(a->area + a->q->emit_frames_off + (size_t)ef * a->q->frame_size, text,
+		       strlen(text));
+	e.verdict = FERRY_APP_EMIT;
+	e.emit_frame = ef;
+	e.len = len;
+	app_return(a, &e);
+}
+
+/*
+ * Emit: a new packet with a held packet's headers and the emit frame's
+ * payload goes on along the chain ahead of it; the reference still comes
+ * back itself.  Every frame accounted for.
+ */
+static void test_emit(void)
+{
+	struct fake_app a;
+	struct ferry_app_desc *d, r0, r1;
+	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
+	struct svc_out o, ref;
+
+	if (!attach(&a, "{name: t, owner: root, ring_size: 64}"))
+		return;
+	CU_ASSERT_EQUAL(a.q->emit_frames, 64);
+	send_n(a.h, 2, 0);
+	d = app_next(&a);
+	r0 = *d;
+	d = app_next(&a);
+	r1 = *d;
+	app_emit(&a, &r0, 0, "an emitted payload, longer than the packet", 42);
+	app_emit(&a, &r1, 1, "tiny", 4);
+	r0.verdict = r1.verdict = FERRY_APP_PASS;
+	app_return(&a, &r0);
+	app_return(&a, &r1);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL_FATAL(harness__nr_out(a.h), 4);
+	/* In FROM_APP's order: the two emits, then their references. */
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 2), &ref), 0);
+	CU_ASSERT_EQUAL(ref.payload_len, 20);
+	CU_ASSERT(!memcmp(ref.payload, "pkt 0", 5));
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 0), &o), 0);
+	CU_ASSERT(o.csum_ok);
+	CU_ASSERT_EQUAL(o.payload_len, 42);
+	CU_ASSERT(!memcmp(o.payload, "an emitted payload, longer than the packet", 42));
+	/* The reference's session: its addresses and ports, never the application's. */
+	CU_ASSERT_STRING_EQUAL(o.src, ref.src);
+	CU_ASSERT_STRING_EQUAL(o.dst, ref.dst);
+	CU_ASSERT_EQUAL(o.sport, ref.sport);
+	CU_ASSERT_EQUAL(o.dport, ref.dport);
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 1), &o), 0);
+	CU_ASSERT(o.csum_ok);
+	CU_ASSERT_EQUAL(o.payload_len, 4);
+	CU_ASSERT(!memcmp(o.payload, "tiny", 4));
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 3), &o), 0);
+	CU_ASSERT(o.csum_ok);
+	CU_ASSERT_EQUAL(o.payload_len, 20);
+	CU_ASSERT(!memcmp(o.payload, "pkt 1", 5));
+	CU_ASSERT_EQUAL(harness__svc_stats(a.h, 1)->sent, 4);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emitted), 2);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emit_dropped), 0);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].out), 2);
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], 0);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 0);
+	CU_ASSERT_EQUAL(harness__check_frames(a.h), 0);
+	detach(&a);
+}
+
+/* Every bad emit is counted in bad_desc and sends nothing; no free frame: emit_dropped. */
+static void test_emit_bad(void)
+{
+	struct fake_app a;
+	struct ferry_app_desc *d, r, gone;
+	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
+	uint64_t bad = 0;
+
+	if (!attach(&a, "{name: t, owner: root, ring_size: 64}"))
+		return;
+	send_n(a.h, 2, 0);
+	d = app_next(&a);
+	r = *d;
+	gone = *app_next(&a);
+	gone.verdict = FERRY_APP_PASS;
+	app_return(&a, &gone);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 1);
+	harness__clear_out(a.h);
+
+	app_emit(&a, &r, 64, "x", 1); /* emit frame out of range */
+	bad++;
+	app_emit(&a, &r, 0, "x", 2049); /* longer than a frame */
+	bad++;
+	app_emit(&a, &gone, 0, "x", 1); /* a reference returned already */
+	bad++;
+	{
+		struct ferry_app_desc e = r;
+
+		e.frame = 64; /* a reference out of range */
+		app_emit(&a, &e, 0, "x", 1);
+		e = r;
+		e.cookie ^= 1 << 12; /* a stale cookie */
+		app_emit(&a, &e, 0, "x", 1);
+		e = r;
+		e.frame = (r.frame + 1) & 63; /* another frame, this cookie */
+		app_emit(&a, &e, 0, "x", 1);
+		bad += 3;
+	}
+	harness__tick(a.h, 1000);
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], bad);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 0);
+	/* FERRY_APP_MAX_EMITS per reference, then bad. */
+	for (int i = 0; i < FERRY_APP_MAX_EMITS + 2; i++)
+		app_emit(&a, &r, (uint32_t)i, "more", 4);
+	bad += 2;
+	harness__tick(a.h, 1000);
+	memset(c, 0, sizeof(c));
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], bad);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), FERRY_APP_MAX_EMITS);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emitted), FERRY_APP_MAX_EMITS);
+	r.verdict = FERRY_APP_PASS;
+	app_return(&a, &r);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), FERRY_APP_MAX_EMITS + 1);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 0);
+	CU_ASSERT_EQUAL(harness__check_frames(a.h), 0);
+
+	/* No frame for it (the services' budget spent): counted, and the reference unharmed. */
+	harness__clear_out(a.h);
+	send_n(a.h, 1, 0);
+	r = *app_next(&a);
+	harness__worker(a.h)->hold_budget = harness__held_frames(a.h);
+	app_emit(&a, &r, 5, "none", 4);
+	r.verdict = FERRY_APP_PASS;
+	app_return(&a, &r);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emit_dropped), 1);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emitted), FERRY_APP_MAX_EMITS);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 1);
+	memset(c, 0, sizeof(c));
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], bad);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 0);
+	CU_ASSERT_EQUAL(harness__check_frames(a.h), 0);
+	detach(&a);
+}
+
 /* ---- the area's layout and descriptor checks, pure ---- */
 
 static void test_area_layout(void)
@@ -588,7 +742,10 @@ static void test_area_layout(void)
 				CU_ASSERT_EQUAL(qu->from_app.size, rings[k]);
 				CU_ASSERT_EQUAL(qu->frames, rings[k]);
 				CU_ASSERT_EQUAL(qu->frame_size, 2048);
-				end = qu->frames_off + (uint64_t)rings[k] * 2048;
+				CU_ASSERT(qu->emit_frames_off >= qu->frames_off + (uint64_t)rings[k] * 2048);
+				CU_ASSERT(qu->emit_frames_off % 64 == 0);
+				CU_ASSERT_EQUAL(qu->emit_frames, rings[k]);
+				end = qu->emit_frames_off + (uint64_t)rings[k] * 2048;
 				CU_ASSERT(end <= size);
 			}
 			free(mem);
@@ -772,6 +929,8 @@ static CU_TestInfo app_tests[] = {
 	{ "attached: the worker's hold budget spent takes on_failure", test_hold_budget },
 	{ "attached: need-wakeup, one eventfd write per batch", test_wakeup },
 	{ "attached: an area header rewritten by the application is not trusted", test_scribbled_header },
+	{ "attached: emit, a new packet with a held packet's headers", test_emit },
+	{ "attached: bad emits counted, no frame for one counted", test_emit_bad },
 	{ "area layout", test_area_layout },
 	{ "descriptor checks", test_desc_checks },
 	{ "arguments and owners", test_config },
