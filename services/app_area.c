@@ -76,6 +76,9 @@ bool app_area__desc_ok(const struct ferry_app_desc *d, const struct app_inflight
 		return false;
 	if (d->verdict != FERRY_APP_PASS && d->verdict != FERRY_APP_DROP)
 		return false;
+	/* TCP: the NAT's sequence numbers and the peer's stream assume this length. */
+	if (d->verdict == FERRY_APP_PASS && e->fixed_len && d->len != e->cap)
+		return false;
 	return d->len <= e->cap;
 }
 

@@ -46,6 +46,7 @@ struct app_inflight {
 	uint32_t seq; /* uses of this frame, in the cookie above the index */
 	uint32_t cap; /* what the payload may grow to */
 	uint32_t emits; /* FERRY_APP_EMIT descriptors it carried */
+	bool fixed_len; /* a PASS must keep the length, cap (TCP) */
 };
 
 static inline uint32_t app_cookie(uint32_t frame, uint32_t seq)
@@ -56,7 +57,8 @@ static inline uint32_t app_cookie(uint32_t frame, uint32_t seq)
 /*
  * Whether a FROM_APP descriptor (a copy the caller took: the application
  * may change shared memory at any time) names a frame ferryd has out, with
- * that frame's current cookie, a verdict, and a length within the cap.
+ * that frame's current cookie, a verdict, and a length within the cap
+ * (a PASS of a fixed_len frame: the length it had).
  * `inflight` has `frames` entries.
  */
 bool app_area__desc_ok(const struct ferry_app_desc *d, const struct app_inflight *inflight,

@@ -34,8 +34,10 @@
  * A packet in the area is its UDP or TCP payload only: headers stay in
  * ferryd, so an application cannot change where a packet goes or who it
  * claims to come from.  The application may rewrite the payload in place
- * and change its length (up to desc.cap), then returns the descriptor on
- * FROM_APP with a verdict:
+ * and change its length (up to desc.cap; a TCP payload keeps its length,
+ * cap == len: the session's sequence numbers cannot absorb a change, and a
+ * PASS with another length is a bad descriptor), then returns the
+ * descriptor on FROM_APP with a verdict:
  *   FERRY_APP_PASS  the packet, as the frame now holds it, goes on along the
  *                   flow's chain (ferryd fixes lengths and checksums)
  *   FERRY_APP_DROP  dropped, counted
@@ -62,7 +64,9 @@
  * without emit (emit_frames 0) counts every EMIT as bad.  ferryd validates every descriptor it
  * reads (frame index, cookie, length, verdict): a bad one is counted and
  * ignored, and a packet not returned within the slot's `timeout_ms` takes
- * the slot's `on_failure`; a slot that keeps timing out is detached.
+ * the slot's `on_failure`; a slot that stalls three times in a row (packets
+ * timing out in three timeout periods with no answer between them: the
+ * packets of one stall count once) is detached.
  *
  * Rings are single-producer single-consumer with free-running 32-bit
  * indexes: the producer writes descriptors then publishes `producer` with a

@@ -226,8 +226,14 @@ static int app_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 	return 0;
 }
 
-/* Consecutive timeouts after which a worker asks for the application's detach. */
-#define APP_HUNG_TIMEOUTS 3
+/*
+ * Stalls in a row after which a worker asks for the application's detach.
+ * A stall is a timeout_ms with packets timing out and no answer: the
+ * packets of one stall (a burst the application never returned) time out
+ * together and count once, so a hung application is told from a slow
+ * burst by time, not by how many packets it held.
+ */
+#define APP_HUNG_STALLS 3
 /*
  * While packets are out, an awake worker looks at FROM_APP this often; an
  * idle one (interrupt mode) sleeps until the application wakes it.
@@ -269,7 +275,8 @@ struct app_worker {
 	struct ferry_pkt *emit;	       /* one drain's emitted packets, ring_size at most */
 	uint64_t next_scan_ns; /* the next look for packets out too long */
 	uint32_t nr_out;
-	uint32_t timeouts_in_row;
+	uint32_t stalls_in_row;	/* timeout periods with timeouts and no answer since */
+	uint64_t stall_ns;	/* when the last one began */
 	uint64_t rtt_ns, rtts;
 	uint64_t out, dropped; /* for ferryctl apps: PASSed back; dropped, however */
 	uint64_t emitted, emit_dropped; /* FERRY_APP_EMIT sent on; refused for want of a frame */
@@ -403,7 +410,7 @@ static void app_follow(struct svc_app_conf *c, struct app_worker *aw, uint64_t g
 		for (uint32_t f = c->ring_size; f-- > 0;)
 			aw->free_frames[aw->nr_free++] = f;
 		aw->next_scan_ns = 0;
-		aw->timeouts_in_row = 0;
+		aw->stalls_in_row = 0;
 		aw->attached = true;
 	}
 	aw->gen = g;
@@ -448,6 +455,8 @@ static bool app_send(const struct svc_app_conf *c, struct app_worker *aw, struct
 	aw->inflight[f].live = true;
 	aw->inflight[f].emits = 0;
 	aw->inflight[f].cap = payload_cap(aw, p, len);
+	/* TCP: the session's sequence numbers cannot absorb a length change. */
+	aw->inflight[f].fixed_len = ferry_pkt_l4_proto(p) != IPPROTO_UDP;
 	aw->ent[f].pkt = *p;
 	aw->ent[f].sent_ns = now;
 	d = &aw->to_desc[aw->to_prod & (c->ring_size - 1)];
@@ -616,7 +625,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 		aw->rtts++;
 		frame = aw->frames + (size_t)d.frame * APP_FRAME_SIZE;
 		frame_back(aw, d.frame);
-		aw->timeouts_in_row = 0;
+		aw->stalls_in_row = 0;
 		if (d.verdict == FERRY_APP_DROP) {
 			/* The application's own decision: the generic "service" reason. */
 			ferry_pkt_drop(p, FERRY_DROP_service);
@@ -646,6 +655,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 	 */
 	if (aw->nr_out && now >= aw->next_scan_ns) {
 		uint64_t step = c->timeout_ns / 8;
+		bool timed_out = false;
 
 		aw->next_scan_ns = now + (step > APP_SCAN_NS ? step : APP_SCAN_NS);
 		for (uint32_t f = 0; f < c->ring_size; f++) {
@@ -655,8 +665,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 				continue;
 			frame_back(aw, f);
 			aw->counters[APP_TIMEOUTS]++;
-			if (++aw->timeouts_in_row == APP_HUNG_TIMEOUTS)
-				atomic_store_explicit(&c->slot.hung, true, memory_order_relaxed);
+			timed_out = true;
 			if (c->on_failure == SVC_APP_DROP) {
 				ferry_pkt_drop(p, FERRY_DROP_app_unavailable);
 				drop[nd++] = p;
@@ -664,6 +673,12 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 				aw->counters[APP_BYPASSED]++;
 				pass[np++] = p;
 			}
+		}
+		/* A new stall only a whole timeout after the last one began. */
+		if (timed_out && (!aw->stalls_in_row || now - aw->stall_ns >= c->timeout_ns)) {
+			aw->stall_ns = now;
+			if (++aw->stalls_in_row == APP_HUNG_STALLS)
+				atomic_store_explicit(&c->slot.hung, true, memory_order_relaxed);
 		}
 	}
 	app_release(c, aw, pass, np, drop, nd);

@@ -34,8 +34,8 @@
 #       one (ferry_app_emit()): the server gets exactly 2N datagrams, N as
 #       sent and N XORed, and ferryctl apps counts N emitted, none dropped.
 #   (g) a hung application (takes nothing): its packets time out and are
-#       dropped (on_failure drop), and after three timeouts in a row ferryd
-#       detaches it, logged, closing its connection.
+#       dropped (on_failure drop), and after three stalls in a row (timeouts
+#       a timeout_ms apart, with no answer) ferryd detaches it, logged, closing its connection.
 #   (h) a reload that changes the slot's flow detaches its application
 #       (logged, connection closed); a new one attaches to the new slot and
 #       transforms again.
@@ -433,7 +433,8 @@ for i in range(5): s.sendto(("slow %d" % i).encode(), ("198.18.1.1", 5003))'
 
 	# (g)
 	check "$mode: (g) a hung application attaches" app_start g xdrop --stall
-	in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count 20 --rate 100 --no-wait >/dev/null 2>&1
+	# 0.4 s of packets: timeouts through more than three timeouts (50 ms) of a stall.
+	in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count 40 --rate 100 --no-wait >/dev/null 2>&1
 	check "$mode: (g) ferryd detaches it" \
 		wait_for grep -q 'app_echo: detached by ferryd' "$WORKDIR/app-g.out"
 	check "$mode: (g) and logs why" \

@@ -6,6 +6,7 @@
  * without a payload are not the slot's business.  And its arguments: the
  * owner resolved at configure, every error at FILE:LINE:COL.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "app_area.h"
+#include "csum.h"
 #include "daemon.h"
 #include "svc_app.h"
 #include "svc_harness.h"
@@ -36,6 +38,9 @@ static const struct ferry_service_ops sink_ops = {
 	.process = sink_process,
 };
 
+/* The flow's match for the next make(), NULL: the harness's UDP one. */
+static const char *make_match;
+
 static struct svc_harness *make(const char *args)
 {
 	char yaml[1024];
@@ -43,7 +48,7 @@ static struct svc_harness *make(const char *args)
 
 	harness__add_service(&sink_ops);
 	snprintf(yaml, sizeof(yaml), "[ {app: %s}, app_test_sink ]", args);
-	h = harness__create(yaml);
+	h = make_match ? harness__create_match(make_match, yaml) : harness__create(yaml);
 	CU_ASSERT_PTR_NOT_NULL(h);
 	return h;
 }
@@ -346,10 +351,15 @@ static void test_hostile(void)
 	detach(&a);
 }
 
-/* An application that answers nothing: timeouts, then the request to detach it. */
+/*
+ * An application that answers nothing: timeouts, then the request to
+ * detach it after three stalls.  The packets of one stall count once,
+ * however many they are; an answer starts the count again.
+ */
 static void test_hung(void)
 {
 	struct fake_app a;
+	struct ferry_app_desc *d, r;
 	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
 
 	if (!attach(&a, "{name: t, owner: root, on_failure: drop, timeout_ms: 5}"))
@@ -364,7 +374,124 @@ static void test_hung(void)
 	CU_ASSERT_EQUAL(harness__flow_stats(a.h)->drop_app_unavailable, 3);
 	harness__service_counters(a.h, 0, c);
 	CU_ASSERT_EQUAL(c[C_TIMEOUTS], 3);
+	/* Three packets, one stall: not hung yet. */
+	CU_ASSERT(!atomic_load(&a.c->slot.hung));
+	/* A second stall, then an answer: the count starts again. */
+	send_n(a.h, 1, 0);
+	harness__tick(a.h, 6 * MS);
+	CU_ASSERT(!atomic_load(&a.c->slot.hung));
+	send_n(a.h, 1, 0);
+	while ((d = app_next(&a)))
+		if (d->len == 20) {
+			r = *d;
+			r.verdict = FERRY_APP_PASS;
+			app_return(&a, &r);
+		}
+	harness__tick(a.h, 1 * MS);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 1);
+	/* Now three stalls, a timeout apart, with nothing answered. */
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT(!atomic_load(&a.c->slot.hung));
+		send_n(a.h, 2, 0);
+		harness__tick(a.h, 6 * MS);
+	}
+	memset(c, 0, sizeof(c));
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_TIMEOUTS], 3 + 1 + 6);
 	CU_ASSERT(atomic_load(&a.c->slot.hung));
+	detach(&a);
+}
+
+/* A TCP segment as 198.18.1.2:1000 -> 198.18.1.1:5000 carrying payload. */
+static uint32_t tcp4(uint8_t *buf, const char *payload, uint32_t len)
+{
+	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
+	uint8_t *ip = buf + 14, *tcp = buf + 34;
+	struct pkt_info pi;
+	uint16_t c;
+
+	memcpy(buf, macs, 12);
+	buf[12] = 0x08;
+	buf[13] = 0x00;
+	memset(ip, 0, 40);
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)((40 + len) >> 8);
+	ip[3] = (uint8_t)(40 + len);
+	ip[8] = 64;
+	ip[9] = IPPROTO_TCP;
+	inet_pton(AF_INET, "198.18.1.2", ip + 12);
+	inet_pton(AF_INET, "198.18.1.1", ip + 16);
+	tcp[0] = 1000 >> 8;
+	tcp[1] = 1000 & 0xff;
+	tcp[2] = 5000 >> 8;
+	tcp[3] = 5000 & 0xff;
+	tcp[7] = 1;       /* seq 1 */
+	tcp[11] = 1;      /* ack 1 */
+	tcp[12] = 5 << 4; /* 20 bytes */
+	tcp[13] = 0x18;   /* PSH, ACK */
+	tcp[15] = 0xff;   /* window */
+	memcpy(tcp + 20, payload, len);
+	c = csum_ipv4_header(ip, 20);
+	memcpy(ip + 10, &c, 2);
+	if (pkt_parse(buf, 54 + len, &pi) == PKT_OK) {
+		c = csum_l4_compute(buf, &pi);
+		memcpy(tcp + 16, &c, 2);
+	}
+	return 54 + len;
+}
+
+/*
+ * TCP: a PASS that changes the payload's length is rejected and counted,
+ * and the packet stays with the application, which may still return it
+ * as it should.
+ */
+static void test_tcp_len(void)
+{
+	static uint8_t buf[256];
+	const uint8_t *frames[1] = { buf };
+	uint32_t lens[1] = { tcp4(buf, "tcp payload of 24 bytes.", 24) };
+	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
+	struct ferry_app_desc *d, r;
+	struct fake_app a;
+	struct svc_out o;
+
+	make_match = "{protocol: tcp, destination: 198.18.1.1, port: 5000}";
+	if (!attach(&a, "{name: t, owner: root}")) {
+		make_match = NULL;
+		return;
+	}
+	make_match = NULL;
+	CU_ASSERT_EQUAL(harness__run(a.h, frames, lens, 1), 1);
+	d = app_next(&a);
+	CU_ASSERT_FATAL(d != NULL);
+	CU_ASSERT_EQUAL(d->len, 24);
+	CU_ASSERT_EQUAL(d->cap, 24);
+	memcpy(a.frames + (size_t)d->frame * a.q->frame_size, "TCP", 3);
+	r = *d;
+	r.verdict = FERRY_APP_PASS;
+	r.len = 20; /* shorter */
+	app_return(&a, &r);
+	r.len = 25; /* longer */
+	app_return(&a, &r);
+	harness__tick(a.h, 1000);
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], 2);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 0);
+	CU_ASSERT_EQUAL(harness__flow_stats(a.h)->drop_service, 0);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 1);
+	/* Still the application's: returned with its length, it goes on. */
+	r.len = 24;
+	app_return(&a, &r);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL_FATAL(harness__nr_out(a.h), 1);
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 0), &o), 0);
+	CU_ASSERT(o.csum_ok);
+	CU_ASSERT_EQUAL(o.proto, IPPROTO_TCP);
+	CU_ASSERT_EQUAL(o.payload_len, 24);
+	CU_ASSERT(!memcmp(o.payload, "TCP payload", 11));
+	memset(c, 0, sizeof(c));
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], 2);
 	detach(&a);
 }
 
@@ -790,6 +917,15 @@ static void test_desc_checks(void)
 	fl[5] = (struct app_inflight){ .live = true, .seq = 1u << 20, .cap = 100 };
 	d.cookie = app_cookie(5, 0);
 	CU_ASSERT(app_area__desc_ok(&d, fl, 64));
+	/* A fixed length (TCP): PASS exactly cap; DROP whatever. */
+	fl[5].fixed_len = true;
+	d.len = 99;
+	CU_ASSERT(!app_area__desc_ok(&d, fl, 64));
+	d.len = 100;
+	CU_ASSERT(app_area__desc_ok(&d, fl, 64));
+	d.len = 0;
+	d.verdict = FERRY_APP_DROP;
+	CU_ASSERT(app_area__desc_ok(&d, fl, 64));
 }
 
 /* ---- configure() alone ---- */
@@ -923,7 +1059,8 @@ static CU_TestInfo app_tests[] = {
 	{ "no app attached: drop as app_unavailable", test_drop },
 	{ "attached: payloads out and back, PASS, DROP, grow, shrink", test_round_trip },
 	{ "attached: hostile descriptors counted and ignored", test_hostile },
-	{ "attached: timeouts, a hung application", test_hung },
+	{ "attached: timeouts, a hung application (stalls, not packets)", test_hung },
+	{ "attached: TCP: a PASS with another length is refused", test_tcp_len },
 	{ "attached: a full queue, detach with packets out, re-attach", test_queue_full },
 	{ "attached: one packet kept while many pass, its timeout", test_one_kept },
 	{ "attached: the worker's hold budget spent takes on_failure", test_hold_budget },
