@@ -12,7 +12,8 @@
  * nothing (a hung application) until ferryd closes the connection, then
  * prints "app_echo: detached by ferryd".  Prints "app_echo: attached ..." once
  * attached, and at the end (SIGTERM, or ferryd closing the connection)
- * "app_echo: returned N, bad M".  --hold-ms N keeps each batch N ms before
+ * "app_echo: queue Q returned N" for each queue, then "app_echo: returned
+ * N, bad M".  --hold-ms N keeps each batch N ms before
  * returning it (a slow application, with packets out at it meanwhile).
  * After returning a batch it writes the eventfd when ferryd asked for a
  * wake-up (FROM_APP's need-wakeup), as the contract says.  Exit status: 0, 1 on a refused attach
@@ -103,7 +104,7 @@ int main(int argc, char **argv)
 	const char *path = FERRY_CONTROL_SOCKET, *slot = NULL;
 	struct ferry_ctl_attach_reply r;
 	bool hostile = false, drop = false, stall = false;
-	uint64_t returned = 0, bad = 0;
+	uint64_t returned = 0, bad = 0, returned_q[FERRY_APP_MAX_QUEUES] = { 0 };
 	int opt, fds[3], cfd, idle = 0, hold_ms = 0;
 	struct ferry_app_area *a;
 	uint8_t key = 0;
@@ -195,6 +196,7 @@ int main(int argc, char **argv)
 				d.verdict = drop ? FERRY_APP_DROP : FERRY_APP_PASS;
 				from[fprod++ & mask] = d;
 				returned++;
+				returned_q[qi]++;
 				cons++;
 				any = true;
 			}
@@ -250,6 +252,8 @@ int main(int argc, char **argv)
 			idle = 0;
 		}
 	}
+	for (uint32_t qi = 0; qi < a->nr_queues && qi < FERRY_APP_MAX_QUEUES; qi++)
+		printf("app_echo: queue %u returned %llu\n", qi, (unsigned long long)returned_q[qi]);
 	printf("app_echo: returned %llu, bad %llu\n", (unsigned long long)returned,
 	       (unsigned long long)bad);
 	return 0;
