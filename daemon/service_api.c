@@ -178,6 +178,10 @@ void ferry_worker__wait_fd(struct ferry_worker *w, int fd, uint64_t poll_ns,
 		poll_ns = 1;
 	if (!w->poll_ns || poll_ns < w->poll_ns)
 		w->poll_ns = poll_ns;
+	/* Asked again before the next tick (each batch a slot sends): once is enough. */
+	for (int i = 0; i < w->nr_waits; i++)
+		if (w->waits[i].fd == fd && w->waits[i].ctx == ctx)
+			return;
 	/* No room to sleep on it: then its poll deadline holds asleep too. */
 	if (fd < 0 || w->nr_waits == WORKER_MAX_WAITS) {
 		ferry_worker__wake_at(w, poll_ns);

@@ -612,6 +612,58 @@ static void test_wakeup(void)
 	close(p[1]);
 }
 
+/*
+ * The worker's side of need-wakeup: with packets out it registers the
+ * slot's eventfd to sleep on (and a poll deadline for when it is awake);
+ * arming sets FROM_APP's flag and says whether verdicts are there
+ * already; the next tick clears the flag; nothing out, nothing registered.
+ */
+static void test_worker_sleep(void)
+{
+	struct ferry_worker *w;
+	struct ferry_app_desc *d, r[2];
+	struct fake_app a;
+	int efd;
+
+	if (!attach(&a, "{name: t, owner: root}"))
+		return;
+	w = harness__worker(a.h);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CU_ASSERT_FATAL(efd >= 0);
+	a.c->slot.wake_ferry_fd = efd;
+	send_n(a.h, 2, 0);
+	CU_ASSERT_EQUAL_FATAL(w->nr_waits, 1);
+	CU_ASSERT_EQUAL(w->waits[0].fd, efd);
+	CU_ASSERT(w->poll_ns > w->now_ns);
+	/* The timeout scan bounds the sleep. */
+	CU_ASSERT(w->wake_ns > 0 && w->wake_ns <= w->now_ns + a.c->timeout_ns);
+	CU_ASSERT_EQUAL(a.q->from_app.flags, 0);
+	CU_ASSERT(w->waits[0].arm(w->waits[0].ctx));
+	CU_ASSERT_EQUAL(a.q->from_app.flags, FERRY_APP_RING_NEED_WAKEUP);
+	for (int i = 0; i < 2; i++) {
+		d = app_next(&a);
+		CU_ASSERT_FATAL(d != NULL);
+		r[i] = *d;
+		r[i].verdict = FERRY_APP_PASS;
+	}
+	app_return(&a, &r[0]);
+	/* A verdict is there: no sleep. */
+	CU_ASSERT(!w->waits[0].arm(w->waits[0].ctx));
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 1);
+	CU_ASSERT_EQUAL(a.q->from_app.flags, 0);
+	/* One still out: registered again. */
+	CU_ASSERT_EQUAL(w->nr_waits, 1);
+	app_return(&a, &r[1]);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 2);
+	CU_ASSERT_EQUAL(w->nr_waits, 0);
+	CU_ASSERT_EQUAL(w->poll_ns, 0);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].sleeps), 1);
+	detach(&a);
+	close(efd);
+}
+
 /* The worker's hold budget spent: on_failure, as for a full queue. */
 static void test_hold_budget(void)
 {
@@ -1065,6 +1117,7 @@ static CU_TestInfo app_tests[] = {
 	{ "attached: one packet kept while many pass, its timeout", test_one_kept },
 	{ "attached: the worker's hold budget spent takes on_failure", test_hold_budget },
 	{ "attached: need-wakeup, one eventfd write per batch", test_wakeup },
+	{ "attached: the worker sleeps on the application's eventfd", test_worker_sleep },
 	{ "attached: an area header rewritten by the application is not trusted", test_scribbled_header },
 	{ "attached: emit, a new packet with a held packet's headers", test_emit },
 	{ "attached: bad emits counted, no frame for one counted", test_emit_bad },
