@@ -8,8 +8,10 @@
  * attach that succeeds gets struct ferry_ctl_attach_reply and three
  * descriptors: the slot's packet area (a sealed memfd: it cannot shrink
  * under ferryd), the read end of the pipe ferryd writes to wake the
- * application, and the eventfd the application may write.  The application stays attached while the
- * connection is open.  Everything is non-blocking: a client that sends
+ * application, and the eventfd the application writes to wake a worker
+ * that sleeps on FROM_APP (the workers read it with RWF_NOWAIT: its flags
+ * are shared with the application).  The application stays attached while
+ * the connection is open.  Everything is non-blocking: a client that sends
  * garbage or cannot take its reply is dropped, and logged.
  *
  * Detaching never frees an area the workers may still use: the slot's

@@ -193,11 +193,6 @@ void ferry_worker__wait_fd(struct ferry_worker *w, int fd, uint64_t poll_ns,
 	w->nr_waits++;
 }
 
-uint64_t ferry_worker__wait_wakeups(const struct ferry_worker *w)
-{
-	return w->wait_wakeups;
-}
-
 int ferry_worker__route_init(struct ferry_worker *w)
 {
 	struct nh_cache_params params;

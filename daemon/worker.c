@@ -240,7 +240,6 @@ static void idle_wait(struct ferry_worker *w)
 			wait_fd_drain(fds[i].fd);
 		/* The services' tick at once: it takes what the other side produced. */
 		w->wake_ns = 1;
-		w->wait_wakeups++;
 	}
 }
 

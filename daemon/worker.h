@@ -70,7 +70,6 @@ struct ferry_worker {
 		bool (*arm)(void *ctx);
 		void *ctx;
 	} waits[WORKER_MAX_WAITS];
-	uint64_t wait_wakeups;       /* idle waits a wait descriptor ended */
 	uint64_t coalesce_ns;        /* config coalesce_usecs, interrupt mode only */
 	bool small_bursts;           /* the last busy loop received under batch / 2 packets */
 	uint32_t batch;

@@ -164,7 +164,5 @@ int ferry_worker__copy_held(struct ferry_worker *w, const struct ferry_pkt *from
  */
 void ferry_worker__wait_fd(struct ferry_worker *w, int fd, uint64_t poll_ns,
 			   bool (*arm)(void *ctx), void *ctx);
-/* Idle waits that a ferry_worker__wait_fd() descriptor ended (for tests and ferryctl). */
-uint64_t ferry_worker__wait_wakeups(const struct ferry_worker *w);
 
 #endif /* FERRY_SERVICE_H */
