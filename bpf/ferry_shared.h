@@ -235,6 +235,9 @@ struct ferry_app_slot_stats {
 	__u64 timeouts;
 	__u64 queue_depth;     /* packets with the application now, all queues */
 	__u64 rtt_avg_ns;      /* average round trip, since the slot was configured */
+	__u64 sleeps;          /* idle worker waits for the application's wake-up (eventfd) */
+	__u64 emitted;         /* FERRY_APP_EMIT packets sent on */
+	__u64 emit_dropped;    /* FERRY_APP_EMIT refused: no free frame (or hold budget) */
 };
 
 /* Name of each flow, so that ferryctl needs no config file to label counters. */

@@ -8,8 +8,10 @@
  * attach that succeeds gets struct ferry_ctl_attach_reply and three
  * descriptors: the slot's packet area (a sealed memfd: it cannot shrink
  * under ferryd), the read end of the pipe ferryd writes to wake the
- * application, and the eventfd the application may write.  The application stays attached while the
- * connection is open.  Everything is non-blocking: a client that sends
+ * application, and the eventfd the application writes to wake a worker
+ * that sleeps on FROM_APP (the workers read it with RWF_NOWAIT: its flags
+ * are shared with the application).  The application stays attached while
+ * the connection is open.  Everything is non-blocking: a client that sends
  * garbage or cannot take its reply is dropped, and logged.
  *
  * The same socket takes ferryctl's admin ops (daemon/control_proto.h):
@@ -344,6 +346,7 @@ static void reap_pending(struct control *c, bool all)
 		if (svc_app__alive(p->conf, p->serial)) {
 			p->conf->slot.area = NULL;
 			p->conf->slot.wake_app_fd = -1;
+			p->conf->slot.wake_ferry_fd = -1;
 		}
 		munmap(p->area, p->size);
 		close_fds(p->fds);
@@ -946,6 +949,7 @@ static bool handle_request(struct control *c, int i)
 	memcpy(cl->name, conf->name, sizeof(cl->name));
 	conf->slot.area = cl->area;
 	conf->slot.wake_app_fd = cl->fds[3];
+	conf->slot.wake_ferry_fd = cl->fds[2];
 	conf->slot.pid = cl->cred.pid;
 	conf->slot.uid = cl->cred.uid;
 	atomic_store(&conf->slot.hung, false);

@@ -1137,7 +1137,8 @@ static int print_apps(struct ctl *c)
 		struct ferry_app_slot_stats st;
 		struct ferry_flow_info fi = {};
 		static const char *const ctrs[] = { "in",	"out",	    "dropped",	   "bypassed",
-						    "bad_desc", "timeouts", "queue_depth", "rtt_avg_ns" };
+						    "bad_desc", "timeouts", "queue_depth", "rtt_avg_ns",
+						    "sleeps",	"emitted",  "emit_dropped" };
 		char owner[48];
 
 		err = read_elem(c, &c->app_slots, k, &st);
@@ -1154,7 +1155,8 @@ static int print_apps(struct ctl *c)
 			snprintf(owner, sizeof(owner), "uid %u", st.owner_uid);
 		{
 			const __u64 v[] = { st.in,	 st.out,      st.dropped,     st.bypassed,
-					    st.bad_desc, st.timeouts, st.queue_depth, st.rtt_avg_ns };
+					    st.bad_desc, st.timeouts, st.queue_depth, st.rtt_avg_ns,
+					    st.sleeps,	 st.emitted,  st.emit_dropped };
 
 			if (c->json) {
 				fprintf(out, "%s{\"slot\":", first ? "" : ",");

@@ -166,6 +166,12 @@ static int publish_app_slots(struct ferry_daemon *d)
 							    memory_order_relaxed);
 				rtts += atomic_load_explicit(&c->slot.wstat[i].rtts,
 							     memory_order_relaxed);
+				st.sleeps += atomic_load_explicit(&c->slot.wstat[i].sleeps,
+								  memory_order_relaxed);
+				st.emitted += atomic_load_explicit(&c->slot.wstat[i].emitted,
+								   memory_order_relaxed);
+				st.emit_dropped += atomic_load_explicit(
+					&c->slot.wstat[i].emit_dropped, memory_order_relaxed);
 			}
 			/* The service's counters: to_app, bypassed, bad_desc, timeouts. */
 			st.in = ss.counters[0];

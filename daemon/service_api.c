@@ -60,6 +60,25 @@ struct ferry_pkt *ferry_batch__emit(struct ferry_worker *w, struct ferry_batch *
 	return p;
 }
 
+int ferry_worker__copy_held(struct ferry_worker *w, const struct ferry_pkt *from,
+			    struct ferry_pkt *to)
+{
+	uint64_t addr;
+
+	if (w->held_frames + w->chain_holds >= w->hold_budget)
+		return -ENOBUFS;
+	if (!umem__alloc(w->umem, &addr))
+		return -ENOMEM;
+	*to = *from;
+	to->addr = addr;
+	to->data = umem__data(w->umem, addr);
+	memcpy(to->data, from->data, from->len);
+	to->verdict = FERRY_VERDICT_HOLD;
+	to->drop_reason = 0;
+	w->held_frames++;
+	return 0;
+}
+
 uint64_t ferry_worker__now_ns(const struct ferry_worker *w)
 {
 	return w->now_ns;
@@ -150,6 +169,28 @@ void ferry_worker__wake_at(struct ferry_worker *w, uint64_t deadline_ns)
 		deadline_ns = 1;
 	if (!w->wake_ns || deadline_ns < w->wake_ns)
 		w->wake_ns = deadline_ns;
+}
+
+void ferry_worker__wait_fd(struct ferry_worker *w, int fd, uint64_t poll_ns,
+			   bool (*arm)(void *ctx), void *ctx)
+{
+	if (!poll_ns)
+		poll_ns = 1;
+	if (!w->poll_ns || poll_ns < w->poll_ns)
+		w->poll_ns = poll_ns;
+	/* Asked again before the next tick (each batch a slot sends): once is enough. */
+	for (int i = 0; i < w->nr_waits; i++)
+		if (w->waits[i].fd == fd && w->waits[i].ctx == ctx)
+			return;
+	/* No room to sleep on it: then its poll deadline holds asleep too. */
+	if (fd < 0 || w->nr_waits == WORKER_MAX_WAITS) {
+		ferry_worker__wake_at(w, poll_ns);
+		return;
+	}
+	w->waits[w->nr_waits].fd = fd;
+	w->waits[w->nr_waits].arm = arm;
+	w->waits[w->nr_waits].ctx = ctx;
+	w->nr_waits++;
 }
 
 int ferry_worker__route_init(struct ferry_worker *w)

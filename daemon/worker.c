@@ -34,6 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "daemon.h"
 #include "worker.h"
@@ -120,6 +121,8 @@ static void tick_services(struct ferry_worker *w)
 	struct ferry_daemon *d = w->d;
 
 	w->wake_ns = 0;
+	w->poll_ns = 0;
+	w->nr_waits = 0;
 	for (int f = 0; f < d->nr_flows; f++) {
 		const struct flow_chain *ch = &d->flows[f];
 
@@ -152,10 +155,44 @@ static uint64_t sleep_budget(const struct ferry_worker *w, uint64_t max_ns)
 	return w->wake_ns - now < max_ns ? w->wake_ns - now : max_ns;
 }
 
+/*
+ * Empties a ferry_worker__wait_fd() eventfd: a read that never blocks,
+ * whatever O_NONBLOCK says (the application shares the file's flags and
+ * may clear it, and may empty the eventfd itself between our poll and read).
+ */
+static void wait_fd_drain(int fd)
+{
+	uint64_t v;
+	struct iovec iov = { .iov_base = &v, .iov_len = sizeof(v) };
+
+	/* EAGAIN: the application emptied it first; nothing is lost either way. */
+	(void)preadv2(fd, &iov, 1, -1, RWF_NOWAIT);
+}
+
+/*
+ * The services' wait descriptors, armed (each asks its other side for a
+ * wake-up and looks once more) into fds; false when one has work already.
+ */
+static bool arm_waits(struct ferry_worker *w, struct pollfd *fds)
+{
+	for (int i = 0; i < w->nr_waits; i++) {
+		if (w->waits[i].arm && !w->waits[i].arm(w->waits[i].ctx)) {
+			/* Work is waiting: tick the services now, not after a sleep. */
+			w->wake_ns = 1;
+			return false;
+		}
+		fds[i].fd = w->waits[i].fd;
+		fds[i].events = POLLIN;
+		fds[i].revents = 0;
+	}
+	return true;
+}
+
 static void idle_wait(struct ferry_worker *w)
 {
-	struct pollfd fds[CFG_MAX_IFACES + 3];
-	int nfds = w->nr_ports;
+	/* The sockets, the park and listing eventfds, the doorbell, the services' waits. */
+	struct pollfd fds[CFG_MAX_IFACES + 3 + WORKER_MAX_WAITS];
+	int nfds = w->nr_ports, nr_waits = w->nr_waits, doorbell = -1;
 	bool tx_busy = false;
 	uint64_t timeout_ns;
 	struct timespec ts;
@@ -184,10 +221,17 @@ static void idle_wait(struct ferry_worker *w)
 		/* The sockets say nothing about our rings: their doorbell does. */
 		if (!handoff__prepare_sleep(w->handoff, w->id))
 			return;
+		doorbell = nfds;
 		fds[nfds].fd = handoff__doorbell_fd(w->handoff, w->id);
 		fds[nfds].events = POLLIN;
 		fds[nfds].revents = 0;
 		nfds++;
+	}
+	/* Last: after the handoff's doorbell, whose sleep is prepared already. */
+	if (nr_waits && !arm_waits(w, fds + nfds)) {
+		if (w->handoff)
+			handoff__awake(w->handoff, w->id, false);
+		return;
 	}
 	/* While frames are in flight, completions must be read back soon. */
 	timeout_ns = (tx_busy ? 1 : 100) * 1000000ull;
@@ -195,9 +239,17 @@ static void idle_wait(struct ferry_worker *w)
 	timeout_ns = sleep_budget(w, timeout_ns);
 	ts.tv_sec = (time_t)(timeout_ns / 1000000000ull);
 	ts.tv_nsec = (long)(timeout_ns % 1000000000ull);
-	ppoll(fds, (nfds_t)nfds, &ts, NULL);
+	ppoll(fds, (nfds_t)(nfds + nr_waits), &ts, NULL);
 	if (w->handoff)
-		handoff__awake(w->handoff, w->id, fds[nfds - 1].revents & POLLIN);
+		handoff__awake(w->handoff, w->id, fds[doorbell].revents & POLLIN);
+	for (int i = nfds; i < nfds + nr_waits; i++) {
+		if (!fds[i].revents)
+			continue;
+		if (fds[i].revents & POLLIN)
+			wait_fd_drain(fds[i].fd);
+		/* The services' tick at once: it takes what the other side produced. */
+		w->wake_ns = 1;
+	}
 }
 
 /*
@@ -244,6 +296,14 @@ static void park(struct ferry_worker *w)
 	while (atomic_load_explicit(&w->d->park, memory_order_acquire) && !w->stop)
 		usleep(50);
 	atomic_store_explicit(&w->parked, 0, memory_order_release);
+	/*
+	 * A reload may have destroyed the services that registered wait
+	 * descriptors, and closed those: forget them; a tick at once lets
+	 * the services there now ask again.
+	 */
+	w->nr_waits = 0;
+	w->poll_ns = 0;
+	w->wake_ns = 1;
 }
 
 static void *worker__run(void *arg)
@@ -295,7 +355,8 @@ static void *worker__run(void *arg)
 		if (w->now_ns >= w->next_tick_ns) {
 			tick(w);
 			w->next_tick_ns = w->now_ns + TICK_NS;
-		} else if (w->wake_ns && w->now_ns >= w->wake_ns) {
+		} else if ((w->wake_ns && w->now_ns >= w->wake_ns) ||
+			   (w->poll_ns && w->now_ns >= w->poll_ns)) {
 			tick_services(w);
 		}
 		if (busy) {

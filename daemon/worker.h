@@ -28,6 +28,8 @@
 
 #define TICK_NS (100ull * 1000 * 1000)
 #define EXPIRE_BUDGET 1024
+/* Descriptors the services may ask the worker to sleep on at once. */
+#define WORKER_MAX_WAITS 16
 
 struct nh_events;
 struct worker_offload;
@@ -56,6 +58,18 @@ struct ferry_worker {
 	uint64_t now_ns;
 	uint64_t next_tick_ns;
 	uint64_t wake_ns;            /* earliest ferry_worker__wake_at() deadline, 0 = none */
+	/*
+	 * ferry_worker__wait_fd(): descriptors services expect work on, polled
+	 * (poll_ns) while the worker is awake and slept on when it is idle;
+	 * forgotten at each tick of the services, like wake_ns.
+	 */
+	uint64_t poll_ns;            /* earliest awake poll deadline, 0 = none */
+	int nr_waits;
+	struct worker_wait {
+		int fd;
+		bool (*arm)(void *ctx);
+		void *ctx;
+	} waits[WORKER_MAX_WAITS];
 	uint64_t coalesce_ns;        /* config coalesce_usecs, interrupt mode only */
 	bool small_bursts;           /* the last busy loop received under batch / 2 packets */
 	uint32_t batch;

@@ -38,6 +38,7 @@ struct app_queue {
 	struct ferry_app_desc *to_desc;
 	struct ferry_app_desc *from_desc;
 	uint8_t *frames;
+	uint8_t *emit_frames;	/* NULL: this ferryd takes no emits */
 	uint32_t to_mask;
 	uint32_t from_mask;
 	uint32_t nr_frames;
@@ -175,6 +176,20 @@ static int check_area(struct ferry_app *a, const struct ferry_ctl_attach_reply *
 		q->to_desc = (struct ferry_app_desc *)(a->area + to_off);
 		q->from_desc = (struct ferry_app_desc *)(a->area + from_off);
 		q->frames = a->area + frames_off;
+		/* Emit frames: as many as FROM_APP entries, or none (a ferryd without emit). */
+		{
+			uint32_t ne = fq->emit_frames;
+			uint64_t eoff = fq->emit_frames_off;
+
+			if (ne && (ne != q->from_mask + 1 ||
+				   !in_area(eoff, (uint64_t)ne * q->frame_size, size))) {
+				set_err(err, errlen,
+					"queue %u emit frames (offset %llu, %u) outside the area or not one per FROM_APP entry",
+					i, (unsigned long long)eoff, ne);
+				return -EPROTO;
+			}
+			q->emit_frames = ne ? a->area + eoff : NULL;
+		}
 		/* Start where ferryd's rings are: an area may be reused across attaches. */
 		q->to_cons = __atomic_load_n(&q->to_app->consumer, __ATOMIC_ACQUIRE);
 		q->from_prod = __atomic_load_n(&q->from_app->producer, __ATOMIC_ACQUIRE);
@@ -723,6 +738,54 @@ int ferry_app_done(struct ferry_app *a, const struct ferry_app_pkt *pkts, unsign
 			return -errno;
 	}
 	return 0;
+}
+
+/* After publishing FROM_APP entries: wakes ferryd if a worker sleeps on them. */
+static int kick_if_asked(struct ferry_app *a, struct app_queue *q)
+{
+	uint64_t one = 1;
+
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!(__atomic_load_n(&q->from_app->flags, __ATOMIC_RELAXED) & FERRY_APP_RING_NEED_WAKEUP))
+		return 0;
+	if (write(a->kick_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		return -errno;
+	return 0;
+}
+
+int ferry_app_emit(struct ferry_app *a, const struct ferry_app_pkt *ref, const void *data,
+		   uint32_t len)
+{
+	struct ferry_app_desc *d;
+	struct app_queue *q;
+	uint32_t cons, slot;
+
+	if (!a || !ref || (!data && len) || ref->queue >= a->nr_queues)
+		return -EINVAL;
+	q = &a->q[ref->queue];
+	if (ref->frame >= q->nr_frames || len > q->frame_size)
+		return -EINVAL;
+	if (!q->emit_frames)
+		return -EOPNOTSUPP;
+	cons = __atomic_load_n(&q->from_app->consumer, __ATOMIC_ACQUIRE);
+	if (q->from_prod - cons >= q->from_mask + 1)
+		return -ENOBUFS;
+	/*
+	 * The emit frame of this FROM_APP entry: free, since the entry a ring
+	 * ago that used it was consumed (ferryd copies the payload then).
+	 */
+	slot = q->from_prod & q->from_mask;
+	memcpy(q->emit_frames + (size_t)slot * q->frame_size, data, len);
+	d = &q->from_desc[slot];
+	d->frame = ref->frame;
+	d->len = len;
+	d->cap = 0;
+	d->cookie = ref->cookie;
+	d->verdict = FERRY_APP_EMIT;
+	d->emit_frame = slot;
+	q->from_prod++;
+	__atomic_store_n(&q->from_app->producer, q->from_prod, __ATOMIC_RELEASE);
+	return kick_if_asked(a, q);
 }
 
 int ferry_app_fd(const struct ferry_app *a)

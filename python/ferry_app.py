@@ -68,6 +68,9 @@ def _load(path=None):
     lib.ferry_app_done.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Pkt), ctypes.c_uint,
                                    ctypes.POINTER(ctypes.c_uint8)]
     lib.ferry_app_done.restype = ctypes.c_int
+    lib.ferry_app_emit.argtypes = [ctypes.c_void_p, ctypes.POINTER(_Pkt), ctypes.c_char_p,
+                                   ctypes.c_uint32]
+    lib.ferry_app_emit.restype = ctypes.c_int
     lib.ferry_app_fd.argtypes = [ctypes.c_void_p]
     lib.ferry_app_fd.restype = ctypes.c_int
     lib.ferry_app_nr_queues.argtypes = [ctypes.c_void_p]
@@ -169,6 +172,17 @@ class App:
             raise OSError(-ret, os.strerror(-ret))
         for p in packets:
             p._release()
+
+    def emit(self, ref, data):
+        """Emits data as a new packet of ref's session (ref: a Packet not yet done).
+
+        It goes on ahead of ref; see ferry_app_emit(3).  Raises OSError
+        (EOPNOTSUPP: ferryd takes no emits, ENOBUFS: return packets first).
+        """
+        data = bytes(data)
+        ret = self._lib.ferry_app_emit(self._h, ctypes.byref(ref._pkt), data, len(data))
+        if ret < 0:
+            raise OSError(-ret, os.strerror(-ret))
 
     def detach(self):
         if self._h:

@@ -35,7 +35,7 @@ void app_area__init(void *mem, const char *slot, uint32_t nr_queues, uint32_t ri
  * application can write.
  */
 struct app_queue_layout {
-	uint64_t queue_off, to_desc_off, from_desc_off, frames_off;
+	uint64_t queue_off, to_desc_off, from_desc_off, frames_off, emit_frames_off;
 };
 
 void app_area__queue_layout(uint32_t ring_size, uint32_t q, struct app_queue_layout *l);
@@ -45,6 +45,8 @@ struct app_inflight {
 	bool live;
 	uint32_t seq; /* uses of this frame, in the cookie above the index */
 	uint32_t cap; /* what the payload may grow to */
+	uint32_t emits; /* FERRY_APP_EMIT descriptors it carried */
+	bool fixed_len; /* a PASS must keep the length, cap (TCP) */
 };
 
 static inline uint32_t app_cookie(uint32_t frame, uint32_t seq)
@@ -55,10 +57,20 @@ static inline uint32_t app_cookie(uint32_t frame, uint32_t seq)
 /*
  * Whether a FROM_APP descriptor (a copy the caller took: the application
  * may change shared memory at any time) names a frame ferryd has out, with
- * that frame's current cookie, a verdict, and a length within the cap.
+ * that frame's current cookie, a verdict, and a length within the cap
+ * (a PASS of a fixed_len frame: the length it had).
  * `inflight` has `frames` entries.
  */
 bool app_area__desc_ok(const struct ferry_app_desc *d, const struct app_inflight *inflight,
+		       uint32_t frames);
+
+/*
+ * Whether a FERRY_APP_EMIT descriptor (the caller's copy) names a packet
+ * ferryd has out with its current cookie (the reference), an emit frame in
+ * range (the queue has as many as frames) and a length within a frame, and
+ * the reference has fewer than FERRY_APP_MAX_EMITS emits so far.
+ */
+bool app_area__emit_ok(const struct ferry_app_desc *d, const struct app_inflight *inflight,
 		       uint32_t frames);
 
 #endif /* FERRY_APP_AREA_H */

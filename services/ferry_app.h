@@ -34,16 +34,39 @@
  * A packet in the area is its UDP or TCP payload only: headers stay in
  * ferryd, so an application cannot change where a packet goes or who it
  * claims to come from.  The application may rewrite the payload in place
- * and change its length (up to desc.cap), then returns the descriptor on
- * FROM_APP with a verdict:
+ * and change its length (up to desc.cap; a TCP payload keeps its length,
+ * cap == len: the session's sequence numbers cannot absorb a change, and a
+ * PASS with another length is a bad descriptor), then returns the
+ * descriptor on FROM_APP with a verdict:
  *   FERRY_APP_PASS  the packet, as the frame now holds it, goes on along the
  *                   flow's chain (ferryd fixes lengths and checksums)
  *   FERRY_APP_DROP  dropped, counted
  * Each descriptor ferryd put on TO_APP must come back exactly once, with its
- * `frame` and `cookie` unchanged.  ferryd validates every descriptor it
+ * `frame` and `cookie` unchanged.
+ *
+ * An application may also emit new packets (FERRY_APP_EMIT): a FROM_APP
+ * descriptor whose `frame` and `cookie` name a packet it holds (received,
+ * not yet returned: the reference), whose `emit_frame` names one of the
+ * queue's `emit_frames` frames (at emit_frames_off, frame_size bytes each)
+ * holding the new payload, and whose `len` is that payload's length (up to
+ * frame_size).  ferryd copies the reference packet's headers into a fresh
+ * frame of its own, puts the payload after them and sends the new packet
+ * on along the chain after the slot, ahead of the reference: the same
+ * session and direction, so an application never chooses an address or a
+ * port.  UDP references only; at most FERRY_APP_MAX_EMITS emits per
+ * reference; the reference itself still comes back exactly once, after
+ * its emits.  An emit frame is the application's to write again once
+ * ferryd has consumed the descriptor that named it (FROM_APP's consumer
+ * passed it): emit_frames equals the FROM_APP ring's size, so using emit
+ * frame (index & (size - 1)) for the descriptor at FROM_APP index `index`
+ * is always safe.  A bad emit descriptor is counted (bad_desc) and ignored;
+ * one ferryd has no free frame for is counted as emit_dropped.  A ferryd
+ * without emit (emit_frames 0) counts every EMIT as bad.  ferryd validates every descriptor it
  * reads (frame index, cookie, length, verdict): a bad one is counted and
  * ignored, and a packet not returned within the slot's `timeout_ms` takes
- * the slot's `on_failure`; a slot that keeps timing out is detached.
+ * the slot's `on_failure`; a slot that stalls three times in a row (packets
+ * timing out in three timeout periods with no answer between them: the
+ * packets of one stall count once) is detached.
  *
  * Rings are single-producer single-consumer with free-running 32-bit
  * indexes: the producer writes descriptors then publishes `producer` with a
@@ -54,6 +77,16 @@
  * the `flags` of the ring it consumes and checks the ring once more; the
  * producer writes it only when it sees the flag (AF_XDP's
  * need_wakeup).  No syscall per packet on either side.
+ *
+ * ferryd's side sleeps too: a worker (in interrupt mode, the default) with
+ * packets out at the application and nothing else to do sets the flag in
+ * from_app.flags, looks at FROM_APP once more and sleeps on the eventfd,
+ * bounded by the slot's timeout.  An application must therefore, after
+ * publishing FROM_APP's producer, issue a full fence, read from_app.flags
+ * and write the eventfd (any nonzero 8-byte value) when the flag is set;
+ * one that never does has its verdicts taken only at ferryd's next timeout
+ * scan (every timeout_ms / 8).  A worker in a busy-poll or spin mode never
+ * sleeps and never sets the flag.
  */
 #ifndef FERRY_APP_H
 #define FERRY_APP_H
@@ -94,18 +127,25 @@ struct ferry_ctl_attach_reply {
 #define FERRY_APP_MAX_QUEUES 64
 #define FERRY_APP_RING_NEED_WAKEUP 0x1
 
+/* Emits one reference packet may carry (FERRY_APP_EMIT). */
+#define FERRY_APP_MAX_EMITS 4
+
 enum ferry_app_verdict {
 	FERRY_APP_PASS = 1,
 	FERRY_APP_DROP = 2,
+	FERRY_APP_EMIT = 3,    /* a new packet, see above; FROM_APP only */
 };
 
 struct ferry_app_desc {
-	uint32_t frame;        /* index in the queue's frames */
-	uint32_t len;          /* payload bytes in the frame */
+	uint32_t frame;        /* index in the queue's frames (EMIT: the reference's) */
+	uint32_t len;          /* payload bytes in the frame (EMIT: in the emit frame) */
 	uint32_t cap;          /* most the payload may grow to (TO_APP; ignored FROM_APP) */
 	uint32_t cookie;       /* ferryd's, returned unchanged */
 	uint32_t verdict;      /* enum ferry_app_verdict (FROM_APP) */
-	uint32_t pad;
+	union {
+		uint32_t pad;        /* 0 but for EMIT */
+		uint32_t emit_frame; /* EMIT: index in the queue's emit frames */
+	};
 };
 
 struct ferry_app_ring {
@@ -122,6 +162,10 @@ struct ferry_app_queue {
 	uint64_t frames_off;   /* from the area's start */
 	uint32_t frames;
 	uint32_t frame_size;
+	/* The application's frames for FERRY_APP_EMIT payloads (0: no emit). */
+	uint64_t emit_frames_off;
+	uint32_t emit_frames;  /* the FROM_APP ring's size */
+	uint32_t pad;
 };
 
 struct ferry_app_area {

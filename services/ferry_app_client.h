@@ -78,6 +78,21 @@ int ferry_app_recv(struct ferry_app *a, struct ferry_app_pkt *pkts, unsigned int
 int ferry_app_done(struct ferry_app *a, const struct ferry_app_pkt *pkts, unsigned int n,
 		   const uint8_t *verdicts);
 
+/*
+ * Emits a new packet on the slot's flow: len bytes of data (copied) as
+ * the payload of a packet with the headers of ref, a UDP packet received
+ * from ferry_app_recv() on this handle and not yet returned with
+ * ferry_app_done() (so: before ref's own ferry_app_done()).  ferryd sends
+ * it on along the chain after the slot, ahead of ref, as a packet of ref's
+ * session and direction.  At most FERRY_APP_MAX_EMITS per ref; ferryd
+ * counts more, a TCP ref or a payload too long for its frame in bad_desc,
+ * and one it has no free frame for in emit_dropped.  Returns 0, -EINVAL
+ * (ref not from this handle, len over the frame size), -ENOBUFS (FROM_APP
+ * full: return packets first), -EOPNOTSUPP (ferryd has no emit frames).
+ */
+int ferry_app_emit(struct ferry_app *a, const struct ferry_app_pkt *ref, const void *data,
+		   uint32_t len);
+
 /* The wake-up pipe's read end, for an application's own epoll loop (readable: call recv; nonblocking). */
 int ferry_app_fd(const struct ferry_app *a);
 

@@ -137,4 +137,32 @@ void ferry_worker__offload(struct ferry_worker *w, struct nat_session *s);
  */
 void ferry_worker__offload_tcp_sync(struct ferry_worker *w, struct nat_session *s);
 
+/*
+ * A copy of `from` (its frame's bytes and parsed headers) in a fresh frame
+ * of the worker's pool, held by the service (FERRY_VERDICT_HOLD, counted
+ * against the hold budget), in *to: for a service that makes a new packet
+ * outside a chain run (the app service's emits) and finishes it with
+ * ferry_worker__resume() or ferry_worker__send_held().  -ENOBUFS when the
+ * services hold their budget, -ENOMEM when the pool has no free frame.
+ */
+int ferry_worker__copy_held(struct ferry_worker *w, const struct ferry_pkt *from,
+			    struct ferry_pkt *to);
+/*
+ * Until the services' next tick(), the service expects work to arrive
+ * through fd (an app slot's FROM_APP ring, whose application writes the
+ * eventfd fd when asked to): an awake worker runs the tick at poll_ns at
+ * the latest, as for ferry_worker__wake_at(); an idle worker in interrupt
+ * mode first calls arm(ctx), which asks the other side for a wake-up and
+ * looks once more (false: work is there already, the tick runs at once),
+ * then sleeps on fd besides its sockets, bounded by the wake_at()
+ * deadlines only.  A readable fd is emptied with a read that never
+ * blocks (the other side may share its flags) and runs the tick at once.
+ * Busy-poll and spin workers never sleep: for them it is poll_ns alone.
+ * Each tick forgets the registrations, so a service asks again while it
+ * still waits; with the table full (WORKER_MAX_WAITS) poll_ns is a
+ * ferry_worker__wake_at() deadline: polled asleep too.
+ */
+void ferry_worker__wait_fd(struct ferry_worker *w, int fd, uint64_t poll_ns,
+			   bool (*arm)(void *ctx), void *ctx);
+
 #endif /* FERRY_SERVICE_H */

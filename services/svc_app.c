@@ -216,6 +216,7 @@ static int app_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 	c->timeout_ns = (uint64_t)a.timeout_ms * 1000000;
 	c->pos = svc_entry_index(fc, args);
 	c->slot.wake_app_fd = -1;
+	c->slot.wake_ferry_fd = -1;
 	c->serial = ++last_serial;
 	if (live_add(c)) {
 		free(c);
@@ -225,9 +226,18 @@ static int app_configure(const struct ferry_flow_ctx *fc, const struct cfg_node 
 	return 0;
 }
 
-/* Consecutive timeouts after which a worker asks for the application's detach. */
-#define APP_HUNG_TIMEOUTS 3
-/* While packets are out, the worker looks at FROM_APP this often. */
+/*
+ * Stalls in a row after which a worker asks for the application's detach.
+ * A stall is a timeout_ms with packets timing out and no answer: the
+ * packets of one stall (a burst the application never returned) time out
+ * together and count once, so a hung application is told from a slow
+ * burst by time, not by how many packets it held.
+ */
+#define APP_HUNG_STALLS 3
+/*
+ * While packets are out, an awake worker looks at FROM_APP this often; an
+ * idle one (interrupt mode) sleeps until the application wakes it.
+ */
 #define APP_POLL_NS (20 * 1000)
 /*
  * Packets resumed per ferry_worker__resume() call: a chain run holds a
@@ -252,18 +262,24 @@ struct app_worker {
 	/* The worker's queue in the attached area. */
 	struct ferry_app_queue *q;
 	struct ferry_app_desc *to_desc, *from_desc;
-	uint8_t *frames;
+	uint8_t *frames, *emit_frames;
 	uint32_t to_prod, from_cons; /* ferryd's own indexes: never read back */
+	int wake_fd;		/* the eventfd the application writes, -1: none */
+	bool armed;		/* FROM_APP's NEED_WAKEUP is ours to clear */
+	uint64_t sleeps;	/* times the worker went idle asking the application for a wake-up */
 	/* Frames not out: a stack of indexes. */
 	uint32_t *free_frames;
 	uint32_t nr_free;
 	struct app_inflight *inflight; /* per frame */
 	struct app_entry *ent;	       /* per frame */
+	struct ferry_pkt *emit;	       /* one drain's emitted packets, ring_size at most */
 	uint64_t next_scan_ns; /* the next look for packets out too long */
 	uint32_t nr_out;
-	uint32_t timeouts_in_row;
+	uint32_t stalls_in_row;	/* timeout periods with timeouts and no answer since */
+	uint64_t stall_ns;	/* when the last one began */
 	uint64_t rtt_ns, rtts;
 	uint64_t out, dropped; /* for ferryctl apps: PASSed back; dropped, however */
+	uint64_t emitted, emit_dropped; /* FERRY_APP_EMIT sent on; refused for want of a frame */
 };
 
 static int app_worker_init(void *conf, struct ferry_worker *w, void **wstate)
@@ -278,13 +294,15 @@ static int app_worker_init(void *conf, struct ferry_worker *w, void **wstate)
 	aw->free_frames = calloc(c->ring_size, sizeof(*aw->free_frames));
 	aw->inflight = calloc(c->ring_size, sizeof(*aw->inflight));
 	aw->ent = calloc(c->ring_size, sizeof(*aw->ent));
-	if (!aw->free_frames || !aw->inflight || !aw->ent ||
+	aw->emit = calloc(c->ring_size, sizeof(*aw->emit));
+	if (!aw->free_frames || !aw->inflight || !aw->ent || !aw->emit ||
 	    aw->id >= FERRY_APP_MAX_QUEUES) {
 		int err = aw->id >= FERRY_APP_MAX_QUEUES ? -E2BIG : -ENOMEM;
 
 		free(aw->free_frames);
 		free(aw->inflight);
 		free(aw->ent);
+		free(aw->emit);
 		free(aw);
 		return err;
 	}
@@ -383,13 +401,16 @@ static void app_follow(struct svc_app_conf *c, struct app_worker *aw, uint64_t g
 		aw->to_desc = (struct ferry_app_desc *)(c->slot.area + l.to_desc_off);
 		aw->from_desc = (struct ferry_app_desc *)(c->slot.area + l.from_desc_off);
 		aw->frames = c->slot.area + l.frames_off;
+		aw->emit_frames = c->slot.area + l.emit_frames_off;
 		aw->to_prod = 0;
 		aw->from_cons = 0;
+		aw->wake_fd = c->slot.wake_ferry_fd;
+		aw->armed = false;
 		aw->nr_free = 0;
 		for (uint32_t f = c->ring_size; f-- > 0;)
 			aw->free_frames[aw->nr_free++] = f;
 		aw->next_scan_ns = 0;
-		aw->timeouts_in_row = 0;
+		aw->stalls_in_row = 0;
 		aw->attached = true;
 	}
 	aw->gen = g;
@@ -432,7 +453,10 @@ static bool app_send(const struct svc_app_conf *c, struct app_worker *aw, struct
 	f = aw->free_frames[--aw->nr_free];
 	memcpy(aw->frames + (size_t)f * APP_FRAME_SIZE, ferry_pkt_data(p) + off, len);
 	aw->inflight[f].live = true;
+	aw->inflight[f].emits = 0;
 	aw->inflight[f].cap = payload_cap(aw, p, len);
+	/* TCP: the session's sequence numbers cannot absorb a length change. */
+	aw->inflight[f].fixed_len = ferry_pkt_l4_proto(p) != IPPROTO_UDP;
 	aw->ent[f].pkt = *p;
 	aw->ent[f].sent_ns = now;
 	d = &aw->to_desc[aw->to_prod & (c->ring_size - 1)];
@@ -446,6 +470,41 @@ static bool app_send(const struct svc_app_conf *c, struct app_worker *aw, struct
 	aw->nr_out++;
 	aw->counters[APP_TO_APP]++;
 	return true;
+}
+
+/*
+ * The worker is about to sleep with packets out: asks the application for
+ * a wake-up on FROM_APP and looks once more (need-wakeup, like the
+ * application's side in libferry_app's recv).  false: answers are there.
+ */
+static bool app_arm(void *ctx)
+{
+	struct app_worker *aw = ctx;
+	_Atomic uint32_t *flags = (_Atomic uint32_t *)&aw->q->from_app.flags;
+
+	atomic_store_explicit(flags, FERRY_APP_RING_NEED_WAKEUP, memory_order_relaxed);
+	aw->armed = true;
+	/*
+	 * Store-load, the mirror of app_kick()'s: the flag visible before the
+	 * producer is read, while the application publishes its producer and
+	 * then reads the flag.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit((_Atomic uint32_t *)&aw->q->from_app.producer,
+				 memory_order_acquire) != aw->from_cons)
+		return false;
+	aw->sleeps++;
+	return true;
+}
+
+/*
+ * Packets are out: FROM_APP is polled while the worker is awake, slept on
+ * when it is idle, and the timeout scan bounds the sleep in any case.
+ */
+static void app_wait(struct app_worker *aw, uint64_t now)
+{
+	ferry_worker__wait_fd(aw->w, aw->wake_fd, now + APP_POLL_NS, app_arm, aw);
+	ferry_worker__wake_at(aw->w, aw->next_scan_ns > now ? aw->next_scan_ns : now);
 }
 
 /* Publishes what app_send() placed, and wakes a sleeping application once. */
@@ -471,7 +530,41 @@ static void app_kick(struct svc_app_conf *c, struct app_worker *aw, uint64_t now
 		if (write(c->slot.wake_app_fd, &one, sizeof(one)) < 0) {
 		}
 	}
-	ferry_worker__wake_at(aw->w, now + APP_POLL_NS);
+	app_wait(aw, now);
+}
+
+/*
+ * A FERRY_APP_EMIT descriptor, validated: a copy of the reference packet's
+ * headers in a fresh frame, the emit frame's payload after them, in
+ * *e for the caller to send on; false when it is not sent (counted).
+ */
+static bool app_emit(struct app_worker *aw, const struct ferry_app_desc *d, struct ferry_pkt *e)
+{
+	const struct ferry_pkt *ref = &aw->ent[d->frame].pkt;
+
+	/* A TCP payload of its own would need sequence space the session does not have. */
+	if (ferry_pkt_l4_proto(ref) != IPPROTO_UDP) {
+		aw->counters[APP_BAD_DESC]++;
+		return false;
+	}
+	aw->inflight[d->frame].emits++;
+	if (ferry_worker__copy_held(aw->w, ref, e)) {
+		/* No free frame, or the services hold their budget: the emit is lost, counted. */
+		aw->emit_dropped++;
+		return false;
+	}
+	if (ferry_pkt_set_payload_len(aw->w, e, d->len)) {
+		/* Longer than the new frame holds after the headers. */
+		aw->counters[APP_BAD_DESC]++;
+		ferry_pkt_drop(e, FERRY_DROP_service);
+		ferry_worker__send_held(aw->w, &e, 1);
+		return false;
+	}
+	memcpy(ferry_pkt_data(e) + ferry_pkt_payload_off(e),
+	       aw->emit_frames + (size_t)d->emit_frame * APP_FRAME_SIZE, d->len);
+	ferry_pkt_fix_checksums(e);
+	aw->emitted++;
+	return true;
 }
 
 /*
@@ -481,10 +574,16 @@ static void app_kick(struct svc_app_conf *c, struct app_worker *aw, uint64_t now
  */
 static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t now)
 {
-	struct ferry_pkt *pass[SVC_APP_MAX_RING], *drop[SVC_APP_MAX_RING];
+	/* Passed: the packets out (returned or timed out) and up to a ring of emits. */
+	struct ferry_pkt *pass[2 * SVC_APP_MAX_RING], *drop[SVC_APP_MAX_RING];
 	struct ferry_app_ring *r = &aw->q->from_app;
-	uint32_t np = 0, nd = 0, prod, n;
+	uint32_t np = 0, nd = 0, ne = 0, prod, n;
 
+	/* Awake: the application need not write the eventfd until we sleep again. */
+	if (aw->armed) {
+		atomic_store_explicit((_Atomic uint32_t *)&r->flags, 0, memory_order_relaxed);
+		aw->armed = false;
+	}
 	prod = atomic_load_explicit((_Atomic uint32_t *)&r->producer, memory_order_acquire);
 	n = prod - aw->from_cons;
 	/* More than the ring holds: garbage beyond, read one ring's worth at most. */
@@ -505,10 +604,18 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 			.len = __atomic_load_n(&sd->len, __ATOMIC_RELAXED),
 			.cookie = __atomic_load_n(&sd->cookie, __ATOMIC_RELAXED),
 			.verdict = __atomic_load_n(&sd->verdict, __ATOMIC_RELAXED),
+			.emit_frame = __atomic_load_n(&sd->emit_frame, __ATOMIC_RELAXED),
 		};
 		struct ferry_pkt *p;
 		uint8_t *frame;
 
+		if (d.verdict == FERRY_APP_EMIT) {
+			if (!app_area__emit_ok(&d, aw->inflight, c->ring_size))
+				aw->counters[APP_BAD_DESC]++;
+			else if (app_emit(aw, &d, &aw->emit[ne]))
+				pass[np++] = &aw->emit[ne++];
+			continue;
+		}
 		if (!app_area__desc_ok(&d, aw->inflight, c->ring_size)) {
 			aw->counters[APP_BAD_DESC]++;
 			continue;
@@ -518,7 +625,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 		aw->rtts++;
 		frame = aw->frames + (size_t)d.frame * APP_FRAME_SIZE;
 		frame_back(aw, d.frame);
-		aw->timeouts_in_row = 0;
+		aw->stalls_in_row = 0;
 		if (d.verdict == FERRY_APP_DROP) {
 			/* The application's own decision: the generic "service" reason. */
 			ferry_pkt_drop(p, FERRY_DROP_service);
@@ -548,6 +655,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 	 */
 	if (aw->nr_out && now >= aw->next_scan_ns) {
 		uint64_t step = c->timeout_ns / 8;
+		bool timed_out = false;
 
 		aw->next_scan_ns = now + (step > APP_SCAN_NS ? step : APP_SCAN_NS);
 		for (uint32_t f = 0; f < c->ring_size; f++) {
@@ -557,8 +665,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 				continue;
 			frame_back(aw, f);
 			aw->counters[APP_TIMEOUTS]++;
-			if (++aw->timeouts_in_row == APP_HUNG_TIMEOUTS)
-				atomic_store_explicit(&c->slot.hung, true, memory_order_relaxed);
+			timed_out = true;
 			if (c->on_failure == SVC_APP_DROP) {
 				ferry_pkt_drop(p, FERRY_DROP_app_unavailable);
 				drop[nd++] = p;
@@ -567,10 +674,16 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 				pass[np++] = p;
 			}
 		}
+		/* A new stall only a whole timeout after the last one began. */
+		if (timed_out && (!aw->stalls_in_row || now - aw->stall_ns >= c->timeout_ns)) {
+			aw->stall_ns = now;
+			if (++aw->stalls_in_row == APP_HUNG_STALLS)
+				atomic_store_explicit(&c->slot.hung, true, memory_order_relaxed);
+		}
 	}
 	app_release(c, aw, pass, np, drop, nd);
 	if (aw->nr_out)
-		ferry_worker__wake_at(aw->w, now + APP_POLL_NS);
+		app_wait(aw, now);
 }
 
 static void app_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
@@ -640,6 +753,10 @@ static void app_tick(void *conf, void *wstate, struct ferry_worker *w)
 	atomic_store_explicit(&c->slot.wstat[aw->id].rtts, aw->rtts, memory_order_relaxed);
 	atomic_store_explicit(&c->slot.wstat[aw->id].out, aw->out, memory_order_relaxed);
 	atomic_store_explicit(&c->slot.wstat[aw->id].dropped, aw->dropped, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].sleeps, aw->sleeps, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].emitted, aw->emitted, memory_order_relaxed);
+	atomic_store_explicit(&c->slot.wstat[aw->id].emit_dropped, aw->emit_dropped,
+			      memory_order_relaxed);
 }
 
 static void app_stats(void *conf, void *wstate, uint64_t counters[FERRY_SERVICE_COUNTERS])
@@ -661,6 +778,7 @@ static void app_worker_destroy(void *conf, void *wstate)
 	free(aw->free_frames);
 	free(aw->inflight);
 	free(aw->ent);
+	free(aw->emit);
 	free(aw);
 }
 

@@ -35,12 +35,14 @@ struct svc_app_slot {
 	_Atomic uint64_t gen;
 	uint8_t *area;
 	int wake_app_fd;
+	/* The eventfd the application writes to wake a worker that sleeps on FROM_APP. */
+	int wake_ferry_fd;
 	_Atomic uint64_t ack[FERRY_APP_MAX_QUEUES];
 	/* A worker's request: the application stopped answering. */
 	_Atomic bool hung;
 	/* Per worker, for ferryctl apps: packets out now, round trips. */
 	struct {
-		_Atomic uint64_t depth, rtt_ns, rtts, out, dropped;
+		_Atomic uint64_t depth, rtt_ns, rtts, out, dropped, sleeps, emitted, emit_dropped;
 	} wstat[FERRY_APP_MAX_QUEUES];
 	/* The main thread's: who is attached (0 when nobody). */
 	int pid;

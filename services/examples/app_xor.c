@@ -3,7 +3,11 @@
  * app_xor: an application service that XORs every payload byte with a key,
  * the canonical payload transform (applying it twice gives the original).
  *
- *   app_xor [-s CONTROL_SOCKET] SLOT KEY      KEY: 0..255 (0x.. accepted)
+ *   app_xor [-s CONTROL_SOCKET] [-e] SLOT KEY      KEY: 0..255 (0x.. accepted)
+ *
+ * -e also emits each payload as received, untransformed, as a new packet
+ * of the same session ahead of the transformed one (ferry_app_emit()): the
+ * receiver gets two datagrams for each one sent.
  *
  * Runs as the slot's owner, never as root; stops on SIGINT/SIGTERM, and
  * exits 3 when ferryd detaches the slot (a supervisor restarts it).
@@ -35,9 +39,14 @@ int main(int argc, char **argv)
 	struct ferry_app *app;
 	unsigned long key;
 	char err[160], *end;
-	int opt, n, ret;
+	unsigned long long emitted = 0, emit_failed = 0;
+	int opt, n, ret, emit = 0;
 
-	while ((opt = getopt(argc, argv, "s:")) != -1) {
+	while ((opt = getopt(argc, argv, "es:")) != -1) {
+		if (opt == 'e') {
+			emit = 1;
+			continue;
+		}
 		if (opt != 's')
 			goto usage;
 		sock = optarg;
@@ -66,19 +75,30 @@ int main(int argc, char **argv)
 			ferry_app_detach(app);
 			return n == -ENOTCONN ? 3 : 1;
 		}
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
+			/* Before the transform: the copy goes out as received. */
+			if (emit) {
+				ret = ferry_app_emit(app, &pkts[i], pkts[i].data, pkts[i].len);
+				if (ret)
+					emit_failed++;
+				else
+					emitted++;
+			}
 			for (uint32_t j = 0; j < pkts[i].len; j++)
 				pkts[i].data[j] ^= (uint8_t)key;
+		}
 		ret = ferry_app_done(app, pkts, n, NULL);
 		if (ret) {
 			fprintf(stderr, "app_xor: done: %s\n", strerror(-ret));
 			break;
 		}
 	}
+	if (emit)
+		fprintf(stderr, "app_xor: emitted %llu, failed %llu\n", emitted, emit_failed);
 	ferry_app_detach(app);
 	return 0;
 
 usage:
-	fprintf(stderr, "usage: %s [-s CONTROL_SOCKET] SLOT KEY(0..255)\n", argv[0]);
+	fprintf(stderr, "usage: %s [-s CONTROL_SOCKET] [-e] SLOT KEY(0..255)\n", argv[0]);
 	return 64;
 }

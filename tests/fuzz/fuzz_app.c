@@ -14,7 +14,7 @@
  *   the rest    rounds of: up to 4 scribbles (offset u16, value u32) anywhere
  *               in the area (producer indexes, descriptors, flags, sizes),
  *               a descriptor pushed on queue 0 (its frame from the input,
- *               some out of range), then recv and done.
+ *               some out of range), then recv, an emit per packet, and done.
  * When attach succeeds, every packet recv returns must lie inside the
  * library's own mapping of the area (data .. data + cap), is written over
  * whole, and done must take it back (0, or -ENOBUFS when the scribbles
@@ -154,6 +154,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   (unsigned long)d, pkts[k].cap, pkts[k].len, (unsigned long)lo,
 				   (unsigned long)hi);
 			memset(pkts[k].data, 0xa5, pkts[k].cap);
+			/* No emit frames unless a patch made some: then inside the area. */
+			ret = ferry_app_emit(app, &pkts[k], "emitted", 7);
+			FUZZ_CHECK(ret == 0 || ret == -EOPNOTSUPP || ret == -ENOBUFS,
+				   "emit returned %d", ret);
 		}
 		ret = ferry_app_done(app, pkts, n, NULL);
 		FUZZ_CHECK(ret == 0 || ret == -ENOBUFS, "done returned %d", ret);

@@ -24,9 +24,18 @@
 #       a re-attach after (d): traffic is transformed again.
 #   (apps) `ferryctl apps --json` lists the slots, the attached pid and
 #       uid, and counters that agree with what was sent.
+#   (i) a slow application (holds each batch 3 s) with packets out at it:
+#       the worker sleeps on the slot's eventfd instead of polling FROM_APP,
+#       so its threads take little CPU over 2 s of that wait (the polling
+#       worker took 13% of one), ferryctl apps counts its sleeps, and the
+#       held datagrams arrive transformed once returned.  Then 200
+#       ping-pongs through app_xor (libferry_app, which wakes the worker).
+#   (j) emit: app_xor -e emits each payload as received ahead of the XORed
+#       one (ferry_app_emit()): the server gets exactly 2N datagrams, N as
+#       sent and N XORed, and ferryctl apps counts N emitted, none dropped.
 #   (g) a hung application (takes nothing): its packets time out and are
-#       dropped (on_failure drop), and after three timeouts in a row ferryd
-#       detaches it, logged, closing its connection.
+#       dropped (on_failure drop), and after three stalls in a row (timeouts
+#       a timeout_ms apart, with no answer) ferryd detaches it, logged, closing its connection.
 #   (h) a reload that changes the slot's flow detaches its application
 #       (logged, connection closed); a new one attaches to the new slot and
 #       transforms again.
@@ -60,6 +69,11 @@ write_config() { # MODE
 	    services:
 	      - app: {name: xdrop, owner: nobody, on_failure: drop, timeout_ms: 50}
 	      - forward: {upstream: "198.18.2.2:6001"}
+	  - name: xslow
+	    match: {protocol: udp, destination: 198.18.1.1, port: 5003}
+	    services:
+	      - app: {name: xslow, owner: nobody, timeout_ms: 10000}
+	      - forward: {upstream: "198.18.2.2:6003"}
 	  - name: plain
 	    match: {protocol: udp, destination: 198.18.1.1, port: 5002}
 	    services:
@@ -98,6 +112,16 @@ apps() {
 		[ -s "$WORKDIR/apps.json" ]
 }
 app() { jq -r ".apps[] | select(.slot == \"$1\") | $2" "$WORKDIR/apps.json"; }
+# worker_ticks: CPU time (utime + stime, clock ticks) of ferryd's worker threads together.
+worker_ticks() {
+	local t sum=0
+	for t in /proc/"$FERRYD_PID"/task/*; do
+		case "$(cat "$t/comm" 2>/dev/null)" in ferry-q*) ;; *) continue ;; esac
+		# Fields 14 and 15, after the comm in parentheses.
+		sum=$((sum + $(sed 's/.*) //' "$t/stat" | awk '{print $12 + $13}')))
+	done
+	echo "$sum"
+}
 # apps_settle SLOT EXPR WANT: until EXPR of SLOT equals WANT, up to 10 s.
 apps_settle() {
 	for _ in $(seq 50); do
@@ -188,6 +212,48 @@ run_mode() {
 		grep -q "^app xor (flow xor, owner uid 65534, on_failure bypass): attached pid $APP_PID uid 65534" \
 		"$WORKDIR/apps-$mode.txt"
 
+	# (i): (d) kills the application of (a), in APP_PID again after this.
+	local a_pid=$APP_PID t0 t1
+	check "$mode: (i) a slow application attaches" app_start i xslow --hold-ms 3000
+	cat >"$WORKDIR/slow_recv.py" <<-'PY'
+	import socket, sys
+	key = int(sys.argv[1], 0)
+	want = {bytes(b ^ key for b in ("slow %d" % i).encode()) for i in range(5)}
+	s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	s.bind(("198.18.2.2", 6003))
+	s.settimeout(15)
+	got = set()
+	try:
+	    while got != want:
+	        got.add(s.recvfrom(2048)[0])
+	except socket.timeout:
+	    pass
+	print("slow: %d of %d transformed" % (len(got & want), len(want)))
+	PY
+	ip netns exec "$NS_SRV" python3 "$WORKDIR/slow_recv.py" "$KEY" >"$WORKDIR/slow-$mode.out" 2>&1 &
+	srv=$!
+	track_pid $srv
+	sleep 0.3
+	in_cli python3 -c 'import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(5): s.sendto(("slow %d" % i).encode(), ("198.18.1.1", 5003))'
+	sleep 0.5
+	t0=$(worker_ticks)
+	sleep 2
+	t1=$(worker_ticks)
+	apps
+	log "$mode: (i) worker CPU over 2 s with packets out: $((t1 - t0)) ticks of $(getconf CLK_TCK)/s, depth $(app xslow .queue_depth)"
+	check "$mode: (i) packets were out at the application meanwhile" [ "$(app xslow .queue_depth)" -gt 0 ]
+	# A polling worker took 26 of 200 ticks here (measured), a sleeping one 0.
+	check "$mode: (i) the worker sleeps meanwhile (under 4% of a CPU)" [ $((t1 - t0)) -lt 8 ]
+	check "$mode: (i) ferryctl apps counts its sleeps" [ "$(app xslow .sleeps)" -gt 0 ]
+	wait $srv
+	check "$mode: (i) the held datagrams arrive transformed" \
+		grep -q 'slow: 5 of 5 transformed' "$WORKDIR/slow-$mode.out"
+	kill -TERM "$APP_PID"
+	wait "$APP_PID"
+	APP_PID=$a_pid
+
 	# (c)
 	ip netns exec "$NS_PX" setpriv --reuid=4242 --regid=4242 --clear-groups \
 		"$APP_ECHO" --socket "$SOCK" --slot xor --key 1 >"$WORKDIR/app-c-$mode.out" 2>&1
@@ -246,10 +312,67 @@ run_mode() {
 	wait $srv
 	check "$mode: (lib) the server receives every payload XORed by app_xor, byte for byte" \
 		grep -q 'received 5 of 5 transformed exactly' "$WORKDIR/xor-lib-$mode.out"
+	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6000 --count 200 --timeout 20 --echo-any --any-count \
+		>"$WORKDIR/srv-pp-$mode.out" 2>&1 &
+	srv=$!
+	track_pid $srv
+	sleep 0.3
+	check "$mode: (i) 200 ping-pongs through app_xor, one at a time, all intact" \
+		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 200 --window 1 --timeout 20
+	kill -TERM $srv 2>/dev/null
+	wait $srv
 	kill -TERM $lib_pid
 	wait $lib_pid
 	check "$mode: (lib) app_xor exits 0 on SIGTERM" [ $? = 0 ]
 	check "$mode: (lib) ferryd saw it detach" apps_settle xor .attached false
+
+	# (j)
+	cat >"$WORKDIR/emit_check.py" <<-'PY'
+	import socket, sys, time
+	role, key, n = sys.argv[1], int(sys.argv[2], 0), int(sys.argv[3])
+	msgs = [("emit %03d: ferry app emits a copy" % i).encode() for i in range(n)]
+	if role == "recv":
+	    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	    s.bind(("198.18.2.2", 6000))
+	    s.settimeout(3)
+	    got = []
+	    try:
+	        while True:
+	            got.append(s.recvfrom(2048)[0])
+	    except socket.timeout:
+	        pass
+	    plain = sorted(d for d in got if d in set(msgs))
+	    xored = sorted(d for d in got if d in {bytes(b ^ key for b in m) for m in msgs})
+	    print("emit: %d datagrams, %d as sent, %d transformed, %d other" %
+	          (len(got), len(plain), len(xored), len(got) - len(plain) - len(xored)))
+	    ok = plain == sorted(msgs) and len(xored) == n and len(set(xored)) == n
+	    sys.exit(0 if ok and len(got) == 2 * n else 1)
+	else:
+	    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+	    for m in msgs:
+	        s.sendto(m, ("198.18.1.1", 5000))
+	        time.sleep(0.005)
+	PY
+	ip netns exec "$NS_PX" setpriv --reuid=65534 --regid=65534 --clear-groups \
+		"$BUILD/examples/app_xor" -e -s "$SOCK" xor $((KEY)) >"$WORKDIR/app-emit-$mode.out" 2>&1 &
+	lib_pid=$!
+	track_pid $lib_pid
+	check "$mode: (j) app_xor -e attaches" \
+		wait_for grep -q "app_xor: attached to 'xor'" "$WORKDIR/app-emit-$mode.out"
+	ip netns exec "$NS_SRV" python3 "$WORKDIR/emit_check.py" recv "$KEY" 100 >"$WORKDIR/emit-$mode.out" 2>&1 &
+	srv=$!
+	track_pid $srv
+	sleep 0.3
+	in_cli python3 "$WORKDIR/emit_check.py" send "$KEY" 100
+	check "$mode: (j) the server gets exactly 2N: each datagram as sent and XORed" wait $srv
+	log "$mode: (j) $(cat "$WORKDIR/emit-$mode.out")"
+	check "$mode: (j) ferryctl apps: 100 emitted" apps_settle xor .emitted 100
+	check "$mode: (j) none dropped" [ "$(app xor .emit_dropped)" = 0 ]
+	kill -TERM $lib_pid
+	wait $lib_pid
+	check "$mode: (j) app_xor: every emit accepted" \
+		grep -q 'app_xor: emitted 100, failed 0' "$WORKDIR/app-emit-$mode.out"
+	apps_settle xor .attached false
 
 	# (e)
 	check "$mode: (e) app_echo attaches to the drop slot" app_start e xdrop
@@ -310,7 +433,8 @@ run_mode() {
 
 	# (g)
 	check "$mode: (g) a hung application attaches" app_start g xdrop --stall
-	in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count 20 --rate 100 --no-wait >/dev/null 2>&1
+	# 0.4 s of packets: timeouts through more than three timeouts (50 ms) of a stall.
+	in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count 40 --rate 100 --no-wait >/dev/null 2>&1
 	check "$mode: (g) ferryd detaches it" \
 		wait_for grep -q 'app_echo: detached by ferryd' "$WORKDIR/app-g.out"
 	check "$mode: (g) and logs why" \

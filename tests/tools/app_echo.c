@@ -12,7 +12,11 @@
  * nothing (a hung application) until ferryd closes the connection, then
  * prints "app_echo: detached by ferryd".  Prints "app_echo: attached ..." once
  * attached, and at the end (SIGTERM, or ferryd closing the connection)
- * "app_echo: returned N, bad M".  Exit status: 0, 1 on a refused attach
+ * "app_echo: queue Q returned N" for each queue, then "app_echo: returned
+ * N, bad M".  --hold-ms N keeps each batch N ms before
+ * returning it (a slow application, with packets out at it meanwhile).
+ * After returning a batch it writes the eventfd when ferryd asked for a
+ * wake-up (FROM_APP's need-wakeup), as the contract says.  Exit status: 0, 1 on a refused attach
  * (the status printed as "refused: -ERRNO MESSAGE"), 2 on a usage or setup
  * error.
  */
@@ -94,13 +98,14 @@ int main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' }, { "slot", required_argument, NULL, 'n' },
 		{ "key", required_argument, NULL, 'k' },    { "hostile", no_argument, NULL, 'H' },
 		{ "drop", no_argument, NULL, 'D' },	    { "stall", no_argument, NULL, 'S' },
+		{ "hold-ms", required_argument, NULL, 'h' },
 		{},
 	};
 	const char *path = FERRY_CONTROL_SOCKET, *slot = NULL;
 	struct ferry_ctl_attach_reply r;
 	bool hostile = false, drop = false, stall = false;
-	uint64_t returned = 0, bad = 0;
-	int opt, fds[3], cfd, idle = 0;
+	uint64_t returned = 0, bad = 0, returned_q[FERRY_APP_MAX_QUEUES] = { 0 };
+	int opt, fds[3], cfd, idle = 0, hold_ms = 0;
 	struct ferry_app_area *a;
 	uint8_t key = 0;
 	uint8_t *area;
@@ -113,6 +118,7 @@ int main(int argc, char **argv)
 		case 'H': hostile = true; break;
 		case 'D': drop = true; break;
 		case 'S': stall = true; break;
+		case 'h': hold_ms = atoi(optarg); break;
 		default: return 2;
 		}
 	}
@@ -190,11 +196,24 @@ int main(int argc, char **argv)
 				d.verdict = drop ? FERRY_APP_DROP : FERRY_APP_PASS;
 				from[fprod++ & mask] = d;
 				returned++;
+				returned_q[qi]++;
 				cons++;
 				any = true;
 			}
 			store_rel(&q->to_app.consumer, cons);
+			if (fprod == q->from_app.producer)
+				continue;
+			if (hold_ms)
+				usleep((useconds_t)hold_ms * 1000);
 			store_rel(&q->from_app.producer, fprod);
+			/* A sleeping ferryd asked for a wake-up: the producer before the flag. */
+			atomic_thread_fence(memory_order_seq_cst);
+			if (load_acq(&q->from_app.flags) & FERRY_APP_RING_NEED_WAKEUP) {
+				uint64_t one = 1;
+
+				if (write(fds[2], &one, sizeof(one)) < 0) {
+				}
+			}
 		}
 		if (any) {
 			idle = 0;
@@ -233,6 +252,8 @@ int main(int argc, char **argv)
 			idle = 0;
 		}
 	}
+	for (uint32_t qi = 0; qi < a->nr_queues && qi < FERRY_APP_MAX_QUEUES; qi++)
+		printf("app_echo: queue %u returned %llu\n", qi, (unsigned long long)returned_q[qi]);
 	printf("app_echo: returned %llu, bad %llu\n", (unsigned long long)returned,
 	       (unsigned long long)bad);
 	return 0;

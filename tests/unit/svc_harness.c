@@ -354,6 +354,8 @@ int harness__run(struct svc_harness *h, const uint8_t *const *frames, const uint
 		const struct flow_chain *ch = &h->d.flows[0];
 
 		w->wake_ns = 0;
+		w->poll_ns = 0;
+		w->nr_waits = 0;
 		for (int s = 0; s < ch->nr; s++)
 			if (ch->ops[s]->tick)
 				ch->ops[s]->tick(ch->conf[s], w->svc_state[0][s], w);
@@ -369,6 +371,8 @@ void harness__tick(struct svc_harness *h, uint64_t advance_ns)
 	h->w->now_ns += advance_ns;
 	/* As the worker's tick does: services ask again for the deadlines they still have. */
 	h->w->wake_ns = 0;
+	h->w->poll_ns = 0;
+	h->w->nr_waits = 0;
 	for (int s = 0; s < ch->nr; s++)
 		if (ch->ops[s]->tick)
 			ch->ops[s]->tick(ch->conf[s], h->w->svc_state[0][s], h->w);

@@ -134,6 +134,29 @@ static void test_recv_done(void)
 }
 
 /* done is all or nothing: a bad packet or a full ring returns nothing. */
+/* A ferryd without emit frames (this fake: emit_frames 0) refuses emits; bad arguments too. */
+static void test_emit_unsupported(void)
+{
+	struct ferry_app_pkt pkt, bad;
+	struct conn c;
+
+	CU_ASSERT_EQUAL_FATAL(attach_ok(&c, 1, 8), 0);
+	CU_ASSERT_EQUAL(app_fake_push(&c.f, 0, 3, 0x100, "alpha", 5, 100), 0);
+	CU_ASSERT_EQUAL_FATAL(ferry_app_recv(c.app, &pkt, 1, 0), 1);
+	CU_ASSERT_EQUAL(ferry_app_emit(c.app, &pkt, "x", 1), -EOPNOTSUPP);
+	CU_ASSERT_EQUAL(ferry_app_emit(NULL, &pkt, "x", 1), -EINVAL);
+	CU_ASSERT_EQUAL(ferry_app_emit(c.app, NULL, "x", 1), -EINVAL);
+	CU_ASSERT_EQUAL(ferry_app_emit(c.app, &pkt, NULL, 1), -EINVAL);
+	CU_ASSERT_EQUAL(ferry_app_emit(c.app, &pkt, "x", c.f.frame_size + 1), -EINVAL);
+	bad = pkt;
+	bad.queue = 1;
+	CU_ASSERT_EQUAL(ferry_app_emit(c.app, &bad, "x", 1), -EINVAL);
+	/* Nothing went onto FROM_APP. */
+	CU_ASSERT_EQUAL(app_fake_queue(&c.f, 0)->from_app.producer, 0);
+	CU_ASSERT_EQUAL(ferry_app_done(c.app, &pkt, 1, NULL), 0);
+	conn_close(&c);
+}
+
 static void test_done_refuses(void)
 {
 	struct ferry_app_pkt pkts[8], bad;
@@ -449,6 +472,7 @@ static void test_bad_args(void)
 }
 
 static CU_TestInfo tests[] = {
+	{ "emit: refused by a ferryd without emit frames, bad arguments", test_emit_unsupported },
 	{ "attach maps the area, request as the contract says", test_attach },
 	{ "recv takes TO_APP, done puts verdicts on FROM_APP", test_recv_done },
 	{ "done refuses bad packets and a full ring, all or nothing", test_done_refuses },

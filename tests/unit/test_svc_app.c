@@ -6,6 +6,7 @@
  * without a payload are not the slot's business.  And its arguments: the
  * owner resolved at configure, every error at FILE:LINE:COL.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "app_area.h"
+#include "csum.h"
 #include "daemon.h"
 #include "svc_app.h"
 #include "svc_harness.h"
@@ -36,6 +38,9 @@ static const struct ferry_service_ops sink_ops = {
 	.process = sink_process,
 };
 
+/* The flow's match for the next make(), NULL: the harness's UDP one. */
+static const char *make_match;
+
 static struct svc_harness *make(const char *args)
 {
 	char yaml[1024];
@@ -43,7 +48,7 @@ static struct svc_harness *make(const char *args)
 
 	harness__add_service(&sink_ops);
 	snprintf(yaml, sizeof(yaml), "[ {app: %s}, app_test_sink ]", args);
-	h = harness__create(yaml);
+	h = make_match ? harness__create_match(make_match, yaml) : harness__create(yaml);
 	CU_ASSERT_PTR_NOT_NULL(h);
 	return h;
 }
@@ -346,10 +351,15 @@ static void test_hostile(void)
 	detach(&a);
 }
 
-/* An application that answers nothing: timeouts, then the request to detach it. */
+/*
+ * An application that answers nothing: timeouts, then the request to
+ * detach it after three stalls.  The packets of one stall count once,
+ * however many they are; an answer starts the count again.
+ */
 static void test_hung(void)
 {
 	struct fake_app a;
+	struct ferry_app_desc *d, r;
 	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
 
 	if (!attach(&a, "{name: t, owner: root, on_failure: drop, timeout_ms: 5}"))
@@ -364,7 +374,124 @@ static void test_hung(void)
 	CU_ASSERT_EQUAL(harness__flow_stats(a.h)->drop_app_unavailable, 3);
 	harness__service_counters(a.h, 0, c);
 	CU_ASSERT_EQUAL(c[C_TIMEOUTS], 3);
+	/* Three packets, one stall: not hung yet. */
+	CU_ASSERT(!atomic_load(&a.c->slot.hung));
+	/* A second stall, then an answer: the count starts again. */
+	send_n(a.h, 1, 0);
+	harness__tick(a.h, 6 * MS);
+	CU_ASSERT(!atomic_load(&a.c->slot.hung));
+	send_n(a.h, 1, 0);
+	while ((d = app_next(&a)))
+		if (d->len == 20) {
+			r = *d;
+			r.verdict = FERRY_APP_PASS;
+			app_return(&a, &r);
+		}
+	harness__tick(a.h, 1 * MS);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 1);
+	/* Now three stalls, a timeout apart, with nothing answered. */
+	for (int i = 0; i < 3; i++) {
+		CU_ASSERT(!atomic_load(&a.c->slot.hung));
+		send_n(a.h, 2, 0);
+		harness__tick(a.h, 6 * MS);
+	}
+	memset(c, 0, sizeof(c));
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_TIMEOUTS], 3 + 1 + 6);
 	CU_ASSERT(atomic_load(&a.c->slot.hung));
+	detach(&a);
+}
+
+/* A TCP segment as 198.18.1.2:1000 -> 198.18.1.1:5000 carrying payload. */
+static uint32_t tcp4(uint8_t *buf, const char *payload, uint32_t len)
+{
+	static const uint8_t macs[12] = { 2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2 };
+	uint8_t *ip = buf + 14, *tcp = buf + 34;
+	struct pkt_info pi;
+	uint16_t c;
+
+	memcpy(buf, macs, 12);
+	buf[12] = 0x08;
+	buf[13] = 0x00;
+	memset(ip, 0, 40);
+	ip[0] = 0x45;
+	ip[2] = (uint8_t)((40 + len) >> 8);
+	ip[3] = (uint8_t)(40 + len);
+	ip[8] = 64;
+	ip[9] = IPPROTO_TCP;
+	inet_pton(AF_INET, "198.18.1.2", ip + 12);
+	inet_pton(AF_INET, "198.18.1.1", ip + 16);
+	tcp[0] = 1000 >> 8;
+	tcp[1] = 1000 & 0xff;
+	tcp[2] = 5000 >> 8;
+	tcp[3] = 5000 & 0xff;
+	tcp[7] = 1;       /* seq 1 */
+	tcp[11] = 1;      /* ack 1 */
+	tcp[12] = 5 << 4; /* 20 bytes */
+	tcp[13] = 0x18;   /* PSH, ACK */
+	tcp[15] = 0xff;   /* window */
+	memcpy(tcp + 20, payload, len);
+	c = csum_ipv4_header(ip, 20);
+	memcpy(ip + 10, &c, 2);
+	if (pkt_parse(buf, 54 + len, &pi) == PKT_OK) {
+		c = csum_l4_compute(buf, &pi);
+		memcpy(tcp + 16, &c, 2);
+	}
+	return 54 + len;
+}
+
+/*
+ * TCP: a PASS that changes the payload's length is rejected and counted,
+ * and the packet stays with the application, which may still return it
+ * as it should.
+ */
+static void test_tcp_len(void)
+{
+	static uint8_t buf[256];
+	const uint8_t *frames[1] = { buf };
+	uint32_t lens[1] = { tcp4(buf, "tcp payload of 24 bytes.", 24) };
+	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
+	struct ferry_app_desc *d, r;
+	struct fake_app a;
+	struct svc_out o;
+
+	make_match = "{protocol: tcp, destination: 198.18.1.1, port: 5000}";
+	if (!attach(&a, "{name: t, owner: root}")) {
+		make_match = NULL;
+		return;
+	}
+	make_match = NULL;
+	CU_ASSERT_EQUAL(harness__run(a.h, frames, lens, 1), 1);
+	d = app_next(&a);
+	CU_ASSERT_FATAL(d != NULL);
+	CU_ASSERT_EQUAL(d->len, 24);
+	CU_ASSERT_EQUAL(d->cap, 24);
+	memcpy(a.frames + (size_t)d->frame * a.q->frame_size, "TCP", 3);
+	r = *d;
+	r.verdict = FERRY_APP_PASS;
+	r.len = 20; /* shorter */
+	app_return(&a, &r);
+	r.len = 25; /* longer */
+	app_return(&a, &r);
+	harness__tick(a.h, 1000);
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], 2);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 0);
+	CU_ASSERT_EQUAL(harness__flow_stats(a.h)->drop_service, 0);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 1);
+	/* Still the application's: returned with its length, it goes on. */
+	r.len = 24;
+	app_return(&a, &r);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL_FATAL(harness__nr_out(a.h), 1);
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 0), &o), 0);
+	CU_ASSERT(o.csum_ok);
+	CU_ASSERT_EQUAL(o.proto, IPPROTO_TCP);
+	CU_ASSERT_EQUAL(o.payload_len, 24);
+	CU_ASSERT(!memcmp(o.payload, "TCP payload", 11));
+	memset(c, 0, sizeof(c));
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], 2);
 	detach(&a);
 }
 
@@ -485,6 +612,58 @@ static void test_wakeup(void)
 	close(p[1]);
 }
 
+/*
+ * The worker's side of need-wakeup: with packets out it registers the
+ * slot's eventfd to sleep on (and a poll deadline for when it is awake);
+ * arming sets FROM_APP's flag and says whether verdicts are there
+ * already; the next tick clears the flag; nothing out, nothing registered.
+ */
+static void test_worker_sleep(void)
+{
+	struct ferry_worker *w;
+	struct ferry_app_desc *d, r[2];
+	struct fake_app a;
+	int efd;
+
+	if (!attach(&a, "{name: t, owner: root}"))
+		return;
+	w = harness__worker(a.h);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CU_ASSERT_FATAL(efd >= 0);
+	a.c->slot.wake_ferry_fd = efd;
+	send_n(a.h, 2, 0);
+	CU_ASSERT_EQUAL_FATAL(w->nr_waits, 1);
+	CU_ASSERT_EQUAL(w->waits[0].fd, efd);
+	CU_ASSERT(w->poll_ns > w->now_ns);
+	/* The timeout scan bounds the sleep. */
+	CU_ASSERT(w->wake_ns > 0 && w->wake_ns <= w->now_ns + a.c->timeout_ns);
+	CU_ASSERT_EQUAL(a.q->from_app.flags, 0);
+	CU_ASSERT(w->waits[0].arm(w->waits[0].ctx));
+	CU_ASSERT_EQUAL(a.q->from_app.flags, FERRY_APP_RING_NEED_WAKEUP);
+	for (int i = 0; i < 2; i++) {
+		d = app_next(&a);
+		CU_ASSERT_FATAL(d != NULL);
+		r[i] = *d;
+		r[i].verdict = FERRY_APP_PASS;
+	}
+	app_return(&a, &r[0]);
+	/* A verdict is there: no sleep. */
+	CU_ASSERT(!w->waits[0].arm(w->waits[0].ctx));
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 1);
+	CU_ASSERT_EQUAL(a.q->from_app.flags, 0);
+	/* One still out: registered again. */
+	CU_ASSERT_EQUAL(w->nr_waits, 1);
+	app_return(&a, &r[1]);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 2);
+	CU_ASSERT_EQUAL(w->nr_waits, 0);
+	CU_ASSERT_EQUAL(w->poll_ns, 0);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].sleeps), 1);
+	detach(&a);
+	close(efd);
+}
+
 /* The worker's hold budget spent: on_failure, as for a full queue. */
 static void test_hold_budget(void)
 {
@@ -532,6 +711,160 @@ static void test_queue_full(void)
 	send_n(a.h, 1, 0);
 	CU_ASSERT_EQUAL(a.q->to_app.producer, 1);
 	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.ack[0]), 3);
+	detach(&a);
+}
+
+/* The application's side: an emit of `text` with `ref`'s headers, through emit frame ef. */
+static void app_emit(struct fake_app *a, const struct ferry_app_desc *ref, uint32_t ef,
+		     const char *text, uint32_t len)
+{
+	struct ferry_app_desc e = *ref;
+
+	if (ef < a->q->emit_frames)
+		memcpy(a->area + a->q->emit_frames_off + (size_t)ef * a->q->frame_size, text,
+		       strlen(text));
+	e.verdict = FERRY_APP_EMIT;
+	e.emit_frame = ef;
+	e.len = len;
+	app_return(a, &e);
+}
+
+/*
+ * Emit: a new packet with a held packet's headers and the emit frame's
+ * payload goes on along the chain ahead of it; the reference still comes
+ * back itself.  Every frame accounted for.
+ */
+static void test_emit(void)
+{
+	struct fake_app a;
+	struct ferry_app_desc *d, r0, r1;
+	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
+	struct svc_out o, ref;
+
+	if (!attach(&a, "{name: t, owner: root, ring_size: 64}"))
+		return;
+	CU_ASSERT_EQUAL(a.q->emit_frames, 64);
+	send_n(a.h, 2, 0);
+	d = app_next(&a);
+	r0 = *d;
+	d = app_next(&a);
+	r1 = *d;
+	app_emit(&a, &r0, 0, "an emitted payload, longer than the packet", 42);
+	app_emit(&a, &r1, 1, "tiny", 4);
+	r0.verdict = r1.verdict = FERRY_APP_PASS;
+	app_return(&a, &r0);
+	app_return(&a, &r1);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL_FATAL(harness__nr_out(a.h), 4);
+	/* In FROM_APP's order: the two emits, then their references. */
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 2), &ref), 0);
+	CU_ASSERT_EQUAL(ref.payload_len, 20);
+	CU_ASSERT(!memcmp(ref.payload, "pkt 0", 5));
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 0), &o), 0);
+	CU_ASSERT(o.csum_ok);
+	CU_ASSERT_EQUAL(o.payload_len, 42);
+	CU_ASSERT(!memcmp(o.payload, "an emitted payload, longer than the packet", 42));
+	/* The reference's session: its addresses and ports, never the application's. */
+	CU_ASSERT_STRING_EQUAL(o.src, ref.src);
+	CU_ASSERT_STRING_EQUAL(o.dst, ref.dst);
+	CU_ASSERT_EQUAL(o.sport, ref.sport);
+	CU_ASSERT_EQUAL(o.dport, ref.dport);
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 1), &o), 0);
+	CU_ASSERT(o.csum_ok);
+	CU_ASSERT_EQUAL(o.payload_len, 4);
+	CU_ASSERT(!memcmp(o.payload, "tiny", 4));
+	CU_ASSERT_EQUAL(svc_out_read(harness__out(a.h, 3), &o), 0);
+	CU_ASSERT(o.csum_ok);
+	CU_ASSERT_EQUAL(o.payload_len, 20);
+	CU_ASSERT(!memcmp(o.payload, "pkt 1", 5));
+	CU_ASSERT_EQUAL(harness__svc_stats(a.h, 1)->sent, 4);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emitted), 2);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emit_dropped), 0);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].out), 2);
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], 0);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 0);
+	CU_ASSERT_EQUAL(harness__check_frames(a.h), 0);
+	detach(&a);
+}
+
+/* Every bad emit is counted in bad_desc and sends nothing; no free frame: emit_dropped. */
+static void test_emit_bad(void)
+{
+	struct fake_app a;
+	struct ferry_app_desc *d, r, gone;
+	uint64_t c[FERRY_SERVICE_COUNTERS] = {};
+	uint64_t bad = 0;
+
+	if (!attach(&a, "{name: t, owner: root, ring_size: 64}"))
+		return;
+	send_n(a.h, 2, 0);
+	d = app_next(&a);
+	r = *d;
+	gone = *app_next(&a);
+	gone.verdict = FERRY_APP_PASS;
+	app_return(&a, &gone);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 1);
+	harness__clear_out(a.h);
+
+	app_emit(&a, &r, 64, "x", 1); /* emit frame out of range */
+	bad++;
+	app_emit(&a, &r, 0, "x", 2049); /* longer than a frame */
+	bad++;
+	app_emit(&a, &gone, 0, "x", 1); /* a reference returned already */
+	bad++;
+	{
+		struct ferry_app_desc e = r;
+
+		e.frame = 64; /* a reference out of range */
+		app_emit(&a, &e, 0, "x", 1);
+		e = r;
+		e.cookie ^= 1 << 12; /* a stale cookie */
+		app_emit(&a, &e, 0, "x", 1);
+		e = r;
+		e.frame = (r.frame + 1) & 63; /* another frame, this cookie */
+		app_emit(&a, &e, 0, "x", 1);
+		bad += 3;
+	}
+	harness__tick(a.h, 1000);
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], bad);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 0);
+	/* FERRY_APP_MAX_EMITS per reference, then bad. */
+	for (int i = 0; i < FERRY_APP_MAX_EMITS + 2; i++)
+		app_emit(&a, &r, (uint32_t)i, "more", 4);
+	bad += 2;
+	harness__tick(a.h, 1000);
+	memset(c, 0, sizeof(c));
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], bad);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), FERRY_APP_MAX_EMITS);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emitted), FERRY_APP_MAX_EMITS);
+	r.verdict = FERRY_APP_PASS;
+	app_return(&a, &r);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), FERRY_APP_MAX_EMITS + 1);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 0);
+	CU_ASSERT_EQUAL(harness__check_frames(a.h), 0);
+
+	/* No frame for it (the services' budget spent): counted, and the reference unharmed. */
+	harness__clear_out(a.h);
+	send_n(a.h, 1, 0);
+	r = *app_next(&a);
+	harness__worker(a.h)->hold_budget = harness__held_frames(a.h);
+	app_emit(&a, &r, 5, "none", 4);
+	r.verdict = FERRY_APP_PASS;
+	app_return(&a, &r);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emit_dropped), 1);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.wstat[0].emitted), FERRY_APP_MAX_EMITS);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 1);
+	memset(c, 0, sizeof(c));
+	harness__service_counters(a.h, 0, c);
+	CU_ASSERT_EQUAL(c[C_BAD_DESC], bad);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 0);
+	CU_ASSERT_EQUAL(harness__check_frames(a.h), 0);
 	detach(&a);
 }
 
@@ -588,7 +921,10 @@ static void test_area_layout(void)
 				CU_ASSERT_EQUAL(qu->from_app.size, rings[k]);
 				CU_ASSERT_EQUAL(qu->frames, rings[k]);
 				CU_ASSERT_EQUAL(qu->frame_size, 2048);
-				end = qu->frames_off + (uint64_t)rings[k] * 2048;
+				CU_ASSERT(qu->emit_frames_off >= qu->frames_off + (uint64_t)rings[k] * 2048);
+				CU_ASSERT(qu->emit_frames_off % 64 == 0);
+				CU_ASSERT_EQUAL(qu->emit_frames, rings[k]);
+				end = qu->emit_frames_off + (uint64_t)rings[k] * 2048;
 				CU_ASSERT(end <= size);
 			}
 			free(mem);
@@ -632,6 +968,15 @@ static void test_desc_checks(void)
 	/* The use count wraps within its bits. */
 	fl[5] = (struct app_inflight){ .live = true, .seq = 1u << 20, .cap = 100 };
 	d.cookie = app_cookie(5, 0);
+	CU_ASSERT(app_area__desc_ok(&d, fl, 64));
+	/* A fixed length (TCP): PASS exactly cap; DROP whatever. */
+	fl[5].fixed_len = true;
+	d.len = 99;
+	CU_ASSERT(!app_area__desc_ok(&d, fl, 64));
+	d.len = 100;
+	CU_ASSERT(app_area__desc_ok(&d, fl, 64));
+	d.len = 0;
+	d.verdict = FERRY_APP_DROP;
 	CU_ASSERT(app_area__desc_ok(&d, fl, 64));
 }
 
@@ -766,12 +1111,16 @@ static CU_TestInfo app_tests[] = {
 	{ "no app attached: drop as app_unavailable", test_drop },
 	{ "attached: payloads out and back, PASS, DROP, grow, shrink", test_round_trip },
 	{ "attached: hostile descriptors counted and ignored", test_hostile },
-	{ "attached: timeouts, a hung application", test_hung },
+	{ "attached: timeouts, a hung application (stalls, not packets)", test_hung },
+	{ "attached: TCP: a PASS with another length is refused", test_tcp_len },
 	{ "attached: a full queue, detach with packets out, re-attach", test_queue_full },
 	{ "attached: one packet kept while many pass, its timeout", test_one_kept },
 	{ "attached: the worker's hold budget spent takes on_failure", test_hold_budget },
 	{ "attached: need-wakeup, one eventfd write per batch", test_wakeup },
+	{ "attached: the worker sleeps on the application's eventfd", test_worker_sleep },
 	{ "attached: an area header rewritten by the application is not trusted", test_scribbled_header },
+	{ "attached: emit, a new packet with a held packet's headers", test_emit },
+	{ "attached: bad emits counted, no frame for one counted", test_emit_bad },
 	{ "area layout", test_area_layout },
 	{ "descriptor checks", test_desc_checks },
 	{ "arguments and owners", test_config },
