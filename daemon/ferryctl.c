@@ -26,6 +26,7 @@
 #include <bpf/libbpf.h>
 
 #include "ferry_shared.h"
+#include "ferryctl_health.h"
 
 #define DEFAULT_PIN_PATH "/sys/fs/bpf/ferry"
 
@@ -203,6 +204,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "Usage: ferryctl [-p PIN_PATH] stats|flows|sessions|apps [--json | --format FMT]\n"
 		   "                [--watch [SECONDS]]\n"
+		   "       ferryctl [-p PIN_PATH] health [--watch INTERVAL --up CMD --down CMD]\n"
 		   "       ferryctl --help\n");
 	if (f == stderr) {
 		fprintf(f, "Try 'ferryctl --help' for more information.\n");
@@ -1385,6 +1387,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (!strcmp(argv[optind], "health"))
+		return ferryctl_health(c.pin_path, argc - optind, argv + optind);
 	for (size_t i = 0; i < ARRAY_SIZE(command_names); i++)
 		if (!strcmp(argv[optind], command_names[i]))
 			cmd = (int)i;
