@@ -216,16 +216,16 @@ static int check(const struct health_opts *o, char *why, size_t len)
 		return HEALTH_BAD;
 	}
 	if (now > rec.published_ns && now - rec.published_ns > max_age) {
-		snprintf(why, len, "ferryd (pid %u) has not written its health for %.1f s",
-			 pid, (double)(now - rec.published_ns) / 1e9);
+		snprintf(why, len, "ferryd (pid %u) has not written its health for over %g s",
+			 pid, o->max_age);
 		return HEALTH_BAD;
 	}
 	for (__u32 i = 0; i < rec.nr_workers && i < FERRY_MAX_QUEUES; i++) {
 		if (!rec.worker_loop_ns[i] || now <= rec.worker_loop_ns[i] ||
 		    now - rec.worker_loop_ns[i] <= max_age)
 			continue;
-		snprintf(why, len, "ferryd (pid %u): worker %u has not looped for %.1f s", pid, i,
-			 (double)(now - rec.worker_loop_ns[i]) / 1e9);
+		snprintf(why, len, "ferryd (pid %u): worker %u has not looped for over %g s", pid,
+			 i, o->max_age);
 		return HEALTH_BAD;
 	}
 	sock = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
@@ -306,7 +306,7 @@ static int watch(const struct health_opts *o)
 	enum announce want = ANN_DOWN, done = ANN_NONE;
 	unsigned int good = 0, bad = 0;
 	uint64_t last_run = 0;
-	char why[512] = "", ts[32];
+	char why[512] = "", last_why[512] = "", ts[32];
 	int verdict = -1;
 
 	sigaction(SIGTERM, &sa, NULL);
@@ -324,10 +324,12 @@ static int watch(const struct health_opts *o)
 			bad++;
 			good = 0;
 		}
-		if (v != verdict) {
+		/* Each change of verdict or reason once (no reason carries a clock). */
+		if (v != verdict || strcmp(why, last_why)) {
 			stamp(ts, sizeof(ts));
 			printf("%s %s: %s\n", ts, v == HEALTH_OK ? "healthy" : "unhealthy", why);
 			verdict = v;
+			snprintf(last_why, sizeof(last_why), "%s", why);
 		}
 		if (good >= o->rise)
 			want = ANN_UP;

@@ -1255,8 +1255,14 @@ int steer__health_fd(struct steer *s)
 __u32 steer__prog_id(const struct steer *s, const char *ifname)
 {
 	const struct steer_iface *ifc = find_iface((struct steer *)s, ifname);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
 
-	return ifc && ifc->attached ? xdp_program__id(ifc->prog) : 0;
+	/* By its fd: loaded by libbpf (attached alone), libxdp's object has no id. */
+	if (!ifc || !ifc->attached || ifc->prog_fd < 0 ||
+	    bpf_obj_get_info_by_fd(ifc->prog_fd, &info, &len))
+		return 0;
+	return info.id;
 }
 
 int steer__flow_stats_fd(struct steer *s)
