@@ -3,6 +3,7 @@
 #   make            build ferryd, ferryctl, the XDP object and its skeleton
 #   make check      install missing Debian packages, build, run every test
 #   make demo       install missing Debian packages, build, run the demo
+#   make fleet-demo three ferry hosts behind an ECMP router with BGP (BIRD), one killed
 #   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages,
 #                   install-headers: only the headers: service ABI, libferry_app)
 #
@@ -97,7 +98,7 @@ BUILD_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev
 	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libcunit1-dev libsystemd-dev \
 	libclang-rt-14-dev
 TEST_PACKAGES := iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
-	curl python3 tcpdump systemd groff-base man-db
+	curl python3 tcpdump systemd groff-base man-db bird2
 
 # $(call apt_install,WHO,PACKAGES[,optional]): apt-get install whichever of
 # PACKAGES are missing (root only).  A failed install stops make, or with
@@ -117,7 +118,7 @@ apt_install = missing=""; for p in $(2); do \
 .DELETE_ON_ERROR:
 # Intermediate, but kept: otherwise make deletes them and rebuilds everything next time.
 .SECONDARY: $(SKELS) $(BPF_OBJS)
-.PHONY: all deps check test-unit test-integration demo soak install install-docs install-headers \
+.PHONY: all deps check test-unit test-integration demo fleet-demo soak install install-docs install-headers \
 	install-app-lib \
 	clean format
 
@@ -229,6 +230,12 @@ check: deps
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all $(TOOLS)
 	$(Q)tests/demo.sh
+
+# A fleet of three ferry hosts behind an ECMP router learning the service
+# address by BGP (BIRD); one host's ferryd killed and restarted (docs/fleet.md).
+fleet-demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/integration/test_fleet.sh
 
 # Forwarding at full rate for SOAK_SECONDS (default 60), checking that
 # ferryd's RSS stays flat and the frame accounting holds (tests/soak.sh).

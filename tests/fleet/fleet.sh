@@ -182,3 +182,16 @@ fleet_host_rx() { # N
 }
 
 now_ns() { date +%s%N; }
+
+# What `make fleet-demo` shows at each step: the router's BGP sessions, the
+# route it learned, and each host's health and packets so far.
+fleet_show() { # TITLE
+	local n
+	echo "---- $1"
+	birdc_of rtr show protocols | awk '$2 == "BGP" || $2 == "BFD" {print "  router: " $0}'
+	echo "  router's route: $(ip -n "$NS_RTR" route show "$FLEET_SERVICE/32" | tr -s ' \n\t' ' ')"
+	for n in 1 2 3; do
+		printf '  host %d (up0 198.18.1%d.2): %s; %s packets\n' "$n" "$n" \
+			"$(in_host $n "$FERRYCTL" -p "$(host_pin $n)" health 2>&1)" "$(fleet_host_rx $n)"
+	done
+}

@@ -146,6 +146,7 @@ def analyze(args):
     report = []
     host_before = []
     per_host = {}
+    per_host_during = {}
     ups_bad = 0
     live_lost = []
     moved = []
@@ -170,6 +171,7 @@ def analyze(args):
                   if s in echo and kill + 1e9 < sent[s] < restart]
         after = [echo[s][0] for s in range(len(sent)) if s in echo and sent[s] > back + 5e8]
         h_during = during[-1] if during else 0
+        per_host_during[h_during] = per_host_during.get(h_during, 0) + 1
         h_after = after[-1] if after else 0
         if h0 == dead:
             # Delivering again: the first datagram after the kill echoed through another host.
@@ -189,6 +191,7 @@ def analyze(args):
                 moved_back_elsewhere += 1
     kv["flows"] = len(flows)
     kv["hosts_before"] = ",".join("h%d:%d" % (h, per_host.get(h, 0)) for h in (1, 2, 3))
+    kv["hosts_during"] = ",".join("h%d:%d" % (h, per_host_during.get(h, 0)) for h in (1, 2, 3))
     kv["hosts_used_before"] = sum(1 for h in (1, 2, 3) if per_host.get(h, 0) > 0)
     kv["flows_unplaced"] = per_host.get(0, 0)
     kv["flows_upstream_changed"] = ups_bad

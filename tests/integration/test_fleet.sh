@@ -79,7 +79,7 @@ done
 fleet_start_upstreams $((DURATION + 40))
 check "the router learns the service from the three hosts (ECMP, 3 next hops)" \
 	fleet_wait_nexthops 3 300
-log "router: $(ip -n "$NS_RTR" route show "$FLEET_SERVICE/32" | tr -s ' \n\t' ' ')"
+fleet_show "the fleet is up"
 for n in 1 2 3; do
 	check "host $n: ferryctl health exits 0" in_host $n "$FERRYCTL" -p "$(host_pin $n)" health
 done
@@ -91,7 +91,7 @@ CLIENT=$!
 track_pid $CLIENT
 sleep 4
 for n in 1 2 3; do rx_before[$n]=$(fleet_host_rx $n); done
-log "packets per host before the failure (ferryctl stats rx_packets): h1 ${rx_before[1]} h2 ${rx_before[2]} h3 ${rx_before[3]}"
+fleet_show "$FLOWS client flows running"
 for n in 1 2 3; do
 	check "host $n carries some of the flows before the failure" [ "${rx_before[$n]:-0}" -gt 0 ]
 done
@@ -108,13 +108,14 @@ check "host $DEAD: ferryctl health exits 1, ferryd not running" \
 cat "$WORKDIR/dead.health"
 check "host $DEAD: the watcher withdrew" grep -q withdraw "$WORKDIR/h$DEAD/watch.out"
 sleep 4
-for n in 1 3; do rx_during[$n]=$(fleet_host_rx $n); done
+fleet_show "host $DEAD's ferryd was SIGKILLed ${CONV_MS} ms before the route lost it"
 
 T_RESTART=$(now_ns)
 fleet_start_ferryd $DEAD || fail_setup "host $DEAD ferryd restart"
 check "restart: the router's route has 3 next hops again" fleet_wait_nexthops 3 150
 T_BACK=$(now_ns)
 BACK_MS=$(((T_BACK - T_RESTART) / 1000000))
+fleet_show "host $DEAD's ferryd restarted, announced again ${BACK_MS} ms after its start"
 
 wait $CLIENT
 cat "$WORKDIR/client.out"
@@ -141,6 +142,7 @@ kill -TERM "${WATCH_PIDS[3]}"
 wait "${WATCH_PIDS[3]}"
 check "a watcher stopped withdraws its host (2 next hops)" fleet_wait_nexthops 2 100
 
+echo "fleet: flows per host before the failure: $(val hosts_before); while host $DEAD was out: $(val hosts_during)"
 echo "fleet: convergence: route withdrawn ${CONV_MS} ms after the SIGKILL (watcher every ${FLEET_WATCH} s);" \
 	"moved flows deliver again after $(val moved_resume_ms_median) ms (median), $(val moved_resume_ms_max) ms (max)"
 echo "fleet: packets lost per moved flow (one every ${INTERVAL} s): min $(val moved_lost_min)," \
