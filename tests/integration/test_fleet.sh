@@ -12,7 +12,7 @@
 # Also: two ferryds in two namespaces with the default pin path do not
 # share pins, and stopping a watcher withdraws its host.
 #
-# Bounded: 48 flows x 40 datagrams/s for 20 s; the suite takes about 40 s.
+# Bounded: 48 flows x 40 datagrams/s for 20 s; the suite takes about 60 s.
 # FLEET_XDP_MODE=skb runs it in generic XDP mode (default native).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../fleet/fleet.sh"
@@ -136,6 +136,20 @@ check "after the restart every flow is on its first host again" \
 	[ "$(val back_on_first_host)" = "$FLOWS" ]
 check "host $DEAD forwards again after its restart" \
 	eval "[ \"\$(fleet_host_rx $DEAD)\" -gt 0 ]"
+
+# ferryd frozen (its main loop and workers stop, as a hang would): once its
+# health is older than --max-age (3 s), the watcher withdraws; it comes back.
+kill -STOP "${FERRYD_PIDS[1]}"
+check "host 1's ferryd frozen (SIGSTOP): withdrawn (2 next hops)" fleet_wait_nexthops 2 100
+kill -CONT "${FERRYD_PIDS[1]}"
+check "host 1: the watcher said why" grep -q "has not written its health" "$WORKDIR/h1/watch.out"
+check "host 1's ferryd thawed: announced again (3 next hops)" fleet_wait_nexthops 3 100
+# An interface of ferryd's down (the upstream side: BGP still runs on up0).
+ip -n "$(ns_host 3)" link set dn0 down
+check "host 3's dn0 down: withdrawn (2 next hops)" fleet_wait_nexthops 2 100
+check "host 3: the watcher said why" grep -q "interface dn0 is down" "$WORKDIR/h3/watch.out"
+ip -n "$(ns_host 3)" link set dn0 up
+check "host 3's dn0 up again: announced (3 next hops)" fleet_wait_nexthops 3 100
 
 # The watcher stopped (SIGTERM) withdraws its host.
 kill -TERM "${WATCH_PIDS[3]}"
