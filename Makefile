@@ -270,6 +270,8 @@ install: all install-docs install-headers install-app-lib
 	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 configs/ferryd.service $(DESTDIR)$(UNITDIR)/ferryd.service
 	sed -i 's|/usr/local/sbin|$(SBINDIR)|g' $(DESTDIR)$(UNITDIR)/ferryd.service
+	install -m 0644 configs/ferry-announce.service $(DESTDIR)$(UNITDIR)/ferry-announce.service
+	sed -i 's|/usr/local/sbin|$(SBINDIR)|g' $(DESTDIR)$(UNITDIR)/ferry-announce.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml ] || \
 		install -m 0644 configs/ferry.yaml $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml
 

@@ -12,7 +12,7 @@
 # Also: two ferryds in two namespaces with the default pin path do not
 # share pins, and stopping a watcher withdraws its host.
 #
-# Bounded: 48 flows x 40 datagrams/s for 20 s; the suite takes about 60 s.
+# Bounded: 48 flows x 40 datagrams/s for 20 s; the suite takes about 40 s.
 # FLEET_XDP_MODE=skb runs it in generic XDP mode (default native).
 . "$(dirname "$0")/../lib.sh"
 . "$(dirname "$0")/../fleet/fleet.sh"
