@@ -118,21 +118,16 @@ void health__watchdog(struct health *h, const struct ferry_daemon *d)
 		notify__watchdog();
 }
 
-int health__publish(struct health *h, const struct ferry_daemon *d, uint32_t state,
-		    uint32_t interval_ms)
+void health__record(struct health *h, const struct ferry_daemon *d, uint32_t state,
+		    uint32_t interval_ms, struct ferry_health *rec)
 {
-	int fd = d->steer ? steer__health_fd(d->steer) : -1;
 	uint64_t now = mono_us() * 1000ull;
-	struct ferry_health rec = {
-		.published_ns = now,
-		.interval_ns = (uint64_t)interval_ms * 1000000ull,
-		.state = state,
-		.pid = (uint32_t)getpid(),
-	};
-	__u32 key = 0;
 
-	if (fd < 0)
-		return -EINVAL;
+	memset(rec, 0, sizeof(*rec));
+	rec->published_ns = now;
+	rec->interval_ns = (uint64_t)interval_ms * 1000000ull;
+	rec->state = state;
+	rec->pid = (uint32_t)getpid();
 	/*
 	 * A worker's loop count that moved since the last write stamps it now: a
 	 * stuck worker's stamp ages, as the watchdog's pings stop (health__watchdog()).
@@ -146,17 +141,29 @@ int health__publish(struct health *h, const struct ferry_daemon *d, uint32_t sta
 		if (loops != h->pub_loops[i])
 			h->loop_ns[i] = now;
 		h->pub_loops[i] = loops;
-		rec.worker_loop_ns[i] = h->loop_ns[i];
-		rec.nr_workers = i + 1;
+		rec->worker_loop_ns[i] = h->loop_ns[i];
+		rec->nr_workers = i + 1;
 	}
 	for (int p = 0; p < d->nr_ports && p < FERRY_MAX_IFACES; p++) {
-		struct ferry_health_port *hp = &rec.ports[p];
+		struct ferry_health_port *hp = &rec->ports[p];
 
 		snprintf(hp->ifname, sizeof(hp->ifname), "%s", d->ports[p].ifname);
 		hp->ifindex = (__u32)d->ports[p].ifindex;
-		hp->prog_id = steer__prog_id(d->steer, d->ports[p].ifname);
-		rec.nr_ports = (uint32_t)p + 1;
+		hp->prog_id = d->steer ? steer__prog_id(d->steer, d->ports[p].ifname) : 0;
+		rec->nr_ports = (uint32_t)p + 1;
 	}
+}
+
+int health__publish(struct health *h, const struct ferry_daemon *d, uint32_t state,
+		    uint32_t interval_ms)
+{
+	int fd = d->steer ? steer__health_fd(d->steer) : -1;
+	struct ferry_health rec;
+	__u32 key = 0;
+
+	if (fd < 0)
+		return -EINVAL;
+	health__record(h, d, state, interval_ms, &rec);
 	if (bpf_map_update_elem(fd, &key, &rec, BPF_ANY))
 		return -errno;
 	return 0;

@@ -40,6 +40,9 @@ void health__status(struct health *h, const struct ferry_daemon *d);
  */
 int health__publish(struct health *h, const struct ferry_daemon *d, uint32_t state,
 		    uint32_t interval_ms);
+/* The record health__publish() writes, in *rec. */
+void health__record(struct health *h, const struct ferry_daemon *d, uint32_t state,
+		    uint32_t interval_ms, struct ferry_health *rec);
 /* WATCHDOG=1 when due, and only if every worker looped since the last ping. */
 void health__watchdog(struct health *h, const struct ferry_daemon *d);
 
