@@ -181,6 +181,13 @@ fleet_host_rx() { # N
 		jq -r '.flows[] | select(.name == "svc") | .datapath.rx_packets // 0' 2>/dev/null
 }
 
+# The packets host N's XDP fast path forwarded for the service, both ways.
+fleet_host_offloaded() { # N
+	"$FERRYCTL" -p "$(host_pin "$1")" stats --json 2>/dev/null |
+		jq -r '.flows[] | select(.name == "svc") |
+			(.steering.offloaded // 0) + (.steering.offloaded_reply // 0)' 2>/dev/null
+}
+
 now_ns() { date +%s%N; }
 
 # What `make fleet-demo` shows at each step: the router's BGP sessions, the

@@ -24,6 +24,7 @@ host N (tests/fleet/fleet.sh).
 import argparse
 import json
 import selectors
+import signal
 import socket
 import struct
 import sys
@@ -32,6 +33,16 @@ import time
 MAGIC = b"FLT1"
 HDR = struct.Struct("!4sIIQ")      # magic, flow, seq, send ns
 TAIL = struct.Struct("!B4s")       # upstream index, NAT source address
+
+
+def big_buffers(s):
+    # Root may go past rmem_max: a stalled reader must not lose what the fleet delivered.
+    for opt in (getattr(socket, "SO_RCVBUFFORCE", 33), socket.SO_RCVBUF):
+        try:
+            s.setsockopt(socket.SOL_SOCKET, opt, 4 << 20)
+            return
+        except OSError:
+            pass
 
 
 def addr(s):
@@ -43,6 +54,7 @@ def server(args):
     sel = selectors.DefaultSelector()
     for i, a in enumerate(args.listen):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        big_buffers(s)
         s.bind(addr(a))
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ, i)
@@ -74,6 +86,7 @@ def client(args):
     socks = []
     for i in range(args.flows):
         s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        big_buffers(s)
         s.bind((args.bind, args.sport + i))
         s.connect(dst)
         s.setblocking(False)
@@ -85,8 +98,14 @@ def client(args):
     end_send = start + args.duration
     end = end_send + 1.0
     tick = 0
+    stop = []
+    # SIGUSR1: stop sending now (the test's last step is done), echoes for a second more.
+    signal.signal(signal.SIGUSR1, lambda *_: stop.append(True))
     while True:
         now = time.monotonic()
+        if stop and now < end_send:
+            end_send = now
+            end = now + 1.0
         if now >= end:
             break
         due = start + tick * args.interval
