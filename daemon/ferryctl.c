@@ -225,6 +225,8 @@ static void usage(FILE *f)
 		   "sessions: the NAT sessions of each flow, per worker.\n"
 		   "apps: the flows' app slots: owner, the attached application (pid, uid),\n"
 		   "its counters, queue depth and average round trip.\n"
+		   "health: exit 0 when ferryd runs healthy, else 1 and why; --watch runs\n"
+		   "commands when that changes (ferryctl health --help).\n"
 		   "\n"
 		   "  --json               one JSON object instead of text\n"
 		   "  --format FMT         text, json or prometheus (stats only: the\n"

@@ -349,7 +349,7 @@ static int watch(const struct health_opts *o)
 					err == -ETIMEDOUT ? "timed out" : err == -ECHILD ?
 					"non-zero exit" : strerror(-err));
 			} else {
-				if (want != done && !o->quiet)
+				if (want != done)
 					printf("%s %s\n", ts, want == ANN_UP ? "announce" : "withdraw");
 				done = want;
 				last_run = mono_ns();
