@@ -196,7 +196,8 @@ fleet_show() { # TITLE
 	local n
 	echo "---- $1"
 	birdc_of rtr show protocols | awk '$2 == "BGP" || $2 == "BFD" {print "  router: " $0}'
-	echo "  router's route: $(ip -n "$NS_RTR" route show "$FLEET_SERVICE/32" | tr -s ' \n\t' ' ')"
+	birdc_of rtr show route "$FLEET_SERVICE/32" all | awk '/unicast|BGP.next_hop/ {print "  router learned: " $0}'
+	echo "  router's kernel route: $(ip -n "$NS_RTR" route show "$FLEET_SERVICE/32" | tr -s ' \n\t' ' ')"
 	for n in 1 2 3; do
 		printf '  host %d (up0 198.18.1%d.2): %s; %s packets\n' "$n" "$n" \
 			"$(in_host $n "$FERRYCTL" -p "$(host_pin $n)" health 2>&1)" "$(fleet_host_rx $n)"

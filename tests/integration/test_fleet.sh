@@ -61,7 +61,7 @@ default_pins_apart() {
 }
 
 require_root "test_fleet" || { echo "fleet: 0 passed, 1 failed"; exit 1; }
-for tool in bird birdc python3 jq; do
+for tool in bird birdc python3 jq nft; do
 	command -v $tool >/dev/null || fail_setup "$tool is missing (make deps: bird2)"
 done
 # Private copies: a rebuild by someone else during the run must not break a run.
