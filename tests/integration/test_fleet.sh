@@ -10,7 +10,9 @@
 # every flow is back on the host it had before (ECMP hashing over the same
 # next hops).  Prints the convergence time and the loss per moved flow.
 # Also: two ferryds in two namespaces with the default pin path do not
-# share pins, and stopping a watcher withdraws its host.
+# share pins; a frozen ferryd, an interface down, a restarted BIRD (the
+# watcher's --refresh announces again), a stopped watcher and a host gone
+# silent (the router's BFD) each withdraw the host.
 #
 # Bounded: 48 flows x 40 datagrams/s for 12-60 s; the suite takes about 40 s.
 # FLEET_XDP_MODE=skb runs it in generic XDP mode (default native).
@@ -158,6 +160,15 @@ check "host 3: the watcher said why" grep -q "interface dn0 is down" "$WORKDIR/h
 ip -n "$(ns_host 3)" link set dn0 up
 check "host 3's dn0 up again: announced (3 next hops)" fleet_wait_nexthops 3 100
 
+# BIRD restarted starts with ferry_service disabled (it never announces on its
+# own): the watcher's --refresh (5 s) enables it again.
+kill -TERM "${BIRD_PIDS[3]}"
+wait "${BIRD_PIDS[3]}"
+check "host 3's BIRD stopped: withdrawn (2 next hops)" fleet_wait_nexthops 2 100
+fleet_start_host_bird 3 || fail_setup "host 3 BIRD restart"
+check "host 3's BIRD restarted: announced again by the watcher's refresh" \
+	fleet_wait_nexthops 3 250
+
 # The watcher stopped (SIGTERM) withdraws its host.
 kill -TERM "${WATCH_PIDS[3]}"
 wait "${WATCH_PIDS[3]}"
@@ -190,5 +201,5 @@ echo "fleet: the dead host's XDP fast path forwarded $((${OFFL_AFTER:-0} - ${OFF
 echo "fleet: live flows moved by the withdraw (hash-threshold): $(val live_moved_at_withdraw);" \
 	"flows moved at the restart: $(val moved_at_restart); restarted host announced ${BACK_MS} ms after its start"
 echo "fleet: a host gone silent withdrawn by the router ${HOST_MS} ms after (BFD 200 ms x 5);" \
-	"BGP sessions that went up at the router: $(grep -cE "h[123]: State changed to up" "$WORKDIR/bird-rtr.log") (3 unless one flapped)"
+	"BGP sessions that went up at the router: $(grep -cE "h[123]: State changed to up" "$WORKDIR/bird-rtr.log") (4: three, then host 3's BIRD restarted; more if one flapped)"
 summary fleet
