@@ -3,6 +3,7 @@
 #   make            build ferryd, ferryctl, the XDP object and its skeleton
 #   make check      install missing Debian packages, build, run every test
 #   make demo       install missing Debian packages, build, run the demo
+#   make fleet-demo three ferry hosts behind an ECMP router with BGP (BIRD), one killed
 #   make install    PREFIX=/usr/local DESTDIR=  (install-docs: only the manual pages and docs/*.md,
 #                   install-headers: only the headers: service ABI, libferry_app)
 #   make uninstall  the same variables: removes what make install put
@@ -116,7 +117,7 @@ BUILD_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev
 DEB_PACKAGES := debhelper dpkg-dev fakeroot
 TEST_PACKAGES := libcunit1-dev libclang-rt-14-dev \
 	iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
-	curl python3 tcpdump systemd groff-base man-db $(DEB_PACKAGES) lintian
+	curl python3 tcpdump systemd groff-base man-db $(DEB_PACKAGES) lintian bird2
 
 # $(call apt_install,WHO,PACKAGES[,optional]): apt-get install whichever of
 # PACKAGES are missing (root only).  A failed install stops make, or with
@@ -136,7 +137,7 @@ apt_install = missing=""; for p in $(2); do \
 .DELETE_ON_ERROR:
 # Intermediate, but kept: otherwise make deletes them and rebuilds everything next time.
 .SECONDARY: $(SKELS) $(BPF_OBJS)
-.PHONY: all deps test-deps check test-unit test-integration demo soak install install-docs \
+.PHONY: all deps test-deps check test-unit test-integration demo fleet-demo soak install install-docs \
 	install-headers install-app-lib uninstall deb \
 	clean format
 
@@ -259,6 +260,12 @@ demo: deps test-deps
 	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(TOOLS)
 	$(Q)tests/demo.sh
 
+# A fleet of three ferry hosts behind an ECMP router learning the service
+# address by BGP (BIRD); one host's ferryd killed and restarted (docs/fleet.md).
+fleet-demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/integration/test_fleet.sh
+
 # Forwarding at full rate for SOAK_SECONDS (default 60), checking that
 # ferryd's RSS stays flat and the frame accounting holds (tests/soak.sh).
 soak: deps test-deps
@@ -307,6 +314,8 @@ install: all install-docs install-headers install-app-lib
 	install -m 0644 $(BUILD)/ferryd.service.installed $(DESTDIR)$(UNITDIR)/ferryd.service
 	sed $(CONFIG_SED) configs/ferry.yaml >$(BUILD)/ferry.yaml.installed
 	[ -e $(CONFIG) ] || install -m 0644 $(BUILD)/ferry.yaml.installed $(CONFIG)
+	sed $(UNIT_SED) configs/ferry-announce.service >$(BUILD)/ferry-announce.service.installed
+	install -m 0644 $(BUILD)/ferry-announce.service.installed $(DESTDIR)$(UNITDIR)/ferry-announce.service
 
 # Removes every file make install puts, with the same variables, and the
 # directories of ferry's own it made once empty (a service_dir with services
@@ -314,7 +323,7 @@ install: all install-docs install-headers install-app-lib
 # writes: one an operator changed is kept, and said so.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ferryd $(DESTDIR)$(SBINDIR)/ferryctl \
-		$(DESTDIR)$(UNITDIR)/ferryd.service
+		$(DESTDIR)$(UNITDIR)/ferryd.service $(DESTDIR)$(UNITDIR)/ferry-announce.service
 	for p in $(MAN_PAGES); do \
 		rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$${p##*/}; \
 	done

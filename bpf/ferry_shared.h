@@ -413,6 +413,36 @@ struct ferry_rl_src_key {
 /* Source buckets for all flows together (ferry_rl_sources): the least recently used go. */
 #define FERRY_RL_MAX_SOURCES 16384
 
+/*
+ * ferryd's liveness, for `ferryctl health` (and a routing daemon's announcer
+ * driven by it, docs/fleet.md).  One entry, written by the main thread at
+ * start, at every publish and at stop; the XDP program never touches it.
+ * Times are CLOCK_MONOTONIC nanoseconds, which every namespace shares.
+ */
+enum ferry_health_state {
+	FERRY_HEALTH_STARTING = 0, /* pinned, not yet forwarding */
+	FERRY_HEALTH_RUNNING = 1,
+	FERRY_HEALTH_STOPPING = 2, /* SIGTERM: tearing down */
+};
+
+struct ferry_health_port {
+	char ifname[16];
+	__u32 ifindex;
+	__u32 prog_id;         /* ferry_steer's program id on it, as attached */
+};
+
+struct ferry_health {
+	__u64 published_ns;    /* the main loop's last write */
+	__u64 interval_ns;     /* how often it writes */
+	__u32 state;           /* enum ferry_health_state */
+	__u32 pid;             /* ferryd's, in its own pid namespace */
+	__u32 nr_workers;
+	__u32 nr_ports;
+	/* The last write at which worker i's loop count had moved (they loop at least every 100 ms). */
+	__u64 worker_loop_ns[FERRY_MAX_QUEUES];
+	struct ferry_health_port ports[FERRY_MAX_IFACES];
+};
+
 /* Pin names under the configured pin path (default /sys/fs/bpf/ferry). */
 #define FERRY_PIN_RULES "ferry_rules"
 #define FERRY_PIN_FLOW_STATS "ferry_flow_stats"
@@ -432,5 +462,6 @@ struct ferry_rl_src_key {
 #define FERRY_PIN_RL_SOURCES "ferry_rl_sources"
 /* ferry_steer attached alone on interface IF: FERRY_PIN_PROG "_" IF (daemon/steer.c). */
 #define FERRY_PIN_PROG "ferry_steer"
+#define FERRY_PIN_HEALTH "ferry_health"
 
 #endif /* FERRY_SHARED_H */

@@ -125,6 +125,14 @@ struct {
 	__type(value, struct ferry_queue_stats);
 } ferry_queue_stats SEC(".maps");
 
+/* ferryd's liveness record, for ferryctl health: written by ferryd's main thread only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct ferry_health);
+} ferry_health SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);

@@ -27,6 +27,7 @@
 
 #include "ferry_shared.h"
 #include "ferryctl_ctl.h"
+#include "ferryctl_health.h"
 #include "version.h"
 
 #define DEFAULT_PIN_PATH "/sys/fs/bpf/ferry"
@@ -207,6 +208,7 @@ static void usage(FILE *f)
 		   "                [--watch [SECONDS]]\n"
 		   "       ferryctl reload [--dry-run] [--socket PATH]\n"
 		   "       ferryctl sessions [--flow NAME] [--addr ADDRESS] [--limit N] [--json] [--socket PATH]\n"
+		   "       ferryctl [-p PIN_PATH] health [--watch INTERVAL --up CMD --down CMD]\n"
 		   "       ferryctl --help | --version\n");
 	if (f == stderr) {
 		fprintf(f, "Try 'ferryctl --help' for more information.\n");
@@ -230,6 +232,8 @@ static void usage(FILE *f)
 		   "reload: reload ferryd's config and print what changed (ferryctl reload --help).\n"
 		   "apps: the flows' app slots: owner, the attached application (pid, uid),\n"
 		   "its counters, queue depth and average round trip.\n"
+		   "health: exit 0 when ferryd runs healthy, else 1 and why; --watch runs\n"
+		   "commands when that changes (ferryctl health --help).\n"
 		   "\n"
 		   "  --json               one JSON object instead of text\n"
 		   "  --format FMT         text, json or prometheus (stats only: the\n"
@@ -1402,6 +1406,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	if (!strcmp(argv[optind], "health"))
+		return ferryctl_health(c.pin_path, argc - optind, argv + optind);
 	/* Subcommands that ask ferryd over its control socket (ferryctl_ctl.h). */
 	if (!strcmp(argv[optind], "reload"))
 		return ferryctl_reload(argc - optind, argv + optind);

@@ -534,6 +534,7 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 	struct health h;
 
 	health__init(&h, d);
+	health__publish(&h, d, FERRY_HEALTH_RUNNING, PUBLISH_INTERVAL_MS);
 	routes_init(&routes, &pfd[1]);
 	while (!d->stop) {
 		struct signalfd_siginfo si;
@@ -577,7 +578,10 @@ static void run(struct ferry_daemon *d, int sfd, const char *file, bool keep_log
 		offload__follow_egress(d);
 		publish_stats(d);
 		health__status(&h, d);
+		health__publish(&h, d, FERRY_HEALTH_RUNNING, PUBLISH_INTERVAL_MS);
 	}
+	/* Before the teardown: an announcer withdraws the routes while the workers still run. */
+	health__publish(&h, d, FERRY_HEALTH_STOPPING, PUBLISH_INTERVAL_MS);
 	routes_fini(&routes);
 }
 

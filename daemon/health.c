@@ -4,14 +4,20 @@
  * published counters and loop stamps only; never touches a worker's rings,
  * sessions or services.
  */
+#include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
 
 #include "daemon.h"
 #include "health.h"
 #include "log.h"
 #include "notify.h"
+#include "steer.h"
 
 static uint64_t mono_us(void)
 {
@@ -29,6 +35,10 @@ void health__init(struct health *h, const struct ferry_daemon *d)
 	for (uint32_t i = 0; i < d->nr_workers && i < FERRY_MAX_QUEUES; i++)
 		if (d->workers[i])
 			h->loops[i] = worker__loops(d->workers[i]);
+	for (uint32_t i = 0; i < FERRY_MAX_QUEUES; i++) {
+		h->pub_loops[i] = h->loops[i];
+		h->loop_ns[i] = h->last_status_us * 1000ull;
+	}
 	if (h->watchdog_usec)
 		pr_info("systemd watchdog: %llu ms, pinged every %llu ms while all workers run",
 			(unsigned long long)(h->watchdog_usec / 1000),
@@ -106,4 +116,55 @@ void health__watchdog(struct health *h, const struct ferry_daemon *d)
 	h->stalled = !all_ran;
 	if (all_ran)
 		notify__watchdog();
+}
+
+void health__record(struct health *h, const struct ferry_daemon *d, uint32_t state,
+		    uint32_t interval_ms, struct ferry_health *rec)
+{
+	uint64_t now = mono_us() * 1000ull;
+
+	memset(rec, 0, sizeof(*rec));
+	rec->published_ns = now;
+	rec->interval_ns = (uint64_t)interval_ms * 1000000ull;
+	rec->state = state;
+	rec->pid = (uint32_t)getpid();
+	/*
+	 * A worker's loop count that moved since the last write stamps it now: a
+	 * stuck worker's stamp ages, as the watchdog's pings stop (health__watchdog()).
+	 */
+	for (uint32_t i = 0; i < d->nr_workers && i < FERRY_MAX_QUEUES; i++) {
+		uint64_t loops;
+
+		if (!d->workers || !d->workers[i])
+			continue;
+		loops = worker__loops(d->workers[i]);
+		if (loops != h->pub_loops[i])
+			h->loop_ns[i] = now;
+		h->pub_loops[i] = loops;
+		rec->worker_loop_ns[i] = h->loop_ns[i];
+		rec->nr_workers = i + 1;
+	}
+	for (int p = 0; p < d->nr_ports && p < FERRY_MAX_IFACES; p++) {
+		struct ferry_health_port *hp = &rec->ports[p];
+
+		snprintf(hp->ifname, sizeof(hp->ifname), "%s", d->ports[p].ifname);
+		hp->ifindex = (__u32)d->ports[p].ifindex;
+		hp->prog_id = d->steer ? steer__prog_id(d->steer, d->ports[p].ifname) : 0;
+		rec->nr_ports = (uint32_t)p + 1;
+	}
+}
+
+int health__publish(struct health *h, const struct ferry_daemon *d, uint32_t state,
+		    uint32_t interval_ms)
+{
+	int fd = d->steer ? steer__health_fd(d->steer) : -1;
+	struct ferry_health rec;
+	__u32 key = 0;
+
+	if (fd < 0)
+		return -EINVAL;
+	health__record(h, d, state, interval_ms, &rec);
+	if (bpf_map_update_elem(fd, &key, &rec, BPF_ANY))
+		return -errno;
+	return 0;
 }

@@ -22,6 +22,9 @@ struct health {
 	bool stalled;                  /* a worker was stuck at the last check (logged once) */
 	uint64_t last_status_us;
 	uint64_t last_forwarded;
+	/* The ferry_health record: each worker's loop count at the last write, and when it moved. */
+	uint64_t pub_loops[FERRY_MAX_QUEUES];
+	uint64_t loop_ns[FERRY_MAX_QUEUES];
 };
 
 void health__init(struct health *h, const struct ferry_daemon *d);
@@ -29,6 +32,17 @@ void health__init(struct health *h, const struct ferry_daemon *d);
 int health__timeout_ms(const struct health *h, int publish_ms);
 /* STATUS=N flows, X pkt/s forwarded, Y drops (after the counters are published). */
 void health__status(struct health *h, const struct ferry_daemon *d);
+/*
+ * Writes the pinned ferry_health record (ferry_shared.h) in STATE (enum
+ * ferry_health_state): the time, each worker's last loop seen moving and the
+ * interfaces with ferry_steer's program id on each.  Called at start, after
+ * each publish (every INTERVAL_MS) and at stop.  0 or -errno.
+ */
+int health__publish(struct health *h, const struct ferry_daemon *d, uint32_t state,
+		    uint32_t interval_ms);
+/* The record health__publish() writes, in *rec. */
+void health__record(struct health *h, const struct ferry_daemon *d, uint32_t state,
+		    uint32_t interval_ms, struct ferry_health *rec);
 /* WATCHDOG=1 when due, and only if every worker looped since the last ping. */
 void health__watchdog(struct health *h, const struct ferry_daemon *d);
 

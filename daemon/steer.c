@@ -56,6 +56,7 @@ enum steer_shared_map {
 	SHARED_RL_PARAMS,
 	SHARED_RL_FLOW,
 	SHARED_RL_SOURCES,
+	SHARED_HEALTH,
 	SHARED__MAX,
 };
 
@@ -74,6 +75,7 @@ static const char *const shared_pin_names[SHARED__MAX] = {
 	[SHARED_RL_PARAMS] = FERRY_PIN_RL_PARAMS,
 	[SHARED_RL_FLOW] = FERRY_PIN_RL_FLOW,
 	[SHARED_RL_SOURCES] = FERRY_PIN_RL_SOURCES,
+	[SHARED_HEALTH] = FERRY_PIN_HEALTH,
 };
 
 struct steer_iface {
@@ -165,6 +167,8 @@ static struct bpf_map *shared_map(struct ferry_steer_bpf *skel, enum steer_share
 		return skel->maps.ferry_rl_flow;
 	case SHARED_RL_SOURCES:
 		return skel->maps.ferry_rl_sources;
+	case SHARED_HEALTH:
+		return skel->maps.ferry_health;
 	default:
 		return NULL;
 	}
@@ -368,7 +372,7 @@ static bool is_ferry_pin(const char *name)
 		FERRY_PIN_SVC_STATS, FERRY_PIN_SVC_INFO,  FERRY_PIN_QUEUE_STATS,
 		FERRY_PIN_SESSIONS,  FERRY_PIN_SESS_STATS, FERRY_PIN_TX_PORTS,
 		FERRY_PIN_RL_PARAMS, FERRY_PIN_RL_FLOW,    FERRY_PIN_RL_SOURCES,
-		FERRY_PIN_APP_SLOTS,
+		FERRY_PIN_APP_SLOTS, FERRY_PIN_HEALTH,
 	};
 	const size_t plen = strlen(FERRY_PIN_XDP_STATS "_");
 
@@ -1241,6 +1245,24 @@ int steer__app_slots_fd(struct steer *s)
 int steer__queue_stats_fd(struct steer *s)
 {
 	return shared_fd(s, SHARED_QUEUE_STATS);
+}
+
+int steer__health_fd(struct steer *s)
+{
+	return shared_fd(s, SHARED_HEALTH);
+}
+
+__u32 steer__prog_id(const struct steer *s, const char *ifname)
+{
+	const struct steer_iface *ifc = find_iface((struct steer *)s, ifname);
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	/* By its fd: loaded by libbpf (attached alone), libxdp's object has no id. */
+	if (!ifc || !ifc->attached || ifc->prog_fd < 0 ||
+	    bpf_obj_get_info_by_fd(ifc->prog_fd, &info, &len))
+		return 0;
+	return info.id;
 }
 
 int steer__flow_stats_fd(struct steer *s)

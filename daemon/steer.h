@@ -68,6 +68,10 @@ int steer__svc_stats_fd(struct steer *s);
 int steer__app_slots_fd(struct steer *s);
 /* The struct ferry_queue_stats map (key port * FERRY_MAX_QUEUES + queue). */
 int steer__queue_stats_fd(struct steer *s);
+/* The struct ferry_health map (one entry), for ferryctl health. */
+int steer__health_fd(struct steer *s);
+/* ferry_steer's program id on IFNAME, 0 when not attached there. */
+__u32 steer__prog_id(const struct steer *s, const char *ifname);
 /* The XDP program's per-CPU struct ferry_flow_stats (key flow_id). */
 int steer__flow_stats_fd(struct steer *s);
 /*

@@ -127,6 +127,55 @@ static void test_watchdog_needs_every_worker(void)
 	free(d);
 }
 
+/*
+ * The ferry_health record ferryctl health reads: a worker whose loop count
+ * stands still keeps the stamp of its last move while the record's own
+ * time goes on, so its age shows; the interfaces are listed.
+ */
+static void test_health_record(void)
+{
+	struct ferry_daemon *d = calloc(1, sizeof(*d));
+	struct ferry_worker *w[2] = { calloc(1, sizeof(**w)), calloc(1, sizeof(**w)) };
+	struct ferry_health r1, r2;
+	struct health h;
+
+	CU_ASSERT_FATAL(d && w[0] && w[1]);
+	d->nr_workers = 2;
+	d->workers = w;
+	d->nr_ports = 2;
+	snprintf(d->ports[0].ifname, sizeof(d->ports[0].ifname), "up0");
+	d->ports[0].ifindex = 7;
+	snprintf(d->ports[1].ifname, sizeof(d->ports[1].ifname), "dn0");
+	d->ports[1].ifindex = 9;
+	health__init(&h, d);
+
+	w[0]->loops++;
+	w[1]->loops++;
+	health__record(&h, d, FERRY_HEALTH_RUNNING, 1000, &r1);
+	CU_ASSERT_EQUAL(r1.state, FERRY_HEALTH_RUNNING);
+	CU_ASSERT_EQUAL(r1.pid, (uint32_t)getpid());
+	CU_ASSERT_EQUAL(r1.interval_ns, 1000000000ull);
+	CU_ASSERT_EQUAL(r1.nr_workers, 2);
+	CU_ASSERT_EQUAL(r1.worker_loop_ns[0], r1.published_ns);
+	CU_ASSERT_EQUAL(r1.worker_loop_ns[1], r1.published_ns);
+	CU_ASSERT_EQUAL(r1.nr_ports, 2);
+	CU_ASSERT_STRING_EQUAL(r1.ports[1].ifname, "dn0");
+	CU_ASSERT_EQUAL(r1.ports[1].ifindex, 9);
+	CU_ASSERT_EQUAL(r1.ports[0].prog_id, 0); /* no steer: nothing attached */
+
+	/* Worker 1 is stuck: its stamp stays where it was. */
+	usleep(2000);
+	w[0]->loops++;
+	health__record(&h, d, FERRY_HEALTH_STOPPING, 1000, &r2);
+	CU_ASSERT(r2.published_ns > r1.published_ns);
+	CU_ASSERT_EQUAL(r2.worker_loop_ns[0], r2.published_ns);
+	CU_ASSERT_EQUAL(r2.worker_loop_ns[1], r1.published_ns);
+	CU_ASSERT_EQUAL(r2.state, FERRY_HEALTH_STOPPING);
+	free(w[0]);
+	free(w[1]);
+	free(d);
+}
+
 static void test_ratelimit_bucket(void)
 {
 	struct log_ratelimit rl = LOG_RATELIMIT_INIT;
@@ -154,6 +203,7 @@ static void test_ratelimit_bucket(void)
 static CU_TestInfo health_tests[] = {
 	{ "notify_messages", test_notify_messages },
 	{ "watchdog_needs_every_worker", test_watchdog_needs_every_worker },
+	{ "health_record: a stuck worker's stamp ages", test_health_record },
 	{ "ratelimit_bucket", test_ratelimit_bucket },
 	CU_TEST_INFO_NULL,
 };

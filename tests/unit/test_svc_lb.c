@@ -308,6 +308,41 @@ static void test_spread_and_stickiness(void)
 	harness__destroy(fresh);
 }
 
+/*
+ * A fleet (docs/fleet.md): every host builds its table from the same config,
+ * so ECMP may move a client's flow to any host and it still reaches the
+ * same upstream.  Two instances built apart, as two hosts would, from the
+ * same upstreams written in another order and notation, choose alike.
+ */
+#define LB4_OTHER_HOST                                                                             \
+	"[ {lb: {upstreams: [{address: 198.18.3.3:6001}, 198.18.3.2:6000, "                      \
+	"{address: 198.18.2.3:6000, weight: 1}, 198.18.2.2:6000], table_size: 65537}} ]"
+
+static void test_same_choice_on_every_host(void)
+{
+	static int up_a[FLOWS], up_b[FLOWS];
+	static uint16_t nat_a[FLOWS], nat_b[FLOWS];
+	uint32_t per_a[4], per_b[4];
+	struct svc_harness *h;
+	int same = 0;
+
+	if (unit_require_root())
+		return;
+	h = harness__create_net(MATCH4, LB4);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	run_flows(h, up_a, nat_a, per_a);
+	harness__destroy(h);
+	h = harness__create_net(MATCH4, LB4_OTHER_HOST);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	run_flows(h, up_b, nat_b, per_b);
+	harness__destroy(h);
+	for (int f = 0; f < FLOWS; f++)
+		same += up_a[f] == up_b[f];
+	CU_ASSERT_EQUAL(same, FLOWS);
+	for (int u = 0; u < 4; u++)
+		CU_ASSERT_EQUAL(per_a[u], per_b[u]);
+}
+
 /* An upstream's reply goes back to the client, from the flow address. */
 static void test_reply(void)
 {
@@ -412,6 +447,7 @@ static CU_TestInfo lb_tests[] = {
 	{ "maglev minimal disruption: addition", test_disruption_add },
 	{ "maglev rejects bad input", test_build_rejects },
 	{ "flows spread over all upstreams and stay", test_spread_and_stickiness },
+	{ "the same upstream per tuple on every host", test_same_choice_on_every_host },
 	{ "replies back to the client", test_reply },
 	{ "weights through the service", test_weights_in_service },
 	{ "config errors", test_config_errors },
