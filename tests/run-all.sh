@@ -119,6 +119,8 @@ for t in tests/integration/test_*.sh; do
 	case "$alone" in *" $name "*) continue ;; esac
 	start plain "$name" timeout 600 "$t"
 done
+# The fleet suite takes one XDP mode a run: generic mode as well.
+start plain test_fleet_skb env FLEET_XDP_MODE=skb timeout 600 tests/integration/test_fleet.sh
 
 # Fuzzing (make fuzz-build): each libFuzzer harness for FUZZ_SMOKE_SECONDS,
 # one test per harness (and one for fuzz_chain's seeds reaching every service);
