@@ -39,6 +39,7 @@
 #include "steer.h"
 #include "svc_app.h"
 #include "svc_loader.h"
+#include "queues.h"
 #include "reload.h"
 
 #define PUBLISH_INTERVAL_MS 1000
@@ -594,6 +595,13 @@ int main(int argc, char **argv)
 		log__set_level(level);
 	if (verbose)
 		log__set_level(FERRY_LOG_DEBUG);
+	/*
+	 * The workers' count, before the services are configured: some divide
+	 * their budgets by it.  --check reads no interface: it may run where
+	 * they do not exist (a package's build root).
+	 */
+	if (!err && !check)
+		err = queues__resolve(&d->cfg, queues__channels, NULL, &errs);
 	if (!err)
 		err = ferry_daemon__configure_flows(d, &errs);
 	if (err) {
