@@ -14,7 +14,10 @@
 # attaches, forwards, reloads and detaches at stop in native and skb mode;
 # SIGKILLed mid-stream and started again with the same set, it detaches its
 # old program by the pin it left, forwards, and its clean stop leaves no
-# program and no pin.
+# program and no pin.  Its stderr there stands for the journal's stream
+# (JOURNAL_STREAM): every line carries its sd-daemon priority (<3> for an
+# error, as an invalid config shows, <6> for info) and no libbpf or libxdp
+# line comes above debug.
 # Finally the manual pages (docs/man/) must render without a groff warning.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
@@ -153,8 +156,12 @@ run_unit_caps() { # MODE
 	sed -i "1i pin_path: $pins/ferry" "$WORKDIR/ferry.yaml"
 	sed -i -e "s/^  - name: px-\(.\)$/  - {name: px-\1, xdp_mode: $mode}/" \
 		-e "s/198.18.2.2:6000/198.18.2.2:$port/" "$WORKDIR/ferry.yaml"
+	# Its stderr stands for the journal's stream (JOURNAL_STREAM names it, as
+	# systemd does): every line must carry its priority.
+	: >"$WORKDIR/ferryd-unit-$mode.log"
+	JOURNAL_STREAM=$(stat -c %d:%i "$WORKDIR/ferryd-unit-$mode.log") \
 	ip netns exec "$NS_PX" capsh --drop="$(unit_drop_list)" -- \
-		-c "exec '$FERRYD' -c '$WORKDIR/ferry.yaml'" >"$WORKDIR/ferryd-unit-$mode.log" 2>&1 &
+		-c "exec '$FERRYD' -c '$WORKDIR/ferry.yaml'" >>"$WORKDIR/ferryd-unit-$mode.log" 2>&1 &
 	FERRYD_PID=$!
 	track_pid "$FERRYD_PID"
 	if ! wait_for grep -q 'running:' "$WORKDIR/ferryd-unit-$mode.log"; then
@@ -186,6 +193,13 @@ run_unit_caps() { # MODE
 	check "unit's capabilities, $mode: no pin left" no_pins_left "$pins/ferry"
 	check "unit's capabilities, $mode: no warning" \
 		eval "! grep -E '\[(warn|error)\]' '$WORKDIR/ferryd-unit-$mode.log'"
+	check "unit's capabilities, $mode: journal priorities, <6> for info" \
+		grep -q '^<6>ferryd\[info\]: running: ' "$WORKDIR/ferryd-unit-$mode.log"
+	check "unit's capabilities, $mode: every line has a priority, none a timestamp" \
+		eval "! grep -vE '^<[3467]>ferryd\[(error|warn|info|debug)\]: ' '$WORKDIR/ferryd-unit-$mode.log'"
+	# libxdp's fallback from its dispatcher, libbpf's probes: debug only.
+	check "unit's capabilities, $mode: no libbpf or libxdp line above debug" \
+		eval "! grep -E '^<[0-6]>ferryd\\[[a-z]+\\]: (libbpf|libxdp): ' '$WORKDIR/ferryd-unit-$mode.log'"
 	run_unit_crash "$mode" "$pins" "$port"
 }
 
@@ -313,6 +327,10 @@ run_notify() {
 	stop_ferryd
 	st=$?
 	check "ferryd exits 0 on SIGTERM" [ $st = 0 ]
+	# With every capability libxdp tries its dispatcher and falls back
+	# (libbpf: "permission error ... try raising 'ulimit -l'"): debug only.
+	check "libbpf's and libxdp's messages are not shown at info" \
+		eval "! grep -E 'ferryd\\[(info|warn|error)\\]: (libbpf|libxdp): ' '$WORKDIR/ferryd.log'"
 	check "no XDP program left on px-c or px-s after the stop" \
 		eval "! xdp_attached $NS_PX px-c && ! xdp_attached $NS_PX px-s"
 	check "STOPPING=1 sent" wait_for grep -qx 'STOPPING=1' "$WORKDIR/notify.out"
@@ -407,6 +425,25 @@ run_ferryctl() { # PIN_DIR
 	fi
 }
 
+# An error reaches the journal's stream at priority err (<3>), a
+# warning at warning (<4>): what `journalctl -p err` selects by.
+run_journal_priorities() {
+	local log=$WORKDIR/journal-stream.log
+	write_config
+	sed -i 's/port: 5000$/port: 70000/' "$WORKDIR/ferry.yaml"
+	: >"$log"
+	JOURNAL_STREAM=$(stat -c %d:%i "$log") "$FERRYD" -c "$WORKDIR/ferry.yaml" 2>>"$log"
+	check "journal stream: an invalid config exits 1" [ $? = 1 ]
+	check "journal stream: its error at priority err (<3>), with FILE:LINE:COL" \
+		grep -qE "^<3>ferryd\[error\]: $WORKDIR/ferry.yaml:[0-9]+:[0-9]+: .*70000" "$log"
+	check "journal stream: no timestamp (journald adds its own)" \
+		eval "! grep -vE '^<[3467]>ferryd\[' '$log'"
+	# Not the journal's stream (another file): no prefix.
+	"$FERRYD" -c "$WORKDIR/ferry.yaml" 2>"$log.2"
+	check "not the journal: no priority prefix" eval "! grep -q '^<' '$log.2'"
+	sed -s 's/^/  | /' "$log" >&2
+}
+
 render_man() { # PAGE
 	local err
 	err=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$1" 2>&1) || return 1
@@ -424,6 +461,7 @@ check "systemd-analyze verify configs/ferryd.service" verify_unit
 for page in ferryd.8 ferryctl.8 ferry.yaml.5; do
 	check "man page $page renders without warnings" render_man "$MAN_DIR/$page"
 done
+run_journal_priorities
 topo_up || fail_early "topology"
 # The peers take XDP redirects (GRO on gives a veth its NAPI): the fast path
 # runs under the unit's capabilities too, in both modes, without a warning.
