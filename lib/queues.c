@@ -46,7 +46,8 @@ int queues__channels(const char *ifname, uint32_t *count, void *ctx)
 		return -ENODEV;
 	strcpy(ifr.ifr_name, ifname);
 	ifr.ifr_data = (void *)&ch;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	/* AF_UNIX: the unit allows no AF_INET socket; the ioctl reaches the device all the same. */
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (ioctl(fd, SIOCETHTOOL, &ifr))
@@ -74,9 +75,13 @@ int queues__resolve(struct ferry_config *cfg, queues_channels_fn channels, void 
 		int err = channels(ifc->name, &nr[i], ctx);
 
 		if (err) {
-			cfg_mark_error(errs, ifc->mark, "iface %s: %s", ifc->name,
-				       err == -ENODEV ? "no such interface" :
-						       "cannot read its channel count");
+			if (err == -ENODEV)
+				cfg_mark_error(errs, ifc->mark, "iface %s: no such interface",
+					       ifc->name);
+			else
+				cfg_mark_error(errs, ifc->mark,
+					       "iface %s: cannot read its channel count: %s",
+					       ifc->name, strerror(-err));
 			continue;
 		}
 		if (nr[i] < lo) {
