@@ -95,7 +95,7 @@ APP_EXAMPLES := $(patsubst services/examples/app_%.c,$(BUILD)/examples/app_%,\
 # make deps installs both; make bench adds BENCH_PACKAGES (below).
 BUILD_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
 	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libcunit1-dev libsystemd-dev \
-	libclang-rt-14-dev
+	libclang-rt-14-dev libmicrohttpd-dev
 TEST_PACKAGES := iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
 	curl python3 tcpdump systemd groff-base man-db
 
@@ -149,9 +149,15 @@ $(FERRYD): $(FERRYD_OBJS) $(SVC_OBJS) $(LIBFERRY) $(SERVICE_MAP)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(FERRY_CFLAGS) $(EXPORT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS)
 
+# ferryctl metrics serves HTTP with libmicrohttpd: ferryctl alone links it.
+CTL_LDLIBS := $(LDLIBS) -lmicrohttpd
+# ferry_build_info's version, until lib/version.h provides ferry_version().
+FERRY_VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo unknown)
+$(BUILD)/daemon/ferryctl.o: FERRY_CFLAGS += -DFERRY_VERSION='"$(FERRY_VERSION)"'
+
 $(FERRYCTL): $(CTL_OBJS) $(LIBFERRY)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(FERRY_CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
 $(UNIT_TESTS): $(UNIT_OBJS) $(SVC_OBJS) $(filter-out $(BUILD)/daemon/ferryd.o,$(FERRYD_OBJS)) $(LIBFERRY) \
 		$(SERVICE_MAP) | $(call LOADER_TEST_SOS,$(BUILD))
@@ -262,7 +268,9 @@ install: all install-docs install-headers install-app-lib
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(SYSCONFDIR)/ferry $(DESTDIR)$(UNITDIR)
 	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 configs/ferryd.service $(DESTDIR)$(UNITDIR)/ferryd.service
-	sed -i 's|/usr/local/sbin|$(SBINDIR)|g' $(DESTDIR)$(UNITDIR)/ferryd.service
+	install -m 0644 configs/ferry-metrics.service $(DESTDIR)$(UNITDIR)/ferry-metrics.service
+	sed -i 's|/usr/local/sbin|$(SBINDIR)|g' $(DESTDIR)$(UNITDIR)/ferryd.service \
+		$(DESTDIR)$(UNITDIR)/ferry-metrics.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml ] || \
 		install -m 0644 configs/ferry.yaml $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml
 
@@ -401,7 +409,7 @@ $(ASAN_DIR)/ferryd: $(call asan_obj,$(FERRYD_SRCS) $(SVC_SRCS)) $(ASAN_LIBFERRY)
 
 $(ASAN_DIR)/ferryctl: $(call asan_obj,$(CTL_SRCS)) $(ASAN_LIBFERRY)
 	$(call msg,LINK,$@)
-	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
 $(ASAN_DIR)/tests/unit-tests: $(call asan_obj,$(UNIT_SRCS) $(SVC_SRCS) \
 		$(filter-out daemon/ferryd.c,$(FERRYD_SRCS))) $(ASAN_LIBFERRY) $(SERVICE_MAP) \

@@ -30,17 +30,17 @@ fail_early() { log "FAIL: $1"; echo "systemd: 0 passed, 1 failed"; exit 1; }
 # The unit as `make install` writes it, with the build's binaries in place of
 # SBINDIR: verify wants every Exec path to exist, and the manual pages of
 # Documentation= to be found (MANPATH: the staged install's).
-verify_unit() {
+verify_unit() { # UNIT (file name under configs/)
 	local stage=$WORKDIR/stage unit
 	make -s -C "$TOP" install-docs DESTDIR="$stage" PREFIX=/usr >"$WORKDIR/install.log" 2>&1 ||
 		{ sed 's/^/  | /' "$WORKDIR/install.log" >&2; return 1; }
-	unit=$WORKDIR/ferryd.service
-	sed "s|/usr/local/sbin/|$BUILD/|g" "$TOP/configs/ferryd.service" >"$unit"
+	unit=$WORKDIR/$1
+	sed "s|/usr/local/sbin/|$BUILD/|g" "$TOP/configs/$1" >"$unit"
 	MANPATH=$stage/usr/share/man SYSTEMD_LOG_LEVEL=warning \
 		systemd-analyze verify --man=yes "$unit" >"$WORKDIR/verify.log" 2>&1
 	local st=$?
 	# Messages about units other than ours (the host's) are not our concern.
-	if [ $st != 0 ] || grep -q "ferryd.service" "$WORKDIR/verify.log"; then
+	if [ $st != 0 ] || grep -q "$1" "$WORKDIR/verify.log"; then
 		sed 's/^/  | /' "$WORKDIR/verify.log" >&2
 		return 1
 	fi
@@ -457,7 +457,8 @@ require_root "test_systemd" || fail_early "needs root"
 [ -x "$NOTIFY_LISTEN" ] || fail_early "$NOTIFY_LISTEN is not built (make build/tests/notify_listen)"
 command -v systemd-analyze >/dev/null || fail_early "systemd-analyze missing (make deps)"
 
-check "systemd-analyze verify configs/ferryd.service" verify_unit
+check "systemd-analyze verify configs/ferryd.service" verify_unit ferryd.service
+check "systemd-analyze verify configs/ferry-metrics.service" verify_unit ferry-metrics.service
 for page in ferryd.8 ferryctl.8 ferry.yaml.5; do
 	check "man page $page renders without warnings" render_man "$MAN_DIR/$page"
 done
