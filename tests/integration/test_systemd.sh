@@ -18,11 +18,16 @@
 # (JOURNAL_STREAM): every line carries its sd-daemon priority (<3> for an
 # error, as an invalid config shows, <6> for info) and no libbpf or libxdp
 # line comes above debug.
+# Every run under the unit's capabilities is also under its SystemCallFilter=
+# (tests/tools/syscall_filter, EPERM for the rest, as the unit says) and its
+# MemoryDenyWriteExecute= (PR_SET_MDWE).
+# systemd-analyze security must rate the units 3.0 or lower.
 # Finally the manual pages (docs/man/) must render without a groff warning.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
 NOTIFY_LISTEN=$BUILD/tests/notify_listen
+SYSCALL_FILTER=$BUILD/tests/syscall_filter
 MAN_DIR=$TOP/docs/man
 
 fail_early() { log "FAIL: $1"; echo "systemd: 0 passed, 1 failed"; exit 1; }
@@ -140,6 +145,28 @@ unit_caps() {
 	sed -n 's/^CapabilityBoundingSet=//p' "$TOP/configs/ferryd.service" | tr 'A-Z ' 'a-z\n'
 }
 
+# The system calls the unit's SystemCallFilter= allows, one per line: its
+# groups expanded, as systemd-analyze syscall-filter lists them.
+expand_syscalls() { # NAME|@GROUP...
+	local g x
+	for g in "$@"; do
+		case $g in
+		@*) systemd-analyze syscall-filter --no-pager "$g" | sed -n '2,$s/^ *//p' |
+			grep -vE '^(#|$)' | while read -r x; do expand_syscalls "$x"; done ;;
+		*) echo "$g" ;;
+		esac
+	done
+}
+unit_syscalls() {
+	# shellcheck disable=SC2046 # the filter's words, one argument each
+	expand_syscalls $(sed -n 's/^SystemCallFilter=//p' "$TOP/configs/ferryd.service") | sort -u
+}
+
+# --mdwe when the unit sets MemoryDenyWriteExecute=yes.
+unit_mdwe() {
+	grep -qx 'MemoryDenyWriteExecute=yes' "$TOP/configs/ferryd.service" && echo --mdwe
+}
+
 # capsh --drop= list: every capability the unit's bounding set lacks.
 unit_drop_list() {
 	capsh --decode=000001ffffffffff | sed 's/^[^=]*=//' | tr ',' '\n' |
@@ -161,7 +188,8 @@ run_unit_caps() { # MODE
 	: >"$WORKDIR/ferryd-unit-$mode.log"
 	JOURNAL_STREAM=$(stat -c %d:%i "$WORKDIR/ferryd-unit-$mode.log") \
 	ip netns exec "$NS_PX" capsh --drop="$(unit_drop_list)" -- \
-		-c "exec '$FERRYD' -c '$WORKDIR/ferry.yaml'" >>"$WORKDIR/ferryd-unit-$mode.log" 2>&1 &
+		-c "exec '$SYSCALL_FILTER' $(unit_mdwe) '$WORKDIR/syscalls.txt' '$FERRYD' -c '$WORKDIR/ferry.yaml'" \
+		>>"$WORKDIR/ferryd-unit-$mode.log" 2>&1 &
 	FERRYD_PID=$!
 	track_pid "$FERRYD_PID"
 	if ! wait_for grep -q 'running:' "$WORKDIR/ferryd-unit-$mode.log"; then
@@ -206,7 +234,8 @@ run_unit_caps() { # MODE
 # ferryd under the unit's capabilities: START-LOG
 start_unit_ferryd() {
 	ip netns exec "$NS_PX" capsh --drop="$(unit_drop_list)" -- \
-		-c "exec '$FERRYD' -c '$WORKDIR/ferry.yaml'" >"$1" 2>&1 &
+		-c "exec '$SYSCALL_FILTER' $(unit_mdwe) '$WORKDIR/syscalls.txt' '$FERRYD' -c '$WORKDIR/ferry.yaml'" \
+		>"$1" 2>&1 &
 	FERRYD_PID=$!
 	track_pid "$FERRYD_PID"
 	wait_for grep -q 'running:' "$1"
@@ -444,6 +473,15 @@ run_journal_priorities() {
 	sed -s 's/^/  | /' "$log" >&2
 }
 
+# systemd-analyze security's exposure of a unit, printed, at most 3.0.
+security_score() { # UNIT (file name under configs/)
+	local score
+	score=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze security --offline=yes --no-pager \
+		"$TOP/configs/$1" 2>&1 | sed -n 's/^→ Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p')
+	log "systemd-analyze security $1: $score"
+	[ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }'
+}
+
 render_man() { # PAGE
 	local err
 	err=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$1" 2>&1) || return 1
@@ -455,10 +493,15 @@ render_man() { # PAGE
 
 require_root "test_systemd" || fail_early "needs root"
 [ -x "$NOTIFY_LISTEN" ] || fail_early "$NOTIFY_LISTEN is not built (make build/tests/notify_listen)"
+[ -x "$SYSCALL_FILTER" ] || fail_early "$SYSCALL_FILTER is not built (make build/tests/syscall_filter)"
 command -v systemd-analyze >/dev/null || fail_early "systemd-analyze missing (make deps)"
 
 check "systemd-analyze verify configs/ferryd.service" verify_unit ferryd.service
 check "systemd-analyze verify configs/ferry-metrics.service" verify_unit ferry-metrics.service
+check "systemd-analyze security rates configs/ferryd.service 3.0 or lower" \
+	security_score ferryd.service
+check "systemd-analyze security rates configs/ferry-metrics.service 3.0 or lower" \
+	security_score ferry-metrics.service
 for page in ferryd.8 ferryctl.8 ferry.yaml.5; do
 	check "man page $page renders without warnings" render_man "$MAN_DIR/$page"
 done
@@ -469,6 +512,15 @@ topo_up || fail_early "topology"
 in_cli ethtool -K cli0 gro on >/dev/null && in_srv ethtool -K srv0 gro on >/dev/null ||
 	fail_early "GRO on the peers"
 run_notify
+unit_syscalls >"$WORKDIR/syscalls.txt"
+check "the unit's SystemCallFilter= expands to a list of calls, bpf among them" \
+	eval "[ \$(wc -l <'$WORKDIR/syscalls.txt') -gt 100 ] && grep -qx bpf '$WORKDIR/syscalls.txt'"
+# The filter bites: without bpf() ferryd cannot load its program.
+write_config
+grep -vx bpf "$WORKDIR/syscalls.txt" >"$WORKDIR/syscalls-nobpf.txt"
+in_px "$SYSCALL_FILTER" "$WORKDIR/syscalls-nobpf.txt" "$FERRYD" -c "$WORKDIR/ferry.yaml" \
+	>"$WORKDIR/ferryd-nobpf.log" 2>&1
+check "under a filter without bpf(), ferryd fails to start (exit 1)" [ $? = 1 ]
 for mode in ${FERRY_TEST_MODES:-native skb}; do
 	run_unit_caps "$mode"
 done
