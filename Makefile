@@ -17,6 +17,7 @@ UNITDIR ?= /lib/systemd/system
 MANDIR ?= $(PREFIX)/share/man
 INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR ?= $(PREFIX)/lib
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 BUILD := build
 CC ?= cc
@@ -97,7 +98,7 @@ BUILD_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev
 	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libcunit1-dev libsystemd-dev \
 	libclang-rt-14-dev libmicrohttpd-dev
 TEST_PACKAGES := iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
-	curl python3 tcpdump systemd groff-base man-db
+	curl python3 tcpdump systemd groff-base man-db bash-completion
 
 # $(call apt_install,WHO,PACKAGES[,optional]): apt-get install whichever of
 # PACKAGES are missing (root only).  A failed install stops make, or with
@@ -269,6 +270,8 @@ install: all install-docs install-headers install-app-lib
 	install -m 0755 $(FERRYD) $(FERRYCTL) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 configs/ferryd.service $(DESTDIR)$(UNITDIR)/ferryd.service
 	install -m 0644 configs/ferry-metrics.service $(DESTDIR)$(UNITDIR)/ferry-metrics.service
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 configs/ferryctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/ferryctl
 	sed -i 's|/usr/local/sbin|$(SBINDIR)|g' $(DESTDIR)$(UNITDIR)/ferryd.service \
 		$(DESTDIR)$(UNITDIR)/ferry-metrics.service
 	[ -e $(DESTDIR)$(SYSCONFDIR)/ferry/ferry.yaml ] || \
