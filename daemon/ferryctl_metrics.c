@@ -98,8 +98,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *conn, const char
 	return reply(conn, MHD_HTTP_OK, body, len, METRICS_CONTENT_TYPE);
 }
 
-/* ADDR:PORT, ADDR an IPv4 address or a bracketed IPv6 one: [fd00::1]:9464. */
-static int parse_listen(const char *arg, struct sockaddr_storage *ss, socklen_t *len)
+/* ADDR:PORT, ADDR an IPv4 address or a bracketed IPv6 one: [fd00::1]:9464; the port or -EINVAL. */
+static int parse_listen(const char *arg, struct sockaddr_storage *ss)
 {
 	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
@@ -125,7 +125,6 @@ static int parse_listen(const char *arg, struct sockaddr_storage *ss, socklen_t 
 			return -EINVAL;
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
 		return (int)port;
 	}
 	if (hl >= sizeof(host))
@@ -136,7 +135,6 @@ static int parse_listen(const char *arg, struct sockaddr_storage *ss, socklen_t 
 		return -EINVAL;
 	s4->sin_family = AF_INET;
 	s4->sin_port = htons((uint16_t)port);
-	*len = sizeof(*s4);
 	return (int)port;
 }
 
@@ -158,7 +156,6 @@ int ferryctl_metrics_main(const char *pin_path, int argc, char **argv)
 	struct sockaddr_storage addr;
 	const char *listen = NULL;
 	struct MHD_Daemon *d;
-	socklen_t alen;
 	sigset_t sigs;
 	int opt, sig, port;
 
@@ -183,7 +180,7 @@ int ferryctl_metrics_main(const char *pin_path, int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	port = parse_listen(listen, &addr, &alen);
+	port = parse_listen(listen, &addr);
 	if (port < 0) {
 		fprintf(stderr, "ferryctl metrics: --listen: '%s' is not ADDR:PORT "
 				"(an IPv4 address or [IPv6], a port 1..65535)\n", listen);
