@@ -19,6 +19,7 @@ URL=http://$LISTEN/metrics
 
 write_config() {
 	cat >"$WORKDIR/ferry.yaml" <<-YAML
+	control_socket: $WORKDIR/ferryd.sock
 	interfaces:
 	  - name: px-c
 	  - name: px-s

@@ -17,6 +17,7 @@ N=100 # datagrams per client
 write_config() { # EXTRA-TOP-LEVEL-YAML
 	cat >"$WORKDIR/ferry.yaml" <<-YAML
 	$1
+	control_socket: $WORKDIR/ferryd.sock
 	interfaces:
 	  - name: px-c
 	    xdp_mode: native
@@ -97,7 +98,7 @@ in_px timeout 20 "$FERRYD" -c "$WORKDIR/ferry.yaml" >"$LOG" 2>&1
 st=$?
 check "queues: 1: ferryd refuses to start" [ $st = 1 ]
 check "queues: 1: the error names px-c and its channels" \
-	grep -q "ferry.yaml:3:5: iface px-c: has 2 channels but queues is 1" "$LOG"
+	grep -q "ferry.yaml:4:5: iface px-c: has 2 channels but queues is 1" "$LOG"
 check "queues: 1: and px-s" grep -q "iface px-s: has 2 channels but queues is 1" "$LOG"
 check "queues: 1: no XDP program left on px-c" eval "! xdp_attached $NS_PX px-c"
 
