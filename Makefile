@@ -31,6 +31,8 @@ INCLUDEDIR ?= $(PREFIX)/include
 LIBDIR ?= $(PREFIX)/lib
 # Loadable services (service_dir): the installed config names this one.
 SERVICEDIR ?= $(PREFIX)/lib/ferry/services
+# Bash completion of ferryctl.
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 BUILD := build
 CC ?= cc
@@ -113,11 +115,12 @@ APP_EXAMPLES := $(patsubst services/examples/app_%.c,$(BUILD)/examples/app_%,\
 # sanitizer and fuzzer builds' libraries, the tools they run, the packaging
 # tools (make test-deps).  make bench adds BENCH_PACKAGES (below).
 BUILD_PACKAGES := clang llvm make gcc libc6-dev pkg-config libbpf-dev libxdp-dev bpftool \
-	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libsystemd-dev
+	libelf-dev zlib1g-dev libyaml-dev libmnl-dev libsystemd-dev \
+	libmicrohttpd-dev
 DEB_PACKAGES := debhelper dpkg-dev fakeroot
 TEST_PACKAGES := libcunit1-dev libclang-rt-14-dev \
 	iproute2 iputils-ping iperf3 nftables ethtool netcat-openbsd procps jq \
-	curl python3 tcpdump systemd groff-base man-db $(DEB_PACKAGES) lintian bird2
+	curl python3 tcpdump systemd groff-base man-db $(DEB_PACKAGES) lintian bird2 bash-completion
 
 # $(call apt_install,WHO,PACKAGES[,optional]): apt-get install whichever of
 # PACKAGES are missing (root only).  A failed install stops make, or with
@@ -172,9 +175,12 @@ $(FERRYD): $(FERRYD_OBJS) $(SVC_OBJS) $(LIBFERRY) $(SERVICE_MAP)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(FERRY_CFLAGS) $(LDFLAGS) $(EXPORT_LDFLAGS) -o $@ $(filter-out $(SERVICE_MAP),$^) $(LDLIBS)
 
+# ferryctl metrics serves HTTP with libmicrohttpd: ferryctl alone links it.
+CTL_LDLIBS := $(LDLIBS) -lmicrohttpd
+
 $(FERRYCTL): $(CTL_OBJS) $(LIBFERRY)
 	$(call msg,LINK,$@)
-	$(Q)$(CC) $(FERRY_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(FERRY_CFLAGS) $(LDFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
 $(UNIT_TESTS): $(UNIT_OBJS) $(SVC_OBJS) $(filter-out $(BUILD)/daemon/ferryd.o,$(FERRYD_OBJS)) $(LIBFERRY) \
 		$(SERVICE_MAP) | $(call LOADER_TEST_SOS,$(BUILD))
@@ -316,6 +322,10 @@ install: all install-docs install-headers install-app-lib
 	[ -e $(CONFIG) ] || install -m 0644 $(BUILD)/ferry.yaml.installed $(CONFIG)
 	sed $(UNIT_SED) configs/ferry-announce.service >$(BUILD)/ferry-announce.service.installed
 	install -m 0644 $(BUILD)/ferry-announce.service.installed $(DESTDIR)$(UNITDIR)/ferry-announce.service
+	sed $(UNIT_SED) configs/ferry-metrics.service >$(BUILD)/ferry-metrics.service.installed
+	install -m 0644 $(BUILD)/ferry-metrics.service.installed $(DESTDIR)$(UNITDIR)/ferry-metrics.service
+	install -d $(DESTDIR)$(BASHCOMPDIR)
+	install -m 0644 configs/ferryctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/ferryctl
 
 # Removes every file make install puts, with the same variables, and the
 # directories of ferry's own it made once empty (a service_dir with services
@@ -323,7 +333,8 @@ install: all install-docs install-headers install-app-lib
 # writes: one an operator changed is kept, and said so.
 uninstall:
 	rm -f $(DESTDIR)$(SBINDIR)/ferryd $(DESTDIR)$(SBINDIR)/ferryctl \
-		$(DESTDIR)$(UNITDIR)/ferryd.service $(DESTDIR)$(UNITDIR)/ferry-announce.service
+		$(DESTDIR)$(UNITDIR)/ferryd.service $(DESTDIR)$(UNITDIR)/ferry-announce.service \
+		$(DESTDIR)$(UNITDIR)/ferry-metrics.service $(DESTDIR)$(BASHCOMPDIR)/ferryctl
 	for p in $(MAN_PAGES); do \
 		rm -f $(DESTDIR)$(MANDIR)/man$${p##*.}/$${p##*/}; \
 	done
@@ -498,7 +509,7 @@ $(ASAN_DIR)/ferryd: $(call asan_obj,$(FERRYD_SRCS) $(SVC_SRCS)) $(ASAN_LIBFERRY)
 
 $(ASAN_DIR)/ferryctl: $(call asan_obj,$(CTL_SRCS)) $(ASAN_LIBFERRY)
 	$(call msg,LINK,$@)
-	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(ASAN_CC) $(ASAN_CFLAGS) -o $@ $^ $(CTL_LDLIBS)
 
 $(ASAN_DIR)/tests/unit-tests: $(call asan_obj,$(UNIT_SRCS) $(SVC_SRCS) \
 		$(filter-out daemon/ferryd.c,$(FERRYD_SRCS))) $(ASAN_LIBFERRY) $(SERVICE_MAP) \

@@ -29,6 +29,7 @@
 #include "ferryctl_ctl.h"
 #include "ferryctl_health.h"
 #include "version.h"
+#include "ferryctl_metrics.h"
 
 #define DEFAULT_PIN_PATH "/sys/fs/bpf/ferry"
 
@@ -163,7 +164,24 @@ static const struct counter_group datapath_group = {
 };
 /* The chain runner's counters of a service, on the line its name opens. */
 static const struct counter_group svc_group = { GROUP(NULL, NULL, svc_counters), .text_sep = "" };
-static const struct counter_group xdp_group = { GROUP("xdp", NULL, xdp_counters) };
+static const struct counter_group xdp_group = {
+	GROUP("xdp", NULL, xdp_counters),
+	PROM("ferry_interface_xdp_", "XDP program counter of the interface (ferry_xdp_stats)."),
+};
+/* Prometheus only: the chain runner's counters of each service, and the app slots'. */
+static const struct counter_group svc_prom_group = {
+	GROUP(NULL, NULL, svc_counters),
+	PROM("ferry_service_", "Chain runner counter of the service (ferry_svc_stats)."),
+};
+#define APP_COUNTER(f) { #f, offsetof(struct ferry_app_slot_stats, f) }
+static const struct counter app_counters[] = {
+	APP_COUNTER(in),       APP_COUNTER(out),      APP_COUNTER(dropped),
+	APP_COUNTER(bypassed), APP_COUNTER(bad_desc), APP_COUNTER(timeouts),
+};
+static const struct counter_group app_group = {
+	GROUP(NULL, NULL, app_counters),
+	PROM("ferry_app_", "Counter of the app slot (ferry_app_slots)."),
+};
 static const struct counter_group kernel_group = {
 	GROUP("kernel", "kernel", link_counters),
 	PROM("ferry_interface_kernel_", "The kernel's counter of the interface (IFLA_STATS64)."),
@@ -209,6 +227,7 @@ static void usage(FILE *f)
 		   "       ferryctl reload [--dry-run] [--socket PATH]\n"
 		   "       ferryctl sessions [--flow NAME] [--addr ADDRESS] [--limit N] [--json] [--socket PATH]\n"
 		   "       ferryctl [-p PIN_PATH] health [--watch INTERVAL --up CMD --down CMD]\n"
+		   "       ferryctl [-p PIN_PATH] metrics --listen ADDR:PORT\n"
 		   "       ferryctl --help | --version\n");
 	if (f == stderr) {
 		fprintf(f, "Try 'ferryctl --help' for more information.\n");
@@ -234,6 +253,8 @@ static void usage(FILE *f)
 		   "its counters, queue depth and average round trip.\n"
 		   "health: exit 0 when ferryd runs healthy, else 1 and why; --watch runs\n"
 		   "commands when that changes (ferryctl health --help).\n"
+		   "metrics: serve `stats --format prometheus` over HTTP at\n"
+		   "http://ADDR:PORT/metrics, read from the maps at each request.\n"
 		   "\n"
 		   "  --json               one JSON object instead of text\n"
 		   "  --format FMT         text, json or prometheus (stats only: the\n"
@@ -1006,6 +1027,49 @@ static void prom_queue_labels(FILE *out, const void *obj)
 	fprintf(out, ",queue=\"%u\"", ((const struct ferry_queue_stats *)obj)->queue);
 }
 
+struct prom_iface {
+	char name[256];
+	struct ferry_xdp_stats xs;
+};
+
+static void prom_iface_labels(FILE *out, const void *obj)
+{
+	fputs("interface=", out);
+	prom_label(out, ((const struct prom_iface *)obj)->name);
+}
+
+struct prom_svc {
+	const char *flow;
+	__u32 pos;
+	struct ferry_svc_info si;
+	struct ferry_svc_stats ss;
+};
+
+static void prom_svc_labels(FILE *out, const void *obj)
+{
+	const struct prom_svc *ps = obj;
+
+	fputs("flow=", out);
+	prom_label(out, ps->flow);
+	fprintf(out, ",position=\"%u\",service=", ps->pos);
+	prom_label(out, ps->si.service);
+}
+
+struct prom_app {
+	char flow[FERRY_FLOW_NAME_LEN];
+	struct ferry_app_slot_stats st;
+};
+
+static void prom_app_labels(FILE *out, const void *obj)
+{
+	const struct prom_app *pa = obj;
+
+	fputs("slot=", out);
+	prom_label(out, pa->st.slot);
+	fputs(",flow=", out);
+	prom_label(out, pa->flow);
+}
+
 /*
  * Group g of each of n objects, its record rec_off bytes into the object:
  * a family per counter with a sample per object, or with g->prom_label one
@@ -1035,6 +1099,167 @@ static void prom_group(struct ctl *c, const struct counter_group *g, const void 
 			}
 		}
 	}
+}
+
+/*
+ * Each service of each flow: the chain runner's counters, a family each,
+ * then the service's own, named as it names them, in one family with the
+ * name as the label `counter`.
+ */
+static int prom_services(struct ctl *c, const struct prom_flow *flows, int nf)
+{
+	size_t max = (size_t)nf * FERRY_MAX_SERVICES;
+	struct prom_svc *svcs = calloc(max ?: 1, sizeof(*svcs));
+	const void **objs = calloc(max ?: 1, sizeof(*objs));
+	FILE *out = c->out;
+	int n = 0, err = 0;
+
+	if (!svcs || !objs) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (int f = 0; f < nf; f++) {
+		for (__u32 pos = 0; pos < FERRY_MAX_SERVICES; pos++) {
+			__u32 key = flows[f].id * FERRY_MAX_SERVICES + pos;
+			struct prom_svc *ps = &svcs[n];
+
+			err = read_elem(c, &c->svc_info, key, &ps->si);
+			if (err)
+				goto out_free;
+			if (!ps->si.configured)
+				continue;
+			err = read_percpu(c, &c->svc_stats, key, &ps->ss, sizeof(ps->ss));
+			if (err)
+				goto out_free;
+			ps->si.service[sizeof(ps->si.service) - 1] = '\0';
+			ps->flow = flows[f].name;
+			ps->pos = pos;
+			objs[n++] = ps;
+		}
+	}
+	prom_group(c, &svc_prom_group, objs, n, offsetof(struct prom_svc, ss), prom_svc_labels);
+	prom_family(out, "ferry_service_counter_total",
+		    "The service's own counter, under the name the service gives it.", "counter");
+	for (int i = 0; i < n; i++) {
+		for (int k = 0; k < FERRY_SVC_COUNTERS; k++) {
+			char *name = svcs[i].si.counter_names[k];
+
+			name[FERRY_SVC_NAME_LEN - 1] = '\0';
+			if (!name[0])
+				continue;
+			fputs("ferry_service_counter_total{", out);
+			prom_svc_labels(out, &svcs[i]);
+			fputs(",counter=", out);
+			prom_label(out, name);
+			fprintf(out, "} %llu\n", (unsigned long long)svcs[i].ss.counters[k]);
+		}
+	}
+out_free:
+	free(objs);
+	free(svcs);
+	return err;
+}
+
+/* The XDP program's counters of each interface it is attached to (its pins). */
+static int prom_ifaces(struct ctl *c)
+{
+	const size_t plen = strlen(FERRY_PIN_XDP_STATS "_");
+	struct prom_iface *ifs = NULL;
+	const void **objs = NULL;
+	struct dirent **names;
+	int n, ni = 0, err = 0;
+
+	n = scandir(c->pin_path, &names, xdp_stats_pin, alphasort);
+	if (n < 0) {
+		err = -errno;
+		fprintf(stderr, "ferryctl: cannot list %s: %s\n", c->pin_path, strerror(-err));
+		return err;
+	}
+	ifs = calloc((size_t)n ?: 1, sizeof(*ifs));
+	objs = calloc((size_t)n ?: 1, sizeof(*objs));
+	if (!ifs || !objs)
+		err = -ENOMEM;
+	for (int i = 0; i < n; i++) {
+		struct pinned_map m = { .fd = -1 };
+		int ret;
+
+		if (err)
+			goto next;
+		ret = open_pin(c, &m, names[i]->d_name, sizeof(ifs[ni].xs), true);
+		if (ret == -ENOENT)
+			goto next; /* ferryd detached it since the listing */
+		err = ret ?: read_percpu(c, &m, 0, &ifs[ni].xs, sizeof(ifs[ni].xs));
+		if (err)
+			goto next;
+		snprintf(ifs[ni].name, sizeof(ifs[ni].name), "%s", names[i]->d_name + plen);
+		objs[ni] = &ifs[ni];
+		ni++;
+next:
+		close_pin(&m);
+		free(names[i]);
+	}
+	free(names);
+	if (!err)
+		prom_group(c, &xdp_group, objs, ni, offsetof(struct prom_iface, xs),
+			   prom_iface_labels);
+	free(objs);
+	free(ifs);
+	return err;
+}
+
+/* ferryctl apps' counters: the slots' counters, queue depth, round trip, attachment. */
+static int prom_apps(struct ctl *c, const struct prom_flow *flows, int nf)
+{
+	struct prom_app *apps = calloc(FERRY_MAX_APP_SLOTS, sizeof(*apps));
+	const void **objs = calloc(FERRY_MAX_APP_SLOTS, sizeof(*objs));
+	FILE *out = c->out;
+	int n = 0, err = 0;
+
+	if (!apps || !objs) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (__u32 k = 0; k < FERRY_MAX_APP_SLOTS; k++) {
+		struct prom_app *pa = &apps[n];
+
+		err = read_elem(c, &c->app_slots, k, &pa->st);
+		if (err)
+			goto out_free;
+		if (!pa->st.configured)
+			continue;
+		pa->st.slot[sizeof(pa->st.slot) - 1] = '\0';
+		for (int f = 0; f < nf; f++)
+			if (flows[f].id == pa->st.flow_id)
+				memcpy(pa->flow, flows[f].name, sizeof(pa->flow));
+		objs[n++] = pa;
+	}
+	prom_group(c, &app_group, objs, n, offsetof(struct prom_app, st), prom_app_labels);
+	prom_family(out, "ferry_app_queue_depth", "Packets with the application now, all queues.",
+		    "gauge");
+	for (int i = 0; i < n; i++) {
+		fputs("ferry_app_queue_depth{", out);
+		prom_app_labels(out, &apps[i]);
+		fprintf(out, "} %llu\n", (unsigned long long)apps[i].st.queue_depth);
+	}
+	prom_family(out, "ferry_app_rtt_average_seconds",
+		    "Average round trip through the application since the slot was configured.",
+		    "gauge");
+	for (int i = 0; i < n; i++) {
+		fputs("ferry_app_rtt_average_seconds{", out);
+		prom_app_labels(out, &apps[i]);
+		fprintf(out, "} %.9f\n", (double)apps[i].st.rtt_avg_ns / 1e9);
+	}
+	prom_family(out, "ferry_app_attached", "1 while an application is attached to the slot.",
+		    "gauge");
+	for (int i = 0; i < n; i++) {
+		fputs("ferry_app_attached{", out);
+		prom_app_labels(out, &apps[i]);
+		fprintf(out, "} %d\n", apps[i].st.attached_pid ? 1 : 0);
+	}
+out_free:
+	free(objs);
+	free(apps);
+	return err;
 }
 
 static int print_prometheus(struct ctl *c)
@@ -1104,6 +1329,13 @@ static int print_prometheus(struct ctl *c)
 	prom_group(c, &xsk_group, qobjs, nq, 0, prom_queue_labels);
 	prom_group(c, &port_group, qobjs, nq, 0, prom_queue_labels);
 	prom_group(c, &kernel_group, lobjs, nl, 0, prom_link_labels);
+	err = prom_services(c, flows, nf) ?: prom_ifaces(c) ?: prom_apps(c, flows, nf);
+	if (err)
+		goto out_free;
+	prom_family(out, "ferry_build_info", "The running ferryctl's version, always 1.", "gauge");
+	fputs("ferry_build_info{version=", out);
+	prom_label(out, ferry_version());
+	fputs("} 1\n", out);
 out_free:
 	if (err)
 		fprintf(stderr, "ferryctl: %s: cannot read the maps: %s\n", c->pin_path,
@@ -1248,7 +1480,7 @@ static int open_maps(struct ctl *c, enum command cmd)
 			       sizeof(struct ferry_queue_stats), false);
 	if (!err && cmd == CMD_FLOWS)
 		err = open_pin(c, &c->rules, FERRY_PIN_RULES, sizeof(struct ferry_rule), false);
-	if (!err && cmd == CMD_APPS)
+	if (!err && (cmd == CMD_APPS || (cmd == CMD_STATS && c->format == FMT_PROMETHEUS)))
 		err = open_pin(c, &c->app_slots, FERRY_PIN_APP_SLOTS,
 			       sizeof(struct ferry_app_slot_stats), false);
 	return err;
@@ -1358,6 +1590,29 @@ out_close:
 	return exit_code(err);
 }
 
+static void ctl_init(struct ctl *c)
+{
+	c->flow_info.fd = c->flow_stats.fd = c->fwd_stats.fd = -1;
+	c->svc_info.fd = c->svc_stats.fd = c->queue_stats.fd = c->rules.fd = -1;
+	c->app_slots.fd = -1;
+}
+
+int ferryctl_prometheus(const char *pin_path, FILE *out)
+{
+	struct ctl c = { .pin_path = pin_path, .format = FMT_PROMETHEUS, .em = &text_emitter,
+			 .out = out };
+	int err;
+
+	ctl_init(&c);
+	c.ncpus = libbpf_num_possible_cpus();
+	if (c.ncpus <= 0)
+		return c.ncpus ?: -EINVAL;
+	/* Opened for each report: a restarted ferryd pins new maps. */
+	err = open_maps(&c, CMD_STATS) ?: print_prometheus(&c);
+	close_maps(&c);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option global_opts[] = {
@@ -1377,9 +1632,7 @@ int main(int argc, char **argv)
 	char prog[32];
 	int opt, cmd = -1;
 
-	c.flow_info.fd = c.flow_stats.fd = c.fwd_stats.fd = -1;
-	c.svc_info.fd = c.svc_stats.fd = c.queue_stats.fd = c.rules.fd = -1;
-	c.app_slots.fd = -1;
+	ctl_init(&c);
 	/* "+": options end at the command, whose own options come after it. */
 	while ((opt = getopt_long(argc, argv, "+p:h", global_opts, NULL)) != -1) {
 		switch (opt) {
@@ -1422,6 +1675,8 @@ int main(int argc, char **argv)
 		memmove(&argv[k], &argv[k + 1], (size_t)(argc - k) * sizeof(*argv));
 		argc--;
 	}
+	if (!strcmp(argv[optind], "metrics"))
+		return ferryctl_metrics_main(c.pin_path, argc - optind, argv + optind);
 	for (size_t i = 0; i < ARRAY_SIZE(command_names); i++)
 		if (!strcmp(argv[optind], command_names[i]))
 			cmd = (int)i;

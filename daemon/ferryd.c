@@ -39,6 +39,7 @@
 #include "steer.h"
 #include "svc_app.h"
 #include "svc_loader.h"
+#include "queues.h"
 #include "reload.h"
 #include "version.h"
 
@@ -643,6 +644,13 @@ int main(int argc, char **argv)
 		log__set_level(level);
 	if (verbose)
 		log__set_level(FERRY_LOG_DEBUG);
+	/*
+	 * The workers' count, before the services are configured: some divide
+	 * their budgets by it.  --check reads no interface: it may run where
+	 * they do not exist (a package's build root).
+	 */
+	if (!err && !check)
+		err = queues__resolve(&d->cfg, queues__channels, NULL, &errs);
 	if (!err)
 		err = ferry_daemon__configure_flows(d, &errs);
 	if (err) {

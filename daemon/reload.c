@@ -81,6 +81,7 @@
 #include "nat.h"
 #include "nexthop.h"
 #include "offload.h"
+#include "queues.h"
 #include "reload.h"
 #include "steer.h"
 #include "svc_loader.h"
@@ -723,6 +724,9 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level,
 	nd->park_fd = -1;
 	old_ids(d, ids);
 	err = config__load(&nd->cfg, file, &errs);
+	/* Only auto is resolved again: a count that differs is refused as a restart below. */
+	if (!err && nd->cfg.queues_auto)
+		err = queues__resolve(&nd->cfg, queues__channels, NULL, &errs);
 	if (!err)
 		err = configure_all(d, nd, &errs);
 	if (!err)

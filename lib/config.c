@@ -34,7 +34,7 @@
 
 #define DEFAULT_PIN_PATH "/sys/fs/bpf/ferry"
 #define DEFAULT_SERVICE_DIR "/usr/lib/ferry/services"
-#define MAX_QUEUES 64
+#define MAX_QUEUES CFG_MAX_QUEUES
 #define NAME_CHARS "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-"
 
 /*
@@ -1195,6 +1195,35 @@ static void h_log_level(struct parser *p, const struct key_handler *h, yaml_node
 	snprintf(cfg->log_level, sizeof(cfg->log_level), "%s", s);
 }
 
+/* `auto` or a count: lib/queues.h resolves and checks it against the interfaces at start. */
+static void h_queues(struct parser *p, const struct key_handler *h, yaml_node_t *val, void *obj)
+{
+	struct ferry_config *cfg = obj;
+
+	cfg->queues_mark = mark_of(val);
+	if (val->type == YAML_SCALAR_NODE && !strcmp((const char *)val->data.scalar.value, "auto")) {
+		cfg->queues_auto = true;
+		return;
+	}
+	cfg->queues_auto = false;
+	h_u32(p, &(struct key_handler){ .key = h->key, .off = offsetof(struct ferry_config, queues),
+					 .min = h->min, .max = h->max }, val, obj);
+}
+
+static void h_unserved_queues(struct parser *p, const struct key_handler *h, yaml_node_t *val,
+			      void *obj)
+{
+	static const struct cfg_word words[] = {
+		{ "refuse", CFG_UNSERVED_REFUSE },
+		{ "kernel", CFG_UNSERVED_KERNEL },
+	};
+	struct ferry_config *cfg = obj;
+	int v;
+
+	if (get_word(p, h, val, words, ARRAY_SIZE(words), &v))
+		cfg->unserved_queues = (enum cfg_unserved)v;
+}
+
 /* interfaces */
 
 static void h_iface_name(struct parser *p, const struct key_handler *h, yaml_node_t *val,
@@ -1746,11 +1775,8 @@ static const struct key_handler root_keys[] = {
 	{ .key = "service_dir", .fn = h_service_dir },
 	{ .key = "control_socket", .fn = h_control_socket },
 	{ .key = "control_group", .fn = h_control_group },
-	{ .key = "queues",
-	  .fn = h_u32,
-	  .off = offsetof(struct ferry_config, queues),
-	  .min = 1,
-	  .max = MAX_QUEUES },
+	{ .key = "queues", .fn = h_queues, .min = 1, .max = MAX_QUEUES },
+	{ .key = "unserved_queues", .fn = h_unserved_queues },
 	{ .key = "cpus", .fn = h_cpus },
 	{ .key = "worker_priority",
 	  .fn = h_u32,
@@ -1856,7 +1882,7 @@ static void parse_root(struct parser *p, yaml_node_t *root)
 		require_interrupt_mode(p, root, "coalesce_usecs",
 				       "only a worker that sleeps when idle naps");
 	/* Each worker allocates NAT ports from its own slice of the range. */
-	if (p->nat_ports && (uint32_t)(r->hi - r->lo) + 1 < cfg->queues)
+	if (p->nat_ports && !cfg->queues_auto && (uint32_t)(r->hi - r->lo) + 1 < cfg->queues)
 		cfg_error(p->errs, p->nat_ports,
 			  "ports: range %u-%u has fewer ports than queues (%u)", r->lo, r->hi,
 			  cfg->queues);
@@ -1871,7 +1897,9 @@ static void defaults(struct ferry_config *cfg, const char *name)
 	snprintf(cfg->pin_path, sizeof(cfg->pin_path), "%s", DEFAULT_PIN_PATH);
 	snprintf(cfg->service_dir, sizeof(cfg->service_dir), "%s", DEFAULT_SERVICE_DIR);
 	snprintf(cfg->control_socket, sizeof(cfg->control_socket), "%s", FERRY_CONTROL_SOCKET);
+	/* Resolved at start (lib/queues.h); one until then, e.g. for --check. */
 	cfg->queues = 1;
+	cfg->queues_auto = true;
 	/*
 	 * Linux's default ephemeral range is 32768-60999: the rest of IANA's
 	 * dynamic range (49152-65535), where no registered service listens.

@@ -30,6 +30,7 @@
 #define CFG_MAX_SERVICES 8
 #define CFG_NAME_LEN 32
 #define CFG_MAX_CPUS 64 /* entries of `cpus` */
+#define CFG_MAX_QUEUES 64 /* workers, == FERRY_MAX_QUEUES */
 
 enum cfg_xdp_mode {
 	CFG_XDP_NATIVE = 0, /* driver mode; falls back to skb mode with a warning */
@@ -110,6 +111,12 @@ struct cfg_nat {
 	uint32_t offload_max_sessions; /* sessions forwarded in XDP, all workers, default 32768, 0 = none */
 };
 
+/* What may happen to an interface's queues beyond `queues` (lib/queues.h). */
+enum cfg_unserved {
+	CFG_UNSERVED_REFUSE = 0,       /* ferryd does not start (default) */
+	CFG_UNSERVED_KERNEL,           /* "kernel": their packets go to the kernel stack */
+};
+
 struct cfg_umem {
 	uint32_t frames;               /* per worker, default 8192 */
 	uint32_t frame_size;           /* 2048 or 4096, default 4096 */
@@ -125,7 +132,10 @@ struct ferry_config {
 	bool control_group_set;        /* control_group: its members may use ferryctl's admin ops */
 	gid_t control_gid;
 	char log_level[16];            /* "" = keep the command line's */
-	uint32_t queues;               /* workers = queues, default 1 */
+	uint32_t queues;               /* workers = queues; 1 until auto is resolved */
+	bool queues_auto;              /* queues: auto (default), lib/queues.h */
+	struct cfg_mark queues_mark;   /* where queues was set, 0:0 for the default */
+	enum cfg_unserved unserved_queues; /* default refuse */
 	int nr_cpus;                   /* 0: workers are not pinned */
 	uint16_t cpus[CFG_MAX_CPUS];   /* worker i runs on cpus[i % nr_cpus] */
 	uint32_t worker_priority;      /* SCHED_FIFO priority of the workers, 0 = SCHED_OTHER */

@@ -22,6 +22,19 @@
 static enum ferry_log_level log_level = FERRY_LOG_INFO;
 static const char *log_prog = "ferry";
 static bool log_timestamps = true;
+static bool log_journal;
+
+/*
+ * sd-daemon(3)'s priority prefixes (SD_ERR, SD_WARNING, SD_INFO, SD_DEBUG):
+ * journald strips "<N>" and files the line at that priority, so
+ * `journalctl -p err` shows ferry's errors.
+ */
+static const char *const journal_prefix[] = {
+	[FERRY_LOG_ERR] = "<3>",
+	[FERRY_LOG_WARN] = "<4>",
+	[FERRY_LOG_INFO] = "<6>",
+	[FERRY_LOG_DEBUG] = "<7>",
+};
 
 static const char *const level_names[] = {
 	[FERRY_LOG_ERR] = "error",
@@ -47,7 +60,31 @@ static bool stderr_is_journal(void)
 void log__init(const char *prog)
 {
 	log_prog = prog;
-	log_timestamps = !stderr_is_journal();
+	log__set_journal(stderr_is_journal());
+}
+
+void log__set_journal(bool journal)
+{
+	log_journal = journal;
+	log_timestamps = !journal;
+}
+
+int log__format(char *buf, size_t len, enum ferry_log_level level, const char *msg)
+{
+	char stamp[32] = "";
+
+	if (log_timestamps) {
+		struct timespec ts;
+		struct tm tm;
+		size_t n;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		localtime_r(&ts.tv_sec, &tm);
+		n = strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+		snprintf(stamp + n, sizeof(stamp) - n, ".%03ld ", ts.tv_nsec / 1000000);
+	}
+	return snprintf(buf, len, "%s%s%s[%s]: %s\n", log_journal ? journal_prefix[level] : "",
+			stamp, log_prog, level_names[level], msg);
 }
 
 void log__set_level(enum ferry_log_level level)
@@ -74,27 +111,18 @@ int log__parse_level(const char *name, enum ferry_log_level *level)
 static void __attribute__((format(printf, 2, 0)))
 log__vmsg(enum ferry_log_level level, const char *fmt, va_list ap)
 {
-	char stamp[32] = "";
-	char line[1024];
+	char line[1024], out[1024 + 64];
 	size_t n;
 
 	if (level > log_level)
 		return;
-	if (log_timestamps) {
-		struct timespec ts;
-		struct tm tm;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		localtime_r(&ts.tv_sec, &tm);
-		n = strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-		snprintf(stamp + n, sizeof(stamp) - n, ".%03ld ", ts.tv_nsec / 1000000);
-	}
 	vsnprintf(line, sizeof(line), fmt, ap);
 	n = strlen(line);
 	while (n && line[n - 1] == '\n')
 		line[--n] = '\0';
+	log__format(out, sizeof(out), level, line);
 	/* One write per line so lines of concurrent workers never interleave. */
-	fprintf(stderr, "%s%s[%s]: %s\n", stamp, log_prog, level_names[level], line);
+	fputs(out, stderr);
 }
 
 void log__msg(enum ferry_log_level level, const char *fmt, ...)
@@ -160,13 +188,18 @@ void log__msg_ratelimited(struct log_ratelimit *rl, enum ferry_log_level level, 
 		log__msg(level, "%s", line);
 }
 
+/*
+ * The libraries' warnings are mostly what they try before a fallback that
+ * works (libxdp's dispatcher, libbpf's probes: "permission error ... try
+ * raising ulimit -l"): debug, like their info.  A failure ferry acts on is
+ * logged by ferry, with the error the call returned; -v shows the libraries'
+ * detail.  Their own debug output is never shown.
+ */
 static enum ferry_log_level demote(int lib_level, int warn, int info)
 {
-	if (lib_level == warn)
-		return FERRY_LOG_INFO;
-	if (lib_level == info)
+	if (lib_level == warn || lib_level == info)
 		return FERRY_LOG_DEBUG;
-	return FERRY_LOG_DEBUG + 1; /* library debug output: never shown */
+	return FERRY_LOG_DEBUG + 1;
 }
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)

@@ -3,14 +3,16 @@
  * One logging family for all of ferry.  Every message names the object it
  * concerns ("iface veth1 queue 0: ...", "flow 'telemetry': ...",
  * "config.yaml:12:5: ...").  Output goes to stderr; when stderr is the
- * journal (JOURNAL_STREAM matches) no timestamp is added because journald
- * stamps lines itself.  libbpf's and libxdp's own messages are routed here
- * one level lower than they claim, so they only show with -v.
+ * journal (JOURNAL_STREAM matches) each line starts with its sd-daemon
+ * priority ("<3>" for errors ... "<7>" for debug) and no timestamp, which
+ * journald adds itself.  libbpf's and libxdp's own messages are routed here
+ * at debug, so they only show with -v.
  */
 #ifndef FERRY_LOG_H
 #define FERRY_LOG_H
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,6 +24,10 @@ enum ferry_log_level {
 };
 
 void log__init(const char *prog);
+/* Whether lines are for the journal (priority prefix, no timestamp); log__init() decides. */
+void log__set_journal(bool journal);
+/* The line log__msg() writes for MSG at LEVEL, newline included; snprintf()'s return. */
+int log__format(char *buf, size_t len, enum ferry_log_level level, const char *msg);
 void log__set_level(enum ferry_log_level level);
 enum ferry_log_level log__level(void);
 /* Parses "error", "warn", "info", "debug"; returns 0 or -EINVAL. */

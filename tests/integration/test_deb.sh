@@ -102,6 +102,8 @@ installed_exactly() {
 	{
 		printf '%s\n' ./etc/ferry/ferry.yaml ./usr/local/sbin/ferryd ./usr/local/sbin/ferryctl \
 			./usr/local/lib/systemd/system/ferryd.service ./usr/local/lib/systemd/system/ferry-announce.service \
+			./usr/local/lib/systemd/system/ferry-metrics.service \
+			./usr/local/share/bash-completion/completions/ferryctl \
 			./usr/local/include/ferry/{ferry_service.h,ferry_app.h,ferry_app_client.h} \
 			./usr/local/lib/libferry_app.{so.1,so,a}
 		for p in "$TOP"/docs/man/*.[0-9]; do

@@ -24,6 +24,8 @@ TOTAL=$((CLIENTS * N))
 write_config() { # XDP_MODE POLL_C POLL_S [WORKER_PRIORITY [COALESCE_USECS]]
 	cat >"$WORKDIR/ferry.yaml" <<-YAML
 	queues: 2
+	# px-c and px-s have a third RX queue (see above) that no packet uses.
+	unserved_queues: kernel
 	cpus: [0, 1]
 	worker_priority: ${4:-0}
 	coalesce_usecs: ${5:-0}

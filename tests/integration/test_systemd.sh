@@ -14,12 +14,20 @@
 # attaches, forwards, reloads and detaches at stop in native and skb mode;
 # SIGKILLed mid-stream and started again with the same set, it detaches its
 # old program by the pin it left, forwards, and its clean stop leaves no
-# program and no pin.
+# program and no pin.  Its stderr there stands for the journal's stream
+# (JOURNAL_STREAM): every line carries its sd-daemon priority (<3> for an
+# error, as an invalid config shows, <6> for info) and no libbpf or libxdp
+# line comes above debug.
+# Every run under the unit's capabilities is also under its SystemCallFilter=
+# (tests/tools/syscall_filter, EPERM for the rest, as the unit says) and its
+# MemoryDenyWriteExecute= (PR_SET_MDWE).
+# systemd-analyze security must rate the units 3.0 or lower.
 # Finally the manual pages (docs/man/) must render without a groff warning.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
 NOTIFY_LISTEN=$BUILD/tests/notify_listen
+SYSCALL_FILTER=$BUILD/tests/syscall_filter
 MAN_DIR=$TOP/docs/man
 
 fail_early() { log "FAIL: $1"; echo "systemd: 0 passed, 1 failed"; exit 1; }
@@ -27,17 +35,17 @@ fail_early() { log "FAIL: $1"; echo "systemd: 0 passed, 1 failed"; exit 1; }
 # The unit as `make install` writes it, with the build's binaries in place of
 # SBINDIR: verify wants every Exec path to exist, and the manual pages of
 # Documentation= to be found (MANPATH: the staged install's).
-verify_unit() {
+verify_unit() { # UNIT (file name under configs/)
 	local stage=$WORKDIR/stage unit
 	make -s -C "$TOP" install-docs DESTDIR="$stage" PREFIX=/usr >"$WORKDIR/install.log" 2>&1 ||
 		{ sed 's/^/  | /' "$WORKDIR/install.log" >&2; return 1; }
-	unit=$WORKDIR/ferryd.service
-	sed "s|/usr/local/sbin/|$BUILD/|g" "$TOP/configs/ferryd.service" >"$unit"
+	unit=$WORKDIR/$1
+	sed "s|/usr/local/sbin/|$BUILD/|g" "$TOP/configs/$1" >"$unit"
 	MANPATH=$stage/usr/share/man SYSTEMD_LOG_LEVEL=warning \
 		systemd-analyze verify --man=yes "$unit" >"$WORKDIR/verify.log" 2>&1
 	local st=$?
 	# Messages about units other than ours (the host's) are not our concern.
-	if [ $st != 0 ] || grep -q "ferryd.service" "$WORKDIR/verify.log"; then
+	if [ $st != 0 ] || grep -q "$1" "$WORKDIR/verify.log"; then
 		sed 's/^/  | /' "$WORKDIR/verify.log" >&2
 		return 1
 	fi
@@ -137,6 +145,28 @@ unit_caps() {
 	sed -n 's/^CapabilityBoundingSet=//p' "$TOP/configs/ferryd.service" | tr 'A-Z ' 'a-z\n'
 }
 
+# The system calls the unit's SystemCallFilter= allows, one per line: its
+# groups expanded, as systemd-analyze syscall-filter lists them.
+expand_syscalls() { # NAME|@GROUP...
+	local g x
+	for g in "$@"; do
+		case $g in
+		@*) systemd-analyze syscall-filter --no-pager "$g" | sed -n '2,$s/^ *//p' |
+			grep -vE '^(#|$)' | while read -r x; do expand_syscalls "$x"; done ;;
+		*) echo "$g" ;;
+		esac
+	done
+}
+unit_syscalls() {
+	# shellcheck disable=SC2046 # the filter's words, one argument each
+	expand_syscalls $(sed -n 's/^SystemCallFilter=//p' "$TOP/configs/ferryd.service") | sort -u
+}
+
+# --mdwe when the unit sets MemoryDenyWriteExecute=yes.
+unit_mdwe() {
+	grep -qx 'MemoryDenyWriteExecute=yes' "$TOP/configs/ferryd.service" && echo --mdwe
+}
+
 # capsh --drop= list: every capability the unit's bounding set lacks.
 unit_drop_list() {
 	capsh --decode=000001ffffffffff | sed 's/^[^=]*=//' | tr ',' '\n' |
@@ -153,8 +183,13 @@ run_unit_caps() { # MODE
 	sed -i "1i pin_path: $pins/ferry" "$WORKDIR/ferry.yaml"
 	sed -i -e "s/^  - name: px-\(.\)$/  - {name: px-\1, xdp_mode: $mode}/" \
 		-e "s/198.18.2.2:6000/198.18.2.2:$port/" "$WORKDIR/ferry.yaml"
+	# Its stderr stands for the journal's stream (JOURNAL_STREAM names it, as
+	# systemd does): every line must carry its priority.
+	: >"$WORKDIR/ferryd-unit-$mode.log"
+	JOURNAL_STREAM=$(stat -c %d:%i "$WORKDIR/ferryd-unit-$mode.log") \
 	ip netns exec "$NS_PX" capsh --drop="$(unit_drop_list)" -- \
-		-c "exec '$FERRYD' -c '$WORKDIR/ferry.yaml'" >"$WORKDIR/ferryd-unit-$mode.log" 2>&1 &
+		-c "exec '$SYSCALL_FILTER' $(unit_mdwe) '$WORKDIR/syscalls.txt' '$FERRYD' -c '$WORKDIR/ferry.yaml'" \
+		>>"$WORKDIR/ferryd-unit-$mode.log" 2>&1 &
 	FERRYD_PID=$!
 	track_pid "$FERRYD_PID"
 	if ! wait_for grep -q 'running:' "$WORKDIR/ferryd-unit-$mode.log"; then
@@ -186,13 +221,21 @@ run_unit_caps() { # MODE
 	check "unit's capabilities, $mode: no pin left" no_pins_left "$pins/ferry"
 	check "unit's capabilities, $mode: no warning" \
 		eval "! grep -E '\[(warn|error)\]' '$WORKDIR/ferryd-unit-$mode.log'"
+	check "unit's capabilities, $mode: journal priorities, <6> for info" \
+		grep -q '^<6>ferryd\[info\]: running: ' "$WORKDIR/ferryd-unit-$mode.log"
+	check "unit's capabilities, $mode: every line has a priority, none a timestamp" \
+		eval "! grep -vE '^<[3467]>ferryd\[(error|warn|info|debug)\]: ' '$WORKDIR/ferryd-unit-$mode.log'"
+	# libxdp's fallback from its dispatcher, libbpf's probes: debug only.
+	check "unit's capabilities, $mode: no libbpf or libxdp line above debug" \
+		eval "! grep -E '^<[0-6]>ferryd\\[[a-z]+\\]: (libbpf|libxdp): ' '$WORKDIR/ferryd-unit-$mode.log'"
 	run_unit_crash "$mode" "$pins" "$port"
 }
 
 # ferryd under the unit's capabilities: START-LOG
 start_unit_ferryd() {
 	ip netns exec "$NS_PX" capsh --drop="$(unit_drop_list)" -- \
-		-c "exec '$FERRYD' -c '$WORKDIR/ferry.yaml'" >"$1" 2>&1 &
+		-c "exec '$SYSCALL_FILTER' $(unit_mdwe) '$WORKDIR/syscalls.txt' '$FERRYD' -c '$WORKDIR/ferry.yaml'" \
+		>"$1" 2>&1 &
 	FERRYD_PID=$!
 	track_pid "$FERRYD_PID"
 	wait_for grep -q 'running:' "$1"
@@ -313,6 +356,10 @@ run_notify() {
 	stop_ferryd
 	st=$?
 	check "ferryd exits 0 on SIGTERM" [ $st = 0 ]
+	# With every capability libxdp tries its dispatcher and falls back
+	# (libbpf: "permission error ... try raising 'ulimit -l'"): debug only.
+	check "libbpf's and libxdp's messages are not shown at info" \
+		eval "! grep -E 'ferryd\\[(info|warn|error)\\]: (libbpf|libxdp): ' '$WORKDIR/ferryd.log'"
 	check "no XDP program left on px-c or px-s after the stop" \
 		eval "! xdp_attached $NS_PX px-c && ! xdp_attached $NS_PX px-s"
 	check "STOPPING=1 sent" wait_for grep -qx 'STOPPING=1' "$WORKDIR/notify.out"
@@ -407,6 +454,34 @@ run_ferryctl() { # PIN_DIR
 	fi
 }
 
+# An error reaches the journal's stream at priority err (<3>), a
+# warning at warning (<4>): what `journalctl -p err` selects by.
+run_journal_priorities() {
+	local log=$WORKDIR/journal-stream.log
+	write_config
+	sed -i 's/port: 5000$/port: 70000/' "$WORKDIR/ferry.yaml"
+	: >"$log"
+	JOURNAL_STREAM=$(stat -c %d:%i "$log") "$FERRYD" -c "$WORKDIR/ferry.yaml" 2>>"$log"
+	check "journal stream: an invalid config exits 1" [ $? = 1 ]
+	check "journal stream: its error at priority err (<3>), with FILE:LINE:COL" \
+		grep -qE "^<3>ferryd\[error\]: $WORKDIR/ferry.yaml:[0-9]+:[0-9]+: .*70000" "$log"
+	check "journal stream: no timestamp (journald adds its own)" \
+		eval "! grep -vE '^<[3467]>ferryd\[' '$log'"
+	# Not the journal's stream (another file): no prefix.
+	"$FERRYD" -c "$WORKDIR/ferry.yaml" 2>"$log.2"
+	check "not the journal: no priority prefix" eval "! grep -q '^<' '$log.2'"
+	sed -s 's/^/  | /' "$log" >&2
+}
+
+# systemd-analyze security's exposure of a unit, printed, at most 3.0.
+security_score() { # UNIT (file name under configs/)
+	local score
+	score=$(SYSTEMD_LOG_LEVEL=warning systemd-analyze security --offline=yes --no-pager \
+		"$TOP/configs/$1" 2>&1 | sed -n 's/^→ Overall exposure level for [^:]*: \([0-9.]*\) .*/\1/p')
+	log "systemd-analyze security $1: $score"
+	[ -n "$score" ] && awk -v s="$score" 'BEGIN { exit !(s <= 3.0) }'
+}
+
 render_man() { # PAGE
 	local err
 	err=$(LC_ALL=C.UTF-8 groff -man -Tutf8 -ww -z "$1" 2>&1) || return 1
@@ -418,18 +493,34 @@ render_man() { # PAGE
 
 require_root "test_systemd" || fail_early "needs root"
 [ -x "$NOTIFY_LISTEN" ] || fail_early "$NOTIFY_LISTEN is not built (make build/tests/notify_listen)"
+[ -x "$SYSCALL_FILTER" ] || fail_early "$SYSCALL_FILTER is not built (make build/tests/syscall_filter)"
 command -v systemd-analyze >/dev/null || fail_early "systemd-analyze missing (make deps)"
 
-check "systemd-analyze verify configs/ferryd.service" verify_unit
+check "systemd-analyze verify configs/ferryd.service" verify_unit ferryd.service
+check "systemd-analyze verify configs/ferry-metrics.service" verify_unit ferry-metrics.service
+check "systemd-analyze security rates configs/ferryd.service 3.0 or lower" \
+	security_score ferryd.service
+check "systemd-analyze security rates configs/ferry-metrics.service 3.0 or lower" \
+	security_score ferry-metrics.service
 for page in ferryd.8 ferryctl.8 ferry.yaml.5; do
 	check "man page $page renders without warnings" render_man "$MAN_DIR/$page"
 done
+run_journal_priorities
 topo_up || fail_early "topology"
 # The peers take XDP redirects (GRO on gives a veth its NAPI): the fast path
 # runs under the unit's capabilities too, in both modes, without a warning.
 in_cli ethtool -K cli0 gro on >/dev/null && in_srv ethtool -K srv0 gro on >/dev/null ||
 	fail_early "GRO on the peers"
 run_notify
+unit_syscalls >"$WORKDIR/syscalls.txt"
+check "the unit's SystemCallFilter= expands to a list of calls, bpf among them" \
+	eval "[ \$(wc -l <'$WORKDIR/syscalls.txt') -gt 100 ] && grep -qx bpf '$WORKDIR/syscalls.txt'"
+# The filter bites: without bpf() ferryd cannot load its program.
+write_config
+grep -vx bpf "$WORKDIR/syscalls.txt" >"$WORKDIR/syscalls-nobpf.txt"
+in_px "$SYSCALL_FILTER" "$WORKDIR/syscalls-nobpf.txt" "$FERRYD" -c "$WORKDIR/ferry.yaml" \
+	>"$WORKDIR/ferryd-nobpf.log" 2>&1
+check "under a filter without bpf(), ferryd fails to start (exit 1)" [ $? = 1 ]
 for mode in ${FERRY_TEST_MODES:-native skb}; do
 	run_unit_caps "$mode"
 done

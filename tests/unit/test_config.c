@@ -365,6 +365,32 @@ static void test_duplicate_names(void)
 		   "t.yaml:12:11: duplicate flow name 'f' (first at line 4)");
 }
 
+/* queues: auto (the default) or a count, and what happens to queues beyond it. */
+static void test_queues_keys(void)
+{
+	expect_ok(MINIMAL);
+	CU_ASSERT(cfg.queues_auto);
+	CU_ASSERT_EQUAL(cfg.queues, 1);
+	CU_ASSERT_EQUAL(cfg.queues_mark.line, 0);
+	CU_ASSERT_EQUAL(cfg.unserved_queues, CFG_UNSERVED_REFUSE);
+	expect_ok("queues: auto\n" MINIMAL);
+	CU_ASSERT(cfg.queues_auto);
+	CU_ASSERT_EQUAL(cfg.queues_mark.line, 1);
+	CU_ASSERT_EQUAL(cfg.queues_mark.col, 9);
+	expect_ok("queues: 3\nunserved_queues: kernel\n" MINIMAL);
+	CU_ASSERT(!cfg.queues_auto);
+	CU_ASSERT_EQUAL(cfg.queues, 3);
+	CU_ASSERT_EQUAL(cfg.unserved_queues, CFG_UNSERVED_KERNEL);
+	expect_ok("unserved_queues: refuse\n" MINIMAL);
+	CU_ASSERT_EQUAL(cfg.unserved_queues, CFG_UNSERVED_REFUSE);
+	expect_one("unserved_queues: drop\n" MINIMAL,
+		   "t.yaml:1:18: unserved_queues: 'drop' is not one of refuse, kernel");
+	expect_one("queues: Auto\n" MINIMAL, "t.yaml:1:9: queues: expected a number, got 'Auto'");
+	/* With auto the NAT range is checked against the count found at start. */
+	expect_ok("queues: auto\nnat:\n  ports: 40000-40000\n" MINIMAL);
+	done();
+}
+
 static void test_numbers(void)
 {
 	expect_one("queues: abc\n" MINIMAL, "t.yaml:1:9: queues: expected a number, got 'abc'");
@@ -1610,6 +1636,7 @@ static CU_TestInfo config_tests[] = {
 	{ "duplicate keys", test_duplicate_keys },
 	{ "endless service arguments", test_endless_args },
 	{ "duplicate names", test_duplicate_names },
+	{ "queues: auto, a count, unserved_queues", test_queues_keys },
 	{ "numbers", test_numbers },
 	{ "umem values", test_umem },
 	{ "nat ports", test_nat_ports },
