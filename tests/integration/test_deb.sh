@@ -256,13 +256,13 @@ calls
 echo "log_level: debug" >>"$ROOT/etc/ferry/ferry.yaml"
 dpkg --root="$ROOT" --force-depends -r ferry >"$WORKDIR/dpkg-r.log" 2>&1
 check "scripts: dpkg -r ferry stops ferryd, keeps the changed conffile" \
-	sh -c "grep -q 'deb-systemd-invoke stop ferryd.service' '$ROOT/calls.log' &&
+	sh -c "grep -q 'deb-systemd-invoke stop .*ferryd.service' '$ROOT/calls.log' &&
 		grep -q 'log_level: debug' '$ROOT/etc/ferry/ferry.yaml' &&
 		[ ! -e '$ROOT/usr/sbin/ferryd' ]"
 calls
 dpkg --root="$ROOT" --force-depends -P ferry >"$WORKDIR/dpkg-p.log" 2>&1
 check "scripts: dpkg -P ferry removes the conffile and purges the unit's state" \
-	sh -c "grep -q 'deb-systemd-helper purge ferryd.service' '$ROOT/calls.log' &&
+	sh -c "grep -q 'deb-systemd-helper purge .*ferryd.service' '$ROOT/calls.log' &&
 		[ ! -e '$ROOT/etc/ferry/ferry.yaml' ]"
 calls
 # Installed again, for what follows.
@@ -271,9 +271,9 @@ calls
 
 # (run)
 check "run: the scratch root's ferryd --version prints $VERSION" \
-	sh -c "'$ROOT/usr/sbin/ferryd' --version | tee /dev/stderr | grep -q '^ferryd $VERSION\\b'"
+	sh -c "'$ROOT/usr/sbin/ferryd' --version | tee -a /dev/stderr | grep -q '^ferryd $VERSION\\b'"
 check "run: the scratch root's ferryctl --version prints $VERSION" \
-	sh -c "'$ROOT/usr/sbin/ferryctl' --version | tee /dev/stderr | grep -q '^ferryctl $VERSION\\b'"
+	sh -c "'$ROOT/usr/sbin/ferryctl' --version | tee -a /dev/stderr | grep -q '^ferryctl $VERSION\\b'"
 check "run: the scratch root's ferryd --check accepts its /etc/ferry/ferry.yaml" \
 	"$ROOT/usr/sbin/ferryd" --check -c "$ROOT/etc/ferry/ferry.yaml"
 check "run: the unit's Exec paths are /usr/sbin's" \
