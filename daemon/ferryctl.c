@@ -161,6 +161,14 @@ static const struct counter_group datapath_group = {
 /* The chain runner's counters of a service, on the line its name opens. */
 static const struct counter_group svc_group = { GROUP(NULL, NULL, svc_counters), .text_sep = "" };
 static const struct counter_group xdp_group = { GROUP("xdp", NULL, xdp_counters) };
+#define LB_COUNTER(f) { #f, offsetof(struct ferry_lb_upstream_stats, f) }
+static const struct counter lb_counters[] = {
+	LB_COUNTER(sessions),	      LB_COUNTER(checks_ok), LB_COUNTER(checks_failed),
+	LB_COUNTER(passive_failures), LB_COUNTER(went_down), LB_COUNTER(went_up),
+};
+/* An lb upstream's counters, on the line its address opens. */
+static const struct counter_group lb_group = { GROUP(NULL, "counters", lb_counters),
+					       .text_sep = " |" };
 static const struct counter_group kernel_group = {
 	GROUP("kernel", "kernel", link_counters),
 	PROM("ferry_interface_kernel_", "The kernel's counter of the interface (IFLA_STATS64)."),
@@ -197,6 +205,7 @@ struct ctl {
 	int ncpus;
 	struct pinned_map flow_info, flow_stats, fwd_stats, svc_info, svc_stats;
 	struct pinned_map queue_stats, rules, app_slots;
+	struct pinned_map lb_upstreams; /* fd -1: a ferryd without lb upstream records */
 };
 
 static void usage(FILE *f)
@@ -554,6 +563,50 @@ static int print_services(struct ctl *c, __u32 flow_id)
 	return 0;
 }
 
+/*
+ * The flow's lb upstreams by address (ferry_lb_upstreams): health state,
+ * weight and counters, one line each.
+ */
+static int print_lb_upstreams(struct ctl *c, __u32 flow_id)
+{
+	FILE *out = c->out;
+	bool first = true;
+	int err;
+
+	if (c->lb_upstreams.fd < 0)
+		return 0;
+	for (__u32 i = 0; i < FERRY_LB_MAX_UPSTREAMS; i++) {
+		__u32 key = flow_id * FERRY_LB_MAX_UPSTREAMS + i;
+		struct ferry_lb_upstream_stats st;
+		const char *state;
+		char label[24];
+
+		err = read_elem(c, &c->lb_upstreams, key, &st);
+		if (err)
+			return err;
+		if (!st.configured)
+			continue;
+		st.address[sizeof(st.address) - 1] = '\0';
+		state = !st.up ? "down" : !st.weight ? "drained" : "up";
+		snprintf(label, sizeof(label), "lb%u", i);
+		if (c->json) {
+			fprintf(out, "%s{\"address\":", first ? ",\"lb_upstreams\":[" : ",");
+			json_string(out, st.address);
+			fprintf(out, ",\"state\":\"%s\",\"up\":%u,\"weight\":%u,\"checked\":%u",
+				state, st.up, st.weight, st.checked);
+		} else {
+			fprintf(out, "  %-10s %s %s weight %u%s", "upstream", st.address, state,
+				st.weight, st.checked ? "" : " (not checked)");
+		}
+		put_group(c, &lb_group, label, &st);
+		fputc(c->json ? '}' : '\n', out);
+		first = false;
+	}
+	if (c->json && !first)
+		fputc(']', out);
+	return 0;
+}
+
 /* Of the flow's packets, the share the XDP fast path forwarded itself. */
 static void put_offload_share(struct ctl *c, const struct ferry_flow_stats *fs)
 {
@@ -597,6 +650,8 @@ static int print_flows(struct ctl *c)
 		put_group(c, &datapath_group, NULL, &fwd);
 		put_offload_share(c, &fs);
 		err = print_services(c, id);
+		if (!err)
+			err = print_lb_upstreams(c, id);
 		if (err)
 			return err;
 		if (c->json)
@@ -1202,6 +1257,7 @@ static void close_maps(struct ctl *c)
 {
 	close_pin(&c->rules);
 	close_pin(&c->app_slots);
+	close_pin(&c->lb_upstreams);
 	close_pin(&c->queue_stats);
 	close_pin(&c->svc_stats);
 	close_pin(&c->svc_info);
@@ -1238,6 +1294,11 @@ static int open_maps(struct ctl *c, enum command cmd)
 	if (!err && cmd == CMD_APPS)
 		err = open_pin(c, &c->app_slots, FERRY_PIN_APP_SLOTS,
 			       sizeof(struct ferry_app_slot_stats), false);
+	/* Optional: stats without it only lack the lb upstream lines. */
+	if (!err && cmd == CMD_STATS &&
+	    open_pin(c, &c->lb_upstreams, FERRY_PIN_LB_UPSTREAMS,
+		     sizeof(struct ferry_lb_upstream_stats), true))
+		c->lb_upstreams.fd = -1;
 	return err;
 }
 
@@ -1366,6 +1427,7 @@ int main(int argc, char **argv)
 	c.flow_info.fd = c.flow_stats.fd = c.fwd_stats.fd = -1;
 	c.svc_info.fd = c.svc_stats.fd = c.queue_stats.fd = c.rules.fd = -1;
 	c.app_slots.fd = -1;
+	c.lb_upstreams.fd = -1;
 	/* "+": options end at the command, whose own options come after it. */
 	while ((opt = getopt_long(argc, argv, "+p:h", global_opts, NULL)) != -1) {
 		switch (opt) {
