@@ -177,6 +177,14 @@ const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const c
  * text); compare two flows whose services were both configured, or neither.
  */
 bool config__flow_equal(const struct cfg_flow *a, const struct cfg_flow *b);
+/*
+ * True when the flows differ only in the arguments of some services (bit i
+ * of *services: service i's), everything else as config__flow_equal() sees
+ * it equal: for reload, which updates such a flow in place when every one
+ * of those services can take new arguments without losing its sessions.
+ */
+bool config__flow_args_differ(const struct cfg_flow *a, const struct cfg_flow *b,
+			      uint32_t *services);
 
 /*
  * At start, in ferryd's network namespace: nat.ports must not overlap the

@@ -606,3 +606,33 @@ struct lb_checker *svc_lb__checker(void *conf)
 {
 	return ((struct lb_conf *)conf)->chk;
 }
+
+bool svc_lb__has_upstream(void *conf, const union ferry_addr *addr, uint16_t port)
+{
+	return lb_index(conf, addr, port) >= 0;
+}
+
+void svc_lb__adopt(void *nconf, void *oconf)
+{
+	struct lb_conf *n = nconf, *o = oconf;
+	uint32_t oup = atomic_load_explicit(&o->chk->up_mask, memory_order_acquire);
+	uint32_t nup = atomic_load_explicit(&n->chk->up_mask, memory_order_relaxed);
+
+	for (uint32_t i = 0; i < n->nr; i++) {
+		int j = lb_index(o, &n->up[i].addr, n->up[i].port);
+		struct lb_up_stats *ns = &n->chk->st[i], *os;
+
+		if (j < 0)
+			continue;
+		os = &o->chk->st[j];
+		n->chk->hs[i].up = oup >> j & 1;
+		if (!(oup >> j & 1))
+			nup &= ~(1u << i);
+		atomic_store(&ns->checks_ok, atomic_load(&os->checks_ok));
+		atomic_store(&ns->checks_failed, atomic_load(&os->checks_failed));
+		atomic_store(&ns->passive_failures, atomic_load(&os->passive_failures));
+		atomic_store(&ns->went_down, atomic_load(&os->went_down));
+		atomic_store(&ns->went_up, atomic_load(&os->went_up));
+	}
+	atomic_store_explicit(&n->chk->up_mask, nup, memory_order_release);
+}

@@ -19,6 +19,15 @@ bool svc_lb__is_lb(const struct ferry_service_ops *ops);
  */
 uint32_t svc_lb__upstreams(void *conf, struct ferry_lb_upstream_stats out[FERRY_LB_MAX_UPSTREAMS]);
 
+/* Whether lb's conf lists the upstream addr:port (reload: sessions to others are removed). */
+bool svc_lb__has_upstream(void *conf, const union ferry_addr *addr, uint16_t port);
+/*
+ * reload, before start() of the new conf `nconf` of an updated flow: each
+ * upstream both list starts in the state the running `oconf` has for it,
+ * with its health counters.
+ */
+void svc_lb__adopt(void *nconf, void *oconf);
+
 /* The health state of lb's conf (lb_health.h): for the unit tests, to mark upstreams. */
 struct lb_checker *svc_lb__checker(void *conf);
 

@@ -6,7 +6,8 @@
 #   cli0 198.18.1.2 ---- px-c 198.18.1.1 | px-s  198.18.2.1 ---- srv0 198.18.2.2 (A)
 #                                        |                            198.18.2.3 (C)
 #                                        | px-s2 198.18.3.1 ---- srv0 198.18.3.2 (B)
-#                                                                server ns (B)
+#                                                                     198.18.3.3 (D)
+#                                                                server ns (B, D)
 #
 # Each upstream is an echo server that answers a datagram with its own name
 # (and the health probe "hc" with "ok"), so the clients learn which upstream
@@ -20,8 +21,12 @@
 #   - C is started again: marked up after `rise` checks, new flows reach it;
 #   - a reload drains A (weight 0): its existing flows still reach it, new
 #     flows never do;
-#   - a reload adds a fourth upstream: every existing flow keeps its upstream.
+#   - a reload adds a fourth upstream (D): every existing flow keeps its
+#     upstream, new flows reach D.
 # ferryctl stats shows each upstream by address with its state and counters.
+# The streaming flows' sessions forward in the XDP fast path (offload: auto;
+# in native mode the end hosts' veths have GRO on so that ferry's veths take
+# XDP redirects): what they keep is their fast-path entry's upstream.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
@@ -39,6 +44,7 @@ topo_up_three() {
 	ip -n "$NS_PX" addr add 198.18.3.1/24 dev px-s2
 	ip -n "$NS_SRV2" addr add 198.18.3.2/24 dev srv0
 	ip -n "$NS_SRV" addr add 198.18.2.3/24 dev srv0
+	ip -n "$NS_SRV2" addr add 198.18.3.3/24 dev srv0
 	ip -n "$NS_PX" link set px-s2 up || return 1
 	ip -n "$NS_SRV2" link set srv0 up || return 1
 	in_srv2 ethtool -K srv0 tx off >/dev/null
@@ -138,10 +144,28 @@ write_config() { # MODE PIN_PATH WEIGHT_A [EXTRA_UPSTREAM]
 	YAML
 }
 
+# gro on|off: on the end hosts' veths, the peers of ferry's interfaces.
+gro() {
+	in_cli ethtool -K cli0 gro "$1" >/dev/null &&
+		in_srv ethtool -K srv0 gro "$1" >/dev/null &&
+		in_srv2 ethtool -K srv0 gro "$1" >/dev/null
+}
+
+# Starts an upstream and waits until it listens (its first checks must not fail).
 start_server() { # NAME ADDR NS
 	ip netns exec "$3" python3 "$WORKDIR/lbsrv.py" "$1" "$2" 6000 &
 	SERVER_PID=$!
 	track_pid "$SERVER_PID"
+	wait_for eval "ip netns exec '$3' ss -Hlun 'src $2:6000' | grep -q ."
+}
+
+# SIGHUP, and wait for ferryd's verdict on it; true when it updated the lb flow in place.
+reload_updated() { # LOG
+	local before
+	before=$(grep -c "reload: " "$1")
+	kill -HUP "$FERRYD_PID"
+	wait_for eval "[ \$(grep -c 'reload: ' '$1') -gt $((before + 1)) ]"
+	grep "reload: " "$1" | tail -n 1 | grep -q " 1 updated, "
 }
 
 once() { # FIRST COUNT OUTFILE
@@ -216,12 +240,13 @@ stream_kept() { # STREAMFILE T NAMES...
 }
 
 run_mode() { # MODE
-	local mode=$1 pin_path a_pid b_pid c_pid t_down took stop
+	local mode=$1 pin_path a_pid b_pid c_pid d_pid t_down t_reload took stop
 	mkdir -p "$WORKDIR/bpffs-$mode"
 	mount -t bpf bpf "$WORKDIR/bpffs-$mode" || return 1
 	on_cleanup "umount '$WORKDIR/bpffs-$mode'"
 	pin_path=$WORKDIR/bpffs-$mode/ferry
 	write_config "$mode" "$pin_path" 1
+	if [ "$mode" = native ]; then gro on; else gro off; fi
 	check "$mode: config validates" "$FERRYD" -c "$WORKDIR/ferry.yaml" --check
 	start_server A 198.18.2.2 "$NS_SRV"
 	a_pid=$SERVER_PID
@@ -248,9 +273,15 @@ run_mode() { # MODE
 	track_pid $!
 	sleep 1.5
 	check "$mode: streaming flows reach C" grep -q " C$" "$WORKDIR/stream-$mode"
+	check "$mode: streaming sessions forward in XDP" \
+		[ "$("$FERRYCTL" -p "$pin_path" stats --json |
+			jq -r '.flows[] | select(.name == "lb") | .datapath.sessions_offloaded')" -gt 0 ]
 
 	# C dies mid-stream.
+	check "$mode: C never went down before" \
+		[ "$(up_counter "$pin_path" 198.18.2.3:6000 went_down)" = 0 ]
 	kill -KILL "$c_pid"
+	wait "$c_pid" 2>/dev/null
 	took=$(wait_state "$pin_path" 198.18.2.3:6000 down "$DOWN_WITHIN")
 	check "$mode: C marked down within ${DOWN_WITHIN}s of its death (took ${took:-never}s)" \
 		[ -n "$took" ]
@@ -279,6 +310,42 @@ run_mode() { # MODE
 	once 25001 "$NEW" "$WORKDIR/new2-$mode"
 	check "$mode: new flows reach C again" [ "$(count_from "$WORKDIR/new2-$mode" C)" -gt 0 ]
 
+	# Drain A by a reload: its sessions stay with it, new flows never reach it.
+	once 26001 "$NEW" "$WORKDIR/pre-drain-$mode"
+	check "$mode: flows on A before the drain" [ "$(count_from "$WORKDIR/pre-drain-$mode" A)" -gt 0 ]
+	write_config "$mode" "$pin_path" 0
+	t_reload=$(date +%s.%N)
+	check "$mode: drain: reload updates the flow in place" \
+		reload_updated "$WORKDIR/ferryd-$mode.log"
+	check "$mode: drain: ferryctl shows A drained" \
+		wait_for state_is "$pin_path" 198.18.2.2:6000 drained
+	once 26001 "$NEW" "$WORKDIR/post-drain-$mode"
+	check "$mode: drain: every existing flow keeps its upstream, A's too" \
+		cmp "$WORKDIR/pre-drain-$mode" "$WORKDIR/post-drain-$mode"
+	once 27001 "$NEW" "$WORKDIR/new3-$mode"
+	check "$mode: drain: new flows go to B and C only" only_from "$WORKDIR/new3-$mode" B C
+	sleep 0.5
+	check "$mode: drain: streaming flows of A and B kept their upstream and their replies" \
+		stream_kept "$WORKDIR/stream-$mode" "$t_reload" A B
+
+	# Add D by a reload: nothing existing moves, new flows reach D.
+	start_server D 198.18.3.3 "$NS_SRV2"
+	d_pid=$SERVER_PID
+	write_config "$mode" "$pin_path" 0 198.18.3.3:6000
+	t_reload=$(date +%s.%N)
+	check "$mode: add: reload updates the flow in place" \
+		reload_updated "$WORKDIR/ferryd-$mode.log"
+	check "$mode: add: D is up" wait_for state_is "$pin_path" 198.18.3.3:6000 up
+	once 26001 "$NEW" "$WORKDIR/post-add-$mode"
+	check "$mode: add: every existing flow keeps its upstream" \
+		cmp "$WORKDIR/pre-drain-$mode" "$WORKDIR/post-add-$mode"
+	once 28001 "$NEW" "$WORKDIR/new4-$mode"
+	check "$mode: add: new flows reach D" [ "$(count_from "$WORKDIR/new4-$mode" D)" -gt 0 ]
+	check "$mode: add: and never the drained A" only_from "$WORKDIR/new4-$mode" B C D
+	sleep 0.5
+	check "$mode: add: streaming flows of A and B kept their upstream and their replies" \
+		stream_kept "$WORKDIR/stream-$mode" "$t_reload" A B
+
 	touch "$stop"
 	sleep 0.3
 	"$FERRYCTL" -p "$pin_path" stats
@@ -287,8 +354,8 @@ run_mode() { # MODE
 	check "$mode: every UMEM frame accounted for at stop" \
 		grep -q "frame accounting holds" "$WORKDIR/ferryd-$mode.log"
 	# The next mode starts servers of its own on the same ports.
-	kill -KILL "$a_pid" "$b_pid" "$c_pid" 2>/dev/null
-	wait "$a_pid" "$b_pid" "$c_pid" 2>/dev/null
+	kill -KILL "$a_pid" "$b_pid" "$c_pid" "$d_pid" 2>/dev/null
+	wait "$a_pid" "$b_pid" "$c_pid" "$d_pid" 2>/dev/null
 }
 
 require_root "test_lb_health" || { echo "lb_health: 0 passed, 1 failed"; exit 1; }
