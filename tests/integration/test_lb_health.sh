@@ -200,11 +200,11 @@ wait_state() { # PIN_PATH ADDRESS STATE SECONDS
 	awk -v a="$t0" -v b="$now" 'BEGIN { printf "%.2f\n", b - a }'
 }
 
-# Every flow of FILE ("PORT NAME") answered by one of NAMES only.
+# All NEW flows of FILE ("PORT NAME") answered, each by one of NAMES.
 only_from() { # FILE NAMES...
 	local f=$1
 	shift
-	[ "$(wc -l <"$f")" -gt 0 ] &&
+	[ "$(wc -l <"$f")" = "$NEW" ] &&
 		[ -z "$(awk -v ok=" $* " 'index(ok, " " $2 " ") == 0' "$f")" ]
 }
 count_from() { # FILE NAME
