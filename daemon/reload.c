@@ -753,11 +753,11 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level)
 	if (!keep_log_level && d->cfg.log_level[0] &&
 	    !log__parse_level(d->cfg.log_level, &level))
 		log__set_level(level);
-	pr_info("reload: %d flow%s added, %d changed, %d updated, %d removed, %d unchanged; %u "
-		"session%s of changed and removed flows (and of upstreams updated flows "
-		"dropped) closed",
-		plan.added, plural(plan.added), plan.changed, plan.updated_count, plan.removed,
-		plan.unchanged_count, sessions, plural((int)sessions));
+	/* The closed sessions include those of upstreams that updated flows dropped. */
+	pr_info("reload: %d flow%s added, %d changed, %d removed, %d unchanged, %d updated in "
+		"place; %u session%s of changed and removed flows closed",
+		plan.added, plural(plan.added), plan.changed, plan.removed, plan.unchanged_count,
+		plan.updated_count, sessions, plural((int)sessions));
 	err = 0;
 	goto out_free;
 

@@ -165,7 +165,7 @@ reload_updated() { # LOG
 	before=$(grep -c "reload: " "$1")
 	kill -HUP "$FERRYD_PID"
 	wait_for eval "[ \$(grep -c 'reload: ' '$1') -gt $((before + 1)) ]"
-	grep "reload: " "$1" | tail -n 1 | grep -q " 1 updated, "
+	grep "reload: " "$1" | tail -n 1 | grep -q " 1 updated in place;"
 }
 
 once() { # FIRST COUNT OUTFILE
