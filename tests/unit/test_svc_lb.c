@@ -449,6 +449,48 @@ static void test_health_state_machine(void)
 }
 
 /*
+ * Passive failures the workers count fail their upstream's round even when
+ * its probe answered; counts of a worker that went away never go negative.
+ */
+static void test_passive_folding(void)
+{
+	struct lb_wcount w1 = {}, w2 = {};
+	struct lb_checker *k = calloc(1, sizeof(*k));
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+	lb_checker__init(k);
+	k->nr = 2;
+	k->family = AF_INET;
+	k->hc.rise = 1;
+	k->hc.fall = 2;
+	lb_checker__add_worker(k, &w1);
+	lb_checker__add_worker(k, &w2);
+	lb_count(&w1.passive[1]);
+	lb_checker__round(k, 0x3);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask), 0x3);
+	lb_count(&w2.passive[1]);
+	lb_count(&w2.passive[1]);
+	lb_checker__round(k, 0x3);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask), 0x1);
+	CU_ASSERT_EQUAL(atomic_load(&k->st[1].passive_failures), 3);
+	CU_ASSERT_EQUAL(atomic_load(&k->st[1].checks_failed), 2);
+	CU_ASSERT_EQUAL(atomic_load(&k->st[0].checks_ok), 2);
+	/* No new ones: the next good probe brings it up (rise 1). */
+	lb_checker__round(k, 0x3);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask), 0x3);
+	/* A worker leaves with its counts: no failure comes of that. */
+	lb_checker__del_worker(k, &w2);
+	lb_checker__round(k, 0x3);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask), 0x3);
+	lb_count(&w1.passive[1]);
+	lb_checker__round(k, 0x3);
+	/* Sums went 3 -> 1 -> 2: the last is a new failure only if counted against 1. */
+	CU_ASSERT_EQUAL(atomic_load(&k->st[1].passive_failures), 4);
+	lb_checker__stop(k);
+	free(k);
+}
+
+/*
  * With some backends unusable, every slot of a usable one keeps its backend
  * exactly; the others' slots go to usable ones only, spread over all of them.
  */
@@ -724,6 +766,7 @@ static CU_TestInfo lb_tests[] = {
 	{ "weights through the service", test_weights_in_service },
 	{ "config errors", test_config_errors },
 	{ "health state machine: rise and fall", test_health_state_machine },
+	{ "passive failures fail a round", test_passive_folding },
 	{ "maglev fallback keeps the usable ones' slots", test_maglev_fallback },
 	{ "down upstream: sessions stay, new flows elsewhere", test_down_upstream },
 	{ "weight 0 drains", test_drain_weight0 },
