@@ -16,7 +16,8 @@
  * gets its own reply rule, with the egress address its route gives it, so
  * upstreams behind different interfaces work.
  *
- * Health and drain (lb_health.h): a new session whose table entry names an
+ * Health and drain (lb_health.h, whose checker thread start() starts and
+ * destroy() joins): a new session whose table entry names an
  * upstream that is down takes the next entry, in table order, whose
  * upstream is up.  Every entry of an up upstream is left as it is, so its
  * flows keep their upstream exactly; only the down one's flows move, spread

@@ -9,6 +9,12 @@
  * scratch, a flow stays on its upstream (its session, and the same tuple in
  * a fresh instance), replies come back to the client, one reply rule per
  * upstream, per-upstream counters, config errors, frame accounting.
+ * Health and drain: the rise/fall state machine, passive failures folded
+ * into the rounds, Maglev's fallback keeping every usable backend's slots,
+ * a down upstream through the service (sessions stay, new flows go where
+ * the full table puts them unless that is the down one, up again after
+ * rise), weight 0, the per-upstream records by address, `health` errors
+ * at FILE:LINE:COL.
  */
 #include <errno.h>
 #include <stdio.h>
