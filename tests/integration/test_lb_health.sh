@@ -22,7 +22,11 @@
 #   - a reload drains A (weight 0): its existing flows still reach it, new
 #     flows never do;
 #   - a reload adds a fourth upstream (D): every existing flow keeps its
-#     upstream, new flows reach D.
+#     upstream, new flows reach D;
+#   - passive marking alone, over TCP: of two upstreams whose `exec` check
+#     always passes, the one with no listener answers SYNs with RSTs and is
+#     marked down by those (fall 1, rise 50), and new connections go to the
+#     other.
 # ferryctl stats shows each upstream by address with its state and counters.
 # The streaming flows' sessions forward in the XDP fast path (offload: auto;
 # in native mode the end hosts' veths have GRO on so that ferry's veths take
@@ -61,6 +65,33 @@ write_tools() {
 	while True:
 	    data, peer = s.recvfrom(2048)
 	    s.sendto(b"ok" if data == b"hc" else name.encode(), peer)
+	PY
+	# A TCP upstream: accepts and closes.
+	cat >"$WORKDIR/tcpsrv.py" <<-'PY'
+	import socket, sys
+	s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+	s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+	s.bind((sys.argv[1], int(sys.argv[2])))
+	s.listen(64)
+	while True:
+	    c, _ = s.accept()
+	    c.close()
+	PY
+	# TCP clients from source ports FIRST..: "PORT ok" or "PORT refused".
+	cat >"$WORKDIR/tcpcli.py" <<-'PY'
+	import socket, sys
+	first, count = int(sys.argv[1]), int(sys.argv[2])
+	for p in range(first, first + count):
+	    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+	    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+	    s.bind(("198.18.1.2", p))
+	    s.settimeout(2)
+	    try:
+	        s.connect(("198.18.1.1", 5001))
+	        print(p, "ok")
+	    except OSError:
+	        print(p, "refused")
+	    s.close()
 	PY
 	# Clients: "once FIRST COUNT" prints "PORT NAME" for flows of source ports
 	# FIRST.., retrying a few times; "stream FIRST COUNT STOPFILE" sends on
@@ -141,6 +172,13 @@ write_config() { # MODE PIN_PATH WEIGHT_A [EXTRA_UPSTREAM]
 	$([ -n "${4:-}" ] && echo "            - {address: $4, weight: 1}")
 	          health: {type: udp, send: hc, expect: ok, interval_ms: 200, timeout_ms: 150,
 	                   rise: 2, fall: 3}
+	  - name: lbt
+	    match: {protocol: tcp, destination: 198.18.1.1/32, port: 5001}
+	    services:
+	      - lb:
+	          upstreams: [198.18.2.2:7000, 198.18.2.3:7000]
+	          health: {type: exec, command: 'exit 0', interval_ms: 200, timeout_ms: 150,
+	                   rise: 50, fall: 1}
 	YAML
 }
 
@@ -172,18 +210,18 @@ once() { # FIRST COUNT OUTFILE
 	in_cli python3 "$WORKDIR/lbcli.py" once "$1" "$2" >"$3"
 }
 
-# The state ferryctl shows for upstream ADDR:PORT.
-up_state() { # PIN_PATH ADDRESS
+# The state ferryctl shows for upstream ADDR:PORT of flow FLOW (default lb).
+up_state() { # PIN_PATH ADDRESS [FLOW]
 	"$FERRYCTL" -p "$1" stats --json |
-		jq -r ".flows[] | select(.name == \"lb\") | .lb_upstreams[] |
+		jq -r ".flows[] | select(.name == \"${3:-lb}\") | .lb_upstreams[] |
 			select(.address == \"$2\") | .state"
 }
-up_counter() { # PIN_PATH ADDRESS COUNTER
+up_counter() { # PIN_PATH ADDRESS COUNTER [FLOW]
 	"$FERRYCTL" -p "$1" stats --json |
-		jq -r ".flows[] | select(.name == \"lb\") | .lb_upstreams[] |
+		jq -r ".flows[] | select(.name == \"${4:-lb}\") | .lb_upstreams[] |
 			select(.address == \"$2\") | .counters.$3"
 }
-state_is() { [ "$(up_state "$1" "$2")" = "$3" ]; }
+state_is() { [ "$(up_state "$1" "$2" "${4:-lb}")" = "$3" ]; }
 
 # Waits up to SECONDS for upstream ADDRESS to show STATE; prints the seconds it took.
 wait_state() { # PIN_PATH ADDRESS STATE SECONDS
@@ -240,7 +278,7 @@ stream_kept() { # STREAMFILE T NAMES...
 }
 
 run_mode() { # MODE
-	local mode=$1 pin_path a_pid b_pid c_pid d_pid t_down t_reload took stop
+	local mode=$1 pin_path a_pid b_pid c_pid d_pid t_pid t_down t_reload took stop
 	mkdir -p "$WORKDIR/bpffs-$mode"
 	mount -t bpf bpf "$WORKDIR/bpffs-$mode" || return 1
 	on_cleanup "umount '$WORKDIR/bpffs-$mode'"
@@ -346,6 +384,25 @@ run_mode() { # MODE
 	check "$mode: add: streaming flows of A and B kept their upstream and their replies" \
 		stream_kept "$WORKDIR/stream-$mode" "$t_reload" A B
 
+	# Passive marking alone: C has no TCP listener on 7000, its RSTs mark it down.
+	ip netns exec "$NS_SRV" python3 "$WORKDIR/tcpsrv.py" 198.18.2.2 7000 &
+	t_pid=$!
+	track_pid $t_pid
+	wait_for eval "ip netns exec '$NS_SRV' ss -Hltn 'src 198.18.2.2:7000' | grep -q ."
+	check "$mode: tcp: both upstreams up by their exec checks" \
+		eval "state_is $pin_path 198.18.2.3:7000 up lbt && state_is $pin_path 198.18.2.2:7000 up lbt"
+	in_cli python3 "$WORKDIR/tcpcli.py" 29001 24 >"$WORKDIR/tcp1-$mode"
+	check "$mode: tcp: some connections refused (C's RSTs)" grep -q refused "$WORKDIR/tcp1-$mode"
+	check "$mode: tcp: C marked down by its RSTs although its check passes" \
+		wait_for state_is "$pin_path" 198.18.2.3:7000 down lbt
+	check "$mode: tcp: passive failures counted for C" \
+		[ "$(up_counter "$pin_path" 198.18.2.3:7000 passive_failures lbt)" -gt 0 ]
+	check "$mode: tcp: none for A" \
+		[ "$(up_counter "$pin_path" 198.18.2.2:7000 passive_failures lbt)" = 0 ]
+	in_cli python3 "$WORKDIR/tcpcli.py" 29101 24 >"$WORKDIR/tcp2-$mode"
+	check "$mode: tcp: new connections all reach A" \
+		[ "$(grep -c " ok$" "$WORKDIR/tcp2-$mode")" = 24 ]
+
 	touch "$stop"
 	sleep 0.3
 	"$FERRYCTL" -p "$pin_path" stats
@@ -354,8 +411,8 @@ run_mode() { # MODE
 	check "$mode: every UMEM frame accounted for at stop" \
 		grep -q "frame accounting holds" "$WORKDIR/ferryd-$mode.log"
 	# The next mode starts servers of its own on the same ports.
-	kill -KILL "$a_pid" "$b_pid" "$c_pid" "$d_pid" 2>/dev/null
-	wait "$a_pid" "$b_pid" "$c_pid" "$d_pid" 2>/dev/null
+	kill -KILL "$a_pid" "$b_pid" "$c_pid" "$d_pid" "$t_pid" 2>/dev/null
+	wait "$a_pid" "$b_pid" "$c_pid" "$d_pid" "$t_pid" 2>/dev/null
 }
 
 require_root "test_lb_health" || { echo "lb_health: 0 passed, 1 failed"; exit 1; }
