@@ -167,8 +167,10 @@ static const struct counter lb_counters[] = {
 	LB_COUNTER(passive_failures), LB_COUNTER(went_down), LB_COUNTER(went_up),
 };
 /* An lb upstream's counters, on the line its address opens. */
-static const struct counter_group lb_group = { GROUP(NULL, "counters", lb_counters),
-					       .text_sep = " |" };
+static const struct counter_group lb_group = {
+	GROUP(NULL, "counters", lb_counters), .text_sep = " |",
+	PROM("ferry_lb_upstream_", "Counter of an lb upstream, by flow and address (ferry_lb_upstreams)."),
+};
 static const struct counter_group kernel_group = {
 	GROUP("kernel", "kernel", link_counters),
 	PROM("ferry_interface_kernel_", "The kernel's counter of the interface (IFLA_STATS64)."),
@@ -1038,6 +1040,22 @@ static void prom_flow_labels(FILE *out, const void *obj)
 	prom_label(out, ((const struct prom_flow *)obj)->name);
 }
 
+/* An lb upstream, with the name of its flow. */
+struct prom_lb_upstream {
+	const char *flow;
+	struct ferry_lb_upstream_stats st;
+};
+
+static void prom_lb_labels(FILE *out, const void *obj)
+{
+	const struct prom_lb_upstream *u = obj;
+
+	fputs("flow=", out);
+	prom_label(out, u->flow);
+	fputs(",upstream=", out);
+	prom_label(out, u->st.address);
+}
+
 static void prom_link_labels(FILE *out, const void *obj)
 {
 	fputs("interface=", out);
@@ -1079,6 +1097,52 @@ static void prom_group(struct ctl *c, const struct counter_group *g, const void 
 			}
 		}
 	}
+}
+
+/* The lb upstreams of the flows: their counters, and whether each takes new sessions. */
+static int prom_lb_upstreams(struct ctl *c, const struct prom_flow *flows, int nf)
+{
+	struct prom_lb_upstream *ups;
+	const void **objs;
+	int n = 0, err = 0;
+
+	if (c->lb_upstreams.fd < 0)
+		return 0;
+	ups = calloc((size_t)nf * FERRY_LB_MAX_UPSTREAMS, sizeof(*ups));
+	objs = calloc((size_t)nf * FERRY_LB_MAX_UPSTREAMS, sizeof(*objs));
+	if (!ups || !objs) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (int f = 0; f < nf; f++) {
+		for (__u32 i = 0; i < FERRY_LB_MAX_UPSTREAMS; i++) {
+			__u32 key = flows[f].id * FERRY_LB_MAX_UPSTREAMS + i;
+
+			err = read_elem(c, &c->lb_upstreams, key, &ups[n].st);
+			if (err)
+				goto out_free;
+			if (!ups[n].st.configured)
+				continue;
+			ups[n].st.address[sizeof(ups[n].st.address) - 1] = '\0';
+			ups[n].flow = flows[f].name;
+			objs[n] = &ups[n];
+			n++;
+		}
+	}
+	if (!n)
+		goto out_free;
+	prom_group(c, &lb_group, objs, n, offsetof(struct prom_lb_upstream, st), prom_lb_labels);
+	prom_family(c->out, "ferry_lb_upstream_usable",
+		    "1 when the lb upstream takes new sessions (up and weight > 0).", "gauge");
+	for (int i = 0; i < n; i++) {
+		fputs("ferry_lb_upstream_usable{", c->out);
+		prom_lb_labels(c->out, objs[i]);
+		fprintf(c->out, "} %u\n", ups[i].st.up && ups[i].st.weight);
+	}
+out_free:
+	free(objs);
+	free(ups);
+	return err;
 }
 
 static int print_prometheus(struct ctl *c)
@@ -1145,6 +1209,9 @@ static int print_prometheus(struct ctl *c)
 							       flows[f].fwd.sessions_expired -
 							       flows[f].fwd.sessions_early_dropped));
 	}
+	err = prom_lb_upstreams(c, flows, nf);
+	if (err)
+		goto out_free;
 	prom_group(c, &xsk_group, qobjs, nq, 0, prom_queue_labels);
 	prom_group(c, &port_group, qobjs, nq, 0, prom_queue_labels);
 	prom_group(c, &kernel_group, lobjs, nl, 0, prom_link_labels);

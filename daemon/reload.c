@@ -557,6 +557,15 @@ static uint32_t swap(struct ferry_daemon *d, struct ferry_daemon *nd,
 			sessions += nat_table__remove_if(w->nat, plan->update_mask, upstream_gone,
 							 nd);
 	}
+	/* An updated lb's per-upstream session counts go on (its old states are gone by now). */
+	for (int id = 0; id < CFG_MAX_FLOWS; id++) {
+		if (!(plan->update_mask >> id & 1))
+			continue;
+		for (int s = 0; s < nd->flows[id].nr && s < d->flows[id].nr; s++)
+			if (svc_lb__is_lb(nd->flows[id].ops[s]) &&
+			    d->flows[id].ops[s] == nd->flows[id].ops[s])
+				svc_lb__carry_sessions(nd->flows[id].conf[s], d->flows[id].conf[s]);
+	}
 	/* Their fast-path entries went with their sessions: count from here. */
 	for (int id = 0; id < CFG_MAX_FLOWS; id++)
 		if (reset >> id & 1)

@@ -74,6 +74,10 @@ void lb_checker__del_worker(struct lb_checker *k, struct lb_wcount *wc)
 	for (struct lb_wcount **pp = &k->workers; *pp; pp = &(*pp)->next) {
 		if (*pp == wc) {
 			*pp = wc->next;
+			/* Counters never go backwards: what it counted stays counted. */
+			for (int i = 0; i < LB_MAX_UPSTREAMS; i++)
+				k->gone_sessions[i] +=
+					atomic_load_explicit(&wc->sessions[i], memory_order_relaxed);
 			break;
 		}
 	}
@@ -82,9 +86,10 @@ void lb_checker__del_worker(struct lb_checker *k, struct lb_wcount *wc)
 
 void lb_checker__sums(struct lb_checker *k, uint32_t i, uint64_t *sessions, uint64_t *passive)
 {
-	uint64_t s = 0, p = 0;
+	uint64_t s, p = 0;
 
 	pthread_mutex_lock(&k->lock);
+	s = k->gone_sessions[i];
 	for (struct lb_wcount *wc = k->workers; wc; wc = wc->next) {
 		s += atomic_load_explicit(&wc->sessions[i], memory_order_relaxed);
 		p += atomic_load_explicit(&wc->passive[i], memory_order_relaxed);

@@ -99,6 +99,8 @@ struct lb_checker {
 	/* The workers' counters; the list changes only under `lock`, off the packet path. */
 	pthread_mutex_t lock;
 	struct lb_wcount *workers;
+	/* New sessions of workers' counters that went away (a reload), under `lock`. */
+	uint64_t gone_sessions[LB_MAX_UPSTREAMS];
 	uint64_t passive_seen[LB_MAX_UPSTREAMS]; /* checker only: the sums at its last round */
 	struct lb_hc_state hs[LB_MAX_UPSTREAMS];  /* checker only */
 	/* The thread. */
@@ -123,7 +125,7 @@ int lb_checker__start(struct lb_checker *k);
 void lb_checker__stop(struct lb_checker *k);
 void lb_checker__add_worker(struct lb_checker *k, struct lb_wcount *wc);
 void lb_checker__del_worker(struct lb_checker *k, struct lb_wcount *wc);
-/* The sums of the workers' counters of upstream i. */
+/* The sums of the workers' counters of upstream i (sessions: those gone included). */
 void lb_checker__sums(struct lb_checker *k, uint32_t i, uint64_t *sessions, uint64_t *passive);
 /*
  * One round of the state machines with the given probe results (bit i:

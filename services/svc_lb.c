@@ -637,3 +637,20 @@ void svc_lb__adopt(void *nconf, void *oconf)
 	}
 	atomic_store_explicit(&n->chk->up_mask, nup, memory_order_release);
 }
+
+void svc_lb__carry_sessions(void *nconf, void *oconf)
+{
+	struct lb_conf *n = nconf, *o = oconf;
+
+	for (uint32_t i = 0; i < n->nr; i++) {
+		int j = lb_index(o, &n->up[i].addr, n->up[i].port);
+		uint64_t sessions;
+
+		if (j < 0)
+			continue;
+		lb_checker__sums(o->chk, (uint32_t)j, &sessions, NULL);
+		pthread_mutex_lock(&n->chk->lock);
+		n->chk->gone_sessions[i] += sessions;
+		pthread_mutex_unlock(&n->chk->lock);
+	}
+}

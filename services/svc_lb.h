@@ -28,6 +28,12 @@ bool svc_lb__has_upstream(void *conf, const union ferry_addr *addr, uint16_t por
  */
 void svc_lb__adopt(void *nconf, void *oconf);
 
+/*
+ * reload, workers parked, the running conf's worker states destroyed: each
+ * upstream both list keeps its count of new sessions in the new conf.
+ */
+void svc_lb__carry_sessions(void *nconf, void *oconf);
+
 /* The health state of lb's conf (lb_health.h): for the unit tests, to mark upstreams. */
 struct lb_checker *svc_lb__checker(void *conf);
 

@@ -278,7 +278,7 @@ stream_kept() { # STREAMFILE T NAMES...
 }
 
 run_mode() { # MODE
-	local mode=$1 pin_path a_pid b_pid c_pid d_pid t_pid t_down t_reload took stop
+	local mode=$1 pin_path a_pid b_pid c_pid d_pid t_pid t_down t_reload took stop b_sessions
 	mkdir -p "$WORKDIR/bpffs-$mode"
 	mount -t bpf bpf "$WORKDIR/bpffs-$mode" || return 1
 	on_cleanup "umount '$WORKDIR/bpffs-$mode'"
@@ -351,12 +351,20 @@ run_mode() { # MODE
 	# Drain A by a reload: its sessions stay with it, new flows never reach it.
 	once 26001 "$NEW" "$WORKDIR/pre-drain-$mode"
 	check "$mode: flows on A before the drain" [ "$(count_from "$WORKDIR/pre-drain-$mode" A)" -gt 0 ]
+	b_sessions=$(up_counter "$pin_path" 198.18.3.2:6000 sessions)
 	write_config "$mode" "$pin_path" 0
 	t_reload=$(date +%s.%N)
 	check "$mode: drain: reload updates the flow in place" \
 		reload_updated "$WORKDIR/ferryd-$mode.log"
 	check "$mode: drain: ferryctl shows A drained" \
 		wait_for state_is "$pin_path" 198.18.2.2:6000 drained
+	check "$mode: drain: B's session count goes on ($b_sessions before)" \
+		[ "$(up_counter "$pin_path" 198.18.3.2:6000 sessions)" -ge "$b_sessions" -a "$b_sessions" -gt 0 ]
+	"$FERRYCTL" -p "$pin_path" stats --format prometheus >"$WORKDIR/prom-$mode"
+	check "$mode: drain: prometheus: A not usable, B usable, sessions by address" eval \
+		"grep -qx 'ferry_lb_upstream_usable{flow=\"lb\",upstream=\"198.18.2.2:6000\"} 0' '$WORKDIR/prom-$mode' &&
+		 grep -qx 'ferry_lb_upstream_usable{flow=\"lb\",upstream=\"198.18.3.2:6000\"} 1' '$WORKDIR/prom-$mode' &&
+		 grep -q '^ferry_lb_upstream_went_down_total{flow=\"lb\",upstream=\"198.18.2.3:6000\"} 1$' '$WORKDIR/prom-$mode'"
 	once 26001 "$NEW" "$WORKDIR/post-drain-$mode"
 	check "$mode: drain: every existing flow keeps its upstream, A's too" \
 		cmp "$WORKDIR/pre-drain-$mode" "$WORKDIR/post-drain-$mode"
