@@ -240,6 +240,30 @@ struct ferry_app_slot_stats {
 	__u64 emit_dropped;    /* FERRY_APP_EMIT refused: no free frame (or hold budget) */
 };
 
+/*
+ * lb's upstreams (services/svc_lb.c), for ferryctl stats: an ARRAY keyed by
+ * flow_id * FERRY_LB_MAX_UPSTREAMS + the upstream's place in its list,
+ * written by ferryd's main thread at each publish; unused entries have
+ * configured 0.  Each names its upstream by address, so bpftool's dump reads
+ * as ferryctl's.
+ */
+#define FERRY_LB_MAX_UPSTREAMS 16
+#define FERRY_LB_ADDR_LEN 48
+
+struct ferry_lb_upstream_stats {
+	char address[FERRY_LB_ADDR_LEN]; /* "ADDR:PORT" or "[ADDR6]:PORT" */
+	__u32 configured;
+	__u32 up;               /* 1: takes new sessions by health; 0: marked down */
+	__u32 weight;           /* 0: drained (no new sessions) */
+	__u32 checked;          /* 1: the flow's lb has health checks */
+	__u64 sessions;         /* new sessions it got */
+	__u64 checks_ok;        /* good rounds (probe answered, no passive failure) */
+	__u64 checks_failed;    /* failed rounds */
+	__u64 passive_failures; /* ICMP unreachable about its sessions, RSTs to SYNs */
+	__u64 went_down;        /* up -> down transitions */
+	__u64 went_up;          /* down -> up transitions */
+};
+
 /* Name of each flow, so that ferryctl needs no config file to label counters. */
 struct ferry_flow_info {
 	char name[FERRY_FLOW_NAME_LEN];
@@ -453,6 +477,7 @@ struct ferry_health {
 #define FERRY_PIN_SVC_STATS "ferry_svc_stats"
 #define FERRY_PIN_SVC_INFO "ferry_svc_info"
 #define FERRY_PIN_APP_SLOTS "ferry_app_slots"
+#define FERRY_PIN_LB_UPSTREAMS "ferry_lb_upstreams"
 #define FERRY_PIN_QUEUE_STATS "ferry_queue_stats"
 #define FERRY_PIN_SESSIONS "ferry_sessions"
 #define FERRY_PIN_SESS_STATS "ferry_sess_stats"

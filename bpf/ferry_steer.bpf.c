@@ -117,6 +117,14 @@ struct {
 	__type(value, struct ferry_app_slot_stats);
 } ferry_app_slots SEC(".maps");
 
+/* lb's upstreams by address, for ferryctl stats: written by ferryd's main thread only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, FERRY_MAX_FLOWS * FERRY_LB_MAX_UPSTREAMS);
+	__type(key, __u32);
+	__type(value, struct ferry_lb_upstream_stats);
+} ferry_lb_upstreams SEC(".maps");
+
 /* Per AF_XDP socket counters, written by ferryd's main thread only (see ferry_shared.h). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);

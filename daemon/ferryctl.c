@@ -182,6 +182,16 @@ static const struct counter_group app_group = {
 	GROUP(NULL, NULL, app_counters),
 	PROM("ferry_app_", "Counter of the app slot (ferry_app_slots)."),
 };
+#define LB_COUNTER(f) { #f, offsetof(struct ferry_lb_upstream_stats, f) }
+static const struct counter lb_counters[] = {
+	LB_COUNTER(sessions),	      LB_COUNTER(checks_ok), LB_COUNTER(checks_failed),
+	LB_COUNTER(passive_failures), LB_COUNTER(went_down), LB_COUNTER(went_up),
+};
+/* An lb upstream's counters, on the line its address opens. */
+static const struct counter_group lb_group = {
+	GROUP(NULL, "counters", lb_counters), .text_sep = " |",
+	PROM("ferry_lb_upstream_", "Counter of an lb upstream, by flow and address (ferry_lb_upstreams)."),
+};
 static const struct counter_group kernel_group = {
 	GROUP("kernel", "kernel", link_counters),
 	PROM("ferry_interface_kernel_", "The kernel's counter of the interface (IFLA_STATS64)."),
@@ -218,6 +228,7 @@ struct ctl {
 	int ncpus;
 	struct pinned_map flow_info, flow_stats, fwd_stats, svc_info, svc_stats;
 	struct pinned_map queue_stats, rules, app_slots;
+	struct pinned_map lb_upstreams; /* fd -1: a ferryd without lb upstream records */
 };
 
 static void usage(FILE *f)
@@ -586,6 +597,50 @@ static int print_services(struct ctl *c, __u32 flow_id)
 	return 0;
 }
 
+/*
+ * The flow's lb upstreams by address (ferry_lb_upstreams): health state,
+ * weight and counters, one line each.
+ */
+static int print_lb_upstreams(struct ctl *c, __u32 flow_id)
+{
+	FILE *out = c->out;
+	bool first = true;
+	int err;
+
+	if (c->lb_upstreams.fd < 0)
+		return 0;
+	for (__u32 i = 0; i < FERRY_LB_MAX_UPSTREAMS; i++) {
+		__u32 key = flow_id * FERRY_LB_MAX_UPSTREAMS + i;
+		struct ferry_lb_upstream_stats st;
+		const char *state;
+		char label[24];
+
+		err = read_elem(c, &c->lb_upstreams, key, &st);
+		if (err)
+			return err;
+		if (!st.configured)
+			continue;
+		st.address[sizeof(st.address) - 1] = '\0';
+		state = !st.up ? "down" : !st.weight ? "drained" : "up";
+		snprintf(label, sizeof(label), "lb%u", i);
+		if (c->json) {
+			fprintf(out, "%s{\"address\":", first ? ",\"lb_upstreams\":[" : ",");
+			json_string(out, st.address);
+			fprintf(out, ",\"state\":\"%s\",\"up\":%u,\"weight\":%u,\"checked\":%u",
+				state, st.up, st.weight, st.checked);
+		} else {
+			fprintf(out, "  %-10s %s %s weight %u%s", "upstream", st.address, state,
+				st.weight, st.checked ? "" : " (not checked)");
+		}
+		put_group(c, &lb_group, label, &st);
+		fputc(c->json ? '}' : '\n', out);
+		first = false;
+	}
+	if (c->json && !first)
+		fputc(']', out);
+	return 0;
+}
+
 /* Of the flow's packets, the share the XDP fast path forwarded itself. */
 static void put_offload_share(struct ctl *c, const struct ferry_flow_stats *fs)
 {
@@ -629,6 +684,8 @@ static int print_flows(struct ctl *c)
 		put_group(c, &datapath_group, NULL, &fwd);
 		put_offload_share(c, &fs);
 		err = print_services(c, id);
+		if (!err)
+			err = print_lb_upstreams(c, id);
 		if (err)
 			return err;
 		if (c->json)
@@ -1015,6 +1072,22 @@ static void prom_flow_labels(FILE *out, const void *obj)
 	prom_label(out, ((const struct prom_flow *)obj)->name);
 }
 
+/* An lb upstream, with the name of its flow. */
+struct prom_lb_upstream {
+	const char *flow;
+	struct ferry_lb_upstream_stats st;
+};
+
+static void prom_lb_labels(FILE *out, const void *obj)
+{
+	const struct prom_lb_upstream *u = obj;
+
+	fputs("flow=", out);
+	prom_label(out, u->flow);
+	fputs(",upstream=", out);
+	prom_label(out, u->st.address);
+}
+
 static void prom_link_labels(FILE *out, const void *obj)
 {
 	fputs("interface=", out);
@@ -1262,6 +1335,52 @@ out_free:
 	return err;
 }
 
+/* The lb upstreams of the flows: their counters, and whether each takes new sessions. */
+static int prom_lb_upstreams(struct ctl *c, const struct prom_flow *flows, int nf)
+{
+	struct prom_lb_upstream *ups;
+	const void **objs;
+	int n = 0, err = 0;
+
+	if (c->lb_upstreams.fd < 0)
+		return 0;
+	ups = calloc((size_t)nf * FERRY_LB_MAX_UPSTREAMS, sizeof(*ups));
+	objs = calloc((size_t)nf * FERRY_LB_MAX_UPSTREAMS, sizeof(*objs));
+	if (!ups || !objs) {
+		err = -ENOMEM;
+		goto out_free;
+	}
+	for (int f = 0; f < nf; f++) {
+		for (__u32 i = 0; i < FERRY_LB_MAX_UPSTREAMS; i++) {
+			__u32 key = flows[f].id * FERRY_LB_MAX_UPSTREAMS + i;
+
+			err = read_elem(c, &c->lb_upstreams, key, &ups[n].st);
+			if (err)
+				goto out_free;
+			if (!ups[n].st.configured)
+				continue;
+			ups[n].st.address[sizeof(ups[n].st.address) - 1] = '\0';
+			ups[n].flow = flows[f].name;
+			objs[n] = &ups[n];
+			n++;
+		}
+	}
+	if (!n)
+		goto out_free;
+	prom_group(c, &lb_group, objs, n, offsetof(struct prom_lb_upstream, st), prom_lb_labels);
+	prom_family(c->out, "ferry_lb_upstream_usable",
+		    "1 when the lb upstream takes new sessions (up and weight > 0).", "gauge");
+	for (int i = 0; i < n; i++) {
+		fputs("ferry_lb_upstream_usable{", c->out);
+		prom_lb_labels(c->out, objs[i]);
+		fprintf(c->out, "} %u\n", ups[i].st.up && ups[i].st.weight);
+	}
+out_free:
+	free(objs);
+	free(ups);
+	return err;
+}
+
 static int print_prometheus(struct ctl *c)
 {
 	struct prom_flow *flows;
@@ -1326,6 +1445,9 @@ static int print_prometheus(struct ctl *c)
 							       flows[f].fwd.sessions_expired -
 							       flows[f].fwd.sessions_early_dropped));
 	}
+	err = prom_lb_upstreams(c, flows, nf);
+	if (err)
+		goto out_free;
 	prom_group(c, &xsk_group, qobjs, nq, 0, prom_queue_labels);
 	prom_group(c, &port_group, qobjs, nq, 0, prom_queue_labels);
 	prom_group(c, &kernel_group, lobjs, nl, 0, prom_link_labels);
@@ -1447,6 +1569,7 @@ static void close_maps(struct ctl *c)
 {
 	close_pin(&c->rules);
 	close_pin(&c->app_slots);
+	close_pin(&c->lb_upstreams);
 	close_pin(&c->queue_stats);
 	close_pin(&c->svc_stats);
 	close_pin(&c->svc_info);
@@ -1483,6 +1606,11 @@ static int open_maps(struct ctl *c, enum command cmd)
 	if (!err && (cmd == CMD_APPS || (cmd == CMD_STATS && c->format == FMT_PROMETHEUS)))
 		err = open_pin(c, &c->app_slots, FERRY_PIN_APP_SLOTS,
 			       sizeof(struct ferry_app_slot_stats), false);
+	/* Optional: stats without it only lack the lb upstream lines. */
+	if (!err && cmd == CMD_STATS &&
+	    open_pin(c, &c->lb_upstreams, FERRY_PIN_LB_UPSTREAMS,
+		     sizeof(struct ferry_lb_upstream_stats), true))
+		c->lb_upstreams.fd = -1;
 	return err;
 }
 
@@ -1595,6 +1723,7 @@ static void ctl_init(struct ctl *c)
 	c->flow_info.fd = c->flow_stats.fd = c->fwd_stats.fd = -1;
 	c->svc_info.fd = c->svc_stats.fd = c->queue_stats.fd = c->rules.fd = -1;
 	c->app_slots.fd = -1;
+	c->lb_upstreams.fd = -1;
 }
 
 int ferryctl_prometheus(const char *pin_path, FILE *out)

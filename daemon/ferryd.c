@@ -38,6 +38,7 @@
 #include "service.h"
 #include "steer.h"
 #include "svc_app.h"
+#include "svc_lb.h"
 #include "svc_loader.h"
 #include "queues.h"
 #include "reload.h"
@@ -192,6 +193,53 @@ static int publish_app_slots(struct ferry_daemon *d)
 	return err;
 }
 
+/*
+ * lb's upstreams by address (the first lb of each flow's chain), for
+ * ferryctl stats; the entries of flows that no longer have one are cleared.
+ */
+static int publish_lb_upstreams(struct ferry_daemon *d)
+{
+	static uint64_t published; /* flow ids with entries from the last time */
+	int fd = steer__lb_upstreams_fd(d->steer), err = 0;
+	uint64_t now = 0;
+
+	if (fd < 0)
+		return -EINVAL;
+	for (int f = 0; f < d->nr_flows && f < FERRY_MAX_FLOWS; f++) {
+		struct ferry_lb_upstream_stats st[FERRY_LB_MAX_UPSTREAMS] = {};
+
+		for (int pos = 0; pos < d->flows[f].nr; pos++) {
+			if (!svc_lb__is_lb(d->flows[f].ops[pos]))
+				continue;
+			svc_lb__upstreams(d->flows[f].conf[pos], st);
+			now |= 1ull << f;
+			break;
+		}
+		if (!(now >> f & 1) && !(published >> f & 1))
+			continue;
+		for (__u32 i = 0; i < FERRY_LB_MAX_UPSTREAMS; i++) {
+			__u32 key = (__u32)f * FERRY_LB_MAX_UPSTREAMS + i;
+
+			if (bpf_map_update_elem(fd, &key, &st[i], BPF_ANY))
+				err = -errno;
+		}
+	}
+	for (int f = d->nr_flows; f < FERRY_MAX_FLOWS; f++) {
+		struct ferry_lb_upstream_stats none = {};
+
+		if (!(published >> f & 1))
+			continue;
+		for (__u32 i = 0; i < FERRY_LB_MAX_UPSTREAMS; i++) {
+			__u32 key = (__u32)f * FERRY_LB_MAX_UPSTREAMS + i;
+
+			if (bpf_map_update_elem(fd, &key, &none, BPF_ANY))
+				err = -errno;
+		}
+	}
+	published = now;
+	return err;
+}
+
 _Static_assert(CFG_MAX_IFACES == FERRY_MAX_IFACES, "ferry_queue_stats has a slot per interface");
 
 /*
@@ -262,6 +310,7 @@ static int publish_stats(struct ferry_daemon *d)
 	free(vals);
 	err = publish_queue_stats(d) ?: err;
 	err = publish_app_slots(d) ?: err;
+	err = publish_lb_upstreams(d) ?: err;
 	return publish_svc_stats(d, ncpus) ?: err;
 }
 

@@ -21,6 +21,13 @@
  *    and keep sending to the old upstream), and it gets a new flow id.  New
  *    ids are ones neither config uses, so a flow's counters never carry over
  *    to another; only when none is left is a freed id reused.
+ *    Except an updated flow: one whose only change is the arguments of
+ *    services that take new ones in place (lb: weights, upstreams added or
+ *    removed, health settings; updatable()).  It gets a new chain, started
+ *    like a changed flow's, but keeps its flow id, its counters and its
+ *    sessions (each names its upstream by address, which is all the new
+ *    chain needs), except the sessions to an upstream the new arguments no
+ *    longer list: their replies lose their rule, so they are removed.
  *
  * 3. XDP rule table, without a moment at which a packet of an unchanged flow
  *    finds no rule (ferry_rules is scanned until the first disabled slot, and
@@ -84,6 +91,7 @@
 #include "queues.h"
 #include "reload.h"
 #include "steer.h"
+#include "svc_lb.h"
 #include "svc_loader.h"
 #include "worker.h"
 
@@ -152,6 +160,15 @@ static int check_static(const struct ferry_config *old, const struct ferry_confi
 	return errs->count != before ? -EINVAL : 0;
 }
 
+/* The services whose new arguments an updated flow takes in place (see the top). */
+static bool updatable(const struct cfg_flow *f, uint32_t services)
+{
+	for (int i = 0; i < f->nr_services; i++)
+		if ((services >> i & 1) && strcmp(f->services[i].name, "lb"))
+			return false;
+	return true;
+}
+
 static int free_id(uint64_t taken)
 {
 	for (int id = 0; id < CFG_MAX_FLOWS; id++)
@@ -175,29 +192,38 @@ int reload__plan(const struct ferry_config *old, const uint32_t old_id[CFG_MAX_F
 	plan->nr_flows = new->nr_flows;
 	for (int i = 0; i < new->nr_flows; i++) {
 		for (int j = 0; j < old->nr_flows; j++) {
+			uint32_t differ;
+
 			if (strcmp(new->flows[i].name, old->flows[j].name))
 				continue;
 			if (config__flow_equal(&old->flows[j], &new->flows[i])) {
 				plan->unchanged[i] = true;
 				plan->new_id[i] = old_id[j];
 				plan->keep_mask |= 1ull << old_id[j];
+			} else if (config__flow_args_differ(&old->flows[j], &new->flows[i],
+							    &differ) &&
+				   updatable(&new->flows[i], differ)) {
+				plan->updated[i] = true;
+				plan->new_id[i] = old_id[j];
+				plan->update_mask |= 1ull << old_id[j];
+				plan->updated_count++;
 			} else {
 				plan->changed++;
 			}
 			break;
 		}
 	}
-	plan->drop_mask = old_mask & ~plan->keep_mask;
+	plan->drop_mask = old_mask & ~plan->keep_mask & ~plan->update_mask;
 	/* Prefer ids neither generation uses: counters never pass to another flow. */
 	taken = old_mask | plan->keep_mask;
 	for (int i = 0; i < new->nr_flows; i++) {
 		int id;
 
-		if (plan->unchanged[i])
+		if (plan->unchanged[i] || plan->updated[i])
 			continue;
 		id = free_id(taken);
 		if (id < 0)
-			id = free_id(plan->keep_mask | plan->add_mask);
+			id = free_id(plan->keep_mask | plan->update_mask | plan->add_mask);
 		if (id < 0)
 			return -ENOSPC; /* more than CFG_MAX_FLOWS flows: the config refuses that */
 		plan->new_id[i] = (uint32_t)id;
@@ -209,8 +235,8 @@ int reload__plan(const struct ferry_config *old, const uint32_t old_id[CFG_MAX_F
 			plan->nr_ids = plan->new_id[i] + 1;
 		plan->unchanged_count += plan->unchanged[i];
 	}
-	plan->added = new->nr_flows - plan->unchanged_count - plan->changed;
-	plan->removed = old->nr_flows - plan->unchanged_count - plan->changed;
+	plan->added = new->nr_flows - plan->unchanged_count - plan->changed - plan->updated_count;
+	plan->removed = old->nr_flows - plan->unchanged_count - plan->changed - plan->updated_count;
 	return 0;
 }
 
@@ -269,6 +295,11 @@ void reload__describe(const struct ferry_config *old, const struct ferry_config 
 
 		if (!was)
 			reload_report__printf(r, "added %s\n", new->flows[i].name);
+		else if (plan->updated[i])
+			reload_report__printf(r, "updated %s in place: %s; its sessions stay\n",
+					      new->flows[i].name,
+					      config__flow_change(was, &new->flows[i], buf,
+								  sizeof(buf)) ?: "its services");
 		else if (!plan->unchanged[i])
 			reload_report__printf(r, "changed %s: %s\n", new->flows[i].name,
 					      config__flow_change(was, &new->flows[i], buf,
@@ -351,6 +382,11 @@ static int build_rules(struct ferry_daemon *d, struct ferry_daemon *nd,
 			}
 			continue;
 		}
+		/* An updated lb knows at once which of its upstreams are down. */
+		for (int s = 0; plan->updated[f] && s < ch->nr; s++)
+			if (svc_lb__is_lb(ch->ops[s]) && d->flows[plan->new_id[f]].nr > s &&
+			    d->flows[plan->new_id[f]].ops[s] == ch->ops[s])
+				svc_lb__adopt(ch->conf[s], d->flows[plan->new_id[f]].conf[s]);
 		err = ferry_daemon__add_client_rule(nd, &nd->cfg.flows[f].match, plan->new_id[f]);
 		if (err) {
 			refuse(rep, "flow '%s': cannot add its rule: %s", ch->fc.flow->name,
@@ -534,7 +570,7 @@ static int init_states(struct ferry_daemon *d, struct ferry_daemon *nd,
 		for (int id = 0; id < CFG_MAX_FLOWS; id++) {
 			const struct flow_chain *ch = &nd->flows[id];
 
-			if (!(plan->add_mask >> id & 1))
+			if (!((plan->add_mask | plan->update_mask) >> id & 1))
 				continue;
 			for (int s = 0; s < ch->nr; s++) {
 				int err;
@@ -558,6 +594,19 @@ static int init_states(struct ferry_daemon *d, struct ferry_daemon *nd,
 	return 0;
 }
 
+/* A session of an updated flow to an upstream its new lb does not list. */
+static bool upstream_gone(const struct nat_session *s, void *arg)
+{
+	const struct ferry_daemon *nd = arg;
+	const struct flow_chain *ch = &nd->flows[s->flow_id];
+
+	for (int pos = 0; pos < ch->nr; pos++)
+		if (svc_lb__is_lb(ch->ops[pos]))
+			return !svc_lb__has_upstream(ch->conf[pos], &s->upstream.daddr,
+						     s->upstream.dport);
+	return false;
+}
+
 /* Everything here cannot fail: the workers are parked. */
 static uint32_t swap(struct ferry_daemon *d, struct ferry_daemon *nd,
 		     const struct reload_plan *plan, void ***st, struct flow_chain *dead)
@@ -571,7 +620,7 @@ static uint32_t swap(struct ferry_daemon *d, struct ferry_daemon *nd,
 		for (int id = 0; id < CFG_MAX_FLOWS; id++) {
 			const struct flow_chain *ch = &d->flows[id];
 
-			if (plan->drop_mask >> id & 1) {
+			if ((plan->drop_mask | plan->update_mask) >> id & 1) {
 				for (int s = 0; s < ch->nr; s++)
 					if (ch->ops[s]->worker_destroy && w->svc_state[id][s])
 						ch->ops[s]->worker_destroy(ch->conf[s],
@@ -582,19 +631,31 @@ static uint32_t swap(struct ferry_daemon *d, struct ferry_daemon *nd,
 				memset(&w->flow_stats[id], 0, sizeof(w->flow_stats[id]));
 				memset(w->svc_stats[id], 0, sizeof(w->svc_stats[id]));
 			}
-			if (plan->add_mask >> id & 1)
+			if ((plan->add_mask | plan->update_mask) >> id & 1)
 				memcpy(w->svc_state[id], &st[i][id * CFG_MAX_SERVICES],
 				       sizeof(w->svc_state[id]));
 		}
 		if (plan->drop_mask)
 			sessions += nat_table__remove_flows(w->nat, plan->drop_mask);
+		if (plan->update_mask)
+			sessions += nat_table__remove_if(w->nat, plan->update_mask, upstream_gone,
+							 nd);
+	}
+	/* An updated lb's per-upstream session counts go on (its old states are gone by now). */
+	for (int id = 0; id < CFG_MAX_FLOWS; id++) {
+		if (!(plan->update_mask >> id & 1))
+			continue;
+		for (int s = 0; s < nd->flows[id].nr && s < d->flows[id].nr; s++)
+			if (svc_lb__is_lb(nd->flows[id].ops[s]) &&
+			    d->flows[id].ops[s] == nd->flows[id].ops[s])
+				svc_lb__carry_sessions(nd->flows[id].conf[s], d->flows[id].conf[s]);
 	}
 	/* Their fast-path entries went with their sessions: count from here. */
 	for (int id = 0; id < CFG_MAX_FLOWS; id++)
 		if (reset >> id & 1)
 			offload__rebase(d, (uint32_t)id);
 	for (int id = 0; id < CFG_MAX_FLOWS; id++) {
-		if (plan->drop_mask >> id & 1)
+		if ((plan->drop_mask | plan->update_mask) >> id & 1)
 			dead[id] = d->flows[id];
 		if (plan->keep_mask >> id & 1)
 			nd->flows[id] = d->flows[id];
@@ -748,13 +809,13 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level,
 	if (dry_run) {
 		reload_report__printf(rep,
 				      "dry run: %d flow%s would be added, %d changed, %d removed, "
-				      "%d unchanged; nothing applied\n",
+				      "%d unchanged, %d updated in place; nothing applied\n",
 				      plan.added, plural(plan.added), plan.changed, plan.removed,
-				      plan.unchanged_count);
+				      plan.unchanged_count, plan.updated_count);
 		pr_info("reload: dry run: %d flow%s would be added, %d changed, %d removed, %d "
-			"unchanged",
+			"unchanged, %d updated in place",
 			plan.added, plural(plan.added), plan.changed, plan.removed,
-			plan.unchanged_count);
+			plan.unchanged_count, plan.updated_count);
 		goto out_destroy_staged;
 	}
 	/* Unchanged flows keep their running chain: this copy only validated. */
@@ -814,15 +875,18 @@ int reload__run(struct ferry_daemon *d, const char *file, bool keep_log_level,
 	if (!keep_log_level && d->cfg.log_level[0] &&
 	    !log__parse_level(d->cfg.log_level, &level))
 		log__set_level(level);
-	pr_info("reload: %d flow%s added, %d changed, %d removed, %d unchanged; %u session%s of "
-		"changed and removed flows closed",
+	/* The closed sessions include those of upstreams that updated flows dropped. */
+	pr_info("reload: %d flow%s added, %d changed, %d removed, %d unchanged, %d updated in "
+		"place; %u session%s of changed and removed flows closed",
 		plan.added, plural(plan.added), plan.changed, plan.removed, plan.unchanged_count,
-		sessions, plural((int)sessions));
+		plan.updated_count, sessions, plural((int)sessions));
 	reload_report__printf(rep,
-			      "applied: %d flow%s added, %d changed, %d removed, %d unchanged; %u "
-			      "session%s of changed and removed flows closed\n",
+			      "applied: %d flow%s added, %d changed, %d removed, %d unchanged, "
+			      "%d updated in place; %u session%s of changed and removed flows "
+			      "closed\n",
 			      plan.added, plural(plan.added), plan.changed, plan.removed,
-			      plan.unchanged_count, sessions, plural((int)sessions));
+			      plan.unchanged_count, plan.updated_count, sessions,
+			      plural((int)sessions));
 	err = 0;
 	goto out_free;
 

@@ -18,11 +18,13 @@ struct reload_plan {
 	int nr_flows;                      /* flows of the new config */
 	uint32_t new_id[CFG_MAX_FLOWS];    /* flow id of new flow i */
 	bool unchanged[CFG_MAX_FLOWS];     /* new flow i keeps its running chain */
+	bool updated[CFG_MAX_FLOWS];       /* new flow i: new chain, same id, sessions kept */
 	uint64_t keep_mask;                /* ids of unchanged flows (bit = flow id) */
 	uint64_t drop_mask;                /* ids of flows removed or changed */
 	uint64_t add_mask;                 /* ids of flows added or changed */
+	uint64_t update_mask;              /* ids of flows updated in place (kept sessions) */
 	uint32_t nr_ids;                   /* highest id in use + 1 */
-	int added, changed, removed, unchanged_count;
+	int added, changed, removed, unchanged_count, updated_count;
 };
 
 /*
@@ -31,8 +33,10 @@ struct reload_plan {
  * reported through errs as "changing X needs a restart" and returns
  * -EINVAL.  Otherwise fills `plan`: a flow is unchanged when a flow of the
  * same name has an identical YAML subtree (match, services and their
- * arguments, every other key); it keeps its id.  Added and changed flows get
- * ids no flow of either config uses, when there are any left.
+ * arguments, every other key); it keeps its id.  A flow whose only changes
+ * are the arguments of services that take new ones in place (lb) is updated:
+ * it keeps its id and sessions, and gets a new chain.  Added and changed
+ * flows get ids no flow of either config uses, when there are any left.
  */
 int reload__plan(const struct ferry_config *old, const uint32_t old_id[CFG_MAX_FLOWS],
 		 const struct ferry_config *new, struct reload_plan *plan, struct cfg_errors *errs);

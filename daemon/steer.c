@@ -49,6 +49,7 @@ enum steer_shared_map {
 	SHARED_SVC_STATS,
 	SHARED_SVC_INFO,
 	SHARED_APP_SLOTS,
+	SHARED_LB_UPSTREAMS,
 	SHARED_QUEUE_STATS,
 	SHARED_SESSIONS,
 	SHARED_SESS_STATS,
@@ -68,6 +69,7 @@ static const char *const shared_pin_names[SHARED__MAX] = {
 	[SHARED_SVC_STATS] = FERRY_PIN_SVC_STATS,
 	[SHARED_SVC_INFO] = FERRY_PIN_SVC_INFO,
 	[SHARED_APP_SLOTS] = FERRY_PIN_APP_SLOTS,
+	[SHARED_LB_UPSTREAMS] = FERRY_PIN_LB_UPSTREAMS,
 	[SHARED_QUEUE_STATS] = FERRY_PIN_QUEUE_STATS,
 	[SHARED_SESSIONS] = FERRY_PIN_SESSIONS,
 	[SHARED_SESS_STATS] = FERRY_PIN_SESS_STATS,
@@ -153,6 +155,8 @@ static struct bpf_map *shared_map(struct ferry_steer_bpf *skel, enum steer_share
 		return skel->maps.ferry_svc_info;
 	case SHARED_APP_SLOTS:
 		return skel->maps.ferry_app_slots;
+	case SHARED_LB_UPSTREAMS:
+		return skel->maps.ferry_lb_upstreams;
 	case SHARED_QUEUE_STATS:
 		return skel->maps.ferry_queue_stats;
 	case SHARED_SESSIONS:
@@ -372,7 +376,7 @@ static bool is_ferry_pin(const char *name)
 		FERRY_PIN_SVC_STATS, FERRY_PIN_SVC_INFO,  FERRY_PIN_QUEUE_STATS,
 		FERRY_PIN_SESSIONS,  FERRY_PIN_SESS_STATS, FERRY_PIN_TX_PORTS,
 		FERRY_PIN_RL_PARAMS, FERRY_PIN_RL_FLOW,    FERRY_PIN_RL_SOURCES,
-		FERRY_PIN_APP_SLOTS, FERRY_PIN_HEALTH,
+		FERRY_PIN_APP_SLOTS, FERRY_PIN_HEALTH, FERRY_PIN_LB_UPSTREAMS,
 	};
 	const size_t plen = strlen(FERRY_PIN_XDP_STATS "_");
 
@@ -1240,6 +1244,11 @@ int steer__svc_stats_fd(struct steer *s)
 int steer__app_slots_fd(struct steer *s)
 {
 	return shared_fd(s, SHARED_APP_SLOTS);
+}
+
+int steer__lb_upstreams_fd(struct steer *s)
+{
+	return shared_fd(s, SHARED_LB_UPSTREAMS);
 }
 
 int steer__queue_stats_fd(struct steer *s)

@@ -66,6 +66,8 @@ int steer__fwd_stats_fd(struct steer *s);
 int steer__svc_stats_fd(struct steer *s);
 /* ferry_app_slots (ferry_shared.h): the flows' app slots, for ferryctl apps. */
 int steer__app_slots_fd(struct steer *s);
+/* ferry_lb_upstreams (ferry_shared.h): lb's upstreams by address, for ferryctl stats. */
+int steer__lb_upstreams_fd(struct steer *s);
 /* The struct ferry_queue_stats map (key port * FERRY_MAX_QUEUES + queue). */
 int steer__queue_stats_fd(struct steer *s);
 /* The struct ferry_health map (one entry), for ferryctl health. */

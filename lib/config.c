@@ -2170,6 +2170,28 @@ const char *config__flow_change(const struct cfg_flow *a, const struct cfg_flow 
 	return strcmp(a->name, b->name) ? "name" : NULL;
 }
 
+/* Only some services' arguments differ: see config.h. */
+bool config__flow_args_differ(const struct cfg_flow *a, const struct cfg_flow *b,
+			      uint32_t *services)
+{
+	const struct cfg_match *ma = &a->match, *mb = &b->match;
+
+	*services = 0;
+	if (strcmp(a->name, b->name) || ma->l4_proto != mb->l4_proto ||
+	    !prefix_equal(&ma->dst, &mb->dst) || !prefix_equal(&ma->src, &mb->src) ||
+	    ma->dport.lo != mb->dport.lo || ma->dport.hi != mb->dport.hi ||
+	    a->on_failure != b->on_failure || a->offload != b->offload ||
+	    a->nr_services != b->nr_services)
+		return false;
+	for (int i = 0; i < a->nr_services; i++) {
+		if (strcmp(a->services[i].name, b->services[i].name))
+			return false;
+		if (!args_equal(a->services[i].args, b->services[i].args))
+			*services |= 1u << i;
+	}
+	return *services != 0;
+}
+
 const struct cfg_flow *config__find_flow(const struct ferry_config *cfg, const char *name)
 {
 	for (int i = 0; i < cfg->nr_flows; i++)

@@ -207,6 +207,15 @@ const char *config__flow_change(const struct cfg_flow *a, const struct cfg_flow 
 				size_t len);
 
 /*
+ * True when the flows differ only in the arguments of some services (bit i
+ * of *services: service i's), everything else as config__flow_equal() sees
+ * it equal: for reload, which updates such a flow in place when every one
+ * of those services can take new arguments without losing its sessions.
+ */
+bool config__flow_args_differ(const struct cfg_flow *a, const struct cfg_flow *b,
+			      uint32_t *services);
+
+/*
  * At start, in ferryd's network namespace: nat.ports must not overlap the
  * host's local port range (the file `local_range_path`, normally
  * /proc/sys/net/ipv4/ip_local_port_range) nor contain a port a socket of the

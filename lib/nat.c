@@ -704,6 +704,23 @@ uint32_t nat_table__remove_flows(struct nat_table *t, uint64_t flow_mask)
 	return removed;
 }
 
+uint32_t nat_table__remove_if(struct nat_table *t, uint64_t flow_mask,
+			      bool (*gone)(const struct nat_session *s, void *arg), void *arg)
+{
+	uint32_t removed = 0;
+
+	for (uint32_t slot = 0; slot < t->capacity && t->count; slot++) {
+		struct nat_session *s = &t->sessions[slot];
+
+		if (!t->in_use[slot] || s->flow_id >= 64 || !(flow_mask >> s->flow_id & 1) ||
+		    !gone(s, arg))
+			continue;
+		nat_table__remove(t, s);
+		removed++;
+	}
+	return removed;
+}
+
 void nat_tuple_from_pkt(struct nat_tuple *t, const struct pkt_info *pi)
 {
 	t->saddr = pi->saddr;

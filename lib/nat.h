@@ -176,6 +176,9 @@ uint32_t nat_table__expire(struct nat_table *t, uint64_t now_ns, uint64_t timeou
  * the packet path.  Returns how many were removed.
  */
 uint32_t nat_table__remove_flows(struct nat_table *t, uint64_t flow_mask);
+/* The sessions of the flows in flow_mask for which gone() is true (reload's updated flows). */
+uint32_t nat_table__remove_if(struct nat_table *t, uint64_t flow_mask,
+			      bool (*gone)(const struct nat_session *s, void *arg), void *arg);
 
 /*
  * Guards against a flood of new tuples (spoofed sources), as a conntrack has.

@@ -59,4 +59,23 @@ static inline uint32_t maglev_slot(uint64_t hash, uint32_t size)
 	return (uint32_t)(hash % size);
 }
 
+/*
+ * The backend of `slot` when it is in `usable` (bit i: backend i; indexes
+ * below 64), else that of the next slot, in table order and wrapping, whose
+ * backend is: a fallback that leaves every slot of a usable backend as it
+ * is, so only the unusable ones' flows move.  `usable` must name a backend
+ * of the table; if it names none, table[slot] after one pass.
+ */
+static inline uint8_t maglev_pick_usable(const uint8_t *table, uint32_t size, uint32_t slot,
+					 uint64_t usable)
+{
+	for (uint32_t n = 0, s = slot; n < size; n++) {
+		if (table[s] < 64 && (usable >> table[s] & 1))
+			return table[s];
+		if (++s == size)
+			s = 0;
+	}
+	return table[slot];
+}
+
 #endif /* FERRY_MAGLEV_H */

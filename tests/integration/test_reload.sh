@@ -125,7 +125,7 @@ out_has() { grep -qE "$1" "$CTL_OUT"; }
 err_has() { grep -qE "$1" "$CTL_ERR"; }
 # The report names exactly these flows in these roles: "added:C changed:B unchanged:A".
 report_is() {
-	[ "$(grep -E '^(added|removed|changed|unchanged) ' "$CTL_OUT" | sed -E 's/^([a-z]+) ([^: ]+).*/\1:\2/' |
+	[ "$(grep -E '^(added|removed|changed|unchanged|updated) ' "$CTL_OUT" | sed -E 's/^([a-z]+) ([^: ]+).*/\1:\2/' |
 		sort | tr '\n' ' ' | sed 's/ $//')" = "$1" ]
 }
 
@@ -179,7 +179,7 @@ check "dry run: exits 0" [ $? = 0 ]
 check "dry run: lists added C, changed B, unchanged A" report_is "added:C changed:B unchanged:A"
 check "dry run: B changed in its forward arguments" out_has "^changed B: services: forward's arguments$"
 check "dry run: says nothing was applied" \
-	out_has "^dry run: 1 flow would be added, 1 changed, 0 removed, 1 unchanged; nothing applied$"
+	out_has "^dry run: 1 flow would be added, 1 changed, 0 removed, 1 unchanged, 0 updated in place; nothing applied$"
 check "dry run: B still forwards to port 7001" b_works 5001 7001
 check "dry run: C is not steered" b_absent 5003
 check "dry run: ferryctl still lists A and B" [ "$(flow_names)" = A,B ]

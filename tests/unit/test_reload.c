@@ -425,6 +425,63 @@ static void test_remove_flow_sessions(void)
 	nat_table__destroy(t);
 }
 
+/*
+ * A flow whose only change is lb's arguments (weights, upstreams, health)
+ * is updated in place: same id, neither dropped nor added; any other
+ * change, or another service's arguments changing with it, is a change.
+ */
+static void test_lb_update_in_place(void)
+{
+	const char *lb_old = "  - name: L\n"
+			     "    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+			     "    services: [{lb: {upstreams: [198.18.2.2:6000, 198.18.2.3:6000]}}]\n";
+	const char *lb_new = "  - name: L\n"
+			     "    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+			     "    services: [{lb: {upstreams: [{address: 198.18.2.2:6000, weight: 0},"
+			     " 198.18.2.3:6000, 198.18.2.4:6000], health: {type: tcp}}}]\n";
+	const char *lb_moved = "  - name: L\n"
+			       "    match: {protocol: udp, destination: 198.18.1.1, port: 5002}\n"
+			       "    services: [{lb: {upstreams: [198.18.2.2:6000]}}]\n";
+	const char *fl_old = "  - name: L\n"
+			     "    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+			     "    services: [{filter: {deny: [{source: 198.18.0.0/24}]}},"
+			     " {lb: {upstreams: [198.18.2.2:6000]}}]\n";
+	const char *fl_new = "  - name: L\n"
+			     "    match: {protocol: udp, destination: 198.18.1.1, port: 5001}\n"
+			     "    services: [{filter: {deny: [{source: 198.18.0.0/25}]}},"
+			     " {lb: {upstreams: [198.18.2.3:6000]}}]\n";
+	const uint32_t ids[] = { 0, 5 };
+	char o[2048], n[2048];
+	struct reload_plan p;
+
+	snprintf(o, sizeof(o), "%s%s", flow_a, lb_old);
+	snprintf(n, sizeof(n), "%s%s", flow_a, lb_new);
+	CU_ASSERT_EQUAL(plan_of(head, o, ids, head, n, &p), 0);
+	CU_ASSERT_EQUAL(p.updated_count, 1);
+	CU_ASSERT_EQUAL(p.unchanged_count, 1);
+	CU_ASSERT_EQUAL(p.added + p.changed + p.removed, 0);
+	CU_ASSERT(p.updated[1] && !p.unchanged[1]);
+	CU_ASSERT_EQUAL(p.new_id[1], 5);
+	CU_ASSERT_EQUAL(p.update_mask, 1ull << 5);
+	CU_ASSERT_EQUAL(p.drop_mask | p.add_mask, 0);
+	CU_ASSERT_EQUAL(p.nr_ids, 6);
+	done();
+
+	snprintf(n, sizeof(n), "%s%s", flow_a, lb_moved);
+	CU_ASSERT_EQUAL(plan_of(head, o, ids, head, n, &p), 0);
+	CU_ASSERT_EQUAL(p.updated_count, 0);
+	CU_ASSERT_EQUAL(p.changed, 1);
+	CU_ASSERT_EQUAL(p.drop_mask, 1ull << 5);
+	done();
+
+	snprintf(o, sizeof(o), "%s%s", flow_a, fl_old);
+	snprintf(n, sizeof(n), "%s%s", flow_a, fl_new);
+	CU_ASSERT_EQUAL(plan_of(head, o, ids, head, n, &p), 0);
+	CU_ASSERT_EQUAL(p.updated_count, 0);
+	CU_ASSERT_EQUAL(p.changed, 1);
+	done();
+}
+
 static CU_TestInfo reload_tests[] = {
     {"identical", test_identical},
     {"same_meaning", test_same_meaning},
@@ -437,6 +494,7 @@ static CU_TestInfo reload_tests[] = {
     {"configured_arguments", test_configured_arguments},
     {"remove_flow_sessions", test_remove_flow_sessions},
     {"report", test_report},
+    {"lb_update_in_place", test_lb_update_in_place},
     CU_TEST_INFO_NULL,
 };
 

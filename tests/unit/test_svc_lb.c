@@ -9,6 +9,12 @@
  * scratch, a flow stays on its upstream (its session, and the same tuple in
  * a fresh instance), replies come back to the client, one reply rule per
  * upstream, per-upstream counters, config errors, frame accounting.
+ * Health and drain: the rise/fall state machine, passive failures folded
+ * into the rounds, Maglev's fallback keeping every usable backend's slots,
+ * a down upstream through the service (sessions stay, new flows go where
+ * the full table puts them unless that is the down one, up again after
+ * rise), weight 0, the per-upstream records by address, `health` errors
+ * at FILE:LINE:COL.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -16,8 +22,10 @@
 #include <string.h>
 
 #include "daemon.h"
+#include "lb_health.h"
 #include "maglev.h"
 #include "svc_harness.h"
+#include "svc_lb.h"
 #include "svc_out.h"
 #include "unit.h"
 #include "worker.h"
@@ -213,7 +221,8 @@ static int upstream_of(const struct svc_out *o)
  * in bursts; checks every packet that leaves and records each flow's
  * upstream and NAT port.
  */
-static void run_flows(struct svc_harness *h, int *up_of, uint16_t *nat_port, uint32_t *per_up)
+static void run_flows_from(struct svc_harness *h, uint16_t sport0, int nflows, int *up_of,
+			   uint16_t *nat_port, uint32_t *per_up)
 {
 	static uint8_t bufs[256][128];
 	const uint8_t *frames[256];
@@ -221,11 +230,11 @@ static void run_flows(struct svc_harness *h, int *up_of, uint16_t *nat_port, uin
 	uint8_t payload[48];
 
 	memset(per_up, 0, 4 * sizeof(*per_up));
-	for (int base = 0; base < FLOWS; base += 256) {
+	for (int base = 0; base < nflows; base += 256) {
 		harness__clear_out(h);
 		for (int i = 0; i < 256; i++) {
 			memset(payload, base + i, sizeof(payload));
-			lens[i] = harness__udp4(bufs[i], "198.18.1.2", (uint16_t)(10000 + base + i),
+			lens[i] = harness__udp4(bufs[i], "198.18.1.2", (uint16_t)(sport0 + base + i),
 						"198.18.1.1", 5000, payload, sizeof(payload));
 			frames[i] = bufs[i];
 		}
@@ -249,6 +258,11 @@ static void run_flows(struct svc_harness *h, int *up_of, uint16_t *nat_port, uin
 			per_up[u]++;
 		}
 	}
+}
+
+static void run_flows(struct svc_harness *h, int *up_of, uint16_t *nat_port, uint32_t *per_up)
+{
+	run_flows_from(h, 10000, FLOWS, up_of, nat_port, per_up);
 }
 
 static uint64_t counter(struct svc_harness *h, int i)
@@ -427,8 +441,11 @@ static void test_config_errors(void)
 					   "198.18.2.3:6000], table_size: 199}} ]"));
 	CU_ASSERT_PTR_NULL(harness__create("[ {lb: {upstreams: [198.18.2.2:6000, "
 					   "198.18.2.2:6000]}} ]"));
+	/* Weight 0 drains one; all of them drained leaves nothing to take a session. */
 	CU_ASSERT_PTR_NULL(harness__create("[ {lb: {upstreams: [{address: 198.18.2.2:6000, "
 					   "weight: 0}]}} ]"));
+	CU_ASSERT_PTR_NULL(harness__create("[ {lb: {upstreams: [{address: 198.18.2.2:6000, "
+					   "weight: 0}, {address: 198.18.2.3:6000, weight: 0}]}} ]"));
 	CU_ASSERT_PTR_NULL(harness__create("[ {lb: {upstreams: [{weight: 2}]}} ]"));
 	CU_ASSERT_PTR_NULL(harness__create("[ {lb: {upstreams: [{address: 198.18.2.2:6000, "
 					   "port: 1}]}} ]"));
@@ -437,6 +454,345 @@ static void test_config_errors(void)
 					   "source: 'fd00:2::1'}} ]"));
 	/* Without start() there is no table: worker_init() refuses. */
 	CU_ASSERT_PTR_NULL(harness__create("[ {lb: {upstreams: [198.18.2.2:6000]}} ]"));
+}
+
+/* ---- health and drain ---- */
+
+static void test_health_state_machine(void)
+{
+	struct lb_hc_state s = { .up = true };
+
+	/* fall 3: two failures change nothing, the third marks it down, once. */
+	CU_ASSERT_FALSE(lb_hc_account(&s, false, 2, 3));
+	CU_ASSERT_FALSE(lb_hc_account(&s, false, 2, 3));
+	CU_ASSERT(s.up);
+	CU_ASSERT_TRUE(lb_hc_account(&s, false, 2, 3));
+	CU_ASSERT_FALSE(s.up);
+	CU_ASSERT_FALSE(lb_hc_account(&s, false, 2, 3));
+	/* rise 2, in a row: a failure between two successes starts over. */
+	CU_ASSERT_FALSE(lb_hc_account(&s, true, 2, 3));
+	CU_ASSERT_FALSE(lb_hc_account(&s, false, 2, 3));
+	CU_ASSERT_FALSE(lb_hc_account(&s, true, 2, 3));
+	CU_ASSERT_FALSE(s.up);
+	CU_ASSERT_TRUE(lb_hc_account(&s, true, 2, 3));
+	CU_ASSERT(s.up);
+	CU_ASSERT_FALSE(lb_hc_account(&s, true, 2, 3));
+	/* A success between failures while up starts the count again too. */
+	CU_ASSERT_FALSE(lb_hc_account(&s, false, 2, 3));
+	CU_ASSERT_FALSE(lb_hc_account(&s, false, 2, 3));
+	CU_ASSERT_FALSE(lb_hc_account(&s, true, 2, 3));
+	CU_ASSERT_FALSE(lb_hc_account(&s, false, 2, 3));
+	CU_ASSERT_FALSE(lb_hc_account(&s, false, 2, 3));
+	CU_ASSERT(s.up);
+	/* rise 1, fall 1: every round decides. */
+	CU_ASSERT_TRUE(lb_hc_account(&s, false, 1, 1));
+	CU_ASSERT_TRUE(lb_hc_account(&s, true, 1, 1));
+}
+
+/*
+ * Passive failures the workers count fail their upstream's round even when
+ * its probe answered; counts of a worker that went away never go negative.
+ */
+static void test_passive_folding(void)
+{
+	struct lb_wcount w1 = {}, w2 = {};
+	struct lb_checker *k = calloc(1, sizeof(*k));
+
+	CU_ASSERT_PTR_NOT_NULL_FATAL(k);
+	lb_checker__init(k);
+	k->nr = 2;
+	k->family = AF_INET;
+	k->hc.rise = 1;
+	k->hc.fall = 2;
+	lb_checker__add_worker(k, &w1);
+	lb_checker__add_worker(k, &w2);
+	lb_count(&w1.passive[1]);
+	lb_checker__round(k, 0x3);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask), 0x3);
+	lb_count(&w2.passive[1]);
+	lb_count(&w2.passive[1]);
+	lb_checker__round(k, 0x3);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask), 0x1);
+	CU_ASSERT_EQUAL(atomic_load(&k->st[1].passive_failures), 3);
+	CU_ASSERT_EQUAL(atomic_load(&k->st[1].checks_failed), 2);
+	CU_ASSERT_EQUAL(atomic_load(&k->st[0].checks_ok), 2);
+	/* No new ones: the next good probe brings it up (rise 1). */
+	lb_checker__round(k, 0x3);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask), 0x3);
+	/* A worker leaves with its counts: no failure comes of that. */
+	lb_checker__del_worker(k, &w2);
+	lb_checker__round(k, 0x3);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask), 0x3);
+	lb_count(&w1.passive[1]);
+	lb_checker__round(k, 0x3);
+	/* Sums went 3 -> 1 -> 2: the last is a new failure only if counted against 1. */
+	CU_ASSERT_EQUAL(atomic_load(&k->st[1].passive_failures), 4);
+	lb_checker__stop(k);
+	free(k);
+}
+
+/*
+ * With some backends unusable, every slot of a usable one keeps its backend
+ * exactly; the others' slots go to usable ones only, spread over all of them.
+ */
+static void test_maglev_fallback(void)
+{
+	static uint8_t t[M];
+	static const uint64_t downs[] = { 1u << 2, (1u << 2) | (1u << 4), 0x3e };
+	struct maglev_backend b[6];
+
+	backends(b, 6, 300);
+	CU_ASSERT_EQUAL_FATAL(maglev_build(t, M, b, 6), 0);
+	for (size_t d = 0; d < sizeof(downs) / sizeof(downs[0]); d++) {
+		uint64_t usable = 0x3f & ~downs[d];
+		uint32_t got[6] = {}, moved = 0, bad = 0, changed = 0;
+
+		for (uint32_t s = 0; s < M; s++) {
+			uint8_t r = maglev_pick_usable(t, M, s, usable);
+
+			if (!(usable >> r & 1))
+				bad++;
+			if (usable >> t[s] & 1) {
+				changed += r != t[s];
+				continue;
+			}
+			moved++;
+			got[r]++;
+		}
+		CU_ASSERT_EQUAL(bad, 0);
+		CU_ASSERT_EQUAL(changed, 0);
+		/* Each usable backend takes a fair part of what moved (chance: half of it). */
+		for (int i = 0; i < 6; i++)
+			if (usable >> i & 1) {
+				CU_ASSERT(got[i] > moved / (uint32_t)__builtin_popcountll(usable) / 2);
+			}
+	}
+	/* Nothing usable in the table: the slot's own backend. */
+	for (uint32_t s = 0; s < 100; s++)
+		CU_ASSERT_EQUAL(maglev_pick_usable(t, M, s, 1ull << 40), t[s]);
+}
+
+/* The lb conf of a harness's only service. */
+static void *lb_conf(struct svc_harness *h)
+{
+	return harness__worker(h)->d->flows[0].conf[0];
+}
+
+/*
+ * Upstream 1 goes down: existing sessions (to it too) keep their upstream,
+ * new flows go to the others, each to the upstream it would have had with
+ * all of them up unless that was upstream 1; up again after `rise` rounds.
+ */
+static void test_down_upstream(void)
+{
+	static int ref[FLOWS], up1[FLOWS], up2[FLOWS], neu[FLOWS], back[FLOWS];
+	static uint16_t nat[FLOWS];
+	uint32_t per[4], moved_to[4] = {};
+	struct ferry_lb_upstream_stats st[FERRY_LB_MAX_UPSTREAMS];
+	struct svc_harness *h;
+	struct lb_checker *k;
+	/* Six runs in one harness: within the NAT ports of its two egress addresses. */
+	enum { HALF = FLOWS / 2 };
+
+	if (unit_require_root())
+		return;
+	/* Where the flows of ports 20000.. go with all upstreams up. */
+	h = harness__create_net(MATCH4, LB4);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	run_flows_from(h, 20000, HALF, ref, nat, per);
+	harness__destroy(h);
+
+	h = harness__create_net(MATCH4, LB4);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	k = svc_lb__checker(lb_conf(h));
+	/* No `health`: no thread; the test plays the checker with rise 2, fall 3. */
+	CU_ASSERT_FALSE(k->running);
+	k->hc.rise = 2;
+	k->hc.fall = 3;
+	run_flows_from(h, 10000, HALF, up1, nat, per);
+	CU_ASSERT_FATAL(per[1] > 0);
+	for (int r = 0; r < 3; r++) {
+		CU_ASSERT_EQUAL(atomic_load(&k->up_mask) >> 1 & 1, 1);
+		lb_checker__round(k, 0xffff & ~(1u << 1));
+	}
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask) & 0xf, 0xd);
+
+	/* Existing sessions, upstream 1's included, keep their upstream. */
+	run_flows_from(h, 10000, HALF, up2, nat, per);
+	for (int f = 0; f < HALF; f++)
+		CU_ASSERT_EQUAL(up2[f], up1[f]);
+	/* New flows: never upstream 1; the others' flows exactly where they were. */
+	run_flows_from(h, 20000, HALF, neu, nat, per);
+	CU_ASSERT_EQUAL(per[1], 0);
+	for (int f = 0; f < HALF; f++) {
+		if (ref[f] == 1) {
+			moved_to[neu[f]]++;
+			continue;
+		}
+		CU_ASSERT_EQUAL(neu[f], ref[f]);
+	}
+	/* Upstream 1's share spreads over the three others. */
+	CU_ASSERT(moved_to[0] > 0 && moved_to[2] > 0 && moved_to[3] > 0);
+
+	svc_lb__upstreams(lb_conf(h), st);
+	CU_ASSERT_STRING_EQUAL(st[1].address, "198.18.2.3:6000");
+	CU_ASSERT_STRING_EQUAL(st[3].address, "198.18.3.3:6001");
+	CU_ASSERT_EQUAL(st[1].up, 0);
+	CU_ASSERT_EQUAL(st[0].up, 1);
+	CU_ASSERT_EQUAL(st[1].went_down, 1);
+	CU_ASSERT_EQUAL(st[1].checks_failed, 3);
+	CU_ASSERT_EQUAL(st[0].checks_ok, 3);
+	for (int u = 0; u < 4; u++)
+		CU_ASSERT_EQUAL(st[u].sessions, counter(h, u));
+
+	/* Up again after rise good rounds: new flows reach it. */
+	lb_checker__round(k, 0xffff);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask) >> 1 & 1, 0);
+	lb_checker__round(k, 0xffff);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask) >> 1 & 1, 1);
+	run_flows_from(h, 30000, HALF, back, nat, per);
+	CU_ASSERT(per[1] > 0);
+	svc_lb__upstreams(lb_conf(h), st);
+	CU_ASSERT_EQUAL(st[1].went_up, 1);
+
+	/* All down: fail open, by the table. */
+	for (int r = 0; r < 3; r++)
+		lb_checker__round(k, 0);
+	CU_ASSERT_EQUAL(atomic_load(&k->up_mask), 0);
+	run_flows_from(h, 40000, HALF, back, nat, per);
+	CU_ASSERT(per[0] > 0 && per[1] > 0 && per[2] > 0 && per[3] > 0);
+	CU_ASSERT_EQUAL(harness__check_frames(h), 0);
+	harness__destroy(h);
+}
+
+/* weight 0: no new sessions, and the others keep what the full table gives them. */
+static void test_drain_weight0(void)
+{
+	static int ref[FLOWS], got[FLOWS];
+	static uint16_t nat[FLOWS];
+	uint32_t per[4];
+	struct ferry_lb_upstream_stats st[FERRY_LB_MAX_UPSTREAMS] = {};
+	struct svc_harness *h;
+	int moved = 0;
+
+	if (unit_require_root())
+		return;
+	h = harness__create_net(MATCH4, LB4);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	run_flows(h, ref, nat, per);
+	harness__destroy(h);
+	h = harness__create_net(MATCH4, "[ {lb: {upstreams: [{address: 198.18.2.2:6000, weight: "
+					"1}, {address: 198.18.2.3:6000, weight: 0}, "
+					"{address: 198.18.3.2:6000}, {address: 198.18.3.3:6001, "
+					"weight: 1}]}} ]");
+	CU_ASSERT_PTR_NOT_NULL_FATAL(h);
+	run_flows(h, got, nat, per);
+	CU_ASSERT_EQUAL(per[1], 0);
+	for (int f = 0; f < FLOWS; f++) {
+		if (ref[f] == 1)
+			continue;
+		/* Maglev's minimal disruption: close to none of the others' flows move. */
+		moved += got[f] != ref[f];
+	}
+	CU_ASSERT(moved < FLOWS / 20);
+	svc_lb__upstreams(lb_conf(h), st);
+	CU_ASSERT_EQUAL(st[1].weight, 0);
+	CU_ASSERT_EQUAL(st[1].sessions, 0);
+	CU_ASSERT_EQUAL(st[1].configured, 1);
+	CU_ASSERT_EQUAL(st[4].configured, 0);
+	CU_ASSERT_EQUAL(harness__check_frames(h), 0);
+	harness__destroy(h);
+}
+
+static struct ferry_daemon cfg_d;
+
+/* lb's configure() on ARGS (at line 8, column 11 of t.yaml): 0 or -EINVAL, errors in *capture. */
+static int configure_lb(const char *args, char **capture)
+{
+	const struct ferry_service_ops *ops = service__find("lb");
+	struct cfg_errors errs = { .file = "t.yaml" };
+	struct ferry_flow_ctx fc = { .daemon = &cfg_d };
+	char yaml[4096];
+	void *conf = NULL;
+	int err;
+
+	errs.capture = strdup("");
+	snprintf(yaml, sizeof(yaml),
+		 "interfaces:\n"
+		 "  - name: px-c\n"
+		 "flows:\n"
+		 "  - name: f\n"
+		 "    match: {protocol: udp, destination: 198.18.1.1, port: 5000}\n"
+		 "    services:\n"
+		 "      - lb:\n"
+		 "          %s\n",
+		 args);
+	err = config__load_string(&cfg_d.cfg, "t.yaml", yaml, &errs);
+	CU_ASSERT_EQUAL_FATAL(err, 0);
+	fc.flow = &cfg_d.cfg.flows[0];
+	err = ops->configure(&fc, cfg_d.cfg.flows[0].services[0].args, &errs, &conf);
+	if (!err)
+		ops->destroy(conf);
+	config__free(&cfg_d.cfg);
+	*capture = errs.capture;
+	return err;
+}
+
+static void expect_lb_error(const char *args, const char *msg)
+{
+	char *capture = NULL;
+
+	CU_ASSERT_EQUAL(configure_lb(args, &capture), -EINVAL);
+	if (!capture || !strstr(capture, msg)) {
+		fprintf(stderr, "\n  expected: %s\n  captured:\n%s", msg, capture ? capture : "");
+		CU_FAIL("error message");
+	}
+	free(capture);
+}
+
+static void test_health_config(void)
+{
+	char *capture = NULL;
+
+	CU_ASSERT_EQUAL(configure_lb("{upstreams: [198.18.2.2:6000], health: {type: tcp, "
+				     "interval_ms: 200, timeout_ms: 100, rise: 1, fall: 2, port: "
+				     "7000}}",
+				     &capture),
+			0);
+	free(capture);
+	CU_ASSERT_EQUAL(configure_lb("{upstreams: [198.18.2.2:6000], health: {type: udp, send: "
+				     "ping, expect: pong}}",
+				     &capture),
+			0);
+	free(capture);
+	CU_ASSERT_EQUAL(configure_lb("{upstreams: [198.18.2.2:6000], health: {type: exec, "
+				     "command: 'true'}}",
+				     &capture),
+			0);
+	free(capture);
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: {interval_ms: 100}}",
+			"t.yaml:8:50: lb: health: missing key 'type' in health");
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: {type: icmp}}",
+			"t.yaml:8:57: lb: health: type: 'icmp' is not one of tcp, udp, exec");
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: {type: tcp, colour: red}}",
+			"t.yaml:8:70: lb: health: unknown key 'colour' in health");
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: {type: tcp, interval_ms: 10}}",
+			"t.yaml:8:75: value 10 is out of range 50..3600000");
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: {type: tcp, interval_ms: 100, "
+			"timeout_ms: 200}}",
+			"t.yaml:8:50: lb: health: timeout_ms 200 is longer than interval_ms 100");
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: {type: exec}}",
+			"t.yaml:8:50: lb: health: type exec needs a 'command'");
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: {type: tcp, command: x}}",
+			"t.yaml:8:50: lb: health: 'command' is for type exec only");
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: {type: tcp, expect: x}}",
+			"t.yaml:8:50: lb: health: 'send' and 'expect' are for type udp only");
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: {type: udp, rise: 0}}",
+			"t.yaml:8:68: value 0 is out of range 1..100");
+	expect_lb_error("{upstreams: [198.18.2.2:6000], health: tcp}",
+			"t.yaml:8:50: lb: health: expected a mapping with 'type'");
+	expect_lb_error("{upstreams: [{address: 198.18.2.2:6000, weight: 0}]}",
+			"t.yaml:8:11: lb: every upstream has weight 0");
 }
 
 static CU_TestInfo lb_tests[] = {
@@ -451,6 +807,12 @@ static CU_TestInfo lb_tests[] = {
 	{ "replies back to the client", test_reply },
 	{ "weights through the service", test_weights_in_service },
 	{ "config errors", test_config_errors },
+	{ "health state machine: rise and fall", test_health_state_machine },
+	{ "passive failures fail a round", test_passive_folding },
+	{ "maglev fallback keeps the usable ones' slots", test_maglev_fallback },
+	{ "down upstream: sessions stay, new flows elsewhere", test_down_upstream },
+	{ "weight 0 drains", test_drain_weight0 },
+	{ "health config errors", test_health_config },
 	CU_TEST_INFO_NULL,
 };
 
