@@ -188,8 +188,9 @@ def rate_name: if . == 0 then "unpaced" else (. / 1e6 | tostring) + "M" end;
 	else "n/a: the flow counted no packets" end)),
 # The targets of issue 13 (application services): ferry forward with an app
 # slot and app_xor attached (every payload out to the app's process and
-# back) against plain forward (offload auto, as the issue names it; offload
-# off, the path every app packet takes, beside it for reading) and against
+# back) against plain forward (offload auto, as the issue names it, whose
+# established sessions never leave XDP; and offload off, the AF_XDP path
+# every app packet takes, which bounds the app path on a veth) and against
 # the socket relay doing the same XOR in one process, at 64 B; 1400 B
 # ratios for reading; ping-pong p99 through each, idle and loaded (the XOR
 # systems run key 0 there so that sockperf recognises its messages).
@@ -233,7 +234,7 @@ def rate_name: if . == 0 then "unpaced" else (. / 1e6 | tostring) + "M" end;
 	why("throughput"; ["app", "ferry"])),
    row("64 B peak Mpps, ferry forward + app / udp_relay + xor"; r(pk("app"; 64); pk("relayxor"; 64)); ">="; 3;
 	why("throughput"; ["app", "relayxor"])),
-   row("64 B peak Mpps, ferry forward + app / ferry forward (offload: off)"; r(pk("app"; 64); pk("ferryoff"; 64)); ""; 0;
+   row("64 B peak Mpps, ferry forward + app / ferry forward (offload: off)"; r(pk("app"; 64); pk("ferryoff"; 64)); ">="; 0.5;
 	why("throughput"; ["app", "ferryoff"])),
    row("1400 B peak Mpps, ferry forward + app / ferry forward"; r(pk("app"; 1400); pk("ferry"; 1400)); ""; 0;
 	why("throughput"; ["app", "ferry"])),
