@@ -664,6 +664,45 @@ static void test_worker_sleep(void)
 	close(efd);
 }
 
+/*
+ * Detach with packets out: the tick that acknowledges the even generation
+ * leaves no wait registered on the old area, whose memory and eventfd
+ * daemon/control.c frees as soon as every worker has acknowledged (an idle
+ * worker would arm the wait: write FROM_APP's flags in the unmapped area,
+ * poll a closed or reused descriptor).
+ */
+static void test_detach_no_wait(void)
+{
+	struct ferry_worker *w;
+	struct fake_app a;
+	uint64_t g;
+	int efd;
+
+	if (!attach(&a, "{name: t, owner: root}"))
+		return;
+	w = harness__worker(a.h);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CU_ASSERT_FATAL(efd >= 0);
+	a.c->slot.wake_ferry_fd = efd;
+	send_n(a.h, 2, 0);
+	CU_ASSERT_EQUAL(w->nr_waits, 1);
+	g = atomic_load(&a.c->slot.gen) + 1;
+	atomic_store(&a.c->slot.gen, g);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.ack[0]), g);
+	CU_ASSERT_EQUAL(harness__held_frames(a.h), 0);
+	CU_ASSERT_EQUAL(w->nr_waits, 0);
+	/* As reap_pending() does once acknowledged: the area is gone. */
+	a.c->slot.area = NULL;
+	a.c->slot.wake_ferry_fd = -1;
+	/* Detached, nothing out: nothing registered at the next tick either. */
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(w->nr_waits, 0);
+	harness__destroy(a.h);
+	free(a.area);
+	close(efd);
+}
+
 /* The worker's hold budget spent: on_failure, as for a full queue. */
 static void test_hold_budget(void)
 {
@@ -1118,6 +1157,7 @@ static CU_TestInfo app_tests[] = {
 	{ "attached: the worker's hold budget spent takes on_failure", test_hold_budget },
 	{ "attached: need-wakeup, one eventfd write per batch", test_wakeup },
 	{ "attached: the worker sleeps on the application's eventfd", test_worker_sleep },
+	{ "attached: detach with packets out leaves no wait on the old area", test_detach_no_wait },
 	{ "attached: an area header rewritten by the application is not trusted", test_scribbled_header },
 	{ "attached: emit, a new packet with a held packet's headers", test_emit },
 	{ "attached: bad emits counted, no frame for one counted", test_emit_bad },
