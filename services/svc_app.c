@@ -595,10 +595,16 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 	}
 	prod = atomic_load_explicit((_Atomic uint32_t *)&r->producer, memory_order_acquire);
 	n = prod - aw->from_cons;
-	/* More than the ring holds: garbage beyond, read one ring's worth at most. */
+	/*
+	 * More than the ring holds: a corrupt index, which says nothing of
+	 * which descriptors are answers.  Counted once and skipped up to prod
+	 * (below), none read: left behind, the same garbage would be drained
+	 * again at every tick, the worker busy for nothing.  What is out
+	 * takes on_failure at its timeout.
+	 */
 	if (n > c->ring_size) {
 		aw->counters[APP_BAD_DESC]++;
-		n = c->ring_size;
+		n = 0;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		/*
@@ -654,7 +660,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 		aw->out++;
 		pass[np++] = p;
 	}
-	aw->from_cons += n;
+	aw->from_cons = prod;
 	atomic_store_explicit((_Atomic uint32_t *)&r->consumer, aw->from_cons, memory_order_release);
 
 	/*
