@@ -1005,9 +1005,12 @@ static bool admit_client(struct control *c, struct client *cl)
 	return true;
 }
 
+/* At most this many a call: the main loop's other work comes between bursts. */
+#define CONTROL_ACCEPT_BURST 16
+
 static void accept_clients(struct control *c)
 {
-	for (;;) {
+	for (int n = 0; n < CONTROL_ACCEPT_BURST; n++) {
 		socklen_t len = sizeof(struct ucred);
 		struct client *cl;
 		int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
