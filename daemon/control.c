@@ -395,9 +395,13 @@ static void drop_client(struct control *c, int i, const char *why)
 			munmap(cl->area, cl->size);
 			close_fds(cl->fds);
 		}
-	} else if (why) {
+	} else if (why && cl->admin) {
 		pr_info("control socket: pid %d uid %u: %s", (int)cl->cred.pid,
 			(unsigned int)cl->cred.uid, why);
+	} else if (why) {
+		/* Neither attached nor admin: any local user, as often as it connects. */
+		pr_info_ratelimited("control socket: pid %d uid %u: %s", (int)cl->cred.pid,
+				    (unsigned int)cl->cred.uid, why);
 	}
 	if (cl->wait_worker >= 0)
 		c->snaps[cl->wait_worker].owner_fd = -1;

@@ -316,6 +316,28 @@ check "A: one session across all reloads" [ "$(stat_of A .datapath.sessions_crea
 check "A: no drop" [ "$(stat_of A '.datapath.drops | length')" = 0 ]
 "$FERRYCTL" -p "$(pin_dir)" stats || cat "$WORKDIR/stats.json"
 
+# Bad requests from an unprivileged user, one connection after another:
+# each is dropped, the log says so at a bounded rate (10 per 5 s).
+cat >"$WORKDIR/ctl_bad.py" <<'PY'
+import os, socket, sys
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # nobody
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(2)
+    s.connect(sys.argv[1])
+    s.send(b"garbage")
+    try:
+        s.recv(64)  # EOF once ferryd dropped it
+    except OSError:
+        pass
+    s.close()
+PY
+before=$(grep -c "uid 65534: bad request" "$LOG")
+timeout 30 python3 "$WORKDIR/ctl_bad.py" "$SOCK" 60
+bad=$(($(grep -c "uid 65534: bad request" "$LOG") - before))
+log "60 bad requests as nobody: $bad lines in ferryd's log"
+check "60 bad requests as nobody: logged at a bounded rate (1 to 24 lines)" [ "$bad" -ge 1 -a "$bad" -lt 25 ]
+
 # The control socket is every user's: unprivileged users holding as many
 # connections as they can (nobody 100, 19 other uids 8 each, reconnecting
 # what ferryd closes, across ferryd's 5 s drop of connections that do not
