@@ -711,6 +711,7 @@ static void test_worker_sleep(void)
  */
 static void test_detach_no_wait(void)
 {
+	struct worker_wait saved;
 	struct ferry_worker *w;
 	struct fake_app a;
 	uint64_t g;
@@ -723,18 +724,64 @@ static void test_detach_no_wait(void)
 	CU_ASSERT_FATAL(efd >= 0);
 	a.c->slot.wake_ferry_fd = efd;
 	send_n(a.h, 2, 0);
-	CU_ASSERT_EQUAL(w->nr_waits, 1);
+	CU_ASSERT_EQUAL_FATAL(w->nr_waits, 1);
+	saved = w->waits[0];
 	g = atomic_load(&a.c->slot.gen) + 1;
 	atomic_store(&a.c->slot.gen, g);
 	harness__tick(a.h, 1000);
 	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.ack[0]), g);
 	CU_ASSERT_EQUAL(harness__held_frames(a.h), 0);
 	CU_ASSERT_EQUAL(w->nr_waits, 0);
+	/* A registration armed after the ack all the same touches nothing of the area. */
+	a.q->from_app.flags = 0;
+	CU_ASSERT(saved.arm(saved.ctx));
+	CU_ASSERT_EQUAL(a.q->from_app.flags, 0);
 	/* As reap_pending() does once acknowledged: the area is gone. */
 	a.c->slot.area = NULL;
 	a.c->slot.wake_ferry_fd = -1;
 	/* Detached, nothing out: nothing registered at the next tick either. */
 	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(w->nr_waits, 0);
+	harness__destroy(a.h);
+	free(a.area);
+	close(efd);
+}
+
+/*
+ * A detach taken up in a chain run (nothing out): the slot's wait
+ * registrations, would one be left, are dropped before the ack.
+ */
+static void test_detach_forgets_waits(void)
+{
+	struct worker_wait saved;
+	struct ferry_worker *w;
+	struct ferry_app_desc *d;
+	struct fake_app a;
+	uint64_t g;
+	int efd;
+
+	if (!attach(&a, "{name: t, owner: root}"))
+		return;
+	w = harness__worker(a.h);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CU_ASSERT_FATAL(efd >= 0);
+	a.c->slot.wake_ferry_fd = efd;
+	send_n(a.h, 1, 0);
+	CU_ASSERT_EQUAL_FATAL(w->nr_waits, 1);
+	saved = w->waits[0];
+	d = app_next(&a);
+	CU_ASSERT_FATAL(d != NULL);
+	d->verdict = FERRY_APP_PASS;
+	app_return(&a, d);
+	harness__tick(a.h, 1000);
+	CU_ASSERT_EQUAL(harness__nr_out(a.h), 1);
+	CU_ASSERT_EQUAL(w->nr_waits, 0);
+	/* As if registered since: the chain run that takes up the detach must drop it. */
+	w->waits[w->nr_waits++] = saved;
+	g = atomic_load(&a.c->slot.gen) + 1;
+	atomic_store(&a.c->slot.gen, g);
+	send_n(a.h, 1, 1);
+	CU_ASSERT_EQUAL(atomic_load(&a.c->slot.ack[0]), g);
 	CU_ASSERT_EQUAL(w->nr_waits, 0);
 	harness__destroy(a.h);
 	free(a.area);
@@ -1197,6 +1244,7 @@ static CU_TestInfo app_tests[] = {
 	{ "attached: need-wakeup, one eventfd write per batch", test_wakeup },
 	{ "attached: the worker sleeps on the application's eventfd", test_worker_sleep },
 	{ "attached: detach with packets out leaves no wait on the old area", test_detach_no_wait },
+	{ "attached: a detach taken up in a chain run drops the slot's waits first", test_detach_forgets_waits },
 	{ "attached: an area header rewritten by the application is not trusted", test_scribbled_header },
 	{ "attached: emit, a new packet with a held packet's headers", test_emit },
 	{ "attached: bad emits counted, no frame for one counted", test_emit_bad },
