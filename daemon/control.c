@@ -70,6 +70,14 @@
 #define CONTROL_SNAP_TIMEOUT_NS (2000ull * 1000 * 1000)
 /* A reload's report, at most: the messages all fit the socket's buffer at once. */
 #define CONTROL_REPORT_MAX (48 * 1024)
+/*
+ * The socket is every local user's: one must not fill the client table and
+ * lock out ferryctl and the applications.  A uid holds at most this many
+ * connections that have neither attached nor passed the admin check...
+ */
+#define CONTROL_UNAUTH_PER_UID 4
+/* ...and the last slots are kept for root, ferryd's uid and control_group. */
+#define CONTROL_RESERVED 8
 
 static uint64_t mono_ns(void)
 {
@@ -387,9 +395,13 @@ static void drop_client(struct control *c, int i, const char *why)
 			munmap(cl->area, cl->size);
 			close_fds(cl->fds);
 		}
-	} else if (why) {
+	} else if (why && cl->admin) {
 		pr_info("control socket: pid %d uid %u: %s", (int)cl->cred.pid,
 			(unsigned int)cl->cred.uid, why);
+	} else if (why) {
+		/* Neither attached nor admin: any local user, as often as it connects. */
+		pr_info_ratelimited("control socket: pid %d uid %u: %s", (int)cl->cred.pid,
+				    (unsigned int)cl->cred.uid, why);
 	}
 	if (cl->wait_worker >= 0)
 		c->snaps[cl->wait_worker].owner_fd = -1;
@@ -961,9 +973,48 @@ static bool handle_request(struct control *c, int i)
 	return true;
 }
 
+/* Connections of uid that have neither attached nor passed the admin check. */
+static int unauth_of(const struct control *c, uid_t uid)
+{
+	int n = 0;
+
+	for (int i = 0; i < c->nr_clients; i++)
+		n += !c->clients[i].conf && !c->clients[i].admin && c->clients[i].cred.uid == uid;
+	return n;
+}
+
+/*
+ * Whether the new connection cl may take a client slot: root, ferryd's
+ * uid and control_group members may take any; others not the reserved
+ * ones, nor more than their share while not attached.
+ */
+static bool admit_client(struct control *c, struct client *cl)
+{
+	if (is_admin(c, cl->fd, &cl->cred))
+		return true;
+	if (c->nr_clients >= CONTROL_MAX_CLIENTS - CONTROL_RESERVED) {
+		pr_warn_ratelimited("control socket: %d clients: pid %d uid %u refused (the last %d "
+				    "slots are for root, ferryd's user and control_group)",
+				    c->nr_clients, (int)cl->cred.pid, (unsigned int)cl->cred.uid,
+				    CONTROL_RESERVED);
+		return false;
+	}
+	if (unauth_of(c, cl->cred.uid) >= CONTROL_UNAUTH_PER_UID) {
+		pr_warn_ratelimited("control socket: pid %d uid %u refused: %d connections of its "
+				    "uid not attached yet",
+				    (int)cl->cred.pid, (unsigned int)cl->cred.uid,
+				    CONTROL_UNAUTH_PER_UID);
+		return false;
+	}
+	return true;
+}
+
+/* At most this many a call: the main loop's other work comes between bursts. */
+#define CONTROL_ACCEPT_BURST 16
+
 static void accept_clients(struct control *c)
 {
-	for (;;) {
+	for (int n = 0; n < CONTROL_ACCEPT_BURST; n++) {
 		socklen_t len = sizeof(struct ucred);
 		struct client *cl;
 		int fd = accept4(c->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -991,7 +1042,8 @@ static void accept_clients(struct control *c)
 			cl->fds[k] = -1;
 		cl->since_ns = mono_ns();
 		cl->wait_worker = -1;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len)) {
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cl->cred, &len) ||
+		    !admit_client(c, cl)) {
 			close(fd);
 			continue;
 		}

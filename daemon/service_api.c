@@ -193,6 +193,15 @@ void ferry_worker__wait_fd(struct ferry_worker *w, int fd, uint64_t poll_ns,
 	w->nr_waits++;
 }
 
+void ferry_worker__forget_waits(struct ferry_worker *w, void *ctx)
+{
+	for (int i = 0; i < w->nr_waits;)
+		if (w->waits[i].ctx == ctx)
+			w->waits[i] = w->waits[--w->nr_waits];
+		else
+			i++;
+}
+
 int ferry_worker__route_init(struct ferry_worker *w)
 {
 	struct nh_cache_params params;

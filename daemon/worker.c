@@ -192,11 +192,11 @@ static bool arm_waits(struct ferry_worker *w, struct pollfd *fds)
 	return true;
 }
 
-static void idle_wait(struct ferry_worker *w)
+void worker__idle_wait(struct ferry_worker *w)
 {
 	/* The sockets, the park and listing eventfds, the doorbell, the services' waits. */
 	struct pollfd fds[CFG_MAX_IFACES + 3 + WORKER_MAX_WAITS];
-	int nfds = w->nr_ports, nr_waits = w->nr_waits, doorbell = -1;
+	int nfds = w->nr_ports, nr_waits = w->nr_waits, doorbell = -1, snap = -1;
 	bool tx_busy = false;
 	uint64_t timeout_ns;
 	struct timespec ts;
@@ -216,6 +216,7 @@ static void idle_wait(struct ferry_worker *w)
 	}
 	/* Nor a listing's request (ferryctl sessions). */
 	if (atomic_load_explicit(&w->snap_fd, memory_order_relaxed) >= 0) {
+		snap = nfds;
 		fds[nfds].fd = atomic_load_explicit(&w->snap_fd, memory_order_relaxed);
 		fds[nfds].events = POLLIN;
 		fds[nfds].revents = 0;
@@ -246,6 +247,21 @@ static void idle_wait(struct ferry_worker *w)
 	ppoll(fds, (nfds_t)(nfds + nr_waits), &ts, NULL);
 	if (w->handoff)
 		handoff__awake(w->handoff, w->id, fds[doorbell].revents & POLLIN);
+	/*
+	 * The listing's doorbell is emptied here too, not only when a request
+	 * is served: the main thread publishes snap_req before it writes, so a
+	 * busy worker may serve the request (its read finding nothing) before
+	 * the write lands, and a doorbell left full would end every idle wait
+	 * at once.  A request pending is still served at the loop's top.
+	 * ferryd's own eventfd, EFD_NONBLOCK: a plain read never blocks.
+	 */
+	if (snap >= 0 && (fds[snap].revents & POLLIN)) {
+		uint64_t v;
+
+		if (read(fds[snap].fd, &v, sizeof(v)) < 0) {
+			/* EAGAIN: served and emptied meanwhile; nothing is lost either way. */
+		}
+	}
 	for (int i = nfds; i < nfds + nr_waits; i++) {
 		if (!fds[i].revents)
 			continue;
@@ -259,7 +275,7 @@ static void idle_wait(struct ferry_worker *w)
 /*
  * coalesce_usecs: the rings just ran dry after a loop that received a
  * small burst, so packets are trickling in.  Waking at the next of them
- * (idle_wait()) would run the loop, its syscalls and two context switches
+ * (worker__idle_wait()) would run the loop, its syscalls and two context switches
  * for a packet or two; sleeping a fixed short while lets the kernel gather
  * a batch first, as a NIC's adaptive interrupt coalescing does.  Only after
  * small bursts: the first packet after a quiet spell is taken at once, and
@@ -373,7 +389,7 @@ static void *worker__run(void *arg)
 			if (w->coalesce_ns && w->small_bursts)
 				nap(w);
 			else
-				idle_wait(w);
+				worker__idle_wait(w);
 			w->small_bursts = false;
 		} else if (w->poll_mode == PORT_POLL_SPIN) {
 			cpu_relax();

@@ -143,6 +143,13 @@ static inline uint32_t worker__hold_budget(uint32_t frames, uint32_t ring_size, 
 }
 
 /*
+ * One idle sleep of the worker loop (interrupt mode): on its sockets, the
+ * park and listing eventfds, the hand-off doorbell and the services' waits,
+ * bounded by their deadlines.  Exported for the unit tests.
+ */
+void worker__idle_wait(struct ferry_worker *w);
+
+/*
  * daemon/rx.c: admission, classification and hand-off.  The worker loop
  * calls worker__rx() per port and worker__take_handoffs(); the unit harness
  * and the fuzzers drive the same functions below it.

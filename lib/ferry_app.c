@@ -407,6 +407,16 @@ int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *
 	 */
 	if (!(fcntl(fds[0], F_GET_SEALS) & F_SEAL_SHRINK))
 		(void)fcntl(fds[0], F_ADD_SEALS, F_SEAL_SHRINK);
+	/*
+	 * Again, now that it can no longer shrink (when sealed): the file may
+	 * have been cut short between the first look and the seal.
+	 */
+	if (fstat(fds[0], &st) || (uint64_t)st.st_size < reply.area_size) {
+		set_err(err, errlen, "the area memfd shrank below %llu bytes",
+			(unsigned long long)reply.area_size);
+		ret = -EPROTO;
+		goto close_fds;
+	}
 	if (!is_fifo(fds[1]) || !is_eventfd(fds[2])) {
 		set_err(err, errlen, "the wake-up descriptors are not a pipe and an eventfd");
 		ret = -EPROTO;
@@ -489,7 +499,20 @@ static unsigned int take_queue(struct ferry_app *a, unsigned int qi, struct ferr
 	uint32_t i;
 
 	for (i = 0; i < ready && got < max; i++) {
-		struct ferry_app_desc d = q->to_desc[(q->to_cons + i) & q->to_mask];
+		/*
+		 * Each field loaded once into our copy: ferryd's memory is shared,
+		 * and a plain struct copy lets the compiler load a field again
+		 * after its check (a value checked is then not the value used).
+		 */
+		const struct ferry_app_desc *sd = &q->to_desc[(q->to_cons + i) & q->to_mask];
+		struct ferry_app_desc d = {
+			.frame = __atomic_load_n(&sd->frame, __ATOMIC_RELAXED),
+			.len = __atomic_load_n(&sd->len, __ATOMIC_RELAXED),
+			.cap = __atomic_load_n(&sd->cap, __ATOMIC_RELAXED),
+			.cookie = __atomic_load_n(&sd->cookie, __ATOMIC_RELAXED),
+			.verdict = __atomic_load_n(&sd->verdict, __ATOMIC_RELAXED),
+			.pad = __atomic_load_n(&sd->pad, __ATOMIC_RELAXED),
+		};
 
 		if (d.frame >= q->nr_frames || d.cap > q->frame_size || d.len > d.cap) {
 			a->bad_descs++;

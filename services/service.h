@@ -164,5 +164,11 @@ int ferry_worker__copy_held(struct ferry_worker *w, const struct ferry_pkt *from
  */
 void ferry_worker__wait_fd(struct ferry_worker *w, int fd, uint64_t poll_ns,
 			   bool (*arm)(void *ctx), void *ctx);
+/*
+ * Drops ctx's ferry_worker__wait_fd() registrations before the next tick:
+ * for a service about to tell another thread that fd, or what arm(ctx)
+ * touches, may go away (an app slot acknowledging a detach).
+ */
+void ferry_worker__forget_waits(struct ferry_worker *w, void *ctx);
 
 #endif /* FERRY_SERVICE_H */

@@ -414,6 +414,11 @@ static void app_follow(struct svc_app_conf *c, struct app_worker *aw, uint64_t g
 		aw->attached = true;
 	}
 	aw->gen = g;
+	/*
+	 * The ack lets daemon/control.c unmap the old area and close its
+	 * eventfd: no registration of ours may point at them after it.
+	 */
+	ferry_worker__forget_waits(aw->w, aw);
 	atomic_store_explicit(&c->slot.ack[aw->id], g, memory_order_release);
 }
 
@@ -480,8 +485,12 @@ static bool app_send(const struct svc_app_conf *c, struct app_worker *aw, struct
 static bool app_arm(void *ctx)
 {
 	struct app_worker *aw = ctx;
-	_Atomic uint32_t *flags = (_Atomic uint32_t *)&aw->q->from_app.flags;
+	_Atomic uint32_t *flags;
 
+	/* Detached: the area may be unmapped already; nothing to ask for. */
+	if (!aw->attached)
+		return true;
+	flags = (_Atomic uint32_t *)&aw->q->from_app.flags;
 	atomic_store_explicit(flags, FERRY_APP_RING_NEED_WAKEUP, memory_order_relaxed);
 	aw->armed = true;
 	/*
@@ -586,10 +595,16 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 	}
 	prod = atomic_load_explicit((_Atomic uint32_t *)&r->producer, memory_order_acquire);
 	n = prod - aw->from_cons;
-	/* More than the ring holds: garbage beyond, read one ring's worth at most. */
+	/*
+	 * More than the ring holds: a corrupt index, which says nothing of
+	 * which descriptors are answers.  Counted once and skipped up to prod
+	 * (below), none read: left behind, the same garbage would be drained
+	 * again at every tick, the worker busy for nothing.  What is out
+	 * takes on_failure at its timeout.
+	 */
 	if (n > c->ring_size) {
 		aw->counters[APP_BAD_DESC]++;
-		n = c->ring_size;
+		n = 0;
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		/*
@@ -645,7 +660,7 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 		aw->out++;
 		pass[np++] = p;
 	}
-	aw->from_cons += n;
+	aw->from_cons = prod;
 	atomic_store_explicit((_Atomic uint32_t *)&r->consumer, aw->from_cons, memory_order_release);
 
 	/*
@@ -682,8 +697,6 @@ static void app_drain(struct svc_app_conf *c, struct app_worker *aw, uint64_t no
 		}
 	}
 	app_release(c, aw, pass, np, drop, nd);
-	if (aw->nr_out)
-		app_wait(aw, now);
 }
 
 static void app_process(void *conf, void *wstate, struct ferry_worker *w, struct ferry_batch *b)
@@ -747,6 +760,12 @@ static void app_tick(void *conf, void *wstate, struct ferry_worker *w)
 		app_flush(c, aw, true);
 		app_follow(c, aw, g);
 	}
+	/*
+	 * After the generation step, not in app_drain(): a wait registered on
+	 * an area this tick then acknowledges away would outlive the area.
+	 */
+	if (aw->attached && aw->nr_out)
+		app_wait(aw, now);
 	/* For ferryctl apps (daemon/ferryd.c reads them at each publish). */
 	atomic_store_explicit(&c->slot.wstat[aw->id].depth, aw->nr_out, memory_order_relaxed);
 	atomic_store_explicit(&c->slot.wstat[aw->id].rtt_ns, aw->rtt_ns, memory_order_relaxed);

@@ -4,7 +4,8 @@
 # flow B, one reload with an invalid config and one that needs a restart.
 # A must lose no datagram and keep its single session; after each reload B
 # behaves as the new config says (its upstream port), and a refused reload
-# leaves the old config working.
+# leaves the old config working.  Then unprivileged users flooding the
+# control socket do not lock root's ferryctl reload out.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
@@ -314,6 +315,87 @@ check "ferryctl reads the counters" save_stats
 check "A: one session across all reloads" [ "$(stat_of A .datapath.sessions_created)" = 1 ]
 check "A: no drop" [ "$(stat_of A '.datapath.drops | length')" = 0 ]
 "$FERRYCTL" -p "$(pin_dir)" stats || cat "$WORKDIR/stats.json"
+
+# Bad requests from an unprivileged user, one connection after another:
+# each is dropped, the log says so at a bounded rate (10 per 5 s).
+cat >"$WORKDIR/ctl_bad.py" <<'PY'
+import os, socket, sys
+os.setgroups([]); os.setgid(65534); os.setuid(65534)  # nobody
+for _ in range(int(sys.argv[2])):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(2)
+    s.connect(sys.argv[1])
+    s.send(b"garbage")
+    try:
+        s.recv(64)  # EOF once ferryd dropped it
+    except OSError:
+        pass
+    s.close()
+PY
+before=$(grep -c "uid 65534: bad request" "$LOG")
+timeout 30 python3 "$WORKDIR/ctl_bad.py" "$SOCK" 60
+bad=$(($(grep -c "uid 65534: bad request" "$LOG") - before))
+log "60 bad requests as nobody: $bad lines in ferryd's log"
+check "60 bad requests as nobody: logged at a bounded rate (1 to 24 lines)" [ "$bad" -ge 1 -a "$bad" -lt 25 ]
+
+# The control socket is every user's: unprivileged users holding as many
+# connections as they can (nobody 100, 19 other uids 8 each, reconnecting
+# what ferryd closes, across ferryd's 5 s drop of connections that do not
+# attach) must not lock root's ferryctl out.
+cat >"$WORKDIR/ctl_flood.py" <<'PY'
+import os, socket, sys, time
+path, dur = sys.argv[1], float(sys.argv[2])
+kids = []
+for spec in sys.argv[3].split(","):
+    uid, want = (int(x) for x in spec.split(":"))
+    pid = os.fork()
+    if pid:
+        kids.append(pid)
+        continue
+    os.setgroups([]); os.setgid(65534); os.setuid(uid)
+    socks, end = [], time.monotonic() + dur
+    while time.monotonic() < end:
+        alive = []
+        for s in socks:
+            try:
+                s.recv(1, socket.MSG_DONTWAIT)
+                s.close()  # EOF: ferryd closed it
+            except BlockingIOError:
+                alive.append(s)
+            except OSError:
+                s.close()  # never connected (backlog full)
+        socks = alive
+        while len(socks) < want:
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            s.setblocking(False)
+            try:
+                s.connect(path)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError:
+                s.close()
+                break
+            socks.append(s)
+        time.sleep(0.05)
+    os._exit(0)
+for k in kids:
+    os.waitpid(k, 0)
+PY
+flood_uids="65534:100$(for u in $(seq 60001 60019); do printf ',%s:8' "$u"; done)"
+timeout 20 python3 "$WORKDIR/ctl_flood.py" "$SOCK" 7 "$flood_uids" &
+FLOOD=$!
+track_pid $FLOOD
+sleep 1.5
+ctl_reload --dry-run
+check "control socket flooded by 20 unprivileged uids: ferryctl reload --dry-run as root works" [ $? = 0 ]
+check "flooded: the dry run reports A and B unchanged" report_is "unchanged:A unchanged:B"
+sleep 4.5 # past the 5 s after which ferryd drops connections that did not attach
+ctl_reload --dry-run
+check "flooded, after the 5 s renewal: ferryctl reload --dry-run as root works" [ $? = 0 ]
+wait $FLOOD
+check "flooded: a uid's connections beyond its share refused, logged" \
+	grep -q "connections of its uid not attached yet" "$LOG"
+check "flooded: the last slots kept for root, logged" grep -q "slots are for root" "$LOG"
 
 stop_ferryd
 st=$?

@@ -5,16 +5,21 @@
  * socket asks for it, finds each session exactly once, each chunk within
  * its bounds (records and slots looked at), the filters find exactly what
  * they name, and sessions removed and added between chunks never make a
- * session that stayed show twice or not at all.
+ * session that stayed show twice or not at all.  And an idle worker
+ * empties a listing's doorbell that rang after its request was served.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <netinet/in.h>
+#include <sys/eventfd.h>
 
+#include "daemon.h"
 #include "nat.h"
 #include "sessions.h"
 #include "unit.h"
+#include "worker.h"
 
 #define NR 100000
 #define UPSTREAMS 4
@@ -276,11 +281,52 @@ static void test_next_bound(void)
 	nat_table__destroy(t);
 }
 
+/*
+ * The listing's doorbell (daemon/control.c writes it after it publishes
+ * snap_req): a busy worker may serve the request before the write lands,
+ * its own read of the doorbell finding nothing.  An idle wait that wakes
+ * on the doorbell must empty it, or every later one returns at once: the
+ * worker spins at 100% of a CPU until the next listing.  A request still
+ * pending stays for the loop to serve.
+ */
+static void test_doorbell_drained(void)
+{
+	struct ferry_daemon *d = calloc(1, sizeof(*d));
+	struct ferry_worker *w = aligned_alloc(64, (sizeof(*w) + 63) & ~63ul);
+	struct sess_snap *q = calloc(1, sizeof(*q));
+	uint64_t one = 1, v;
+	int efd;
+
+	CU_ASSERT_FATAL(d && w && q);
+	efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	CU_ASSERT_FATAL(efd >= 0);
+	memset(w, 0, sizeof(*w));
+	d->park_fd = -1;
+	w->d = d;
+	atomic_store(&w->snap_fd, efd);
+	/* Served already: the doorbell rings late, for nothing. */
+	CU_ASSERT_EQUAL(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	worker__idle_wait(w);
+	CU_ASSERT_EQUAL(read(efd, &v, sizeof(v)), -1);
+	CU_ASSERT_EQUAL(errno, EAGAIN);
+	/* A request pending: the doorbell emptied, the request kept for the loop's top. */
+	atomic_store(&w->snap_req, q);
+	CU_ASSERT_EQUAL(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	worker__idle_wait(w);
+	CU_ASSERT_EQUAL(read(efd, &v, sizeof(v)), -1);
+	CU_ASSERT_PTR_EQUAL(atomic_load(&w->snap_req), q);
+	close(efd);
+	free(q);
+	free(w);
+	free(d);
+}
+
 static CU_TestInfo sessions_tests[] = {
 	{ "100000 sessions listed in chunks, each once", test_whole_table },
 	{ "flow and address filters", test_filters },
 	{ "churn between chunks: no session twice, every one that stayed once", test_churn },
 	{ "nat_table__next looks at `limit` slots at most", test_next_bound },
+	{ "an idle worker empties a listing's doorbell that rang late", test_doorbell_drained },
 	CU_TEST_INFO_NULL,
 };
 
