@@ -268,8 +268,8 @@ demo: deps test-deps
 
 # A fleet of three ferry hosts behind an ECMP router learning the service
 # address by BGP (BIRD); one host's ferryd killed and restarted (docs/fleet.md).
-fleet-demo: deps
-	$(Q)$(MAKE) --no-print-directory all
+fleet-demo: deps test-deps
+	$(Q)$(MAKE) --no-print-directory -j$(NPROC) all $(TOOLS)
 	$(Q)tests/integration/test_fleet.sh
 
 # Forwarding at full rate for SOAK_SECONDS (default 60), checking that
