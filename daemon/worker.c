@@ -295,6 +295,22 @@ static void nap(struct ferry_worker *w)
 	clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
 }
 
+void worker__sleep(struct ferry_worker *w)
+{
+	/*
+	 * A service waiting on another process (an app slot's application) is
+	 * answered by that process's wake-up, not by the kernel's batching: a
+	 * nap would add itself to every round trip through it (measured: 50 us
+	 * each way with coalesce_usecs: 50, the app path's idle ping-pong p50
+	 * 362 us against 188 us through a socket relay).
+	 */
+	if (w->coalesce_ns && w->small_bursts && !w->nr_waits)
+		nap(w);
+	else
+		worker__idle_wait(w);
+	w->small_bursts = false;
+}
+
 static inline void cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
@@ -386,11 +402,7 @@ static void *worker__run(void *arg)
 		}
 		/* The most active of the ports' modes decides whether to sleep. */
 		if (w->poll_mode == PORT_POLL_INTERRUPT) {
-			if (w->coalesce_ns && w->small_bursts)
-				nap(w);
-			else
-				worker__idle_wait(w);
-			w->small_bursts = false;
+			worker__sleep(w);
 		} else if (w->poll_mode == PORT_POLL_SPIN) {
 			cpu_relax();
 		}

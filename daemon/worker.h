@@ -150,6 +150,13 @@ static inline uint32_t worker__hold_budget(uint32_t frames, uint32_t ring_size, 
 void worker__idle_wait(struct ferry_worker *w);
 
 /*
+ * The loop's sleep in interrupt mode: a coalescing nap after a small burst
+ * (coalesce_usecs), unless a service waits on a descriptor of its own, or
+ * worker__idle_wait().  Exported for the unit tests.
+ */
+void worker__sleep(struct ferry_worker *w);
+
+/*
  * daemon/rx.c: admission, classification and hand-off.  The worker loop
  * calls worker__rx() per port and worker__take_handoffs(); the unit harness
  * and the fuzzers drive the same functions below it.

@@ -6,7 +6,8 @@
  * its bounds (records and slots looked at), the filters find exactly what
  * they name, and sessions removed and added between chunks never make a
  * session that stayed show twice or not at all.  And an idle worker
- * empties a listing's doorbell that rang after its request was served.
+ * empties a listing's doorbell that rang after its request was served, and
+ * (the same idle path) naps for coalescing only while no service waits.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -321,12 +322,55 @@ static void test_doorbell_drained(void)
 	free(d);
 }
 
+static int arms;
+
+/* Work is waiting: the worker must not sleep at all. */
+static bool arm_busy(void *ctx)
+{
+	arms++;
+	return false;
+}
+
+/*
+ * With coalesce_usecs, a small burst is followed by a fixed nap; not while
+ * a service waits on a descriptor (an app slot with packets out): then the
+ * worker arms the wait and sleeps on it, woken as soon as the app answers.
+ */
+static void test_no_nap_while_waiting(void)
+{
+	struct ferry_daemon *d = calloc(1, sizeof(*d));
+	struct ferry_worker *w = aligned_alloc(64, (sizeof(*w) + 63) & ~63ul);
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+
+	CU_ASSERT_FATAL(d && w && efd >= 0);
+	memset(w, 0, sizeof(*w));
+	d->park_fd = -1;
+	w->d = d;
+	atomic_store(&w->snap_fd, -1);
+	w->coalesce_ns = 50000;
+	w->small_bursts = true;
+	arms = 0;
+	ferry_worker__wait_fd(w, efd, 1, arm_busy, NULL);
+	worker__sleep(w);
+	CU_ASSERT_EQUAL(arms, 1);
+	CU_ASSERT_FALSE(w->small_bursts);
+	/* Nothing waited on: the nap, which arms nothing. */
+	w->nr_waits = 0;
+	w->small_bursts = true;
+	worker__sleep(w);
+	CU_ASSERT_EQUAL(arms, 1);
+	close(efd);
+	free(w);
+	free(d);
+}
+
 static CU_TestInfo sessions_tests[] = {
 	{ "100000 sessions listed in chunks, each once", test_whole_table },
 	{ "flow and address filters", test_filters },
 	{ "churn between chunks: no session twice, every one that stayed once", test_churn },
 	{ "nat_table__next looks at `limit` slots at most", test_next_bound },
 	{ "an idle worker empties a listing's doorbell that rang late", test_doorbell_drained },
+	{ "no coalescing nap while a service waits on its descriptor", test_no_nap_while_waiting },
 	CU_TEST_INFO_NULL,
 };
 
