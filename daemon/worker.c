@@ -298,6 +298,29 @@ static void nap(struct ferry_worker *w)
 void worker__sleep(struct ferry_worker *w)
 {
 	/*
+	 * A service waits on another process (an app slot's application),
+	 * which is usually pinned like ferryd: this CPU, this SCHED_FIFO
+	 * priority.  One sched_yield() runs it now, and it answers while the
+	 * worker has not asked for a wake-up: neither side writes the other's
+	 * eventfd or pipe, and the worker does not go through ppoll(), a wake-up
+	 * and a read of the eventfd to see the answer.  Once per sleep: an
+	 * application elsewhere, slower or at a lower priority is slept on.
+	 */
+	if (w->nr_waits && !w->yielded) {
+		w->yielded = true;
+		sched_yield();
+		/* The services' tick at once: it takes what the application answered. */
+		w->wake_ns = 1;
+		/*
+		 * The yield was this burst's pause: the application's round trip
+		 * gathers packets as a nap would, and a nap after its answer would
+		 * only delay the next packet (a ping-pong's reply).
+		 */
+		w->small_bursts = false;
+		return;
+	}
+	w->yielded = false;
+	/*
 	 * A service waiting on another process (an app slot's application) is
 	 * answered by that process's wake-up, not by the kernel's batching: a
 	 * nap would add itself to every round trip through it (measured: 50 us
@@ -398,6 +421,7 @@ static void *worker__run(void *arg)
 		if (busy) {
 			/* Bursts of a batch or more: the kernel batches for us already. */
 			w->small_bursts = rx && rx < w->batch / 2;
+			w->yielded = false;
 			continue;
 		}
 		/* The most active of the ports' modes decides whether to sleep. */

@@ -72,6 +72,7 @@ struct ferry_worker {
 	} waits[WORKER_MAX_WAITS];
 	uint64_t coalesce_ns;        /* config coalesce_usecs, interrupt mode only */
 	bool small_bursts;           /* the last busy loop received under batch / 2 packets */
+	bool yielded;                /* gave the CPU once to what a service waits on (worker__sleep()) */
 	uint32_t batch;
 	void *svc_state[CFG_MAX_FLOWS][CFG_MAX_SERVICES];
 	pthread_t thread;

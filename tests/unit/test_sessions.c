@@ -351,6 +351,14 @@ static void test_no_nap_while_waiting(void)
 	w->small_bursts = true;
 	arms = 0;
 	ferry_worker__wait_fd(w, efd, 1, arm_busy, NULL);
+	/*
+	 * First the yield to the application (test_yield_before_waiting): it
+	 * counts as the burst's pause, no nap after the application's answer.
+	 */
+	worker__sleep(w);
+	CU_ASSERT_EQUAL(arms, 0);
+	CU_ASSERT_FALSE(w->small_bursts);
+	w->small_bursts = true;
 	worker__sleep(w);
 	CU_ASSERT_EQUAL(arms, 1);
 	CU_ASSERT_FALSE(w->small_bursts);
@@ -364,6 +372,58 @@ static void test_no_nap_while_waiting(void)
 	free(d);
 }
 
+static bool arm_idle(void *ctx)
+{
+	arms++;
+	return true;
+}
+
+/*
+ * Packets out at an application: the worker yields its CPU once before it
+ * asks for a wake-up, so an application on the same CPU answers without
+ * one; the next time round it arms the wait and sleeps on it.  Each sleep
+ * yields afresh.
+ */
+static void test_yield_before_waiting(void)
+{
+	struct ferry_daemon *d = calloc(1, sizeof(*d));
+	struct ferry_worker *w = aligned_alloc(64, (sizeof(*w) + 63) & ~63ul);
+	int efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	uint64_t one = 1;
+
+	CU_ASSERT_FATAL(d && w && efd >= 0);
+	memset(w, 0, sizeof(*w));
+	d->park_fd = -1;
+	w->d = d;
+	atomic_store(&w->snap_fd, -1);
+	arms = 0;
+	ferry_worker__wait_fd(w, efd, 1, arm_idle, NULL);
+	w->wake_ns = 0;
+	worker__sleep(w);
+	CU_ASSERT_EQUAL(arms, 0);
+	CU_ASSERT_TRUE(w->yielded);
+	/* The services are ticked at once: the answer is taken without a sleep. */
+	CU_ASSERT_EQUAL(w->wake_ns, 1);
+	/* Still waiting: armed and slept on (the eventfd ends the sleep). */
+	CU_ASSERT_EQUAL(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
+	worker__sleep(w);
+	CU_ASSERT_EQUAL(arms, 1);
+	CU_ASSERT_FALSE(w->yielded);
+	/* A new wait: yielded to again. */
+	worker__sleep(w);
+	CU_ASSERT_EQUAL(arms, 1);
+	CU_ASSERT_TRUE(w->yielded);
+	/* Nothing waited on: no yield, the plain idle wait (the 1 ns budget ends it). */
+	w->nr_waits = 0;
+	w->yielded = false;
+	w->wake_ns = 1;
+	worker__sleep(w);
+	CU_ASSERT_FALSE(w->yielded);
+	close(efd);
+	free(w);
+	free(d);
+}
+
 static CU_TestInfo sessions_tests[] = {
 	{ "100000 sessions listed in chunks, each once", test_whole_table },
 	{ "flow and address filters", test_filters },
@@ -371,6 +431,7 @@ static CU_TestInfo sessions_tests[] = {
 	{ "nat_table__next looks at `limit` slots at most", test_next_bound },
 	{ "an idle worker empties a listing's doorbell that rang late", test_doorbell_drained },
 	{ "no coalescing nap while a service waits on its descriptor", test_no_nap_while_waiting },
+	{ "one yield to the application before sleeping on its descriptor", test_yield_before_waiting },
 	CU_TEST_INFO_NULL,
 };
 
