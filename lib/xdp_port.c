@@ -419,3 +419,18 @@ void port__complete(struct port *p)
 	if (p->tx_in_flight)
 		port__kick_tx(p);
 }
+
+bool port__tx_needs_timer(struct port *p)
+{
+	uint32_t fill_entries;
+
+	if (!p->tx_in_flight)
+		return false;
+	if (__atomic_load_n(p->tx.consumer, __ATOMIC_ACQUIRE) != p->tx.cached_prod)
+		return true;
+	/* A memory port has no RX to stall. */
+	if (!p->fill.ring)
+		return false;
+	fill_entries = p->ring_size - xsk_prod_nb_free(&p->fill, p->ring_size);
+	return fill_entries < p->ring_size / 2;
+}

@@ -102,6 +102,15 @@ uint32_t port__rx(struct port *p, struct frame_ref *frames, uint32_t max);
 uint32_t port__tx(struct port *p, const struct frame_ref *frames, uint32_t n);
 /* Reads the COMPLETION ring back into the pool; kicks TX again while frames are in flight. */
 void port__complete(struct port *p);
+/*
+ * Whether a worker going idle must come back to this port soon even if no
+ * packet arrives: TX descriptors the kernel has not taken yet (copy mode
+ * sends a bounded number per kick), or frames in flight while the FILL
+ * ring is under half full (port__refill() found no free frame to top it
+ * up, so RX could stall until their completions are read back).  Else the
+ * next packet wakes the worker, which reads the completions first.
+ */
+bool port__tx_needs_timer(struct port *p);
 
 /*
  * A port without a socket, for the unit harness, the fuzzers and the

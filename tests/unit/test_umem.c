@@ -148,11 +148,67 @@ static void test_memory_port(void)
 	CU_ASSERT_EQUAL(umem__destroy(u), 0);
 }
 
+/*
+ * When an idle worker must come back to a port on a timer: only while the
+ * kernel has TX descriptors left to take, or while frames are out on TX
+ * and the FILL ring is under half full.  A frame merely waiting for its
+ * completion is read back when the next packet wakes the worker.
+ */
+static void test_tx_needs_timer(void)
+{
+	uint32_t fill_prod = 0, fill_cons = 0, fill_flags = 0;
+	uint64_t fill_addrs[4];
+	struct frame_ref f[2];
+	struct umem *u = NULL;
+	struct port *p = NULL;
+
+	if (unit_require_root())
+		return;
+	CU_ASSERT_EQUAL_FATAL(umem__create(&u, 64, 2048, 64), 0);
+	CU_ASSERT_EQUAL_FATAL(port__create_memory(&p, u, "mem0", 7, 1, 4), 0);
+	for (int i = 0; i < 2; i++) {
+		CU_ASSERT_TRUE_FATAL(umem__alloc(u, &f[i].addr));
+		f[i].len = 60;
+	}
+	CU_ASSERT_FALSE(port__tx_needs_timer(p));
+	/* On the TX ring, not taken by the kernel yet. */
+	CU_ASSERT_EQUAL(port__tx(p, f, 2), 2);
+	CU_ASSERT_TRUE(port__tx_needs_timer(p));
+	/* Taken; the completions wait.  Without RX (a memory port), nothing stalls. */
+	CU_ASSERT_EQUAL(port__memory_tx(p, NULL, NULL), 2);
+	CU_ASSERT_FALSE(port__tx_needs_timer(p));
+	/* A full FILL ring, as libxdp sets up a producer ring: nothing stalls either. */
+	fill_prod = 4;
+	p->fill = (struct xsk_ring_prod){
+		.cached_prod = 4,
+		.cached_cons = 4,
+		.mask = 3,
+		.size = 4,
+		.producer = &fill_prod,
+		.consumer = &fill_cons,
+		.ring = fill_addrs,
+		.flags = &fill_flags,
+	};
+	CU_ASSERT_FALSE(port__tx_needs_timer(p));
+	/* The kernel took three of its four frames: RX needs the completed ones. */
+	fill_cons = 3;
+	CU_ASSERT_TRUE(port__tx_needs_timer(p));
+	/* Read back: no frame out, no timer, however low the FILL ring. */
+	port__complete(p);
+	CU_ASSERT_EQUAL(p->tx_in_flight, 0);
+	CU_ASSERT_FALSE(port__tx_needs_timer(p));
+	p->fill = (struct xsk_ring_prod){ 0 };
+	CU_ASSERT_EQUAL(umem__check(u, "test"), 0);
+	port__destroy(p, -1);
+	CU_ASSERT_EQUAL(umem__destroy(u), 0);
+}
+
 static CU_TestInfo umem_tests[] = {
 	{ "pool alloc and free keep the invariant", test_pool_alloc_free },
 	{ "pool exhaustion", test_pool_exhaustion },
 	{ "check catches a lost or doubled frame", test_check_catches_a_lost_frame },
 	{ "memory port: TX, full ring, completion", test_memory_port },
+	{ "an idle worker's timer: TX not taken, or RX short of frames", test_tx_needs_timer },
 	CU_TEST_INFO_NULL,
 };
 
