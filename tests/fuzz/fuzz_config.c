@@ -185,9 +185,9 @@ static void check_plan(const struct ferry_config *old, const struct ferry_config
 	struct cfg_errors errs = { 0 };
 	struct reload_plan plan;
 	uint32_t old_id[CFG_MAX_FLOWS];
-	uint64_t old_mask = 0, ids = 0, add = 0;
+	uint64_t old_mask = 0, ids = 0, add = 0, upd = 0;
 	uint32_t nr_ids = 0;
-	int err, changed = 0;
+	int err, changed = 0, updated = 0;
 
 	/* Running flows have ids 0..63 in an order the input picks (5 is odd: no repeats). */
 	for (int i = 0; i < old->nr_flows; i++) {
@@ -216,26 +216,42 @@ static void check_plan(const struct ferry_config *old, const struct ferry_config
 		for (j = 0; j < old->nr_flows; j++)
 			if (!strcmp(old->flows[j].name, new->flows[i].name))
 				break;
+		FUZZ_CHECK(!(plan.unchanged[i] && plan.updated[i]),
+			   "flow '%s' both unchanged and updated", new->flows[i].name);
 		if (plan.unchanged[i]) {
 			FUZZ_CHECK(j < old->nr_flows && old_id[j] == id,
 				   "unchanged flow '%s' does not keep its id", new->flows[i].name);
 			continue;
 		}
+		/* Updated in place (lb's arguments): its id and sessions, a new chain. */
+		if (plan.updated[i]) {
+			FUZZ_CHECK(j < old->nr_flows && old_id[j] == id,
+				   "updated flow '%s' does not keep its id", new->flows[i].name);
+			upd |= 1ull << id;
+			updated++;
+			continue;
+		}
 		add |= 1ull << id;
 		changed += j < old->nr_flows;
 	}
-	FUZZ_CHECK(ids == (plan.keep_mask | plan.add_mask) && add == plan.add_mask &&
-			   !(plan.keep_mask & plan.add_mask),
-		   "keep %llx add %llx for ids %llx", (unsigned long long)plan.keep_mask,
-		   (unsigned long long)plan.add_mask, (unsigned long long)ids);
-	FUZZ_CHECK(plan.drop_mask == (old_mask & ~plan.keep_mask), "drop mask %llx",
-		   (unsigned long long)plan.drop_mask);
+	FUZZ_CHECK(ids == (plan.keep_mask | plan.add_mask | plan.update_mask) &&
+			   add == plan.add_mask && upd == plan.update_mask &&
+			   !(plan.keep_mask & plan.add_mask) && !(plan.keep_mask & plan.update_mask) &&
+			   !(plan.add_mask & plan.update_mask),
+		   "keep %llx add %llx update %llx for ids %llx", (unsigned long long)plan.keep_mask,
+		   (unsigned long long)plan.add_mask, (unsigned long long)plan.update_mask,
+		   (unsigned long long)ids);
+	FUZZ_CHECK(plan.drop_mask == (old_mask & ~plan.keep_mask & ~plan.update_mask),
+		   "drop mask %llx", (unsigned long long)plan.drop_mask);
 	FUZZ_CHECK(plan.nr_ids == nr_ids, "nr_ids %u, want %u", plan.nr_ids, nr_ids);
-	FUZZ_CHECK(plan.changed == changed && plan.added >= 0 && plan.removed >= 0 &&
-			   plan.added + plan.changed + plan.unchanged_count == new->nr_flows &&
-			   plan.removed + plan.changed + plan.unchanged_count == old->nr_flows,
-		   "counts: %d added %d changed %d removed %d unchanged", plan.added, plan.changed,
-		   plan.removed, plan.unchanged_count);
+	FUZZ_CHECK(plan.changed == changed && plan.updated_count == updated && plan.added >= 0 &&
+			   plan.removed >= 0 &&
+			   plan.added + plan.changed + plan.updated_count + plan.unchanged_count ==
+				   new->nr_flows &&
+			   plan.removed + plan.changed + plan.updated_count + plan.unchanged_count ==
+				   old->nr_flows,
+		   "counts: %d added %d changed %d updated %d removed %d unchanged", plan.added,
+		   plan.changed, plan.updated_count, plan.removed, plan.unchanged_count);
 	if (old == new)
 		FUZZ_CHECK(plan.unchanged_count == new->nr_flows,
 			   "a config diffed against itself changes %d flows",
