@@ -747,7 +747,7 @@ int main(int argc, char **argv)
 	if (d->cfg.worker_priority)
 		for (int i = 0; i < d->nr_ports; i++)
 			napi_prio__raise(&napi, d->ports[i].ifindex, d->ports[i].ifname,
-					 d->cfg.worker_priority);
+					 napi_prio__for_workers(d->cfg.worker_priority));
 
 	/* Everything that needed more has happened: the workers run. */
 	drop_capabilities(d);

@@ -11,11 +11,19 @@
  * the worker's capacity, counted by the kernel, never by ferry.
  *
  * So with worker_priority N, ferryd runs its interfaces' NAPI threads at
- * SCHED_FIFO N too, the same priority: neither preempts the other, each
- * runs until it has nothing left to do (the worker until its rings are
- * empty, the NAPI thread until the device's ring is), and no normal task
- * comes between them.  Threads an operator has already made real-time are
- * left as they are.  Each thread's scheduling is put back at stop.
+ * SCHED_FIFO N - 1 (1 when N is 1): above every normal task, just below the
+ * workers.  A worker woken by its socket takes the CPU from the NAPI thread
+ * at once, empties its rings and sleeps, and the NAPI thread goes on; the
+ * NAPI thread never takes in more than the worker consumes, and what the
+ * worker cannot take waits or is dropped in the device's ring, before
+ * ferry's XDP program has run on it.  At the same priority as the workers
+ * (ferry's first choice) the NAPI thread ran until the device's ring was
+ * empty, which under an unpaced flood it seldom was: it spent the CPU
+ * redirecting frames into a socket the starved worker could not empty,
+ * and a flow on the AF_XDP path delivered a fifth to a half of its peak
+ * (benchmark of 2026-12-07; within a few percent of it one below).
+ * Threads an operator has already made real-time are left as they are.
+ * Each thread's scheduling is put back at stop.
  */
 #ifndef FERRY_NAPI_PRIO_H
 #define FERRY_NAPI_PRIO_H
@@ -40,6 +48,12 @@ struct napi_prio {
  * `max`: how many, 0 when its NAPI is not threaded, or -errno.
  */
 int napi_prio__threads(int ifindex, pid_t *pids, int max);
+
+/* The SCHED_FIFO priority of the NAPI threads under workers at worker_priority (non-zero). */
+static inline uint32_t napi_prio__for_workers(uint32_t worker_priority)
+{
+	return worker_priority > 1 ? worker_priority - 1 : 1;
+}
 
 /*
  * Raises the NAPI threads of interface (ifindex, ifname) to SCHED_FIFO
