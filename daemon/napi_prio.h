@@ -20,8 +20,9 @@
  * (ferry's first choice) the NAPI thread ran until the device's ring was
  * empty, which under an unpaced flood it seldom was: it spent the CPU
  * redirecting frames into a socket the starved worker could not empty,
- * and a flow on the AF_XDP path delivered a fifth to a half of its peak
- * (benchmark of 2026-12-07; within a few percent of it one below).
+ * and flows on the AF_XDP path delivered 0.18 to 0.79 of their peak
+ * (benchmarks of 2026-12-07; 0.92 to 0.99 one below, for a somewhat
+ * higher ping-pong p99 under moderate load: smaller batches).
  * Threads an operator has already made real-time are left as they are.
  * Each thread's scheduling is put back at stop.
  */
