@@ -181,7 +181,7 @@ int napi_prio__raise(struct napi_prio *np, int ifindex, const char *ifname, uint
 		raised++;
 	}
 	if (raised)
-		pr_info("%s: %d NAPI thread%s at SCHED_FIFO %u (just below worker_priority), until stop",
+		pr_info("%s: %d NAPI thread%s at SCHED_FIFO %u (worker_priority - 1, at least 1), until stop",
 			ifname, raised, raised == 1 ? "" : "s", prio);
 	if (err)
 		pr_warn("%s: cannot raise every NAPI thread to SCHED_FIFO %u: %s; worker_priority "

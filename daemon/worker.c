@@ -197,7 +197,7 @@ void worker__idle_wait(struct ferry_worker *w)
 	/* The sockets, the park and listing eventfds, the doorbell, the services' waits. */
 	struct pollfd fds[CFG_MAX_IFACES + 3 + WORKER_MAX_WAITS];
 	int nfds = w->nr_ports, nr_waits = w->nr_waits, doorbell = -1, snap = -1;
-	bool tx_busy = false;
+	bool tx_busy;
 	uint64_t timeout_ns;
 	struct timespec ts;
 
@@ -205,8 +205,8 @@ void worker__idle_wait(struct ferry_worker *w)
 		fds[i].fd = xsk_socket__fd(w->ports[i]->xsk);
 		fds[i].events = POLLIN;
 		fds[i].revents = 0;
-		tx_busy |= port__tx_needs_timer(w->ports[i]);
 	}
+	tx_busy = ports__need_timer(w->ports, w->nr_ports, w->umem);
 	/* A reload must not wait out a 100 ms sleep to park this worker. */
 	if (w->d->park_fd >= 0) {
 		fds[nfds].fd = w->d->park_fd;
@@ -239,13 +239,14 @@ void worker__idle_wait(struct ferry_worker *w)
 		return;
 	}
 	/*
-	 * TX the kernel has not finished with, or RX short of frames that are
-	 * out on TX: back within 1 ms.  Not merely because frames are in
-	 * flight, as after every packet sent: the next packet wakes the worker
-	 * and it reads the completions first, and a timer due sooner than the
-	 * kernel's own costs each sleep its arming and each wake-up its
-	 * cancelling (measured on the benchmark's VM: about 10 us each, on
-	 * every ping of an idle ping-pong).
+	 * TX the kernel has not taken, or an RX short of frames that are out
+	 * on TX (any port's: they share the UMEM): back within 1 ms.  Not
+	 * merely because frames are in flight, as after every packet sent:
+	 * the next packet wakes the worker and it reads the completions
+	 * first, and a timer due sooner than the kernel's own costs each
+	 * sleep its arming and each wake-up its cancelling (measured on the
+	 * benchmark's VM: about 10 us each, on every ping of an idle
+	 * ping-pong).
 	 */
 	timeout_ns = (tx_busy ? 1 : 100) * 1000000ull;
 	/* Nor past a service's deadline: ppoll() for pacing finer than 1 ms. */

@@ -420,17 +420,31 @@ void port__complete(struct port *p)
 		port__kick_tx(p);
 }
 
-bool port__tx_needs_timer(struct port *p)
+static bool tx_untaken(const struct port *p)
 {
-	uint32_t fill_entries;
+	return p->tx_in_flight &&
+	       __atomic_load_n(p->tx.consumer, __ATOMIC_ACQUIRE) != p->tx.cached_prod;
+}
 
-	if (!p->tx_in_flight)
-		return false;
-	if (__atomic_load_n(p->tx.consumer, __ATOMIC_ACQUIRE) != p->tx.cached_prod)
-		return true;
+static bool fill_low(struct port *p)
+{
 	/* A memory port has no RX to stall. */
 	if (!p->fill.ring)
 		return false;
-	fill_entries = p->ring_size - xsk_prod_nb_free(&p->fill, p->ring_size);
-	return fill_entries < p->ring_size / 2;
+	return p->ring_size - xsk_prod_nb_free(&p->fill, p->ring_size) < p->ring_size / 2;
+}
+
+bool ports__need_timer(struct port *const *ports, int n, struct umem *u)
+{
+	bool untaken = false, low = false;
+
+	for (int i = 0; i < n; i++) {
+		struct port *p = ports[i];
+
+		if (fill_low(p) && umem__fill_avail(u))
+			port__refill(p);
+		untaken |= tx_untaken(p);
+		low |= fill_low(p);
+	}
+	return untaken || (low && u->kernel_tx);
 }

@@ -103,14 +103,17 @@ uint32_t port__tx(struct port *p, const struct frame_ref *frames, uint32_t n);
 /* Reads the COMPLETION ring back into the pool; kicks TX again while frames are in flight. */
 void port__complete(struct port *p);
 /*
- * Whether a worker going idle must come back to this port soon even if no
- * packet arrives: TX descriptors the kernel has not taken yet (copy mode
- * sends a bounded number per kick), or frames in flight while the FILL
- * ring is under half full (port__refill() found no free frame to top it
- * up, so RX could stall until their completions are read back).  Else the
- * next packet wakes the worker, which reads the completions first.
+ * Whether a worker going idle must come back to its ports (all on UMEM u)
+ * soon even if no packet arrives: TX descriptors the kernel has not taken
+ * yet (copy mode sends a bounded number per kick), or a FILL ring under
+ * half full while frames are out on TX, on any of the ports: RX there could
+ * stall until their completions are read back, and the packet that would
+ * wake the worker is the one that finds no frame.  First tops up a FILL
+ * ring under half full from the pool when it has frames (completions read
+ * from a later port after that port's refill).  Otherwise the next packet
+ * wakes the worker, which reads the completions first.
  */
-bool port__tx_needs_timer(struct port *p);
+bool ports__need_timer(struct port *const *ports, int n, struct umem *u);
 
 /*
  * A port without a socket, for the unit harness, the fuzzers and the

@@ -149,38 +149,32 @@ static void test_memory_port(void)
 }
 
 /*
- * When an idle worker must come back to a port on a timer: only while the
- * kernel has TX descriptors left to take, or while frames are out on TX
- * and the FILL ring is under half full.  A frame merely waiting for its
- * completion is read back when the next packet wakes the worker.
+ * When an idle worker must come back to its ports on a timer: only while
+ * the kernel has TX descriptors left to take, or while a FILL ring is under
+ * half full and frames are out on TX, on whichever port (they share the
+ * UMEM: RX on one port may wait for frames sent on another).  A FILL ring
+ * under half full is topped up first when the pool has frames.  A frame
+ * merely waiting for its completion is read back when the next packet
+ * wakes the worker.
  */
-static void test_tx_needs_timer(void)
+static void test_ports_need_timer(void)
 {
 	uint32_t fill_prod = 0, fill_cons = 0, fill_flags = 0;
 	uint64_t fill_addrs[4];
-	struct frame_ref f[2];
+	struct frame_ref f[4];
+	struct port *ports[2] = { NULL, NULL };
+	struct port *a, *b;
 	struct umem *u = NULL;
-	struct port *p = NULL;
 
 	if (unit_require_root())
 		return;
-	CU_ASSERT_EQUAL_FATAL(umem__create(&u, 64, 2048, 64), 0);
-	CU_ASSERT_EQUAL_FATAL(port__create_memory(&p, u, "mem0", 7, 1, 4), 0);
-	for (int i = 0; i < 2; i++) {
-		CU_ASSERT_TRUE_FATAL(umem__alloc(u, &f[i].addr));
-		f[i].len = 60;
-	}
-	CU_ASSERT_FALSE(port__tx_needs_timer(p));
-	/* On the TX ring, not taken by the kernel yet. */
-	CU_ASSERT_EQUAL(port__tx(p, f, 2), 2);
-	CU_ASSERT_TRUE(port__tx_needs_timer(p));
-	/* Taken; the completions wait.  Without RX (a memory port), nothing stalls. */
-	CU_ASSERT_EQUAL(port__memory_tx(p, NULL, NULL), 2);
-	CU_ASSERT_FALSE(port__tx_needs_timer(p));
-	/* A full FILL ring, as libxdp sets up a producer ring: nothing stalls either. */
-	fill_prod = 4;
-	p->fill = (struct xsk_ring_prod){
-		.cached_prod = 4,
+	CU_ASSERT_EQUAL_FATAL(umem__create(&u, 8, 2048, 4), 0);
+	CU_ASSERT_EQUAL_FATAL(port__create_memory(&ports[0], u, "rx0", 7, 1, 4), 0);
+	CU_ASSERT_EQUAL_FATAL(port__create_memory(&ports[1], u, "tx0", 8, 2, 4), 0);
+	a = ports[0];
+	b = ports[1];
+	/* Port a receives: a FILL ring, set up as libxdp sets up a producer ring. */
+	a->fill = (struct xsk_ring_prod){
 		.cached_cons = 4,
 		.mask = 3,
 		.size = 4,
@@ -189,17 +183,37 @@ static void test_tx_needs_timer(void)
 		.ring = fill_addrs,
 		.flags = &fill_flags,
 	};
-	CU_ASSERT_FALSE(port__tx_needs_timer(p));
-	/* The kernel took three of its four frames: RX needs the completed ones. */
+	port__refill(a);
+	CU_ASSERT_EQUAL(fill_prod, 4);
+	CU_ASSERT_FALSE(ports__need_timer(ports, 2, u));
+	/* Port b sends the other four frames; not taken by the kernel yet. */
+	for (int i = 0; i < 4; i++) {
+		CU_ASSERT_TRUE_FATAL(umem__alloc(u, &f[i].addr));
+		f[i].len = 60;
+	}
+	CU_ASSERT_EQUAL(u->nr_free, 0);
+	CU_ASSERT_EQUAL(port__tx(b, f, 4), 4);
+	CU_ASSERT_TRUE(ports__need_timer(ports, 2, u));
+	/* Taken; their completions wait, and a's FILL ring is full: no timer. */
+	CU_ASSERT_EQUAL(port__memory_tx(b, NULL, NULL), 4);
+	CU_ASSERT_FALSE(ports__need_timer(ports, 2, u));
+	/*
+	 * The kernel took three of a's four frames (received, say, and
+	 * dropped): a's RX needs b's frames, and no packet on a would wake
+	 * the worker once a has none.
+	 */
 	fill_cons = 3;
-	CU_ASSERT_TRUE(port__tx_needs_timer(p));
-	/* Read back: no frame out, no timer, however low the FILL ring. */
-	port__complete(p);
-	CU_ASSERT_EQUAL(p->tx_in_flight, 0);
-	CU_ASSERT_FALSE(port__tx_needs_timer(p));
-	p->fill = (struct xsk_ring_prod){ 0 };
-	CU_ASSERT_EQUAL(umem__check(u, "test"), 0);
-	port__destroy(p, -1);
+	CU_ASSERT_TRUE(ports__need_timer(ports, 2, u));
+	/* b's completions read back: a's FILL ring is topped up from the pool, no timer. */
+	port__complete(b);
+	CU_ASSERT_EQUAL(u->kernel_tx, 0);
+	CU_ASSERT_EQUAL(u->nr_free, 4);
+	CU_ASSERT_FALSE(ports__need_timer(ports, 2, u));
+	CU_ASSERT_EQUAL(fill_prod, 7);
+	CU_ASSERT_EQUAL(u->nr_free, 1);
+	a->fill = (struct xsk_ring_prod){ 0 };
+	port__destroy(b, -1);
+	port__destroy(a, -1);
 	CU_ASSERT_EQUAL(umem__destroy(u), 0);
 }
 
@@ -208,7 +222,7 @@ static CU_TestInfo umem_tests[] = {
 	{ "pool exhaustion", test_pool_exhaustion },
 	{ "check catches a lost or doubled frame", test_check_catches_a_lost_frame },
 	{ "memory port: TX, full ring, completion", test_memory_port },
-	{ "an idle worker's timer: TX not taken, or RX short of frames", test_tx_needs_timer },
+	{ "an idle worker's timer: TX not taken, or an RX short of frames", test_ports_need_timer },
 	CU_TEST_INFO_NULL,
 };
 
