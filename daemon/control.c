@@ -273,7 +273,7 @@ static int make_snaps(struct control *c)
 	}
 	for (uint32_t i = 0; i < d->nr_workers; i++)
 		if (d->workers && d->workers[i])
-			atomic_store(&d->workers[i]->snap_fd, c->snaps[i].fd);
+			atomic_store(&d->workers[i]->control_fd, c->snaps[i].fd);
 	return 0;
 }
 
@@ -317,7 +317,7 @@ int control__create(struct control **out, struct ferry_daemon *d)
 err_free:
 	for (uint32_t i = 0; d->workers && i < c->nr_snaps; i++)
 		if (d->workers[i])
-			atomic_store(&d->workers[i]->snap_fd, -1);
+			atomic_store(&d->workers[i]->control_fd, -1);
 	free_snaps(c);
 	free(c);
 	return err;
@@ -370,6 +370,23 @@ static bool slot_pending(const struct control *c, const struct svc_app_conf *con
 	return false;
 }
 
+/*
+ * A slot's new generation is taken up at each worker's next service tick;
+ * an idle worker sleeps up to 100 ms before it.  Ring every worker's
+ * doorbell: the old area is released, and the slot free for the next
+ * application, within a loop iteration rather than a sleep.
+ */
+static void wake_workers(const struct control *c)
+{
+	const uint64_t one = 1;
+
+	for (uint32_t i = 0; i < c->nr_snaps; i++)
+		if (c->snaps[i].fd >= 0 && write(c->snaps[i].fd, &one, sizeof(one)) < 0 &&
+		    errno != EAGAIN)
+			pr_warn_ratelimited("control socket: cannot wake worker %u: %s", i,
+					    strerror(errno));
+}
+
 /* Closes client i; an attached application's area waits for the workers. */
 static void drop_client(struct control *c, int i, const char *why)
 {
@@ -390,6 +407,7 @@ static void drop_client(struct control *c, int i, const char *why)
 			cl->conf->slot.uid = 0;
 			atomic_store(&cl->conf->slot.hung, false);
 			atomic_store_explicit(&cl->conf->slot.gen, p->gen, memory_order_release);
+			wake_workers(c);
 		} else {
 			/* Destroyed by a reload: its workers' states went first. */
 			munmap(cl->area, cl->size);
@@ -928,10 +946,26 @@ static bool handle_request(struct control *c, int i)
 		drop_client(c, i, NULL);
 		return false;
 	}
-	if (slot_attached(c, conf) || slot_pending(c, conf)) {
+	if (slot_attached(c, conf)) {
 		pr_info_ratelimited("app slot %s: refused pid %d: pid %d is attached", conf->name,
 				    (int)cl->cred.pid, conf->slot.pid);
 		send_reply(cl, -EBUSY, "another application is attached", 0, 0, NULL);
+		drop_client(c, i, NULL);
+		return false;
+	}
+	/*
+	 * The last application's area waits for the workers to let it go,
+	 * within a loop iteration each (wake_workers()): a restarted
+	 * application may try again at once, as libferry_app does.  Those let
+	 * go since the main loop last looked are released now.
+	 */
+	reap_pending(c, false);
+	if (slot_pending(c, conf)) {
+		pr_info_ratelimited("app slot %s: pid %d asked while the last application's area "
+				    "is still being released: try again",
+				    conf->name, (int)cl->cred.pid);
+		send_reply(cl, -EAGAIN, "the last application is still detaching: try again", 0,
+			   0, NULL);
 		drop_client(c, i, NULL);
 		return false;
 	}

@@ -97,7 +97,7 @@ static int64_t worker_xdp_slot(const void *ctx, const struct nat_session *s)
 void sessions__serve(struct ferry_worker *w)
 {
 	struct sess_snap *q = atomic_load_explicit(&w->snap_req, memory_order_acquire);
-	int fd = atomic_load_explicit(&w->snap_fd, memory_order_relaxed);
+	int fd = atomic_load_explicit(&w->control_fd, memory_order_relaxed);
 	uint64_t v;
 
 	if (!q)

@@ -194,7 +194,7 @@ static bool arm_waits(struct ferry_worker *w, struct pollfd *fds)
 
 void worker__idle_wait(struct ferry_worker *w)
 {
-	/* The sockets, the park and listing eventfds, the doorbell, the services' waits. */
+	/* The sockets, the park and control eventfds, the doorbell, the services' waits. */
 	struct pollfd fds[CFG_MAX_IFACES + 3 + WORKER_MAX_WAITS];
 	int nfds = w->nr_ports, nr_waits = w->nr_waits, doorbell = -1, snap = -1;
 	bool tx_busy;
@@ -214,10 +214,10 @@ void worker__idle_wait(struct ferry_worker *w)
 		fds[nfds].revents = 0;
 		nfds++;
 	}
-	/* Nor a listing's request (ferryctl sessions). */
-	if (atomic_load_explicit(&w->snap_fd, memory_order_relaxed) >= 0) {
+	/* Nor the control socket: a listing's request, an app slot's (de)attach. */
+	if (atomic_load_explicit(&w->control_fd, memory_order_relaxed) >= 0) {
 		snap = nfds;
-		fds[nfds].fd = atomic_load_explicit(&w->snap_fd, memory_order_relaxed);
+		fds[nfds].fd = atomic_load_explicit(&w->control_fd, memory_order_relaxed);
 		fds[nfds].events = POLLIN;
 		fds[nfds].revents = 0;
 		nfds++;
@@ -257,12 +257,15 @@ void worker__idle_wait(struct ferry_worker *w)
 	if (w->handoff)
 		handoff__awake(w->handoff, w->id, fds[doorbell].revents & POLLIN);
 	/*
-	 * The listing's doorbell is emptied here too, not only when a request
-	 * is served: the main thread publishes snap_req before it writes, so a
-	 * busy worker may serve the request (its read finding nothing) before
-	 * the write lands, and a doorbell left full would end every idle wait
-	 * at once.  A request pending is still served at the loop's top.
-	 * ferryd's own eventfd, EFD_NONBLOCK: a plain read never blocks.
+	 * The control socket's doorbell is emptied here too, not only when a
+	 * listing is served: the main thread publishes snap_req before it
+	 * writes, so a busy worker may serve the request (its read finding
+	 * nothing) before the write lands, and a doorbell left full would end
+	 * every idle wait at once.  A request pending is still served at the
+	 * loop's top.  ferryd's own eventfd, EFD_NONBLOCK: a plain read never
+	 * blocks.  The services tick at once: an app slot's new generation is
+	 * taken up (and acknowledged) there, and until it is, ferryd keeps the
+	 * old area and refuses the slot's next application.
 	 */
 	if (snap >= 0 && (fds[snap].revents & POLLIN)) {
 		uint64_t v;
@@ -270,6 +273,7 @@ void worker__idle_wait(struct ferry_worker *w)
 		if (read(fds[snap].fd, &v, sizeof(v)) < 0) {
 			/* EAGAIN: served and emptied meanwhile; nothing is lost either way. */
 		}
+		w->wake_ns = 1;
 	}
 	for (int i = nfds; i < nfds + nr_waits; i++) {
 		if (!fds[i].revents)
@@ -475,7 +479,7 @@ int worker__create(struct ferry_worker **out, struct ferry_daemon *d, uint32_t i
 		return -ENOMEM;
 	memset(w, 0, sizeof(*w));
 	w->id = id;
-	atomic_store(&w->snap_fd, -1);
+	atomic_store(&w->control_fd, -1);
 	w->queue = id;
 	w->d = d;
 	w->batch = cfg->umem.batch < WORKER_MAX_BATCH ? cfg->umem.batch : WORKER_MAX_BATCH;

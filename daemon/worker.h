@@ -79,9 +79,14 @@ struct ferry_worker {
 	bool running;
 	volatile int stop;
 	atomic_int parked;           /* at the reload quiescent point (daemon/reload.c) */
-	/* ferryctl sessions (daemon/sessions.h): a chunk asked of this worker, and its doorbell */
+	/* ferryctl sessions (daemon/sessions.h): a chunk asked of this worker */
 	struct sess_snap *_Atomic snap_req;
-	atomic_int snap_fd;          /* an eventfd, -1 until the control socket sets it */
+	/*
+	 * The control socket's doorbell, an eventfd (-1 until it sets one):
+	 * rung for a listing's chunk and for an app slot's new generation,
+	 * which the services take up at their next tick.
+	 */
+	atomic_int control_fd;
 	/* loop iterations; the main thread's watchdog reads it to see the worker is not stuck */
 	uint64_t loops;
 	/* packets that matched no rule or did not parse (the XDP program disagreed) */

@@ -294,11 +294,21 @@ static int recv_reply(int fd, struct ferry_ctl_attach_reply *reply, int fds[3], 
 	return ret;
 }
 
+/*
+ * -EAGAIN: the slot's last application is still being released (ferryd's
+ * workers let its area go within a loop iteration each), or too many are.
+ * An application restarted at once (systemd's Restart=) tries again this
+ * often, this many times, before it gives up with -EAGAIN.
+ */
+#define ATTACH_RETRY_NS 10000000L
+#define ATTACH_RETRIES 100
+
 int ferry_app_attach(const char *control_socket, const char *slot, struct ferry_app **out,
 		     char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	int fd, ret;
+	const struct timespec pause = { .tv_nsec = ATTACH_RETRY_NS };
+	int fd, ret, tries = 0;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -312,19 +322,25 @@ int ferry_app_attach(const char *control_socket, const char *slot, struct ferry_
 	}
 	strcpy(sun.sun_path, control_socket);
 
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		ret = -errno;
-		set_err(err, errlen, "socket: %s", strerror(-ret));
-		return ret;
-	}
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
-		ret = -errno;
-		set_err(err, errlen, "connect %s: %s", control_socket, strerror(-ret));
-		close(fd);
-		return ret;
-	}
-	return ferry_app_attach_fd(fd, slot, out, err, errlen);
+	do {
+		/* ferryd closes a connection it refused: each try connects anew. */
+		if (tries)
+			nanosleep(&pause, NULL);
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (fd < 0) {
+			ret = -errno;
+			set_err(err, errlen, "socket: %s", strerror(-ret));
+			return ret;
+		}
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+			ret = -errno;
+			set_err(err, errlen, "connect %s: %s", control_socket, strerror(-ret));
+			close(fd);
+			return ret;
+		}
+		ret = ferry_app_attach_fd(fd, slot, out, err, errlen);
+	} while (ret == -EAGAIN && ++tries < ATTACH_RETRIES);
+	return ret;
 }
 
 int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *err,

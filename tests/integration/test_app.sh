@@ -33,6 +33,10 @@
 #   (j) emit: app_xor -e emits each payload as received ahead of the XORed
 #       one (ferry_app_emit()): the server gets exactly 2N datagrams, N as
 #       sent and N XORed, and ferryctl apps counts N emitted, none dropped.
+#   (k) an application restarted at once, five times in a row (as
+#       systemd's Restart= would): each attaches, though the last one's
+#       area may still be being released (ferryd wakes its workers to let
+#       it go, libferry_app tries again on -EAGAIN).
 #   (g) a hung application (takes nothing): its packets time out and are
 #       dropped (on_failure drop), and after three stalls in a row (timeouts
 #       a timeout_ms apart, with no answer) ferryd detaches it, logged, closing its connection.
@@ -373,6 +377,26 @@ for i in range(5): s.sendto(("slow %d" % i).encode(), ("198.18.1.1", 5003))'
 	check "$mode: (j) app_xor: every emit accepted" \
 		grep -q 'app_xor: emitted 100, failed 0' "$WORKDIR/app-emit-$mode.out"
 	apps_settle xor .attached false
+
+	# (k)
+	local r pids="" before
+	before=$(grep -c "app slot xor: pid .* closed its connection: detached" "$WORKDIR/ferryd-$mode.log")
+	for r in 1 2 3 4 5; do
+		ip netns exec "$NS_PX" setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$BUILD/examples/app_xor" -s "$SOCK" xor $((KEY)) >"$WORKDIR/app-k$r-$mode.out" 2>&1 &
+		lib_pid=$!
+		track_pid $lib_pid
+		wait_for grep -q "app_xor: attached to 'xor'" "$WORKDIR/app-k$r-$mode.out" || break
+		pids="$pids $r"
+		kill -TERM $lib_pid
+		wait $lib_pid
+	done
+	check "$mode: (k) restarted at once, 5 times, the application attaches each time" \
+		[ "$pids" = " 1 2 3 4 5" ]
+	[ "$pids" = " 1 2 3 4 5" ] || log "$mode: (k) run $r: $(cat "$WORKDIR/app-k$r-$mode.out")"
+	apps_settle xor .attached false
+	check "$mode: (k) ferryd logs the detach of each" \
+		[ "$(grep -c "app slot xor: pid .* closed its connection: detached" "$WORKDIR/ferryd-$mode.log")" = $((before + 5)) ]
 
 	# (e)
 	check "$mode: (e) app_echo attaches to the drop slot" app_start e xdrop

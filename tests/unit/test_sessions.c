@@ -283,8 +283,8 @@ static void test_next_bound(void)
 }
 
 /*
- * The listing's doorbell (daemon/control.c writes it after it publishes
- * snap_req): a busy worker may serve the request before the write lands,
+ * The control socket's doorbell (daemon/control.c writes it after it
+ * publishes snap_req, and after an app slot's generation steps): a busy worker may serve the request before the write lands,
  * its own read of the doorbell finding nothing.  An idle wait that wakes
  * on the doorbell must empty it, or every later one returns at once: the
  * worker spins at 100% of a CPU until the next listing.  A request still
@@ -304,12 +304,18 @@ static void test_doorbell_drained(void)
 	memset(w, 0, sizeof(*w));
 	d->park_fd = -1;
 	w->d = d;
-	atomic_store(&w->snap_fd, efd);
+	atomic_store(&w->control_fd, efd);
 	/* Served already: the doorbell rings late, for nothing. */
 	CU_ASSERT_EQUAL(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
 	worker__idle_wait(w);
 	CU_ASSERT_EQUAL(read(efd, &v, sizeof(v)), -1);
 	CU_ASSERT_EQUAL(errno, EAGAIN);
+	/*
+	 * Or for an app slot's new generation: the services tick at once, so
+	 * the last application's area is let go now, not after a 100 ms sleep.
+	 */
+	CU_ASSERT_EQUAL(w->wake_ns, 1);
+	w->wake_ns = 0;
 	/* A request pending: the doorbell emptied, the request kept for the loop's top. */
 	atomic_store(&w->snap_req, q);
 	CU_ASSERT_EQUAL(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
@@ -346,7 +352,7 @@ static void test_no_nap_while_waiting(void)
 	memset(w, 0, sizeof(*w));
 	d->park_fd = -1;
 	w->d = d;
-	atomic_store(&w->snap_fd, -1);
+	atomic_store(&w->control_fd, -1);
 	w->coalesce_ns = 50000;
 	w->small_bursts = true;
 	arms = 0;
@@ -395,7 +401,7 @@ static void test_yield_before_waiting(void)
 	memset(w, 0, sizeof(*w));
 	d->park_fd = -1;
 	w->d = d;
-	atomic_store(&w->snap_fd, -1);
+	atomic_store(&w->control_fd, -1);
 	arms = 0;
 	ferry_worker__wait_fd(w, efd, 1, arm_idle, NULL);
 	w->wake_ns = 0;
@@ -429,7 +435,7 @@ static CU_TestInfo sessions_tests[] = {
 	{ "flow and address filters", test_filters },
 	{ "churn between chunks: no session twice, every one that stayed once", test_churn },
 	{ "nat_table__next looks at `limit` slots at most", test_next_bound },
-	{ "an idle worker empties a listing's doorbell that rang late", test_doorbell_drained },
+	{ "an idle worker empties the control doorbell and ticks its services", test_doorbell_drained },
 	{ "no coalescing nap while a service waits on its descriptor", test_no_nap_while_waiting },
 	{ "one yield to the application before sleeping on its descriptor", test_yield_before_waiting },
 	CU_TEST_INFO_NULL,
