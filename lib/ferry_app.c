@@ -19,6 +19,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -303,12 +304,16 @@ static int recv_reply(int fd, struct ferry_ctl_attach_reply *reply, int fds[3], 
 #define ATTACH_RETRY_NS 10000000L
 #define ATTACH_RETRIES 100
 
+static int attach_on(int fd, const char *slot, struct ferry_app **out, char *err, size_t errlen,
+		     bool *busy);
+
 int ferry_app_attach(const char *control_socket, const char *slot, struct ferry_app **out,
 		     char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	const struct timespec pause = { .tv_nsec = ATTACH_RETRY_NS };
 	int fd, ret, tries = 0;
+	bool busy;
 
 	if (err && errlen)
 		err[0] = '\0';
@@ -338,13 +343,16 @@ int ferry_app_attach(const char *control_socket, const char *slot, struct ferry_
 			close(fd);
 			return ret;
 		}
-		ret = ferry_app_attach_fd(fd, slot, out, err, errlen);
-	} while (ret == -EAGAIN && ++tries < ATTACH_RETRIES);
+		busy = false;
+		ret = attach_on(fd, slot, out, err, errlen, &busy);
+		/* Only ferryd's own -EAGAIN: not an mmap() over RLIMIT_MEMLOCK, say. */
+	} while (busy && ++tries < ATTACH_RETRIES);
 	return ret;
 }
 
-int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *err,
-			size_t errlen)
+/* ferry_app_attach_fd(); *busy: ferryd itself answered -EAGAIN (worth a retry). */
+static int attach_on(int fd, const char *slot, struct ferry_app **out, char *err, size_t errlen,
+		     bool *busy)
 {
 	struct ferry_ctl_attach_reply reply;
 	int fds[3], nr_fds = 0, ret, fl;
@@ -389,6 +397,7 @@ int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *
 		ret = reply.status < 0 && reply.status > -4096 ? reply.status : -EPROTO;
 		set_err(err, errlen, "ferryd refused slot '%s': %s (%s)", slot,
 			reply.message[0] ? reply.message : "no reason given", strerror(-ret));
+		*busy = ret == -EAGAIN;
 		goto close_fds;
 	}
 	if (nr_fds != 3) {
@@ -486,6 +495,14 @@ close_fds:
 close_socket:
 	close(fd);
 	return ret;
+}
+
+int ferry_app_attach_fd(int fd, const char *slot, struct ferry_app **out, char *err,
+			size_t errlen)
+{
+	bool busy = false;
+
+	return attach_on(fd, slot, out, err, errlen, &busy);
 }
 
 /* The producer's count past our consumer, never more than the ring holds. */

@@ -21,7 +21,8 @@
  *    so no application can make that write block), and an eventfd the
  *    application writes to wake ferryd.  The application stays
  *    attached while the connection is open: closing it (or dying) detaches.
- *    One application per slot at a time (-EBUSY for a second).
+ *    One application per slot at a time (-EBUSY for a second; -EAGAIN
+ *    while the last one's area is still being released, briefly: ask again).
  *
  * 2. The packet area's layout.  It starts with struct ferry_app_area, then
  *    `nr_queues` queues (one per ferryd worker: each worker is the only
@@ -116,7 +117,7 @@ struct ferry_ctl_request {
 struct ferry_ctl_attach_reply {
 	uint32_t magic;
 	uint32_t version;
-	int32_t status;        /* 0, or -errno: -ENOENT no such slot, -EACCES not its owner, -EBUSY attached already */
+	int32_t status;        /* 0, or -errno: -ENOENT no such slot, -EACCES not its owner, -EBUSY attached already, -EAGAIN the last one still detaching */
 	uint32_t nr_queues;
 	uint64_t area_size;    /* bytes to mmap */
 	char message[96];      /* why, for people, when status != 0 */

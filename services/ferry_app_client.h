@@ -40,7 +40,9 @@ struct ferry_app_pkt {
  * Attaches to `slot` through ferryd's control socket (NULL:
  * FERRY_CONTROL_SOCKET).  On failure returns -errno and, when errlen > 0,
  * puts why in err (ferryd's message when it refused: -EACCES, -ENOENT,
- * -EBUSY; -EPROTO when the reply or the area is malformed).
+ * -EBUSY, -EAGAIN; -EPROTO when the reply or the area is malformed).
+ * ferryd's -EAGAIN (the slot's last application still being released) is
+ * tried again every 10 ms for up to a second before it is returned.
  */
 int ferry_app_attach(const char *control_socket, const char *slot, struct ferry_app **out,
 		     char *err, size_t errlen);
@@ -49,7 +51,7 @@ int ferry_app_attach(const char *control_socket, const char *slot, struct ferry_
  * The same on a control connection already open (ctl_fd, SOCK_SEQPACKET),
  * e.g. one a launcher connected before it confined the application, or
  * handed over by socket activation.  The handle owns ctl_fd from here on,
- * failure included.
+ * failure included.  One connection, one try: -EAGAIN is returned at once.
  */
 int ferry_app_attach_fd(int ctl_fd, const char *slot, struct ferry_app **out, char *err,
 			size_t errlen);

@@ -9,11 +9,17 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "app_fake.h"
+#include "caps.h"
 #include "ferry_app_client.h"
 #include "unit.h"
 
@@ -432,6 +438,160 @@ static int open_fds(void)
 	return n;
 }
 
+/*
+ * A fake ferryd on a socket path: it answers each connection with the
+ * next of its statuses (0: attached, with the area), the last one for
+ * every connection after, and counts the connections.
+ */
+struct fake_server {
+	struct app_fake f;
+	char dir[64];
+	char path[108];
+	int lfd;
+	int32_t statuses[4];
+	int nr_statuses;
+	int conns; /* served so far (read after the join) */
+	int stop_after;
+	int stopping; /* fake_server_stop() wants the thread back */
+	pthread_t thread;
+};
+
+static void *fake_serve(void *arg)
+{
+	struct fake_server *fs = arg;
+
+	while (fs->conns < fs->stop_after) {
+		struct ferry_ctl_request req;
+		int32_t st = fs->statuses[fs->conns < fs->nr_statuses ? fs->conns
+								       : fs->nr_statuses - 1];
+		int fd = accept(fs->lfd, NULL, NULL);
+
+		if (fd < 0)
+			break;
+		if (__atomic_load_n(&fs->stopping, __ATOMIC_ACQUIRE)) {
+			close(fd);
+			break;
+		}
+		if (recv(fd, &req, sizeof(req), 0) == (ssize_t)sizeof(req))
+			app_fake_reply(&fs->f, fd, st, st ? "scripted refusal" : NULL, NULL, 0);
+		fs->conns++;
+		/* As ferryd does after a refusal; an attached client keeps it (ignored here). */
+		close(fd);
+	}
+	return NULL;
+}
+
+static void fake_server_start(struct fake_server *fs, int stop_after)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	fs->stop_after = stop_after;
+	CU_ASSERT_FATAL(app_fake_build(&fs->f, SLOT, 2, 8, 2048) == 0);
+	snprintf(fs->dir, sizeof(fs->dir), "/tmp/ferry-unit-app.XXXXXX");
+	CU_ASSERT_FATAL(mkdtemp(fs->dir) != NULL);
+	snprintf(fs->path, sizeof(fs->path), "%s/ferryd.sock", fs->dir);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", fs->path);
+	fs->lfd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	CU_ASSERT_FATAL(fs->lfd >= 0);
+	CU_ASSERT_FATAL(bind(fs->lfd, (struct sockaddr *)&sun, sizeof(sun)) == 0);
+	CU_ASSERT_FATAL(listen(fs->lfd, 8) == 0);
+	CU_ASSERT_FATAL(pthread_create(&fs->thread, NULL, fake_serve, fs) == 0);
+}
+
+static void fake_server_stop(struct fake_server *fs)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	/* A thread still in accept() takes this connection as its cue to end. */
+	__atomic_store_n(&fs->stopping, 1, __ATOMIC_RELEASE);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", fs->path);
+	if (fd >= 0) {
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun))) {
+			/* The thread is gone already: nothing to wake. */
+		}
+		close(fd);
+	}
+	pthread_join(fs->thread, NULL);
+	close(fs->lfd);
+	unlink(fs->path);
+	rmdir(fs->dir);
+	app_fake_destroy(&fs->f);
+}
+
+/*
+ * ferryd's -EAGAIN (the slot's last application still being released) is
+ * tried again on a new connection; any other refusal is returned at once.
+ */
+static void test_attach_retries(void)
+{
+	struct fake_server fs = { .statuses = { -EAGAIN, -EAGAIN, 0 }, .nr_statuses = 3 };
+	struct ferry_app *app = NULL;
+	char err[160];
+
+	fake_server_start(&fs, 3);
+	CU_ASSERT_EQUAL(ferry_app_attach(fs.path, SLOT, &app, err, sizeof(err)), 0);
+	CU_ASSERT_PTR_NOT_NULL(app);
+	fake_server_stop(&fs);
+	CU_ASSERT_EQUAL(fs.conns, 3);
+	ferry_app_detach(app);
+
+	memset(&fs, 0, sizeof(fs));
+	fs.statuses[0] = -EBUSY;
+	fs.nr_statuses = 1;
+	fake_server_start(&fs, 1);
+	CU_ASSERT_EQUAL(ferry_app_attach(fs.path, SLOT, &app, err, sizeof(err)), -EBUSY);
+	CU_ASSERT_PTR_NULL(app);
+	fake_server_stop(&fs);
+	CU_ASSERT_EQUAL(fs.conns, 1);
+
+	/* Bounded: a slot that never comes free gives -EAGAIN after 100 tries (1 s). */
+	memset(&fs, 0, sizeof(fs));
+	fs.statuses[0] = -EAGAIN;
+	fs.nr_statuses = 1;
+	fake_server_start(&fs, 100);
+	CU_ASSERT_EQUAL(ferry_app_attach(fs.path, SLOT, &app, err, sizeof(err)), -EAGAIN);
+	CU_ASSERT_PTR_NOT_NULL(strstr(err, "scripted refusal"));
+	fake_server_stop(&fs);
+	CU_ASSERT_EQUAL(fs.conns, 100);
+}
+
+/*
+ * An -EAGAIN of the application's own is no reason to attach again: here
+ * mmap() of an area over RLIMIT_MEMLOCK after mlockall(MCL_FUTURE), as a
+ * pinned real-time application may do.  Once attached, every try would
+ * detach and attach the slot anew, its packets going to an area nobody
+ * reads.  In a child without CAP_IPC_LOCK (root ignores the limit).
+ */
+static void test_attach_own_eagain(void)
+{
+	struct fake_server fs = { .statuses = { 0 }, .nr_statuses = 1 };
+	int status = -1;
+	pid_t pid;
+
+	fake_server_start(&fs, 100);
+	pid = fork();
+	CU_ASSERT_FATAL(pid >= 0);
+	if (!pid) {
+		struct rlimit rl = { .rlim_cur = 4096, .rlim_max = 4096 };
+		struct ferry_app *app = NULL;
+		char err[160];
+		int ret;
+
+		alarm(10);
+		if (caps__limit_thread(0) || setrlimit(RLIMIT_MEMLOCK, &rl) ||
+		    mlockall(MCL_FUTURE))
+			_exit(2);
+		ret = ferry_app_attach(fs.path, SLOT, &app, err, sizeof(err));
+		_exit(ret == -EAGAIN && strstr(err, "mmap") ? 0 : 1);
+	}
+	CU_ASSERT_EQUAL(waitpid(pid, &status, 0), pid);
+	CU_ASSERT(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	fake_server_stop(&fs);
+	/* Retried, it would have made 100 (each attached, then mmap refused). */
+	CU_ASSERT_EQUAL(fs.conns, 1);
+}
+
 static void test_corrupt_area(void)
 {
 	int before = open_fds();
@@ -481,6 +641,8 @@ static CU_TestInfo tests[] = {
 	{ "epoll users: recv(0) finding nothing asks for a wake-up", test_epoll },
 	{ "ferryd closing the connection: -ENOTCONN", test_ferryd_gone },
 	{ "a refused attach is reported with ferryd's message", test_refused },
+	{ "ferryd's -EAGAIN is tried again, bounded; -EBUSY is not", test_attach_retries },
+	{ "an -EAGAIN of the application's own (mmap) is not tried again", test_attach_own_eagain },
 	{ "corrupt replies and areas are refused", test_corrupt_area },
 	{ "bad arguments", test_bad_args },
 	CU_TEST_INFO_NULL,
