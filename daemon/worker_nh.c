@@ -194,19 +194,27 @@ void ferry_worker__nh_poll(struct ferry_worker *w, uint64_t now)
 	/* What is still queued is looked up at the next slot, even on an idle worker. */
 	if (nh_cache__queue_len(nh->cache))
 		ferry_worker__wake_at(w, nh->next_lookup_ns);
-	if (now < nh->next_drain_ns)
-		return;
-	n = nh_events__drain(nh->events, NH_DRAIN_MAX, worker_nh_event, w);
-	if (n < 0 && n != nh->last_err)
-		pr_warn_ratelimited("worker %u: cannot read route and neighbour notifications: %s",
-				    w->id, strerror(-n));
-	nh->last_err = n < 0 ? n : 0;
-	nh_cache__maintain(nh->cache, now, NH_MAINTAIN_BUDGET);
-	if (n == NH_DRAIN_MAX)
-		nh->next_drain_ns = now;
-	else
-		nh->next_drain_ns =
-			now + (nh_cache__busy(nh->cache) ? NH_DRAIN_BUSY_NS : NH_DRAIN_IDLE_NS);
+	if (now >= nh->next_drain_ns) {
+		n = nh_events__drain(nh->events, NH_DRAIN_MAX, worker_nh_event, w);
+		if (n < 0 && n != nh->last_err)
+			pr_warn_ratelimited("worker %u: cannot read route and neighbour "
+					    "notifications: %s",
+					    w->id, strerror(-n));
+		nh->last_err = n < 0 ? n : 0;
+		nh_cache__maintain(nh->cache, now, NH_MAINTAIN_BUDGET);
+		if (n == NH_DRAIN_MAX)
+			nh->next_drain_ns = now;
+		else
+			nh->next_drain_ns = now + (nh_cache__busy(nh->cache) ? NH_DRAIN_BUSY_NS
+									     : NH_DRAIN_IDLE_NS);
+	}
+	/*
+	 * Frames wait for a neighbour the kernel is resolving: its answer is
+	 * read at the next drain, even on an idle worker, whose sleep would
+	 * otherwise last until the next packet or 100 ms.
+	 */
+	if (nh_cache__busy(nh->cache))
+		ferry_worker__wake_at(w, nh->next_drain_ns);
 }
 
 int ferry_worker__nh_hold(struct ferry_worker *w, struct ferry_pkt *p, uint32_t idx)
