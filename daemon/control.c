@@ -371,20 +371,25 @@ static bool slot_pending(const struct control *c, const struct svc_app_conf *con
 }
 
 /*
- * A slot's new generation is taken up at each worker's next service tick;
- * an idle worker sleeps up to 100 ms before it.  Ring every worker's
- * doorbell: the old area is released, and the slot free for the next
- * application, within a loop iteration rather than a sleep.
+ * A slot's new generation is taken up at each worker's next service tick:
+ * every 100 ms on an idle or busy-polling worker.  Ask each for a tick now
+ * and ring its doorbell: the old area is released, and the slot free for
+ * the next application, within a loop iteration rather than a sleep.
  */
-static void wake_workers(const struct control *c)
+static void tick_workers(const struct control *c)
 {
 	const uint64_t one = 1;
 
-	for (uint32_t i = 0; i < c->nr_snaps; i++)
+	for (uint32_t i = 0; i < c->d->nr_workers && i < c->nr_snaps; i++) {
+		if (!c->d->workers || !c->d->workers[i])
+			continue;
+		/* Release: the generation before the request (worker__control_requests()). */
+		atomic_store_explicit(&c->d->workers[i]->tick_req, true, memory_order_release);
 		if (c->snaps[i].fd >= 0 && write(c->snaps[i].fd, &one, sizeof(one)) < 0 &&
 		    errno != EAGAIN)
 			pr_warn_ratelimited("control socket: cannot wake worker %u: %s", i,
 					    strerror(errno));
+	}
 }
 
 /* Closes client i; an attached application's area waits for the workers. */
@@ -407,7 +412,7 @@ static void drop_client(struct control *c, int i, const char *why)
 			cl->conf->slot.uid = 0;
 			atomic_store(&cl->conf->slot.hung, false);
 			atomic_store_explicit(&cl->conf->slot.gen, p->gen, memory_order_release);
-			wake_workers(c);
+			tick_workers(c);
 		} else {
 			/* Destroyed by a reload: its workers' states went first. */
 			munmap(cl->area, cl->size);
@@ -955,7 +960,7 @@ static bool handle_request(struct control *c, int i)
 	}
 	/*
 	 * The last application's area waits for the workers to let it go,
-	 * within a loop iteration each (wake_workers()): a restarted
+	 * within a loop iteration each (tick_workers()): a restarted
 	 * application may try again at once, as libferry_app does.  Those let
 	 * go since the main loop last looked are released now.
 	 */

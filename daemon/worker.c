@@ -262,10 +262,8 @@ void worker__idle_wait(struct ferry_worker *w)
 	 * writes, so a busy worker may serve the request (its read finding
 	 * nothing) before the write lands, and a doorbell left full would end
 	 * every idle wait at once.  A request pending is still served at the
-	 * loop's top.  ferryd's own eventfd, EFD_NONBLOCK: a plain read never
-	 * blocks.  The services tick at once: an app slot's new generation is
-	 * taken up (and acknowledged) there, and until it is, ferryd keeps the
-	 * old area and refuses the slot's next application.
+	 * loop's top, as is a tick requested (worker__control_requests()).
+	 * ferryd's own eventfd, EFD_NONBLOCK: a plain read never blocks.
 	 */
 	if (snap >= 0 && (fds[snap].revents & POLLIN)) {
 		uint64_t v;
@@ -273,7 +271,6 @@ void worker__idle_wait(struct ferry_worker *w)
 		if (read(fds[snap].fd, &v, sizeof(v)) < 0) {
 			/* EAGAIN: served and emptied meanwhile; nothing is lost either way. */
 		}
-		w->wake_ns = 1;
 	}
 	for (int i = nfds; i < nfds + nr_waits; i++) {
 		if (!fds[i].revents)
@@ -378,6 +375,22 @@ static void park(struct ferry_worker *w)
 	w->wake_ns = 1;
 }
 
+void worker__control_requests(struct ferry_worker *w)
+{
+	/* Between two bursts: a listing's chunk never meets a half-updated table. */
+	if (atomic_load_explicit(&w->snap_req, memory_order_relaxed))
+		sessions__serve(w);
+	/*
+	 * An app slot's new generation: until every worker has taken it up at
+	 * a tick, ferryd keeps the last application's area and refuses the
+	 * slot's next one (-EAGAIN), and an idle worker ticks every 100 ms.
+	 * Acquire: the generation was stored before the request.
+	 */
+	if (atomic_load_explicit(&w->tick_req, memory_order_relaxed) &&
+	    atomic_exchange_explicit(&w->tick_req, false, memory_order_acquire))
+		ferry_worker__wake_at(w, 1);
+}
+
 static void *worker__run(void *arg)
 {
 	struct ferry_worker *w = arg;
@@ -397,9 +410,7 @@ static void *worker__run(void *arg)
 
 		__atomic_store_n(&w->loops, w->loops + 1, __ATOMIC_RELAXED);
 		w->now_ns = now_ns();
-		/* Between two bursts: a listing's chunk never meets a half-updated table. */
-		if (atomic_load_explicit(&w->snap_req, memory_order_relaxed))
-			sessions__serve(w);
+		worker__control_requests(w);
 		for (int i = 0; i < w->nr_ports; i++) {
 			port__complete(w->ports[i]);
 			port__refill(w->ports[i]);
@@ -663,11 +674,22 @@ err_log:
 	return -err;
 }
 
+void worker__request_stop(struct ferry_worker *w)
+{
+	const uint64_t one = 1;
+	int fd = atomic_load(&w->control_fd);
+
+	w->stop = 1;
+	/* Not a 100 ms idle sleep per worker at every stop and restart. */
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		pr_warn("worker %u: cannot wake it to stop: %s", w->id, strerror(errno));
+}
+
 void worker__stop(struct ferry_worker *w)
 {
 	if (!w || !w->running)
 		return;
-	w->stop = 1;
+	worker__request_stop(w);
 	pthread_join(w->thread, NULL);
 	w->running = false;
 }

@@ -82,11 +82,13 @@ struct ferry_worker {
 	/* ferryctl sessions (daemon/sessions.h): a chunk asked of this worker */
 	struct sess_snap *_Atomic snap_req;
 	/*
-	 * The control socket's doorbell, an eventfd (-1 until it sets one):
-	 * rung for a listing's chunk and for an app slot's new generation,
-	 * which the services take up at their next tick.
+	 * The control socket's doorbell, an eventfd (-1 until it sets one),
+	 * rung after a request (snap_req, tick_req) and to stop: it only
+	 * wakes an idle worker, the requests say what to do.
 	 */
 	atomic_int control_fd;
+	/* Tick the services now: an app slot's new generation to take up. */
+	atomic_bool tick_req;
 	/* loop iterations; the main thread's watchdog reads it to see the worker is not stuck */
 	uint64_t loops;
 	/* packets that matched no rule or did not parse (the XDP program disagreed) */
@@ -150,10 +152,20 @@ static inline uint32_t worker__hold_budget(uint32_t frames, uint32_t ring_size, 
 
 /*
  * One idle sleep of the worker loop (interrupt mode): on its sockets, the
- * park and listing eventfds, the hand-off doorbell and the services' waits,
+ * park and control eventfds, the hand-off doorbell and the services' waits,
  * bounded by their deadlines.  Exported for the unit tests.
  */
 void worker__idle_wait(struct ferry_worker *w);
+
+/*
+ * The control socket's requests, taken at the top of each loop iteration,
+ * whatever the poll mode and whoever emptied the doorbell: a listing's
+ * chunk, a tick of the services.  Exported for the unit tests.
+ */
+void worker__control_requests(struct ferry_worker *w);
+
+/* Asks w to stop and wakes it from an idle wait; worker__stop() joins it. */
+void worker__request_stop(struct ferry_worker *w);
 
 /*
  * The loop's sleep in interrupt mode: a coalescing nap after a small burst

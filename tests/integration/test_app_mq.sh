@@ -10,7 +10,8 @@
 # is everything sent both ways, and ferryctl apps counts the same.  In
 # native and generic (skb) XDP mode, interrupt driven (the workers sleep on
 # the application's eventfd while it has packets), and native busy-poll (the
-# workers poll the slot instead).
+# workers poll the slot instead).  Then the slot's application (app_xor,
+# libferry_app) restarted at once five times attaches each time.
 . "$(dirname "$0")/../lib.sh"
 trap ns_cleanup EXIT
 
@@ -130,6 +131,22 @@ run_case() { # NAME XDP_MODE POLL_MODE
 	check "$name: the application served queue 0 ($q0 packets)" [ "${q0:-0}" -gt 0 ]
 	check "$name: and queue 1 ($q1 packets)" [ "${q1:-0}" -gt 0 ]
 	check "$name: together everything sent both ways" [ $((${q0:-0} + ${q1:-0})) = $((2 * TOTAL)) ]
+	# Restarted at once (systemd's Restart=), five times: each attaches
+	# while both workers let the last one's area go (test_app.sh (k)).
+	local r ok=""
+	for r in 1 2 3 4 5; do
+		ip netns exec "$NS_PX" setpriv --reuid=65534 --regid=65534 --clear-groups \
+			"$BUILD/examples/app_xor" -s "$SOCK" mq $((KEY)) >"$WORKDIR/app-$name-r$r.out" 2>&1 &
+		app_pid=$!
+		track_pid $app_pid
+		wait_for grep -q "app_xor: attached to 'mq'" "$WORKDIR/app-$name-r$r.out" || break
+		ok="$ok $r"
+		kill -TERM $app_pid
+		wait $app_pid
+	done
+	check "$name: restarted at once, 5 times, the application attaches each time" \
+		[ "$ok" = " 1 2 3 4 5" ]
+	[ "$ok" = " 1 2 3 4 5" ] || cat "$WORKDIR/app-$name-r$r.out"
 	stop_ferryd
 	check "$name: ferryd exits 0 on SIGTERM" [ $? = 0 ]
 	check "$name: every UMEM frame accounted for, in both workers" \

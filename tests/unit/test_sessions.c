@@ -311,11 +311,25 @@ static void test_doorbell_drained(void)
 	CU_ASSERT_EQUAL(read(efd, &v, sizeof(v)), -1);
 	CU_ASSERT_EQUAL(errno, EAGAIN);
 	/*
-	 * Or for an app slot's new generation: the services tick at once, so
-	 * the last application's area is let go now, not after a 100 ms sleep.
+	 * Or for an app slot's new generation: the doorbell only wakes, the
+	 * request says to tick the services at once, so the last application's
+	 * area is let go now, not after a 100 ms sleep.  Taken whoever emptied
+	 * the doorbell (a listing served meanwhile), in any poll mode.
 	 */
+	CU_ASSERT_EQUAL(w->wake_ns, 0);
+	atomic_store(&w->tick_req, true);
+	worker__control_requests(w);
 	CU_ASSERT_EQUAL(w->wake_ns, 1);
+	CU_ASSERT_FALSE(atomic_load(&w->tick_req));
 	w->wake_ns = 0;
+	worker__control_requests(w);
+	CU_ASSERT_EQUAL(w->wake_ns, 0);
+	/* A stop rings the doorbell too: no 100 ms idle sleep per worker to stop. */
+	worker__request_stop(w);
+	CU_ASSERT(w->stop);
+	CU_ASSERT_EQUAL(read(efd, &v, sizeof(v)), (ssize_t)sizeof(v));
+	CU_ASSERT_EQUAL(v, 1);
+	w->stop = 0;
 	/* A request pending: the doorbell emptied, the request kept for the loop's top. */
 	atomic_store(&w->snap_req, q);
 	CU_ASSERT_EQUAL(write(efd, &one, sizeof(one)), (ssize_t)sizeof(one));
