@@ -256,11 +256,25 @@ static __always_inline int fast_ports(void *data, void *data_end, struct ferry_s
 static __always_inline void fast_tcp_note(struct tcphdr *tcp, void *data_end,
 					  struct ferry_sess_stats *st, __u32 l4_len)
 {
+	__u32 end, ack;
+
 	if ((void *)(tcp + 1) > data_end)
 		return;
-	st->tcp_seq_end = bpf_ntohl(tcp->seq) + l4_len - (__u32)tcp->doff * 4;
-	st->tcp_ack = bpf_ntohl(tcp->ack_seq);
-	st->tcp_win = bpf_ntohs(tcp->window);
+	end = bpf_ntohl(tcp->seq) + l4_len - (__u32)tcp->doff * 4;
+	ack = bpf_ntohl(tcp->ack_seq);
+	/*
+	 * Forward only (serial-number order, as the workers' windows): a
+	 * retransmission (an RTO resends the oldest unacked segment, after
+	 * newer ones) must not set the sender's end back.  A RST that acks
+	 * everything the receiver got would then fall outside the window the
+	 * worker resyncs from this, and be dropped as tcp_out_of_window.
+	 */
+	if (!st->tcp_valid || (__s32)(end - st->tcp_seq_end) > 0)
+		st->tcp_seq_end = end;
+	if (!st->tcp_valid || (__s32)(ack - st->tcp_ack) >= 0) {
+		st->tcp_ack = ack;
+		st->tcp_win = bpf_ntohs(tcp->window);
+	}
 	st->tcp_valid = 1;
 }
 

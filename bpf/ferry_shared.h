@@ -374,9 +374,10 @@ struct ferry_sess {
 /*
  * Per entry and per CPU (PERCPU_ARRAY at ferry_sess.stats_slot), written by
  * the fast path only: what it forwarded, when (bpf_ktime_get_ns(), the
- * workers' CLOCK_MONOTONIC), and for TCP the sender's last sequence end,
- * acknowledgement and window, which the owner takes back into its window
- * tracking when the session leaves the fast path (a FIN or RST).
+ * workers' CLOCK_MONOTONIC), and for TCP the furthest sequence end and
+ * acknowledgement (with its window) the sender sent, which the owner takes
+ * back into its window tracking when a FIN or RST reaches it
+ * (offload__merge_stats() merges the CPUs' records).
  */
 struct ferry_sess_stats {
 	__u64 packets;

@@ -360,26 +360,40 @@ static void offload_removed(struct nat_session *s, void *ctx)
  * One direction's counters, newest CPU first: 0 with *last the latest
  * last_seen_ns and *tcp the record of the CPU that saw it, -errno.
  */
-static int read_stats(struct worker_offload *o, uint32_t key, struct ferry_sess_stats *latest)
+void offload__merge_stats(const struct ferry_sess_stats *percpu, int nr_cpus,
+			  struct ferry_sess_stats *out)
 {
-	memset(latest, 0, sizeof(*latest));
+	memset(out, 0, sizeof(*out));
+	for (int c = 0; c < nr_cpus; c++) {
+		const struct ferry_sess_stats *st = &percpu[c];
+
+		out->packets += st->packets;
+		out->bytes += st->bytes;
+		if (st->last_seen_ns > out->last_seen_ns)
+			out->last_seen_ns = st->last_seen_ns;
+		if (!st->tcp_valid)
+			continue;
+		/*
+		 * The furthest any CPU saw, not the CPU that saw the session
+		 * last: segments of one connection may be taken on several
+		 * CPUs, and the last one taken need not be the newest.
+		 */
+		if (!out->tcp_valid || (int32_t)(st->tcp_seq_end - out->tcp_seq_end) > 0)
+			out->tcp_seq_end = st->tcp_seq_end;
+		if (!out->tcp_valid || (int32_t)(st->tcp_ack - out->tcp_ack) >= 0) {
+			out->tcp_ack = st->tcp_ack;
+			out->tcp_win = st->tcp_win;
+		}
+		out->tcp_valid = 1;
+	}
+}
+
+static int read_stats(struct worker_offload *o, uint32_t key, struct ferry_sess_stats *merged)
+{
+	memset(merged, 0, sizeof(*merged));
 	if (bpf_map_lookup_elem(o->stats_fd, &key, o->percpu))
 		return -errno;
-	for (int c = 0; c < o->nr_cpus; c++) {
-		const struct ferry_sess_stats *st = &o->percpu[c];
-
-		if (st->last_seen_ns > latest->last_seen_ns) {
-			uint64_t packets = latest->packets + st->packets;
-			uint64_t bytes = latest->bytes + st->bytes;
-
-			*latest = *st;
-			latest->packets = packets;
-			latest->bytes = bytes;
-		} else {
-			latest->packets += st->packets;
-			latest->bytes += st->bytes;
-		}
-	}
+	offload__merge_stats(o->percpu, o->nr_cpus, merged);
 	return 0;
 }
 

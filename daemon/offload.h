@@ -114,6 +114,14 @@ int offload__write_ratelimit(struct ferry_daemon *d, uint32_t flow_id, bool conf
  * ferry_dir), or -1 when s is not forwarded in XDP.  The owner only.
  */
 int64_t offload__stats_slot(const struct ferry_worker *w, const struct nat_session *s);
+
+/*
+ * One session direction's per-CPU fast-path record, merged: packets and
+ * bytes summed, the latest last_seen_ns, and for TCP the furthest sequence
+ * end and acknowledgement (with its window) any CPU saw.
+ */
+void offload__merge_stats(const struct ferry_sess_stats *percpu, int nr_cpus,
+			  struct ferry_sess_stats *out);
 /* A flow id's counters start again from 0 (a reload reset it). */
 void offload__rebase(struct ferry_daemon *d, uint32_t flow_id);
 

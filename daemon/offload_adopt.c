@@ -55,16 +55,14 @@ static int flow_by_name(const struct ferry_daemon *d, const char *name)
 	return -1;
 }
 
-/* The newest per-CPU record of stats slot `key`, summed counters aside. */
-static int latest_stats(int fd, uint32_t key, struct ferry_sess_stats *buf, int ncpus,
+/* Stats slot `key`, its CPUs' records merged (offload__merge_stats()). */
+static int merged_stats(int fd, uint32_t key, struct ferry_sess_stats *buf, int ncpus,
 			struct ferry_sess_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (bpf_map_lookup_elem(fd, &key, buf))
 		return -errno;
-	for (int c = 0; c < ncpus; c++)
-		if (buf[c].last_seen_ns >= out->last_seen_ns)
-			*out = buf[c];
+	offload__merge_stats(buf, ncpus, out);
 	return 0;
 }
 
@@ -132,7 +130,7 @@ static int adopt_one(struct ferry_daemon *d, const struct adopt_ent *cl, const s
 	if (err)
 		return err;
 	for (int dir = 0; dir < 2; dir++)
-		if (latest_stats(d->offload_stats_fd, old_slot * 2 + dir, buf, ncpus, &st[dir]))
+		if (merged_stats(d->offload_stats_fd, old_slot * 2 + dir, buf, ncpus, &st[dir]))
 			memset(&st[dir], 0, sizeof(st[dir]));
 	l2_of(d, &s->to_upstream, &cl->val);
 	l2_of(d, &s->to_client, &rp->val);
