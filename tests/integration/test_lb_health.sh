@@ -177,7 +177,8 @@ write_config() { # MODE PIN_PATH WEIGHT_A [EXTRA_UPSTREAM]
 	    services:
 	      - lb:
 	          upstreams: [198.18.2.2:7000, 198.18.2.3:7000]
-	          health: {type: exec, command: 'exit 0', interval_ms: 200, timeout_ms: 150,
+	          # One fork slower than its timeout would mark A down (fall 1): a second each.
+	          health: {type: exec, command: 'exit 0', interval_ms: 1000, timeout_ms: 1000,
 	                   rise: 50, fall: 1}
 	YAML
 }

@@ -112,11 +112,15 @@ run_case() { # NAME
 	before=$(snapshot) || return 1
 	ip netns exec "$NS_CLI" "$PKTINJECT" --dev cli0 --dst-mac "$PX_MAC" --case "$name" \
 		--count $K >/dev/null || return 1
-	sleep 1.2 # ferryd publishes the workers' counters once a second
-	after=$(snapshot) || return 1
-	kill -0 "$FERRYD_PID" || return 1
 	b=$(val "$before" "$want")
-	a=$(val "$after" "$want")
+	# ferryd publishes the workers' counters once a second: up to 6 s for all K.
+	for _ in $(seq 20); do
+		sleep 0.3
+		after=$(snapshot) || return 1
+		a=$(val "$after" "$want")
+		[ $((a - b)) -ge $K ] && break
+	done
+	kill -0 "$FERRYD_PID" || return 1
 	log "case $name: $want $b -> $a; after: $after"
 	if [ "$want" = passed ]; then
 		[ $((a - b)) -ge $K ]

@@ -94,7 +94,7 @@ b_works() {
 		--expect-sport 40000-40999 --count 20 --timeout 8 >"$WORKDIR/b.out" 2>&1 &
 	srv=$!
 	track_pid $srv
-	sleep 0.2
+	wait_for grep -q 'listening on' "$WORKDIR/b.out"
 	in_cli "$UDPPROBE" client --to "198.18.1.1:$1" --count 20 --rate 200 --timeout 4 \
 		>>"$WORKDIR/b-client.out" 2>&1 || { kill $srv 2>/dev/null; wait $srv; return 1; }
 	wait $srv
