@@ -200,11 +200,12 @@ start_server() { # NAME ADDR NS
 
 # SIGHUP, and wait for ferryd's verdict on it; true when it updated the lb flow in place.
 reload_updated() { # LOG
-	local before
-	before=$(grep -c "reload: " "$1")
+	local before verdict='reload: ([0-9]+ flows? added|.*running config stays in force)'
+	before=$(grep -cE "$verdict" "$1")
 	kill -HUP "$FERRYD_PID"
-	wait_for eval "[ \$(grep -c 'reload: ' '$1') -gt $((before + 1)) ]"
-	grep "reload: " "$1" | tail -n 1 | grep -q " 1 updated in place;"
+	# The verdict itself: with -v, a debug line about the pause comes just before it.
+	wait_for eval "[ \$(grep -cE '$verdict' '$1') -gt $before ]"
+	grep -E "$verdict" "$1" | tail -n 1 | grep -q " 1 updated in place;"
 }
 
 once() { # FIRST COUNT OUTFILE

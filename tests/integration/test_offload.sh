@@ -265,6 +265,9 @@ phase_route_switch() {
 	sleep 0.3
 	udp_client 5002 $n 500 "$WORKDIR/$m-nh-c.out" --min-fraction 0.99
 	local pc=$CLI_PID
+	# B's address known first: the switch is what is under test, ARP is
+	# test_nexthop's (held frames), and 1% is only 20 datagrams here.
+	in_px ping -c 1 -W 2 198.18.4.2 >/dev/null
 	sleep 1.5
 	ip -n "$NS_PX" route replace 198.18.9.9/32 via 198.18.4.2 dev px-s2
 	sleep 1.2
