@@ -192,7 +192,7 @@ run_mode() {
 		>"$WORKDIR/srv-b-$mode.out" 2>&1 &
 	srv=$!
 	track_pid $srv
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/srv-b-$mode.out"
 	check "$mode: (b) every echo through the slot both ways comes back intact" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count "$N" --timeout 20
 	kill -TERM $srv 2>/dev/null
@@ -279,7 +279,7 @@ for i in range(5): s.sendto(("slow %d" % i).encode(), ("198.18.1.1", 5003))'
 		--any-count >"$WORKDIR/srv-d-$mode.out" 2>&1 &
 	srv=$!
 	track_pid $srv
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/srv-d-$mode.out"
 	in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count "$N" --rate 500 --no-wait \
 		>/dev/null 2>&1 &
 	cli=$!
@@ -320,7 +320,7 @@ for i in range(5): s.sendto(("slow %d" % i).encode(), ("198.18.1.1", 5003))'
 		>"$WORKDIR/srv-pp-$mode.out" 2>&1 &
 	srv=$!
 	track_pid $srv
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/srv-pp-$mode.out"
 	check "$mode: (i) 200 ping-pongs through app_xor, one at a time, all intact" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 200 --window 1 --timeout 20
 	kill -TERM $srv 2>/dev/null
@@ -404,7 +404,7 @@ for i in range(5): s.sendto(("slow %d" % i).encode(), ("198.18.1.1", 5003))'
 		--any-count >"$WORKDIR/srv-e-$mode.out" 2>&1 &
 	srv=$!
 	track_pid $srv
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/srv-e-$mode.out"
 	in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count "$N" --rate 500 --no-wait \
 		>/dev/null 2>&1 &
 	cli=$!
@@ -432,7 +432,7 @@ for i in range(5): s.sendto(("slow %d" % i).encode(), ("198.18.1.1", 5003))'
 	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6002 --count "$N" --timeout 20 \
 		>"$WORKDIR/srv-p-$mode.out" 2>&1 &
 	track_pid $!
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/srv-p-$mode.out"
 	in_cli "$UDPPROBE" client --to 198.18.1.1:5002 --count "$N" --timeout 20 \
 		>"$WORKDIR/cli-p-$mode.out" 2>&1 &
 	cli=$!

@@ -99,7 +99,7 @@ run_case() { # NAME XDP_MODE POLL_MODE
 		--timeout 60 --echo-any --any-count >"$WORKDIR/server-$name.out" 2>&1 &
 	srv=$!
 	track_pid $srv
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server-$name.out"
 	for i in $(seq 0 $((CLIENTS - 1))); do
 		# Clients 0-3 on CPU 0 (queue 0), clients 4-7 on CPU 1 (queue 1).
 		ip netns exec "$NS_CLI" taskset -c $((i / 4)) "$UDPPROBE" client --to 198.18.1.1:5000 \

@@ -141,7 +141,7 @@ stream() { # MODE LABEL COUNT CLIENT-OPTIONS...
 		--timeout 30 >"$WORKDIR/server-$label.out" 2>&1 &
 	local srv_pid=$!
 	track_pid $srv_pid
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server-$label.out"
 	check "$mode: $label: client gets every datagram back intact" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count "$count" --rate 2000 \
 		--timeout 10 "$@"
@@ -187,7 +187,7 @@ run_mode() { # MODE
 		--timeout 30 >"$WORKDIR/server-paced.out" 2>&1 &
 	local srv_pid=$!
 	track_pid $srv_pid
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server-paced.out"
 	t0=$(date +%s%N)
 	check "$mode: paced: client gets all $PACE_N back" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count "$PACE_N" --rate 0 \

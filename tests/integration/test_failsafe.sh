@@ -77,7 +77,7 @@ stream() {
 		>"$WORKDIR/server-$2.out" 2>&1 &
 	local srv_pid=$!
 	track_pid $srv_pid
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server-$2.out"
 	in_cli "$UDPPROBE" client --to 198.18.1.1:"$1" --count "$3" --rate 5000 --timeout 10 ||
 		return 1
 	wait $srv_pid
@@ -131,7 +131,7 @@ ip netns exec "$NS_PX" "$UDPPROBE" server --listen 198.18.1.1:5000 --expect-src 
 	--count $K --timeout 10 >"$WORKDIR/open.out" 2>&1 &
 lpid=$!
 track_pid $lpid
-sleep 0.3
+wait_for grep -q "listening on" "$WORKDIR/open.out"
 check "pass flow: the kernel's listener echoes every datagram" \
 	in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count $K --rate 1000 --timeout 5
 wait $lpid
@@ -142,7 +142,7 @@ ip netns exec "$NS_PX" "$UDPPROBE" server --listen 198.18.1.1:5001 --count $K --
 	--no-echo --any-count >"$WORKDIR/closed.out" 2>&1 &
 lpid=$!
 track_pid $lpid
-sleep 0.3
+wait_for grep -q "listening on" "$WORKDIR/closed.out"
 in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count $K --rate 1000 --timeout 2 --no-wait \
 	>/dev/null 2>&1
 wait $lpid

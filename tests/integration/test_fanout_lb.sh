@@ -117,7 +117,7 @@ run_fanout() { # MODE
 		>"$WORKDIR/fan-b.out" 2>&1 &
 	b=$!
 	track_pid $b
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/fan-b.out"
 	check "$mode: fanout: client sends the whole stream" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --bind 198.18.1.2:33333 --count "$N" \
 		--min-size 16 --max-size 1400 --rate 2000 --timeout 10 --no-wait
@@ -142,7 +142,7 @@ run_lb() { # MODE
 		--count $((FLOWS * PER_FLOW)) --timeout 120 >"$WORKDIR/lb-b.out" 2>&1 &
 	b=$!
 	track_pid $b
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/lb-b.out"
 	for i in $(seq "$FLOWS"); do
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --bind 198.18.1.2:$((20000 + i)) \
 			--count "$PER_FLOW" --min-size 16 --max-size 1200 --rate 1000 --timeout 5 \
@@ -216,7 +216,7 @@ run_mirror() { # MODE
 		>"$WORKDIR/mirror-b.out" 2>&1 &
 	b=$!
 	track_pid $b
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/mirror-b.out"
 	check "$mode: mirror: client gets every datagram back intact (forward after mirror)" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5002 --bind 198.18.1.2:34444 --count "$N" \
 		--min-size 16 --max-size 1400 --rate 2000 --timeout 10

@@ -110,7 +110,7 @@ run_mode() { # MODE
 		--count 2000 --any-count --timeout 40 >"$WORKDIR/steady-server.out" 2>&1 &
 	steady_srv=$!
 	track_pid $steady_srv
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/steady-server.out"
 	in_cli "$UDPPROBE" client --to 198.18.1.1:5100 --bind 198.18.1.2:45100 --count 2000 \
 		--rate 200 --timeout 5 --min-fraction 0.9 >"$WORKDIR/steady-client.out" 2>&1 &
 	steady_cli=$!

@@ -87,7 +87,7 @@ run_mode() { # MODE PIN_MODE(own|sysfs)
 		--expect-sport 40000-40999 --count "$N" --timeout 30 >"$WORKDIR/server.out" 2>&1 &
 	local srv_pid=$!
 	track_pid $srv_pid
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server.out"
 	check "$mode: client gets every datagram back intact" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count "$N" --min-size 16 \
 		--max-size 1400 --rate 5000 --timeout 10

@@ -157,7 +157,7 @@ ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6000 --expect-src
 	--expect-sport 40000-40999 --count $N --timeout 90 >"$WORKDIR/server.out" 2>&1 &
 srv_pid=$!
 track_pid $srv_pid
-sleep 0.3
+wait_for grep -q "listening on" "$WORKDIR/server.out"
 ip netns exec "$NS_CLI" "$UDPPROBE" client --to 198.18.1.1:5000 --count $N --rate 400 \
 	--timeout 20 >"$WORKDIR/client.out" 2>&1 &
 cli_pid=$!

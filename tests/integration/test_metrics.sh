@@ -87,7 +87,7 @@ start_ferryd "$WORKDIR/ferry.yaml" "$WORKDIR/ferryd.log" || {
 PINS=/proc/$FERRYD_PID/root/sys/fs/bpf/ferry
 in_srv "$UDPPROBE" server --listen 198.18.2.2:6000 --count $N --timeout 30 >"$WORKDIR/server.out" 2>&1 &
 track_pid $!
-sleep 0.3
+wait_for grep -q "listening on" "$WORKDIR/server.out"
 check "$N datagrams forwarded and echoed" \
 	in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count $N --rate 1000 --timeout 20
 sleep 1.5 # ferryd publishes its counters once a second

@@ -144,7 +144,7 @@ run_case() { # NAME XDP_MODE POLL_C POLL_S [WORKER_PRIORITY [COALESCE_USECS]]
 		--expect-sport 40000-40999 --count "$TOTAL" --timeout 60 >"$WORKDIR/server.out" 2>&1 &
 	srv_pid=$!
 	track_pid $srv_pid
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server.out"
 	for i in $(seq 0 $((CLIENTS - 1))); do
 		# Clients 0-3 on CPU 0 (queue 0), clients 4-7 on CPU 1 (queue 1).
 		ip netns exec "$NS_CLI" taskset -c $((i / 4)) "$UDPPROBE" client --to 198.18.1.1:5000 \

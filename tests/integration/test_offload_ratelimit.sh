@@ -85,7 +85,7 @@ run_mode() { # MODE
 		>"$WORKDIR/server.out" 2>&1 &
 	srv_pid=$!
 	track_pid $srv_pid
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server.out"
 	t0=$(now_ms)
 	in_cli taskset -c 0 "$UDPPROBE" client --to 198.18.1.1:5000 --count "$N" --min-size 64 \
 		--max-size 64 --rate $SEND_RATE --no-wait --timeout 30 >"$WORKDIR/client.out"

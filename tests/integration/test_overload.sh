@@ -79,7 +79,7 @@ steady_start() {
 		>"$WORKDIR/steady-server.out" 2>&1 &
 	steady_srv=$!
 	track_pid $steady_srv
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/steady-server.out"
 	ip netns exec "$NS_CLI" "$UDPPROBE" client --to 198.18.1.1:5100 --count "$1" --rate 200 \
 		--bind 198.18.1.2:45100 --timeout 10 ${2:+--min-fraction $2} \
 		>"$WORKDIR/steady-client.out" 2>&1 &
@@ -178,7 +178,7 @@ ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6100 --expect-src
 	--count 500 --timeout 20 >"$WORKDIR/after.out" 2>&1 &
 srv=$!
 track_pid $srv
-sleep 0.3
+wait_for grep -q "listening on" "$WORKDIR/after.out"
 check "after the overload: a stream through an existing session is exact" \
 	ip netns exec "$NS_CLI" "$UDPPROBE" client --to 198.18.1.1:5100 --count 500 --rate 2000 \
 	--timeout 5 --bind 198.18.1.2:45100

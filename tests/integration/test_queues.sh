@@ -66,7 +66,7 @@ if start_ferryd "$WORKDIR/ferry.yaml" "$LOG"; then
 		>"$WORKDIR/server.out" 2>&1 &
 	SRV=$!
 	track_pid $SRV
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server.out"
 	for i in 0 1; do
 		in_cli taskset -c $i "$UDPPROBE" client --to 198.18.1.1:5000 \
 			--bind 198.18.1.2:$((30000 + i)) --count $N --rate 500 --timeout 20 \

@@ -157,7 +157,7 @@ in_srv "$UDPPROBE" server --listen 198.18.2.2:6000 --expect-src 198.18.2.1/32 \
 	--expect-sport 40000-40999 --count "$N" --timeout 60 >"$WORKDIR/a-server.out" 2>&1 &
 A_SRV=$!
 track_pid $A_SRV
-sleep 0.3
+wait_for grep -q "listening on" "$WORKDIR/a-server.out"
 in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count "$N" --min-size 16 --max-size 1200 \
 	--rate $RATE --timeout 10 >"$WORKDIR/a-client.out" 2>&1 &
 A_CLI=$!

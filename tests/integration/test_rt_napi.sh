@@ -90,7 +90,7 @@ ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6000 --expect-src
 	--count $COUNT --any-count --timeout 15 >"$WORKDIR/server.out" 2>&1 &
 srv=$!
 track_pid $srv
-sleep 0.3
+wait_for grep -q "listening on" "$WORKDIR/server.out"
 ip netns exec "$NS_CLI" "$UDPPROBE" client --to 198.18.1.1:5000 --count $COUNT --rate $RATE \
 	--min-size 32 --max-size 200 --timeout 10 --window 4096 --min-fraction 0.99 \
 	>"$WORKDIR/client.out" 2>&1

@@ -201,7 +201,7 @@ run_filter() {
 		>"$WORKDIR/server-filter.out" 2>&1 &
 	srv_pid=$!
 	track_pid $srv_pid
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server-filter.out"
 	# The denied source sends at the same time, into the same bursts.
 	ip netns exec "$NS_CLI" "$UDPPROBE" client --to 198.18.1.1:5000 --bind 198.18.1.3 \
 		--count "$DENIED" --rate 500 --no-wait --timeout 10 >"$WORKDIR/denied.out" 2>&1 &
@@ -271,7 +271,7 @@ run_ratelimit() {
 		--timeout 60 >"$WORKDIR/server-rl.out" 2>&1 &
 	srv_pid=$!
 	track_pid $srv_pid
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server-rl.out"
 	# A window as large as the count: dropped datagrams never stall the sender.
 	ip netns exec "$NS_CLI" "$UDPPROBE" client --to 198.18.1.1:5000 --count $n2 \
 		--rate 2000 --window $n2 --timeout 3 --min-fraction 0.001 >"$WORKDIR/client-rl.out"

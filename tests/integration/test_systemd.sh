@@ -134,7 +134,7 @@ run_reload_reduced() {
 	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6001 --count 50 \
 		--timeout 20 >"$WORKDIR/server-added.log" 2>&1 &
 	track_pid $!
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server-added.log"
 	check "reload: the added flow forwards and echoes 50 datagrams" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5001 --count 50 --rate 200 --timeout 10
 	check "reload: still only the running set" main_caps_reduced
@@ -205,7 +205,7 @@ run_unit_caps() { # MODE
 	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:$port --count 100 \
 		--timeout 20 >"$WORKDIR/server-unit-$mode.log" 2>&1 &
 	track_pid $!
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server-unit-$mode.log"
 	check "unit's capabilities, $mode: 100 datagrams forwarded and echoed" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 100 --rate 400 --timeout 10
 	cat "$WORKDIR/server-unit-$mode.log" >&2
@@ -285,7 +285,7 @@ run_unit_crash() { # MODE PINS PORT
 	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:$port --count 100 \
 		--timeout 20 >"$WORKDIR/server-unit-$mode-restart.log" 2>&1 &
 	track_pid $!
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server-unit-$mode-restart.log"
 	check "crash, $mode: after the restart 100 datagrams forwarded and echoed" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 100 --rate 400 --timeout 10
 	stop_ferryd
@@ -378,7 +378,7 @@ run_traffic() {
 	ip netns exec "$NS_SRV" "$UDPPROBE" server --listen 198.18.2.2:6000 --count 200 \
 		--timeout 20 >"$WORKDIR/server.log" 2>&1 &
 	track_pid $!
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server.log"
 	check "200 datagrams forwarded and echoed" \
 		in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count 200 --rate 400 --timeout 10
 	check "STATUS= counts the session" \

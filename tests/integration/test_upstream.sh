@@ -66,7 +66,7 @@ two_flows() { # MODE
 		>"$WORKDIR/server.out" 2>&1 &
 	local srv=$!
 	track_pid $srv
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server.out"
 	in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count "$N" --rate 2000 --timeout 10 \
 		>"$WORKDIR/client1.out" 2>&1 &
 	local c1=$!
@@ -125,7 +125,7 @@ host_traffic() { # MODE
 		--count $((N + M)) --timeout 30 >"$WORKDIR/server2.out" 2>&1 &
 	local srv=$!
 	track_pid $srv
-	sleep 0.3
+	wait_for grep -q "listening on" "$WORKDIR/server2.out"
 	in_cli "$UDPPROBE" client --to 198.18.1.1:5000 --count "$N" --rate 1000 --timeout 10 \
 		>"$WORKDIR/client3.out" 2>&1 &
 	local c=$!
